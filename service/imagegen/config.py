@@ -1,0 +1,352 @@
+"""YAML configuration → frozen, validated settings.
+
+The file format is LiteLLM's `config.yaml` for image models, so an existing one
+works unchanged:
+
+    model_list:
+      - model_name: gpt-image-1
+        litellm_params:            # `params` is accepted as well
+          model: openai/gpt-image-1
+          api_key: os.environ/OPENAI_API_KEY
+        model_info:
+          base_model: gpt-image-1  # for an Azure deployment with another name
+          output_cost_per_image: 0.04   # a price of your own (optional)
+    litellm_settings:
+      drop_params: true
+      request_timeout: 600
+    server_settings:               # imagegen's own section
+      port: 50051
+
+Every problem is reported at start with the file, the key and what is wrong;
+`os.environ/NAME` references are resolved here and a missing variable is named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from imagegen.deadline import DEFAULT_TIMEOUT_SECONDS
+from imagegen.errors import ConfigError
+from imagegen.pricing.table import Price, price_from_model_info
+from imagegen.providers.base import Endpoint
+from imagegen.providers.local import PLACEHOLDER_MODEL
+from imagegen.providers.openai_models import OPENAI_MODELS
+from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "os.environ/"
+DEFAULT_PORT = 50051
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+# Keys of a LiteLLM deployment that configure the endpoint, not the request body.
+_ENDPOINT_OPTIONS = frozenset({"organization", "project", "azure_ad_token"})
+# LiteLLM router keys: accepted so existing configs load; the router acts on them.
+_ROUTER_KEYS = frozenset({
+    "rpm", "tpm", "weight", "order", "max_parallel_requests", "num_retries", "max_retries",
+    "cooldown_time", "stream_timeout", "region_name", "custom_llm_provider",
+})
+_KNOWN_TOP_LEVEL = frozenset({"model_list", "litellm_settings", "server_settings"})
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One served model: a public name bound to a provider model and its endpoint."""
+
+    model_name: str
+    """The name callers send in the request's `model` field."""
+    model_id: str
+    """Stable id of this deployment (config `model_info.id`, else a hash of its settings)."""
+    provider: str
+    """Adapter name: openai, azure, xinference, local."""
+    provider_model: str
+    """The provider's own model name (for Azure: the deployment name)."""
+    endpoint: Endpoint
+    """Base URL, credentials and provider options."""
+    base_model: str | None = None
+    """The underlying model, when `provider_model` does not say (Azure deployments)."""
+    price: Price | None = None
+    """A price from the config, overriding the shipped table."""
+    timeout: float | None = None
+    """Per-deployment upper bound on a call, in seconds."""
+    drop_params: bool | None = None
+    """Drop unsupported parameters for this deployment (overrides the global setting)."""
+    provider_params: Mapping[str, JsonValue] = field(default_factory=dict)
+    """Provider parameters sent on every call (a request's own values win)."""
+    router_options: Mapping[str, Any] = field(default_factory=dict)
+    """rpm, weight, order...: kept for the router."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """How the gRPC server listens."""
+
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    grace_period_seconds: float = 30.0
+    """How long in-flight calls may finish after SIGTERM."""
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    """Send/receive limit, sized for several multi-MB images in one unary response."""
+    allow_request_credentials: bool = False
+    """Whether callers may send api_key/api_base/api_version (off: no SSRF, no open relay)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the gateway needs, validated."""
+
+    deployments: tuple[Deployment, ...] = ()
+    default_model: str | None = None
+    drop_params: bool = False
+    request_timeout: float = DEFAULT_TIMEOUT_SECONDS
+    serve_unlisted_models: bool = False
+    """Serve any "provider/model" string, not just model_list names (the in-process SDK does)."""
+    server: ServerSettings = field(default_factory=ServerSettings)
+    source: str = "<built-in>"
+
+    def deployment(self, model_name: str) -> Deployment | None:
+        for deployment in self.deployments:
+            if deployment.model_name == model_name:
+                return deployment
+        return None
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model: str = Field(min_length=1)
+    api_key: str | None = None
+    api_base: str | None = None
+    api_version: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    drop_params: bool | None = None
+    base_model: str | None = None
+
+
+class _ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str | None = None
+    base_model: str | None = None
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_name: str = Field(min_length=1)
+    litellm_params: _Params | None = None
+    params: _Params | None = None
+    model_info: _ModelInfo | None = None
+
+
+class _LitellmSettings(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    drop_params: bool = False
+    request_timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0)
+
+
+class _ServerSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    grace_period_seconds: float = Field(default=30.0, ge=0)
+    max_message_mb: int = Field(default=64, ge=4, le=2047)
+    default_model: str | None = None
+    allow_request_credentials: bool = False
+    serve_unlisted_models: bool = False
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model_list: list[_Entry] = Field(default_factory=list)
+    litellm_settings: _LitellmSettings = Field(default_factory=_LitellmSettings)
+    server_settings: _ServerSection = Field(default_factory=_ServerSection)
+
+
+def resolve_env_refs(value: Any, where: str) -> Any:
+    """Replace every "os.environ/NAME" string in `value` with the variable's value."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX):]
+        if name not in os.environ:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return os.environ[name]
+    if isinstance(value, dict):
+        return {k: resolve_env_refs(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env_refs(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a config file. Raises ConfigError naming the file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    return parse_settings(text, source=str(path))
+
+
+def parse_settings(text: str, *, source: str = "<config>") -> Settings:
+    """Validate a config document."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}: not valid YAML{at}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    for key in sorted(set(raw) - _KNOWN_TOP_LEVEL):
+        log.warning("%s: section %r is not used by imagegen and is ignored", source, key)
+    resolved = resolve_env_refs(raw, source)
+    try:
+        document = _File.model_validate(resolved)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        location = ".".join(_loc_part(p) for p in first["loc"]).replace(".[", "[")
+        raise ConfigError(f"{source}: {location}: {first['msg']}") from None
+    return _build(document, source)
+
+
+def _loc_part(part: str | int) -> str:
+    return f"[{part}]" if isinstance(part, int) else str(part)
+
+
+def _build(document: _File, source: str) -> Settings:
+    for key in sorted(set(document.litellm_settings.model_extra or {})):
+        log.warning("%s: litellm_settings.%s is not used by imagegen and is ignored", source, key)
+    deployments = tuple(
+        _deployment(entry, f"{source}: model_list[{index}]")
+        for index, entry in enumerate(document.model_list)
+    )
+    seen: set[str] = set()
+    for deployment in deployments:
+        if deployment.model_name in seen:
+            raise ConfigError(
+                f"{source}: model_name {deployment.model_name!r} is defined more than once; "
+                "load-balanced groups need the router, which this version does not have yet"
+            )
+        seen.add(deployment.model_name)
+    server = document.server_settings
+    default_model = server.default_model
+    if default_model is not None and default_model not in seen and not server.serve_unlisted_models:
+        raise ConfigError(f"{source}: server_settings.default_model {default_model!r} is not in model_list")
+    return Settings(
+        deployments=deployments,
+        default_model=default_model,
+        drop_params=document.litellm_settings.drop_params,
+        request_timeout=document.litellm_settings.request_timeout,
+        serve_unlisted_models=server.serve_unlisted_models,
+        server=ServerSettings(
+            host=server.host,
+            port=server.port,
+            grace_period_seconds=server.grace_period_seconds,
+            max_message_bytes=server.max_message_mb * 1024 * 1024,
+            allow_request_credentials=server.allow_request_credentials,
+        ),
+        source=source,
+    )
+
+
+def _deployment(entry: _Entry, where: str) -> Deployment:
+    if entry.litellm_params is not None and entry.params is not None:
+        raise ConfigError(f"{where}: give litellm_params or params, not both")
+    params = entry.litellm_params or entry.params
+    if params is None:
+        raise ConfigError(f"{where}: litellm_params (or params) with a model is required")
+    where_params = f"{where}.{'litellm_params' if entry.litellm_params else 'params'}"
+    provider_name, sep, provider_model = params.model.partition("/")
+    if not sep or provider_name not in PROVIDERS or not provider_model:
+        raise ConfigError(
+            f"{where_params}.model: {params.model!r} must be provider/model with a provider "
+            f"among {', '.join(sorted(PROVIDERS))}"
+        )
+    extras = dict(params.model_extra or {})
+    options = {k: extras.pop(k) for k in list(extras) if k in _ENDPOINT_OPTIONS}
+    router_options = {k: extras.pop(k) for k in list(extras) if k in _ROUTER_KEYS}
+    if router_options:
+        log.warning("%s: %s are kept for the router and have no effect yet", where_params,
+                    ", ".join(sorted(router_options)))
+    info = entry.model_info
+    info_extra = dict(info.model_extra or {}) if info else {}
+    price = price_from_model_info(info_extra, f"{where}.model_info")
+    provider = PROVIDERS[provider_name]
+    endpoint = endpoint_from_env(provider, Endpoint(
+        api_base=params.api_base, api_key=params.api_key, api_version=params.api_version,
+        options=options,
+    ))
+    base_model = (info.base_model if info else None) or params.base_model
+    try:
+        provider.check_endpoint(endpoint, provider_model)
+    except Exception as exc:  # the provider's own words say what is missing
+        raise ConfigError(f"{where}: {exc}") from None
+    model_id = (info.id if info else None) or _derived_id(entry.model_name, params)
+    return Deployment(
+        model_name=entry.model_name,
+        model_id=model_id,
+        provider=provider_name,
+        provider_model=provider_model,
+        endpoint=endpoint,
+        base_model=base_model,
+        price=price,
+        timeout=params.timeout,
+        drop_params=params.drop_params,
+        provider_params=extras,
+        router_options=router_options,
+    )
+
+
+def _derived_id(model_name: str, params: _Params) -> str:
+    # Secrets stay out of the id: it appears in trailers and logs.
+    material = "\x00".join([model_name, params.model, params.api_base or "", params.api_version or ""])
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def embedded_settings(*, port: int = DEFAULT_PORT) -> Settings:
+    """What `imagegen serve` runs with no config file.
+
+    The offline `placeholder` model always; OpenAI's image models too when
+    OPENAI_API_KEY is set.
+    """
+    deployments = [
+        Deployment(
+            model_name=PLACEHOLDER_MODEL,
+            model_id=f"local/{PLACEHOLDER_MODEL}",
+            provider="local",
+            provider_model=PLACEHOLDER_MODEL,
+            endpoint=Endpoint(),
+        )
+    ]
+    if os.environ.get("OPENAI_API_KEY"):
+        openai = PROVIDERS["openai"]
+        endpoint = endpoint_from_env(openai, Endpoint())
+        deployments += [
+            Deployment(model_name=model, model_id=f"openai/{model}", provider="openai",
+                       provider_model=model, endpoint=endpoint)
+            for model in OPENAI_MODELS
+        ]
+    return Settings(
+        deployments=tuple(deployments),
+        default_model=PLACEHOLDER_MODEL,
+        server=ServerSettings(port=port),
+    )
+
+
+def sdk_settings() -> Settings:
+    """The in-process SDK's settings: any provider/model, credentials from arguments or env."""
+    return Settings(serve_unlisted_models=True)

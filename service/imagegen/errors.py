@@ -1,0 +1,321 @@
+"""One exception tree for the whole gateway.
+
+Every class states, as class attributes, the gRPC code, the HTTP status and the
+`ErrorInfo.reason` it stands for (the api-core pattern), so the gRPC server, an
+HTTP front door and the client SDK all derive their statuses from this module
+and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
+
+    ImageGenError
+    ├── InvalidRequestError                 INVALID_ARGUMENT   INVALID_PARAMETER
+    │   ├── UnsupportedParameterError       INVALID_ARGUMENT   UNSUPPORTED_PARAMETER
+    │   └── ContentPolicyViolationError     INVALID_ARGUMENT   CONTENT_POLICY_VIOLATION
+    ├── ModelNotFoundError                  NOT_FOUND          MODEL_NOT_FOUND
+    ├── PermissionDeniedError               PERMISSION_DENIED  REQUEST_CREDENTIALS_NOT_ALLOWED
+    ├── ProviderNotConfiguredError          FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED
+    ├── DeadlineExceededError               DEADLINE_EXCEEDED  DEADLINE_EXCEEDED
+    ├── InternalError                       INTERNAL           INTERNAL
+    └── ProviderError                       (an upstream provider answered badly)
+        ├── ProviderInvalidRequestError     INVALID_ARGUMENT   PROVIDER_INVALID_REQUEST
+        ├── ProviderAuthenticationError     FAILED_PRECONDITION PROVIDER_AUTHENTICATION_FAILED
+        ├── CallerCredentialRejectedError   UNAUTHENTICATED    PROVIDER_CREDENTIAL_REJECTED
+        ├── ProviderPermissionDeniedError   PERMISSION_DENIED  PROVIDER_PERMISSION_DENIED
+        ├── ProviderModelNotFoundError      NOT_FOUND          PROVIDER_MODEL_NOT_FOUND
+        ├── ProviderConflictError           ABORTED            PROVIDER_CONFLICT
+        ├── ProviderRateLimitedError        UNAVAILABLE        PROVIDER_RATE_LIMITED
+        ├── ProviderQuotaExceededError      RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED
+        ├── ProviderUnavailableError        UNAVAILABLE        PROVIDER_UNAVAILABLE
+        ├── ProviderBadResponseError        UNAVAILABLE        PROVIDER_BAD_RESPONSE
+        └── ProviderTimeoutError            DEADLINE_EXCEEDED  PROVIDER_TIMEOUT
+
+ContentPolicyViolationError is raised both for the gateway's own checks and for a
+provider's safety refusal; it carries the provider when one refused.
+
+Messages are written for the caller: they never contain exception text from
+lower layers, secrets or image data. Provider messages are passed through
+`redact_secrets` first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from imagegen.types import CallFacts
+
+ERROR_DOMAIN = "imagegen"
+
+
+class Code(IntEnum):
+    """google.rpc.Code values (google/rpc/code.proto)."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One invalid request field: becomes a google.rpc.BadRequest.FieldViolation."""
+
+    field: str
+    description: str
+
+
+_SECRET_PATTERNS = (
+    re.compile(r"sk-[A-Za-z0-9_\-*.]{4,}"),
+    re.compile(r"(?i)(bearer|api[-_ ]?key[\"':= ]+)\s*[A-Za-z0-9_\-.~+/]{8,}"),
+    re.compile(r"AKIA[0-9A-Z]{12,}"),
+    re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
+)
+_MAX_MESSAGE_CHARS = 500
+
+
+def redact_secrets(text: str) -> str:
+    """Blank out anything that looks like a credential and bound the length.
+
+    Providers echo fragments of keys in their error messages ("Incorrect API key
+    provided: sk-ab***"); those must not travel on to callers or logs.
+    """
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("[redacted]", text)
+    if len(text) > _MAX_MESSAGE_CHARS:
+        text = text[:_MAX_MESSAGE_CHARS] + "…"
+    return text
+
+
+class ImageGenError(Exception):
+    """Base of every error the gateway reports to callers."""
+
+    code: ClassVar[Code] = Code.INTERNAL
+    http_status: ClassVar[int] = 500
+    reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        field_violations: Sequence[FieldViolation] = (),
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata: dict[str, str] = dict(metadata or {})
+        self.field_violations: tuple[FieldViolation, ...] = tuple(field_violations)
+        self.retry_after = retry_after
+        # Filled by the gateway so that a failed call still reports where it went.
+        self.facts: CallFacts | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+class InvalidRequestError(ImageGenError):
+    """The request is invalid whatever the state of the system."""
+
+    code = Code.INVALID_ARGUMENT
+    http_status = 400
+    reason = "INVALID_PARAMETER"
+
+
+class UnsupportedParameterError(InvalidRequestError):
+    """A parameter the chosen model does not accept (and drop_params is off)."""
+
+    reason = "UNSUPPORTED_PARAMETER"
+
+
+class ContentPolicyViolationError(InvalidRequestError):
+    """A safety system refused the prompt or the generated images."""
+
+    reason = "CONTENT_POLICY_VIOLATION"
+
+
+class ModelNotFoundError(ImageGenError):
+    """The gateway serves no model by that name."""
+
+    code = Code.NOT_FOUND
+    http_status = 404
+    reason = "MODEL_NOT_FOUND"
+
+
+class PermissionDeniedError(ImageGenError):
+    """The caller may not do this here (e.g. send its own api_key/api_base to this server)."""
+
+    code = Code.PERMISSION_DENIED
+    http_status = 403
+    reason = "REQUEST_CREDENTIALS_NOT_ALLOWED"
+
+
+class ProviderNotConfiguredError(ImageGenError):
+    """The model's provider lacks what it needs (a key, a base URL) to be called."""
+
+    code = Code.FAILED_PRECONDITION
+    http_status = 400
+    reason = "PROVIDER_NOT_CONFIGURED"
+
+
+class DeadlineExceededError(ImageGenError):
+    """The caller's deadline (or timeout) passed before the images were ready."""
+
+    code = Code.DEADLINE_EXCEEDED
+    http_status = 504
+    reason = "DEADLINE_EXCEEDED"
+
+
+class InternalError(ImageGenError):
+    """A bug in the gateway. The message never carries the original exception."""
+
+
+class ProviderError(ImageGenError):
+    """An upstream provider refused or failed the call."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        upstream_status: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        field_violations: Sequence[FieldViolation] = (),
+        retry_after: float | None = None,
+    ) -> None:
+        merged = {"provider": provider, **(metadata or {})}
+        if upstream_status is not None:
+            merged["upstream_status"] = str(upstream_status)
+        super().__init__(
+            redact_secrets(message),
+            metadata=merged,
+            field_violations=field_violations,
+            retry_after=retry_after,
+        )
+        self.provider = provider
+        self.upstream_status = upstream_status
+
+
+class ProviderInvalidRequestError(ProviderError):
+    """The provider rejected a parameter value the gateway could not check itself."""
+
+    code = Code.INVALID_ARGUMENT
+    http_status = 400
+    reason = "PROVIDER_INVALID_REQUEST"
+
+
+class ProviderAuthenticationError(ProviderError):
+    """The provider rejected the gateway's configured credential: an operator must fix it."""
+
+    code = Code.FAILED_PRECONDITION
+    http_status = 500
+    reason = "PROVIDER_AUTHENTICATION_FAILED"
+
+
+class CallerCredentialRejectedError(ProviderError):
+    """The provider rejected a credential the caller supplied in the request."""
+
+    code = Code.UNAUTHENTICATED
+    http_status = 401
+    reason = "PROVIDER_CREDENTIAL_REJECTED"
+
+
+class ProviderPermissionDeniedError(ProviderError):
+    """The provider account may not use this model (e.g. an unverified organization)."""
+
+    code = Code.PERMISSION_DENIED
+    http_status = 403
+    reason = "PROVIDER_PERMISSION_DENIED"
+
+
+class ProviderModelNotFoundError(ProviderError):
+    """The provider does not know the model or deployment the gateway asked for."""
+
+    code = Code.NOT_FOUND
+    http_status = 404
+    reason = "PROVIDER_MODEL_NOT_FOUND"
+
+
+class ProviderConflictError(ProviderError):
+    """The provider reported a conflict (409); retry the whole operation later."""
+
+    code = Code.ABORTED
+    http_status = 409
+    reason = "PROVIDER_CONFLICT"
+
+
+class ProviderRateLimitedError(ProviderError):
+    """The provider is rate limiting; a retry after `retry_after` seconds may work."""
+
+    code = Code.UNAVAILABLE
+    http_status = 429
+    reason = "PROVIDER_RATE_LIMITED"
+
+
+class ProviderQuotaExceededError(ProviderError):
+    """The provider account is out of quota or credit; retrying will not help."""
+
+    code = Code.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "PROVIDER_QUOTA_EXCEEDED"
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider failed (5xx) or could not be reached; transient."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "PROVIDER_UNAVAILABLE"
+
+
+class ProviderBadResponseError(ProviderError):
+    """The provider answered success with a body the gateway cannot use."""
+
+    code = Code.UNAVAILABLE
+    http_status = 502
+    reason = "PROVIDER_BAD_RESPONSE"
+
+
+class ProviderTimeoutError(ProviderError):
+    """The provider did not answer within the time the call had left."""
+
+    code = Code.DEADLINE_EXCEEDED
+    http_status = 504
+    reason = "PROVIDER_TIMEOUT"
+
+
+class ConfigError(Exception):
+    """A configuration problem found at start-up; never crosses an RPC."""
+
+
+def all_error_classes() -> list[type[ImageGenError]]:
+    """Every concrete class of the tree, for the mapping tests and the client's registry."""
+    found: list[type[ImageGenError]] = []
+    pending: list[type[ImageGenError]] = [ImageGenError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_class_for_reason(reason: str) -> type[ImageGenError]:
+    """The class whose `reason` is `reason` (ImageGenError when none matches)."""
+    for cls in all_error_classes():
+        if cls.reason == reason and cls is not ImageGenError:
+            return cls
+    return ImageGenError

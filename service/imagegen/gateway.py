@@ -1,0 +1,251 @@
+"""The one orchestration every door (gRPC, in-process SDK) goes through.
+
+request → resolve the deployment → apply the model's parameter rules → call the
+provider within the deadline → price the actual answer → report the call facts.
+Guardrails, the router and spend tracking slot in here as they arrive; the doors
+only convert to and from their wire formats.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from imagegen.config import Deployment, Settings
+from imagegen.deadline import Deadline
+from imagegen.errors import (
+    FieldViolation,
+    ImageGenError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+)
+from imagegen.pricing import PriceTable, compute_cost, load_price_table
+from imagegen.providers.base import CallParams, Endpoint, ModelSpec, ProviderCall, check_params
+from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
+from imagegen.providers.transport import HttpTransport
+from imagegen.types import CallFacts, ImageRequest, ProviderResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RequestState:
+    """Per-request state, carried through the layers in one place."""
+
+    request: ImageRequest
+    request_id: str
+    started: float
+    facts: CallFacts
+    provider_seconds: float = 0.0
+    dropped_params: tuple[str, ...] = ()
+
+    def overhead_ms(self) -> float:
+        """Time spent in the gateway so far, excluding provider calls."""
+        return max(0.0, (time.monotonic() - self.started - self.provider_seconds) * 1000)
+
+
+@dataclass(slots=True)
+class Generation:
+    """A finished generation."""
+
+    result: ProviderResult
+    state: RequestState
+
+    @property
+    def facts(self) -> CallFacts:
+        return self.state.facts
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDescription:
+    """A served model and what it accepts (for ListModels)."""
+
+    deployment: Deployment
+    spec: ModelSpec
+    price_basis: str
+    supported_params: tuple[str, ...] = field(default=())
+
+
+class Gateway:
+    """Generates images for validated requests, according to `settings`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: HttpTransport | None = None,
+        prices: PriceTable | None = None,
+        allow_request_credentials: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport or HttpTransport()
+        self.prices = prices or load_price_table()
+        self.allow_request_credentials = allow_request_credentials
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    def new_state(self, request: ImageRequest, *, started: float | None = None) -> RequestState:
+        request_id = request.request_id or uuid.uuid4().hex
+        return RequestState(
+            request=request,
+            request_id=request_id,
+            started=time.monotonic() if started is None else started,
+            facts=CallFacts(request_id=request_id),
+        )
+
+    async def generate(
+        self,
+        request: ImageRequest,
+        *,
+        deadline: Deadline | None = None,
+        state: RequestState | None = None,
+    ) -> Generation:
+        """Generate the images `request` asks for.
+
+        `deadline` is the caller's (a gRPC deadline); without one, the request's
+        `timeout`, then the deployment's, then the global request_timeout apply.
+        Raises ImageGenError with `.facts` filled, so failures report where they went.
+        """
+        state = state or self.new_state(request)
+        facts = state.facts
+        called_provider = False
+        try:
+            deployment = self._resolve(request)
+            facts.model_id = deployment.model_id
+            facts.provider = deployment.provider
+            facts.provider_model = deployment.provider_model
+            provider = get_provider(deployment.provider)
+            endpoint = self._endpoint(deployment, request)
+            facts.api_base = provider.api_base(endpoint)
+            spec = provider.spec_for(deployment.base_model or deployment.provider_model)
+            params = self._params(spec, deployment, request)
+            state.dropped_params = params.dropped
+            provider.check_endpoint(endpoint, deployment.provider_model)
+            if deadline is None:
+                timeout = request.timeout or deployment.timeout or self.settings.request_timeout
+                deadline = Deadline.after(timeout)
+            call = ProviderCall(
+                provider_model=deployment.provider_model,
+                spec=spec,
+                params=params,
+                prompt=request.prompt,
+                endpoint=endpoint,
+                deadline=deadline,
+            )
+            facts.attempts = 1
+            called_provider = True
+            began = time.monotonic()
+            try:
+                result = await provider.generate(call, self.transport)
+            finally:
+                state.provider_seconds += time.monotonic() - began
+            price = deployment.price or self.prices.lookup(
+                deployment.provider, spec.family if spec.known else deployment.provider_model
+            )
+            facts.response_cost = compute_cost(price, result)
+            if facts.response_cost is None:
+                log.warning("no price for %s/%s: cost reported as unknown",
+                            deployment.provider, deployment.provider_model)
+        except ImageGenError as error:
+            facts.response_cost = _failure_cost(error, called_provider)
+            facts.overhead_ms = state.overhead_ms()
+            error.facts = facts
+            raise
+        facts.overhead_ms = state.overhead_ms()
+        return Generation(result=result, state=state)
+
+    def describe_models(self) -> list[ModelDescription]:
+        """The configured models with their rules and price basis."""
+        described = []
+        for deployment in self.settings.deployments:
+            provider = get_provider(deployment.provider)
+            spec = provider.spec_for(deployment.base_model or deployment.provider_model)
+            price = deployment.price or self.prices.lookup(
+                deployment.provider, spec.family if spec.known else deployment.provider_model
+            )
+            basis = "unknown" if price is None else price.basis
+            supported = tuple(sorted(spec.params)) + tuple(
+                f"provider_params.{name}" for name in sorted(spec.provider_params or {})
+            )
+            described.append(ModelDescription(deployment, spec, basis, supported))
+        return described
+
+    def _resolve(self, request: ImageRequest) -> Deployment:
+        name = request.model or self.settings.default_model
+        if not name:
+            raise InvalidRequestError(
+                "model is required (no default model is configured)",
+                field_violations=[FieldViolation("model", "required")],
+                metadata={"field": "model"},
+            )
+        deployment = self.settings.deployment(name)
+        if deployment is not None:
+            return deployment
+        if self.settings.serve_unlisted_models:
+            split = split_model(name)
+            if split is not None:
+                provider, model = split
+                return Deployment(
+                    model_name=name,
+                    model_id=f"{provider}/{model}",
+                    provider=provider,
+                    provider_model=model,
+                    endpoint=endpoint_from_env(get_provider(provider), Endpoint()),
+                )
+        served = [d.model_name for d in self.settings.deployments]
+        hint = f"; served: {', '.join(served[:20])}" if served else ""
+        raise ModelNotFoundError(
+            f"no model named {name[:128]!r}{hint}",
+            metadata={"model": name[:128]},
+        )
+
+    def _endpoint(self, deployment: Deployment, request: ImageRequest) -> Endpoint:
+        overrides = {
+            "api_key": request.api_key,
+            "api_base": request.api_base,
+            "api_version": request.api_version,
+        }
+        given = [name for name, value in overrides.items() if value]
+        if not given:
+            return deployment.endpoint
+        if not self.allow_request_credentials:
+            raise PermissionDeniedError(
+                f"this server does not accept {', '.join(given)} from callers",
+                field_violations=[FieldViolation(name, "not accepted by this server") for name in given],
+                metadata={"field": ",".join(given)},
+            )
+        base = deployment.endpoint
+        return Endpoint(
+            api_base=request.api_base or base.api_base,
+            api_key=request.api_key or base.api_key,
+            api_version=request.api_version or base.api_version,
+            options=base.options,
+            caller_credentials=bool(request.api_key),
+        )
+
+    def _params(self, spec: ModelSpec, deployment: Deployment, request: ImageRequest) -> CallParams:
+        if deployment.provider_params:
+            merged = {**deployment.provider_params, **request.provider_params}
+            request = request.model_copy(update={"provider_params": merged})
+        drop = request.drop_params
+        if drop is None:
+            drop = deployment.drop_params if deployment.drop_params is not None else self.settings.drop_params
+        return check_params(spec, request, drop=drop)
+
+
+def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None:
+    """What a failed call cost.
+
+    Before the provider was called: nothing. When the provider answered with an
+    error status it did not generate (and does not bill). When the call broke off
+    mid-way (timeout, dropped connection, unreadable answer) the provider may have
+    generated and billed: unknown.
+    """
+    if not called_provider or "upstream_status" in error.metadata:
+        return Decimal(0)
+    return None

@@ -1,0 +1,68 @@
+"""The cost of a finished generation, from the provider's actual answer."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from imagegen.pricing.table import Price
+from imagegen.types import ProviderResult, Usage
+
+_MILLION = Decimal(1_000_000)
+
+
+def compute_cost(price: Price | None, result: ProviderResult) -> Decimal | None:
+    """USD cost of `result`, or None when it cannot be known.
+
+    Never guesses: a token-priced model without usage in the answer, or a per-image
+    price with no row for the generated quality and size, is unknown, not $0.
+    """
+    if price is None:
+        return None
+    if price.basis == "free":
+        return Decimal(0)
+    if price.basis == "per_token":
+        return _token_cost(price, result.usage)
+    return _image_cost(price, result)
+
+
+def _token_cost(price: Price, usage: Usage | None) -> Decimal | None:
+    if usage is None:
+        return None
+    if usage.input_tokens_details is not None:
+        input_text = usage.input_tokens_details.text_tokens
+        input_image = usage.input_tokens_details.image_tokens
+    else:
+        input_text, input_image = usage.input_tokens, 0
+    if usage.output_tokens_details is not None:
+        output_text = usage.output_tokens_details.text_tokens
+        output_image = usage.output_tokens_details.image_tokens
+    else:
+        # The Images API reports image models' output as one number; it is image tokens.
+        output_text, output_image = 0, usage.output_tokens
+    terms = (
+        (input_text, price.text_input),
+        (input_image, price.image_input),
+        (output_image, price.image_output),
+        (output_text, price.text_output),
+    )
+    total = Decimal(0)
+    for tokens, rate in terms:
+        if tokens == 0:
+            continue
+        if rate is None:
+            return None
+        total += Decimal(tokens) * rate / _MILLION
+    return total
+
+
+def _image_cost(price: Price, result: ProviderResult) -> Decimal | None:
+    candidates = []
+    if result.quality and result.size:
+        candidates.append(f"{result.quality}/{result.size}")
+    if result.size:
+        candidates.append(result.size)
+    candidates.append("*")
+    for key in candidates:
+        if key in price.per_image:
+            return price.per_image[key] * len(result.images)
+    return None

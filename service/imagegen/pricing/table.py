@@ -1,0 +1,122 @@
+"""Loading prices.toml into typed, immutable rows."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from imagegen.errors import ConfigError
+
+Basis = Literal["free", "per_token", "per_image"]
+_MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """How one model is billed. Token rates are USD per million tokens."""
+
+    basis: Basis
+    text_input: Decimal | None = None
+    image_input: Decimal | None = None
+    image_output: Decimal | None = None
+    text_output: Decimal | None = None
+    per_image: Mapping[str, Decimal] = field(default_factory=dict)
+    source: str = ""
+    retrieved: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """Prices by (provider, model)."""
+
+    rows: Mapping[tuple[str, str], Price]
+
+    def lookup(self, provider: str, model: str) -> Price | None:
+        return self.rows.get((provider, model))
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{where}: {value!r} is not a decimal amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"{where}: a price must be a finite, non-negative amount")
+    return amount
+
+
+def _row(raw: Mapping[str, Any], where: str) -> Price:
+    basis = raw.get("basis")
+    if basis not in ("free", "per_token", "per_image"):
+        raise ConfigError(f"{where}: basis must be free, per_token or per_image")
+    if not raw.get("source") or not raw.get("retrieved"):
+        raise ConfigError(f"{where}: every price needs a source and a retrieved date")
+    rates = {
+        name: _decimal(raw[name], f"{where}.{name}")
+        for name in ("text_input", "image_input", "image_output", "text_output")
+        if name in raw
+    }
+    per_image = {
+        str(key): _decimal(value, f"{where}.per_image.{key}")
+        for key, value in dict(raw.get("per_image", {})).items()
+    }
+    if basis == "per_token" and "image_output" not in rates:
+        raise ConfigError(f"{where}: a per_token price needs at least image_output")
+    if basis == "per_image" and not per_image:
+        raise ConfigError(f"{where}: a per_image price needs per_image amounts")
+    return Price(basis=basis, per_image=per_image, source=str(raw["source"]),
+                 retrieved=str(raw["retrieved"]), **rates)
+
+
+def parse_price_table(text: str, origin: str = "prices.toml") -> PriceTable:
+    """Parse a prices TOML document."""
+    document = tomllib.loads(text)
+    rows: dict[tuple[str, str], Price] = {}
+    for index, raw in enumerate(document.get("price", [])):
+        where = f"{origin}: price[{index}]"
+        price = _row(raw, where)
+        for provider in raw.get("providers", []):
+            for model in raw.get("models", []):
+                if (provider, model) in rows:
+                    raise ConfigError(f"{where}: {provider}/{model} is priced twice")
+                rows[(provider, model)] = price
+    return PriceTable(rows)
+
+
+@cache
+def load_price_table() -> PriceTable:
+    """The price table shipped with the package."""
+    text = resources.files("imagegen.pricing").joinpath("prices.toml").read_text("utf-8")
+    return parse_price_table(text)
+
+
+# LiteLLM's model_info keys are per token or per image; ours are per million tokens.
+_PER_TOKEN_KEYS = {
+    "input_cost_per_token": "text_input",
+    "input_cost_per_image_token": "image_input",
+    "output_cost_per_image_token": "image_output",
+    "output_cost_per_token": "text_output",
+}
+
+
+def price_from_model_info(model_info: Mapping[str, Any], where: str) -> Price | None:
+    """A deployment's own price from LiteLLM-style model_info keys, if it sets any."""
+    if "output_cost_per_image" in model_info:
+        amount = _decimal(model_info["output_cost_per_image"], f"{where}.output_cost_per_image")
+        return Price(basis="per_image", per_image={"*": amount}, source=f"config {where}",
+                     retrieved="config")
+    rates = {
+        ours: _decimal(model_info[theirs], f"{where}.{theirs}") * _MILLION
+        for theirs, ours in _PER_TOKEN_KEYS.items()
+        if theirs in model_info
+    }
+    if not rates:
+        return None
+    if "image_output" not in rates:
+        raise ConfigError(f"{where}: token pricing needs output_cost_per_image_token")
+    return Price(basis="per_token", source=f"config {where}", retrieved="config", **rates)

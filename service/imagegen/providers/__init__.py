@@ -1,0 +1,1 @@
+"""Provider adapters: one module per provider, the shared transport and the registry."""

@@ -1,0 +1,95 @@
+"""Azure OpenAI adapter (`azure/<deployment>`).
+
+Wire format: ../shared/reference/providers.md §2. Two routes:
+
+- deployment route: `POST {api_base}/openai/deployments/{deployment}/images/generations
+  ?api-version={api_version}`; the body carries no `model` (sending the deployment name
+  there breaks some models, e.g. gpt-image-2);
+- v1 route (`api_version` "v1", "preview" or "latest", or an api_base ending in
+  `/openai/v1`): `POST {api_base}/openai/v1/images/generations`, the body's `model` is
+  the deployment name.
+
+Auth is the `api-key` header, or an Entra ID token (`azure_ad_token` in the config) as
+`Authorization: Bearer`. The model's rules come from `base_model` (config
+`model_info.base_model`), or from the deployment name when it names a known model.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from urllib.parse import quote, urlencode
+
+from imagegen.errors import ImageGenError, ProviderNotConfiguredError
+from imagegen.providers.base import Endpoint, HttpProvider, HttpRequest, ModelSpec, ProviderCall
+from imagegen.providers.openai import openai_body, parse_openai_error, parse_openai_images
+from imagegen.providers.openai_models import azure_spec
+from imagegen.providers.transport import HttpResponse
+from imagegen.types import ProviderResult
+
+_V1_VERSIONS = frozenset({"v1", "preview", "latest"})
+
+
+class AzureProvider(HttpProvider):
+    """Azure OpenAI / Microsoft Foundry image deployments."""
+
+    name: ClassVar[str] = "azure"
+    env_api_key: ClassVar[tuple[str, ...]] = ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY")
+    env_api_base: ClassVar[tuple[str, ...]] = ("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT")
+    env_api_version: ClassVar[tuple[str, ...]] = ("AZURE_API_VERSION",)
+
+    def spec_for(self, model: str) -> ModelSpec:
+        return azure_spec(model)
+
+    def api_base(self, endpoint: Endpoint) -> str:
+        base = (endpoint.api_base or "").rstrip("/")
+        for suffix in ("/openai/v1", "/openai"):
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+        return base
+
+    def _uses_v1_route(self, endpoint: Endpoint) -> bool:
+        return (endpoint.api_version or "") in _V1_VERSIONS or (endpoint.api_base or "").rstrip(
+            "/"
+        ).endswith("/openai/v1")
+
+    def check_endpoint(self, endpoint: Endpoint, model: str) -> None:
+        problems = []
+        if not endpoint.api_base:
+            problems.append("api_base (or AZURE_API_BASE)")
+        if not endpoint.api_key and not endpoint.options.get("azure_ad_token"):
+            problems.append("api_key (or AZURE_API_KEY) or azure_ad_token")
+        if not self._uses_v1_route(endpoint) and not endpoint.api_version:
+            problems.append("api_version (or AZURE_API_VERSION), or api_version: v1 for the v1 route")
+        if problems:
+            raise ProviderNotConfiguredError(
+                f"azure/{model} needs " + "; ".join(problems),
+                metadata={"provider": self.name, "model": model},
+            )
+
+    def build_request(self, call: ProviderCall) -> HttpRequest:
+        endpoint = call.endpoint
+        headers: dict[str, str] = {}
+        if endpoint.api_key:
+            headers["api-key"] = endpoint.api_key
+        else:
+            headers["authorization"] = f"Bearer {endpoint.options['azure_ad_token']}"
+        base = self.api_base(endpoint)
+        deployment = call.provider_model
+        if self._uses_v1_route(endpoint):
+            url = f"{base}/openai/v1/images/generations"
+            if endpoint.api_version and endpoint.api_version != "v1":
+                url += "?" + urlencode({"api-version": endpoint.api_version})
+            body = openai_body(call, include_model=True)
+        else:
+            url = (
+                f"{base}/openai/deployments/{quote(deployment, safe='')}/images/generations?"
+                + urlencode({"api-version": endpoint.api_version or ""})
+            )
+            body = openai_body(call, include_model=False)
+        return HttpRequest(method="POST", url=url, headers=headers, json=body)
+
+    def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
+        return parse_openai_images(call, response, provider=self.name)
+
+    def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
+        return parse_openai_error(call, response, provider=self.name)

@@ -1,0 +1,284 @@
+"""The provider adapter protocol and the parameter rules every adapter declares.
+
+An adapter is mostly data: a `ModelSpec` per model (which parameters it takes,
+which values), a request builder and a response/error parser. The HTTP call
+itself, the shared connection pool and the mapping of transport failures live in
+`transport.py`, outside the adapters.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import JsonValue
+
+from imagegen.deadline import Deadline
+from imagegen.errors import FieldViolation, InvalidRequestError, UnsupportedParameterError
+from imagegen.sizes import AUTO, FreeFormRule, invalid_size, parse_size
+from imagegen.types import ImageRequest, ProviderResult, ResponseFormat
+
+if TYPE_CHECKING:
+    from imagegen.providers.transport import HttpResponse, HttpTransport
+
+STANDARD_PARAMS = ("n", "quality", "size", "style", "response_format", "user")
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """The type and allowed values of one provider-specific parameter."""
+
+    kind: type[str] | type[int] | type[float] | type[bool]
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def check(self, name: str, value: JsonValue) -> JsonValue:
+        field_name = f"provider_params.{name}"
+        # JSON (and protobuf Struct) numbers arrive as floats: accept 3.0 for an int parameter.
+        if self.kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        ok = isinstance(value, self.kind) and not (self.kind is not bool and isinstance(value, bool))
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise _invalid(field_name, f"{name} must be of type {self.kind.__name__}")
+        if self.choices is not None and value not in self.choices:
+            raise _invalid(field_name, f"{name} must be one of {', '.join(self.choices)}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                raise _invalid(field_name, f"{name} must be at least {self.minimum:g}")
+            if self.maximum is not None and value > self.maximum:
+                raise _invalid(field_name, f"{name} must be at most {self.maximum:g}")
+        return value
+
+
+def _invalid(field_name: str, description: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        description,
+        field_violations=[FieldViolation(field_name, description)],
+        metadata={"field": field_name},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """What one model accepts. `None` for a value list means "not checked here"."""
+
+    family: str
+    params: frozenset[str]
+    max_prompt_chars: int
+    max_n: int = 10
+    sizes: tuple[str, ...] | None = None
+    size_rule: FreeFormRule | None = None
+    qualities: tuple[str, ...] | None = None
+    styles: tuple[str, ...] | None = None
+    # What the gateway can hand back for this model, and whether the provider wants the
+    # response_format field at all (GPT image models reject it: they always return base64).
+    response_formats: tuple[ResponseFormat, ...] = (ResponseFormat.URL, ResponseFormat.B64_JSON)
+    send_response_format: bool = True
+    # None: provider params pass through unchecked (the provider validates them).
+    provider_params: Mapping[str, ParamSpec] | None = None
+    default_quality: str | None = None
+    default_size: str | None = None
+    known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CallParams:
+    """Request parameters after the model's rules: what the adapter may send."""
+
+    n: int
+    quality: str | None
+    size: str | None
+    style: str | None
+    user: str | None
+    response_format: ResponseFormat | None
+    extra: dict[str, JsonValue]
+    dropped: tuple[str, ...] = ()
+
+
+def check_params(spec: ModelSpec, request: ImageRequest, *, drop: bool) -> CallParams:
+    """Apply `spec` to `request`.
+
+    A parameter the model does not take is an UnsupportedParameterError naming the
+    field, unless `drop` is set, in which case it is removed and listed in
+    `CallParams.dropped`. A bad value of a supported parameter is always an error.
+    """
+    dropped: list[str] = []
+
+    def supported(name: str, value: object) -> bool:
+        if value is None:
+            return False
+        if name in spec.params:
+            return True
+        if drop:
+            dropped.append(name)
+            return False
+        raise UnsupportedParameterError(
+            f"{name} is not supported by {spec.family}",
+            field_violations=[FieldViolation(name, f"not supported by {spec.family}")],
+            metadata={"field": name, "model": spec.family},
+        )
+
+    if len(request.prompt) > spec.max_prompt_chars:
+        raise _invalid("prompt", f"prompt exceeds {spec.max_prompt_chars} characters for {spec.family}")
+
+    n = request.n if supported("n", request.n) and request.n is not None else 1
+    if n > spec.max_n:
+        raise _invalid("n", f"{spec.family} generates at most {spec.max_n} image(s) per request")
+
+    quality = request.quality if supported("quality", request.quality) else None
+    if quality is not None and spec.qualities is not None and quality not in spec.qualities:
+        raise _invalid("quality", f"quality must be one of {', '.join(spec.qualities)}")
+
+    style = request.style if supported("style", request.style) else None
+    if style is not None and spec.styles is not None and style not in spec.styles:
+        raise _invalid("style", f"style must be one of {', '.join(spec.styles)}")
+
+    size = _check_size(spec, request.size) if supported("size", request.size) else None
+    user = request.user if supported("user", request.user) else None
+
+    response_format = request.response_format
+    if response_format is not None and response_format not in spec.response_formats:
+        if drop:
+            dropped.append("response_format")
+            response_format = None
+        else:
+            can = " or ".join(f.value for f in spec.response_formats)
+            raise UnsupportedParameterError(
+                f"response_format={response_format.value} is not supported by {spec.family} "
+                f"(it returns {can})",
+                field_violations=[FieldViolation("response_format", f"{spec.family} returns {can}")],
+                metadata={"field": "response_format", "model": spec.family},
+            )
+
+    extra: dict[str, JsonValue] = {}
+    for name, value in request.provider_params.items():
+        if spec.provider_params is None:
+            extra[name] = value
+        elif name in spec.provider_params:
+            extra[name] = spec.provider_params[name].check(name, value)
+        elif drop:
+            dropped.append(f"provider_params.{name}")
+        else:
+            field_name = f"provider_params.{name}"
+            raise UnsupportedParameterError(
+                f"{name} is not supported by {spec.family}",
+                field_violations=[FieldViolation(field_name, f"not supported by {spec.family}")],
+                metadata={"field": field_name, "model": spec.family},
+            )
+
+    return CallParams(
+        n=n,
+        quality=quality,
+        size=size,
+        style=style,
+        user=user,
+        response_format=response_format,
+        extra=extra,
+        dropped=tuple(dropped),
+    )
+
+
+def _check_size(spec: ModelSpec, text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text == AUTO:
+        if spec.sizes is not None and AUTO not in spec.sizes:
+            raise invalid_size(f"size must be one of {', '.join(spec.sizes)}")
+        return AUTO
+    size = parse_size(text)
+    normalized = str(size)
+    if spec.sizes is not None and normalized not in spec.sizes:
+        if spec.size_rule is None:
+            raise invalid_size(f"size must be one of {', '.join(spec.sizes)}")
+        spec.size_rule.check(size)
+    elif spec.size_rule is not None:
+        spec.size_rule.check(size)
+    return normalized
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and as whom to call a provider: a deployment's resolved settings."""
+
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_version: str | None = None
+    # Other provider settings from the config (organization, azure_ad_token, ...).
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # True when the credential came from the request rather than the gateway's config:
+    # a rejection is then the caller's problem (UNAUTHENTICATED), not an operator's.
+    caller_credentials: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    """Everything an adapter needs for one attempt."""
+
+    provider_model: str
+    spec: ModelSpec
+    params: CallParams
+    prompt: str
+    endpoint: Endpoint
+    deadline: Deadline
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """A provider HTTP request, before it is sent."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    json: Mapping[str, JsonValue]
+
+
+class Provider(Protocol):
+    """What the gateway needs from a provider adapter."""
+
+    name: str
+
+    def spec_for(self, model: str) -> ModelSpec:
+        """The rules for `model` (a permissive spec when the model is unknown)."""
+        ...
+
+    def api_base(self, endpoint: Endpoint) -> str:
+        """The base URL calls will go to (for cost records and errors)."""
+        ...
+
+    def check_endpoint(self, endpoint: Endpoint, model: str) -> None:
+        """Raise ProviderNotConfiguredError when `endpoint` cannot be called."""
+        ...
+
+    async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
+        """Make the images."""
+        ...
+
+
+class HttpProvider(ABC):
+    """An adapter whose provider is reached over HTTP through the shared transport."""
+
+    name: ClassVar[str]
+
+    async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
+        request = self.build_request(call)
+        response = await transport.send(request, deadline=call.deadline, provider=self.name)
+        if response.status >= 400:
+            raise self.parse_error(call, response)
+        return self.parse_response(call, response)
+
+    @abstractmethod
+    def build_request(self, call: ProviderCall) -> HttpRequest:
+        """URL, auth headers and JSON body for `call`."""
+
+    @abstractmethod
+    def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
+        """Images and usage from a successful response."""
+
+    @abstractmethod
+    def parse_error(self, call: ProviderCall, response: HttpResponse) -> Exception:
+        """The ImageGenError for a failed response."""

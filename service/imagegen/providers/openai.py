@@ -1,0 +1,167 @@
+"""OpenAI Images API adapter (`openai/<model>`).
+
+Wire format: ../shared/reference/providers.md §1. `POST {api_base}/images/generations`
+with `Authorization: Bearer`; errors are `{"error": {message, type, param, code}}`.
+The body builder and the parsers are shared with the Azure and Xinference adapters,
+which speak dialects of the same API.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from pydantic import JsonValue, ValidationError
+
+from imagegen.errors import ImageGenError, ProviderBadResponseError, ProviderNotConfiguredError
+from imagegen.providers.base import Endpoint, HttpProvider, HttpRequest, ModelSpec, ProviderCall
+from imagegen.providers.http_errors import error_for_status
+from imagegen.providers.openai_models import openai_spec
+from imagegen.providers.transport import HttpResponse
+from imagegen.sizes import AUTO, parse_size
+from imagegen.types import GeneratedImage, ProviderResult, Usage, decode_b64_image
+
+OPENAI_API_BASE = "https://api.openai.com/v1"
+_CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
+_MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+def openai_body(call: ProviderCall, *, include_model: bool = True) -> dict[str, JsonValue]:
+    """The images/generations JSON body for `call` (OpenAI field names)."""
+    params = call.params
+    body: dict[str, JsonValue] = {"prompt": call.prompt}
+    if include_model:
+        body["model"] = call.provider_model
+    body["n"] = params.n
+    for name, value in (
+        ("quality", params.quality),
+        ("size", params.size),
+        ("style", params.style),
+        ("user", params.user),
+    ):
+        if value is not None:
+            body[name] = value
+    if params.response_format is not None and call.spec.send_response_format:
+        body["response_format"] = params.response_format.value
+    body.update(params.extra)
+    return body
+
+
+def parse_openai_images(call: ProviderCall, response: HttpResponse, *, provider: str) -> ProviderResult:
+    """Images and usage from an OpenAI-shaped 200 answer."""
+    payload = response.json()
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        raise ProviderBadResponseError("the provider's response has no image list", provider=provider)
+    output_format = payload.get("output_format") or call.params.extra.get("output_format") or "png"
+    mime = _MIME_BY_FORMAT.get(str(output_format), "image/png")
+    width, height = _dimensions(payload.get("size") or call.params.size or call.spec.default_size)
+    images = []
+    for item in payload["data"]:
+        if not isinstance(item, dict):
+            raise ProviderBadResponseError("an image entry is not an object", provider=provider)
+        revised = item.get("revised_prompt") if isinstance(item.get("revised_prompt"), str) else None
+        if item.get("b64_json"):
+            data = decode_b64_image(item["b64_json"], provider=provider)
+            images.append(GeneratedImage(data=data, mime_type=mime, width=width, height=height,
+                                         revised_prompt=revised))
+        elif isinstance(item.get("url"), str) and item["url"]:
+            images.append(GeneratedImage(url=item["url"], mime_type=None, width=width, height=height,
+                                         revised_prompt=revised))
+        else:
+            raise ProviderBadResponseError("an image entry has neither b64_json nor url", provider=provider)
+    if not images:
+        raise ProviderBadResponseError("the provider returned no images", provider=provider)
+    usage = None
+    if isinstance(payload.get("usage"), dict):
+        try:
+            usage = Usage.model_validate(payload["usage"])
+        except ValidationError:
+            raise ProviderBadResponseError("the provider's usage block is malformed", provider=provider) from None
+    created = payload.get("created")
+    return ProviderResult(
+        images=images,
+        usage=usage,
+        created=created if isinstance(created, int) else int(time.time()),
+        quality=_str_or(payload.get("quality"), call.params.quality or call.spec.default_quality),
+        size=_str_or(payload.get("size"), call.params.size or call.spec.default_size),
+        headers=dict(response.headers),
+    )
+
+
+def parse_openai_error(call: ProviderCall, response: HttpResponse, *, provider: str) -> ImageGenError:
+    """The gateway error for an OpenAI-shaped error answer."""
+    payload = response.json()
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        error = {}
+    code = _str_or(error.get("code"), None)
+    kind = _str_or(error.get("type"), None)
+    inner = error.get("inner_error") or error.get("innererror")
+    inner_code = inner.get("code") if isinstance(inner, dict) else None
+    message = _str_or(error.get("message"), None) or response.text(300)
+    return error_for_status(
+        provider=provider,
+        status=response.status,
+        message=message,
+        headers=response.headers,
+        caller_credentials=call.endpoint.caller_credentials,
+        code=code or (str(inner_code) if inner_code else None),
+        param=_str_or(error.get("param"), None),
+        content_policy=(code in _CONTENT_POLICY_CODES or inner_code == "ResponsibleAIPolicyViolation"),
+        quota_exhausted=(code == "insufficient_quota" or kind == "insufficient_quota"),
+    )
+
+
+def _str_or(value: object, default: str | None) -> str | None:
+    return value if isinstance(value, str) and value else default
+
+
+def _dimensions(size: object) -> tuple[int | None, int | None]:
+    if not isinstance(size, str) or not size or size == AUTO:
+        return None, None
+    try:
+        parsed = parse_size(size)
+    except ImageGenError:
+        return None, None
+    return parsed.width, parsed.height
+
+
+class OpenAIProvider(HttpProvider):
+    """api.openai.com and OpenAI-compatible hosts reached with `api_base`."""
+
+    name: ClassVar[str] = "openai"
+    env_api_key: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
+    env_api_base: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
+    env_api_version: ClassVar[tuple[str, ...]] = ()
+
+    def spec_for(self, model: str) -> ModelSpec:
+        return openai_spec(model)
+
+    def api_base(self, endpoint: Endpoint) -> str:
+        return (endpoint.api_base or OPENAI_API_BASE).rstrip("/")
+
+    def check_endpoint(self, endpoint: Endpoint, model: str) -> None:
+        if not endpoint.api_key:
+            raise ProviderNotConfiguredError(
+                f"no API key for openai/{model}: set OPENAI_API_KEY or api_key in the config",
+                metadata={"provider": self.name, "model": model},
+            )
+
+    def build_request(self, call: ProviderCall) -> HttpRequest:
+        headers = {"authorization": f"Bearer {call.endpoint.api_key}"}
+        for option, header in (("organization", "openai-organization"), ("project", "openai-project")):
+            value = call.endpoint.options.get(option)
+            if isinstance(value, str) and value:
+                headers[header] = value
+        return HttpRequest(
+            method="POST",
+            url=f"{self.api_base(call.endpoint)}/images/generations",
+            headers=headers,
+            json=openai_body(call),
+        )
+
+    def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
+        return parse_openai_images(call, response, provider=self.name)
+
+    def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
+        return parse_openai_error(call, response, provider=self.name)

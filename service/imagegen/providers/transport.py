@@ -1,0 +1,103 @@
+"""The one HTTP client every provider call goes through.
+
+It owns the process-wide `httpx.AsyncClient` pool, turns the call's deadline into
+the request timeout, measures time spent waiting on providers (so the gateway can
+report its own overhead), and maps every httpx failure to the error tree in one
+function, `map_transport_error`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from imagegen.deadline import Deadline
+from imagegen.errors import (
+    DeadlineExceededError,
+    ImageGenError,
+    InvalidRequestError,
+    ProviderBadResponseError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
+from imagegen.providers.base import HttpRequest
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30)
+DEFAULT_CONNECT_TIMEOUT = 10.0
+# Image generation responses carry several MB of base64; refuse absurd bodies rather than
+# letting one misbehaving upstream take the process's memory.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A provider's answer, fully read."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> object:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.content)
+        except ValueError:
+            return None
+
+    def text(self, limit: int = 2000) -> str:
+        return self.content[:limit].decode("utf-8", errors="replace")
+
+
+class HttpTransport:
+    """Sends provider requests over one shared connection pool."""
+
+    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+        self._client = client or httpx.AsyncClient(limits=DEFAULT_LIMITS, follow_redirects=False)
+        self.provider_seconds_total = 0.0
+
+    async def send(self, request: HttpRequest, *, deadline: Deadline, provider: str) -> HttpResponse:
+        """Send `request` within what is left of `deadline`."""
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise DeadlineExceededError("the deadline passed before the provider was called")
+        timeout = httpx.Timeout(remaining, connect=min(remaining, DEFAULT_CONNECT_TIMEOUT))
+        body = json.dumps(request.json, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json", **request.headers}
+        started = time.monotonic()
+        try:
+            response = await self._client.request(
+                request.method, request.url, content=body, headers=headers, timeout=timeout
+            )
+            content = response.content
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, provider=provider, deadline=deadline) from None
+        finally:
+            self.provider_seconds_total += time.monotonic() - started
+        if len(content) > MAX_RESPONSE_BYTES:
+            raise ProviderBadResponseError("the provider's response is too large", provider=provider)
+        return HttpResponse(response.status_code, dict(response.headers), content)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def map_transport_error(exc: httpx.HTTPError, *, provider: str, deadline: Deadline) -> ImageGenError:
+    """The gateway error for an httpx failure. Never includes the exception text."""
+    if isinstance(exc, httpx.TimeoutException):
+        if deadline.expired:
+            return DeadlineExceededError("the deadline passed while waiting for the provider")
+        return ProviderTimeoutError("the provider did not answer in time", provider=provider)
+    if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
+        return ProviderUnavailableError("could not connect to the provider", provider=provider)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return InvalidRequestError("the provider URL is not a valid http(s) URL")
+    if isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects):
+        return ProviderBadResponseError("the provider's response could not be read", provider=provider)
+    if isinstance(exc, httpx.TransportError):
+        # ReadError, WriteError, RemoteProtocolError, CloseError, LocalProtocolError...
+        return ProviderUnavailableError("the connection to the provider failed", provider=provider)
+    return ProviderUnavailableError("the provider call failed", provider=provider)

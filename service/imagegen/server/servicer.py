@@ -1,0 +1,124 @@
+"""The ImageGeneration gRPC servicer: proto in, gateway, proto and trailers out.
+
+Every method runs inside one error boundary: a domain error becomes its
+google.rpc.Status, anything unexpected becomes INTERNAL with a fixed message (the
+exception is logged here, never sent), and the cost trailers go out either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
+from imagegen.deadline import Deadline
+from imagegen.errors import ImageGenError, InternalError
+from imagegen.gateway import Gateway, Generation, RequestState
+from imagegen.server.convert import (
+    RequestMessage,
+    generation_to_proto,
+    image_to_proto,
+    model_to_proto,
+    request_from_proto,
+    summary_to_proto,
+    trailers,
+)
+from imagegen.server.status import STATUS_DETAILS_KEY, grpc_code, to_rpc_status
+from imagegen.types import CallFacts
+
+log = logging.getLogger(__name__)
+
+
+class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
+    """Serves the imagegen.v1.ImageGeneration service from a Gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def GenerateImages(  # noqa: N802 - the RPC's name
+        self, request: pb.GenerateImagesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GenerateImagesResponse:
+        started = time.monotonic()
+        state: RequestState | None = None
+        try:
+            state, generation = await self._generate(request, context, started)
+            response = generation_to_proto(generation)
+            self._finish(context, state)
+            return response
+        except Exception as exc:  # noqa: BLE001 - the boundary: every failure gets a status
+            await self._abort(context, exc, state)
+            raise  # unreachable: abort raises
+
+    async def StreamGenerateImages(  # noqa: N802 - the RPC's name
+        self, request: pb.StreamGenerateImagesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamGenerateImagesResponse]:
+        started = time.monotonic()
+        state: RequestState | None = None
+        try:
+            state, generation = await self._generate(request, context, started)
+            for index, image in enumerate(generation.result.images):
+                yield pb.StreamGenerateImagesResponse(image=image_to_proto(index, image))
+            generation.facts.overhead_ms = state.overhead_ms()
+            yield summary_to_proto(generation)
+            self._finish(context, state)
+        except Exception as exc:  # noqa: BLE001 - the boundary
+            await self._abort(context, exc, state)
+
+    async def ListModels(  # noqa: N802 - the RPC's name
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        try:
+            return pb.ListModelsResponse(
+                models=[model_to_proto(d) for d in self.gateway.describe_models()]
+            )
+        except Exception as exc:  # noqa: BLE001 - the boundary
+            await self._abort(context, exc, None)
+            raise
+
+    async def _generate(
+        self, message: RequestMessage, context: grpc.aio.ServicerContext, started: float
+    ) -> tuple[RequestState, Generation]:
+        request = request_from_proto(message)
+        state = self.gateway.new_state(request, started=started)
+        remaining = context.time_remaining()
+        # A gRPC deadline always wins; the request's `timeout` applies only without one.
+        deadline = Deadline.after(remaining) if remaining is not None else None
+        generation = await self.gateway.generate(request, deadline=deadline, state=state)
+        return state, generation
+
+    def _finish(self, context: grpc.aio.ServicerContext, state: RequestState) -> None:
+        facts = state.facts
+        facts.overhead_ms = state.overhead_ms()
+        context.set_trailing_metadata(trailers(facts))
+        log.info(
+            "generated request_id=%s model_id=%s provider=%s cost=%s attempts=%d overhead_ms=%.2f",
+            facts.request_id, facts.model_id, facts.provider, facts.response_cost_text,
+            facts.attempts, facts.overhead_ms,
+        )
+
+    async def _abort(
+        self, context: grpc.aio.ServicerContext, exc: Exception, state: RequestState | None
+    ) -> None:
+        if isinstance(exc, ImageGenError):
+            error = exc
+        else:
+            log.exception("unexpected error in %s", type(self).__name__)
+            error = InternalError("internal error")
+        facts = error.facts or (state.facts if state is not None else CallFacts(request_id=""))
+        if state is not None:
+            facts.overhead_ms = state.overhead_ms()
+        log.info(
+            "failed request_id=%s model_id=%s reason=%s cost=%s",
+            facts.request_id, facts.model_id, error.reason, facts.response_cost_text,
+        )
+        status = to_rpc_status(error)
+        metadata = (*trailers(facts), (STATUS_DETAILS_KEY, status.SerializeToString()))
+        await context.abort(grpc_code(error), status.message, trailing_metadata=metadata)
+
+
+def add_to_server(servicer: ImageGenerationServicer, server: grpc.aio.Server) -> None:
+    pb_grpc.add_ImageGenerationServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]

@@ -1,0 +1,256 @@
+"""Domain types shared by every layer.
+
+`ImageRequest` is what a caller asked for (validated once, at the edge);
+`GeneratedImage` / `ProviderResult` are what a provider gave back;
+`CallFacts` is where the call went and what it cost; `ImageResponse` is the
+OpenAI-compatible object the Python SDKs return.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, ValidationError
+
+from imagegen.errors import FieldViolation, InvalidRequestError, ProviderBadResponseError
+
+# Gateway-wide ceilings. Each model has tighter limits of its own (see providers);
+# these only stop absurd requests before any work is done.
+MAX_PROMPT_CHARS = 100_000
+MAX_IMAGES_PER_REQUEST = 10
+MAX_TAGS = 64
+MAX_TAG_CHARS = 256
+
+
+class ResponseFormat(StrEnum):
+    """How images come back to the caller."""
+
+    URL = "url"
+    B64_JSON = "b64_json"
+
+
+class ImageRequest(BaseModel):
+    """One validated request, with the parameters of the seed `image_generation()`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model: str | None = None
+    n: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_REQUEST)
+    quality: str | None = None
+    response_format: ResponseFormat | None = None
+    size: str | None = None
+    style: str | None = None
+    user: str | None = Field(default=None, max_length=512)
+    timeout: float | None = Field(default=None, gt=0)
+    api_key: str | None = None
+    api_base: str | None = None
+    api_version: str | None = None
+    provider_params: dict[str, JsonValue] = Field(default_factory=dict)
+    tags: tuple[str, ...] = Field(default=(), max_length=MAX_TAGS)
+    drop_params: bool | None = None
+    request_id: str | None = Field(default=None, max_length=128)
+
+    def __repr__(self) -> str:
+        # The prompt can be long and private, the api_key is secret: neither belongs in a repr
+        # that may end up in a log line.
+        return (
+            f"ImageRequest(model={self.model!r}, n={self.n!r}, size={self.size!r}, "
+            f"quality={self.quality!r}, prompt_chars={len(self.prompt)})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def create(cls, **fields: Any) -> ImageRequest:
+        """Validate `fields`, turning pydantic's errors into an InvalidRequestError."""
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            raise invalid_request_from(exc) from None
+
+
+def invalid_request_from(exc: ValidationError) -> InvalidRequestError:
+    """An InvalidRequestError listing every failed field, without echoing the input values."""
+    violations = []
+    for err in exc.errors(include_input=False, include_url=False):
+        path = ".".join(str(part) for part in err["loc"]) or "request"
+        violations.append(FieldViolation(field=path, description=err["msg"]))
+    fields = ", ".join(v.field for v in violations)
+    return InvalidRequestError(
+        f"invalid request: {fields}",
+        field_violations=violations,
+        metadata={"field": fields},
+    )
+
+
+class GeneratedImage:
+    """One image as a provider returned it: bytes, base64 or a URL.
+
+    Providers mostly send base64; the gRPC door needs raw bytes and the Python SDK
+    wants base64 again. Decoding lazily (and at most once) means each door pays
+    only for the form it uses.
+    """
+
+    __slots__ = ("_b64", "_data", "height", "mime_type", "revised_prompt", "url", "width")
+
+    def __init__(
+        self,
+        *,
+        data: bytes | None = None,
+        b64: str | None = None,
+        url: str | None = None,
+        mime_type: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        revised_prompt: str | None = None,
+    ) -> None:
+        if data is None and b64 is None and url is None:
+            raise ValueError("an image needs data, base64 or a url")
+        self._data = data
+        self._b64 = b64
+        self.url = url
+        self.mime_type = mime_type
+        self.width = width
+        self.height = height
+        self.revised_prompt = revised_prompt
+
+    @property
+    def has_content(self) -> bool:
+        """Whether the image bytes are here (rather than only a URL)."""
+        return self._data is not None or self._b64 is not None
+
+    def data(self) -> bytes:
+        """The encoded image file."""
+        if self._data is None:
+            if self._b64 is None:
+                raise ValueError("this image is only available as a URL")
+            self._data = base64.b64decode(self._b64, validate=True)
+        return self._data
+
+    def b64_json(self) -> str:
+        """The encoded image file as base64 text."""
+        if self._b64 is None:
+            self._b64 = base64.b64encode(self.data()).decode("ascii")
+        return self._b64
+
+    def __repr__(self) -> str:
+        kind = "url" if not self.has_content else "bytes"
+        return f"GeneratedImage({kind}, mime_type={self.mime_type!r}, {self.width}x{self.height})"
+
+
+def decode_b64_image(value: object, *, provider: str) -> bytes:
+    """Decode a provider's base64 image, reporting garbage as a bad provider response."""
+    if not isinstance(value, str) or not value:
+        raise ProviderBadResponseError("image data is missing", provider=provider)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProviderBadResponseError("image data is not valid base64", provider=provider) from None
+
+
+class TokenDetails(BaseModel):
+    """A split of tokens by modality."""
+
+    text_tokens: int = 0
+    image_tokens: int = 0
+
+
+class Usage(BaseModel):
+    """Token usage in OpenAI's image-usage shape."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: TokenDetails | None = None
+    output_tokens_details: TokenDetails | None = None
+
+
+@dataclass(slots=True)
+class ProviderResult:
+    """What one provider call produced."""
+
+    images: list[GeneratedImage]
+    usage: Usage | None = None
+    created: int | None = None
+    # The quality and size the images were generated at (after the model's defaults), for pricing.
+    quality: str | None = None
+    size: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def format_usd(amount: Decimal | None) -> str:
+    """A cost as a plain decimal string, or "unknown"."""
+    if amount is None:
+        return "unknown"
+    text = f"{amount.quantize(Decimal('1e-10')):f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+@dataclass(slots=True)
+class CallFacts:
+    """Where a call went and what it cost: the trailers and the typed cost record."""
+
+    request_id: str
+    model_id: str = ""
+    provider: str = ""
+    provider_model: str = ""
+    api_base: str = ""
+    attempts: int = 0
+    # None means unknown: the provider may have billed us and we cannot tell how much.
+    response_cost: Decimal | None = Decimal(0)
+    overhead_ms: float = 0.0
+
+    @property
+    def response_cost_text(self) -> str:
+        return format_usd(self.response_cost)
+
+
+class ImageObject(BaseModel):
+    """One image in OpenAI's response shape."""
+
+    model_config = ConfigDict(extra="allow")
+
+    b64_json: str | None = None
+    url: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImageResponse(BaseModel):
+    """OpenAI-compatible images response, as returned by both Python SDKs.
+
+    `_hidden_params` carries model_id, api_base, provider, response_cost (a float,
+    or None when the price is unknown) and the full `CallFacts` under "cost";
+    `_response_headers` carries the provider's response headers (in-process) or
+    the gateway's trailers (over gRPC).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    created: int = Field(default_factory=lambda: int(time.time()))
+    data: list[ImageObject] = Field(default_factory=list)
+    usage: Usage | None = None
+
+    _hidden_params: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _response_headers: dict[str, str] = PrivateAttr(default_factory=dict)
+
+
+def hidden_params_for(facts: CallFacts) -> dict[str, Any]:
+    """The `_hidden_params` LiteLLM users read, derived from the call facts."""
+    return {
+        "model_id": facts.model_id,
+        "api_base": facts.api_base,
+        "provider": facts.provider,
+        "model": facts.provider_model,
+        "response_cost": None if facts.response_cost is None else float(facts.response_cost),
+        "attempts": facts.attempts,
+        "overhead_ms": facts.overhead_ms,
+        "request_id": facts.request_id,
+        "cost": facts,
+    }
