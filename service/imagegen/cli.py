@@ -33,7 +33,7 @@ def _generate(args: argparse.Namespace) -> int:
     provider_params = {"seed": args.seed} if args.seed is not None else None
     with ImageGenClient(args.target) as client:
         try:
-            response = client.image_generation(
+            result = client.generate_images(
                 args.prompt, model=args.model, n=args.n, size=args.size, quality=args.quality,
                 style=args.style, timeout=args.timeout, provider_params=provider_params,
             )
@@ -42,14 +42,14 @@ def _generate(args: argparse.Namespace) -> int:
             return 1
     out = Path(args.out)
     written = []
-    for index, image in enumerate(response.images):
-        if image.data is None:
+    for index, image in enumerate(result.images):
+        if not image.HasField("data"):
             print(f"image {index}: {image.url}")
             continue
-        path = out if len(response.images) == 1 else out.with_name(f"{out.stem}-{index}{out.suffix}")
+        path = out if len(result.images) == 1 else out.with_name(f"{out.stem}-{index}{out.suffix}")
         path.write_bytes(image.data)
         written.append(str(path))
-    facts = response.cost
+    facts = result.cost
     print(f"wrote {', '.join(written) or 'nothing'}; cost ${facts.response_cost_text} "
           f"via {facts.provider}/{facts.provider_model} ({facts.model_id})")
     return 0

@@ -13,6 +13,7 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── PermissionDeniedError               PERMISSION_DENIED  REQUEST_CREDENTIALS_NOT_ALLOWED
     ├── ProviderNotConfiguredError          FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED
     ├── DeadlineExceededError               DEADLINE_EXCEEDED  DEADLINE_EXCEEDED
+    ├── GatewayUnavailableError             UNAVAILABLE        GATEWAY_UNAVAILABLE (client side)
     ├── InternalError                       INTERNAL           INTERNAL
     └── ProviderError                       (an upstream provider answered badly)
         ├── ProviderInvalidRequestError     INVALID_ARGUMENT   PROVIDER_INVALID_REQUEST
@@ -180,6 +181,14 @@ class DeadlineExceededError(ImageGenError):
     reason = "DEADLINE_EXCEEDED"
 
 
+class GatewayUnavailableError(ImageGenError):
+    """Client side: the gateway could not be reached (raised by imagegen.client only)."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "GATEWAY_UNAVAILABLE"
+
+
 class InternalError(ImageGenError):
     """A bug in the gateway. The message never carries the original exception."""
 
@@ -316,6 +325,7 @@ def all_error_classes() -> list[type[ImageGenError]]:
 def error_class_for_reason(reason: str) -> type[ImageGenError]:
     """The class whose `reason` is `reason` (ImageGenError when none matches)."""
     for cls in all_error_classes():
-        if cls.reason == reason and cls is not ImageGenError:
+        # The two abstract bases inherit INTERNAL; InternalError is the one that owns it.
+        if cls.reason == reason and cls not in (ImageGenError, ProviderError):
             return cls
     return ImageGenError

@@ -1,0 +1,32 @@
+"""imagegen: a gRPC image-generation gateway, and the same core as an in-process SDK.
+
+    from imagegen import image_generation
+    response = image_generation("a sea otter", model="placeholder")   # offline model
+    response = image_generation("a sea otter", model="openai/gpt-image-1")
+    response._hidden_params["response_cost"]
+"""
+
+from imagegen.errors import (
+    ContentPolicyViolationError,
+    ImageGenError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ProviderError,
+    UnsupportedParameterError,
+)
+from imagegen.sdk import aimage_generation, image_generation
+from imagegen.types import ImageObject, ImageResponse, Usage
+
+__all__ = [
+    "ContentPolicyViolationError",
+    "ImageGenError",
+    "ImageObject",
+    "ImageResponse",
+    "InvalidRequestError",
+    "ModelNotFoundError",
+    "ProviderError",
+    "UnsupportedParameterError",
+    "Usage",
+    "aimage_generation",
+    "image_generation",
+]
