@@ -1,9 +1,9 @@
 """imagegen: a gRPC image-generation gateway, and the same core as an in-process SDK.
 
-    from imagegen import image_generation
-    response = image_generation("a sea otter", model="placeholder")   # offline model
-    response = image_generation("a sea otter", model="openai/gpt-image-1")
-    response._hidden_params["response_cost"]
+from imagegen import image_generation
+response = image_generation("a sea otter", model="placeholder")   # offline model
+response = image_generation("a sea otter", model="openai/gpt-image-1")
+response._hidden_params["response_cost"]
 """
 
 from imagegen.errors import (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -20,10 +21,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"imagegen: config error: {exc}", file=sys.stderr)
         return 2
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, host=args.host, port=args.port))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -34,8 +33,14 @@ def _generate(args: argparse.Namespace) -> int:
     with ImageGenClient(args.target) as client:
         try:
             result = client.generate_images(
-                args.prompt, model=args.model, n=args.n, size=args.size, quality=args.quality,
-                style=args.style, timeout=args.timeout, provider_params=provider_params,
+                args.prompt,
+                model=args.model,
+                n=args.n,
+                size=args.size,
+                quality=args.quality,
+                style=args.style,
+                timeout=args.timeout,
+                provider_params=provider_params,
             )
         except ImageGenError as exc:
             print(f"imagegen: {exc}", file=sys.stderr)
@@ -50,8 +55,10 @@ def _generate(args: argparse.Namespace) -> int:
         path.write_bytes(image.data)
         written.append(str(path))
     facts = result.cost
-    print(f"wrote {', '.join(written) or 'nothing'}; cost ${facts.response_cost_text} "
-          f"via {facts.provider}/{facts.provider_model} ({facts.model_id})")
+    print(
+        f"wrote {', '.join(written) or 'nothing'}; cost ${facts.response_cost_text} "
+        f"via {facts.provider}/{facts.provider_model} ({facts.model_id})"
+    )
     return 0
 
 

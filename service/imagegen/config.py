@@ -51,10 +51,21 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # Keys of a LiteLLM deployment that configure the endpoint, not the request body.
 _ENDPOINT_OPTIONS = frozenset({"organization", "project", "azure_ad_token"})
 # LiteLLM router keys: accepted so existing configs load; the router acts on them.
-_ROUTER_KEYS = frozenset({
-    "rpm", "tpm", "weight", "order", "max_parallel_requests", "num_retries", "max_retries",
-    "cooldown_time", "stream_timeout", "region_name", "custom_llm_provider",
-})
+_ROUTER_KEYS = frozenset(
+    {
+        "rpm",
+        "tpm",
+        "weight",
+        "order",
+        "max_parallel_requests",
+        "num_retries",
+        "max_retries",
+        "cooldown_time",
+        "stream_timeout",
+        "region_name",
+        "custom_llm_provider",
+    }
+)
 _KNOWN_TOP_LEVEL = frozenset({"model_list", "litellm_settings", "server_settings"})
 
 
@@ -178,7 +189,7 @@ class _File(BaseModel):
 def resolve_env_refs(value: Any, where: str) -> Any:
     """Replace every "os.environ/NAME" string in `value` with the variable's value."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
-        name = value[len(ENV_PREFIX):]
+        name = value[len(ENV_PREFIX) :]
         if name not in os.environ:
             raise ConfigError(f"{where}: environment variable {name} is not set")
         return os.environ[name]
@@ -245,7 +256,9 @@ def _build(document: _File, source: str) -> Settings:
     server = document.server_settings
     default_model = server.default_model
     if default_model is not None and default_model not in seen and not server.serve_unlisted_models:
-        raise ConfigError(f"{source}: server_settings.default_model {default_model!r} is not in model_list")
+        raise ConfigError(
+            f"{source}: server_settings.default_model {default_model!r} is not in model_list"
+        )
     return Settings(
         deployments=deployments,
         default_model=default_model,
@@ -280,16 +293,24 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
     options = {k: extras.pop(k) for k in list(extras) if k in _ENDPOINT_OPTIONS}
     router_options = {k: extras.pop(k) for k in list(extras) if k in _ROUTER_KEYS}
     if router_options:
-        log.warning("%s: %s are kept for the router and have no effect yet", where_params,
-                    ", ".join(sorted(router_options)))
+        log.warning(
+            "%s: %s are kept for the router and have no effect yet",
+            where_params,
+            ", ".join(sorted(router_options)),
+        )
     info = entry.model_info
     info_extra = dict(info.model_extra or {}) if info else {}
     price = price_from_model_info(info_extra, f"{where}.model_info")
     provider = PROVIDERS[provider_name]
-    endpoint = endpoint_from_env(provider, Endpoint(
-        api_base=params.api_base, api_key=params.api_key, api_version=params.api_version,
-        options=options,
-    ))
+    endpoint = endpoint_from_env(
+        provider,
+        Endpoint(
+            api_base=params.api_base,
+            api_key=params.api_key,
+            api_version=params.api_version,
+            options=options,
+        ),
+    )
     base_model = (info.base_model if info else None) or params.base_model
     try:
         provider.check_endpoint(endpoint, provider_model)
@@ -313,7 +334,9 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
 
 def _derived_id(model_name: str, params: _Params) -> str:
     # Secrets stay out of the id: it appears in trailers and logs.
-    material = "\x00".join([model_name, params.model, params.api_base or "", params.api_version or ""])
+    material = "\x00".join(
+        [model_name, params.model, params.api_base or "", params.api_version or ""]
+    )
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -336,8 +359,13 @@ def embedded_settings(*, port: int = DEFAULT_PORT) -> Settings:
         openai = PROVIDERS["openai"]
         endpoint = endpoint_from_env(openai, Endpoint())
         deployments += [
-            Deployment(model_name=model, model_id=f"openai/{model}", provider="openai",
-                       provider_model=model, endpoint=endpoint)
+            Deployment(
+                model_name=model,
+                model_id=f"openai/{model}",
+                provider="openai",
+                provider_model=model,
+                endpoint=endpoint,
+            )
             for model in OPENAI_MODELS
         ]
     return Settings(

@@ -149,8 +149,11 @@ class Gateway:
             )
             facts.response_cost = compute_cost(price, result)
             if facts.response_cost is None:
-                log.warning("no price for %s/%s: cost reported as unknown",
-                            deployment.provider, deployment.provider_model)
+                log.warning(
+                    "no price for %s/%s: cost reported as unknown",
+                    deployment.provider,
+                    deployment.provider_model,
+                )
         except ImageGenError as error:
             facts.response_cost = _failure_cost(error, called_provider)
             facts.overhead_ms = state.overhead_ms()
@@ -216,7 +219,9 @@ class Gateway:
         if not self.allow_request_credentials:
             raise PermissionDeniedError(
                 f"this server does not accept {', '.join(given)} from callers",
-                field_violations=[FieldViolation(name, "not accepted by this server") for name in given],
+                field_violations=[
+                    FieldViolation(name, "not accepted by this server") for name in given
+                ],
                 metadata={"field": ",".join(given)},
             )
         base = deployment.endpoint
@@ -234,7 +239,11 @@ class Gateway:
             request = request.model_copy(update={"provider_params": merged})
         drop = request.drop_params
         if drop is None:
-            drop = deployment.drop_params if deployment.drop_params is not None else self.settings.drop_params
+            drop = (
+                deployment.drop_params
+                if deployment.drop_params is not None
+                else self.settings.drop_params
+            )
         return check_params(spec, request, drop=drop)
 
 

@@ -130,9 +130,20 @@ async def aimage_generation(
 ) -> ImageResponse:
     """Generate images in-process. Raises imagegen.errors.ImageGenError subclasses."""
     request = build_request(
-        prompt, model=model, n=n, quality=quality, response_format=response_format, size=size,
-        style=style, user=user, timeout=timeout, api_key=api_key, api_base=api_base,
-        api_version=api_version, custom_llm_provider=custom_llm_provider, kwargs=kwargs,
+        prompt,
+        model=model,
+        n=n,
+        quality=quality,
+        response_format=response_format,
+        size=size,
+        style=style,
+        user=user,
+        timeout=timeout,
+        api_key=api_key,
+        api_base=api_base,
+        api_version=api_version,
+        custom_llm_provider=custom_llm_provider,
+        kwargs=kwargs,
     )
     generation = await _gateway().generate(request)
     return image_response_from(generation)
@@ -176,8 +187,19 @@ def image_generation(
     """Generate images in-process (blocking). Same arguments as `aimage_generation`."""
     return _sync_loop.run(
         aimage_generation(
-            prompt, model=model, n=n, quality=quality, response_format=response_format, size=size,
-            style=style, user=user, timeout=timeout, api_key=api_key, api_base=api_base,
-            api_version=api_version, custom_llm_provider=custom_llm_provider, **kwargs,
+            prompt,
+            model=model,
+            n=n,
+            quality=quality,
+            response_format=response_format,
+            size=size,
+            style=style,
+            user=user,
+            timeout=timeout,
+            api_key=api_key,
+            api_base=api_base,
+            api_version=api_version,
+            custom_llm_provider=custom_llm_provider,
+            **kwargs,
         )
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from imagegen.errors import FieldViolation, InvalidRequestError
 
 AUTO = "auto"
-_SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX×*]\s*(\d{1,5})\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX*]\s*(\d{1,5})\s*$")
 
 
 @dataclass(frozen=True, slots=True)

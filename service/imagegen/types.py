@@ -152,7 +152,9 @@ def decode_b64_image(value: object, *, provider: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise ProviderBadResponseError("image data is not valid base64", provider=provider) from None
+        raise ProviderBadResponseError(
+            "image data is not valid base64", provider=provider
+        ) from None
 
 
 class TokenDetails(BaseModel):

@@ -161,7 +161,8 @@ class AzureFake(FakeProvider):
         return headers
 
     def http_error(self, request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
-        return _azure_error(exc.status, str(exc.status), "Resource not found")
+        message = "Resource not found" if exc.status == 404 else exc.reason
+        return _azure_error(exc.status, str(exc.status), message)
 
     # ----------------------------------------------------------------- handlers
 

@@ -4,9 +4,10 @@ A fake is a real aiohttp server on 127.0.0.1 that runs on the caller's event loo
 drive the gateway and the fake in one ``asyncio`` loop with no mocking. This module owns what
 every fake needs and no provider defines:
 
-* request recording (``fake.requests``),
-* one-shot scripted failures (``fake.fail_next(...)``), applied FIFO before any normal handling,
-* an artificial latency (``fake.delay``),
+* request recording (``fake.requests``, ``fake.received``),
+* an artificial latency (``fake.delay``), applied first, to every API request,
+* one-shot scripted failures (``fake.fail_next(...)``), served FIFO instead of normal handling
+  (they still get the provider's standard headers, which the scripted headers override),
 * the ``hang`` trigger word (the handler sleeps for an hour; for deadline/cancellation tests),
 * disconnect detection (``fake.disconnects`` / ``fake.disconnected``), which relies on
   ``handler_cancellation=True``: aiohttp then cancels the handler task when the client drops
@@ -105,6 +106,8 @@ class FakeProvider:
         self.delay: float = 0.0
         self.disconnects: int = 0
         self.disconnected = asyncio.Event()
+        #: Set whenever an API request has been recorded (clear it to wait for the next one).
+        self.received = asyncio.Event()
         self._scripted: deque[ScriptedResponse] = deque()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
@@ -158,6 +161,7 @@ class FakeProvider:
         self._scripted.clear()
         self.disconnects = 0
         self.disconnected.clear()
+        self.received.clear()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         if self._runner is not None:
@@ -240,6 +244,7 @@ class FakeProvider:
             self.aux_requests.append(record)
             return await handler(request)
         self.requests.append(record)
+        self.received.set()
 
         task = asyncio.current_task()
         if task is not None:

@@ -135,8 +135,7 @@ class OpenAIFake(FakeProvider):
     def http_error(self, request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
         # OpenAI answers unknown paths/methods with its normal envelope.
         return spec.ApiError(
-            404 if exc.status == 404 else exc.status,
-            f"Invalid URL ({request.method} {request.path})",
+            exc.status, f"Invalid URL ({request.method} {request.path})"
         ).response()
 
     # ----------------------------------------------------------------- handler

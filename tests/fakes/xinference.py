@@ -43,6 +43,7 @@ import os
 import re
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -67,45 +68,35 @@ class SchemaIssue:
     value: Any
 
 
+def _str_issue(field: str, value: Any) -> SchemaIssue:
+    return SchemaIssue(
+        field, "str type expected", "type_error.str", "string_type",
+        "Input should be a valid string", value,
+    )  # fmt: skip
+
+
 def _as_str(field: str, value: Any, issues: list[SchemaIssue]) -> str | None:
     """pydantic v1 ``str`` field: strings pass, numbers are coerced, the rest fails."""
     if isinstance(value, str):
         return value
     if isinstance(value, int | float):
         return str(value)
-    issues.append(
-        SchemaIssue(
-            field,
-            "str type expected",
-            "type_error.str",
-            "string_type",
-            "Input should be a valid string",
-            value,
-        )
-    )
+    issues.append(_str_issue(field, value))
     return None
 
 
 def _required(field: str, body: dict[str, Any], issues: list[SchemaIssue]) -> Any:
     value = body.get(field, _MISSING)
     if value is _MISSING:
-        issues.append(
-            SchemaIssue(
-                field, "field required", "value_error.missing", "missing", "Field required", body
-            )
-        )
+        issues.append(SchemaIssue(
+            field, "field required", "value_error.missing", "missing", "Field required", body,
+        ))  # fmt: skip
         return None
     if value is None:
-        issues.append(
-            SchemaIssue(
-                field,
-                "none is not an allowed value",
-                "type_error.none.not_allowed",
-                "string_type",
-                "Input should be a valid string",
-                None,
-            )
-        )
+        issues.append(SchemaIssue(
+            field, "none is not an allowed value", "type_error.none.not_allowed",
+            "string_type", "Input should be a valid string", None,
+        ))  # fmt: skip
         return None
     return value
 
@@ -133,26 +124,12 @@ def parse_text_to_image(body: dict[str, Any]) -> tuple[TextToImage | None, list[
     elif prompt is not None:
         coerced = _as_str("prompt", prompt, [])
         if coerced is None:
-            issues.append(
-                SchemaIssue(
-                    "prompt",
-                    "str type expected",
-                    "type_error.str",
-                    "string_type",
-                    "Input should be a valid string",
-                    prompt,
-                )
-            )
-            issues.append(
-                SchemaIssue(
-                    "prompt",
-                    "value is not a valid list",
-                    "type_error.list",
-                    "list_type",
-                    "Input should be a valid list",
-                    prompt,
-                )
-            )
+            # A Union field reports one error per member, like pydantic v1 does.
+            issues.append(_str_issue("prompt", prompt))
+            issues.append(SchemaIssue(
+                "prompt", "value is not a valid list", "type_error.list", "list_type",
+                "Input should be a valid list", prompt,
+            ))  # fmt: skip
         else:
             prompts = [coerced]
 
@@ -162,16 +139,10 @@ def parse_text_to_image(body: dict[str, Any]) -> tuple[TextToImage | None, list[
         try:
             n = int(n_raw)
         except (TypeError, ValueError):
-            issues.append(
-                SchemaIssue(
-                    "n",
-                    "value is not a valid integer",
-                    "type_error.integer",
-                    "int_parsing",
-                    "Input should be a valid integer",
-                    n_raw,
-                )
-            )
+            issues.append(SchemaIssue(
+                "n", "value is not a valid integer", "type_error.integer", "int_parsing",
+                "Input should be a valid integer", n_raw,
+            ))  # fmt: skip
 
     def optional_str(field: str, default: str | None) -> str | None:
         value = body.get(field, default)
@@ -302,7 +273,7 @@ class XinferenceFake(FakeProvider):
         data: list[dict[str, str | None]] = []
         count = req.n * max(len(req.prompts), 1)
         for i in range(count):
-            image = jpeg_bytes(width, height, seed=hash((req.model, tuple(req.prompts))) + i)
+            image = jpeg_bytes(width, height, seed=zlib.crc32("\n".join(req.prompts).encode()) + i)
             if req.response_format == "url":
                 path = f"{self.image_dir}/{uuid.uuid4().hex}.jpg"
                 self.files[path] = image

@@ -50,8 +50,14 @@ def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.Ge
     drop_params = bool(kwargs.pop("drop_params", False))
     request_id = kwargs.pop("request_id", None)
     provider_params.update(kwargs)  # LiteLLM's **kwargs are provider parameters
-    request = build_request(prompt, provider_params=provider_params, tags=tags,
-                            drop_params=drop_params, request_id=request_id, **args)
+    request = build_request(
+        prompt,
+        provider_params=provider_params,
+        tags=tags,
+        drop_params=drop_params,
+        request_id=request_id,
+        **args,
+    )
     # The timeout travels as the gRPC deadline, which the server turns into the upstream timeout.
     return request
 
@@ -59,13 +65,21 @@ def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.Ge
 class ImageGenClient:
     """Blocking client."""
 
-    def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
-                 metadata: Sequence[tuple[str, str]] = (),
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         options = channel_options(max_message_bytes)
-        self._channel = (grpc.secure_channel(target, credentials, options=options) if credentials
-                         else grpc.insecure_channel(target, options=options))
-        self._stub = pb_grpc.ImageGenerationStub(self._channel)  # type: ignore[no-untyped-call]
+        self._channel = (
+            grpc.secure_channel(target, credentials, options=options)
+            if credentials
+            else grpc.insecure_channel(target, options=options)
+        )
+        self._stub = pb_grpc.ImageGenerationStub(self._channel)
         self._metadata = tuple(metadata)
 
     def __enter__(self) -> Self:
@@ -77,8 +91,9 @@ class ImageGenClient:
     def close(self) -> None:
         self._channel.close()
 
-    def generate_images(self, prompt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
-                        **kwargs: Any) -> GenerateResult:
+    def generate_images(
+        self, prompt: str, *, timeout: float | None = DEFAULT_TIMEOUT, **kwargs: Any
+    ) -> GenerateResult:
         """Raw bytes, usage, cost record and trailers. kwargs as `image_generation`."""
         args = {k: kwargs.pop(k) for k in _NAMED if k in kwargs}
         request = _request(prompt, args, kwargs)
@@ -87,29 +102,50 @@ class ImageGenClient:
                 request, timeout=timeout, metadata=self._metadata
             )
         except grpc.RpcError as exc:
-            trailers = trailers_dict(exc.trailing_metadata())  # type: ignore[attr-defined]
+            trailers = trailers_dict(exc.trailing_metadata())
             raise error_from(exc, trailers) from None
         trailers = trailers_dict(call.trailing_metadata())
         return GenerateResult(response, facts_from(response.cost, trailers), trailers)
 
-    def image_generation(self, prompt: str, model: str | None = None, n: int | None = None,
-                         quality: str | None = None, response_format: str | None = None,
-                         size: str | None = None, style: str | None = None,
-                         user: str | None = None, timeout: float | None = DEFAULT_TIMEOUT,
-                         api_key: str | None = None, api_base: str | None = None,
-                         api_version: str | None = None, **kwargs: Any) -> ImageResponse:
+    def image_generation(
+        self,
+        prompt: str,
+        model: str | None = None,
+        n: int | None = None,
+        quality: str | None = None,
+        response_format: str | None = None,
+        size: str | None = None,
+        style: str | None = None,
+        user: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        api_version: str | None = None,
+        **kwargs: Any,
+    ) -> ImageResponse:
         """The seed's signature; returns an OpenAI-compatible ImageResponse."""
         result = self.generate_images(
-            prompt, model=model, n=n, quality=quality, response_format=response_format, size=size,
-            style=style, user=user, timeout=timeout, api_key=api_key, api_base=api_base,
-            api_version=api_version, **kwargs,
+            prompt,
+            model=model,
+            n=n,
+            quality=quality,
+            response_format=response_format,
+            size=size,
+            style=style,
+            user=user,
+            timeout=timeout,
+            api_key=api_key,
+            api_base=api_base,
+            api_version=api_version,
+            **kwargs,
         )
         return image_response_from(result)
 
     def list_models(self, *, timeout: float | None = 30.0) -> list[pb.ModelInfo]:
         try:
-            response = self._stub.ListModels(pb.ListModelsRequest(), timeout=timeout,
-                                             metadata=self._metadata)
+            response = self._stub.ListModels(
+                pb.ListModelsRequest(), timeout=timeout, metadata=self._metadata
+            )
         except grpc.RpcError as exc:
             raise error_from(exc, {}) from None
         return list(response.models)
@@ -118,27 +154,40 @@ class ImageGenClient:
 class AsyncImageGenClient:
     """asyncio client (grpc.aio)."""
 
-    def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
-                 metadata: Sequence[tuple[str, str]] = (),
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         options = channel_options(max_message_bytes)
-        self._channel = (grpc.aio.secure_channel(target, credentials, options=options)
-                         if credentials else grpc.aio.insecure_channel(target, options=options))
-        self._stub = pb_grpc.ImageGenerationStub(self._channel)  # type: ignore[no-untyped-call]
+        self._channel = (
+            grpc.aio.secure_channel(target, credentials, options=options)
+            if credentials
+            else grpc.aio.insecure_channel(target, options=options)
+        )
+        self._stub = pb_grpc.ImageGenerationStub(self._channel)
         self._metadata = tuple(metadata)
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     async def close(self) -> None:
         await self._channel.close()
 
-    async def generate_images(self, prompt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
-                              **kwargs: Any) -> GenerateResult:
+    async def generate_images(
+        self, prompt: str, *, timeout: float | None = DEFAULT_TIMEOUT, **kwargs: Any
+    ) -> GenerateResult:
         """Raw bytes, usage, cost record and trailers. kwargs as `image_generation`."""
         args = {k: kwargs.pop(k) for k in _NAMED if k in kwargs}
         request = _request(prompt, args, kwargs)
@@ -150,30 +199,61 @@ class AsyncImageGenClient:
         trailers = trailers_dict(await call.trailing_metadata())
         return GenerateResult(response, facts_from(response.cost, trailers), trailers)
 
-    async def image_generation(self, prompt: str, model: str | None = None, n: int | None = None,
-                               quality: str | None = None, response_format: str | None = None,
-                               size: str | None = None, style: str | None = None,
-                               user: str | None = None, timeout: float | None = DEFAULT_TIMEOUT,
-                               api_key: str | None = None, api_base: str | None = None,
-                               api_version: str | None = None, **kwargs: Any) -> ImageResponse:
+    async def image_generation(
+        self,
+        prompt: str,
+        model: str | None = None,
+        n: int | None = None,
+        quality: str | None = None,
+        response_format: str | None = None,
+        size: str | None = None,
+        style: str | None = None,
+        user: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        api_version: str | None = None,
+        **kwargs: Any,
+    ) -> ImageResponse:
         """The seed's signature; returns an OpenAI-compatible ImageResponse."""
         result = await self.generate_images(
-            prompt, model=model, n=n, quality=quality, response_format=response_format, size=size,
-            style=style, user=user, timeout=timeout, api_key=api_key, api_base=api_base,
-            api_version=api_version, **kwargs,
+            prompt,
+            model=model,
+            n=n,
+            quality=quality,
+            response_format=response_format,
+            size=size,
+            style=style,
+            user=user,
+            timeout=timeout,
+            api_key=api_key,
+            api_base=api_base,
+            api_version=api_version,
+            **kwargs,
         )
         return image_response_from(result)
 
     async def list_models(self, *, timeout: float | None = 30.0) -> list[pb.ModelInfo]:
         try:
-            response = await self._stub.ListModels(pb.ListModelsRequest(), timeout=timeout,
-                                                   metadata=self._metadata)
+            response = await self._stub.ListModels(
+                pb.ListModelsRequest(), timeout=timeout, metadata=self._metadata
+            )
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc, {}) from None
         return list(response.models)
 
 
-_NAMED = ("model", "n", "quality", "response_format", "size", "style", "user", "api_key",
-          "api_base", "api_version")
+_NAMED = (
+    "model",
+    "n",
+    "quality",
+    "response_format",
+    "size",
+    "style",
+    "user",
+    "api_key",
+    "api_base",
+    "api_version",
+)
 
 __all__ = ["AsyncImageGenClient", "GenerateResult", "ImageGenClient", "channel_options"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,8 +33,6 @@ from imagegen.types import (
     Usage,
     hidden_params_for,
 )
-
-Metadata = Sequence[tuple[str, str | bytes]]
 
 _FORMATS = {
     None: pb.RESPONSE_FORMAT_UNSPECIFIED,
@@ -106,10 +104,8 @@ def stream_request(request: pb.GenerateImagesRequest) -> pb.StreamGenerateImages
     return pb.StreamGenerateImagesRequest.FromString(request.SerializeToString())
 
 
-def trailers_dict(metadata: Metadata | None) -> dict[str, str]:
-    return {
-        key: value for key, value in (metadata or ()) if isinstance(value, str)
-    }
+def trailers_dict(metadata: Iterable[Any] | None) -> dict[str, str]:
+    return {key: value for key, value in (metadata or ()) if isinstance(value, str)}
 
 
 def facts_from(record: pb.CostRecord | None, trailers: dict[str, str]) -> CallFacts:
@@ -117,9 +113,13 @@ def facts_from(record: pb.CostRecord | None, trailers: dict[str, str]) -> CallFa
     if record is not None and record.model_id:
         cost_text = record.response_cost
         return CallFacts(
-            request_id=record.request_id, model_id=record.model_id, provider=record.provider,
-            provider_model=record.provider_model, api_base=record.api_base,
-            attempts=record.attempts, response_cost=_decimal(cost_text),
+            request_id=record.request_id,
+            model_id=record.model_id,
+            provider=record.provider,
+            provider_model=record.provider_model,
+            api_base=record.api_base,
+            attempts=record.attempts,
+            response_cost=_decimal(cost_text),
             overhead_ms=record.overhead_ms,
         )
     return CallFacts(
@@ -148,12 +148,14 @@ def usage_from(message: pb.Usage) -> Usage:
     )
     if message.HasField("input_tokens_details"):
         details = message.input_tokens_details
-        usage.input_tokens_details = TokenDetails(text_tokens=details.text_tokens,
-                                                  image_tokens=details.image_tokens)
+        usage.input_tokens_details = TokenDetails(
+            text_tokens=details.text_tokens, image_tokens=details.image_tokens
+        )
     if message.HasField("output_tokens_details"):
         details = message.output_tokens_details
-        usage.output_tokens_details = TokenDetails(text_tokens=details.text_tokens,
-                                                   image_tokens=details.image_tokens)
+        usage.output_tokens_details = TokenDetails(
+            text_tokens=details.text_tokens, image_tokens=details.image_tokens
+        )
     return usage
 
 
@@ -162,7 +164,9 @@ def image_response_from(result: GenerateResult) -> ImageResponse:
     message = result.response
     data = [
         ImageObject(
-            b64_json=base64.b64encode(image.data).decode("ascii") if image.HasField("data") else None,
+            b64_json=base64.b64encode(image.data).decode("ascii")
+            if image.HasField("data")
+            else None,
             url=image.url if image.HasField("url") else None,
             revised_prompt=image.revised_prompt or None,
         )
@@ -180,7 +184,7 @@ def image_response_from(result: GenerateResult) -> ImageResponse:
 
 def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
     """The ImageGenError subclass the server raised, rebuilt from its google.rpc.Status."""
-    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    status = rpc_status.from_call(exc)
     code = exc.code() if hasattr(exc, "code") else None
     message = exc.details() if hasattr(exc, "details") else "call failed"
     error: ImageGenError
@@ -203,8 +207,13 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
                 retry_after = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
         cls = error_class_for_reason(info.reason) if info.domain == ERROR_DOMAIN else ImageGenError
         error = ImageGenError.__new__(cls)
-        ImageGenError.__init__(error, status.message, metadata=dict(info.metadata),
-                               field_violations=violations, retry_after=retry_after)
+        ImageGenError.__init__(
+            error,
+            status.message,
+            metadata=dict(info.metadata),
+            field_violations=violations,
+            retry_after=retry_after,
+        )
         if isinstance(error, ProviderError):
             error.provider = info.metadata.get("provider", "")
             upstream = info.metadata.get("upstream_status", "")

@@ -69,8 +69,13 @@ def _row(raw: Mapping[str, Any], where: str) -> Price:
         raise ConfigError(f"{where}: a per_token price needs at least image_output")
     if basis == "per_image" and not per_image:
         raise ConfigError(f"{where}: a per_image price needs per_image amounts")
-    return Price(basis=basis, per_image=per_image, source=str(raw["source"]),
-                 retrieved=str(raw["retrieved"]), **rates)
+    return Price(
+        basis=basis,
+        per_image=per_image,
+        source=str(raw["source"]),
+        retrieved=str(raw["retrieved"]),
+        **rates,
+    )
 
 
 def parse_price_table(text: str, origin: str = "prices.toml") -> PriceTable:
@@ -108,8 +113,9 @@ def price_from_model_info(model_info: Mapping[str, Any], where: str) -> Price | 
     """A deployment's own price from LiteLLM-style model_info keys, if it sets any."""
     if "output_cost_per_image" in model_info:
         amount = _decimal(model_info["output_cost_per_image"], f"{where}.output_cost_per_image")
-        return Price(basis="per_image", per_image={"*": amount}, source=f"config {where}",
-                     retrieved="config")
+        return Price(
+            basis="per_image", per_image={"*": amount}, source=f"config {where}", retrieved="config"
+        )
     rates = {
         ours: _decimal(model_info[theirs], f"{where}.{theirs}") * _MILLION
         for theirs, ours in _PER_TOKEN_KEYS.items()
@@ -119,4 +125,16 @@ def price_from_model_info(model_info: Mapping[str, Any], where: str) -> Price | 
         return None
     if "image_output" not in rates:
         raise ConfigError(f"{where}: token pricing needs output_cost_per_image_token")
-    return Price(basis="per_token", source=f"config {where}", retrieved="config", **rates)
+    return _token_price(rates, source=f"config {where}", retrieved="config")
+
+
+def _token_price(rates: Mapping[str, Decimal], *, source: str, retrieved: str) -> Price:
+    return Price(
+        basis="per_token",
+        text_input=rates.get("text_input"),
+        image_input=rates.get("image_input"),
+        image_output=rates.get("image_output"),
+        text_output=rates.get("text_output"),
+        source=source,
+        retrieved=retrieved,
+    )

@@ -59,7 +59,9 @@ class AzureProvider(HttpProvider):
         if not endpoint.api_key and not endpoint.options.get("azure_ad_token"):
             problems.append("api_key (or AZURE_API_KEY) or azure_ad_token")
         if not self._uses_v1_route(endpoint) and not endpoint.api_version:
-            problems.append("api_version (or AZURE_API_VERSION), or api_version: v1 for the v1 route")
+            problems.append(
+                "api_version (or AZURE_API_VERSION), or api_version: v1 for the v1 route"
+            )
         if problems:
             raise ProviderNotConfiguredError(
                 f"azure/{model} needs " + "; ".join(problems),

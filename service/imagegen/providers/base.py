@@ -40,7 +40,9 @@ class ParamSpec:
         # JSON (and protobuf Struct) numbers arrive as floats: accept 3.0 for an int parameter.
         if self.kind is int and isinstance(value, float) and value.is_integer():
             value = int(value)
-        ok = isinstance(value, self.kind) and not (self.kind is not bool and isinstance(value, bool))
+        ok = isinstance(value, self.kind) and not (
+            self.kind is not bool and isinstance(value, bool)
+        )
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if not ok:
@@ -124,7 +126,9 @@ def check_params(spec: ModelSpec, request: ImageRequest, *, drop: bool) -> CallP
         )
 
     if len(request.prompt) > spec.max_prompt_chars:
-        raise _invalid("prompt", f"prompt exceeds {spec.max_prompt_chars} characters for {spec.family}")
+        raise _invalid(
+            "prompt", f"prompt exceeds {spec.max_prompt_chars} characters for {spec.family}"
+        )
 
     n = request.n if supported("n", request.n) and request.n is not None else 1
     if n > spec.max_n:
@@ -151,7 +155,9 @@ def check_params(spec: ModelSpec, request: ImageRequest, *, drop: bool) -> CallP
             raise UnsupportedParameterError(
                 f"response_format={response_format.value} is not supported by {spec.family} "
                 f"(it returns {can})",
-                field_violations=[FieldViolation("response_format", f"{spec.family} returns {can}")],
+                field_violations=[
+                    FieldViolation("response_format", f"{spec.family} returns {can}")
+                ],
                 metadata={"field": "response_format", "model": spec.family},
             )
 
@@ -240,7 +246,25 @@ class HttpRequest:
 class Provider(Protocol):
     """What the gateway needs from a provider adapter."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The provider's name in model strings ("openai" in "openai/gpt-image-1")."""
+        ...
+
+    @property
+    def env_api_key(self) -> tuple[str, ...]:
+        """Environment variables that may hold the API key, in order of preference."""
+        ...
+
+    @property
+    def env_api_base(self) -> tuple[str, ...]:
+        """Environment variables that may hold the base URL."""
+        ...
+
+    @property
+    def env_api_version(self) -> tuple[str, ...]:
+        """Environment variables that may hold the API version."""
+        ...
 
     def spec_for(self, model: str) -> ModelSpec:
         """The rules for `model` (a permissive spec when the model is unknown)."""

@@ -94,7 +94,9 @@ def error_for_status(
         cls = ProviderUnavailableError
     else:
         cls = ProviderBadResponseError
-    violations = [FieldViolation(param, safe)] if param and cls is ProviderInvalidRequestError else []
+    violations = (
+        [FieldViolation(param, safe)] if param and cls is ProviderInvalidRequestError else []
+    )
     if param:
         metadata["field"] = param[:64]
     return cls(
@@ -116,6 +118,8 @@ def _content_policy(
     return ContentPolicyViolationError(redact_secrets(message), metadata=metadata)
 
 
-def content_policy_error(provider: str, message: str, *, status: int | None = None) -> ContentPolicyViolationError:
+def content_policy_error(
+    provider: str, message: str, *, status: int | None = None
+) -> ContentPolicyViolationError:
     """A provider's safety refusal (also used for refusals inside a 200 answer)."""
     return _content_policy(provider, status, message, {})

@@ -46,7 +46,12 @@ def render_placeholder(prompt: str, seed: int, index: int, width: int, height: i
     # Build the gradient as a 1-pixel-wide strip and let resize() stretch it: far cheaper
     # than drawing width x height pixels in Python.
     strip = Image.new("RGB", (1, 256))
-    strip.putdata([tuple(t + (b - t) * y // 255 for t, b in zip(top, bottom, strict=True)) for y in range(256)])
+    strip.putdata(
+        [
+            tuple(t + (b - t) * y // 255 for t, b in zip(top, bottom, strict=True))
+            for y in range(256)
+        ]
+    )
     image = strip.resize((width, height), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(image)
     font_size = max(8, min(width, height) // 16)
@@ -97,7 +102,9 @@ class LocalProvider:
         pngs = await asyncio.to_thread(render_all)
         return ProviderResult(
             images=[
-                GeneratedImage(data=png, mime_type="image/png", width=size.width, height=size.height)
+                GeneratedImage(
+                    data=png, mime_type="image/png", width=size.width, height=size.height
+                )
                 for png in pngs
             ],
             created=int(time.time()),

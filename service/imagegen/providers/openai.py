@@ -47,11 +47,15 @@ def openai_body(call: ProviderCall, *, include_model: bool = True) -> dict[str, 
     return body
 
 
-def parse_openai_images(call: ProviderCall, response: HttpResponse, *, provider: str) -> ProviderResult:
+def parse_openai_images(
+    call: ProviderCall, response: HttpResponse, *, provider: str
+) -> ProviderResult:
     """Images and usage from an OpenAI-shaped 200 answer."""
     payload = response.json()
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        raise ProviderBadResponseError("the provider's response has no image list", provider=provider)
+        raise ProviderBadResponseError(
+            "the provider's response has no image list", provider=provider
+        )
     output_format = payload.get("output_format") or call.params.extra.get("output_format") or "png"
     mime = _MIME_BY_FORMAT.get(str(output_format), "image/png")
     width, height = _dimensions(payload.get("size") or call.params.size or call.spec.default_size)
@@ -59,16 +63,30 @@ def parse_openai_images(call: ProviderCall, response: HttpResponse, *, provider:
     for item in payload["data"]:
         if not isinstance(item, dict):
             raise ProviderBadResponseError("an image entry is not an object", provider=provider)
-        revised = item.get("revised_prompt") if isinstance(item.get("revised_prompt"), str) else None
+        revised = (
+            item.get("revised_prompt") if isinstance(item.get("revised_prompt"), str) else None
+        )
         if item.get("b64_json"):
             data = decode_b64_image(item["b64_json"], provider=provider)
-            images.append(GeneratedImage(data=data, mime_type=mime, width=width, height=height,
-                                         revised_prompt=revised))
+            images.append(
+                GeneratedImage(
+                    data=data, mime_type=mime, width=width, height=height, revised_prompt=revised
+                )
+            )
         elif isinstance(item.get("url"), str) and item["url"]:
-            images.append(GeneratedImage(url=item["url"], mime_type=None, width=width, height=height,
-                                         revised_prompt=revised))
+            images.append(
+                GeneratedImage(
+                    url=item["url"],
+                    mime_type=None,
+                    width=width,
+                    height=height,
+                    revised_prompt=revised,
+                )
+            )
         else:
-            raise ProviderBadResponseError("an image entry has neither b64_json nor url", provider=provider)
+            raise ProviderBadResponseError(
+                "an image entry has neither b64_json nor url", provider=provider
+            )
     if not images:
         raise ProviderBadResponseError("the provider returned no images", provider=provider)
     usage = None
@@ -76,7 +94,9 @@ def parse_openai_images(call: ProviderCall, response: HttpResponse, *, provider:
         try:
             usage = Usage.model_validate(payload["usage"])
         except ValidationError:
-            raise ProviderBadResponseError("the provider's usage block is malformed", provider=provider) from None
+            raise ProviderBadResponseError(
+                "the provider's usage block is malformed", provider=provider
+            ) from None
     created = payload.get("created")
     return ProviderResult(
         images=images,
@@ -88,7 +108,9 @@ def parse_openai_images(call: ProviderCall, response: HttpResponse, *, provider:
     )
 
 
-def parse_openai_error(call: ProviderCall, response: HttpResponse, *, provider: str) -> ImageGenError:
+def parse_openai_error(
+    call: ProviderCall, response: HttpResponse, *, provider: str
+) -> ImageGenError:
     """The gateway error for an OpenAI-shaped error answer."""
     payload = response.json()
     error = payload.get("error") if isinstance(payload, dict) else None
@@ -107,7 +129,9 @@ def parse_openai_error(call: ProviderCall, response: HttpResponse, *, provider: 
         caller_credentials=call.endpoint.caller_credentials,
         code=code or (str(inner_code) if inner_code else None),
         param=_str_or(error.get("param"), None),
-        content_policy=(code in _CONTENT_POLICY_CODES or inner_code == "ResponsibleAIPolicyViolation"),
+        content_policy=(
+            code in _CONTENT_POLICY_CODES or inner_code == "ResponsibleAIPolicyViolation"
+        ),
         quota_exhausted=(code == "insufficient_quota" or kind == "insufficient_quota"),
     )
 
@@ -149,7 +173,10 @@ class OpenAIProvider(HttpProvider):
 
     def build_request(self, call: ProviderCall) -> HttpRequest:
         headers = {"authorization": f"Bearer {call.endpoint.api_key}"}
-        for option, header in (("organization", "openai-organization"), ("project", "openai-project")):
+        for option, header in (
+            ("organization", "openai-organization"),
+            ("project", "openai-project"),
+        ):
             value = call.endpoint.options.get(option)
             if isinstance(value, str) and value:
                 headers[header] = value

@@ -42,8 +42,9 @@ GPT_IMAGE_1_5 = replace(GPT_IMAGE_1, family="gpt-image-1.5")
 GPT_IMAGE_2 = replace(
     GPT_IMAGE_1,
     family="gpt-image-2",
-    size_rule=FreeFormRule(min_edge=16, max_edge=3840, multiple_of=16, max_aspect=3.0,
-                           max_pixels=3840 * 2160),
+    size_rule=FreeFormRule(
+        min_edge=16, max_edge=3840, multiple_of=16, max_aspect=3.0, max_pixels=3840 * 2160
+    ),
 )
 DALL_E_2 = ModelSpec(
     family="dall-e-2",
@@ -87,14 +88,25 @@ _BY_PREFIX: tuple[tuple[str, ModelSpec], ...] = (
     ("dall-e-3", DALL_E_3),
 )
 
-OPENAI_MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "dall-e-2", "dall-e-3")
+OPENAI_MODELS = (
+    "gpt-image-1",
+    "gpt-image-1-mini",
+    "gpt-image-1.5",
+    "gpt-image-2",
+    "dall-e-2",
+    "dall-e-3",
+)
 
 
 def openai_spec(model: str) -> ModelSpec:
     """The spec of an OpenAI model name, snapshots included ("gpt-image-2-2026-04-21")."""
     lowered = model.lower()
     for prefix, spec in _BY_PREFIX:
-        if lowered == prefix or lowered.startswith(prefix + "-") or lowered.startswith(prefix + "."):
+        if (
+            lowered == prefix
+            or lowered.startswith(prefix + "-")
+            or lowered.startswith(prefix + ".")
+        ):
             return spec
     return OPENAI_COMPATIBLE
 

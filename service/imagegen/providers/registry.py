@@ -13,10 +13,13 @@ from imagegen.providers.openai import OpenAIProvider
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.xinference import XinferenceProvider
 
-PROVIDERS: Mapping[str, Provider] = {
-    provider.name: provider
-    for provider in (OpenAIProvider(), AzureProvider(), XinferenceProvider(), LocalProvider())
-}
+_ADAPTERS: tuple[Provider, ...] = (
+    OpenAIProvider(),
+    AzureProvider(),
+    XinferenceProvider(),
+    LocalProvider(),
+)
+PROVIDERS: Mapping[str, Provider] = {provider.name: provider for provider in _ADAPTERS}
 # Bare model names that unambiguously belong to one provider, as LiteLLM resolves them.
 _BARE_MODELS = {**{model: "openai" for model in OPENAI_MODELS}, PLACEHOLDER_MODEL: "local"}
 
@@ -48,13 +51,10 @@ def endpoint_from_env(provider: Provider, endpoint: Endpoint) -> Endpoint:
     def first(names: tuple[str, ...]) -> str | None:
         return next((os.environ[n] for n in names if os.environ.get(n)), None)
 
-    env_key: tuple[str, ...] = getattr(provider, "env_api_key", ())
-    env_base: tuple[str, ...] = getattr(provider, "env_api_base", ())
-    env_version: tuple[str, ...] = getattr(provider, "env_api_version", ())
     return Endpoint(
-        api_base=endpoint.api_base or first(env_base),
-        api_key=endpoint.api_key or first(env_key),
-        api_version=endpoint.api_version or first(env_version),
+        api_base=endpoint.api_base or first(provider.env_api_base),
+        api_key=endpoint.api_key or first(provider.env_api_key),
+        api_version=endpoint.api_version or first(provider.env_api_version),
         options=endpoint.options,
         caller_credentials=endpoint.caller_credentials,
     )

@@ -26,7 +26,9 @@ from imagegen.errors import (
 )
 from imagegen.providers.base import HttpRequest
 
-DEFAULT_LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30)
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30
+)
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # Image generation responses carry several MB of base64; refuse absurd bodies rather than
 # letting one misbehaving upstream take the process's memory.
@@ -59,7 +61,9 @@ class HttpTransport:
         self._client = client or httpx.AsyncClient(limits=DEFAULT_LIMITS, follow_redirects=False)
         self.provider_seconds_total = 0.0
 
-    async def send(self, request: HttpRequest, *, deadline: Deadline, provider: str) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, deadline: Deadline, provider: str
+    ) -> HttpResponse:
         """Send `request` within what is left of `deadline`."""
         remaining = deadline.remaining()
         if remaining <= 0:
@@ -78,14 +82,18 @@ class HttpTransport:
         finally:
             self.provider_seconds_total += time.monotonic() - started
         if len(content) > MAX_RESPONSE_BYTES:
-            raise ProviderBadResponseError("the provider's response is too large", provider=provider)
+            raise ProviderBadResponseError(
+                "the provider's response is too large", provider=provider
+            )
         return HttpResponse(response.status_code, dict(response.headers), content)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def map_transport_error(exc: httpx.HTTPError, *, provider: str, deadline: Deadline) -> ImageGenError:
+def map_transport_error(
+    exc: httpx.HTTPError, *, provider: str, deadline: Deadline
+) -> ImageGenError:
     """The gateway error for an httpx failure. Never includes the exception text."""
     if isinstance(exc, httpx.TimeoutException):
         if deadline.expired:
@@ -96,7 +104,9 @@ def map_transport_error(exc: httpx.HTTPError, *, provider: str, deadline: Deadli
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return InvalidRequestError("the provider URL is not a valid http(s) URL")
     if isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects):
-        return ProviderBadResponseError("the provider's response could not be read", provider=provider)
+        return ProviderBadResponseError(
+            "the provider's response could not be read", provider=provider
+        )
     if isinstance(exc, httpx.TransportError):
         # ReadError, WriteError, RemoteProtocolError, CloseError, LocalProtocolError...
         return ProviderUnavailableError("the connection to the provider failed", provider=provider)

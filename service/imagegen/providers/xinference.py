@@ -78,7 +78,9 @@ class XinferenceProvider(HttpProvider):
         headers = {}
         if call.endpoint.api_key:
             headers["authorization"] = f"Bearer {call.endpoint.api_key}"
-        return HttpRequest("POST", f"{self.api_base(call.endpoint)}/images/generations", headers, body)
+        return HttpRequest(
+            "POST", f"{self.api_base(call.endpoint)}/images/generations", headers, body
+        )
 
     def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
         result = parse_openai_images(call, response, provider=self.name)
@@ -104,4 +106,3 @@ class XinferenceProvider(HttpProvider):
             headers=response.headers,
             caller_credentials=call.endpoint.caller_credentials,
         )
-

@@ -53,7 +53,10 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
 
 
 async def start_server(
-    settings: Settings, *, gateway: Gateway | None = None, host: str | None = None,
+    settings: Settings,
+    *,
+    gateway: Gateway | None = None,
+    host: str | None = None,
     port: int | None = None,
 ) -> RunningServer:
     """Start serving on host:port (port 0 picks a free one) and return the running server."""
@@ -72,8 +75,9 @@ async def start_server(
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("imagegen serving %s on port %d (%d models)", SERVICE_NAME, bound,
-             len(settings.deployments))
+    log.info(
+        "imagegen serving %s on port %d (%d models)", SERVICE_NAME, bound, len(settings.deployments)
+    )
     return RunningServer(server, health_servicer, gateway, bound)
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
-
-from google.protobuf import duration_pb2, json_format, struct_pb2
+from google.protobuf import json_format
 from pydantic import JsonValue
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
@@ -26,31 +23,8 @@ _FORMATS = {
 }
 
 
-class RequestMessage(Protocol):
-    """The fields GenerateImagesRequest and StreamGenerateImagesRequest share."""
-
-    prompt: str
-    model: str
-    n: int
-    quality: str
-    response_format: pb.ResponseFormat.ValueType
-    size: str
-    style: str
-    user: str
-    api_key: str
-    api_base: str
-    api_version: str
-    drop_params: bool
-    request_id: str
-
-    @property
-    def timeout(self) -> duration_pb2.Duration: ...
-    @property
-    def provider_params(self) -> struct_pb2.Struct: ...
-    @property
-    def tags(self) -> Iterable[str]: ...
-
-    def HasField(self, field_name: str) -> bool: ...  # noqa: N802 - protobuf's name
+# The unary and streaming requests have the same fields (buf wants one message per RPC).
+RequestMessage = pb.GenerateImagesRequest | pb.StreamGenerateImagesRequest
 
 
 def request_from_proto(message: RequestMessage) -> ImageRequest:
@@ -114,7 +88,9 @@ def usage_to_proto(usage: Usage | None) -> pb.Usage | None:
         total_tokens=usage.total_tokens,
     )
     if usage.input_tokens_details is not None:
-        message.input_tokens_details.CopyFrom(pb.TokenDetails(**usage.input_tokens_details.model_dump()))
+        message.input_tokens_details.CopyFrom(
+            pb.TokenDetails(**usage.input_tokens_details.model_dump())
+        )
     if usage.output_tokens_details is not None:
         message.output_tokens_details.CopyFrom(
             pb.TokenDetails(**usage.output_tokens_details.model_dump())

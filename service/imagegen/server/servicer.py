@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -32,6 +33,8 @@ from imagegen.types import CallFacts
 
 log = logging.getLogger(__name__)
 
+Context = grpc.aio.ServicerContext[Any, Any]
+
 
 class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     """Serves the imagegen.v1.ImageGeneration service from a Gateway."""
@@ -39,8 +42,8 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
-    async def GenerateImages(  # noqa: N802 - the RPC's name
-        self, request: pb.GenerateImagesRequest, context: grpc.aio.ServicerContext
+    async def GenerateImages(
+        self, request: pb.GenerateImagesRequest, context: Context
     ) -> pb.GenerateImagesResponse:
         started = time.monotonic()
         state: RequestState | None = None
@@ -49,12 +52,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             response = generation_to_proto(generation)
             self._finish(context, state)
             return response
-        except Exception as exc:  # noqa: BLE001 - the boundary: every failure gets a status
+        except Exception as exc:
             await self._abort(context, exc, state)
             raise  # unreachable: abort raises
 
-    async def StreamGenerateImages(  # noqa: N802 - the RPC's name
-        self, request: pb.StreamGenerateImagesRequest, context: grpc.aio.ServicerContext
+    async def StreamGenerateImages(
+        self, request: pb.StreamGenerateImagesRequest, context: Context
     ) -> AsyncIterator[pb.StreamGenerateImagesResponse]:
         started = time.monotonic()
         state: RequestState | None = None
@@ -65,22 +68,22 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             generation.facts.overhead_ms = state.overhead_ms()
             yield summary_to_proto(generation)
             self._finish(context, state)
-        except Exception as exc:  # noqa: BLE001 - the boundary
+        except Exception as exc:
             await self._abort(context, exc, state)
 
-    async def ListModels(  # noqa: N802 - the RPC's name
-        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: Context
     ) -> pb.ListModelsResponse:
         try:
             return pb.ListModelsResponse(
                 models=[model_to_proto(d) for d in self.gateway.describe_models()]
             )
-        except Exception as exc:  # noqa: BLE001 - the boundary
+        except Exception as exc:
             await self._abort(context, exc, None)
             raise
 
     async def _generate(
-        self, message: RequestMessage, context: grpc.aio.ServicerContext, started: float
+        self, message: RequestMessage, context: Context, started: float
     ) -> tuple[RequestState, Generation]:
         request = request_from_proto(message)
         state = self.gateway.new_state(request, started=started)
@@ -90,19 +93,21 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         generation = await self.gateway.generate(request, deadline=deadline, state=state)
         return state, generation
 
-    def _finish(self, context: grpc.aio.ServicerContext, state: RequestState) -> None:
+    def _finish(self, context: Context, state: RequestState) -> None:
         facts = state.facts
         facts.overhead_ms = state.overhead_ms()
         context.set_trailing_metadata(trailers(facts))
         log.info(
             "generated request_id=%s model_id=%s provider=%s cost=%s attempts=%d overhead_ms=%.2f",
-            facts.request_id, facts.model_id, facts.provider, facts.response_cost_text,
-            facts.attempts, facts.overhead_ms,
+            facts.request_id,
+            facts.model_id,
+            facts.provider,
+            facts.response_cost_text,
+            facts.attempts,
+            facts.overhead_ms,
         )
 
-    async def _abort(
-        self, context: grpc.aio.ServicerContext, exc: Exception, state: RequestState | None
-    ) -> None:
+    async def _abort(self, context: Context, exc: Exception, state: RequestState | None) -> None:
         if isinstance(exc, ImageGenError):
             error = exc
         else:
@@ -113,7 +118,10 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             facts.overhead_ms = state.overhead_ms()
         log.info(
             "failed request_id=%s model_id=%s reason=%s cost=%s",
-            facts.request_id, facts.model_id, error.reason, facts.response_cost_text,
+            facts.request_id,
+            facts.model_id,
+            error.reason,
+            facts.response_cost_text,
         )
         status = to_rpc_status(error)
         metadata = (*trailers(facts), (STATUS_DETAILS_KEY, status.SerializeToString()))
@@ -121,4 +129,4 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
 
 
 def add_to_server(servicer: ImageGenerationServicer, server: grpc.aio.Server) -> None:
-    pb_grpc.add_ImageGenerationServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    pb_grpc.add_ImageGenerationServicer_to_server(servicer, server)

@@ -32,7 +32,9 @@ def to_rpc_status(error: ImageGenError) -> status_pb2.Status:
         status.details.add().Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
                     for v in error.field_violations
                 ]
             )
