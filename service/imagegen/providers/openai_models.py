@@ -102,11 +102,7 @@ def openai_spec(model: str) -> ModelSpec:
     """The spec of an OpenAI model name, snapshots included ("gpt-image-2-2026-04-21")."""
     lowered = model.lower()
     for prefix, spec in _BY_PREFIX:
-        if (
-            lowered == prefix
-            or lowered.startswith(prefix + "-")
-            or lowered.startswith(prefix + ".")
-        ):
+        if lowered == prefix or lowered.startswith((prefix + "-", prefix + ".")):
             return spec
     return OPENAI_COMPATIBLE
 
