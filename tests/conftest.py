@@ -1,0 +1,73 @@
+"""Shared fixtures: a real grpc.aio server on 127.0.0.1:0 and the fake providers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
+from imagegen.config import Settings, parse_settings
+from imagegen.server.app import RunningServer, start_server
+from tests.fakes.azure import AzureFake
+from tests.fakes.openai import OpenAIFake
+from tests.fakes.xinference import XinferenceFake
+
+
+@dataclass
+class Served:
+    """A running gateway and a channel to it."""
+
+    running: RunningServer
+    channel: grpc.aio.Channel
+    stub: pb_grpc.ImageGenerationStub
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.running.port}"
+
+
+ServeFactory = Callable[[Settings | str], Awaitable[Served]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[ServeFactory]:
+    """Start gateways on 127.0.0.1:0 from Settings or a YAML string; all stop at teardown."""
+    started: list[Served] = []
+
+    async def factory(settings: Settings | str) -> Served:
+        if isinstance(settings, str):
+            settings = parse_settings(settings, source="test-config.yaml")
+        running = await start_server(settings, host="127.0.0.1", port=0)
+        channel = grpc.aio.insecure_channel(
+            f"127.0.0.1:{running.port}",
+            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+        )
+        served = Served(running, channel, pb_grpc.ImageGenerationStub(channel))
+        started.append(served)
+        return served
+
+    yield factory
+    for served in started:
+        await served.channel.close()
+        await served.running.stop(grace=0)
+
+
+@pytest.fixture
+async def openai_fake() -> AsyncIterator[OpenAIFake]:
+    async with OpenAIFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def azure_fake() -> AsyncIterator[AzureFake]:
+    async with AzureFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def xinference_fake() -> AsyncIterator[XinferenceFake]:
+    async with XinferenceFake() as fake:
+        yield fake
