@@ -1,0 +1,60 @@
+# imagegen — the two commands a newcomer needs are `make run` and `make test`.
+# Everything else is for contributors and CI.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+BUF := npx --no-install buf
+PORT ?= 50051
+
+.PHONY: setup run test lint proto check-gen ci clean
+
+## setup: create .venv with the imagegen command and dev tools (and buf from npm)
+setup: $(VENV_STAMP) $(NODE_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("imagegen needs Python >= 3.11") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## run: serve the gateway on :$(PORT) (embedded offline default, or CONFIG=path/to/config.yaml)
+run: $(VENV_STAMP)
+	$(VENV)/bin/imagegen serve --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
+
+## test: the test suite (real gRPC server and fake providers on loopback; no keys, no network)
+test: $(VENV_STAMP)
+	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
+	exit $$rc
+
+## lint: buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict
+lint: setup
+	$(BUF) lint
+	$(BUF) format --diff --exit-code --path protos/imagegen
+	$(VENV)/bin/ruff check service tests scripts
+	$(VENV)/bin/ruff format --check service tests scripts
+	$(VENV)/bin/mypy
+
+## proto: regenerate the Python stubs from protos/ (generated code is committed)
+proto: $(VENV_STAMP)
+	$(PY) scripts/gen_python.py
+
+## check-gen: regenerated code must match what is committed
+check-gen: proto
+	git diff --exit-code -- service/imagegen/_gen
+	@test -z "$$(git status --porcelain -- service/imagegen/_gen)" || \
+	  { echo "untracked generated files:"; git status --porcelain -- service/imagegen/_gen; exit 1; }
+
+## ci: everything CI runs
+ci: setup lint check-gen test
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache
