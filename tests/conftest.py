@@ -22,7 +22,7 @@ class Served:
 
     running: RunningServer
     channel: grpc.aio.Channel
-    stub: pb_grpc.ImageGenerationStub
+    stub: pb_grpc.ImageGenerationAsyncStub
 
     @property
     def address(self) -> str:
@@ -45,7 +45,8 @@ async def serve() -> AsyncIterator[ServeFactory]:
             f"127.0.0.1:{running.port}",
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
-        served = Served(running, channel, pb_grpc.ImageGenerationStub(channel))
+        stub = pb_grpc.ImageGenerationStub(channel)
+        served = Served(running, channel, stub)
         started.append(served)
         return served
 

@@ -200,6 +200,25 @@ def resolve_env_refs(value: Any, where: str) -> Any:
     return value
 
 
+def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
+    # Only what imagegen reads is resolved: the parts it ignores may hold LiteLLM's own
+    # references (general_settings.master_key, cache passwords) to variables that a gateway
+    # which never uses them has no reason to set.
+    resolved: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _KNOWN_TOP_LEVEL:
+            continue
+        if key == "litellm_settings" and isinstance(value, dict):
+            used = _LitellmSettings.model_fields
+            resolved[key] = {
+                name: resolve_env_refs(item, f"{key}.{name}") if name in used else item
+                for name, item in value.items()
+            }
+        else:
+            resolved[key] = resolve_env_refs(value, key)
+    return resolved
+
+
 def load_settings(path: str | Path) -> Settings:
     """Read and validate a config file. Raises ConfigError naming the file and key."""
     path = Path(path)
@@ -217,14 +236,19 @@ def parse_settings(text: str, *, source: str = "<config>") -> Settings:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}: not valid YAML{at}") from None
+        problem = getattr(exc, "problem", None)
+        what = f": {problem}" if problem else ""
+        raise ConfigError(f"{source}: not valid YAML{at}{what}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
     for key in sorted(set(raw) - _KNOWN_TOP_LEVEL):
         log.warning("%s: section %r is not used by imagegen and is ignored", source, key)
-    resolved = resolve_env_refs(raw, source)
+    try:
+        resolved = _resolve_used(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     try:
         document = _File.model_validate(resolved)
     except ValidationError as exc:

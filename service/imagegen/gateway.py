@@ -159,6 +159,11 @@ class Gateway:
             facts.overhead_ms = state.overhead_ms()
             error.facts = facts
             raise
+        except Exception:
+            # A bug, not a provider's answer: once the provider was called it may have billed.
+            facts.response_cost = None if called_provider else Decimal(0)
+            facts.overhead_ms = state.overhead_ms()
+            raise
         facts.overhead_ms = state.overhead_ms()
         return Generation(result=result, state=state)
 
@@ -250,11 +255,14 @@ class Gateway:
 def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None:
     """What a failed call cost.
 
-    Before the provider was called: nothing. When the provider answered with an
-    error status it did not generate (and does not bill). When the call broke off
+    Before the provider was called, or when the request never left (no connection):
+    nothing. When the provider answered with an error status it did not generate (and
+    does not bill). When the call broke off
     mid-way (timeout, dropped connection, unreadable answer) the provider may have
     generated and billed: unknown.
     """
     if not called_provider or "upstream_status" in error.metadata:
+        return Decimal(0)
+    if error.metadata.get("request_sent") == "false":
         return Decimal(0)
     return None

@@ -26,6 +26,7 @@ MAX_PROMPT_CHARS = 100_000
 MAX_IMAGES_PER_REQUEST = 10
 MAX_TAGS = 64
 MAX_TAG_CHARS = 256
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:/@+=\-]+$"
 
 
 class ResponseFormat(StrEnum):
@@ -55,7 +56,8 @@ class ImageRequest(BaseModel):
     provider_params: dict[str, JsonValue] = Field(default_factory=dict)
     tags: tuple[str, ...] = Field(default=(), max_length=MAX_TAGS)
     drop_params: bool | None = None
-    request_id: str | None = Field(default=None, max_length=128)
+    # Echoed in trailers, which must be printable ASCII: keep ids to a safe alphabet.
+    request_id: str | None = Field(default=None, max_length=128, pattern=REQUEST_ID_PATTERN)
 
     def __repr__(self) -> str:
         # The prompt can be long and private, the api_key is secret: neither belongs in a repr

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from imagegen.providers.transport import HttpResponse, HttpTransport
 
 STANDARD_PARAMS = ("n", "quality", "size", "style", "response_format", "user")
+# Fields the adapters fill from the request and the deployment. A provider parameter of the same
+# name would replace them in the body: another model than the configured one, a prompt the
+# gateway never checked, an `n` past the model's limit.
+RESERVED_PROVIDER_PARAMS = frozenset({"prompt", "model", *STANDARD_PARAMS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,10 @@ def check_params(spec: ModelSpec, request: ImageRequest, *, drop: bool) -> CallP
 
     extra: dict[str, JsonValue] = {}
     for name, value in request.provider_params.items():
+        if name in RESERVED_PROVIDER_PARAMS:
+            raise _invalid(
+                f"provider_params.{name}", f"{name} is a request field, not a provider parameter"
+            )
         if spec.provider_params is None:
             extra[name] = value
         elif name in spec.provider_params:

@@ -77,7 +77,8 @@ class HttpTransport:
                 request.method, request.url, content=body, headers=headers, timeout=timeout
             )
             content = response.content
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # InvalidURL (e.g. "http://[::1") is not an HTTPError but is raised by request().
             raise map_transport_error(exc, provider=provider, deadline=deadline) from None
         finally:
             self.provider_seconds_total += time.monotonic() - started
@@ -91,18 +92,32 @@ class HttpTransport:
         await self._client.aclose()
 
 
-def map_transport_error(
-    exc: httpx.HTTPError, *, provider: str, deadline: Deadline
-) -> ImageGenError:
-    """The gateway error for an httpx failure. Never includes the exception text."""
+def map_transport_error(exc: Exception, *, provider: str, deadline: Deadline) -> ImageGenError:
+    """The gateway error for any exception httpx raises. Never includes the exception text.
+
+    Errors raised before the request left (no connection, no pool slot, a bad URL) carry
+    `request_sent: false` in their metadata: the provider cannot have billed, and a caller
+    may retry without fear of paying twice.
+    """
+    not_sent = {"request_sent": "false"}
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        if deadline.expired:
+            return DeadlineExceededError(
+                "the deadline passed before the provider could be reached", metadata=not_sent
+            )
+        return ProviderUnavailableError(
+            "timed out connecting to the provider", provider=provider, metadata=not_sent
+        )
     if isinstance(exc, httpx.TimeoutException):
         if deadline.expired:
             return DeadlineExceededError("the deadline passed while waiting for the provider")
         return ProviderTimeoutError("the provider did not answer in time", provider=provider)
     if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
-        return ProviderUnavailableError("could not connect to the provider", provider=provider)
+        return ProviderUnavailableError(
+            "could not connect to the provider", provider=provider, metadata=not_sent
+        )
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return InvalidRequestError("the provider URL is not a valid http(s) URL")
+        return InvalidRequestError("the provider URL is not a valid http(s) URL", metadata=not_sent)
     if isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects):
         return ProviderBadResponseError(
             "the provider's response could not be read", provider=provider

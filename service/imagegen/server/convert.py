@@ -137,13 +137,21 @@ def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
     """The cost and routing trailers, sent on every call."""
     return (
         (TRAILER_COST, facts.response_cost_text),
-        (TRAILER_MODEL_ID, facts.model_id),
+        (TRAILER_MODEL_ID, _header_safe(facts.model_id)),
         (TRAILER_PROVIDER, facts.provider),
-        (TRAILER_API_BASE, facts.api_base),
+        (TRAILER_API_BASE, _header_safe(facts.api_base)),
         (TRAILER_ATTEMPTS, str(facts.attempts)),
         (TRAILER_OVERHEAD, f"{facts.overhead_ms:.3f}"),
-        (TRAILER_REQUEST_ID, facts.request_id),
+        (TRAILER_REQUEST_ID, _header_safe(facts.request_id)),
     )
+
+
+def _header_safe(value: str) -> str:
+    # gRPC rejects the whole call ("Invalid metadata") for a non-printable-ASCII value; config
+    # values (a model id, a base URL) are not guaranteed to be ASCII.
+    if value.isascii() and value.isprintable():
+        return value
+    return "".join(c if c.isascii() and c.isprintable() else "?" for c in value)
 
 
 def model_to_proto(described: ModelDescription) -> pb.ModelInfo:

@@ -8,6 +8,7 @@ exception is logged here, never sent), and the cost trailers go out either way.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,7 +30,7 @@ from imagegen.server.convert import (
     trailers,
 )
 from imagegen.server.status import STATUS_DETAILS_KEY, grpc_code, to_rpc_status
-from imagegen.types import CallFacts
+from imagegen.types import REQUEST_ID_PATTERN, CallFacts
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,13 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         started = time.monotonic()
         state: RequestState | None = None
         try:
-            state, generation = await self._generate(request, context, started)
+            state = self._start(request, started)
+            generation = await self._generate(state, context)
             response = generation_to_proto(generation)
             self._finish(context, state)
             return response
         except Exception as exc:
-            await self._abort(context, exc, state)
+            await self._abort(context, exc, state, request.request_id)
             raise  # unreachable: abort raises
 
     async def StreamGenerateImages(
@@ -62,14 +64,15 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         started = time.monotonic()
         state: RequestState | None = None
         try:
-            state, generation = await self._generate(request, context, started)
+            state = self._start(request, started)
+            generation = await self._generate(state, context)
             for index, image in enumerate(generation.result.images):
                 yield pb.StreamGenerateImagesResponse(image=image_to_proto(index, image))
             generation.facts.overhead_ms = state.overhead_ms()
             yield summary_to_proto(generation)
             self._finish(context, state)
         except Exception as exc:
-            await self._abort(context, exc, state)
+            await self._abort(context, exc, state, request.request_id)
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Context
@@ -79,19 +82,19 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 models=[model_to_proto(d) for d in self.gateway.describe_models()]
             )
         except Exception as exc:
-            await self._abort(context, exc, None)
+            await self._abort(context, exc, None, "")
             raise
 
-    async def _generate(
-        self, message: RequestMessage, context: Context, started: float
-    ) -> tuple[RequestState, Generation]:
-        request = request_from_proto(message)
-        state = self.gateway.new_state(request, started=started)
+    def _start(self, message: RequestMessage, started: float) -> RequestState:
+        # The state exists before the gateway runs, so that even a failure the gateway did
+        # not expect reports the request id in its trailers.
+        return self.gateway.new_state(request_from_proto(message), started=started)
+
+    async def _generate(self, state: RequestState, context: Context) -> Generation:
         remaining = context.time_remaining()
         # A gRPC deadline always wins; the request's `timeout` applies only without one.
         deadline = Deadline.after(remaining) if remaining is not None else None
-        generation = await self.gateway.generate(request, deadline=deadline, state=state)
-        return state, generation
+        return await self.gateway.generate(state.request, deadline=deadline, state=state)
 
     def _finish(self, context: Context, state: RequestState) -> None:
         facts = state.facts
@@ -107,13 +110,22 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             facts.overhead_ms,
         )
 
-    async def _abort(self, context: Context, exc: Exception, state: RequestState | None) -> None:
+    async def _abort(
+        self, context: Context, exc: Exception, state: RequestState | None, request_id: str
+    ) -> None:
         if isinstance(exc, ImageGenError):
             error = exc
         else:
             log.exception("unexpected error in %s", type(self).__name__)
             error = InternalError("internal error")
-        facts = error.facts or (state.facts if state is not None else CallFacts(request_id=""))
+        if error.facts is not None:
+            facts = error.facts
+        elif state is not None:
+            facts = state.facts
+        else:
+            # The request did not validate; echo the caller's id when it is a valid one.
+            valid_id = request_id if re.fullmatch(REQUEST_ID_PATTERN, request_id or "-") else ""
+            facts = CallFacts(request_id=valid_id[:128])
         if state is not None:
             facts.overhead_ms = state.overhead_ms()
         log.info(
