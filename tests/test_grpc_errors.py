@@ -23,7 +23,7 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.config import Settings, embedded_settings, parse_settings
 from imagegen.deadline import Deadline
-from imagegen.gateway import Gateway, Generation, ModelDescription, RequestState
+from imagegen.gateway import Gateway, Generation, ModelDescription, RequestCredentials, RequestState
 from imagegen.providers.base import HttpRequest
 from imagegen.providers.transport import HttpResponse, HttpTransport
 from imagegen.server.app import start_server
@@ -394,6 +394,23 @@ async def test_request_credentials_are_used_when_the_server_allows_them(
     assert trailers["x-imagegen-api-base"] == f"{openai_fake.base_url}/v1"
 
 
+async def test_configured_key_is_never_sent_to_a_caller_chosen_host(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    # The caller points the gateway at its own host and sends no key of its own: the
+    # operator's configured key must not go there.
+    async with OpenAIFake(api_key="sk-attacker-host") as attacker_host:
+        served = await serve(config(openai_entry(openai_fake), allow_request_credentials=True))
+        failure = await fail(
+            served.stub, _request(model="gpt-image-1", api_base=f"{attacker_host.base_url}/v1")
+        )
+
+        assert failure.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert failure.info.reason == "PROVIDER_NOT_CONFIGURED"
+        assert attacker_host.requests == []
+        assert openai_fake.requests == []
+
+
 @pytest.mark.parametrize("api_base", ["http://[::1", "ftp://example.com/v1", "not a url"])
 async def test_malformed_caller_api_base_is_invalid_argument(
     serve: ServeFactory, openai_fake: OpenAIFake, api_base: str
@@ -713,7 +730,9 @@ async def test_unexpected_exception_after_provider_call_reports_unknown_cost(
 ) -> None:
     settings = parse_settings(config(openai_entry(openai_fake)))
     gateway = Gateway(
-        settings, transport=BrokenAfterSendTransport(), allow_request_credentials=False
+        settings,
+        transport=BrokenAfterSendTransport(),
+        request_credentials=RequestCredentials.REFUSE,
     )
     running = await start_server(settings, gateway=gateway, host="127.0.0.1", port=0)
     try:

@@ -717,3 +717,20 @@ def test_build_request_v1_route_with_entra_token() -> None:
     assert request.url == "https://res.openai.azure.com/openai/v1/images/generations"
     assert dict(request.headers) == {"authorization": "Bearer tok"}
     assert request.json["model"] == "dalle3"
+
+
+@pytest.mark.parametrize(
+    ("deployment", "family"),
+    [
+        ("gpt-image-1-5", "gpt-image-1.5"),
+        ("gptimage15", "gpt-image-1.5"),
+        ("gpt-image-1-mini-eu", "gpt-image-1-mini"),
+        ("gpt-image-1", "gpt-image-1"),
+        ("dalle3", "dall-e-3"),
+        ("my-images", "openai-compatible"),
+    ],
+)
+def test_deployment_names_without_base_model_resolve_to_their_family(
+    deployment: str, family: str
+) -> None:
+    assert azure_spec(deployment).family == family

@@ -23,6 +23,7 @@ from imagegen.deadline import Deadline
 from imagegen.errors import (
     CallerCredentialRejectedError,
     Code,
+    ConfigError,
     ContentPolicyViolationError,
     ImageGenError,
     InvalidRequestError,
@@ -1207,3 +1208,38 @@ def test_parse_response_reads_size_format_and_usage_from_the_answer() -> None:
     assert result.usage is not None
     assert result.usage.output_tokens == 408
     assert result.headers == {"x-a": "b"}
+
+
+async def test_standard_params_in_the_deployment_are_defaults_a_request_overrides(
+    openai_fake: OpenAIFake, gateway_for: GatewayFactory
+) -> None:
+    gateway = gateway_for(
+        config(
+            [
+                entry(
+                    "hd-dalle",
+                    fake_base(openai_fake),
+                    model="dall-e-3",
+                    quality="hd",
+                    size="1792x1024",
+                    style="natural",
+                )
+            ]
+        )
+    )
+    first = await generate(gateway, prompt="a fox", model="hd-dalle")
+    sent = openai_fake.last_request.json
+    assert (sent["quality"], sent["size"], sent["style"]) == ("hd", "1792x1024", "natural")
+    assert first.facts.response_cost == Decimal("0.120")
+
+    await generate(gateway, prompt="a fox", model="hd-dalle", quality="standard")
+    sent = openai_fake.last_request.json
+    assert (sent["quality"], sent["size"]) == ("standard", "1792x1024")
+
+
+def test_invalid_standard_param_in_the_deployment_fails_at_load(openai_fake: OpenAIFake) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(
+            config([entry("x", fake_base(openai_fake), model="dall-e-3", n=0)]), source="test.yaml"
+        )
+    assert "model_list[0].litellm_params.n" in str(caught.value)

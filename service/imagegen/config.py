@@ -35,12 +35,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from imagegen.deadline import DEFAULT_TIMEOUT_SECONDS
-from imagegen.errors import ConfigError
+from imagegen.errors import ConfigError, InvalidRequestError
 from imagegen.pricing.table import Price, price_from_model_info
-from imagegen.providers.base import Endpoint
+from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+from imagegen.types import ImageRequest
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class Deployment:
     """Drop unsupported parameters for this deployment (overrides the global setting)."""
     provider_params: Mapping[str, JsonValue] = field(default_factory=dict)
     """Provider parameters sent on every call (a request's own values win)."""
+    request_defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Standard parameters (quality, size, n...) used when a request leaves them unset."""
     router_options: Mapping[str, Any] = field(default_factory=dict)
     """rpm, weight, order...: kept for the router."""
 
@@ -316,6 +319,9 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
     extras = dict(params.model_extra or {})
     options = {k: extras.pop(k) for k in list(extras) if k in _ENDPOINT_OPTIONS}
     router_options = {k: extras.pop(k) for k in list(extras) if k in _ROUTER_KEYS}
+    request_defaults = _request_defaults(
+        {k: extras.pop(k) for k in list(extras) if k in STANDARD_PARAMS}, where_params
+    )
     if router_options:
         log.warning(
             "%s: %s are kept for the router and have no effect yet",
@@ -352,8 +358,22 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
         timeout=params.timeout,
         drop_params=params.drop_params,
         provider_params=extras,
+        request_defaults=request_defaults,
         router_options=router_options,
     )
+
+
+def _request_defaults(values: dict[str, Any], where: str) -> dict[str, Any]:
+    # LiteLLM lets a deployment fix `quality: hd` or `size: ...`; they are defaults for
+    # requests that leave the field unset, validated like a request's own values.
+    if not values:
+        return {}
+    try:
+        validated = ImageRequest.create(prompt="-", **values)
+    except InvalidRequestError as exc:
+        field_names = ", ".join(v.field for v in exc.field_violations) or "?"
+        raise ConfigError(f"{where}.{field_names}: {exc.field_violations[0].description}") from None
+    return {name: getattr(validated, name) for name in values}
 
 
 def _derived_id(model_name: str, params: _Params) -> str:

@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import Enum
 
 from imagegen.config import Deployment, Settings
 from imagegen.deadline import Deadline
@@ -30,6 +31,17 @@ from imagegen.providers.transport import HttpTransport
 from imagegen.types import CallFacts, ImageRequest, ProviderResult
 
 log = logging.getLogger(__name__)
+
+
+class RequestCredentials(Enum):
+    """What the gateway does with api_key / api_base / api_version sent in a request."""
+
+    REFUSE = "refuse"
+    """PERMISSION_DENIED: a server whose callers may not pick hosts or keys (the default)."""
+    ACCEPT = "accept"
+    """Use them, but never send the configured key to a base URL the caller chose."""
+    TRUST = "trust"
+    """The caller is the program itself (in-process SDK): LiteLLM's behaviour."""
 
 
 @dataclass(slots=True)
@@ -79,12 +91,12 @@ class Gateway:
         *,
         transport: HttpTransport | None = None,
         prices: PriceTable | None = None,
-        allow_request_credentials: bool = True,
+        request_credentials: RequestCredentials = RequestCredentials.TRUST,
     ) -> None:
         self.settings = settings
         self.transport = transport or HttpTransport()
         self.prices = prices or load_price_table()
-        self.allow_request_credentials = allow_request_credentials
+        self.request_credentials = request_credentials
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -221,7 +233,7 @@ class Gateway:
         given = [name for name, value in overrides.items() if value]
         if not given:
             return deployment.endpoint
-        if not self.allow_request_credentials:
+        if self.request_credentials is RequestCredentials.REFUSE:
             raise PermissionDeniedError(
                 f"this server does not accept {', '.join(given)} from callers",
                 field_violations=[
@@ -230,15 +242,27 @@ class Gateway:
                 metadata={"field": ",".join(given)},
             )
         base = deployment.endpoint
+        api_key = request.api_key or base.api_key
+        moved = request.api_base is not None and request.api_base != base.api_base
+        if moved and not request.api_key and self.request_credentials is RequestCredentials.ACCEPT:
+            # Never lend the operator's key to a host the caller chose.
+            api_key = None
         return Endpoint(
             api_base=request.api_base or base.api_base,
-            api_key=request.api_key or base.api_key,
+            api_key=api_key,
             api_version=request.api_version or base.api_version,
             options=base.options,
             caller_credentials=bool(request.api_key),
         )
 
     def _params(self, spec: ModelSpec, deployment: Deployment, request: ImageRequest) -> CallParams:
+        unset = {
+            name: value
+            for name, value in deployment.request_defaults.items()
+            if getattr(request, name) is None
+        }
+        if unset:
+            request = request.model_copy(update=unset)
         if deployment.provider_params:
             merged = {**deployment.provider_params, **request.provider_params}
             request = request.model_copy(update={"provider_params": merged})

@@ -15,8 +15,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from imagegen.errors import FieldViolation, InvalidRequestError, ProviderBadResponseError
 
@@ -58,6 +67,20 @@ class ImageRequest(BaseModel):
     drop_params: bool | None = None
     # Echoed in trailers, which must be printable ASCII: keep ids to a safe alphabet.
     request_id: str | None = Field(default=None, max_length=128, pattern=REQUEST_ID_PATTERN)
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError("api_base must be an http(s) URL with a host")
+        return value
 
     def __repr__(self) -> str:
         # The prompt can be long and private, the api_key is secret: neither belongs in a repr

@@ -7,6 +7,7 @@ Facts from ../shared/reference/providers.md §1.3 (openai-python
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 from imagegen.providers.base import ModelSpec, ParamSpec
 from imagegen.sizes import FreeFormRule
@@ -107,16 +108,21 @@ def openai_spec(model: str) -> ModelSpec:
     return OPENAI_COMPATIBLE
 
 
+def _squash(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
+@lru_cache(maxsize=1024)
 def azure_spec(base_model: str) -> ModelSpec:
     """Azure serves the same models with narrower enums (no 256/512 sizes, no WebP)."""
-    # Azure deployment names often drop the dashes ("gptimage1", "dalle3").
-    spec = openai_spec(base_model)
-    if spec is OPENAI_COMPATIBLE:
-        squashed = base_model.lower().replace("-", "").replace("_", "")
-        for prefix, candidate in _BY_PREFIX:
-            if squashed.startswith(prefix.replace("-", "")):
-                spec = candidate
-                break
+    # Deployment names are free-form and often written "gptimage15", "gpt-image-1-5" or
+    # "dalle3": compare letters and digits only.
+    squashed = _squash(base_model)
+    spec = OPENAI_COMPATIBLE
+    for prefix, candidate in _BY_PREFIX:
+        if squashed.startswith(_squash(prefix)):
+            spec = candidate
+            break
     if spec.provider_params and "output_format" in spec.provider_params:
         extras = dict(spec.provider_params)
         extras["output_format"] = ParamSpec(str, choices=("png", "jpeg"))

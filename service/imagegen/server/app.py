@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.config import Settings
-from imagegen.gateway import Gateway
+from imagegen.gateway import Gateway, RequestCredentials
 from imagegen.server.servicer import ImageGenerationServicer, add_to_server
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,12 @@ async def start_server(
     port: int | None = None,
 ) -> RunningServer:
     """Start serving on host:port (port 0 picks a free one) and return the running server."""
-    gateway = gateway or Gateway(
-        settings, allow_request_credentials=settings.server.allow_request_credentials
+    policy = (
+        RequestCredentials.ACCEPT
+        if settings.server.allow_request_credentials
+        else RequestCredentials.REFUSE
     )
+    gateway = gateway or Gateway(settings, request_credentials=policy)
     server = grpc.aio.server(options=server_options(settings))
     add_to_server(ImageGenerationServicer(gateway), server)
     health_servicer = health.aio.HealthServicer()
