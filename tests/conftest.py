@@ -10,6 +10,8 @@ import pytest
 
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.config import Settings, parse_settings
+from imagegen.gateway import Gateway
+from imagegen.providers.registry import PROVIDERS
 from imagegen.server.app import RunningServer, start_server
 from tests.fakes.azure import AzureFake
 from tests.fakes.openai import OpenAIFake
@@ -30,6 +32,38 @@ class Served:
 
 
 ServeFactory = Callable[[Settings | str], Awaitable[Served]]
+GatewayFactory = Callable[[str], Gateway]
+
+# Every environment variable a provider reads its endpoint from.
+PROVIDER_ENV = sorted(
+    {
+        name
+        for provider in PROVIDERS.values()
+        for name in (*provider.env_api_key, *provider.env_api_base, *provider.env_api_version)
+    }
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Endpoints fall back to these variables; a developer's real key must not leak into a test.
+    for name in PROVIDER_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def gateway_for() -> AsyncIterator[GatewayFactory]:
+    """Build in-process Gateways from YAML config text; all are closed at teardown."""
+    made: list[Gateway] = []
+
+    def factory(config_text: str) -> Gateway:
+        gateway = Gateway(parse_settings(config_text, source="test.yaml"))
+        made.append(gateway)
+        return gateway
+
+    yield factory
+    for gateway in made:
+        await gateway.aclose()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import socket
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ from imagegen.providers.azure import AzureProvider
 from imagegen.providers.base import CallParams, Endpoint, ProviderCall
 from imagegen.providers.openai_models import azure_spec
 from imagegen.types import GeneratedImage, ImageRequest, ResponseFormat
+from tests.conftest import GatewayFactory
 from tests.fakes.azure import AzureFake
 
 KEY = "azure-test-key"
@@ -44,41 +45,6 @@ ENTRA = "entra-test-token"
 DATED = "2025-04-01-preview"
 MILLION = Decimal(1_000_000)
 OUTPUT_FORMAT = "provider_params.output_format"
-PROVIDER_ENV = (
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "OPENAI_API_BASE",
-    "AZURE_API_KEY",
-    "AZURE_OPENAI_API_KEY",
-    "AZURE_API_BASE",
-    "AZURE_OPENAI_ENDPOINT",
-    "AZURE_API_VERSION",
-)
-
-GatewayFactory = Callable[[str], Gateway]
-
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Endpoints fall back to these variables; a developer's real key must not leak into a test.
-    for name in PROVIDER_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-async def gateway_for() -> AsyncIterator[GatewayFactory]:
-    made: list[Gateway] = []
-
-    def factory(config_text: str) -> Gateway:
-        gateway = Gateway(parse_settings(config_text, source="test.yaml"))
-        made.append(gateway)
-        return gateway
-
-    yield factory
-    for gateway in made:
-        await gateway.aclose()
-
-
 _DEFAULT = object()
 
 

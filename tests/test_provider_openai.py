@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import socket
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -43,45 +43,11 @@ from imagegen.providers.openai import OpenAIProvider
 from imagegen.providers.openai_models import OPENAI_MODELS, openai_spec
 from imagegen.providers.transport import HttpResponse
 from imagegen.types import GeneratedImage, ImageRequest, ResponseFormat
+from tests.conftest import GatewayFactory
 from tests.fakes.openai import OpenAIFake
 
 KEY = "sk-test-openai"
 MILLION = Decimal(1_000_000)
-PROVIDER_ENV = (
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "OPENAI_API_BASE",
-    "AZURE_API_KEY",
-    "AZURE_OPENAI_API_KEY",
-    "AZURE_API_BASE",
-    "AZURE_OPENAI_ENDPOINT",
-    "AZURE_API_VERSION",
-    "XINFERENCE_API_KEY",
-    "XINFERENCE_API_BASE",
-)
-
-GatewayFactory = Callable[[str], Gateway]
-
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Endpoints fall back to these variables; a developer's real key must not leak into a test.
-    for name in PROVIDER_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-async def gateway_for() -> AsyncIterator[GatewayFactory]:
-    made: list[Gateway] = []
-
-    def factory(config_text: str) -> Gateway:
-        gateway = Gateway(parse_settings(config_text, source="test.yaml"))
-        made.append(gateway)
-        return gateway
-
-    yield factory
-    for gateway in made:
-        await gateway.aclose()
 
 
 def entry(

@@ -10,7 +10,6 @@ import base64
 import io
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -38,34 +37,11 @@ from imagegen.providers.base import CallParams, Endpoint, ProviderCall
 from imagegen.providers.transport import HttpResponse
 from imagegen.providers.xinference import XINFERENCE_SPEC, XinferenceProvider
 from imagegen.types import GeneratedImage, ImageRequest, ResponseFormat
+from tests.conftest import GatewayFactory
 from tests.fakes.images import png_bytes
 from tests.fakes.xinference import XinferenceFake
 
 MODEL = "sd3-medium"
-PROVIDER_ENV = ("XINFERENCE_API_KEY", "XINFERENCE_API_BASE")
-
-GatewayFactory = Callable[[str], Gateway]
-
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Endpoints fall back to these variables; a developer's real key must not leak into a test.
-    for name in PROVIDER_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-async def gateway_for() -> AsyncIterator[GatewayFactory]:
-    made: list[Gateway] = []
-
-    def factory(config_text: str) -> Gateway:
-        gateway = Gateway(parse_settings(config_text, source="test.yaml"))
-        made.append(gateway)
-        return gateway
-
-    yield factory
-    for gateway in made:
-        await gateway.aclose()
 
 
 def config(
