@@ -31,6 +31,20 @@ class Served:
         return f"127.0.0.1:{self.running.port}"
 
 
+# The trailers every call carries, success or failure: spelled out here as the contract, not
+# imported from the implementation, so that renaming one breaks the tests.
+TRAILER_KEYS = frozenset(
+    {
+        "x-imagegen-response-cost",
+        "x-imagegen-model-id",
+        "x-imagegen-provider",
+        "x-imagegen-api-base",
+        "x-imagegen-attempts",
+        "x-imagegen-overhead-ms",
+        "x-imagegen-request-id",
+    }
+)
+
 ServeFactory = Callable[[Settings | str], Awaitable[Served]]
 GatewayFactory = Callable[[str], Gateway]
 

@@ -28,21 +28,12 @@ from imagegen.errors import (
     UnsupportedParameterError,
 )
 from imagegen.types import CallFacts, ImageResponse
-from tests.conftest import Served, ServeFactory
+from tests.conftest import TRAILER_KEYS, Served, ServeFactory
 from tests.fakes.openai import OpenAIFake
 
 Flavor = Literal["sync", "async"]
 T = TypeVar("T")
 
-TRAILER_KEYS = {
-    "x-imagegen-response-cost",
-    "x-imagegen-model-id",
-    "x-imagegen-provider",
-    "x-imagegen-api-base",
-    "x-imagegen-attempts",
-    "x-imagegen-overhead-ms",
-    "x-imagegen-request-id",
-}
 
 pytestmark = pytest.mark.parametrize("flavor", ["sync", "async"])
 

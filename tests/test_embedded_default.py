@@ -10,16 +10,7 @@ from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.config import embedded_settings
-from tests.conftest import ServeFactory
-
-TRAILER_KEYS = {
-    "x-imagegen-response-cost",
-    "x-imagegen-model-id",
-    "x-imagegen-provider",
-    "x-imagegen-api-base",
-    "x-imagegen-attempts",
-    "x-imagegen-overhead-ms",
-}
+from tests.conftest import TRAILER_KEYS, ServeFactory
 
 
 async def test_placeholder_returns_png_of_requested_size_with_all_trailers(

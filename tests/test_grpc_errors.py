@@ -28,20 +28,11 @@ from imagegen.providers.base import HttpRequest
 from imagegen.providers.transport import HttpResponse, HttpTransport
 from imagegen.server.app import start_server
 from imagegen.types import ImageRequest
-from tests.conftest import ServeFactory
+from tests.conftest import TRAILER_KEYS, ServeFactory
 from tests.fakes.azure import AzureFake
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.xinference import XinferenceFake
 
-TRAILER_KEYS = {
-    "x-imagegen-response-cost",
-    "x-imagegen-model-id",
-    "x-imagegen-provider",
-    "x-imagegen-api-base",
-    "x-imagegen-attempts",
-    "x-imagegen-overhead-ms",
-    "x-imagegen-request-id",
-}
 LEAK = "secret-leak-text"
 
 

@@ -25,20 +25,11 @@ from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.config import embedded_settings
-from tests.conftest import ServeFactory
+from tests.conftest import TRAILER_KEYS, ServeFactory
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.xinference import XinferenceFake
 
 SERVICE = "imagegen.v1.ImageGeneration"
-TRAILER_KEYS = {
-    "x-imagegen-response-cost",
-    "x-imagegen-model-id",
-    "x-imagegen-provider",
-    "x-imagegen-api-base",
-    "x-imagegen-attempts",
-    "x-imagegen-overhead-ms",
-    "x-imagegen-request-id",
-}
 
 
 def openai_config(fake: OpenAIFake, **server_settings: Any) -> str:
