@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from imagegen.deadline import DEFAULT_TIMEOUT_SECONDS
-from imagegen.errors import ConfigError, InvalidRequestError
+from imagegen.errors import ConfigError, ImageGenError, InvalidRequestError
 from imagegen.pricing.table import Price, price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
@@ -344,7 +344,7 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
     base_model = (info.base_model if info else None) or params.base_model
     try:
         provider.check_endpoint(endpoint, provider_model)
-    except Exception as exc:  # the provider's own words say what is missing
+    except ImageGenError as exc:  # the provider's own words say what is missing
         raise ConfigError(f"{where}: {exc}") from None
     model_id = (info.id if info else None) or _derived_id(entry.model_name, params)
     return Deployment(

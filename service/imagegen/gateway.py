@@ -24,7 +24,7 @@ from imagegen.errors import (
     ModelNotFoundError,
     PermissionDeniedError,
 )
-from imagegen.pricing import PriceTable, compute_cost, load_price_table
+from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.providers.base import CallParams, Endpoint, ModelSpec, ProviderCall, check_params
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
@@ -97,6 +97,7 @@ class Gateway:
         self.transport = transport or HttpTransport()
         self.prices = prices or load_price_table()
         self.request_credentials = request_credentials
+        self._warned_unpriced: set[str] = set()
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -156,13 +157,11 @@ class Gateway:
                 result = await provider.generate(call, self.transport)
             finally:
                 state.provider_seconds += time.monotonic() - began
-            price = deployment.price or self.prices.lookup(
-                deployment.provider, spec.family if spec.known else deployment.provider_model
-            )
-            facts.response_cost = compute_cost(price, result)
-            if facts.response_cost is None:
+            facts.response_cost = compute_cost(self._price(deployment, spec), result)
+            if facts.response_cost is None and deployment.model_id not in self._warned_unpriced:
+                self._warned_unpriced.add(deployment.model_id)
                 log.warning(
-                    "no price for %s/%s: cost reported as unknown",
+                    "cost of %s/%s is unknown (no price for the model, or no usage in its answer)",
                     deployment.provider,
                     deployment.provider_model,
                 )
@@ -185,15 +184,18 @@ class Gateway:
         for deployment in self.settings.deployments:
             provider = get_provider(deployment.provider)
             spec = provider.spec_for(deployment.base_model or deployment.provider_model)
-            price = deployment.price or self.prices.lookup(
-                deployment.provider, spec.family if spec.known else deployment.provider_model
-            )
+            price = self._price(deployment, spec)
             basis = "unknown" if price is None else price.basis
             supported = tuple(sorted(spec.params)) + tuple(
                 f"provider_params.{name}" for name in sorted(spec.provider_params or {})
             )
             described.append(ModelDescription(deployment, spec, basis, supported))
         return described
+
+    def _price(self, deployment: Deployment, spec: ModelSpec) -> Price | None:
+        # A configured price wins; else the table, by model family (snapshots share a row).
+        model = spec.family if spec.known else deployment.provider_model
+        return deployment.price or self.prices.lookup(deployment.provider, model)
 
     def _resolve(self, request: ImageRequest) -> Deployment:
         name = request.model or self.settings.default_model

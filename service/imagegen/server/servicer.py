@@ -101,13 +101,15 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         facts.overhead_ms = state.overhead_ms()
         context.set_trailing_metadata(trailers(facts))
         log.info(
-            "generated request_id=%s model_id=%s provider=%s cost=%s attempts=%d overhead_ms=%.2f",
+            "generated request_id=%s model_id=%s provider=%s cost=%s attempts=%d overhead_ms=%.2f"
+            " dropped_params=%s",
             facts.request_id,
             facts.model_id,
             facts.provider,
             facts.response_cost_text,
             facts.attempts,
             facts.overhead_ms,
+            ",".join(state.dropped_params) or "-",
         )
 
     async def _abort(
