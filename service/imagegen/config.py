@@ -94,6 +94,8 @@ class Deployment:
     """Drop unsupported parameters for this deployment (overrides the global setting)."""
     provider_params: Mapping[str, JsonValue] = field(default_factory=dict)
     """Provider parameters sent on every call (a request's own values win)."""
+    coerce_size: bool | None = None
+    """Let the gateway pick the nearest size the model can make (reported), instead of failing."""
     request_defaults: Mapping[str, Any] = field(default_factory=dict)
     """Standard parameters (quality, size, n...) used when a request leaves them unset."""
     router_options: Mapping[str, Any] = field(default_factory=dict)
@@ -143,6 +145,7 @@ class _Params(BaseModel):
     api_version: str | None = None
     timeout: float | None = Field(default=None, gt=0)
     drop_params: bool | None = None
+    coerce_size: bool | None = None
     base_model: str | None = None
 
 
@@ -357,6 +360,7 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
         price=price,
         timeout=params.timeout,
         drop_params=params.drop_params,
+        coerce_size=params.coerce_size,
         provider_params=extras,
         request_defaults=request_defaults,
         router_options=router_options,

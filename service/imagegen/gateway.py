@@ -8,16 +8,18 @@ only convert to and from their wire formats.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
 
 from imagegen.config import Deployment, Settings
 from imagegen.deadline import Deadline
 from imagegen.errors import (
+    ContentPolicyViolationError,
     FieldViolation,
     ImageGenError,
     InvalidRequestError,
@@ -25,10 +27,17 @@ from imagegen.errors import (
     PermissionDeniedError,
 )
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
-from imagegen.providers.base import CallParams, Endpoint, ModelSpec, ProviderCall, check_params
+from imagegen.providers.base import (
+    CallParams,
+    Endpoint,
+    ModelSpec,
+    Provider,
+    ProviderCall,
+    check_params,
+)
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
-from imagegen.types import CallFacts, ImageRequest, ProviderResult
+from imagegen.types import CallFacts, ImageRequest, ProviderResult, merge_usage
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +159,16 @@ class Gateway:
                 endpoint=endpoint,
                 deadline=deadline,
             )
-            facts.attempts = 1
+            if params.size_coerced_from is not None:
+                facts.size_requested = params.size_coerced_from
+                facts.size_actual = params.aspect_ratio or params.size
             called_provider = True
             began = time.monotonic()
             try:
-                result = await provider.generate(call, self.transport)
+                result = await self._call(provider, call, facts)
             finally:
                 state.provider_seconds += time.monotonic() - began
+            facts.filtered = result.filtered
             facts.response_cost = compute_cost(self._price(deployment, spec), result)
             if facts.response_cost is None and deployment.model_id not in self._warned_unpriced:
                 self._warned_unpriced.add(deployment.model_id)
@@ -165,6 +177,13 @@ class Gateway:
                     deployment.provider,
                     deployment.provider_model,
                 )
+        except _FanOutFailed as broken:
+            facts.response_cost = self._partial_cost(deployment, spec, broken)
+            facts.overhead_ms = state.overhead_ms()
+            error = broken.error
+            if isinstance(error, ImageGenError):
+                error.facts = facts
+            raise error from None
         except ImageGenError as error:
             facts.response_cost = _failure_cost(error, called_provider)
             facts.overhead_ms = state.overhead_ms()
@@ -177,6 +196,61 @@ class Gateway:
             raise
         facts.overhead_ms = state.overhead_ms()
         return Generation(result=result, state=state)
+
+    async def _call(
+        self, provider: Provider, call: ProviderCall, facts: CallFacts
+    ) -> ProviderResult:
+        per_call = call.spec.max_images_per_call
+        if per_call is None or call.params.n <= per_call:
+            facts.attempts += 1
+            return await provider.generate(call, self.transport)
+        return await self._fan_out(provider, call, per_call, facts)
+
+    async def _fan_out(
+        self, provider: Provider, call: ProviderCall, per_call: int, facts: CallFacts
+    ) -> ProviderResult:
+        """Serve n with parallel calls when the model makes fewer images per call.
+
+        Every sub-call runs to its end (the ones that succeed are billed whatever the
+        others do). Sub-calls refused by a safety filter count as filtered images; any
+        other failure fails the call, reporting the cost of what was generated.
+        """
+        counts = [per_call] * (call.params.n // per_call)
+        if call.params.n % per_call:
+            counts.append(call.params.n % per_call)
+        calls = [replace(call, params=replace(call.params, n=count)) for count in counts]
+        facts.attempts += len(calls)
+        outcomes = await asyncio.gather(
+            *(provider.generate(sub, self.transport) for sub in calls), return_exceptions=True
+        )
+        results: list[ProviderResult] = []
+        filtered = 0
+        refusal: ContentPolicyViolationError | None = None
+        failure: BaseException | None = None
+        for sub, outcome in zip(calls, outcomes, strict=True):
+            if isinstance(outcome, ProviderResult):
+                results.append(outcome)
+                filtered += outcome.filtered
+            elif isinstance(outcome, ContentPolicyViolationError):
+                filtered += sub.params.n
+                refusal = refusal or outcome
+            else:
+                failure = failure or outcome
+        if failure is not None:
+            raise _FanOutFailed(failure, results)
+        if not results:
+            assert refusal is not None  # every sub-call either succeeded or failed
+            raise refusal
+        first = results[0]
+        return ProviderResult(
+            images=[image for result in results for image in result.images],
+            usage=merge_usage([result.usage for result in results]),
+            created=first.created,
+            quality=first.quality,
+            size=first.size,
+            headers=first.headers,
+            filtered=filtered,
+        )
 
     def describe_models(self) -> list[ModelDescription]:
         """The configured models with their rules and price basis."""
@@ -191,6 +265,26 @@ class Gateway:
             )
             described.append(ModelDescription(deployment, spec, basis, supported))
         return described
+
+    def _partial_cost(
+        self, deployment: Deployment, spec: ModelSpec, broken: _FanOutFailed
+    ) -> Decimal | None:
+        # What the finished sub-calls cost, plus whatever the failed one may have cost.
+        error = broken.error
+        failed = _failure_cost(error, True) if isinstance(error, ImageGenError) else None
+        done = Decimal(0)
+        if broken.finished:
+            merged = ProviderResult(
+                images=[image for result in broken.finished for image in result.images],
+                usage=merge_usage([result.usage for result in broken.finished]),
+                quality=broken.finished[0].quality,
+                size=broken.finished[0].size,
+            )
+            done_cost = compute_cost(self._price(deployment, spec), merged)
+            if done_cost is None:
+                return None
+            done = done_cost
+        return None if failed is None else done + failed
 
     def _price(self, deployment: Deployment, spec: ModelSpec) -> Price | None:
         # A configured price wins; else the table, by model family (snapshots share a row).
@@ -275,7 +369,16 @@ class Gateway:
                 if deployment.drop_params is not None
                 else self.settings.drop_params
             )
-        return check_params(spec, request, drop=drop)
+        return check_params(spec, request, drop=drop, coerce_size=bool(deployment.coerce_size))
+
+
+class _FanOutFailed(Exception):
+    """A fan-out sub-call failed; carries what the other sub-calls produced (and cost)."""
+
+    def __init__(self, error: BaseException, finished: list[ProviderResult]) -> None:
+        super().__init__("a fan-out sub-call failed")
+        self.error = error
+        self.finished = finished
 
 
 def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None:

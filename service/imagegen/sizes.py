@@ -7,6 +7,7 @@ in one place and reported, never silently.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from imagegen.errors import FieldViolation, InvalidRequestError
 
 AUTO = "auto"
 _SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX*]\s*(\d{1,5})\s*$")
+_RATIO_RE = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +83,99 @@ class FreeFormRule:
             raise invalid_size(f"size {size}: aspect ratio exceeds {self.max_aspect:g}:1")
         if self.max_pixels is not None and size.width * size.height > self.max_pixels:
             raise invalid_size(f"size {size} exceeds {self.max_pixels} pixels")
+
+
+@dataclass(frozen=True, slots=True)
+class AspectRatio:
+    """A reduced aspect ratio, written "W:H" as providers name them."""
+
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, width: int, height: int) -> AspectRatio:
+        divisor = math.gcd(width, height)
+        return cls(width // divisor, height // divisor)
+
+    @property
+    def value(self) -> float:
+        return self.width / self.height
+
+    def __str__(self) -> str:
+        return f"{self.width}:{self.height}"
+
+
+def parse_aspect_ratio(text: str) -> AspectRatio | None:
+    """An "W:H" aspect ratio, or None when `text` is not one."""
+    match = _RATIO_RE.match(text)
+    if match is None or int(match.group(1)) == 0 or int(match.group(2)) == 0:
+        return None
+    return AspectRatio.of(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True, slots=True)
+class SizeChoice:
+    """What a model will be asked for, and whether that differs from the request."""
+
+    size: Size | None
+    """The exact size, when the model is asked for one (or the request named one)."""
+    aspect_ratio: AspectRatio | None
+    """The aspect ratio, for models sized by aspect ratio."""
+    coerced_from: str | None = None
+    """The caller's size when the gateway picked another one (config `coerce_size`)."""
+
+    @property
+    def actual(self) -> str:
+        """What the model is asked for, as text."""
+        if self.aspect_ratio is not None and (self.size is None or self.coerced_from):
+            return str(self.aspect_ratio)
+        return str(self.size) if self.size is not None else AUTO
+
+
+def _distance(ratio: float, candidate: float) -> float:
+    # Compare aspect ratios on a log scale, so 2:1 and 1:2 are equally far from 1:1.
+    return abs(math.log(ratio) - math.log(candidate))
+
+
+def choose_aspect_ratio(text: str, ratios: tuple[str, ...], *, coerce: bool) -> SizeChoice:
+    """Map a "WxH" or "W:H" request onto one of a model's aspect ratios.
+
+    An exact match (after reducing, e.g. 1536x1024 → 3:2) is used as it is. Otherwise
+    the request fails listing the accepted ratios, or with `coerce` the nearest ratio
+    is used and the change is recorded.
+    """
+    allowed = [r for r in (parse_aspect_ratio(item) for item in ratios) if r is not None]
+    requested_ratio = parse_aspect_ratio(text)
+    size = None
+    if requested_ratio is None:
+        size = parse_size(text)
+        requested_ratio = AspectRatio.of(size.width, size.height)
+    if requested_ratio in allowed:
+        return SizeChoice(size=size, aspect_ratio=requested_ratio)
+    if not coerce:
+        raise invalid_size(
+            f"size {text.strip()} has aspect ratio {requested_ratio}; this model takes "
+            f"{', '.join(ratios)} (as W:H or a WIDTHxHEIGHT of that ratio)"
+        )
+    nearest = min(allowed, key=lambda r: _distance(requested_ratio.value, r.value))
+    return SizeChoice(size=None, aspect_ratio=nearest, coerced_from=text.strip())
+
+
+def choose_listed_size(text: str, sizes: tuple[str, ...], *, coerce: bool) -> SizeChoice:
+    """Map a "WxH" request onto one of a model's listed sizes (nearest with `coerce`)."""
+    size = parse_size(text)
+    listed = [parse_size(item) for item in sizes if item != AUTO]
+    if size in listed:
+        return SizeChoice(size=size, aspect_ratio=None)
+    if not coerce or not listed:
+        raise invalid_size(f"size must be one of {', '.join(sizes)}")
+    wanted = size.width / size.height
+    area = size.width * size.height
+    nearest = min(
+        listed,
+        key=lambda s: (
+            round(_distance(wanted, s.width / s.height), 6),
+            abs(math.log(s.width * s.height / area)),
+        ),
+    )
+    return SizeChoice(size=nearest, aspect_ratio=None, coerced_from=text.strip())

@@ -210,6 +210,32 @@ class ProviderResult:
     quality: str | None = None
     size: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Images the provider's safety filter withheld (it answered, but with fewer images).
+    filtered: int = 0
+
+
+def merge_usage(parts: list[Usage | None]) -> Usage | None:
+    """The sum of several calls' usage (None when no call reported any)."""
+    present = [u for u in parts if u is not None]
+    if not present:
+        return None
+
+    def details(pick: list[TokenDetails | None]) -> TokenDetails | None:
+        given = [d for d in pick if d is not None]
+        if not given:
+            return None
+        return TokenDetails(
+            text_tokens=sum(d.text_tokens for d in given),
+            image_tokens=sum(d.image_tokens for d in given),
+        )
+
+    return Usage(
+        input_tokens=sum(u.input_tokens for u in present),
+        output_tokens=sum(u.output_tokens for u in present),
+        total_tokens=sum(u.total_tokens for u in present),
+        input_tokens_details=details([u.input_tokens_details for u in present]),
+        output_tokens_details=details([u.output_tokens_details for u in present]),
+    )
 
 
 def format_usd(amount: Decimal | None) -> str:
@@ -233,6 +259,12 @@ class CallFacts:
     # None means unknown: the provider may have billed us and we cannot tell how much.
     response_cost: Decimal | None = Decimal(0)
     overhead_ms: float = 0.0
+    # Set when the model could not make the requested size and the config let the
+    # gateway pick the nearest one: what was asked, and what the model was asked for.
+    size_requested: str | None = None
+    size_actual: str | None = None
+    # Images a provider's safety filter withheld from an otherwise successful call.
+    filtered: int = 0
 
     @property
     def response_cost_text(self) -> str:
@@ -279,5 +311,11 @@ def hidden_params_for(facts: CallFacts) -> dict[str, Any]:
         "attempts": facts.attempts,
         "overhead_ms": facts.overhead_ms,
         "request_id": facts.request_id,
+        "size_coercion": (
+            {"requested": facts.size_requested, "actual": facts.size_actual}
+            if facts.size_requested is not None
+            else None
+        ),
+        "filtered_count": facts.filtered,
         "cost": facts,
     }

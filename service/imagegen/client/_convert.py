@@ -110,6 +110,16 @@ def trailers_dict(metadata: Iterable[Any] | None) -> dict[str, str]:
 
 def facts_from(record: pb.CostRecord | None, trailers: dict[str, str]) -> CallFacts:
     """Call facts from the typed record, or from the trailers when there is no record."""
+    facts = _facts_from(record, trailers)
+    requested, arrow, actual = trailers.get("x-imagegen-size-coercion", "").partition("->")
+    if arrow:
+        facts.size_requested, facts.size_actual = requested, actual
+    filtered = trailers.get("x-imagegen-filtered-count", "0")
+    facts.filtered = int(filtered) if filtered.isdigit() else 0
+    return facts
+
+
+def _facts_from(record: pb.CostRecord | None, trailers: dict[str, str]) -> CallFacts:
     if record is not None and record.model_id:
         cost_text = record.response_cost
         return CallFacts(

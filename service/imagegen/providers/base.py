@@ -17,7 +17,15 @@ from pydantic import JsonValue
 
 from imagegen.deadline import Deadline
 from imagegen.errors import FieldViolation, InvalidRequestError, UnsupportedParameterError
-from imagegen.sizes import AUTO, FreeFormRule, invalid_size, parse_size
+from imagegen.sizes import (
+    AUTO,
+    FreeFormRule,
+    SizeChoice,
+    choose_aspect_ratio,
+    choose_listed_size,
+    invalid_size,
+    parse_size,
+)
 from imagegen.types import ImageRequest, ProviderResult, ResponseFormat
 
 if TYPE_CHECKING:
@@ -79,6 +87,10 @@ class ModelSpec:
     max_n: int = 10
     sizes: tuple[str, ...] | None = None
     size_rule: FreeFormRule | None = None
+    # Models sized by aspect ratio ("16:9") rather than pixels (Imagen, Gemini, Stability).
+    aspect_ratios: tuple[str, ...] | None = None
+    # Models that make fewer images per call than `max_n`: the gateway fans out.
+    max_images_per_call: int | None = None
     qualities: tuple[str, ...] | None = None
     styles: tuple[str, ...] | None = None
     # What the gateway can hand back for this model, and whether the provider wants the
@@ -99,14 +111,21 @@ class CallParams:
     n: int
     quality: str | None
     size: str | None
+    """"WIDTHxHEIGHT" or "auto" when the request names a size (after any coercion)."""
     style: str | None
     user: str | None
     response_format: ResponseFormat | None
     extra: dict[str, JsonValue]
     dropped: tuple[str, ...] = ()
+    aspect_ratio: str | None = None
+    """"W:H" for models sized by aspect ratio."""
+    size_coerced_from: str | None = None
+    """The caller's size, when the gateway picked the nearest one the model can make."""
 
 
-def check_params(spec: ModelSpec, request: ImageRequest, *, drop: bool) -> CallParams:
+def check_params(
+    spec: ModelSpec, request: ImageRequest, *, drop: bool, coerce_size: bool = False
+) -> CallParams:
     """Apply `spec` to `request`.
 
     A parameter the model does not take is an UnsupportedParameterError naming the
@@ -146,7 +165,11 @@ def check_params(spec: ModelSpec, request: ImageRequest, *, drop: bool) -> CallP
     if style is not None and spec.styles is not None and style not in spec.styles:
         raise _invalid("style", f"style must be one of {', '.join(spec.styles)}")
 
-    size = _check_size(spec, request.size) if supported("size", request.size) else None
+    choice = (
+        _choose_size(spec, request.size, coerce_size)
+        if supported("size", request.size) and request.size is not None
+        else None
+    )
     user = request.user if supported("user", request.user) else None
 
     response_format = request.response_format
@@ -188,31 +211,40 @@ def check_params(spec: ModelSpec, request: ImageRequest, *, drop: bool) -> CallP
     return CallParams(
         n=n,
         quality=quality,
-        size=size,
+        size=_size_text(choice),
         style=style,
         user=user,
         response_format=response_format,
         extra=extra,
         dropped=tuple(dropped),
+        aspect_ratio=str(choice.aspect_ratio) if choice and choice.aspect_ratio else None,
+        size_coerced_from=choice.coerced_from if choice else None,
     )
 
 
-def _check_size(spec: ModelSpec, text: str | None) -> str | None:
-    if text is None:
+def _size_text(choice: SizeChoice | None) -> str | None:
+    if choice is None:
         return None
+    if choice.size is not None:
+        return str(choice.size)
+    # A ratio-only choice has no pixel size; neither a ratio nor a size means "auto".
+    return None if choice.aspect_ratio is not None else AUTO
+
+
+def _choose_size(spec: ModelSpec, text: str, coerce: bool) -> SizeChoice:
     if text == AUTO:
-        if spec.sizes is not None and AUTO not in spec.sizes:
-            raise invalid_size(f"size must be one of {', '.join(spec.sizes)}")
-        return AUTO
+        allowed = spec.sizes if spec.sizes is not None else spec.aspect_ratios
+        if allowed is not None and AUTO not in allowed:
+            raise invalid_size(f"size must be one of {', '.join(allowed)}")
+        return SizeChoice(size=None, aspect_ratio=None)
+    if spec.aspect_ratios is not None:
+        return choose_aspect_ratio(text, spec.aspect_ratios, coerce=coerce)
     size = parse_size(text)
-    normalized = str(size)
-    if spec.sizes is not None and normalized not in spec.sizes:
-        if spec.size_rule is None:
-            raise invalid_size(f"size must be one of {', '.join(spec.sizes)}")
+    if spec.sizes is not None and str(size) not in spec.sizes and spec.size_rule is None:
+        return choose_listed_size(text, spec.sizes, coerce=coerce)
+    if spec.size_rule is not None and (spec.sizes is None or str(size) not in spec.sizes):
         spec.size_rule.check(size)
-    elif spec.size_rule is not None:
-        spec.size_rule.check(size)
-    return normalized
+    return SizeChoice(size=size, aspect_ratio=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,11 +329,16 @@ class HttpProvider(ABC):
     name: ClassVar[str]
 
     async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
-        request = self.build_request(call)
+        request = await self.prepare(call)
         response = await transport.send(request, deadline=call.deadline, provider=self.name)
         if response.status >= 400:
             raise self.parse_error(call, response)
         return self.parse_response(call, response)
+
+    async def prepare(self, call: ProviderCall) -> HttpRequest:
+        """The request to send. Adapters whose auth needs I/O or signing override this
+        (an OAuth token from a cache, a SigV4 signature over the final body)."""
+        return self.build_request(call)
 
     @abstractmethod
     def build_request(self, call: ProviderCall) -> HttpRequest:

@@ -16,6 +16,9 @@ TRAILER_API_BASE = "x-imagegen-api-base"
 TRAILER_ATTEMPTS = "x-imagegen-attempts"
 TRAILER_OVERHEAD = "x-imagegen-overhead-ms"
 TRAILER_REQUEST_ID = "x-imagegen-request-id"
+# Only when they apply:
+TRAILER_SIZE_COERCION = "x-imagegen-size-coercion"
+TRAILER_FILTERED = "x-imagegen-filtered-count"
 
 _FORMATS = {
     pb.RESPONSE_FORMAT_URL: ResponseFormat.URL,
@@ -111,31 +114,41 @@ def cost_to_proto(facts: CallFacts) -> pb.CostRecord:
     )
 
 
+def size_coercion_to_proto(facts: CallFacts) -> pb.SizeCoercion | None:
+    if facts.size_requested is None:
+        return None
+    return pb.SizeCoercion(requested=facts.size_requested, actual=facts.size_actual or "")
+
+
 def generation_to_proto(generation: Generation) -> pb.GenerateImagesResponse:
-    result = generation.result
+    result, facts = generation.result, generation.facts
     return pb.GenerateImagesResponse(
         created=result.created or 0,
         images=[image_to_proto(i, image) for i, image in enumerate(result.images)],
         usage=usage_to_proto(result.usage),
-        cost=cost_to_proto(generation.facts),
+        cost=cost_to_proto(facts),
+        size_coercion=size_coercion_to_proto(facts),
+        filtered_count=facts.filtered,
     )
 
 
 def summary_to_proto(generation: Generation) -> pb.StreamGenerateImagesResponse:
-    result = generation.result
+    result, facts = generation.result, generation.facts
     return pb.StreamGenerateImagesResponse(
         summary=pb.GenerationSummary(
             created=result.created or 0,
             image_count=len(result.images),
             usage=usage_to_proto(result.usage),
-            cost=cost_to_proto(generation.facts),
+            cost=cost_to_proto(facts),
+            size_coercion=size_coercion_to_proto(facts),
+            filtered_count=facts.filtered,
         )
     )
 
 
 def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
     """The cost and routing trailers, sent on every call."""
-    return (
+    always = (
         (TRAILER_COST, facts.response_cost_text),
         (TRAILER_MODEL_ID, _header_safe(facts.model_id)),
         (TRAILER_PROVIDER, facts.provider),
@@ -144,6 +157,13 @@ def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
         (TRAILER_OVERHEAD, f"{facts.overhead_ms:.3f}"),
         (TRAILER_REQUEST_ID, _header_safe(facts.request_id)),
     )
+    optional = []
+    if facts.size_requested is not None:
+        coercion = f"{facts.size_requested}->{facts.size_actual}"
+        optional.append((TRAILER_SIZE_COERCION, _header_safe(coercion)))
+    if facts.filtered:
+        optional.append((TRAILER_FILTERED, str(facts.filtered)))
+    return (*always, *optional)
 
 
 def _header_safe(value: str) -> str:
@@ -167,4 +187,8 @@ def model_to_proto(described: ModelDescription) -> pb.ModelInfo:
         price_basis=described.price_basis,
         free_form_sizes=spec.size_rule is not None,
         size_rule=spec.size_rule.describe() if spec.size_rule is not None else "",
+        aspect_ratios=list(spec.aspect_ratios or ()),
+        styles=list(spec.styles or ()),
+        max_n=spec.max_n,
+        fan_out=spec.max_images_per_call is not None and spec.max_images_per_call < spec.max_n,
     )

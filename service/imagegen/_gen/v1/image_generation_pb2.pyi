@@ -101,8 +101,8 @@ class GenerateImagesRequest(_message.Message):
     provider's default.
     """
     size: _builtins.str
-    """Size as "WIDTHxHEIGHT" (e.g. "1024x1536") or "auto". Empty means the
-    model's default.
+    """Size as "WIDTHxHEIGHT" (e.g. "1024x1536") or "auto"; models sized by
+    aspect ratio also take "W:H" (e.g. "16:9"). Empty means the model's default.
     """
     style: _builtins.str
     """Style for models that take one ("vivid" or "natural" for dall-e-3)."""
@@ -183,8 +183,15 @@ class GenerateImagesResponse(_message.Message):
     IMAGES_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
+    SIZE_COERCION_FIELD_NUMBER: _builtins.int
+    FILTERED_COUNT_FIELD_NUMBER: _builtins.int
     created: _builtins.int
     """When the images were created, in seconds since the Unix epoch."""
+    filtered_count: _builtins.int
+    """How many of the requested images a provider's safety filter withheld; the
+    others are in images. When every image is withheld the call fails with
+    CONTENT_POLICY_VIOLATION instead.
+    """
     @_builtins.property
     def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]:
         """The generated images, in index order."""
@@ -197,6 +204,12 @@ class GenerateImagesResponse(_message.Message):
     def cost(self) -> Global___CostRecord:
         """What the call cost and where it went."""
 
+    @_builtins.property
+    def size_coercion(self) -> Global___SizeCoercion:
+        """Set when the model could not make the requested size and the configuration
+        allowed the gateway to pick the nearest one it can.
+        """
+
     def __init__(
         self,
         *,
@@ -204,10 +217,12 @@ class GenerateImagesResponse(_message.Message):
         images: _abc.Iterable[Global___Image] | None = ...,
         usage: Global___Usage | None = ...,
         cost: Global___CostRecord | None = ...,
+        size_coercion: Global___SizeCoercion | None = ...,
+        filtered_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "created", b"created", "images", b"images", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "created", b"created", "filtered_count", b"filtered_count", "images", b"images", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -347,10 +362,14 @@ class GenerationSummary(_message.Message):
     IMAGE_COUNT_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
+    SIZE_COERCION_FIELD_NUMBER: _builtins.int
+    FILTERED_COUNT_FIELD_NUMBER: _builtins.int
     created: _builtins.int
     """When the images were created, in seconds since the Unix epoch."""
     image_count: _builtins.int
     """How many images were sent before this summary."""
+    filtered_count: _builtins.int
+    """How many of the requested images a provider's safety filter withheld."""
     @_builtins.property
     def usage(self) -> Global___Usage:
         """Token usage reported by the provider, when it reports any."""
@@ -359,6 +378,10 @@ class GenerationSummary(_message.Message):
     def cost(self) -> Global___CostRecord:
         """What the call cost and where it went."""
 
+    @_builtins.property
+    def size_coercion(self) -> Global___SizeCoercion:
+        """Set when the gateway generated another size than the requested one."""
+
     def __init__(
         self,
         *,
@@ -366,14 +389,44 @@ class GenerationSummary(_message.Message):
         image_count: _builtins.int = ...,
         usage: Global___Usage | None = ...,
         cost: Global___CostRecord | None = ...,
+        size_coercion: Global___SizeCoercion | None = ...,
+        filtered_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "created", b"created", "image_count", b"image_count", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "created", b"created", "filtered_count", b"filtered_count", "image_count", b"image_count", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerationSummary: _TypeAlias = GenerationSummary  # noqa: Y015
+
+@_typing.final
+class SizeCoercion(_message.Message):
+    """A size the gateway changed because the model cannot make the requested one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTED_FIELD_NUMBER: _builtins.int
+    ACTUAL_FIELD_NUMBER: _builtins.int
+    requested: _builtins.str
+    """The size the caller asked for, as sent."""
+    actual: _builtins.str
+    """What the model was asked for instead: "WIDTHxHEIGHT" or an aspect ratio
+    such as "16:9".
+    """
+    def __init__(
+        self,
+        *,
+        requested: _builtins.str = ...,
+        actual: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "requested", b"requested"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SizeCoercion: _TypeAlias = SizeCoercion  # noqa: Y015
 
 @_typing.final
 class Image(_message.Message):
@@ -604,6 +657,10 @@ class ModelInfo(_message.Message):
     PRICE_BASIS_FIELD_NUMBER: _builtins.int
     FREE_FORM_SIZES_FIELD_NUMBER: _builtins.int
     SIZE_RULE_FIELD_NUMBER: _builtins.int
+    ASPECT_RATIOS_FIELD_NUMBER: _builtins.int
+    STYLES_FIELD_NUMBER: _builtins.int
+    MAX_N_FIELD_NUMBER: _builtins.int
+    FAN_OUT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The name callers put in the request's model field."""
     provider: _builtins.str
@@ -618,6 +675,12 @@ class ModelInfo(_message.Message):
     """Whether the model accepts free-form sizes (see size_rule)."""
     size_rule: _builtins.str
     """A description of the free-form size rule, when there is one."""
+    max_n: _builtins.int
+    """The most images one request may ask for."""
+    fan_out: _builtins.bool
+    """Whether n > 1 is served by several parallel provider calls (the model makes
+    fewer images per call than n).
+    """
     @_builtins.property
     def supported_params(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The request parameters this model accepts beyond the prompt."""
@@ -632,6 +695,14 @@ class ModelInfo(_message.Message):
     def qualities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The qualities it accepts; empty when the gateway does not know."""
 
+    @_builtins.property
+    def aspect_ratios(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The aspect ratios it accepts (as "W:H"), for models sized by aspect ratio."""
+
+    @_builtins.property
+    def styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The styles it accepts; empty when it takes none or the gateway does not know."""
+
     def __init__(
         self,
         *,
@@ -645,10 +716,14 @@ class ModelInfo(_message.Message):
         price_basis: _builtins.str = ...,
         free_form_sizes: _builtins.bool = ...,
         size_rule: _builtins.str = ...,
+        aspect_ratios: _abc.Iterable[_builtins.str] | None = ...,
+        styles: _abc.Iterable[_builtins.str] | None = ...,
+        max_n: _builtins.int = ...,
+        fan_out: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_form_sizes", b"free_form_sizes", "model_id", b"model_id", "name", b"name", "price_basis", b"price_basis", "provider", b"provider", "provider_model", b"provider_model", "qualities", b"qualities", "size_rule", b"size_rule", "sizes", b"sizes", "supported_params", b"supported_params"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aspect_ratios", b"aspect_ratios", "fan_out", b"fan_out", "free_form_sizes", b"free_form_sizes", "max_n", b"max_n", "model_id", b"model_id", "name", b"name", "price_basis", b"price_basis", "provider", b"provider", "provider_model", b"provider_model", "qualities", b"qualities", "size_rule", b"size_rule", "sizes", b"sizes", "styles", b"styles", "supported_params", b"supported_params"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
