@@ -30,6 +30,12 @@ class Served:
     def address(self) -> str:
         return f"127.0.0.1:{self.running.port}"
 
+    @property
+    def http_base_url(self) -> str:
+        """The HTTP door's root, e.g. http://127.0.0.1:PORT (append /v1 for OpenAI SDKs)."""
+        assert self.running.http is not None, "the HTTP door is turned off"
+        return f"http://127.0.0.1:{self.running.http.port}"
+
 
 # The trailers every call carries, success or failure: spelled out here as the contract, not
 # imported from the implementation, so that renaming one breaks the tests.
@@ -88,7 +94,8 @@ async def serve() -> AsyncIterator[ServeFactory]:
     async def factory(settings: Settings | str) -> Served:
         if isinstance(settings, str):
             settings = parse_settings(settings, source="test-config.yaml")
-        running = await start_server(settings, host="127.0.0.1", port=0)
+        # Port 0 for both doors: tests must not collide with each other or with `make run`.
+        running = await start_server(settings, host="127.0.0.1", port=0, http_port=0)
         channel = grpc.aio.insecure_channel(
             f"127.0.0.1:{running.port}",
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],

@@ -8,7 +8,7 @@ model) and is checked the way a client sees it: the status code, the rich status
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,14 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.config import Settings, embedded_settings, parse_settings
 from imagegen.deadline import Deadline
-from imagegen.gateway import Gateway, Generation, ModelDescription, RequestCredentials, RequestState
+from imagegen.gateway import (
+    Gateway,
+    Generation,
+    ModelDescription,
+    RequestCredentials,
+    RequestState,
+    StreamEvent,
+)
 from imagegen.providers.base import HttpRequest
 from imagegen.providers.transport import HttpResponse, HttpTransport
 from imagegen.server.app import start_server
@@ -396,8 +403,9 @@ async def test_configured_key_is_never_sent_to_a_caller_chosen_host(
             served.stub, _request(model="gpt-image-1", api_base=f"{attacker_host.base_url}/v1")
         )
 
-        assert failure.code == grpc.StatusCode.FAILED_PRECONDITION
-        assert failure.info.reason == "PROVIDER_NOT_CONFIGURED"
+        assert failure.code == grpc.StatusCode.PERMISSION_DENIED
+        assert failure.info.reason == "REQUEST_CREDENTIALS_NOT_ALLOWED"
+        assert failure.fields == ["api_key"]
         assert attacker_host.requests == []
         assert openai_fake.requests == []
 
@@ -644,6 +652,12 @@ class BrokenGateway(Gateway):
         state: RequestState | None = None,
     ) -> Generation:
         raise RuntimeError(LEAK)
+
+    async def stream(
+        self, request: ImageRequest, **options: Any
+    ) -> AsyncGenerator[StreamEvent, None]:
+        raise RuntimeError(LEAK)
+        yield  # an async generator that fails on its first step
 
     def describe_models(self) -> list[ModelDescription]:
         raise RuntimeError(LEAK)

@@ -146,12 +146,20 @@ async def test_stream_yields_one_event_per_image_then_summary_then_trailers(
     events = [event async for event in call]
     trailers = text_trailers(await call.trailing_metadata())
 
-    assert [event.WhichOneof("event") for event in events] == ["image"] * 3 + ["summary"]
-    assert [event.image.index for event in events[:3]] == [0, 1, 2]
-    for event in events[:3]:
+    kinds = [event.WhichOneof("event") for event in events]
+    assert kinds == ["accepted"] + ["image"] * 3 + ["summary"]
+    accepted = events[0].accepted
+    assert (accepted.model, accepted.model_id, accepted.provider, accepted.n) == (
+        "gpt-image-1",
+        "oai-gpt-image-1",
+        "openai",
+        3,
+    )
+    assert [event.image.index for event in events[1:4]] == [0, 1, 2]
+    for event in events[1:4]:
         assert event.image.mime_type == "image/png"
         assert_png(event.image.data)
-    summary = events[3].summary
+    summary = events[4].summary
     assert summary.image_count == 3
     assert summary.usage.total_tokens > 0
     assert summary.usage.output_tokens > 0
@@ -173,7 +181,8 @@ async def test_stream_error_before_any_image_ends_with_status_and_trailers(
         async for event in call:
             events.append(event)
 
-    assert events == []
+    # The request was valid and routed, so the stream was accepted; then the provider refused.
+    assert [event.WhichOneof("event") for event in events] == ["accepted"]
     error = caught.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     status = rpc_status.from_call(error)

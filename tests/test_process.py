@@ -37,6 +37,9 @@ async def _start(args: list[str]) -> tuple[asyncio.subprocess.Process, str]:
         "127.0.0.1",
         "--port",
         str(port),
+        # The HTTP door on a free port too: never the default 4000 a `make run` may hold.
+        "--http-port",
+        "0",
         *args,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

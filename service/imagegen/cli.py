@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -21,8 +22,17 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"imagegen: config error: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, host=args.host, port=args.port))
+    if args.no_http:
+        settings = dataclasses.replace(
+            settings, server=dataclasses.replace(settings.server, http_port=None)
+        )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings, host=args.host, port=args.port, http_port=args.http_port))
+    except OSError as exc:
+        # A port already taken: say which, without a traceback.
+        print(f"imagegen: cannot listen: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -30,9 +40,13 @@ def _generate(args: argparse.Namespace) -> int:
     from imagegen.client import ImageGenClient
 
     provider_params = {"seed": args.seed} if args.seed is not None else None
+    out = Path(args.out)
+    n = args.n or 1
+    written: list[str] = []
+    progress = _Progress(n)
     with ImageGenClient(args.target) as client:
         try:
-            result = client.generate_images(
+            events = client.stream_generate_images(
                 args.prompt,
                 model=args.model,
                 n=args.n,
@@ -42,34 +56,82 @@ def _generate(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 provider_params=provider_params,
             )
+            for event in events:
+                kind = event.WhichOneof("event")
+                if kind == "accepted":
+                    progress.show(
+                        f"accepted by {event.accepted.provider} ({event.accepted.model_id})"
+                    )
+                elif kind == "progress":
+                    elapsed = event.progress.elapsed.ToTimedelta().total_seconds()
+                    progress.show(f"generating… {elapsed:.0f}s")
+                elif kind == "image":
+                    image = event.image
+                    if image.HasField("url"):
+                        print(f"image {image.index}: {image.url}")
+                    else:
+                        path = (
+                            out
+                            if n == 1
+                            else out.with_name(f"{out.stem}-{image.index}{out.suffix}")
+                        )
+                        path.write_bytes(image.data)
+                        written.append(str(path))
+                    progress.image_done()
+                elif kind == "summary":
+                    cost = event.summary.cost
+                    progress.finish()
+                    print(
+                        f"wrote {', '.join(written) or 'nothing'}; cost ${cost.response_cost} "
+                        f"via {cost.provider}/{cost.provider_model} ({cost.model_id})"
+                    )
         except ImageGenError as exc:
+            progress.finish()
             print(f"imagegen: {exc}", file=sys.stderr)
             return 1
-    out = Path(args.out)
-    written = []
-    for index, image in enumerate(result.images):
-        if not image.HasField("data"):
-            print(f"image {index}: {image.url}")
-            continue
-        path = out if len(result.images) == 1 else out.with_name(f"{out.stem}-{index}{out.suffix}")
-        path.write_bytes(image.data)
-        written.append(str(path))
-    facts = result.cost
-    print(
-        f"wrote {', '.join(written) or 'nothing'}; cost ${facts.response_cost_text} "
-        f"via {facts.provider}/{facts.provider_model} ({facts.model_id})"
-    )
     return 0
+
+
+class _Progress:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.live = sys.stderr.isatty()
+
+    def show(self, note: str) -> None:
+        if self.live:
+            bar = "#" * self.done + "." * (self.total - self.done)
+            print(f"\r[{bar}] {self.done}/{self.total} {note}\033[K", end="", file=sys.stderr)
+
+    def image_done(self) -> None:
+        self.done += 1
+        self.show("")
+
+    def finish(self) -> None:
+        if self.live:
+            print(file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imagegen", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the gRPC gateway")
+    serve = commands.add_parser("serve", help="run the gateway (gRPC, and HTTP beside it)")
     serve.add_argument("--config", help="config.yaml (default: the built-in offline config)")
-    serve.add_argument("--host", default=None, help="listen address (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=None, help="listen port (default 50051)")
+    serve.add_argument(
+        "--host", default=None, help="listen address of both doors (default 0.0.0.0)"
+    )
+    serve.add_argument("--port", type=int, default=None, help="gRPC port (default 50051)")
+    http = serve.add_mutually_exclusive_group()
+    http.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="OpenAI-compatible HTTP port (default 4000; 0 picks a free one)",
+    )
+    http.add_argument("--no-http", action="store_true", help="do not serve the HTTP door")
     serve.set_defaults(run=_serve)
 
     generate = commands.add_parser("generate", help="generate images through a running gateway")

@@ -16,6 +16,7 @@ works unchanged:
       request_timeout: 600
     server_settings:               # imagegen's own section
       port: 50051
+      http_port: 4000              # the OpenAI-compatible HTTP door; null turns it off
 
 Every problem is reported at start with the file, the key and what is wrong;
 `os.environ/NAME` references are resolved here and a missing variable is named.
@@ -47,10 +48,32 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_PORT = 50051
+DEFAULT_HTTP_PORT = 4000
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# 2 MiB pieces stay well under the 4 MiB default receive limit of every gRPC client.
+DEFAULT_STREAM_CHUNK_BYTES = 2 * 1024 * 1024
 
 # Keys of a LiteLLM deployment that configure the endpoint, not the request body.
-_ENDPOINT_OPTIONS = frozenset({"organization", "project", "azure_ad_token"})
+_ENDPOINT_OPTIONS = frozenset(
+    {
+        "organization",
+        "project",
+        "azure_ad_token",
+        # Vertex AI (LiteLLM's names, with its vertex_ai_* aliases): where to call and as whom.
+        "vertex_project",
+        "vertex_location",
+        "vertex_credentials",
+        "vertex_ai_project",
+        "vertex_ai_location",
+        "vertex_ai_credentials",
+        # AWS Bedrock (LiteLLM's names).
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_region_name",
+        "aws_profile_name",
+    }
+)
 # LiteLLM router keys: accepted so existing configs load; the router acts on them.
 _ROUTER_KEYS = frozenset(
     {
@@ -104,16 +127,25 @@ class Deployment:
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    """How the gRPC server listens."""
+    """How the server listens: the gRPC door, and the OpenAI-compatible HTTP door."""
 
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
+    http_host: str | None = None
+    """The HTTP door's listen address (None: the same as `host`)."""
+    http_port: int | None = DEFAULT_HTTP_PORT
+    """The HTTP door's port: None turns the door off, 0 picks a free port."""
     grace_period_seconds: float = 30.0
     """How long in-flight calls may finish after SIGTERM."""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     """Send/receive limit, sized for several multi-MB images in one unary response."""
     allow_request_credentials: bool = False
     """Whether callers may send api_key/api_base/api_version (off: no SSRF, no open relay)."""
+    stream_keepalive_seconds: float = 5.0
+    """StreamGenerateImages sends a progress event after this long without another event."""
+    stream_chunk_bytes: int = DEFAULT_STREAM_CHUNK_BYTES
+    """Streamed images larger than this go as several image_chunk events, so that no message
+    exceeds a client's default 4 MiB receive limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +209,15 @@ class _ServerSection(BaseModel):
 
     host: str = "0.0.0.0"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    http_host: str | None = None
+    http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
     grace_period_seconds: float = Field(default=30.0, ge=0)
     max_message_mb: int = Field(default=64, ge=4, le=2047)
     default_model: str | None = None
     allow_request_credentials: bool = False
     serve_unlisted_models: bool = False
+    stream_keepalive_seconds: float = Field(default=5.0, gt=0)
+    stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
 
 
 class _File(BaseModel):
@@ -298,9 +334,13 @@ def _build(document: _File, source: str) -> Settings:
         server=ServerSettings(
             host=server.host,
             port=server.port,
+            http_host=server.http_host,
+            http_port=server.http_port,
             grace_period_seconds=server.grace_period_seconds,
             max_message_bytes=server.max_message_mb * 1024 * 1024,
             allow_request_credentials=server.allow_request_credentials,
+            stream_keepalive_seconds=server.stream_keepalive_seconds,
+            stream_chunk_bytes=server.stream_chunk_kb * 1024,
         ),
         source=source,
     )

@@ -9,9 +9,11 @@ only convert to and from their wire formats.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
@@ -25,19 +27,24 @@ from imagegen.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     PermissionDeniedError,
+    UnsupportedParameterError,
 )
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.providers.base import (
+    CREDENTIAL_OPTIONS,
     CallParams,
     Endpoint,
+    ImageEvent,
     ModelSpec,
+    PreviewEvent,
     Provider,
     ProviderCall,
+    StreamingProvider,
     check_params,
 )
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
-from imagegen.types import CallFacts, ImageRequest, ProviderResult, merge_usage
+from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ProviderResult, merge_usage
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,78 @@ class Generation:
     @property
     def facts(self) -> CallFacts:
         return self.state.facts
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The request is valid and a deployment was chosen (the first streamed event)."""
+
+    facts: CallFacts
+    model: str
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReady:
+    """A finished image, at its position among the call's images."""
+
+    index: int
+    image: GeneratedImage
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Nothing happened for a keep-alive interval; the call is still running."""
+
+    elapsed_seconds: float
+    images_done: int
+
+
+StreamEvent = Accepted | Progress | PreviewEvent | ImageReady | Generation
+MAX_PARTIAL_IMAGES = 3
+
+
+async def _with_keepalive(
+    events: AsyncGenerator[StreamEvent, None], interval: float
+) -> AsyncIterator[StreamEvent]:
+    """`events`, with a Progress event whenever `interval` seconds pass without one."""
+    queue: asyncio.Queue[StreamEvent | _Ended] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                await queue.put(event)
+            await queue.put(_Ended(None))
+        except Exception as exc:
+            await queue.put(_Ended(exc))
+
+    started = time.monotonic()
+    images_done = 0
+    task = asyncio.ensure_future(pump())
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), interval)
+            except TimeoutError:
+                yield Progress(time.monotonic() - started, images_done)
+                continue
+            if isinstance(item, _Ended):
+                if item.error is not None:
+                    raise item.error
+                return
+            if isinstance(item, ImageReady):
+                images_done += 1
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await events.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    error: Exception | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,41 +212,61 @@ class Gateway:
         `timeout`, then the deployment's, then the global request_timeout apply.
         Raises ImageGenError with `.facts` filled, so failures report where they went.
         """
+        generation: Generation | None = None
+        async for event in self._run(request, deadline=deadline, state=state, partial_images=0):
+            if isinstance(event, Generation):
+                generation = event
+        assert generation is not None  # _run ends with a Generation or raises
+        return generation
+
+    async def stream(
+        self,
+        request: ImageRequest,
+        *,
+        deadline: Deadline | None = None,
+        state: RequestState | None = None,
+        partial_images: int = 0,
+        keepalive_seconds: float | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Events as the generation goes: Accepted, then PreviewEvent / ImageReady as they
+        happen (Progress when nothing happened for `keepalive_seconds`), then the
+        Generation. Closing the iterator early aborts every provider call."""
+        events = self._run(request, deadline=deadline, state=state, partial_images=partial_images)
+        if keepalive_seconds is None:
+            async for event in events:
+                yield event
+            return
+        async for event in _with_keepalive(events, keepalive_seconds):
+            yield event
+
+    async def _run(
+        self,
+        request: ImageRequest,
+        *,
+        deadline: Deadline | None,
+        state: RequestState | None,
+        partial_images: int,
+    ) -> AsyncGenerator[StreamEvent, None]:
         state = state or self.new_state(request)
         facts = state.facts
         called_provider = False
         try:
-            deployment = self._resolve(request)
-            facts.model_id = deployment.model_id
-            facts.provider = deployment.provider
-            facts.provider_model = deployment.provider_model
-            provider = get_provider(deployment.provider)
-            endpoint = self._endpoint(deployment, request)
-            facts.api_base = provider.api_base(endpoint)
-            spec = provider.spec_for(deployment.base_model or deployment.provider_model)
-            params = self._params(spec, deployment, request)
-            state.dropped_params = params.dropped
-            provider.check_endpoint(endpoint, deployment.provider_model)
-            if deadline is None:
-                timeout = request.timeout or deployment.timeout or self.settings.request_timeout
-                deadline = Deadline.after(timeout)
-            call = ProviderCall(
-                provider_model=deployment.provider_model,
-                spec=spec,
-                params=params,
-                prompt=request.prompt,
-                endpoint=endpoint,
-                deadline=deadline,
+            deployment, provider, spec, call = self._prepare(
+                request, state, deadline, partial_images
             )
-            if params.size_coerced_from is not None:
-                facts.size_requested = params.size_coerced_from
-                facts.size_actual = params.aspect_ratio or params.size
+            yield Accepted(facts=facts, model=deployment.model_name, n=call.params.n)
             called_provider = True
             began = time.monotonic()
+            result: ProviderResult | None = None
             try:
-                result = await self._call(provider, call, facts)
+                async for event in self._provider_events(provider, call, facts):
+                    if isinstance(event, ProviderResult):
+                        result = event
+                    else:
+                        yield event
             finally:
                 state.provider_seconds += time.monotonic() - began
+            assert result is not None  # the provider events end with the result
             facts.filtered = result.filtered
             facts.response_cost = compute_cost(self._price(deployment, spec), result)
             if facts.response_cost is None and deployment.model_id not in self._warned_unpriced:
@@ -195,54 +294,147 @@ class Gateway:
             facts.overhead_ms = state.overhead_ms()
             raise
         facts.overhead_ms = state.overhead_ms()
-        return Generation(result=result, state=state)
+        yield Generation(result=result, state=state)
 
-    async def _call(
+    def _prepare(
+        self,
+        request: ImageRequest,
+        state: RequestState,
+        deadline: Deadline | None,
+        partial_images: int,
+    ) -> tuple[Deployment, Provider, ModelSpec, ProviderCall]:
+        """Resolve the deployment and check the request against the model's rules."""
+        facts = state.facts
+        deployment = self._resolve(request)
+        facts.model_id = deployment.model_id
+        facts.provider = deployment.provider
+        facts.provider_model = deployment.provider_model
+        provider = get_provider(deployment.provider)
+        endpoint = self._endpoint(deployment, request)
+        facts.api_base = provider.api_base(endpoint)
+        spec = provider.spec_for(deployment.base_model or deployment.provider_model)
+        params = self._params(spec, deployment, request)
+        if partial_images:
+            params = self._with_partials(spec, provider, params, partial_images, request)
+        state.dropped_params = params.dropped
+        provider.check_endpoint(endpoint, deployment.provider_model)
+        if deadline is None:
+            timeout = request.timeout or deployment.timeout or self.settings.request_timeout
+            deadline = Deadline.after(timeout)
+        if params.size_coerced_from is not None:
+            facts.size_requested = params.size_coerced_from
+            facts.size_actual = params.aspect_ratio or params.size
+        call = ProviderCall(
+            provider_model=deployment.provider_model,
+            spec=spec,
+            params=params,
+            prompt=request.prompt,
+            endpoint=endpoint,
+            deadline=deadline,
+        )
+        return deployment, provider, spec, call
+
+    def _with_partials(
+        self,
+        spec: ModelSpec,
+        provider: Provider,
+        params: CallParams,
+        partial_images: int,
+        request: ImageRequest,
+    ) -> CallParams:
+        if not 0 <= partial_images <= MAX_PARTIAL_IMAGES:
+            raise InvalidRequestError(
+                f"partial_images must be between 0 and {MAX_PARTIAL_IMAGES}",
+                field_violations=[FieldViolation("partial_images", "out of range")],
+                metadata={"field": "partial_images"},
+            )
+        if spec.streams_partials and isinstance(provider, StreamingProvider):
+            return replace(params, partial_images=partial_images)
+        if request.drop_params:
+            return replace(params, dropped=(*params.dropped, "partial_images"))
+        raise UnsupportedParameterError(
+            f"partial_images is not supported by {spec.family} (it streams no previews)",
+            field_violations=[FieldViolation("partial_images", f"not supported by {spec.family}")],
+            metadata={"field": "partial_images", "model": spec.family},
+        )
+
+    async def _provider_events(
         self, provider: Provider, call: ProviderCall, facts: CallFacts
-    ) -> ProviderResult:
+    ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
+        """The provider calls for `call`: previews and images as they come, then the result."""
+        if call.params.partial_images and isinstance(provider, StreamingProvider):
+            facts.attempts += 1
+            async for event in provider.stream_events(call, self.transport):
+                if isinstance(event, PreviewEvent):
+                    yield event
+                elif isinstance(event, ImageEvent):
+                    yield ImageReady(index=event.index, image=event.image)
+                else:
+                    yield event.result
+            return
         per_call = call.spec.max_images_per_call
         if per_call is None or call.params.n <= per_call:
             facts.attempts += 1
-            return await provider.generate(call, self.transport)
-        return await self._fan_out(provider, call, per_call, facts)
+            result = await provider.generate(call, self.transport)
+            for index, image in enumerate(result.images):
+                yield ImageReady(index=index, image=image)
+            yield result
+            return
+        async for outcome in self._fan_out(provider, call, per_call, facts):
+            yield outcome
 
     async def _fan_out(
         self, provider: Provider, call: ProviderCall, per_call: int, facts: CallFacts
-    ) -> ProviderResult:
+    ) -> AsyncIterator[ImageReady | ProviderResult]:
         """Serve n with parallel calls when the model makes fewer images per call.
 
-        Every sub-call runs to its end (the ones that succeed are billed whatever the
-        others do). Sub-calls refused by a safety filter count as filtered images; any
-        other failure fails the call, reporting the cost of what was generated.
+        Images are handed on in completion order. Every sub-call runs to its end (the
+        ones that succeed are billed whatever the others do). Sub-calls refused by a
+        safety filter count as filtered images; any other failure fails the call,
+        reporting the cost of what was generated.
         """
         counts = [per_call] * (call.params.n // per_call)
         if call.params.n % per_call:
             counts.append(call.params.n % per_call)
         calls = [replace(call, params=replace(call.params, n=count)) for count in counts]
         facts.attempts += len(calls)
-        outcomes = await asyncio.gather(
-            *(provider.generate(sub, self.transport) for sub in calls), return_exceptions=True
-        )
+
+        async def attempt(sub: ProviderCall) -> tuple[ProviderCall, ProviderResult | Exception]:
+            try:
+                return sub, await provider.generate(sub, self.transport)
+            except Exception as exc:
+                return sub, exc
+
+        tasks = [asyncio.ensure_future(attempt(sub)) for sub in calls]
         results: list[ProviderResult] = []
         filtered = 0
         refusal: ContentPolicyViolationError | None = None
-        failure: BaseException | None = None
-        for sub, outcome in zip(calls, outcomes, strict=True):
-            if isinstance(outcome, ProviderResult):
-                results.append(outcome)
-                filtered += outcome.filtered
-            elif isinstance(outcome, ContentPolicyViolationError):
-                filtered += sub.params.n
-                refusal = refusal or outcome
-            else:
-                failure = failure or outcome
+        failure: Exception | None = None
+        index = 0
+        try:
+            for finished in asyncio.as_completed(tasks):
+                sub, outcome = await finished
+                if isinstance(outcome, ProviderResult):
+                    results.append(outcome)
+                    filtered += outcome.filtered
+                    for image in outcome.images:
+                        yield ImageReady(index=index, image=image)
+                        index += 1
+                elif isinstance(outcome, ContentPolicyViolationError):
+                    filtered += sub.params.n
+                    refusal = refusal or outcome
+                else:
+                    failure = failure or outcome
+        finally:
+            for task in tasks:
+                task.cancel()
         if failure is not None:
             raise _FanOutFailed(failure, results)
         if not results:
             assert refusal is not None  # every sub-call either succeeded or failed
             raise refusal
         first = results[0]
-        return ProviderResult(
+        yield ProviderResult(
             images=[image for result in results for image in result.images],
             usage=merge_usage([result.usage for result in results]),
             created=first.created,
@@ -338,17 +530,28 @@ class Gateway:
                 metadata={"field": ",".join(given)},
             )
         base = deployment.endpoint
-        api_key = request.api_key or base.api_key
         moved = request.api_base is not None and request.api_base != base.api_base
-        if moved and not request.api_key and self.request_credentials is RequestCredentials.ACCEPT:
-            # Never lend the operator's key to a host the caller chose.
-            api_key = None
+        guarded = moved and self.request_credentials is RequestCredentials.ACCEPT
+        options = base.options
+        if guarded:
+            # The operator's credentials never go to a host the caller chose: such a call
+            # must bring its own key, and the deployment's credential options stay behind.
+            if not request.api_key:
+                raise PermissionDeniedError(
+                    "a caller-chosen api_base needs the caller's own api_key",
+                    field_violations=[
+                        FieldViolation("api_key", "required with a caller-chosen api_base")
+                    ],
+                    metadata={"field": "api_key"},
+                )
+            options = {k: v for k, v in base.options.items() if k not in CREDENTIAL_OPTIONS}
         return Endpoint(
             api_base=request.api_base or base.api_base,
-            api_key=api_key,
+            api_key=request.api_key or base.api_key,
             api_version=request.api_version or base.api_version,
-            options=base.options,
+            options=options,
             caller_credentials=bool(request.api_key),
+            caller_api_base=guarded,
         )
 
     def _params(self, spec: ModelSpec, deployment: Deployment, request: ImageRequest) -> CallParams:

@@ -144,21 +144,28 @@ def choose_aspect_ratio(text: str, ratios: tuple[str, ...], *, coerce: bool) -> 
     the request fails listing the accepted ratios, or with `coerce` the nearest ratio
     is used and the change is recorded.
     """
-    allowed = [r for r in (parse_aspect_ratio(item) for item in ratios) if r is not None]
+    # Reduced ratio -> the ratio as the model spells it: "21:9" reduces to 7:3, which the
+    # provider would reject.
+    allowed: dict[AspectRatio, AspectRatio] = {}
+    for item in ratios:
+        reduced = parse_aspect_ratio(item)
+        if reduced is not None:
+            width, _, height = item.partition(":")
+            allowed.setdefault(reduced, AspectRatio(int(width), int(height)))
     requested_ratio = parse_aspect_ratio(text)
     size = None
     if requested_ratio is None:
         size = parse_size(text)
         requested_ratio = AspectRatio.of(size.width, size.height)
     if requested_ratio in allowed:
-        return SizeChoice(size=size, aspect_ratio=requested_ratio)
+        return SizeChoice(size=size, aspect_ratio=allowed[requested_ratio])
     if not coerce:
         raise invalid_size(
             f"size {text.strip()} has aspect ratio {requested_ratio}; this model takes "
             f"{', '.join(ratios)} (as W:H or a WIDTHxHEIGHT of that ratio)"
         )
     nearest = min(allowed, key=lambda r: _distance(requested_ratio.value, r.value))
-    return SizeChoice(size=None, aspect_ratio=nearest, coerced_from=text.strip())
+    return SizeChoice(size=None, aspect_ratio=allowed[nearest], coerced_from=text.strip())
 
 
 def choose_listed_size(text: str, sizes: tuple[str, ...], *, coerce: bool) -> SizeChoice:

@@ -14,7 +14,7 @@ server raised, rebuilt from the google.rpc.Status details.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,11 +23,13 @@ import grpc
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.client._convert import (
+    ChunkAssembler,
     GenerateResult,
     build_request,
     error_from,
     facts_from,
     image_response_from,
+    stream_request,
     trailers_dict,
 )
 from imagegen.types import ImageResponse
@@ -141,6 +143,31 @@ class ImageGenClient:
         )
         return image_response_from(result)
 
+    def stream_generate_images(
+        self,
+        prompt: str,
+        *,
+        partial_images: int = 0,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> Generator[pb.StreamGenerateImagesResponse, None, None]:
+        """StreamGenerateImages events (accepted, progress, partial_image, image, summary),
+        with large images already reassembled from their chunks."""
+        args = {k: kwargs.pop(k) for k in _NAMED if k in kwargs}
+        request = stream_request(_request(prompt, args, kwargs), partial_images)
+        call = self._stub.StreamGenerateImages(request, timeout=timeout, metadata=self._metadata)
+        assembler = ChunkAssembler()
+        try:
+            for event in call:
+                whole = assembler.feed(event)
+                if whole is not None:
+                    yield whole
+        except grpc.RpcError as exc:
+            trailers = trailers_dict(exc.trailing_metadata())
+            raise error_from(exc, trailers) from None
+        finally:
+            call.cancel()
+
     def list_models(self, *, timeout: float | None = 30.0) -> list[pb.ModelInfo]:
         try:
             response = self._stub.ListModels(
@@ -232,6 +259,30 @@ class AsyncImageGenClient:
             **kwargs,
         )
         return image_response_from(result)
+
+    async def stream_generate_images(
+        self,
+        prompt: str,
+        *,
+        partial_images: int = 0,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> AsyncGenerator[pb.StreamGenerateImagesResponse, None]:
+        """StreamGenerateImages events, with large images reassembled from their chunks.
+        Leaving the loop early cancels the call (and the provider request behind it)."""
+        args = {k: kwargs.pop(k) for k in _NAMED if k in kwargs}
+        request = stream_request(_request(prompt, args, kwargs), partial_images)
+        call = self._stub.StreamGenerateImages(request, timeout=timeout, metadata=self._metadata)
+        assembler = ChunkAssembler()
+        try:
+            async for event in call:
+                whole = assembler.feed(event)
+                if whole is not None:
+                    yield whole
+        except grpc.aio.AioRpcError as exc:
+            raise error_from(exc, trailers_dict(exc.trailing_metadata())) from None
+        finally:
+            call.cancel()
 
     async def list_models(self, *, timeout: float | None = 30.0) -> list[pb.ModelInfo]:
         try:

@@ -99,9 +99,13 @@ def build_request(
     return request
 
 
-def stream_request(request: pb.GenerateImagesRequest) -> pb.StreamGenerateImagesRequest:
+def stream_request(
+    request: pb.GenerateImagesRequest, partial_images: int = 0
+) -> pb.StreamGenerateImagesRequest:
     """The same request for the streaming RPC (the two messages share field numbers)."""
-    return pb.StreamGenerateImagesRequest.FromString(request.SerializeToString())
+    streaming = pb.StreamGenerateImagesRequest.FromString(request.SerializeToString())
+    streaming.partial_images = partial_images
+    return streaming
 
 
 def trailers_dict(metadata: Iterable[Any] | None) -> dict[str, str]:
@@ -244,3 +248,35 @@ def _transport_error(code: grpc.StatusCode | None, message: str) -> ImageGenErro
     if code is not None:
         error.metadata["grpc_code"] = code.name
     return error
+
+
+class ChunkAssembler:
+    """Turns `image_chunk` events back into whole `image` events; passes others through."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, tuple[pb.ImageChunk, list[bytes]]] = {}
+
+    def feed(
+        self, event: pb.StreamGenerateImagesResponse
+    ) -> pb.StreamGenerateImagesResponse | None:
+        """The event to hand on, or None while an image's pieces are still arriving."""
+        if event.WhichOneof("event") != "image_chunk":
+            return event
+        chunk = event.image_chunk
+        first, pieces = self._pending.setdefault(chunk.index, (chunk, []))
+        pieces.append(chunk.data)
+        if not chunk.last:
+            return None
+        del self._pending[chunk.index]
+        data = b"".join(pieces)
+        if first.total_bytes and len(data) != first.total_bytes:
+            raise InternalError("a streamed image arrived incomplete")
+        image = pb.Image(
+            index=first.index,
+            data=data,
+            mime_type=first.mime_type,
+            width=first.width,
+            height=first.height,
+            revised_prompt=first.revised_prompt,
+        )
+        return pb.StreamGenerateImagesResponse(image=image)

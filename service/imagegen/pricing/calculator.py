@@ -59,6 +59,8 @@ def _image_cost(price: Price, result: ProviderResult) -> Decimal | None:
     candidates = []
     if result.quality and result.size:
         candidates.append(f"{result.quality}/{result.size}")
+    if result.quality:
+        candidates.append(f"{result.quality}/*")
     if result.size:
         candidates.append(result.size)
     candidates.append("*")

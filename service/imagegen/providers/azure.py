@@ -16,14 +16,27 @@ Auth is the `api-key` header, or an Entra ID token (`azure_ad_token` in the conf
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import ClassVar
 from urllib.parse import quote, urlencode
 
 from imagegen.errors import ImageGenError, ProviderNotConfiguredError
-from imagegen.providers.base import Endpoint, HttpProvider, HttpRequest, ModelSpec, ProviderCall
-from imagegen.providers.openai import openai_body, parse_openai_error, parse_openai_images
+from imagegen.providers.base import (
+    Endpoint,
+    HttpProvider,
+    HttpRequest,
+    ModelSpec,
+    ProviderCall,
+    ProviderEvent,
+)
+from imagegen.providers.openai import (
+    openai_body,
+    parse_openai_error,
+    parse_openai_images,
+    stream_openai_events,
+)
 from imagegen.providers.openai_models import azure_spec
-from imagegen.providers.transport import HttpResponse
+from imagegen.providers.transport import HttpResponse, HttpTransport
 from imagegen.types import ProviderResult
 
 _V1_VERSIONS = frozenset({"v1", "preview", "latest"})
@@ -95,3 +108,8 @@ class AzureProvider(HttpProvider):
 
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
         return parse_openai_error(call, response, provider=self.name)
+
+    def stream_events(
+        self, call: ProviderCall, transport: HttpTransport
+    ) -> AsyncIterator[ProviderEvent]:
+        return stream_openai_events(self, call, transport)

@@ -9,9 +9,9 @@ itself, the shared connection pool and the mapping of transport failures live in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
@@ -26,7 +26,7 @@ from imagegen.sizes import (
     invalid_size,
     parse_size,
 )
-from imagegen.types import ImageRequest, ProviderResult, ResponseFormat
+from imagegen.types import GeneratedImage, ImageRequest, ProviderResult, ResponseFormat
 
 if TYPE_CHECKING:
     from imagegen.providers.transport import HttpResponse, HttpTransport
@@ -35,7 +35,11 @@ STANDARD_PARAMS = ("n", "quality", "size", "style", "response_format", "user")
 # Fields the adapters fill from the request and the deployment. A provider parameter of the same
 # name would replace them in the body: another model than the configured one, a prompt the
 # gateway never checked, an `n` past the model's limit.
-RESERVED_PROVIDER_PARAMS = frozenset({"prompt", "model", *STANDARD_PARAMS})
+# `stream` and `partial_images` belong to the gateway: it streams when the caller uses the
+# streaming RPC.
+RESERVED_PROVIDER_PARAMS = frozenset(
+    {"prompt", "model", "stream", "partial_images", *STANDARD_PARAMS}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class ModelSpec:
     aspect_ratios: tuple[str, ...] | None = None
     # Models that make fewer images per call than `max_n`: the gateway fans out.
     max_images_per_call: int | None = None
+    # Whether the provider streams partial previews (the adapter implements stream_events).
+    streams_partials: bool = False
     qualities: tuple[str, ...] | None = None
     styles: tuple[str, ...] | None = None
     # What the gateway can hand back for this model, and whether the provider wants the
@@ -121,6 +127,8 @@ class CallParams:
     """"W:H" for models sized by aspect ratio."""
     size_coerced_from: str | None = None
     """The caller's size, when the gateway picked the nearest one the model can make."""
+    partial_images: int = 0
+    """Previews per image to stream (StreamGenerateImages only; 0 = none)."""
 
 
 def check_params(
@@ -247,6 +255,20 @@ def _choose_size(spec: ModelSpec, text: str, coerce: bool) -> SizeChoice:
     return SizeChoice(size=size, aspect_ratio=None)
 
 
+# Endpoint options that are credentials: never sent along to a base URL a caller chose.
+CREDENTIAL_OPTIONS = frozenset(
+    {
+        "azure_ad_token",
+        "vertex_credentials",
+        "vertex_ai_credentials",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_bearer_token",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where and as whom to call a provider: a deployment's resolved settings."""
@@ -259,6 +281,9 @@ class Endpoint:
     # True when the credential came from the request rather than the gateway's config:
     # a rejection is then the caller's problem (UNAUTHENTICATED), not an operator's.
     caller_credentials: bool = False
+    # True when a caller of a server that accepts request credentials moved api_base: the
+    # gateway's own credentials (an OAuth token, a signing key) must not be sent there.
+    caller_api_base: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +306,45 @@ class HttpRequest:
     url: str
     headers: Mapping[str, str]
     json: Mapping[str, JsonValue]
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewEvent:
+    """A partial preview of the image at `index` (within this provider call)."""
+
+    index: int
+    partial_index: int
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEvent:
+    """A finished image at `index` (within this provider call)."""
+
+    index: int
+    image: GeneratedImage
+
+
+@dataclass(frozen=True, slots=True)
+class DoneEvent:
+    """The end of a provider stream: every image and the usage."""
+
+    result: ProviderResult
+
+
+ProviderEvent = PreviewEvent | ImageEvent | DoneEvent
+
+
+@runtime_checkable
+class StreamingProvider(Protocol):
+    """An adapter that can relay a provider's streamed previews and images."""
+
+    def stream_events(
+        self, call: ProviderCall, transport: HttpTransport
+    ) -> AsyncIterator[ProviderEvent]:
+        """Events as the provider sends them, ending with one DoneEvent."""
+        ...
 
 
 class Provider(Protocol):

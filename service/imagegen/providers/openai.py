@@ -8,18 +8,43 @@ which speak dialects of the same API.
 
 from __future__ import annotations
 
+import json
 import time
-from typing import ClassVar
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any, ClassVar
 
 from pydantic import JsonValue, ValidationError
 
-from imagegen.errors import ImageGenError, ProviderBadResponseError, ProviderNotConfiguredError
-from imagegen.providers.base import Endpoint, HttpProvider, HttpRequest, ModelSpec, ProviderCall
-from imagegen.providers.http_errors import error_for_status
+from imagegen.errors import (
+    ImageGenError,
+    ProviderBadResponseError,
+    ProviderNotConfiguredError,
+    ProviderUnavailableError,
+)
+from imagegen.providers.base import (
+    DoneEvent,
+    Endpoint,
+    HttpProvider,
+    HttpRequest,
+    ImageEvent,
+    ModelSpec,
+    PreviewEvent,
+    ProviderCall,
+    ProviderEvent,
+)
+from imagegen.providers.http_errors import content_policy_error, error_for_status
 from imagegen.providers.openai_models import openai_spec
-from imagegen.providers.transport import HttpResponse
+from imagegen.providers.sse import parse_sse
+from imagegen.providers.transport import HttpResponse, HttpTransport
 from imagegen.sizes import AUTO, parse_size
-from imagegen.types import GeneratedImage, ProviderResult, Usage, decode_b64_image
+from imagegen.types import (
+    GeneratedImage,
+    ProviderResult,
+    Usage,
+    decode_b64_image,
+    merge_usage,
+)
 
 OPENAI_API_BASE = "https://api.openai.com/v1"
 _CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
@@ -150,6 +175,94 @@ def _dimensions(size: object) -> tuple[int | None, int | None]:
     return parsed.width, parsed.height
 
 
+async def stream_openai_events(
+    adapter: HttpProvider, call: ProviderCall, transport: HttpTransport
+) -> AsyncIterator[ProviderEvent]:
+    """Relay an OpenAI-shaped image stream (providers.md §1.6): `stream: true` with
+    `partial_images`, answered with `image_generation.partial_image` events and one
+    `image_generation.completed` event per image. Shared by OpenAI and Azure."""
+    request = await adapter.prepare(call)
+    body = {**request.json, "stream": True, "partial_images": call.params.partial_images}
+    streaming = replace(request, json=body)
+    provider = adapter.name
+    images: list[GeneratedImage] = []
+    usages: list[Usage | None] = []
+    async with transport.stream(streaming, deadline=call.deadline, provider=provider) as response:
+        if response.status >= 400:
+            raise adapter.parse_error(call, await response.read())
+        async for event in parse_sse(response.lines()):
+            payload = _json_object(event.data, provider)
+            if "error" in payload:
+                raise _stream_error(payload["error"], provider)
+            kind = payload.get("type") or event.event
+            mime = _MIME_BY_FORMAT.get(str(payload.get("output_format") or "png"), "image/png")
+            if kind == "image_generation.partial_image":
+                index = payload.get("partial_image_index")
+                yield PreviewEvent(
+                    index=len(images),
+                    partial_index=index if isinstance(index, int) else 0,
+                    data=decode_b64_image(payload.get("b64_json"), provider=provider),
+                    mime_type=mime,
+                )
+            elif kind == "image_generation.completed":
+                width, height = _dimensions(payload.get("size") or call.params.size)
+                image = GeneratedImage(
+                    data=decode_b64_image(payload.get("b64_json"), provider=provider),
+                    mime_type=mime,
+                    width=width,
+                    height=height,
+                )
+                usages.append(_usage(payload.get("usage"), provider))
+                yield ImageEvent(index=len(images), image=image)
+                images.append(image)
+    if not images:
+        raise ProviderBadResponseError(
+            "the provider's stream ended with no image", provider=provider
+        )
+    yield DoneEvent(
+        ProviderResult(
+            images=images,
+            usage=merge_usage(usages),
+            created=int(time.time()),
+            quality=call.params.quality or call.spec.default_quality,
+            size=call.params.size or call.spec.default_size,
+            headers=dict(response.headers),
+        )
+    )
+
+
+def _json_object(data: str, provider: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise ProviderBadResponseError("a streamed event is not JSON", provider=provider) from None
+    if not isinstance(payload, dict):
+        raise ProviderBadResponseError("a streamed event is not an object", provider=provider)
+    return payload
+
+
+def _usage(value: object, provider: str) -> Usage | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return Usage.model_validate(value)
+    except ValidationError:
+        raise ProviderBadResponseError(
+            "the provider's usage block is malformed", provider=provider
+        ) from None
+
+
+def _stream_error(error: object, provider: str) -> ImageGenError:
+    # An error after the stream started has no HTTP status of its own: classify by code.
+    fields = error if isinstance(error, dict) else {}
+    code = _str_or(fields.get("code"), None)
+    message = _str_or(fields.get("message"), None) or "the provider's stream failed"
+    if code in _CONTENT_POLICY_CODES:
+        return content_policy_error(provider, message)
+    metadata = {"upstream_code": code[:64]} if code else {}
+    return ProviderUnavailableError(message, provider=provider, metadata=metadata)
+
+
 class OpenAIProvider(HttpProvider):
     """api.openai.com and OpenAI-compatible hosts reached with `api_base`."""
 
@@ -192,3 +305,8 @@ class OpenAIProvider(HttpProvider):
 
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
         return parse_openai_error(call, response, provider=self.name)
+
+    def stream_events(
+        self, call: ProviderCall, transport: HttpTransport
+    ) -> AsyncIterator[ProviderEvent]:
+        return stream_openai_events(self, call, transport)

@@ -35,6 +35,7 @@ GPT_IMAGE_1 = ModelSpec(
     provider_params=_GPT_IMAGE_EXTRAS,
     default_quality="auto",
     default_size="auto",
+    streams_partials=True,
 )
 GPT_IMAGE_1_MINI = replace(GPT_IMAGE_1, family="gpt-image-1-mini")
 GPT_IMAGE_1_5 = replace(GPT_IMAGE_1, family="gpt-image-1.5")

@@ -8,15 +8,23 @@ from collections.abc import Mapping
 from imagegen.errors import ModelNotFoundError
 from imagegen.providers.azure import AzureProvider
 from imagegen.providers.base import Endpoint, Provider
+from imagegen.providers.bedrock import BedrockProvider
+from imagegen.providers.gemini import GeminiProvider
 from imagegen.providers.local import PLACEHOLDER_MODEL, LocalProvider
 from imagegen.providers.openai import OpenAIProvider
 from imagegen.providers.openai_models import OPENAI_MODELS
+from imagegen.providers.recraft import RecraftProvider
+from imagegen.providers.vertex import VertexProvider
 from imagegen.providers.xinference import XinferenceProvider
 
 _ADAPTERS: tuple[Provider, ...] = (
     OpenAIProvider(),
     AzureProvider(),
     XinferenceProvider(),
+    RecraftProvider(),
+    GeminiProvider(),
+    VertexProvider(),
+    BedrockProvider(),
     LocalProvider(),
 )
 PROVIDERS: Mapping[str, Provider] = {provider.name: provider for provider in _ADAPTERS}

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -54,6 +55,23 @@ class HttpResponse:
         return self.content[:limit].decode("utf-8", errors="replace")
 
 
+class StreamingResponse:
+    """A provider's answer whose body is read as it arrives (server-sent events)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = dict(response.headers)
+
+    def lines(self) -> AsyncIterator[str]:
+        return self._response.aiter_lines()
+
+    async def read(self) -> HttpResponse:
+        """The whole body (for error answers, which are not streamed)."""
+        content = await self._response.aread()
+        return HttpResponse(self.status, self.headers, content[:MAX_RESPONSE_BYTES])
+
+
 class HttpTransport:
     """Sends provider requests over one shared connection pool."""
 
@@ -87,6 +105,32 @@ class HttpTransport:
                 "the provider's response is too large", provider=provider
             )
         return HttpResponse(response.status_code, dict(response.headers), content)
+
+    @asynccontextmanager
+    async def stream(
+        self, request: HttpRequest, *, deadline: Deadline, provider: str
+    ) -> AsyncIterator[StreamingResponse]:
+        """Send `request` and read the answer as it arrives, within `deadline`.
+
+        httpx failures while reading are mapped like `send`'s; leaving the block early
+        (the caller cancelled) closes the connection, which aborts the upstream request.
+        """
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise DeadlineExceededError("the deadline passed before the provider was called")
+        timeout = httpx.Timeout(remaining, connect=min(remaining, DEFAULT_CONNECT_TIMEOUT))
+        body = json.dumps(request.json, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json", **request.headers}
+        started = time.monotonic()
+        try:
+            async with self._client.stream(
+                request.method, request.url, content=body, headers=headers, timeout=timeout
+            ) as response:
+                yield StreamingResponse(response)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise map_transport_error(exc, provider=provider, deadline=deadline) from None
+        finally:
+            self.provider_seconds_total += time.monotonic() - started
 
     async def aclose(self) -> None:
         await self._client.aclose()

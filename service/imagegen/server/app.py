@@ -1,4 +1,5 @@
-"""Building and running the grpc.aio server: service, health, reflection, shutdown."""
+"""Building and running the server: the grpc.aio service, health, reflection, and the
+OpenAI-compatible HTTP door beside it (same event loop, same Gateway), and shutdown."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.config import Settings
 from imagegen.gateway import Gateway, RequestCredentials
+from imagegen.http.app import HttpDoor
 from imagegen.server.servicer import ImageGenerationServicer, add_to_server
 
 log = logging.getLogger(__name__)
@@ -29,12 +31,27 @@ class RunningServer:
     health: health.aio.HealthServicer
     gateway: Gateway
     port: int
+    http: HttpDoor | None = None
+    """The HTTP door, unless it is turned off."""
+
+    @property
+    def http_port(self) -> int | None:
+        return self.http.port if self.http is not None else None
+
+    async def begin_shutdown(self) -> None:
+        """Health NOT_SERVING and HTTP readiness 503: load balancers stop sending; calls go on."""
+        await self.health.enter_graceful_shutdown()
+        if self.http is not None:
+            self.http.begin_shutdown()
 
     async def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace` seconds, close the pool."""
-        # Health first, so load balancers stop sending before the listener goes away.
-        await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        # Health first, so load balancers stop sending before the listeners go away.
+        await self.begin_shutdown()
+        doors = [self.server.stop(grace)]
+        if self.http is not None:
+            doors.append(self.http.stop(grace))
+        await asyncio.gather(*doors)
         await self.gateway.aclose()
 
 
@@ -58,13 +75,19 @@ async def start_server(
     gateway: Gateway | None = None,
     host: str | None = None,
     port: int | None = None,
+    http_port: int | None = None,
 ) -> RunningServer:
-    """Start serving on host:port (port 0 picks a free one) and return the running server."""
+    """Start serving on host:port (port 0 picks a free one) and return the running server.
+
+    The HTTP door listens on `http_port` (0 picks a free one), else on the settings' port,
+    and not at all when the settings turn it off (`http_port: null`).
+    """
     policy = (
         RequestCredentials.ACCEPT
         if settings.server.allow_request_credentials
         else RequestCredentials.REFUSE
     )
+    owns_gateway = gateway is None
     gateway = gateway or Gateway(settings, request_credentials=policy)
     server = grpc.aio.server(options=server_options(settings))
     add_to_server(ImageGenerationServicer(gateway), server)
@@ -76,17 +99,37 @@ async def start_server(
     address = f"{host or settings.server.host}:{settings.server.port if port is None else port}"
     bound = server.add_insecure_port(address)
     await server.start()
+    door: HttpDoor | None = None
+    http_port = settings.server.http_port if http_port is None else http_port
+    if http_port is not None:
+        door = HttpDoor(gateway)
+        try:
+            await door.start(host or settings.server.http_host or settings.server.host, http_port)
+        except BaseException:
+            # The HTTP port is taken (or the like): leave nothing running behind.
+            await server.stop(None)
+            if owns_gateway:
+                await gateway.aclose()
+            raise
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "imagegen serving %s on port %d (%d models)", SERVICE_NAME, bound, len(settings.deployments)
     )
-    return RunningServer(server, health_servicer, gateway, bound)
+    if door is not None:
+        log.info("imagegen serving the OpenAI-compatible HTTP door on port %d", door.port)
+    return RunningServer(server, health_servicer, gateway, bound, door)
 
 
-async def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    http_port: int | None = None,
+) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    running = await start_server(settings, host=host, port=port)
+    running = await start_server(settings, host=host, port=port, http_port=http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from google.protobuf import json_format
+from datetime import timedelta
+
+from google.protobuf import duration_pb2, json_format
 from pydantic import JsonValue
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
-from imagegen.gateway import Generation, ModelDescription
+from imagegen.gateway import (
+    Accepted,
+    Generation,
+    ImageReady,
+    ModelDescription,
+    Progress,
+    StreamEvent,
+)
+from imagegen.providers.base import PreviewEvent
 from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ResponseFormat, Usage
-
-TRAILER_COST = "x-imagegen-response-cost"
-TRAILER_MODEL_ID = "x-imagegen-model-id"
-TRAILER_PROVIDER = "x-imagegen-provider"
-TRAILER_API_BASE = "x-imagegen-api-base"
-TRAILER_ATTEMPTS = "x-imagegen-attempts"
-TRAILER_OVERHEAD = "x-imagegen-overhead-ms"
-TRAILER_REQUEST_ID = "x-imagegen-request-id"
-# Only when they apply:
-TRAILER_SIZE_COERCION = "x-imagegen-size-coercion"
-TRAILER_FILTERED = "x-imagegen-filtered-count"
 
 _FORMATS = {
     pb.RESPONSE_FORMAT_URL: ResponseFormat.URL,
@@ -146,34 +145,6 @@ def summary_to_proto(generation: Generation) -> pb.StreamGenerateImagesResponse:
     )
 
 
-def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
-    """The cost and routing trailers, sent on every call."""
-    always = (
-        (TRAILER_COST, facts.response_cost_text),
-        (TRAILER_MODEL_ID, _header_safe(facts.model_id)),
-        (TRAILER_PROVIDER, facts.provider),
-        (TRAILER_API_BASE, _header_safe(facts.api_base)),
-        (TRAILER_ATTEMPTS, str(facts.attempts)),
-        (TRAILER_OVERHEAD, f"{facts.overhead_ms:.3f}"),
-        (TRAILER_REQUEST_ID, _header_safe(facts.request_id)),
-    )
-    optional = []
-    if facts.size_requested is not None:
-        coercion = f"{facts.size_requested}->{facts.size_actual}"
-        optional.append((TRAILER_SIZE_COERCION, _header_safe(coercion)))
-    if facts.filtered:
-        optional.append((TRAILER_FILTERED, str(facts.filtered)))
-    return (*always, *optional)
-
-
-def _header_safe(value: str) -> str:
-    # gRPC rejects the whole call ("Invalid metadata") for a non-printable-ASCII value; config
-    # values (a model id, a base URL) are not guaranteed to be ASCII.
-    if value.isascii() and value.isprintable():
-        return value
-    return "".join(c if c.isascii() and c.isprintable() else "?" for c in value)
-
-
 def model_to_proto(described: ModelDescription) -> pb.ModelInfo:
     deployment, spec = described.deployment, described.spec
     return pb.ModelInfo(
@@ -192,3 +163,56 @@ def model_to_proto(described: ModelDescription) -> pb.ModelInfo:
         max_n=spec.max_n,
         fan_out=spec.max_images_per_call is not None and spec.max_images_per_call < spec.max_n,
     )
+
+
+def stream_messages(event: StreamEvent, chunk_bytes: int) -> list[pb.StreamGenerateImagesResponse]:
+    """The StreamGenerateImages messages for one gateway event."""
+    if isinstance(event, ImageReady):
+        return image_messages(event.index, event.image, chunk_bytes)
+    if isinstance(event, Accepted):
+        facts = event.facts
+        accepted = pb.Accepted(
+            request_id=facts.request_id,
+            model=event.model,
+            model_id=facts.model_id,
+            provider=facts.provider,
+            n=event.n,
+        )
+        return [pb.StreamGenerateImagesResponse(accepted=accepted)]
+    if isinstance(event, Progress):
+        elapsed = duration_pb2.Duration()
+        elapsed.FromTimedelta(timedelta(seconds=event.elapsed_seconds))
+        progress = pb.Progress(elapsed=elapsed, images_done=event.images_done)
+        return [pb.StreamGenerateImagesResponse(progress=progress)]
+    if isinstance(event, PreviewEvent):
+        preview = pb.PartialImage(
+            index=event.index,
+            partial_index=event.partial_index,
+            data=event.data,
+            mime_type=event.mime_type,
+        )
+        return [pb.StreamGenerateImagesResponse(partial_image=preview)]
+    return [summary_to_proto(event)]
+
+
+def image_messages(
+    index: int, image: GeneratedImage, chunk_bytes: int
+) -> list[pb.StreamGenerateImagesResponse]:
+    """One `image` event, or `image_chunk` events when the image exceeds `chunk_bytes`."""
+    if not image.has_content or len(image.data()) <= chunk_bytes:
+        return [pb.StreamGenerateImagesResponse(image=image_to_proto(index, image))]
+    data = memoryview(image.data())
+    messages = []
+    for offset in range(0, len(data), chunk_bytes):
+        piece = data[offset : offset + chunk_bytes]
+        chunk = pb.ImageChunk(
+            index=index, data=bytes(piece), last=offset + chunk_bytes >= len(data)
+        )
+        if offset == 0:
+            chunk.total_bytes = len(data)
+            chunk.mime_type = image.mime_type or ""
+            chunk.width = image.width or 0
+            chunk.height = image.height or 0
+            chunk.revised_prompt = image.revised_prompt or ""
+        messages.append(pb.StreamGenerateImagesResponse(image_chunk=chunk))
+    return messages

@@ -7,8 +7,8 @@ exception is logged here, never sent), and the cost trailers go out either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,17 +20,15 @@ from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.deadline import Deadline
 from imagegen.errors import ImageGenError, InternalError
 from imagegen.gateway import Gateway, Generation, RequestState
+from imagegen.metadata import failure_facts, trailers
 from imagegen.server.convert import (
     RequestMessage,
     generation_to_proto,
-    image_to_proto,
     model_to_proto,
     request_from_proto,
-    summary_to_proto,
-    trailers,
+    stream_messages,
 )
 from imagegen.server.status import STATUS_DETAILS_KEY, grpc_code, to_rpc_status
-from imagegen.types import REQUEST_ID_PATTERN, CallFacts
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +61,24 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     ) -> AsyncIterator[pb.StreamGenerateImagesResponse]:
         started = time.monotonic()
         state: RequestState | None = None
+        server = self.gateway.settings.server
         try:
             state = self._start(request, started)
-            generation = await self._generate(state, context)
-            for index, image in enumerate(generation.result.images):
-                yield pb.StreamGenerateImagesResponse(image=image_to_proto(index, image))
-            generation.facts.overhead_ms = state.overhead_ms()
-            yield summary_to_proto(generation)
+            events = self.gateway.stream(
+                state.request,
+                deadline=_deadline(context),
+                state=state,
+                partial_images=request.partial_images,
+                keepalive_seconds=server.stream_keepalive_seconds,
+            )
+            # aclosing: when the caller cancels, the gateway's provider calls end now,
+            # not whenever the generator is collected.
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, Generation):
+                        event.facts.overhead_ms = state.overhead_ms()
+                    for message in stream_messages(event, server.stream_chunk_bytes):
+                        yield message
             self._finish(context, state)
         except Exception as exc:
             await self._abort(context, exc, state, request.request_id)
@@ -91,10 +100,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         return self.gateway.new_state(request_from_proto(message), started=started)
 
     async def _generate(self, state: RequestState, context: Context) -> Generation:
-        remaining = context.time_remaining()
-        # A gRPC deadline always wins; the request's `timeout` applies only without one.
-        deadline = Deadline.after(remaining) if remaining is not None else None
-        return await self.gateway.generate(state.request, deadline=deadline, state=state)
+        return await self.gateway.generate(state.request, deadline=_deadline(context), state=state)
 
     def _finish(self, context: Context, state: RequestState) -> None:
         facts = state.facts
@@ -120,16 +126,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         else:
             log.exception("unexpected error in %s", type(self).__name__)
             error = InternalError("internal error")
-        if error.facts is not None:
-            facts = error.facts
-        elif state is not None:
-            facts = state.facts
-        else:
-            # The request did not validate; echo the caller's id when it is a valid one.
-            valid_id = request_id if re.fullmatch(REQUEST_ID_PATTERN, request_id or "-") else ""
-            facts = CallFacts(request_id=valid_id[:128])
-        if state is not None:
-            facts.overhead_ms = state.overhead_ms()
+        facts = failure_facts(error, state, request_id)
         log.info(
             "failed request_id=%s model_id=%s reason=%s cost=%s",
             facts.request_id,
@@ -140,6 +137,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         status = to_rpc_status(error)
         metadata = (*trailers(facts), (STATUS_DETAILS_KEY, status.SerializeToString()))
         await context.abort(grpc_code(error), status.message, trailing_metadata=metadata)
+
+
+def _deadline(context: Context) -> Deadline | None:
+    # A gRPC deadline always wins; the request's `timeout` applies only without one.
+    remaining = context.time_remaining()
+    return Deadline.after(remaining) if remaining is not None else None
 
 
 def add_to_server(servicer: ImageGenerationServicer, server: grpc.aio.Server) -> None:

@@ -250,6 +250,7 @@ class StreamGenerateImagesRequest(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     DROP_PARAMS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PARTIAL_IMAGES_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """The text prompt. Must be non-empty; each model has its own maximum length."""
     model: _builtins.str
@@ -278,6 +279,11 @@ class StreamGenerateImagesRequest(_message.Message):
     """Drop unsupported parameters instead of failing."""
     request_id: _builtins.str
     """A caller-chosen identifier echoed in logs and in the cost record."""
+    partial_images: _builtins.int
+    """How many partial previews per image to relay (0 to 3), for models that
+    stream them (OpenAI and Azure GPT image models). 0 sends only finished
+    images.
+    """
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
         """Upper bound on the whole call when the caller sets no gRPC deadline."""
@@ -309,10 +315,11 @@ class StreamGenerateImagesRequest(_message.Message):
         tags: _abc.Iterable[_builtins.str] | None = ...,
         drop_params: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        partial_images: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "drop_params", b"drop_params", "model", b"model", "n", b"n", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "drop_params", b"drop_params", "model", b"model", "n", b"n", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
@@ -322,35 +329,215 @@ Global___StreamGenerateImagesRequest: _TypeAlias = StreamGenerateImagesRequest  
 
 @_typing.final
 class StreamGenerateImagesResponse(_message.Message):
-    """One event of a streamed generation."""
+    """One event of a streamed generation, in this order: accepted, then progress,
+    partial_image, image and image_chunk events as they happen, then summary.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     IMAGE_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    PARTIAL_IMAGE_FIELD_NUMBER: _builtins.int
+    IMAGE_CHUNK_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def image(self) -> Global___Image:
-        """A finished image."""
+        """A finished image small enough for one message."""
 
     @_builtins.property
     def summary(self) -> Global___GenerationSummary:
         """The last event of a successful stream: usage and cost."""
+
+    @_builtins.property
+    def accepted(self) -> Global___Accepted:
+        """The request was valid and a deployment was chosen; sent first."""
+
+    @_builtins.property
+    def progress(self) -> Global___Progress:
+        """A keep-alive while nothing else happens, at the configured interval."""
+
+    @_builtins.property
+    def partial_image(self) -> Global___PartialImage:
+        """A low-resolution preview of an image still being generated."""
+
+    @_builtins.property
+    def image_chunk(self) -> Global___ImageChunk:
+        """A piece of a finished image too large for one message. The pieces of one
+        image arrive in order; the last one has last = true.
+        """
 
     def __init__(
         self,
         *,
         image: Global___Image | None = ...,
         summary: Global___GenerationSummary | None = ...,
+        accepted: Global___Accepted | None = ...,
+        progress: Global___Progress | None = ...,
+        partial_image: Global___PartialImage | None = ...,
+        image_chunk: Global___ImageChunk | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "image", b"image", "summary", b"summary"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "event", b"event", "image", b"image", "image_chunk", b"image_chunk", "partial_image", b"partial_image", "progress", b"progress", "summary", b"summary"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "image", b"image", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "event", b"event", "image", b"image", "image_chunk", b"image_chunk", "partial_image", b"partial_image", "progress", b"progress", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["image", "summary"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["image", "summary", "accepted", "progress", "partial_image", "image_chunk"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___StreamGenerateImagesResponse: _TypeAlias = StreamGenerateImagesResponse  # noqa: Y015
+
+@_typing.final
+class Accepted(_message.Message):
+    """The first event of a stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    N_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The request id (the caller's, or one the gateway made up)."""
+    model: _builtins.str
+    """The model name that was resolved."""
+    model_id: _builtins.str
+    """The deployment that will serve the call."""
+    provider: _builtins.str
+    """The provider that will serve the call."""
+    n: _builtins.int
+    """How many images will be generated."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        model: _builtins.str = ...,
+        model_id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        n: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "model_id", b"model_id", "n", b"n", "provider", b"provider", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Accepted: _TypeAlias = Accepted  # noqa: Y015
+
+@_typing.final
+class Progress(_message.Message):
+    """A keep-alive: the generation is still running."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ELAPSED_FIELD_NUMBER: _builtins.int
+    IMAGES_DONE_FIELD_NUMBER: _builtins.int
+    images_done: _builtins.int
+    """How many images have been sent so far."""
+    @_builtins.property
+    def elapsed(self) -> _duration_pb2.Duration:
+        """Time since the call was accepted."""
+
+    def __init__(
+        self,
+        *,
+        elapsed: _duration_pb2.Duration | None = ...,
+        images_done: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["elapsed", b"elapsed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed", b"elapsed", "images_done", b"images_done"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Progress: _TypeAlias = Progress  # noqa: Y015
+
+@_typing.final
+class PartialImage(_message.Message):
+    """A preview of an image that is still being generated."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    PARTIAL_INDEX_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """The index of the image this previews."""
+    partial_index: _builtins.int
+    """Which preview of that image this is, from 0."""
+    data: _builtins.bytes
+    """The encoded preview (see mime_type), raw."""
+    mime_type: _builtins.str
+    """The media type of the preview."""
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        partial_index: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+        mime_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "index", b"index", "mime_type", b"mime_type", "partial_index", b"partial_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartialImage: _TypeAlias = PartialImage  # noqa: Y015
+
+@_typing.final
+class ImageChunk(_message.Message):
+    """A piece of a finished image. The first piece of an image carries its
+    metadata; later pieces carry only data.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    LAST_FIELD_NUMBER: _builtins.int
+    TOTAL_BYTES_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    REVISED_PROMPT_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """The index of the image among the images of the call."""
+    data: _builtins.bytes
+    """These bytes, to be appended to the previous pieces of the same image."""
+    last: _builtins.bool
+    """Whether this is the last piece of the image."""
+    total_bytes: _builtins.int
+    """The total size of the image in bytes (on the first piece)."""
+    mime_type: _builtins.str
+    """The media type of the image (on the first piece)."""
+    width: _builtins.int
+    """Width in pixels, when known (on the first piece)."""
+    height: _builtins.int
+    """Height in pixels, when known (on the first piece)."""
+    revised_prompt: _builtins.str
+    """The prompt the provider actually used, when it rewrote it (first piece)."""
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+        last: _builtins.bool = ...,
+        total_bytes: _builtins.int = ...,
+        mime_type: _builtins.str = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+        revised_prompt: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "height", b"height", "index", b"index", "last", b"last", "mime_type", b"mime_type", "revised_prompt", b"revised_prompt", "total_bytes", b"total_bytes", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImageChunk: _TypeAlias = ImageChunk  # noqa: Y015
 
 @_typing.final
 class GenerationSummary(_message.Message):

@@ -1,0 +1,248 @@
+"""The HTTP door's routes and lifecycle (aiohttp, on the gRPC server's event loop).
+
+Every route answers in OpenAI's shapes. The generations handler is one error
+boundary, like the gRPC servicer: a domain error becomes OpenAI's error envelope with
+the class's HTTP status, anything unexpected a 500 with a fixed message (logged here,
+never sent), and the cost and routing headers go out either way.
+
+`Authorization` is accepted and ignored, as the gRPC door ignores `authorization`
+metadata: virtual keys are not there yet, and when they come both doors will check
+them the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from imagegen.errors import ImageGenError, InternalError
+from imagegen.gateway import Gateway, Generation, RequestState
+from imagegen.http.convert import (
+    COMPLETED_EVENT,
+    completed_events,
+    generations_call,
+    images_response,
+    models_list,
+    parse_json_object,
+)
+from imagegen.http.errors import error_body, error_headers
+from imagegen.metadata import failure_facts, trailers
+from imagegen.types import CallFacts
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Requests still running this long after a forced stop are abandoned with the connection.
+_CANCEL_WAIT_SECONDS = 5.0
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+
+
+def _fact_headers(facts: CallFacts) -> dict[str, str]:
+    headers = dict(trailers(facts))
+    if facts.request_id:
+        # What OpenAI's SDKs read as the request id (`_request_id`, APIError.request_id).
+        headers["x-request-id"] = headers["x-imagegen-request-id"]
+    return headers
+
+
+class HttpDoor:
+    """The OpenAI-compatible HTTP server in front of a Gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.ready = False
+        self.port = 0
+        self._created = int(time.time())
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self._openapi = resources.files("imagegen.http").joinpath("openapi.json").read_bytes()
+        self.app = web.Application(middlewares=[self._middleware])
+        for prefix in ("/v1", ""):
+            # Both spellings: OpenAI SDKs append /images/generations to a base URL that has
+            # /v1 (OpenAI's) or not (LiteLLM proxy users commonly point at the bare host).
+            self.app.router.add_post(f"{prefix}/images/generations", self._generations)
+            self.app.router.add_get(f"{prefix}/models", self._models)
+        self.app.router.add_get("/health/liveliness", self._liveliness)
+        self.app.router.add_get("/health/liveness", self._liveliness)
+        self.app.router.add_get("/health/readiness", self._readiness)
+        self.app.router.add_get("/openapi.json", self._openapi_document)
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on host:port (0 picks a free port); returns the bound port."""
+        # handler_cancellation: a client that hangs up cancels its generation (and the
+        # provider call under it), as a cancelled gRPC call does.
+        runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        self.ready = True
+        return self.port
+
+    def begin_shutdown(self) -> None:
+        """Readiness turns false (503), so load balancers stop sending; serving goes on."""
+        self.ready = False
+
+    async def stop(self, grace: float) -> None:
+        """Stop listening, give in-flight requests `grace` seconds, then cancel the rest."""
+        self.ready = False
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        for site in list(runner.sites):
+            await site.stop()
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=_CANCEL_WAIT_SECONDS)
+        await runner.cleanup()
+
+    # ------------------------------------------------------------------ middleware
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            # aiohttp's own refusals (unknown path, wrong method, body too large) in OpenAI's
+            # envelope too, keeping their headers (Allow on a 405).
+            headers = {k: v for k, v in exc.headers.items() if k.lower() != "content-type"}
+            message = (
+                f"Invalid URL ({request.method} {request.path})"
+                if exc.status in (404, 405)
+                else exc.reason
+            )
+            body = {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+            return _json(body, status=exc.status, headers=headers)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    # ------------------------------------------------------------------ routes
+
+    async def _generations(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        state: RequestState | None = None
+        request_id: str | None = None
+        try:
+            document = parse_json_object(await request.read())
+            given = document.get("request_id")
+            request_id = given if isinstance(given, str) else None
+            call = generations_call(document)
+            state = self.gateway.new_state(call.request, started=started)
+            generation = await self.gateway.generate(call.request, state=state)
+            if call.stream:
+                return await self._stream(request, generation, state)
+            body = images_response(generation)
+            self._finish(state)
+            return _json(body, headers=_fact_headers(state.facts))
+        except web.HTTPException:
+            raise  # aiohttp's own refusal (body too large): the middleware answers it
+        except Exception as exc:
+            return self._failure(exc, state, request_id)
+
+    async def _stream(
+        self, request: web.Request, generation: Generation, state: RequestState
+    ) -> web.StreamResponse:
+        # The images are all there before the first byte goes out (partial previews come
+        # with the streaming work), so the cost headers can lead the stream.
+        events = completed_events(generation)
+        self._finish(state)
+        response = web.StreamResponse(
+            headers={
+                "content-type": "text/event-stream",
+                "cache-control": "no-cache",
+                **_fact_headers(state.facts),
+            }
+        )
+        try:
+            await response.prepare(request)
+            for event in events:
+                data = f"event: {COMPLETED_EVENT}\ndata: {_dumps(event)}\n\n"
+                await response.write(data.encode())
+            await response.write_eof()
+        except ConnectionResetError:
+            # The caller hung up mid-stream; the call is done and its cost already logged.
+            log.info("stream closed by the client request_id=%s", state.facts.request_id)
+        return response
+
+    def _finish(self, state: RequestState) -> None:
+        facts = state.facts
+        facts.overhead_ms = state.overhead_ms()
+        log.info(
+            "generated (http) request_id=%s model_id=%s provider=%s cost=%s attempts=%d"
+            " overhead_ms=%.2f dropped_params=%s",
+            facts.request_id,
+            facts.model_id,
+            facts.provider,
+            facts.response_cost_text,
+            facts.attempts,
+            facts.overhead_ms,
+            ",".join(state.dropped_params) or "-",
+        )
+
+    def _failure(
+        self, exc: Exception, state: RequestState | None, request_id: str | None
+    ) -> web.Response:
+        if isinstance(exc, ImageGenError):
+            error = exc
+        else:
+            log.exception("unexpected error in the HTTP door")
+            error = InternalError("internal error")
+        facts = failure_facts(error, state, request_id)
+        log.info(
+            "failed (http) request_id=%s model_id=%s reason=%s cost=%s",
+            facts.request_id,
+            facts.model_id,
+            error.reason,
+            facts.response_cost_text,
+        )
+        headers = {**_fact_headers(facts), **error_headers(error)}
+        return _json(error_body(error), status=error.http_status, headers=headers)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return _json(models_list(self.gateway.describe_models(), self._created))
+
+    async def _liveliness(self, request: web.Request) -> web.Response:
+        return _json({"status": "alive"})
+
+    async def _readiness(self, request: web.Request) -> web.Response:
+        if self.ready:
+            return _json({"status": "ready"})
+        return _json({"status": "shutting_down"}, status=503)
+
+    async def _openapi_document(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._openapi, content_type="application/json")
