@@ -8,6 +8,8 @@ import yaml
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.errors import InvalidRequestError
+from imagegen.providers.base import check_params
+from imagegen.providers.registry import PROVIDERS
 from imagegen.sizes import (
     AspectRatio,
     Size,
@@ -16,6 +18,7 @@ from imagegen.sizes import (
     parse_aspect_ratio,
     parse_size,
 )
+from imagegen.types import ImageRequest
 from tests.conftest import ServeFactory
 from tests.fakes.openai import OpenAIFake
 
@@ -131,3 +134,35 @@ async def test_without_coercion_an_unmakeable_size_is_invalid_and_nothing_is_sen
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "x-imagegen-size-coercion" not in dict(caught.value.trailing_metadata() or ())
     assert openai_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("native", "ratio"), [("1408x768", "16:9"), ("768x1408", "9:16"), ("1280x896", "4:3")]
+)
+def test_a_models_own_output_size_is_its_ratio(native: str, ratio: str) -> None:
+    sizes = {"1408x768": "16:9", "768x1408": "9:16", "1280x896": "4:3"}
+    choice = choose_aspect_ratio(native, RATIOS, coerce=False, native=sizes)
+    assert str(choice.aspect_ratio) == ratio
+    assert choice.size == parse_size(native)
+    assert choice.coerced_from is None
+    # Without the native list it is an off-ratio size (1408x768 reduces to 11:6).
+    with pytest.raises(InvalidRequestError):
+        choose_aspect_ratio(native, RATIOS, coerce=False)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "size", "ratio"),
+    [
+        ("gemini", "imagen-4.0-generate-001", "1408x768", "16:9"),
+        ("gemini", "gemini-2.5-flash-image", "1344x768", "16:9"),
+        ("vertex_ai", "imagen-4.0-generate-001", "896x1280", "3:4"),
+        ("bedrock", "stability.sd3-5-large-v1:0", "1536x640", "21:9"),
+    ],
+)
+def test_adapters_accept_their_models_native_sizes(
+    provider: str, model: str, size: str, ratio: str
+) -> None:
+    spec = PROVIDERS[provider].spec_for(model)
+    params = check_params(spec, ImageRequest.create(prompt="x", size=size), drop=False)
+    assert params.aspect_ratio == ratio
+    assert params.size_coerced_from is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from imagegen.errors import FieldViolation, InvalidRequestError
@@ -137,13 +138,30 @@ def _distance(ratio: float, candidate: float) -> float:
     return abs(math.log(ratio) - math.log(candidate))
 
 
-def choose_aspect_ratio(text: str, ratios: tuple[str, ...], *, coerce: bool) -> SizeChoice:
+def choose_aspect_ratio(
+    text: str,
+    ratios: tuple[str, ...],
+    *,
+    coerce: bool,
+    native: Mapping[str, str] | None = None,
+) -> SizeChoice:
     """Map a "WxH" or "W:H" request onto one of a model's aspect ratios.
 
-    An exact match (after reducing, e.g. 1536x1024 → 3:2) is used as it is. Otherwise
-    the request fails listing the accepted ratios, or with `coerce` the nearest ratio
-    is used and the change is recorded.
+    A model's own output size for a ratio (`native`, e.g. Imagen's 1408x768 for 16:9,
+    which does not reduce to 16:9 exactly) is that ratio. An exact match (after
+    reducing, e.g. 1536x1024 → 3:2) is used as it is. Otherwise the request fails
+    listing the accepted ratios, or with `coerce` the nearest ratio is used and the
+    change is recorded.
     """
+    if native:
+        exact = _SIZE_RE.match(text)
+        if exact is not None:
+            key = f"{int(exact.group(1))}x{int(exact.group(2))}"
+            if key in native:
+                width, _, height = native[key].partition(":")
+                return SizeChoice(
+                    size=parse_size(key), aspect_ratio=AspectRatio(int(width), int(height))
+                )
     # Reduced ratio -> the ratio as the model spells it: "21:9" reduces to 7:3, which the
     # provider would reject.
     allowed: dict[AspectRatio, AspectRatio] = {}

@@ -93,6 +93,9 @@ class ModelSpec:
     size_rule: FreeFormRule | None = None
     # Models sized by aspect ratio ("16:9") rather than pixels (Imagen, Gemini, Stability).
     aspect_ratios: tuple[str, ...] | None = None
+    # The model's own output size for each ratio ("1408x768" -> "16:9"), which callers may
+    # ask for although it does not reduce to the ratio exactly.
+    native_sizes: Mapping[str, str] | None = None
     # Models that make fewer images per call than `max_n`: the gateway fans out.
     max_images_per_call: int | None = None
     # Whether the provider streams partial previews (the adapter implements stream_events).
@@ -246,7 +249,9 @@ def _choose_size(spec: ModelSpec, text: str, coerce: bool) -> SizeChoice:
             raise invalid_size(f"size must be one of {', '.join(allowed)}")
         return SizeChoice(size=None, aspect_ratio=None)
     if spec.aspect_ratios is not None:
-        return choose_aspect_ratio(text, spec.aspect_ratios, coerce=coerce)
+        return choose_aspect_ratio(
+            text, spec.aspect_ratios, coerce=coerce, native=spec.native_sizes
+        )
     size = parse_size(text)
     if spec.sizes is not None and str(size) not in spec.sizes and spec.size_rule is None:
         return choose_listed_size(text, spec.sizes, coerce=coerce)

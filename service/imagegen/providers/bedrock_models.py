@@ -62,6 +62,18 @@ _B64_ONLY = (ResponseFormat.B64_JSON,)
 _COMMON_PARAMS = frozenset({"n", "size", "response_format"})
 
 STABILITY_ASPECT_RATIOS = ("1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
+# Stability's own output size per ratio (SD3 family), which mostly do not reduce exactly.
+STABILITY_NATIVE_SIZES = {
+    "1024x1024": "1:1",
+    "1344x768": "16:9",
+    "1536x640": "21:9",
+    "832x1216": "2:3",
+    "1216x832": "3:2",
+    "896x1088": "4:5",
+    "1088x896": "5:4",
+    "768x1344": "9:16",
+    "640x1536": "9:21",
+}
 _STABILITY_EXTRAS: dict[str, ParamSpec] = {
     "seed": ParamSpec(int, minimum=0, maximum=_UINT32_MAX),
     "negative_prompt": ParamSpec(str),
@@ -80,6 +92,7 @@ def _stability(family: str, *, cfg_scale: bool = False) -> ModelSpec:
         max_prompt_chars=10_000,
         max_n=MAX_IMAGES_PER_REQUEST,
         aspect_ratios=STABILITY_ASPECT_RATIOS,
+        native_sizes=STABILITY_NATIVE_SIZES,
         max_images_per_call=1,
         response_formats=_B64_ONLY,
         send_response_format=False,

@@ -110,6 +110,27 @@ _TIER_SLACK = 1.25
 
 IMAGEN_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+# Each model's own output size per ratio (Google's Imagen and Gemini image-generation guides);
+# most do not reduce to their ratio exactly, yet a caller asking for them must get them.
+IMAGEN_NATIVE_SIZES = {
+    "1024x1024": "1:1",
+    "896x1280": "3:4",
+    "1280x896": "4:3",
+    "768x1408": "9:16",
+    "1408x768": "16:9",
+}
+GEMINI_NATIVE_SIZES = {
+    "1024x1024": "1:1",
+    "832x1248": "2:3",
+    "1248x832": "3:2",
+    "864x1184": "3:4",
+    "1184x864": "4:3",
+    "896x1152": "4:5",
+    "1152x896": "5:4",
+    "768x1344": "9:16",
+    "1344x768": "16:9",
+    "1536x672": "21:9",
+}
 GEMINI_31_RATIOS = (*GEMINI_RATIOS, "1:4", "4:1", "1:8", "8:1")
 
 _B64_ONLY = (ResponseFormat.B64_JSON,)
@@ -173,6 +194,7 @@ def _imagen(
         max_prompt_chars=MAX_PROMPT_CHARS,
         max_n=MAX_IMAGES_PER_REQUEST,
         aspect_ratios=IMAGEN_RATIOS,
+        native_sizes=IMAGEN_NATIVE_SIZES,
         max_images_per_call=per_call,
         response_formats=_B64_ONLY,
         send_response_format=False,
@@ -194,6 +216,7 @@ def _gemini(
         max_prompt_chars=MAX_PROMPT_CHARS,
         max_n=MAX_IMAGES_PER_REQUEST,
         aspect_ratios=ratios,
+        native_sizes=GEMINI_NATIVE_SIZES,
         # candidateCount > 1 is not offered for image output: one image per call.
         max_images_per_call=1,
         response_formats=_B64_ONLY,

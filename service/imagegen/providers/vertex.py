@@ -80,7 +80,9 @@ from imagegen.providers.base import (
 )
 from imagegen.providers.gemini import (
     GEMINI_31_RATIOS,
+    GEMINI_NATIVE_SIZES,
     GEMINI_RATIOS,
+    IMAGEN_NATIVE_SIZES,
     IMAGEN_RATIOS,
     TIER_EDGES,
     Route,
@@ -222,6 +224,7 @@ def _imagen(
         max_prompt_chars=MAX_PROMPT_CHARS,
         max_n=MAX_IMAGES_PER_REQUEST,
         aspect_ratios=IMAGEN_RATIOS,
+        native_sizes=IMAGEN_NATIVE_SIZES,
         max_images_per_call=per_call,
         # url only with output_gcs_uri (the images are then written to Cloud Storage).
         response_formats=(ResponseFormat.B64_JSON, ResponseFormat.URL),
@@ -241,6 +244,7 @@ def _gemini(
         max_prompt_chars=MAX_PROMPT_CHARS,
         max_n=MAX_IMAGES_PER_REQUEST,
         aspect_ratios=ratios,
+        native_sizes=GEMINI_NATIVE_SIZES,
         # candidateCount > 1 is not offered for image output: one image per call.
         max_images_per_call=1,
         response_formats=(ResponseFormat.B64_JSON,),
