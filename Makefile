@@ -9,9 +9,9 @@ NODE_STAMP := node_modules/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
 
-.PHONY: setup run test lint proto check-gen ci clean
+.PHONY: setup run test lint proto clients clients-test check-gen ci clean
 
-## setup: create .venv with the imagegen command and dev tools (and buf from npm)
+## setup: create .venv with the imagegen command and dev tools (and buf, ts-proto from npm)
 setup: $(VENV_STAMP) $(NODE_STAMP)
 
 $(VENV_STAMP): pyproject.toml
@@ -43,18 +43,29 @@ lint: setup
 	$(VENV)/bin/ruff format --check service tests scripts
 	$(VENV)/bin/mypy
 
-## proto: regenerate the Python stubs from protos/ (generated code is committed)
-proto: $(VENV_STAMP)
+## proto: regenerate the Python stubs and the Go, TypeScript, Java clients from protos/ (committed)
+proto: $(VENV_STAMP) clients
 	$(PY) scripts/gen_python.py
+
+## clients: regenerate clients/go, clients/node and clients/java from protos/ (see clients/README.md)
+clients: $(NODE_STAMP)
+	clients/scripts/tools.sh codegen
+	$(BUF) generate
+	$(BUF) generate --template clients/node/buf.gen.yaml
+
+## clients-test: build the Go, TypeScript and Java examples and run them and grpcurl against a live gateway
+clients-test: $(VENV_STAMP)
+	clients/scripts/test.sh
 
 ## check-gen: regenerated code must match what is committed
 check-gen: proto
-	git diff --exit-code -- service/imagegen/_gen
-	@test -z "$$(git status --porcelain -- service/imagegen/_gen)" || \
-	  { echo "untracked generated files:"; git status --porcelain -- service/imagegen/_gen; exit 1; }
+	git diff --exit-code -- service/imagegen/_gen clients
+	@test -z "$$(git status --porcelain -- service/imagegen/_gen clients)" || \
+	  { echo "untracked generated files:"; git status --porcelain -- service/imagegen/_gen clients; exit 1; }
 
 ## ci: everything CI runs
-ci: setup lint check-gen test
+ci: setup lint check-gen test clients-test
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .tools clients/node/node_modules \
+	  clients/node/dist clients/java/target
