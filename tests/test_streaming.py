@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import os
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +23,14 @@ from imagegen.client import AsyncImageGenClient, ImageGenClient
 from imagegen.config import embedded_settings
 from imagegen.errors import UnsupportedParameterError
 from tests.conftest import TRAILER_KEYS, ServeFactory
+from tests.fakes.gemini import GeminiFake
 from tests.fakes.openai import OpenAIFake
+
+
+@pytest.fixture
+async def gemini_fake() -> AsyncIterator[GeminiFake]:
+    async with GeminiFake() as fake:
+        yield fake
 
 
 def openai_config(fake: OpenAIFake, **server: Any) -> str:
@@ -222,3 +230,56 @@ async def test_stream_errors_raise_the_servers_error_class(serve: ServeFactory) 
                 pass
     assert caught.value.facts is not None
     assert caught.value.facts.response_cost_text == "0"
+
+
+def gemini_config(fake: GeminiFake) -> str:
+    entry = {
+        "model_name": "nano-banana",
+        "litellm_params": {
+            "model": "gemini/gemini-2.5-flash-image",
+            "api_base": fake.base_url,
+            "api_key": fake.api_key,
+        },
+    }
+    return yaml.safe_dump({"model_list": [entry]})
+
+
+async def test_fan_out_images_stream_as_each_sub_call_finishes(
+    serve: ServeFactory, gemini_fake: GeminiFake
+) -> None:
+    served = await serve(gemini_config(gemini_fake))
+    call = served.stub.StreamGenerateImages(
+        pb.StreamGenerateImagesRequest(prompt="three foxes", model="nano-banana", n=3)
+    )
+    events = [event async for event in call]
+
+    assert kinds(events) == ["accepted", "image", "image", "image", "summary"]
+    assert events[0].accepted.n == 3
+    assert [event.image.index for event in events[1:4]] == [0, 1, 2]
+    assert len(gemini_fake.requests) == 3  # one image per call: three parallel calls
+    assert events[4].summary.cost.attempts == 3
+    assert events[4].summary.image_count == 3
+
+
+async def test_cancelling_a_fan_out_stream_aborts_every_sub_call(
+    serve: ServeFactory, gemini_fake: GeminiFake
+) -> None:
+    served = await serve(gemini_config(gemini_fake))
+    call = served.stub.StreamGenerateImages(
+        pb.StreamGenerateImagesRequest(prompt="hang on", model="nano-banana", n=3)
+    )
+    first = await call.read()
+    assert isinstance(first, pb.StreamGenerateImagesResponse)
+    assert first.WhichOneof("event") == "accepted"
+    while len(gemini_fake.requests) < 3:
+        gemini_fake.received.clear()
+        if len(gemini_fake.requests) >= 3:
+            break
+        await asyncio.wait_for(gemini_fake.received.wait(), 5)
+    call.cancel()
+    while gemini_fake.disconnects < 3:
+        gemini_fake.disconnected.clear()
+        if gemini_fake.disconnects >= 3:
+            break
+        await asyncio.wait_for(gemini_fake.disconnected.wait(), 5)
+    assert gemini_fake.disconnects == 3
