@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
 
-.PHONY: setup run test lint proto clients clients-test check-gen ci clean
+.PHONY: setup run test lint breaking proto clients clients-test check-gen ci clean
 
 ## setup: create .venv with the imagegen command and dev tools (and buf, ts-proto from npm)
 setup: $(VENV_STAMP) $(NODE_STAMP)
@@ -39,9 +39,15 @@ test: $(VENV_STAMP)
 lint: setup
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
-	$(VENV)/bin/ruff check service tests scripts
-	$(VENV)/bin/ruff format --check service tests scripts
+	$(VENV)/bin/ruff check service tests scripts clients/python
+	$(VENV)/bin/ruff format --check service tests scripts clients/python
 	$(VENV)/bin/mypy
+
+## breaking: the contract must stay wire- and source-compatible with the previous commit (buf FILE rules)
+breaking: $(NODE_STAMP)
+	@if git rev-parse -q --verify HEAD~1 >/dev/null; then \
+	  $(BUF) breaking --against '.git#ref=HEAD~1'; \
+	else echo "breaking: no previous commit to compare with"; fi
 
 ## proto: regenerate the Python stubs and the Go, TypeScript, Java clients from protos/ (committed)
 proto: $(VENV_STAMP) clients
@@ -64,7 +70,7 @@ check-gen: proto
 	  { echo "untracked generated files:"; git status --porcelain -- service/imagegen/_gen clients; exit 1; }
 
 ## ci: everything CI runs
-ci: setup lint check-gen test clients-test
+ci: setup lint breaking check-gen test clients-test
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .tools clients/node/node_modules \

@@ -131,8 +131,9 @@ run_example() {
 run_example go "$work/go-example"
 run_example node node clients/node/dist/example.js
 run_example java java -jar clients/java/target/imagegen-example.jar
+run_example python "$PYTHON" clients/python/example.py
 
-for name in node java; do
+for name in node java python; do
   cmp -s "$work/go/go-unary.png" "$work/$name/$name-unary.png" ||
     fail "$name: its unary image differs from the Go example's"
 done
