@@ -661,9 +661,15 @@ async def test_stream_wire_format_headers_and_usage_on_the_last_event(
         assert response.content_type == "text/event-stream"
         headers = fact_headers(response.headers)
         text = (await response.read()).decode()
-    assert headers.keys() >= TRAILER_KEYS
-    assert Decimal(headers["x-imagegen-response-cost"]) > 0
-    # The gateway asks the provider for the whole answer (not a stream of its own).
+    # Routing facts lead the stream; the cost is only known at its end.
+    assert headers.keys() >= {
+        "x-imagegen-model-id",
+        "x-imagegen-provider",
+        "x-imagegen-api-base",
+        "x-imagegen-request-id",
+    }
+    assert "x-imagegen-response-cost" not in headers
+    # Without partial_images the gateway asks the provider for the whole answer.
     assert "stream" not in openai_fake.last_request.json
 
     blocks = [block for block in text.split("\n\n") if block]
@@ -674,17 +680,15 @@ async def test_stream_wire_format_headers_and_usage_on_the_last_event(
         assert event_line == "event: image_generation.completed"
         assert data_line.startswith("data: ")
         events.append(json.loads(data_line.removeprefix("data: ")))
+    fields = {"type", "b64_json", "background", "created_at", "output_format", "quality", "size"}
+    assert set(events[0]) == {*fields, "usage"}
+    # The last event also carries the call's cost facts, as the x-imagegen-* headers would.
+    assert set(events[1]) == {*fields, "usage", "imagegen"}
+    facts = events[1]["imagegen"]
+    assert facts.keys() >= TRAILER_KEYS
+    assert Decimal(facts["x-imagegen-response-cost"]) > 0
+    assert facts["x-imagegen-attempts"] == "1"
     for event in events:
-        assert set(event) == {
-            "type",
-            "b64_json",
-            "background",
-            "created_at",
-            "output_format",
-            "quality",
-            "size",
-            "usage",
-        }
         assert event["quality"] == "low"
         assert event["background"] == "auto"
         assert png_size(event["b64_json"]) == (1024, 1024)
@@ -711,11 +715,33 @@ async def test_stream_errors_before_the_first_event_are_plain_error_responses(
 
     with pytest.raises(openai.BadRequestError) as caught:
         await client.images.generate(
-            model="gpt-image-1", prompt="a fox", stream=True, partial_images=2
+            model="dall-e-3", prompt="a fox", stream=True, partial_images=2
         )
     error = error_of(caught)
     assert error["param"] == "partial_images"
     assert error["code"] == "unsupported_parameter"
+
+
+async def test_stream_relays_partial_previews_then_the_image_with_its_cost(
+    serve: ServeFactory, sdk: ClientFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(openai_config(openai_fake))
+    stream = await sdk(served).images.generate(
+        model="gpt-image-1", prompt="a fox", quality="low", stream=True, partial_images=2
+    )
+    events = [event async for event in stream]
+
+    sent = openai_fake.last_request.json
+    assert (sent["stream"], sent["partial_images"]) == (True, 2)
+    assert [event.type for event in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert [event.partial_image_index for event in events[:2]] == [0, 1]  # type: ignore[union-attr]
+    completed = events[2]
+    assert png_size(completed.b64_json) == (1024, 1024)
+    assert completed.usage.output_tokens > 0  # type: ignore[union-attr]
 
 
 async def test_stream_of_a_url_model_asks_the_provider_for_bytes(

@@ -13,6 +13,7 @@ them the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -23,17 +24,21 @@ from typing import Any
 from aiohttp import web
 
 from imagegen.errors import ImageGenError, InternalError
-from imagegen.gateway import Gateway, Generation, RequestState
+from imagegen.gateway import Gateway, Generation, ImageReady, Progress, RequestState
 from imagegen.http.convert import (
     COMPLETED_EVENT,
-    completed_events,
+    PARTIAL_EVENT,
+    GenerationsCall,
+    completed_event,
     generations_call,
     images_response,
     models_list,
     parse_json_object,
+    partial_event,
 )
 from imagegen.http.errors import error_body, error_headers
 from imagegen.metadata import failure_facts, trailers
+from imagegen.providers.base import PreviewEvent
 from imagegen.types import CallFacts
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,75 @@ def _dumps(value: Any) -> str:
 
 def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+
+
+# What a stream can say up front; cost, attempts and overhead come on its last event.
+_ROUTING_HEADERS = frozenset(
+    {
+        "x-imagegen-model-id",
+        "x-imagegen-provider",
+        "x-imagegen-api-base",
+        "x-imagegen-request-id",
+        "x-request-id",
+    }
+)
+
+
+def _sse(event: str | None, data: dict[str, Any]) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {_dumps(data)}\n\n".encode()
+
+
+def _completed(
+    ready: ImageReady,
+    call: GenerationsCall,
+    created: int,
+    generation: Generation | None,
+    facts: CallFacts | None,
+) -> bytes:
+    result = generation.result if generation is not None else None
+    data = completed_event(
+        ready.image,
+        call.request,
+        created,
+        quality=result.quality if result is not None else call.request.quality,
+        size=result.size if result is not None else call.request.size,
+        usage=result.usage if result is not None else None,
+    )
+    if facts is not None:
+        data["imagegen"] = dict(trailers(facts))
+    return _sse(COMPLETED_EVENT, data)
+
+
+class _StreamWriter:
+    """Writes gateway stream events as OpenAI image SSE events.
+
+    The last finished image is held back until the generation ends, so that its
+    completed event can carry the call's usage and the cost facts.
+    """
+
+    def __init__(self, response: web.StreamResponse, call: GenerationsCall, created: int) -> None:
+        self._response = response
+        self._call = call
+        self._created = created
+        self._pending: ImageReady | None = None
+
+    async def write(self, event: object, state: RequestState) -> None:
+        if isinstance(event, Progress):
+            await self._response.write(b": keep-alive\n\n")
+        elif isinstance(event, PreviewEvent):
+            data = partial_event(event, self._call.request, self._created)
+            await self._response.write(_sse(PARTIAL_EVENT, data))
+        elif isinstance(event, ImageReady):
+            if self._pending is not None:
+                await self._response.write(
+                    _completed(self._pending, self._call, self._created, None, None)
+                )
+            self._pending = event
+        elif isinstance(event, Generation) and self._pending is not None:
+            await self._response.write(
+                _completed(self._pending, self._call, self._created, event, state.facts)
+            )
 
 
 def _fact_headers(facts: CallFacts) -> dict[str, str]:
@@ -163,9 +237,9 @@ class HttpDoor:
             request_id = given if isinstance(given, str) else None
             call = generations_call(document)
             state = self.gateway.new_state(call.request, started=started)
-            generation = await self.gateway.generate(call.request, state=state)
             if call.stream:
-                return await self._stream(request, generation, state)
+                return await self._stream(request, call, state)
+            generation = await self.gateway.generate(call.request, state=state)
             body = images_response(generation)
             self._finish(state)
             return _json(body, headers=_fact_headers(state.facts))
@@ -175,29 +249,68 @@ class HttpDoor:
             return self._failure(exc, state, request_id)
 
     async def _stream(
-        self, request: web.Request, generation: Generation, state: RequestState
+        self, request: web.Request, call: GenerationsCall, state: RequestState
     ) -> web.StreamResponse:
-        # The images are all there before the first byte goes out (partial previews come
-        # with the streaming work), so the cost headers can lead the stream.
-        events = completed_events(generation)
-        self._finish(state)
-        response = web.StreamResponse(
-            headers={
-                "content-type": "text/event-stream",
-                "cache-control": "no-cache",
-                **_fact_headers(state.facts),
-            }
+        """OpenAI's image SSE: partial previews as they arrive, one completed event per image.
+
+        The status and the routing headers go out once the request is accepted; the cost is
+        known only at the end, so it rides on the last completed event (`imagegen`, the same
+        facts as the x-imagegen-* headers) — OpenAI's SDKs ignore the extra field. A failure
+        after the first byte is an `error` event, as OpenAI sends one.
+        """
+        server = self.gateway.settings.server
+        events = self.gateway.stream(
+            call.request,
+            state=state,
+            partial_images=call.partial_images,
+            keepalive_seconds=server.stream_keepalive_seconds,
         )
-        try:
+        async with contextlib.aclosing(events):
+            # Until the provider's first event (or the first keep-alive) nothing is sent, so a
+            # refusal up front — bad parameters, an unknown model, a provider's 400 — is an
+            # ordinary error answer with its status, as OpenAI gives it.
+            await anext(events)
+            first = await anext(events)
+            facts = state.facts
+            routing = {
+                name: value
+                for name, value in _fact_headers(facts).items()
+                if name in _ROUTING_HEADERS
+            }
+            response = web.StreamResponse(
+                headers={
+                    "content-type": "text/event-stream",
+                    "cache-control": "no-cache",
+                    **routing,
+                }
+            )
             await response.prepare(request)
-            for event in events:
-                data = f"event: {COMPLETED_EVENT}\ndata: {_dumps(event)}\n\n"
-                await response.write(data.encode())
-            await response.write_eof()
-        except ConnectionResetError:
-            # The caller hung up mid-stream; the call is done and its cost already logged.
-            log.info("stream closed by the client request_id=%s", state.facts.request_id)
-        return response
+            writer = _StreamWriter(response, call, int(time.time()))
+            try:
+                await writer.write(first, state)
+                async for event in events:
+                    if isinstance(event, Generation):
+                        self._finish(state)
+                    await writer.write(event, state)
+                await response.write_eof()
+            except ConnectionResetError:
+                # The caller hung up; leaving the block closes the gateway's stream, which
+                # aborts the provider calls.
+                log.info("stream closed by the client request_id=%s", facts.request_id)
+            except Exception as exc:
+                with contextlib.suppress(ConnectionResetError):
+                    await response.write(_sse(None, self._stream_error(exc, state)))
+                    await response.write_eof()
+            return response
+
+    def _stream_error(self, exc: Exception, state: RequestState) -> dict[str, Any]:
+        error = exc if isinstance(exc, ImageGenError) else InternalError("internal error")
+        if not isinstance(exc, ImageGenError):
+            log.exception("unexpected error in the HTTP stream")
+        log.info(
+            "failed (http stream) request_id=%s reason=%s", state.facts.request_id, error.reason
+        )
+        return error_body(error)
 
     def _finish(self, state: RequestState) -> None:
         facts = state.facts

@@ -9,15 +9,16 @@ way: unknown fields are provider parameters; `drop_params`, `request_id`, `tags`
 
 from __future__ import annotations
 
+import base64
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from imagegen.errors import FieldViolation, InvalidRequestError, UnsupportedParameterError
+from imagegen.errors import FieldViolation, InvalidRequestError
 from imagegen.gateway import Generation, ModelDescription
+from imagegen.providers.base import PreviewEvent
 from imagegen.sdk import build_request, image_response_from
 from imagegen.types import (
     MAX_IMAGES_PER_REQUEST,
@@ -29,6 +30,7 @@ from imagegen.types import (
 )
 
 COMPLETED_EVENT = "image_generation.completed"
+PARTIAL_EVENT = "image_generation.partial_image"
 _OUTPUT_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 _BACKGROUNDS = ("transparent", "opaque", "auto")
 
@@ -67,6 +69,7 @@ class GenerationsCall:
 
     request: ImageRequest
     stream: bool
+    partial_images: int = 0
 
 
 def _reject_constant(name: str) -> Any:
@@ -97,11 +100,10 @@ def generations_call(document: dict[str, Any]) -> GenerationsCall:
     except ValidationError as exc:
         raise invalid_request_from(exc) from None
     stream = bool(body.stream)
-    if body.partial_images:
-        raise UnsupportedParameterError(
-            "partial_images: partial previews are not served yet (a stream sends each "
-            "finished image, as OpenAI does with partial_images=0)",
-            field_violations=[FieldViolation("partial_images", "only 0 is supported")],
+    if body.partial_images and not stream:
+        raise InvalidRequestError(
+            "partial_images needs stream: true",
+            field_violations=[FieldViolation("partial_images", "only with stream: true")],
             metadata={"field": "partial_images"},
         )
     response_format = body.response_format
@@ -136,7 +138,7 @@ def generations_call(document: dict[str, Any]) -> GenerationsCall:
         custom_llm_provider=None,
         kwargs=extras,
     )
-    return GenerationsCall(request=request, stream=stream)
+    return GenerationsCall(request=request, stream=stream, partial_images=body.partial_images or 0)
 
 
 def images_response(generation: Generation) -> dict[str, Any]:
@@ -153,31 +155,47 @@ def images_response(generation: Generation) -> dict[str, Any]:
     return body
 
 
-def completed_events(generation: Generation) -> list[dict[str, Any]]:
-    """One `image_generation.completed` event per image (OpenAI's stream with partial_images=0).
+def partial_event(preview: PreviewEvent, request: ImageRequest, created: int) -> dict[str, Any]:
+    """An `image_generation.partial_image` event (providers.md §1.6)."""
+    return {
+        "type": PARTIAL_EVENT,
+        "b64_json": base64.b64encode(preview.data).decode("ascii"),
+        "background": _background(request),
+        "created_at": created,
+        "output_format": _OUTPUT_FORMATS.get(preview.mime_type, "png"),
+        "partial_image_index": preview.partial_index,
+        "quality": request.quality or "auto",
+        "size": request.size or "auto",
+    }
 
-    The schema wants `usage` on every event; the call's usage is on the last one and the
-    others carry zeros, so that adding the events up gives the call's usage once.
-    """
-    result, request = generation.result, generation.state.request
-    created = result.created or int(time.time())
+
+def completed_event(
+    image: GeneratedImage,
+    request: ImageRequest,
+    created: int,
+    *,
+    quality: str | None,
+    size: str | None,
+    usage: Usage | None,
+) -> dict[str, Any]:
+    """An `image_generation.completed` event. The schema wants `usage` on every event: the
+    call's usage goes on the last one and the others carry zeros, so that adding the
+    events up gives the call's usage once."""
+    return {
+        "type": COMPLETED_EVENT,
+        "b64_json": image.b64_json(),
+        "background": _background(request),
+        "created_at": created,
+        "output_format": _output_format(image, request),
+        "quality": quality or "auto",
+        "size": _image_size(image, size),
+        "usage": _event_usage(usage),
+    }
+
+
+def _background(request: ImageRequest) -> str:
     background = request.provider_params.get("background")
-    events = []
-    last = len(result.images) - 1
-    for index, image in enumerate(result.images):
-        events.append(
-            {
-                "type": COMPLETED_EVENT,
-                "b64_json": image.b64_json(),
-                "background": background if background in _BACKGROUNDS else "auto",
-                "created_at": created,
-                "output_format": _output_format(image, request),
-                "quality": result.quality or "auto",
-                "size": _image_size(image, result.size),
-                "usage": _event_usage(result.usage if index == last else None),
-            }
-        )
-    return events
+    return background if isinstance(background, str) and background in _BACKGROUNDS else "auto"
 
 
 def _output_format(image: GeneratedImage, request: ImageRequest) -> str:
