@@ -31,7 +31,6 @@ replaces the scheme and host (a VPC endpoint, a test server). Quirks handled:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import threading
@@ -68,7 +67,7 @@ from imagegen.providers.bedrock_models import (
     request_body,
 )
 from imagegen.providers.http_errors import content_policy_error, error_for_status
-from imagegen.providers.transport import HttpResponse
+from imagegen.providers.transport import HttpResponse, encode_body
 from imagegen.types import ProviderResult
 
 SIGNING_NAME = "bedrock"
@@ -177,7 +176,7 @@ def sign_request(
 ) -> HttpRequest:
     """`request` with SigV4 headers (X-Amz-Date, X-Amz-Security-Token, Authorization)."""
     # Byte for byte the body HttpTransport sends: the signature covers its SHA-256.
-    body = json.dumps(request.json, separators=(",", ":")).encode()
+    body = encode_body(request)
     aws = AWSRequest(
         method=request.method,
         url=request.url,

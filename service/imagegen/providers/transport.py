@@ -83,12 +83,7 @@ class HttpTransport:
         self, request: HttpRequest, *, deadline: Deadline, provider: str
     ) -> HttpResponse:
         """Send `request` within what is left of `deadline`."""
-        remaining = deadline.remaining()
-        if remaining <= 0:
-            raise DeadlineExceededError("the deadline passed before the provider was called")
-        timeout = httpx.Timeout(remaining, connect=min(remaining, DEFAULT_CONNECT_TIMEOUT))
-        body = json.dumps(request.json, separators=(",", ":")).encode()
-        headers = {"content-type": "application/json", **request.headers}
+        body, headers, timeout = _prepare(request, deadline)
         started = time.monotonic()
         try:
             response = await self._client.request(
@@ -115,12 +110,7 @@ class HttpTransport:
         httpx failures while reading are mapped like `send`'s; leaving the block early
         (the caller cancelled) closes the connection, which aborts the upstream request.
         """
-        remaining = deadline.remaining()
-        if remaining <= 0:
-            raise DeadlineExceededError("the deadline passed before the provider was called")
-        timeout = httpx.Timeout(remaining, connect=min(remaining, DEFAULT_CONNECT_TIMEOUT))
-        body = json.dumps(request.json, separators=(",", ":")).encode()
-        headers = {"content-type": "application/json", **request.headers}
+        body, headers, timeout = _prepare(request, deadline)
         started = time.monotonic()
         try:
             async with self._client.stream(
@@ -134,6 +124,22 @@ class HttpTransport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def encode_body(request: HttpRequest) -> bytes:
+    """The exact bytes sent for `request` (adapters that sign the body sign these)."""
+    return json.dumps(request.json, separators=(",", ":")).encode()
+
+
+def _prepare(
+    request: HttpRequest, deadline: Deadline
+) -> tuple[bytes, dict[str, str], httpx.Timeout]:
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise DeadlineExceededError("the deadline passed before the provider was called")
+    timeout = httpx.Timeout(remaining, connect=min(remaining, DEFAULT_CONNECT_TIMEOUT))
+    headers = {"content-type": "application/json", **request.headers}
+    return encode_body(request), headers, timeout
 
 
 def map_transport_error(exc: Exception, *, provider: str, deadline: Deadline) -> ImageGenError:
