@@ -44,14 +44,10 @@ from imagegen.errors import (
     UnsupportedParameterError,
 )
 from imagegen.gateway import Gateway, Generation
+from imagegen.imagefmt import image_dimensions
 from imagegen.pricing import load_price_table
-from imagegen.providers.gemini import (
-    GEMINI_MODELS,
-    GeminiProvider,
-    gemini_usage,
-    google_model,
-    image_dimensions,
-)
+from imagegen.providers.gemini import GEMINI_MODELS, GeminiProvider, google_model
+from imagegen.providers.google_common import gemini_usage
 from imagegen.types import GeneratedImage, ImageRequest, TokenDetails, Usage
 from tests.conftest import TRAILER_KEYS, GatewayFactory, ServeFactory
 from tests.fakes.gemini import THOUGHT_TOKENS, GeminiFake

@@ -32,9 +32,8 @@ from enum import StrEnum
 from pydantic import JsonValue
 
 from imagegen.errors import ProviderBadResponseError
-from imagegen.imagefmt import sniff_mime
+from imagegen.imagefmt import image_dimensions, sniff_mime
 from imagegen.providers.base import ModelSpec, ParamSpec, ProviderCall
-from imagegen.providers.gemini import image_dimensions
 from imagegen.providers.http_errors import content_policy_error
 from imagegen.sizes import FreeFormRule, parse_aspect_ratio, parse_size
 from imagegen.types import (
