@@ -23,14 +23,8 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.config import Settings, embedded_settings, parse_settings
 from imagegen.deadline import Deadline
-from imagegen.gateway import (
-    Gateway,
-    Generation,
-    ModelDescription,
-    RequestCredentials,
-    RequestState,
-    StreamEvent,
-)
+from imagegen.events import Generation, RequestState, StreamEvent
+from imagegen.gateway import Gateway, ModelDescription, RequestCredentials
 from imagegen.providers.base import HttpRequest
 from imagegen.providers.transport import HttpResponse, HttpTransport
 from imagegen.server.app import start_server

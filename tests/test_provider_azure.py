@@ -32,7 +32,8 @@ from imagegen.errors import (
     ProviderUnavailableError,
     UnsupportedParameterError,
 )
-from imagegen.gateway import Gateway, Generation
+from imagegen.events import Generation
+from imagegen.gateway import Gateway
 from imagegen.providers.azure import AzureProvider
 from imagegen.providers.base import CallParams, Endpoint, ProviderCall
 from imagegen.providers.openai_models import azure_spec

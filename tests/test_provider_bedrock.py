@@ -52,7 +52,8 @@ from imagegen.errors import (
     ProviderUnavailableError,
     UnsupportedParameterError,
 )
-from imagegen.gateway import Gateway, Generation, RequestCredentials
+from imagegen.events import Generation
+from imagegen.gateway import Gateway, RequestCredentials
 from imagegen.pricing import load_price_table
 from imagegen.providers.base import CallParams, Endpoint, ProviderCall, check_params
 from imagegen.providers.bedrock import BedrockProvider

@@ -43,7 +43,8 @@ from imagegen.errors import (
     ProviderUnavailableError,
     UnsupportedParameterError,
 )
-from imagegen.gateway import Gateway, Generation
+from imagegen.events import Generation
+from imagegen.gateway import Gateway
 from imagegen.imagefmt import image_dimensions
 from imagegen.pricing import load_price_table
 from imagegen.providers.gemini import GEMINI_MODELS, GeminiProvider, google_model

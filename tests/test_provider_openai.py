@@ -37,7 +37,8 @@ from imagegen.errors import (
     ProviderUnavailableError,
     UnsupportedParameterError,
 )
-from imagegen.gateway import Gateway, Generation
+from imagegen.events import Generation
+from imagegen.gateway import Gateway
 from imagegen.providers.base import CallParams, Endpoint, ProviderCall
 from imagegen.providers.openai import OpenAIProvider
 from imagegen.providers.openai_models import OPENAI_MODELS, openai_spec

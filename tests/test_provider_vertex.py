@@ -50,7 +50,8 @@ from imagegen.errors import (
     ProviderUnavailableError,
     UnsupportedParameterError,
 )
-from imagegen.gateway import Gateway, Generation, RequestCredentials
+from imagegen.events import Generation
+from imagegen.gateway import Gateway, RequestCredentials
 from imagegen.pricing import load_price_table
 from imagegen.providers.base import CallParams, Endpoint, ProviderCall
 from imagegen.providers.google_auth import GoogleTokenSource

@@ -32,7 +32,8 @@ from imagegen.errors import (
     ProviderUnavailableError,
     UnsupportedParameterError,
 )
-from imagegen.gateway import Gateway, Generation
+from imagegen.events import Generation
+from imagegen.gateway import Gateway
 from imagegen.providers.base import CallParams, Endpoint, ProviderCall
 from imagegen.providers.transport import HttpResponse
 from imagegen.providers.xinference import XINFERENCE_SPEC, XinferenceProvider

@@ -8,8 +8,6 @@ only convert to and from their wire formats.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -21,7 +19,6 @@ from enum import Enum
 from imagegen.config import Deployment, Settings
 from imagegen.deadline import Deadline
 from imagegen.errors import (
-    ContentPolicyViolationError,
     FieldViolation,
     ImageGenError,
     InvalidRequestError,
@@ -29,6 +26,15 @@ from imagegen.errors import (
     PermissionDeniedError,
     UnsupportedParameterError,
 )
+from imagegen.events import (
+    Accepted,
+    Generation,
+    ImageReady,
+    RequestState,
+    StreamEvent,
+    with_keepalive,
+)
+from imagegen.fanout import FanOutFailed, fan_out, merge_results
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.providers.base import (
     CREDENTIAL_OPTIONS,
@@ -44,9 +50,12 @@ from imagegen.providers.base import (
 )
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
-from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ProviderResult, merge_usage
+from imagegen.types import CallFacts, ImageRequest, ProviderResult
 
 log = logging.getLogger(__name__)
+
+# OpenAI's limit on previews per image.
+MAX_PARTIAL_IMAGES = 3
 
 
 class RequestCredentials(Enum):
@@ -58,106 +67,6 @@ class RequestCredentials(Enum):
     """Use them, but never send the configured key to a base URL the caller chose."""
     TRUST = "trust"
     """The caller is the program itself (in-process SDK): LiteLLM's behaviour."""
-
-
-@dataclass(slots=True)
-class RequestState:
-    """Per-request state, carried through the layers in one place."""
-
-    request: ImageRequest
-    request_id: str
-    started: float
-    facts: CallFacts
-    provider_seconds: float = 0.0
-    dropped_params: tuple[str, ...] = ()
-
-    def overhead_ms(self) -> float:
-        """Time spent in the gateway so far, excluding provider calls."""
-        return max(0.0, (time.monotonic() - self.started - self.provider_seconds) * 1000)
-
-
-@dataclass(slots=True)
-class Generation:
-    """A finished generation."""
-
-    result: ProviderResult
-    state: RequestState
-
-    @property
-    def facts(self) -> CallFacts:
-        return self.state.facts
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """The request is valid and a deployment was chosen (the first streamed event)."""
-
-    facts: CallFacts
-    model: str
-    n: int
-
-
-@dataclass(frozen=True, slots=True)
-class ImageReady:
-    """A finished image, at its position among the call's images."""
-
-    index: int
-    image: GeneratedImage
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Nothing happened for a keep-alive interval; the call is still running."""
-
-    elapsed_seconds: float
-    images_done: int
-
-
-StreamEvent = Accepted | Progress | PreviewEvent | ImageReady | Generation
-MAX_PARTIAL_IMAGES = 3
-
-
-async def _with_keepalive(
-    events: AsyncGenerator[StreamEvent, None], interval: float
-) -> AsyncIterator[StreamEvent]:
-    """`events`, with a Progress event whenever `interval` seconds pass without one."""
-    queue: asyncio.Queue[StreamEvent | _Ended] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for event in events:
-                await queue.put(event)
-            await queue.put(_Ended(None))
-        except Exception as exc:
-            await queue.put(_Ended(exc))
-
-    started = time.monotonic()
-    images_done = 0
-    task = asyncio.ensure_future(pump())
-    try:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), interval)
-            except TimeoutError:
-                yield Progress(time.monotonic() - started, images_done)
-                continue
-            if isinstance(item, _Ended):
-                if item.error is not None:
-                    raise item.error
-                return
-            if isinstance(item, ImageReady):
-                images_done += 1
-            yield item
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await events.aclose()
-
-
-@dataclass(frozen=True, slots=True)
-class _Ended:
-    error: Exception | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +145,7 @@ class Gateway:
             async for event in events:
                 yield event
             return
-        async for event in _with_keepalive(events, keepalive_seconds):
+        async for event in with_keepalive(events, keepalive_seconds):
             yield event
 
     async def _run(
@@ -276,7 +185,7 @@ class Gateway:
                     deployment.provider,
                     deployment.provider_model,
                 )
-        except _FanOutFailed as broken:
+        except FanOutFailed as broken:
             facts.response_cost = self._partial_cost(deployment, spec, broken)
             facts.overhead_ms = state.overhead_ms()
             error = broken.error
@@ -380,69 +289,8 @@ class Gateway:
                 yield ImageReady(index=index, image=image)
             yield result
             return
-        async for outcome in self._fan_out(provider, call, per_call, facts):
+        async for outcome in fan_out(provider, call, per_call, facts, self.transport):
             yield outcome
-
-    async def _fan_out(
-        self, provider: Provider, call: ProviderCall, per_call: int, facts: CallFacts
-    ) -> AsyncIterator[ImageReady | ProviderResult]:
-        """Serve n with parallel calls when the model makes fewer images per call.
-
-        Images are handed on in completion order. Every sub-call runs to its end (the
-        ones that succeed are billed whatever the others do). Sub-calls refused by a
-        safety filter count as filtered images; any other failure fails the call,
-        reporting the cost of what was generated.
-        """
-        counts = [per_call] * (call.params.n // per_call)
-        if call.params.n % per_call:
-            counts.append(call.params.n % per_call)
-        calls = [replace(call, params=replace(call.params, n=count)) for count in counts]
-        facts.attempts += len(calls)
-
-        async def attempt(sub: ProviderCall) -> tuple[ProviderCall, ProviderResult | Exception]:
-            try:
-                return sub, await provider.generate(sub, self.transport)
-            except Exception as exc:
-                return sub, exc
-
-        tasks = [asyncio.ensure_future(attempt(sub)) for sub in calls]
-        results: list[ProviderResult] = []
-        filtered = 0
-        refusal: ContentPolicyViolationError | None = None
-        failure: Exception | None = None
-        index = 0
-        try:
-            for finished in asyncio.as_completed(tasks):
-                sub, outcome = await finished
-                if isinstance(outcome, ProviderResult):
-                    results.append(outcome)
-                    filtered += outcome.filtered
-                    for image in outcome.images:
-                        yield ImageReady(index=index, image=image)
-                        index += 1
-                elif isinstance(outcome, ContentPolicyViolationError):
-                    filtered += sub.params.n
-                    refusal = refusal or outcome
-                else:
-                    failure = failure or outcome
-        finally:
-            for task in tasks:
-                task.cancel()
-        if failure is not None:
-            raise _FanOutFailed(failure, results)
-        if not results:
-            assert refusal is not None  # every sub-call either succeeded or failed
-            raise refusal
-        first = results[0]
-        yield ProviderResult(
-            images=[image for result in results for image in result.images],
-            usage=merge_usage([result.usage for result in results]),
-            created=first.created,
-            quality=first.quality,
-            size=first.size,
-            headers=first.headers,
-            filtered=filtered,
-        )
 
     def describe_models(self) -> list[ModelDescription]:
         """The configured models with their rules and price basis."""
@@ -459,19 +307,14 @@ class Gateway:
         return described
 
     def _partial_cost(
-        self, deployment: Deployment, spec: ModelSpec, broken: _FanOutFailed
+        self, deployment: Deployment, spec: ModelSpec, broken: FanOutFailed
     ) -> Decimal | None:
         # What the finished sub-calls cost, plus whatever the failed one may have cost.
         error = broken.error
         failed = _failure_cost(error, True) if isinstance(error, ImageGenError) else None
         done = Decimal(0)
         if broken.finished:
-            merged = ProviderResult(
-                images=[image for result in broken.finished for image in result.images],
-                usage=merge_usage([result.usage for result in broken.finished]),
-                quality=broken.finished[0].quality,
-                size=broken.finished[0].size,
-            )
+            merged = merge_results(broken.finished)
             done_cost = compute_cost(self._price(deployment, spec), merged)
             if done_cost is None:
                 return None
@@ -573,15 +416,6 @@ class Gateway:
                 else self.settings.drop_params
             )
         return check_params(spec, request, drop=drop, coerce_size=bool(deployment.coerce_size))
-
-
-class _FanOutFailed(Exception):
-    """A fan-out sub-call failed; carries what the other sub-calls produced (and cost)."""
-
-    def __init__(self, error: BaseException, finished: list[ProviderResult]) -> None:
-        super().__init__("a fan-out sub-call failed")
-        self.error = error
-        self.finished = finished
 
 
 def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None:

@@ -14,7 +14,7 @@ from imagegen.types import REQUEST_ID_PATTERN, CallFacts
 
 if TYPE_CHECKING:
     from imagegen.errors import ImageGenError
-    from imagegen.gateway import RequestState
+    from imagegen.events import RequestState
 
 TRAILER_COST = "x-imagegen-response-cost"
 TRAILER_MODEL_ID = "x-imagegen-model-id"

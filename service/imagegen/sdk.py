@@ -16,7 +16,8 @@ from weakref import WeakKeyDictionary
 
 from imagegen.config import sdk_settings
 from imagegen.errors import FieldViolation, InvalidRequestError
-from imagegen.gateway import Gateway, Generation
+from imagegen.events import Generation
+from imagegen.gateway import Gateway
 from imagegen.types import (
     ImageObject,
     ImageRequest,

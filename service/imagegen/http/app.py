@@ -24,7 +24,8 @@ from typing import Any
 from aiohttp import web
 
 from imagegen.errors import ImageGenError, InternalError
-from imagegen.gateway import Gateway, Generation, ImageReady, Progress, RequestState
+from imagegen.events import Generation, ImageReady, Progress, RequestState
+from imagegen.gateway import Gateway
 from imagegen.http.convert import (
     COMPLETED_EVENT,
     PARTIAL_EVENT,

@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from imagegen.errors import FieldViolation, InvalidRequestError
-from imagegen.gateway import Generation, ModelDescription
+from imagegen.events import Generation
+from imagegen.gateway import ModelDescription
 from imagegen.providers.base import PreviewEvent
 from imagegen.sdk import build_request, image_response_from
 from imagegen.types import (

@@ -8,14 +8,8 @@ from google.protobuf import duration_pb2, json_format
 from pydantic import JsonValue
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
-from imagegen.gateway import (
-    Accepted,
-    Generation,
-    ImageReady,
-    ModelDescription,
-    Progress,
-    StreamEvent,
-)
+from imagegen.events import Accepted, Generation, ImageReady, Progress, StreamEvent
+from imagegen.gateway import ModelDescription
 from imagegen.providers.base import PreviewEvent
 from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ResponseFormat, Usage
 

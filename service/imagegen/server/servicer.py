@@ -19,7 +19,8 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.deadline import Deadline
 from imagegen.errors import ImageGenError, InternalError
-from imagegen.gateway import Gateway, Generation, RequestState
+from imagegen.events import Generation, RequestState
+from imagegen.gateway import Gateway
 from imagegen.metadata import failure_facts, trailers
 from imagegen.server.convert import (
     RequestMessage,

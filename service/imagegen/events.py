@@ -1,0 +1,116 @@
+"""The state of one request, and what a generation yields as it goes.
+
+`RequestState` travels through the layers in one place; a generation's stream is
+`Accepted`, then `Progress` / `PreviewEvent` / `ImageReady` as they happen, then the
+`Generation`. The doors turn these into their wire formats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+
+from imagegen.providers.base import PreviewEvent
+from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ProviderResult
+
+
+@dataclass(slots=True)
+class RequestState:
+    """Per-request state, carried through the layers in one place."""
+
+    request: ImageRequest
+    request_id: str
+    started: float
+    facts: CallFacts
+    provider_seconds: float = 0.0
+    dropped_params: tuple[str, ...] = ()
+
+    def overhead_ms(self) -> float:
+        """Time spent in the gateway so far, excluding provider calls."""
+        return max(0.0, (time.monotonic() - self.started - self.provider_seconds) * 1000)
+
+
+@dataclass(slots=True)
+class Generation:
+    """A finished generation."""
+
+    result: ProviderResult
+    state: RequestState
+
+    @property
+    def facts(self) -> CallFacts:
+        return self.state.facts
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The request is valid and a deployment was chosen (the first streamed event)."""
+
+    facts: CallFacts
+    model: str
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReady:
+    """A finished image, at its position among the call's images."""
+
+    index: int
+    image: GeneratedImage
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Nothing happened for a keep-alive interval; the call is still running."""
+
+    elapsed_seconds: float
+    images_done: int
+
+
+StreamEvent = Accepted | Progress | PreviewEvent | ImageReady | Generation
+
+
+async def with_keepalive(
+    events: AsyncGenerator[StreamEvent, None], interval: float
+) -> AsyncIterator[StreamEvent]:
+    """`events`, with a Progress event whenever `interval` seconds pass without one."""
+    queue: asyncio.Queue[StreamEvent | _Ended] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                await queue.put(event)
+            await queue.put(_Ended(None))
+        except Exception as exc:
+            await queue.put(_Ended(exc))
+
+    started = time.monotonic()
+    images_done = 0
+    task = asyncio.ensure_future(pump())
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), interval)
+            except TimeoutError:
+                yield Progress(time.monotonic() - started, images_done)
+                continue
+            if isinstance(item, _Ended):
+                if item.error is not None:
+                    raise item.error
+                return
+            if isinstance(item, ImageReady):
+                images_done += 1
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await events.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    error: Exception | None
