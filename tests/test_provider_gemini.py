@@ -1222,3 +1222,12 @@ async def test_grpc_list_models_describes_each_family(
     assert "provider_params.image_size" in listed["pro-image"].supported_params
     assert "provider_params.image_size" not in flash.supported_params
     assert list(flash.qualities) == []
+
+
+async def test_a_call_without_a_tier_reports_googles_default_1k(
+    gateway: Gateway, gemini_fake: GeminiFake
+) -> None:
+    generation = await generate(gateway, model="pro-image", prompt="a map", size="16:9")
+    body = gemini_fake.last_request.json
+    assert "imageSize" not in body["generationConfig"].get("imageConfig", {})
+    assert generation.result.size == "1K"

@@ -74,7 +74,6 @@ _DIALECT = Dialect(
     refusal=re.compile(r"responsible ai practices", re.IGNORECASE),
     bad_key_message=re.compile(r"api key not valid", re.IGNORECASE),
     # A model with several tiers may have made any of them (auto size): unknown.
-    smallest_tier_by_default=False,
 )
 
 _MODELS = ModelTable(

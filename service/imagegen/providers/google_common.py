@@ -177,9 +177,6 @@ class Dialect:
     """A 400 whose message matches is a prompt the safety system refused."""
     bad_key_message: re.Pattern[str] | None
     """A 400 whose message matches is a bad API key even without ErrorInfo API_KEY_INVALID."""
-    smallest_tier_by_default: bool
-    """Whether images made without a tier in the request are reported at the model's
-    smallest tier (else only a model with a single tier names one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +321,8 @@ def _provider_params(
 
 # ---------------------------------------------------------------------- image-size tiers
 
+DEFAULT_TIER = "1K"
+
 
 def image_size(call: ProviderCall, model: GoogleImageModel) -> str | None:
     """The tier to send: the caller's `image_size`, else the one a WxH size needs."""
@@ -334,7 +333,7 @@ def image_size(call: ProviderCall, model: GoogleImageModel) -> str | None:
     return tier if model.sends_image_size else None
 
 
-def sent_tier(call: ProviderCall, model: GoogleImageModel, dialect: Dialect) -> str | None:
+def sent_tier(call: ProviderCall, model: GoogleImageModel) -> str | None:
     """The tier the images were made at (for pricing keys), when the gateway knows it."""
     explicit = call.params.extra.get("image_size")
     if isinstance(explicit, str):
@@ -342,8 +341,9 @@ def sent_tier(call: ProviderCall, model: GoogleImageModel, dialect: Dialect) -> 
     size = call.params.size
     if model.tiers and size is not None and size != AUTO:
         return _tier_for_size(call, model)
-    if dialect.smallest_tier_by_default:
-        return model.tiers[0] if model.tiers else None
+    # Without a tier in the request Google makes 1K images (the documented default).
+    if DEFAULT_TIER in model.tiers:
+        return DEFAULT_TIER
     return model.tiers[0] if len(model.tiers) == 1 else None
 
 
@@ -452,7 +452,7 @@ def parse_result(
         raise ProviderBadResponseError(
             "the provider's response is not a JSON object", provider=provider
         )
-    tier = sent_tier(call, model, dialect)
+    tier = sent_tier(call, model)
     if model.route is Route.PREDICT:
         return _imagen_result(provider, call, response, payload, tier, dialect)
     return _gemini_result(provider, response, payload, tier)

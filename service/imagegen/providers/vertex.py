@@ -141,7 +141,6 @@ _DIALECT = Dialect(
     # Only express mode has keys: a bad one is recognised by ErrorInfo API_KEY_INVALID alone.
     bad_key_message=None,
     # Images asked for without a tier are reported (and priced) at the model's smallest.
-    smallest_tier_by_default=True,
 )
 
 _MODELS = ModelTable(
