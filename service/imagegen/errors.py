@@ -307,6 +307,15 @@ class ProviderTimeoutError(ProviderError):
     reason = "PROVIDER_TIMEOUT"
 
 
+def invalid_field(field: str, description: str) -> InvalidRequestError:
+    """An InvalidRequestError about one field: named in the BadRequest violation and metadata."""
+    return InvalidRequestError(
+        description,
+        field_violations=[FieldViolation(field, description)],
+        metadata={"field": field},
+    )
+
+
 class ConfigError(Exception):
     """A configuration problem found at start-up; never crosses an RPC."""
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from imagegen.errors import FieldViolation, InvalidRequestError
+from imagegen.errors import InvalidRequestError, invalid_field
 
 AUTO = "auto"
 _SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX*]\s*(\d{1,5})\s*$")
@@ -46,11 +46,7 @@ def parse_size(text: str) -> Size:
 
 def invalid_size(description: str) -> InvalidRequestError:
     """The error for a size a model cannot take."""
-    return InvalidRequestError(
-        description,
-        field_violations=[FieldViolation("size", description)],
-        metadata={"field": "size"},
-    )
+    return invalid_field("size", description)
 
 
 @dataclass(frozen=True, slots=True)

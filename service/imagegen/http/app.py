@@ -38,7 +38,7 @@ from imagegen.http.convert import (
     partial_event,
 )
 from imagegen.http.errors import error_body, error_headers
-from imagegen.metadata import failure_facts, trailers
+from imagegen.metadata import failure_facts, log_generated, trailers
 from imagegen.providers.base import PreviewEvent
 from imagegen.types import CallFacts
 
@@ -316,17 +316,7 @@ class HttpDoor:
     def _finish(self, state: RequestState) -> None:
         facts = state.facts
         facts.overhead_ms = state.overhead_ms()
-        log.info(
-            "generated (http) request_id=%s model_id=%s provider=%s cost=%s attempts=%d"
-            " overhead_ms=%.2f dropped_params=%s",
-            facts.request_id,
-            facts.model_id,
-            facts.provider,
-            facts.response_cost_text,
-            facts.attempts,
-            facts.overhead_ms,
-            ",".join(state.dropped_params) or "-",
-        )
+        log_generated(log, state, "http")
 
     def _failure(
         self, exc: Exception, state: RequestState | None, request_id: str | None

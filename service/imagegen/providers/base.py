@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from pydantic import JsonValue
 
 from imagegen.deadline import Deadline
-from imagegen.errors import FieldViolation, InvalidRequestError, UnsupportedParameterError
+from imagegen.errors import (
+    FieldViolation,
+    UnsupportedParameterError,
+    invalid_field,
+)
 from imagegen.sizes import (
     AUTO,
     FreeFormRule,
@@ -62,23 +66,15 @@ class ParamSpec:
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if not ok:
-            raise _invalid(field_name, f"{name} must be of type {self.kind.__name__}")
+            raise invalid_field(field_name, f"{name} must be of type {self.kind.__name__}")
         if self.choices is not None and value not in self.choices:
-            raise _invalid(field_name, f"{name} must be one of {', '.join(self.choices)}")
+            raise invalid_field(field_name, f"{name} must be one of {', '.join(self.choices)}")
         if isinstance(value, int | float) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
-                raise _invalid(field_name, f"{name} must be at least {self.minimum:g}")
+                raise invalid_field(field_name, f"{name} must be at least {self.minimum:g}")
             if self.maximum is not None and value > self.maximum:
-                raise _invalid(field_name, f"{name} must be at most {self.maximum:g}")
+                raise invalid_field(field_name, f"{name} must be at most {self.maximum:g}")
         return value
-
-
-def _invalid(field_name: str, description: str) -> InvalidRequestError:
-    return InvalidRequestError(
-        description,
-        field_violations=[FieldViolation(field_name, description)],
-        metadata={"field": field_name},
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,21 +156,23 @@ def check_params(
         )
 
     if len(request.prompt) > spec.max_prompt_chars:
-        raise _invalid(
+        raise invalid_field(
             "prompt", f"prompt exceeds {spec.max_prompt_chars} characters for {spec.family}"
         )
 
     n = request.n if supported("n", request.n) and request.n is not None else 1
     if n > spec.max_n:
-        raise _invalid("n", f"{spec.family} generates at most {spec.max_n} image(s) per request")
+        raise invalid_field(
+            "n", f"{spec.family} generates at most {spec.max_n} image(s) per request"
+        )
 
     quality = request.quality if supported("quality", request.quality) else None
     if quality is not None and spec.qualities is not None and quality not in spec.qualities:
-        raise _invalid("quality", f"quality must be one of {', '.join(spec.qualities)}")
+        raise invalid_field("quality", f"quality must be one of {', '.join(spec.qualities)}")
 
     style = request.style if supported("style", request.style) else None
     if style is not None and spec.styles is not None and style not in spec.styles:
-        raise _invalid("style", f"style must be one of {', '.join(spec.styles)}")
+        raise invalid_field("style", f"style must be one of {', '.join(spec.styles)}")
 
     choice = (
         _choose_size(spec, request.size, coerce_size)
@@ -202,7 +200,7 @@ def check_params(
     extra: dict[str, JsonValue] = {}
     for name, value in request.provider_params.items():
         if name in RESERVED_PROVIDER_PARAMS:
-            raise _invalid(
+            raise invalid_field(
                 f"provider_params.{name}", f"{name} is a request field, not a provider parameter"
             )
         if spec.provider_params is None:

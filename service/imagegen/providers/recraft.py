@@ -57,6 +57,7 @@ from imagegen.errors import (
     ProviderModelNotFoundError,
     ProviderNotConfiguredError,
     ProviderQuotaExceededError,
+    invalid_field,
     redact_secrets,
 )
 from imagegen.imagefmt import sniff_mime
@@ -117,14 +118,6 @@ _V2_V3_PROMPT_CHARS = 1000
 _V4_PROMPT_CHARS = 10000
 
 
-def _violation(field_name: str, description: str) -> InvalidRequestError:
-    return InvalidRequestError(
-        description,
-        field_violations=[FieldViolation(field_name, description)],
-        metadata={"field": field_name},
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class StructuredParam(ParamSpec):
     """A provider parameter whose value is a JSON object or array.
@@ -149,13 +142,13 @@ def _int_in(value: JsonValue, low: int, high: int) -> bool:
 
 def _check_color(where: str, value: JsonValue) -> None:
     if not isinstance(value, dict):
-        raise _violation(where, f'{where} must be an object like {{"rgb": [r, g, b]}}')
+        raise invalid_field(where, f'{where} must be an object like {{"rgb": [r, g, b]}}')
     unknown = sorted(set(value) - {"rgb", "std", "weight"})
     if unknown:
-        raise _violation(f"{where}.{unknown[0]}", f"{where} takes rgb (and std, weight)")
+        raise invalid_field(f"{where}.{unknown[0]}", f"{where} takes rgb (and std, weight)")
     rgb = value.get("rgb")
     if not isinstance(rgb, list) or len(rgb) != 3 or not all(_int_in(c, 0, 255) for c in rgb):
-        raise _violation(f"{where}.rgb", f"{where}.rgb must be three integers 0..255")
+        raise invalid_field(f"{where}.rgb", f"{where}.rgb must be three integers 0..255")
 
 
 def _controls_validator(*, artistic_level: bool) -> Callable[[str, JsonValue], None]:
@@ -165,20 +158,20 @@ def _controls_validator(*, artistic_level: bool) -> Callable[[str, JsonValue], N
 
     def validate(where: str, value: JsonValue) -> None:
         if not isinstance(value, dict):
-            raise _violation(where, f"{where} must be an object ({', '.join(allowed)})")
+            raise invalid_field(where, f"{where} must be an object ({', '.join(allowed)})")
         for key, item in value.items():
             path = f"{where}.{key}"
             if key not in allowed:
-                raise _violation(path, f"{where} takes {', '.join(allowed)}; not {key}")
+                raise invalid_field(path, f"{where} takes {', '.join(allowed)}; not {key}")
             if key == "artistic_level" and not _int_in(item, 0, 5):
-                raise _violation(path, f"{path} must be an integer 0..5")
+                raise invalid_field(path, f"{path} must be an integer 0..5")
             if key == "no_text" and not isinstance(item, bool):
-                raise _violation(path, f"{path} must be a boolean")
+                raise invalid_field(path, f"{path} must be a boolean")
             if key == "background_color":
                 _check_color(path, item)
             if key == "colors":
                 if not isinstance(item, list):
-                    raise _violation(path, f"{path} must be a list of colors")
+                    raise invalid_field(path, f"{path} must be a list of colors")
                 for index, color in enumerate(item):
                     _check_color(f"{path}[{index}]", color)
 
@@ -187,11 +180,11 @@ def _controls_validator(*, artistic_level: bool) -> Callable[[str, JsonValue], N
 
 def _check_text_layout(where: str, value: JsonValue) -> None:
     if not isinstance(value, list):
-        raise _violation(where, f"{where} must be a list of {{text, bbox}} objects")
+        raise invalid_field(where, f"{where} must be a list of {{text, bbox}} objects")
     for index, item in enumerate(value):
         path = f"{where}[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise _violation(path, f"{path} needs a text string")
+            raise invalid_field(path, f"{path} needs a text string")
         bbox = item.get("bbox")
         if not (
             isinstance(bbox, list)
@@ -203,7 +196,7 @@ def _check_text_layout(where: str, value: JsonValue) -> None:
                 for point in bbox
             )
         ):
-            raise _violation(f"{path}.bbox", f"{path}.bbox must be four [x, y] points")
+            raise invalid_field(f"{path}.bbox", f"{path}.bbox must be four [x, y] points")
 
 
 def _controls(*, artistic_level: bool) -> StructuredParam:

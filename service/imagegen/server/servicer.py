@@ -21,7 +21,7 @@ from imagegen.deadline import Deadline
 from imagegen.errors import ImageGenError, InternalError
 from imagegen.events import Generation, RequestState
 from imagegen.gateway import Gateway
-from imagegen.metadata import failure_facts, trailers
+from imagegen.metadata import failure_facts, log_generated, trailers
 from imagegen.server.convert import (
     RequestMessage,
     generation_to_proto,
@@ -107,17 +107,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         facts = state.facts
         facts.overhead_ms = state.overhead_ms()
         context.set_trailing_metadata(trailers(facts))
-        log.info(
-            "generated request_id=%s model_id=%s provider=%s cost=%s attempts=%d overhead_ms=%.2f"
-            " dropped_params=%s",
-            facts.request_id,
-            facts.model_id,
-            facts.provider,
-            facts.response_cost_text,
-            facts.attempts,
-            facts.overhead_ms,
-            ",".join(state.dropped_params) or "-",
-        )
+        log_generated(log, state, "grpc")
 
     async def _abort(
         self, context: Context, exc: Exception, state: RequestState | None, request_id: str
