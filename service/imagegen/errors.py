@@ -193,6 +193,14 @@ class InternalError(ImageGenError):
     """A bug in the gateway. The message never carries the original exception."""
 
 
+class CancelledError(ImageGenError):
+    """The caller cancelled the request or went away (reported to hooks, not sent)."""
+
+    code = Code.CANCELLED
+    http_status = 499
+    reason = "CANCELLED"
+
+
 class ProviderError(ImageGenError):
     """An upstream provider refused or failed the call."""
 

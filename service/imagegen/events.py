@@ -11,10 +11,20 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imagegen.providers.base import PreviewEvent
 from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ProviderResult
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, once a virtual key authenticated the request."""
+
+    key_id: str
+    """A stable, non-secret id of the key (never the key itself)."""
+    alias: str
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -27,6 +37,14 @@ class RequestState:
     facts: CallFacts
     provider_seconds: float = 0.0
     dropped_params: tuple[str, ...] = ()
+    door: str = "sdk"
+    """Which door the request came through: "grpc", "http" or "sdk"."""
+    credentials: str | None = None
+    """The bearer token the caller presented (a virtual key), if any. Never logged."""
+    caller: Caller | None = None
+    """Set by access control once the credentials were checked."""
+    extensions: dict[str, object] = field(default_factory=dict)
+    """Per-request data of the hooks, each under its own hook's name."""
 
     def overhead_ms(self) -> float:
         """Time spent in the gateway so far, excluding provider calls."""

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 from imagegen.errors import ContentPolicyViolationError
 from imagegen.events import ImageReady
-from imagegen.providers.base import Provider, ProviderCall
-from imagegen.providers.transport import HttpTransport
-from imagegen.types import CallFacts, ProviderResult, merge_usage
+from imagegen.providers.base import ProviderCall
+from imagegen.types import ProviderResult, merge_usage
 
 
 async def fan_out(
-    provider: Provider,
+    generate: Callable[[ProviderCall], Awaitable[ProviderResult]],
     call: ProviderCall,
     per_call: int,
-    facts: CallFacts,
-    transport: HttpTransport,
 ) -> AsyncIterator[ImageReady | ProviderResult]:
     """Serve n with parallel calls when the model makes fewer images per call.
 
@@ -31,11 +28,10 @@ async def fan_out(
     if call.params.n % per_call:
         counts.append(call.params.n % per_call)
     calls = [replace(call, params=replace(call.params, n=count)) for count in counts]
-    facts.attempts += len(calls)
 
     async def attempt(sub: ProviderCall) -> tuple[ProviderCall, ProviderResult | Exception]:
         try:
-            return sub, await provider.generate(sub, transport)
+            return sub, await generate(sub)
         except Exception as exc:
             return sub, exc
 

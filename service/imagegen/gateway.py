@@ -8,10 +8,11 @@ only convert to and from their wire formats.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
@@ -19,8 +20,10 @@ from enum import Enum
 from imagegen.config import Deployment, Settings
 from imagegen.deadline import Deadline
 from imagegen.errors import (
+    CancelledError,
     FieldViolation,
     ImageGenError,
+    InternalError,
     InvalidRequestError,
     ModelNotFoundError,
     PermissionDeniedError,
@@ -35,6 +38,7 @@ from imagegen.events import (
     with_keepalive,
 )
 from imagegen.fanout import FanOutFailed, fan_out, merge_results
+from imagegen.hooks import RequestHook
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.providers.base import (
     CREDENTIAL_OPTIONS,
@@ -50,7 +54,7 @@ from imagegen.providers.base import (
 )
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
-from imagegen.types import CallFacts, ImageRequest, ProviderResult
+from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult
 
 log = logging.getLogger(__name__)
 
@@ -89,23 +93,45 @@ class Gateway:
         transport: HttpTransport | None = None,
         prices: PriceTable | None = None,
         request_credentials: RequestCredentials = RequestCredentials.TRUST,
+        hooks: Sequence[RequestHook] = (),
     ) -> None:
         self.settings = settings
         self.transport = transport or HttpTransport()
         self.prices = prices or load_price_table()
         self.request_credentials = request_credentials
+        self.hooks: tuple[RequestHook, ...] = tuple(hooks)
         self._warned_unpriced: set[str] = set()
 
+    async def start(self) -> None:
+        """Start the hooks (background writers, pools); call once before serving."""
+        for hook in self.hooks:
+            await hook.start()
+
     async def aclose(self) -> None:
+        for hook in reversed(self.hooks):
+            try:
+                await hook.aclose()
+            except Exception:
+                log.exception("hook %s failed to close", hook.name)
         await self.transport.aclose()
 
-    def new_state(self, request: ImageRequest, *, started: float | None = None) -> RequestState:
+    def new_state(
+        self,
+        request: ImageRequest,
+        *,
+        started: float | None = None,
+        door: str = "sdk",
+        credentials: str | None = None,
+    ) -> RequestState:
+        """The state of a new request; `credentials` is the caller's bearer token, if any."""
         request_id = request.request_id or uuid.uuid4().hex
         return RequestState(
             request=request,
             request_id=request_id,
             started=time.monotonic() if started is None else started,
             facts=CallFacts(request_id=request_id),
+            door=door,
+            credentials=credentials,
         )
 
     async def generate(
@@ -159,7 +185,12 @@ class Gateway:
         state = state or self.new_state(request)
         facts = state.facts
         called_provider = False
+        ended: ImageGenError | None = None
         try:
+            for hook in self.hooks:
+                await hook.on_request(state)
+            # A hook may have rewritten the request (a masked prompt).
+            request = state.request
             deployment, provider, spec, call = self._prepare(
                 request, state, deadline, partial_images
             )
@@ -168,7 +199,7 @@ class Gateway:
             began = time.monotonic()
             result: ProviderResult | None = None
             try:
-                async for event in self._provider_events(provider, call, facts):
+                async for event in self._provider_events(provider, call, state, deployment):
                     if isinstance(event, ProviderResult):
                         result = event
                     else:
@@ -176,6 +207,8 @@ class Gateway:
             finally:
                 state.provider_seconds += time.monotonic() - began
             assert result is not None  # the provider events end with the result
+            for hook in self.hooks:
+                result = await hook.after_call(state, result)
             facts.filtered = result.filtered
             facts.response_cost = compute_cost(self._price(deployment, spec), result)
             if facts.response_cost is None and deployment.model_id not in self._warned_unpriced:
@@ -191,19 +224,40 @@ class Gateway:
             error = broken.error
             if isinstance(error, ImageGenError):
                 error.facts = facts
+                ended = error
+            else:
+                ended = InternalError("internal error")
+            await self._finished(state, ended)
             raise error from None
         except ImageGenError as error:
             facts.response_cost = _failure_cost(error, called_provider)
             facts.overhead_ms = state.overhead_ms()
             error.facts = facts
+            await self._finished(state, error)
             raise
-        except Exception:
-            # A bug, not a provider's answer: once the provider was called it may have billed.
+        except BaseException as exc:
+            # A bug, or the caller went away: once the provider was called it may have billed.
             facts.response_cost = None if called_provider else Decimal(0)
             facts.overhead_ms = state.overhead_ms()
+            if isinstance(exc, GeneratorExit | asyncio.CancelledError):
+                ended = CancelledError("the caller cancelled the request")
+            else:
+                ended = InternalError("internal error")
+            await self._finished(state, ended)
             raise
         facts.overhead_ms = state.overhead_ms()
+        await self._finished(state, None)
         yield Generation(result=result, state=state)
+
+    async def _finished(self, state: RequestState, error: ImageGenError | None) -> None:
+        for hook in self.hooks:
+            try:
+                await hook.finished(state, error)
+            except Exception:
+                # Reporting must never turn a served request into a failed one.
+                log.exception(
+                    "hook %s failed at the end of request %s", hook.name, state.request_id
+                )
 
     def _prepare(
         self,
@@ -268,29 +322,82 @@ class Gateway:
         )
 
     async def _provider_events(
-        self, provider: Provider, call: ProviderCall, facts: CallFacts
+        self,
+        provider: Provider,
+        call: ProviderCall,
+        state: RequestState,
+        deployment: Deployment,
     ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
         """The provider calls for `call`: previews and images as they come, then the result."""
         if call.params.partial_images and isinstance(provider, StreamingProvider):
-            facts.attempts += 1
-            async for event in provider.stream_events(call, self.transport):
-                if isinstance(event, PreviewEvent):
-                    yield event
-                elif isinstance(event, ImageEvent):
-                    yield ImageReady(index=event.index, image=event.image)
-                else:
-                    yield event.result
+            attempt = self._attempt_started(state, deployment, call)
+            try:
+                async for event in provider.stream_events(call, self.transport):
+                    if isinstance(event, PreviewEvent):
+                        yield event
+                    elif isinstance(event, ImageEvent):
+                        yield ImageReady(index=event.index, image=event.image)
+                    else:
+                        self._attempt_finished(state, attempt, None)
+                        yield event.result
+            except BaseException as exc:
+                self._attempt_finished(state, attempt, exc)
+                raise
             return
+
+        async def generate(sub: ProviderCall) -> ProviderResult:
+            attempt = self._attempt_started(state, deployment, sub)
+            try:
+                result = await provider.generate(sub, self.transport)
+            except BaseException as exc:
+                self._attempt_finished(state, attempt, exc)
+                raise
+            self._attempt_finished(state, attempt, None)
+            return result
+
         per_call = call.spec.max_images_per_call
         if per_call is None or call.params.n <= per_call:
-            facts.attempts += 1
-            result = await provider.generate(call, self.transport)
+            result = await generate(call)
             for index, image in enumerate(result.images):
                 yield ImageReady(index=index, image=image)
             yield result
             return
-        async for outcome in fan_out(provider, call, per_call, facts, self.transport):
+        async for outcome in fan_out(generate, call, per_call):
             yield outcome
+
+    def _attempt_started(
+        self, state: RequestState, deployment: Deployment, call: ProviderCall
+    ) -> Attempt:
+        facts = state.facts
+        facts.attempts += 1
+        attempt = Attempt(
+            number=facts.attempts,
+            model_name=deployment.model_name,
+            model_id=deployment.model_id,
+            provider=deployment.provider,
+            api_base=facts.api_base,
+            images=call.params.n,
+            started_at=time.time(),
+            started=time.monotonic(),
+        )
+        facts.attempt_log.append(attempt)
+        for hook in self.hooks:
+            hook.attempt_started(state, attempt)
+        return attempt
+
+    def _attempt_finished(
+        self, state: RequestState, attempt: Attempt, error: BaseException | None
+    ) -> None:
+        if error is None:
+            attempt.finish("ok", cost=None)
+        elif isinstance(error, ImageGenError):
+            attempt.finish(error.reason, _failure_cost(error, True))
+        elif isinstance(error, GeneratorExit | asyncio.CancelledError):
+            attempt.finish("CANCELLED", cost=None)
+        else:
+            attempt.finish("INTERNAL", cost=None)
+        for hook in self.hooks:
+            hook.attempt_finished(state, attempt)
 
     def describe_models(self) -> list[ModelDescription]:
         """The configured models with their rules and price basis."""

@@ -49,6 +49,16 @@ def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
     return (*always, *optional)
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `authorization: Bearer <token>` header or metadata value."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 def _header_safe(value: str) -> str:
     # gRPC rejects the whole call ("Invalid metadata") for a non-printable-ASCII value, and an
     # HTTP header must not carry one either; config values (a model id, a base URL) are not

@@ -247,6 +247,37 @@ def format_usd(amount: Decimal | None) -> str:
 
 
 @dataclass(slots=True)
+class Attempt:
+    """One provider call made for a request: where it went, how it ended, how long it took."""
+
+    number: int
+    """1-based, in the order the calls started."""
+    model_name: str
+    """The model group (the name the caller asked for, or the fallback's)."""
+    model_id: str
+    """The deployment that was called."""
+    provider: str
+    api_base: str
+    images: int
+    """Images this call was asked for."""
+    started_at: float
+    """Wall-clock start (time.time()), for spans recorded after the fact."""
+    started: float
+    """time.monotonic() at the start."""
+    duration_ms: float | None = None
+    """None while the call runs."""
+    outcome: str = ""
+    """"ok", or the ErrorInfo reason of the failure (e.g. PROVIDER_RATE_LIMITED)."""
+    cost: Decimal | None = Decimal(0)
+    """What this call cost (None: unknown)."""
+
+    def finish(self, outcome: str, cost: Decimal | None = Decimal(0)) -> None:
+        self.duration_ms = (time.monotonic() - self.started) * 1000
+        self.outcome = outcome
+        self.cost = cost
+
+
+@dataclass(slots=True)
 class CallFacts:
     """Where a call went and what it cost: the trailers and the typed cost record."""
 
@@ -265,6 +296,8 @@ class CallFacts:
     size_actual: str | None = None
     # Images a provider's safety filter withheld from an otherwise successful call.
     filtered: int = 0
+    # Every provider call made for this request, in the order they started.
+    attempt_log: list[Attempt] = field(default_factory=list)
 
     @property
     def response_cost_text(self) -> str:

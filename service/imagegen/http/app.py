@@ -5,9 +5,8 @@ boundary, like the gRPC servicer: a domain error becomes OpenAI's error envelope
 the class's HTTP status, anything unexpected a 500 with a fixed message (logged here,
 never sent), and the cost and routing headers go out either way.
 
-`Authorization` is accepted and ignored, as the gRPC door ignores `authorization`
-metadata: virtual keys are not there yet, and when they come both doors will check
-them the same way.
+`Authorization: Bearer <key>` is handed to the gateway as the gRPC door hands on its
+`authorization` metadata: both doors are checked by the same access-control hook.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from imagegen.http.convert import (
     partial_event,
 )
 from imagegen.http.errors import error_body, error_headers
-from imagegen.metadata import failure_facts, log_generated, trailers
+from imagegen.metadata import bearer_token, failure_facts, log_generated, trailers
 from imagegen.providers.base import PreviewEvent
 from imagegen.types import CallFacts
 
@@ -237,7 +236,12 @@ class HttpDoor:
             given = document.get("request_id")
             request_id = given if isinstance(given, str) else None
             call = generations_call(document)
-            state = self.gateway.new_state(call.request, started=started)
+            state = self.gateway.new_state(
+                call.request,
+                started=started,
+                door="http",
+                credentials=bearer_token(request.headers.get("Authorization")),
+            )
             if call.stream:
                 return await self._stream(request, call, state)
             generation = await self.gateway.generate(call.request, state=state)

@@ -32,6 +32,7 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.DeadlineExceededError: "timeout_error",
     e.GatewayUnavailableError: "server_error",
     e.InternalError: "server_error",
+    e.CancelledError: "server_error",
     e.ProviderError: "server_error",
     e.ProviderInvalidRequestError: "invalid_request_error",
     e.ProviderAuthenticationError: "server_error",

@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen.assembly import hooks_for
 from imagegen.config import Settings
 from imagegen.gateway import Gateway, RequestCredentials
 from imagegen.http.app import HttpDoor
@@ -88,7 +89,9 @@ async def start_server(
         else RequestCredentials.REFUSE
     )
     owns_gateway = gateway is None
-    gateway = gateway or Gateway(settings, request_credentials=policy)
+    if gateway is None:
+        gateway = Gateway(settings, request_credentials=policy, hooks=hooks_for(settings))
+        await gateway.start()
     server = grpc.aio.server(options=server_options(settings))
     add_to_server(ImageGenerationServicer(gateway), server)
     health_servicer = health.aio.HealthServicer()

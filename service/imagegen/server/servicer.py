@@ -21,7 +21,7 @@ from imagegen.deadline import Deadline
 from imagegen.errors import ImageGenError, InternalError
 from imagegen.events import Generation, RequestState
 from imagegen.gateway import Gateway
-from imagegen.metadata import failure_facts, log_generated, trailers
+from imagegen.metadata import bearer_token, failure_facts, log_generated, trailers
 from imagegen.server.convert import (
     RequestMessage,
     generation_to_proto,
@@ -48,7 +48,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         started = time.monotonic()
         state: RequestState | None = None
         try:
-            state = self._start(request, started)
+            state = self._start(request, started, context)
             generation = await self._generate(state, context)
             response = generation_to_proto(generation)
             self._finish(context, state)
@@ -64,7 +64,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         state: RequestState | None = None
         server = self.gateway.settings.server
         try:
-            state = self._start(request, started)
+            state = self._start(request, started, context)
             events = self.gateway.stream(
                 state.request,
                 deadline=_deadline(context),
@@ -95,10 +95,15 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             await self._abort(context, exc, None, "")
             raise
 
-    def _start(self, message: RequestMessage, started: float) -> RequestState:
+    def _start(self, message: RequestMessage, started: float, context: Context) -> RequestState:
         # The state exists before the gateway runs, so that even a failure the gateway did
         # not expect reports the request id in its trailers.
-        return self.gateway.new_state(request_from_proto(message), started=started)
+        return self.gateway.new_state(
+            request_from_proto(message),
+            started=started,
+            door="grpc",
+            credentials=bearer_token(_metadata_value(context, "authorization")),
+        )
 
     async def _generate(self, state: RequestState, context: Context) -> Generation:
         return await self.gateway.generate(state.request, deadline=_deadline(context), state=state)
@@ -128,6 +133,13 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         status = to_rpc_status(error)
         metadata = (*trailers(facts), (STATUS_DETAILS_KEY, status.SerializeToString()))
         await context.abort(grpc_code(error), status.message, trailing_metadata=metadata)
+
+
+def _metadata_value(context: Context, key: str) -> str | None:
+    for name, value in context.invocation_metadata() or ():
+        if name == key and isinstance(value, str):
+            return value
+    return None
 
 
 def _deadline(context: Context) -> Deadline | None:
