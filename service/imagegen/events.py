@@ -27,6 +27,21 @@ class Caller:
     tags: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Something a guardrail or the router decided for a request (span event, log field)."""
+
+    kind: str
+    """"guardrail" or "router"."""
+    name: str
+    """The guardrail's name, or the router step (e.g. "fallback", "cooldown", "retry")."""
+    action: str
+    """What was done: "allow", "block", "mask", "withhold", "skip", "retry", "fallback", ..."""
+    detail: str = ""
+    """A short, secret-free, prompt-free explanation."""
+    at: float = field(default_factory=time.time)
+
+
 @dataclass(slots=True)
 class RequestState:
     """Per-request state, carried through the layers in one place."""
@@ -43,6 +58,8 @@ class RequestState:
     """The bearer token the caller presented (a virtual key), if any. Never logged."""
     caller: Caller | None = None
     """Set by access control once the credentials were checked."""
+    decisions: list[Decision] = field(default_factory=list)
+    """Guardrail and router decisions, in order (telemetry reports them)."""
     extensions: dict[str, object] = field(default_factory=dict)
     """Per-request data of the hooks, each under its own hook's name."""
 
