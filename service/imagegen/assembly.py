@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imagegen.config import Settings
+from imagegen.guardrails.hook import GuardrailHook
 from imagegen.hooks import RequestHook
 
 
@@ -13,4 +14,6 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     telemetry comes last so that it sees what the others decided.
     """
     hooks: list[RequestHook] = []
+    if settings.guardrails.active:
+        hooks.append(GuardrailHook(settings.guardrails, settings.default_model))
     return hooks

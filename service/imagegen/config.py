@@ -37,6 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from imagegen.deadline import DEFAULT_TIMEOUT_SECONDS
 from imagegen.errors import ConfigError, ImageGenError, InvalidRequestError
+from imagegen.guardrails.settings import (
+    GuardrailEntry,
+    GuardrailSettings,
+    build_guardrail_settings,
+)
 from imagegen.pricing.table import Price, price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
@@ -90,7 +95,7 @@ _ROUTER_KEYS = frozenset(
         "custom_llm_provider",
     }
 )
-_KNOWN_TOP_LEVEL = frozenset({"model_list", "litellm_settings", "server_settings"})
+_KNOWN_TOP_LEVEL = frozenset({"model_list", "litellm_settings", "server_settings", "guardrails"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +164,7 @@ class Settings:
     serve_unlisted_models: bool = False
     """Serve any "provider/model" string, not just model_list names (the in-process SDK does)."""
     server: ServerSettings = field(default_factory=ServerSettings)
+    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
     source: str = "<built-in>"
 
     def deployment(self, model_name: str) -> Deployment | None:
@@ -226,6 +232,7 @@ class _File(BaseModel):
     model_list: list[_Entry] = Field(default_factory=list)
     litellm_settings: _LitellmSettings = Field(default_factory=_LitellmSettings)
     server_settings: _ServerSection = Field(default_factory=_ServerSection)
+    guardrails: list[GuardrailEntry] = Field(default_factory=list)
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -342,8 +349,21 @@ def _build(document: _File, source: str) -> Settings:
             stream_keepalive_seconds=server.stream_keepalive_seconds,
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
         ),
+        guardrails=build_guardrail_settings(
+            document.guardrails, _model_guardrails(document.model_list), source
+        ),
         source=source,
     )
+
+
+def _model_guardrails(entries: list[_Entry]) -> list[tuple[str, object]]:
+    # model_info.guardrails: the guardrails a model group adds to the default_on ones.
+    return [
+        (entry.model_name, (entry.model_info.model_extra or {}).get("guardrails"))
+        if entry.model_info is not None
+        else (entry.model_name, None)
+        for entry in entries
+    ]
 
 
 def _deployment(entry: _Entry, where: str) -> Deployment:

@@ -8,12 +8,14 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ImageGenError
     ├── InvalidRequestError                 INVALID_ARGUMENT   INVALID_PARAMETER
     │   ├── UnsupportedParameterError       INVALID_ARGUMENT   UNSUPPORTED_PARAMETER
-    │   └── ContentPolicyViolationError     INVALID_ARGUMENT   CONTENT_POLICY_VIOLATION
+    │   ├── ContentPolicyViolationError     INVALID_ARGUMENT   CONTENT_POLICY_VIOLATION
+    │   └── GuardrailBlockedError           INVALID_ARGUMENT   GUARDRAIL_BLOCKED
     ├── ModelNotFoundError                  NOT_FOUND          MODEL_NOT_FOUND
     ├── PermissionDeniedError               PERMISSION_DENIED  REQUEST_CREDENTIALS_NOT_ALLOWED
     ├── ProviderNotConfiguredError          FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED
     ├── DeadlineExceededError               DEADLINE_EXCEEDED  DEADLINE_EXCEEDED
     ├── GatewayUnavailableError             UNAVAILABLE        GATEWAY_UNAVAILABLE (client side)
+    ├── GuardrailUnavailableError           UNAVAILABLE        GUARDRAIL_UNAVAILABLE
     ├── InternalError                       INTERNAL           INTERNAL
     └── ProviderError                       (an upstream provider answered badly)
         ├── ProviderInvalidRequestError     INVALID_ARGUMENT   PROVIDER_INVALID_REQUEST
@@ -147,6 +149,26 @@ class ContentPolicyViolationError(InvalidRequestError):
     """A safety system refused the prompt or the generated images."""
 
     reason = "CONTENT_POLICY_VIOLATION"
+
+
+class GuardrailBlockedError(InvalidRequestError):
+    """A configured guardrail refused the prompt, or withheld every generated image.
+
+    Not a ContentPolicyViolationError on purpose: that one means a provider's safety system
+    refused, and may send the request on to another model; the gateway's own policy would
+    refuse it there too. `metadata["guardrail"]` names the guardrail.
+    """
+
+    reason = "GUARDRAIL_BLOCKED"
+
+
+class GuardrailUnavailableError(ImageGenError):
+    """A guardrail could not decide (its moderation endpoint failed, it raised), and it
+    fails closed: the request is refused unchecked rather than sent on unchecked."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "GUARDRAIL_UNAVAILABLE"
 
 
 class ModelNotFoundError(ImageGenError):

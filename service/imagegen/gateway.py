@@ -100,6 +100,10 @@ class Gateway:
         self.prices = prices or load_price_table()
         self.request_credentials = request_credentials
         self.hooks: tuple[RequestHook, ...] = tuple(hooks)
+        # Only hooks that look at images one by one are asked (output guardrails).
+        self._image_checks = tuple(
+            hook for hook in self.hooks if type(hook).check_image is not RequestHook.check_image
+        )
         self._warned_unpriced: set[str] = set()
 
     async def start(self) -> None:
@@ -185,6 +189,7 @@ class Gateway:
         state = state or self.new_state(request)
         facts = state.facts
         called_provider = False
+        priced = False
         ended: ImageGenError | None = None
         try:
             for hook in self.hooks:
@@ -198,19 +203,27 @@ class Gateway:
             called_provider = True
             began = time.monotonic()
             result: ProviderResult | None = None
+            delivered = 0
             try:
                 async for event in self._provider_events(provider, call, state, deployment):
                     if isinstance(event, ProviderResult):
                         result = event
+                    elif isinstance(event, ImageReady) and self._image_checks:
+                        if await self._image_passes(state, event):
+                            # Withheld images leave no gap: indexes stay 0..delivered-1.
+                            yield ImageReady(index=delivered, image=event.image)
+                            delivered += 1
                     else:
                         yield event
             finally:
                 state.provider_seconds += time.monotonic() - began
             assert result is not None  # the provider events end with the result
+            # Priced before any hook withholds an image: the provider billed for all of them.
+            facts.response_cost = compute_cost(self._price(deployment, spec), result)
+            priced = True
             for hook in self.hooks:
                 result = await hook.after_call(state, result)
             facts.filtered = result.filtered
-            facts.response_cost = compute_cost(self._price(deployment, spec), result)
             if facts.response_cost is None and deployment.model_id not in self._warned_unpriced:
                 self._warned_unpriced.add(deployment.model_id)
                 log.warning(
@@ -230,7 +243,8 @@ class Gateway:
             await self._finished(state, ended)
             raise error from None
         except ImageGenError as error:
-            facts.response_cost = _failure_cost(error, called_provider)
+            if not priced:  # else the call succeeded and a hook refused its result
+                facts.response_cost = _failure_cost(error, called_provider)
             facts.overhead_ms = state.overhead_ms()
             error.facts = facts
             await self._finished(state, error)
@@ -248,6 +262,12 @@ class Gateway:
         facts.overhead_ms = state.overhead_ms()
         await self._finished(state, None)
         yield Generation(result=result, state=state)
+
+    async def _image_passes(self, state: RequestState, ready: ImageReady) -> bool:
+        for hook in self._image_checks:
+            if not await hook.check_image(state, ready.image):
+                return False
+        return True
 
     async def _finished(self, state: RequestState, error: ImageGenError | None) -> None:
         for hook in self.hooks:

@@ -26,6 +26,8 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.InvalidRequestError: "invalid_request_error",
     e.UnsupportedParameterError: "invalid_request_error",
     e.ContentPolicyViolationError: "invalid_request_error",
+    e.GuardrailBlockedError: "invalid_request_error",
+    e.GuardrailUnavailableError: "server_error",
     e.ModelNotFoundError: "invalid_request_error",
     e.PermissionDeniedError: "permission_error",
     e.ProviderNotConfiguredError: "server_error",
