@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import grpc
 import openai
 import pytest
@@ -373,6 +374,7 @@ async def test_an_image_of_the_wrong_size_is_withheld_and_counted(
     assert [image.data for image in response.images] == [good]
     assert response.filtered_count == 1
     assert trailers["x-imagegen-filtered-count"] == "1"
+    assert trailers["x-imagegen-withheld"] == "image-check: image is 512x512, expected 1024x1536"
     # Both images were generated and billed: the cost covers both.
     assert Decimal(response.cost.response_cost) > 0
 
@@ -394,6 +396,7 @@ async def test_every_image_withheld_is_guardrail_blocked_with_the_billed_cost(
     assert failure.info.reason == "GUARDRAIL_BLOCKED"
     assert failure.info.metadata["guardrail"] == "image-check"
     assert failure.trailers["x-imagegen-response-cost"] == billed != "0"
+    assert failure.trailers["x-imagegen-withheld"] == "image-check: image does not decode"
 
 
 async def test_oversized_images_are_withheld(serve: ServeFactory, openai_fake: OpenAIFake) -> None:
@@ -425,6 +428,9 @@ async def test_a_stream_never_sends_a_withheld_image(
     assert events[2].summary.image_count == 1
     assert events[2].summary.filtered_count == 2
     assert trailers["x-imagegen-filtered-count"] == "2"
+    assert trailers["x-imagegen-withheld"] == (
+        "image-check: image does not decode; image-check: image is 1024x1536, expected 1024x1024"
+    )
 
 
 async def test_a_custom_image_guardrail_by_import_path(
@@ -482,3 +488,24 @@ async def test_http_door_answers_a_block_with_openais_400_envelope(
 
 async def test_no_guardrails_configured_adds_no_hook(openai_fake: OpenAIFake) -> None:
     assert hooks_for(parse_settings(config(openai_fake, []))) == []
+
+
+async def test_http_door_reports_withheld_images_in_its_headers(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(config(openai_fake, [image_check()]))
+    good = png_bytes(1024, 1024, 7)
+    openai_fake.fail_next(200, images_body(good, b"garbage"))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{served.http_base_url}/v1/images/generations",
+            json={"model": "gpt-image-1", "prompt": "otters", "n": 2, "size": "1024x1024"},
+        ) as response,
+    ):
+        body = await response.json()
+        headers = response.headers
+    assert response.status == 200
+    assert [base64.b64decode(item["b64_json"]) for item in body["data"]] == [good]
+    assert headers["x-imagegen-filtered-count"] == "1"
+    assert headers["x-imagegen-withheld"] == "image-check: image does not decode"

@@ -27,6 +27,9 @@ TRAILER_REQUEST_ID = "x-imagegen-request-id"
 # Only when they apply:
 TRAILER_SIZE_COERCION = "x-imagegen-size-coercion"
 TRAILER_FILTERED = "x-imagegen-filtered-count"
+TRAILER_WITHHELD = "x-imagegen-withheld"
+# Reasons are short, but one per image: bound the trailer whatever a custom guardrail writes.
+_MAX_WITHHELD_CHARS = 1024
 
 
 def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
@@ -46,6 +49,9 @@ def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
         optional.append((TRAILER_SIZE_COERCION, _header_safe(coercion)))
     if facts.filtered:
         optional.append((TRAILER_FILTERED, str(facts.filtered)))
+    if facts.withheld:
+        reasons = "; ".join(facts.withheld)[:_MAX_WITHHELD_CHARS]
+        optional.append((TRAILER_WITHHELD, _header_safe(reasons)))
     return (*always, *optional)
 
 

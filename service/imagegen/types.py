@@ -294,8 +294,10 @@ class CallFacts:
     # gateway pick the nearest one: what was asked, and what the model was asked for.
     size_requested: str | None = None
     size_actual: str | None = None
-    # Images a provider's safety filter withheld from an otherwise successful call.
+    # Images a provider's safety filter (or a guardrail) withheld from an otherwise successful call.
     filtered: int = 0
+    # Why guardrails withheld images, one "guardrail: reason" per image (never prompt text).
+    withheld: list[str] = field(default_factory=list)
     # Every provider call made for this request, in the order they started.
     attempt_log: list[Attempt] = field(default_factory=list)
 

@@ -164,11 +164,13 @@ class GuardrailHook(RequestHook):
         kept: list[GeneratedImage] = []
         first_withheld: str | None = None
         for image in result.images:
-            withheld_by, _ = await self._image_verdict(state, per_request, image)
+            withheld_by, reason = await self._image_verdict(state, per_request, image)
             if withheld_by is None:
                 kept.append(image)
-            elif first_withheld is None:
-                first_withheld = withheld_by
+                continue
+            first_withheld = first_withheld or withheld_by
+            # Told to the caller (trailer / header), as the reason for filtered_count.
+            state.facts.withheld.append(f"{withheld_by}: {reason}")
         if first_withheld is None:
             return result
         if not kept:
