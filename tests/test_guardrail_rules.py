@@ -158,6 +158,16 @@ def entry(kind: str, **params: Any) -> dict[str, Any]:
             "is not a PromptGuardrail or ImageGuardrail subclass",
         ),
         ([entry("pii")], "'g1' would never run"),
+        (
+            [
+                entry(
+                    "python:tests.guardrail_examples:NoShouting",
+                    default_on=True,
+                    max_upper_ratio="lots",
+                )
+            ],
+            "NoShouting rejected its options (ValidationError: 1 validation error",
+        ),
         ([entry("pii", default_on=True), entry("pii", default_on=True)], "defined more than once"),
     ],
 )

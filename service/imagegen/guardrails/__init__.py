@@ -7,6 +7,7 @@ built-in kind, `settings` the config section, `hook` the request hook that runs 
 from imagegen.guardrails.base import (
     GuardrailConfig,
     GuardrailContext,
+    GuardrailOptionError,
     GuardrailUnavailable,
     ImageGuardrail,
     ImageVerdict,
@@ -18,6 +19,7 @@ from imagegen.guardrails.base import (
 __all__ = [
     "GuardrailConfig",
     "GuardrailContext",
+    "GuardrailOptionError",
     "GuardrailUnavailable",
     "ImageGuardrail",
     "ImageVerdict",

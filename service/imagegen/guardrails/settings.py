@@ -155,6 +155,12 @@ def _spec(entry: GuardrailEntry, where: str) -> GuardrailSpec:
         cls(config)  # validates the options now, not at the first request
     except GuardrailOptionError as exc:
         raise ConfigError(f"{where}.{exc}") from None
+    except Exception as exc:  # a custom class validating its own way
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise ConfigError(
+            f"{where}: {params.guardrail} rejected its options ({type(exc).__name__}: "
+            f"{first_line[:200]})"
+        ) from None
     return GuardrailSpec(
         kind=params.guardrail,
         cls=cls,
