@@ -93,7 +93,7 @@ def live() -> Iterator[LiveServer]:
 
 # ---------------------------------------------------------------- strategies
 
-odd_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+odd_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 some_text = st.one_of(
     st.just(""),
     st.just(""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from imagegen.config import Settings
 from imagegen.hooks import RequestHook
+from imagegen.limits import InFlightLimit, StreamsPerKeyLimit
 
 
 def hooks_for(settings: Settings) -> list[RequestHook]:
@@ -12,5 +13,12 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     Order matters: guardrails refuse before access control reserves budget, and
     telemetry comes last so that it sees what the others decided.
     """
+    server = settings.server
     hooks: list[RequestHook] = []
+    # First: a request over the bound is refused before any other work.
+    if server.max_in_flight_requests is not None:
+        hooks.append(InFlightLimit(server.max_in_flight_requests))
+    # After access control, which tells whose stream it is.
+    if server.max_streams_per_key is not None:
+        hooks.append(StreamsPerKeyLimit(server.max_streams_per_key))
     return hooks

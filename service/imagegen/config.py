@@ -146,6 +146,10 @@ class ServerSettings:
     stream_chunk_bytes: int = DEFAULT_STREAM_CHUNK_BYTES
     """Streamed images larger than this go as several image_chunk events, so that no message
     exceeds a client's default 4 MiB receive limit."""
+    max_in_flight_requests: int | None = None
+    """Requests this process serves at once (both doors); more are RESOURCE_EXHAUSTED."""
+    max_streams_per_key: int | None = None
+    """Streams open at once per virtual key (per anonymous caller without keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +222,8 @@ class _ServerSection(BaseModel):
     serve_unlisted_models: bool = False
     stream_keepalive_seconds: float = Field(default=5.0, gt=0)
     stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
+    max_in_flight_requests: int | None = Field(default=None, ge=1)
+    max_streams_per_key: int | None = Field(default=None, ge=1)
 
 
 class _File(BaseModel):
@@ -341,6 +347,8 @@ def _build(document: _File, source: str) -> Settings:
             allow_request_credentials=server.allow_request_credentials,
             stream_keepalive_seconds=server.stream_keepalive_seconds,
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
+            max_in_flight_requests=server.max_in_flight_requests,
+            max_streams_per_key=server.max_streams_per_key,
         ),
         source=source,
     )

@@ -14,7 +14,9 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── ProviderNotConfiguredError          FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED
     ├── DeadlineExceededError               DEADLINE_EXCEEDED  DEADLINE_EXCEEDED
     ├── GatewayUnavailableError             UNAVAILABLE        GATEWAY_UNAVAILABLE (client side)
+    ├── ServerLimitError                    RESOURCE_EXHAUSTED SERVER_LIMIT_REACHED
     ├── InternalError                       INTERNAL           INTERNAL
+    ├── CancelledError                      CANCELLED          CANCELLED (reported to hooks)
     └── ProviderError                       (an upstream provider answered badly)
         ├── ProviderInvalidRequestError     INVALID_ARGUMENT   PROVIDER_INVALID_REQUEST
         ├── ProviderAuthenticationError     FAILED_PRECONDITION PROVIDER_AUTHENTICATION_FAILED
@@ -191,6 +193,14 @@ class GatewayUnavailableError(ImageGenError):
 
 class InternalError(ImageGenError):
     """A bug in the gateway. The message never carries the original exception."""
+
+
+class ServerLimitError(ImageGenError):
+    """A configured bound on concurrent work is reached (see imagegen.limits)."""
+
+    code = Code.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "SERVER_LIMIT_REACHED"
 
 
 class CancelledError(ImageGenError):
