@@ -136,6 +136,9 @@ class ServerSettings:
     http_port: int | None = DEFAULT_HTTP_PORT
     """The HTTP door's port: None turns the door off, 0 picks a free port."""
     grace_period_seconds: float = 30.0
+    drain_seconds: float = 0.0
+    """After SIGTERM, health says NOT_SERVING for this long while calls are still taken,
+    so that load balancers polling health stop sending before the listener closes."""
     """How long in-flight calls may finish after SIGTERM."""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     """Send/receive limit, sized for several multi-MB images in one unary response."""
@@ -216,6 +219,7 @@ class _ServerSection(BaseModel):
     http_host: str | None = None
     http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
     grace_period_seconds: float = Field(default=30.0, ge=0)
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
     max_message_mb: int = Field(default=64, ge=4, le=2047)
     default_model: str | None = None
     allow_request_credentials: bool = False
@@ -343,6 +347,7 @@ def _build(document: _File, source: str) -> Settings:
             http_host=server.http_host,
             http_port=server.http_port,
             grace_period_seconds=server.grace_period_seconds,
+            drain_seconds=server.drain_seconds,
             max_message_bytes=server.max_message_mb * 1024 * 1024,
             allow_request_credentials=server.allow_request_credentials,
             stream_keepalive_seconds=server.stream_keepalive_seconds,
