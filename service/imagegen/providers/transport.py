@@ -25,7 +25,10 @@ from imagegen.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from imagegen.providers import url_redaction
 from imagegen.providers.base import HttpRequest
+
+url_redaction.install()
 
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30
