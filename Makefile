@@ -37,7 +37,7 @@ test: $(VENV_STAMP)
 
 ## soak: ten minutes of mixed load on a real server process; RSS and descriptors must stay flat
 soak: $(VENV_STAMP)
-	$(PY) scripts/soak.py --seconds $(or $(SECONDS),600)
+	$(PY) scripts/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
 ## lint: buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict
 lint: setup
