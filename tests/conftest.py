@@ -17,6 +17,8 @@ from tests.fakes.azure import AzureFake
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.xinference import XinferenceFake
 
+pytest_plugins = ["tests.leak_scan"]
+
 
 @dataclass
 class Served:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from imagegen.config import Settings
 from imagegen.guardrails.hook import GuardrailHook
 from imagegen.hooks import RequestHook
+from imagegen.limits import InFlightLimit, StreamsPerKeyLimit
 
 
 def hooks_for(settings: Settings) -> list[RequestHook]:
@@ -13,7 +14,14 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     Order matters: guardrails refuse before access control reserves budget, and
     telemetry comes last so that it sees what the others decided.
     """
+    server = settings.server
     hooks: list[RequestHook] = []
+    # First: a request over the bound is refused before any other work.
+    if server.max_in_flight_requests is not None:
+        hooks.append(InFlightLimit(server.max_in_flight_requests))
     if settings.guardrails.active:
         hooks.append(GuardrailHook(settings.guardrails, settings.default_model))
+    # After access control, which tells whose stream it is.
+    if server.max_streams_per_key is not None:
+        hooks.append(StreamsPerKeyLimit(server.max_streams_per_key))
     return hooks

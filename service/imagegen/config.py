@@ -141,6 +141,9 @@ class ServerSettings:
     http_port: int | None = DEFAULT_HTTP_PORT
     """The HTTP door's port: None turns the door off, 0 picks a free port."""
     grace_period_seconds: float = 30.0
+    drain_seconds: float = 0.0
+    """After SIGTERM, health says NOT_SERVING for this long while calls are still taken,
+    so that load balancers polling health stop sending before the listener closes."""
     """How long in-flight calls may finish after SIGTERM."""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     """Send/receive limit, sized for several multi-MB images in one unary response."""
@@ -151,6 +154,10 @@ class ServerSettings:
     stream_chunk_bytes: int = DEFAULT_STREAM_CHUNK_BYTES
     """Streamed images larger than this go as several image_chunk events, so that no message
     exceeds a client's default 4 MiB receive limit."""
+    max_in_flight_requests: int | None = None
+    """Requests this process serves at once (both doors); more are RESOURCE_EXHAUSTED."""
+    max_streams_per_key: int | None = None
+    """Streams open at once per virtual key (per anonymous caller without keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,12 +225,15 @@ class _ServerSection(BaseModel):
     http_host: str | None = None
     http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
     grace_period_seconds: float = Field(default=30.0, ge=0)
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
     max_message_mb: int = Field(default=64, ge=4, le=2047)
     default_model: str | None = None
     allow_request_credentials: bool = False
     serve_unlisted_models: bool = False
     stream_keepalive_seconds: float = Field(default=5.0, gt=0)
     stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
+    max_in_flight_requests: int | None = Field(default=None, ge=1)
+    max_streams_per_key: int | None = Field(default=None, ge=1)
 
 
 class _File(BaseModel):
@@ -344,10 +354,13 @@ def _build(document: _File, source: str) -> Settings:
             http_host=server.http_host,
             http_port=server.http_port,
             grace_period_seconds=server.grace_period_seconds,
+            drain_seconds=server.drain_seconds,
             max_message_bytes=server.max_message_mb * 1024 * 1024,
             allow_request_credentials=server.allow_request_credentials,
             stream_keepalive_seconds=server.stream_keepalive_seconds,
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
+            max_in_flight_requests=server.max_in_flight_requests,
+            max_streams_per_key=server.max_streams_per_key,
         ),
         guardrails=build_guardrail_settings(
             document.guardrails, _model_guardrails(document.model_list), source

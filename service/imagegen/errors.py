@@ -16,7 +16,9 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── DeadlineExceededError               DEADLINE_EXCEEDED  DEADLINE_EXCEEDED
     ├── GatewayUnavailableError             UNAVAILABLE        GATEWAY_UNAVAILABLE (client side)
     ├── GuardrailUnavailableError           UNAVAILABLE        GUARDRAIL_UNAVAILABLE
+    ├── ServerLimitError                    RESOURCE_EXHAUSTED SERVER_LIMIT_REACHED
     ├── InternalError                       INTERNAL           INTERNAL
+    ├── CancelledError                      CANCELLED          CANCELLED (reported to hooks)
     └── ProviderError                       (an upstream provider answered badly)
         ├── ProviderInvalidRequestError     INVALID_ARGUMENT   PROVIDER_INVALID_REQUEST
         ├── ProviderAuthenticationError     FAILED_PRECONDITION PROVIDER_AUTHENTICATION_FAILED
@@ -213,6 +215,14 @@ class GatewayUnavailableError(ImageGenError):
 
 class InternalError(ImageGenError):
     """A bug in the gateway. The message never carries the original exception."""
+
+
+class ServerLimitError(ImageGenError):
+    """A configured bound on concurrent work is reached (see imagegen.limits)."""
+
+    code = Code.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "SERVER_LIMIT_REACHED"
 
 
 class CancelledError(ImageGenError):

@@ -52,6 +52,8 @@ class RequestState:
     facts: CallFacts
     provider_seconds: float = 0.0
     dropped_params: tuple[str, ...] = ()
+    streaming: bool = False
+    """A StreamGenerateImages call (or a streamed HTTP answer)."""
     door: str = "sdk"
     """Which door the request came through: "grpc", "http" or "sdk"."""
     credentials: str | None = None

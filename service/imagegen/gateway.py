@@ -170,6 +170,8 @@ class Gateway:
         """Events as the generation goes: Accepted, then PreviewEvent / ImageReady as they
         happen (Progress when nothing happened for `keepalive_seconds`), then the
         Generation. Closing the iterator early aborts every provider call."""
+        state = state or self.new_state(request)
+        state.streaming = True
         events = self._run(request, deadline=deadline, state=state, partial_images=partial_images)
         if keepalive_seconds is None:
             async for event in events:

@@ -25,7 +25,10 @@ from imagegen.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from imagegen.providers import url_redaction
 from imagegen.providers.base import HttpRequest
+
+url_redaction.install()
 
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30
@@ -95,6 +98,7 @@ class HttpTransport:
             raise map_transport_error(exc, provider=provider, deadline=deadline) from None
         finally:
             self.provider_seconds_total += time.monotonic() - started
+        _refuse_redirect(response.status_code, provider)
         if len(content) > MAX_RESPONSE_BYTES:
             raise ProviderBadResponseError(
                 "the provider's response is too large", provider=provider
@@ -116,6 +120,7 @@ class HttpTransport:
             async with self._client.stream(
                 request.method, request.url, content=body, headers=headers, timeout=timeout
             ) as response:
+                _refuse_redirect(response.status_code, provider)
                 yield StreamingResponse(response)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise map_transport_error(exc, provider=provider, deadline=deadline) from None
@@ -124,6 +129,18 @@ class HttpTransport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _refuse_redirect(status: int, provider: str) -> None:
+    # Redirects are never followed: the configured api_base is the only host a provider call
+    # may reach, and a redirect could send the credentials on to another host (SSRF). The
+    # provider generated nothing, so the call costs nothing (the upstream status says so).
+    if 300 <= status < 400:
+        raise ProviderBadResponseError(
+            f"the provider answered with a redirect ({status}); redirects are not followed",
+            provider=provider,
+            upstream_status=status,
+        )
 
 
 def encode_body(request: HttpRequest) -> bytes:

@@ -139,5 +139,10 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     grace = settings.server.grace_period_seconds
+    drain = settings.server.drain_seconds
+    if drain > 0:
+        await running.begin_shutdown()
+        log.info("draining: health is NOT_SERVING; still taking calls for %.1f s", drain)
+        await asyncio.sleep(drain)
     log.info("shutting down: in-flight calls have %.0f s to finish", grace)
     await running.stop(grace)
