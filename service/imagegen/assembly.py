@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from imagegen.config import Settings
 from imagegen.hooks import RequestHook
+from imagegen.telemetry.hook import TelemetryHook
+from imagegen.telemetry.setup import Telemetry
 
 
 def hooks_for(settings: Settings) -> list[RequestHook]:
@@ -13,4 +15,5 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     telemetry comes last so that it sees what the others decided.
     """
     hooks: list[RequestHook] = []
+    hooks.append(TelemetryHook(Telemetry.from_settings(settings.telemetry)))
     return hooks

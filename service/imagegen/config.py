@@ -42,6 +42,7 @@ from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+from imagegen.telemetry.settings import TelemetrySection, TelemetrySettings
 from imagegen.types import ImageRequest
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,9 @@ _ROUTER_KEYS = frozenset(
         "custom_llm_provider",
     }
 )
-_KNOWN_TOP_LEVEL = frozenset({"model_list", "litellm_settings", "server_settings"})
+_KNOWN_TOP_LEVEL = frozenset(
+    {"model_list", "litellm_settings", "server_settings", "telemetry_settings"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,8 @@ class Settings:
     serve_unlisted_models: bool = False
     """Serve any "provider/model" string, not just model_list names (the in-process SDK does)."""
     server: ServerSettings = field(default_factory=ServerSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    """Traces, metrics, the request log line and logging callbacks."""
     source: str = "<built-in>"
 
     def deployment(self, model_name: str) -> Deployment | None:
@@ -226,6 +231,7 @@ class _File(BaseModel):
     model_list: list[_Entry] = Field(default_factory=list)
     litellm_settings: _LitellmSettings = Field(default_factory=_LitellmSettings)
     server_settings: _ServerSection = Field(default_factory=_ServerSection)
+    telemetry_settings: TelemetrySection = Field(default_factory=TelemetrySection)
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -342,6 +348,7 @@ def _build(document: _File, source: str) -> Settings:
             stream_keepalive_seconds=server.stream_keepalive_seconds,
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
         ),
+        telemetry=document.telemetry_settings.build(),
         source=source,
     )
 
