@@ -230,6 +230,8 @@ class CallbackRunner:
         self._on_drop = on_drop
         self._task: asyncio.Task[None] | None = None
         self._last_warning = 0.0
+        self.drain_seconds = _DRAIN_SECONDS
+        """How long a shutdown waits for queued payloads to be delivered."""
 
     async def start(self) -> None:
         await self.callback.start()
@@ -262,7 +264,7 @@ class CallbackRunner:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            await self.drain(_DRAIN_SECONDS)
+            await self.drain(self.drain_seconds)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

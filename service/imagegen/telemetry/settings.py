@@ -25,7 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from imagegen.telemetry.callbacks import load_callback_class
 
 DEFAULT_SERVICE_NAME = "imagegen"
 DEFAULT_QUEUE_SIZE = 10_000
@@ -95,6 +97,13 @@ class _Python(_Callback):
     type: Literal["python"]
     class_: str = Field(alias="class", pattern=r"^[\w.]+:[\w.]+$")
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("class_")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        # At load time, so that a typo fails the start with the key named, not the first request.
+        load_callback_class(value)
+        return value
 
 
 _AnyCallback = Annotated[_Stdout | _File | _Webhook | _Python, Field(discriminator="type")]
