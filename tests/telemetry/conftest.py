@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 import yaml
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -85,7 +85,7 @@ class Observed:
     def finished_spans(self) -> list[ReadableSpan]:
         return list(self.spans.get_finished_spans())
 
-    def points(self, metric: str) -> list[NumberDataPoint | Any]:
+    def points(self, metric: str) -> list[Any]:
         """Every data point of `metric` (across scopes and resources)."""
         data = self.reader.get_metrics_data()
         found: list[Any] = []
@@ -105,7 +105,11 @@ class Observed:
             for p in self.points(metric)
             if all(p.attributes.get(k) == v for k, v in labels.items())
         ]
-        assert len(matching) == 1, (metric, labels, [dict(p.attributes) for p in self.points(metric)])
+        assert len(matching) == 1, (
+            metric,
+            labels,
+            [dict(p.attributes) for p in self.points(metric)],
+        )
         return matching[0]
 
     async def drain_callbacks(self) -> None:
@@ -146,7 +150,9 @@ async def observe() -> AsyncIterator[ObserveFactory]:
             hooks=[*hooks, TelemetryHook(telemetry)],
         )
         await gateway.start()
-        running = await start_server(settings, gateway=gateway, host="127.0.0.1", port=0, http_port=0)
+        running = await start_server(
+            settings, gateway=gateway, host="127.0.0.1", port=0, http_port=0
+        )
         channel = grpc.aio.insecure_channel(
             f"127.0.0.1:{running.port}",
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import grpc
 import httpx
@@ -29,20 +31,24 @@ GENERATE = "/imagegen.v1.ImageGeneration/GenerateImages"
 STREAM = "/imagegen.v1.ImageGeneration/StreamGenerateImages"
 
 
+def attrs(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
 def by_kind(spans: list[ReadableSpan], kind: SpanKind) -> list[ReadableSpan]:
     return sorted(
-        (s for s in spans if s.kind is kind), key=lambda s: s.attributes.get("imagegen.attempt", 0)
+        (s for s in spans if s.kind is kind), key=lambda s: int(attrs(s).get("imagegen.attempt", 0))
     )
 
 
-def text_trailers(metadata: object) -> dict[str, str]:
-    return {k: v for k, v in metadata if isinstance(v, str)}  # type: ignore[attr-defined]
+def text_trailers(metadata: Any) -> dict[str, str]:
+    return {k: v for k, v in metadata if isinstance(v, str)}
 
 
 @pytest.fixture
-async def fake() -> OpenAIFake:
+async def fake() -> AsyncIterator[OpenAIFake]:
     async with OpenAIFake() as running:
-        yield running  # type: ignore[misc]
+        yield running
 
 
 async def test_unary_call_continues_the_callers_trace_with_one_attempt_span(
@@ -68,13 +74,13 @@ async def test_unary_call_continues_the_callers_trace_with_one_attempt_span(
     assert server.parent is not None and server.parent.is_remote
     assert format(server.parent.span_id, "016x") == TRACEPARENT_PARENT_ID
     assert server.status.status_code is StatusCode.UNSET
-    assert server.attributes["imagegen.request_id"] == trailers["x-imagegen-request-id"]
-    assert server.attributes["imagegen.status"] == "OK"
-    assert server.attributes["imagegen.model"] == "gpt-image-1"
-    assert server.attributes["imagegen.deployment"] == "gpt-image-1-deployment"
-    assert server.attributes["imagegen.cost_usd"] == trailers["x-imagegen-response-cost"]
-    assert server.attributes["imagegen.door"] == "grpc"
-    assert server.attributes["imagegen.image_count"] == 1
+    assert attrs(server)["imagegen.request_id"] == trailers["x-imagegen-request-id"]
+    assert attrs(server)["imagegen.status"] == "OK"
+    assert attrs(server)["imagegen.model"] == "gpt-image-1"
+    assert attrs(server)["imagegen.deployment"] == "gpt-image-1-deployment"
+    assert attrs(server)["imagegen.cost_usd"] == trailers["x-imagegen-response-cost"]
+    assert attrs(server)["imagegen.door"] == "grpc"
+    assert attrs(server)["imagegen.image_count"] == 1
 
     assert attempt.name == "generate_content gpt-image-1"
     assert attempt.context.trace_id == server.context.trace_id
@@ -82,7 +88,7 @@ async def test_unary_call_continues_the_callers_trace_with_one_attempt_span(
     assert attempt.status.status_code is StatusCode.UNSET
     usage = response.usage
     assert usage.input_tokens > 0 and usage.output_tokens > 0
-    assert dict(attempt.attributes) == {
+    assert attrs(attempt) == {
         "gen_ai.operation.name": "generate_content",
         "gen_ai.provider.name": "openai",
         "gen_ai.system": "openai",
@@ -130,16 +136,16 @@ async def test_a_provider_failure_marks_the_attempt_and_the_server_span(
     assert attempt.parent is not None and attempt.parent.span_id == server.context.span_id
     assert attempt.status.status_code is StatusCode.ERROR
     assert attempt.status.description == "PROVIDER_INVALID_REQUEST"
-    assert attempt.attributes["error.type"] == "PROVIDER_INVALID_REQUEST"
-    assert attempt.attributes["imagegen.outcome"] == "PROVIDER_INVALID_REQUEST"
-    assert attempt.attributes["imagegen.cost_usd"] == "0"
-    assert "gen_ai.usage.input_tokens" not in attempt.attributes
+    assert attrs(attempt)["error.type"] == "PROVIDER_INVALID_REQUEST"
+    assert attrs(attempt)["imagegen.outcome"] == "PROVIDER_INVALID_REQUEST"
+    assert attrs(attempt)["imagegen.cost_usd"] == "0"
+    assert "gen_ai.usage.input_tokens" not in attrs(attempt)
     # INVALID_ARGUMENT is the caller's mistake, not the server's: no error status on a
     # SERVER span (RPC semantic conventions); the code and reason are attributes.
     assert server.status.status_code is StatusCode.UNSET
-    assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
-    assert server.attributes["imagegen.status"] == "INVALID_ARGUMENT"
-    assert server.attributes["error.type"] == "PROVIDER_INVALID_REQUEST"
+    assert attrs(server)["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert attrs(server)["imagegen.status"] == "INVALID_ARGUMENT"
+    assert attrs(server)["error.type"] == "PROVIDER_INVALID_REQUEST"
     # No trace id from a caller: the server span starts the trace.
     assert server.parent is None
 
@@ -165,15 +171,15 @@ async def test_fan_out_sub_calls_are_sibling_children_of_the_server_span(
     spans = observed.finished_spans()
     [server] = by_kind(spans, SpanKind.SERVER)
     attempts = by_kind(spans, SpanKind.CLIENT)
-    assert [a.attributes["imagegen.attempt"] for a in attempts] == [1, 2, 3]
+    assert [attrs(a)["imagegen.attempt"] for a in attempts] == [1, 2, 3]
     for attempt in attempts:
         assert attempt.parent is not None and attempt.parent.span_id == server.context.span_id
         assert attempt.context.trace_id == int(TRACEPARENT_TRACE_ID, 16)
-        assert attempt.attributes["gen_ai.request.choice.count"] == 1
-        assert attempt.attributes["imagegen.image_count"] == 1
-        assert attempt.attributes["gen_ai.provider.name"] == "gemini"
-        assert attempt.attributes["gen_ai.request.model"] == "gemini-2.5-flash-image"
-    assert server.attributes["imagegen.image_count"] == 3
+        assert attrs(attempt)["gen_ai.request.choice.count"] == 1
+        assert attrs(attempt)["imagegen.image_count"] == 1
+        assert attrs(attempt)["gen_ai.provider.name"] == "gemini"
+        assert attrs(attempt)["gen_ai.request.model"] == "gemini-2.5-flash-image"
+    assert attrs(server)["imagegen.image_count"] == 3
 
 
 async def test_streaming_call_has_its_server_span_and_attempt(
@@ -194,8 +200,8 @@ async def test_streaming_call_has_its_server_span_and_attempt(
     assert server.name == STREAM
     assert format(server.context.trace_id, "032x") == TRACEPARENT_TRACE_ID
     assert attempt.parent is not None and attempt.parent.span_id == server.context.span_id
-    assert attempt.attributes["imagegen.outcome"] == "ok"
-    assert attempt.attributes["gen_ai.usage.output_tokens"] > 0
+    assert attrs(attempt)["imagegen.outcome"] == "ok"
+    assert attrs(attempt)["gen_ai.usage.output_tokens"] > 0
 
 
 async def test_http_door_continues_the_trace_from_the_traceparent_header(
@@ -216,19 +222,19 @@ async def test_http_door_continues_the_trace_from_the_traceparent_header(
     spans = observed.finished_spans()
     servers = by_kind(spans, SpanKind.SERVER)
     [attempt] = by_kind(spans, SpanKind.CLIENT)
-    ok = next(s for s in servers if s.attributes["http.response.status_code"] == 200)
+    ok = next(s for s in servers if attrs(s)["http.response.status_code"] == 200)
     assert ok.name == "POST /v1/images/generations"
-    assert ok.attributes["http.request.method"] == "POST"
-    assert ok.attributes["http.route"] == "/v1/images/generations"
-    assert ok.attributes["imagegen.door"] == "http"
+    assert attrs(ok)["http.request.method"] == "POST"
+    assert attrs(ok)["http.route"] == "/v1/images/generations"
+    assert attrs(ok)["imagegen.door"] == "http"
     assert format(ok.context.trace_id, "032x") == TRACEPARENT_TRACE_ID
     assert ok.parent is not None and format(ok.parent.span_id, "016x") == TRACEPARENT_PARENT_ID
     assert attempt.parent is not None and attempt.parent.span_id == ok.context.span_id
-    missing = next(s for s in servers if s.attributes["http.response.status_code"] == 404)
+    missing = next(s for s in servers if attrs(s)["http.response.status_code"] == 404)
     # A 4xx is the caller's mistake: not an error of the server span (HTTP conventions).
     assert missing.status.status_code is StatusCode.UNSET
-    assert missing.attributes["imagegen.status"] == "NOT_FOUND"
-    assert missing.attributes["error.type"] == "MODEL_NOT_FOUND"
+    assert attrs(missing)["imagegen.status"] == "NOT_FOUND"
+    assert attrs(missing)["error.type"] == "MODEL_NOT_FOUND"
 
 
 class Deciding(RequestHook):
@@ -294,12 +300,14 @@ async def test_decisions_become_server_span_events(
             "imagegen.decision.detail": "matched a term",
         },
     )
-    assert blocked.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
-    assert blocked.attributes["error.type"] == "INVALID_PARAMETER"
-    assert observed.point(
-        "imagegen.guardrail.outcomes", guardrail="blocklist", action="block"
-    ).value == 1
-    assert observed.point(
-        "imagegen.guardrail.outcomes", guardrail="blocklist", action="allow"
-    ).value == 1
+    assert attrs(blocked)["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert attrs(blocked)["error.type"] == "INVALID_PARAMETER"
+    assert (
+        observed.point("imagegen.guardrail.outcomes", guardrail="blocklist", action="block").value
+        == 1
+    )
+    assert (
+        observed.point("imagegen.guardrail.outcomes", guardrail="blocklist", action="allow").value
+        == 1
+    )
     assert observed.point("imagegen.router.decisions", step="fallback", action="skip").value == 2
