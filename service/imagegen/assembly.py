@@ -6,6 +6,8 @@ from imagegen.config import Settings
 from imagegen.guardrails.hook import GuardrailHook
 from imagegen.hooks import RequestHook
 from imagegen.limits import InFlightLimit, StreamsPerKeyLimit
+from imagegen.telemetry.hook import TelemetryHook
+from imagegen.telemetry.setup import Telemetry
 
 
 def hooks_for(settings: Settings) -> list[RequestHook]:
@@ -24,4 +26,6 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     # After access control, which tells whose stream it is.
     if server.max_streams_per_key is not None:
         hooks.append(StreamsPerKeyLimit(server.max_streams_per_key))
+    # Last: it reports what the others decided.
+    hooks.append(TelemetryHook(Telemetry.from_settings(settings.telemetry)))
     return hooks

@@ -47,6 +47,7 @@ from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+from imagegen.telemetry.settings import TelemetrySection, TelemetrySettings
 from imagegen.types import ImageRequest
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,9 @@ _ROUTER_KEYS = frozenset(
         "custom_llm_provider",
     }
 )
-_KNOWN_TOP_LEVEL = frozenset({"model_list", "litellm_settings", "server_settings", "guardrails"})
+_KNOWN_TOP_LEVEL = frozenset(
+    {"model_list", "litellm_settings", "server_settings", "guardrails", "telemetry_settings"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,8 @@ class Settings:
     """Serve any "provider/model" string, not just model_list names (the in-process SDK does)."""
     server: ServerSettings = field(default_factory=ServerSettings)
     guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    """Traces, metrics, the request log line and logging callbacks."""
     source: str = "<built-in>"
 
     def deployment(self, model_name: str) -> Deployment | None:
@@ -243,6 +248,7 @@ class _File(BaseModel):
     litellm_settings: _LitellmSettings = Field(default_factory=_LitellmSettings)
     server_settings: _ServerSection = Field(default_factory=_ServerSection)
     guardrails: list[GuardrailEntry] = Field(default_factory=list)
+    telemetry_settings: TelemetrySection = Field(default_factory=TelemetrySection)
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -365,6 +371,7 @@ def _build(document: _File, source: str) -> Settings:
         guardrails=build_guardrail_settings(
             document.guardrails, _model_guardrails(document.model_list), source
         ),
+        telemetry=document.telemetry_settings.build(),
         source=source,
     )
 

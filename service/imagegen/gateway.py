@@ -360,7 +360,7 @@ class Gateway:
                     elif isinstance(event, ImageEvent):
                         yield ImageReady(index=event.index, image=event.image)
                     else:
-                        self._attempt_finished(state, attempt, None)
+                        self._attempt_finished(state, attempt, None, event.result)
                         yield event.result
             except BaseException as exc:
                 self._attempt_finished(state, attempt, exc)
@@ -374,7 +374,7 @@ class Gateway:
             except BaseException as exc:
                 self._attempt_finished(state, attempt, exc)
                 raise
-            self._attempt_finished(state, attempt, None)
+            self._attempt_finished(state, attempt, None, result)
             return result
 
         per_call = call.spec.max_images_per_call
@@ -408,10 +408,17 @@ class Gateway:
         return attempt
 
     def _attempt_finished(
-        self, state: RequestState, attempt: Attempt, error: BaseException | None
+        self,
+        state: RequestState,
+        attempt: Attempt,
+        error: BaseException | None,
+        result: ProviderResult | None = None,
     ) -> None:
         if error is None:
             attempt.finish("ok", cost=None)
+            if result is not None:
+                attempt.usage = result.usage
+                attempt.images_returned = len(result.images)
         elif isinstance(error, ImageGenError):
             attempt.finish(error.reason, _failure_cost(error, True))
         elif isinstance(error, GeneratorExit | asyncio.CancelledError):

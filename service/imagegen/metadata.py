@@ -7,7 +7,6 @@ call reports, so both doors answer a failure with the same cost and routing fact
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -92,20 +91,3 @@ def failure_facts(
     if state is not None:
         facts.overhead_ms = state.overhead_ms()
     return facts
-
-
-def log_generated(log: logging.Logger, state: RequestState, door: str) -> None:
-    """The one log line of a successful call (no prompt, no image data, no secrets)."""
-    facts = state.facts
-    log.info(
-        "generated door=%s request_id=%s model_id=%s provider=%s cost=%s attempts=%d"
-        " overhead_ms=%.2f dropped_params=%s",
-        door,
-        facts.request_id,
-        facts.model_id,
-        facts.provider,
-        facts.response_cost_text,
-        facts.attempts,
-        facts.overhead_ms,
-        ",".join(state.dropped_params) or "-",
-    )

@@ -270,6 +270,10 @@ class Attempt:
     """"ok", or the ErrorInfo reason of the failure (e.g. PROVIDER_RATE_LIMITED)."""
     cost: Decimal | None = Decimal(0)
     """What this call cost (None: unknown)."""
+    usage: Usage | None = None
+    """The provider's token usage for this call, when it reported one."""
+    images_returned: int = 0
+    """Images this call produced (0 until it succeeded)."""
 
     def finish(self, outcome: str, cost: Decimal | None = Decimal(0)) -> None:
         self.duration_ms = (time.monotonic() - self.started) * 1000

@@ -37,8 +37,10 @@ from imagegen.http.convert import (
     partial_event,
 )
 from imagegen.http.errors import error_body, error_headers
-from imagegen.metadata import bearer_token, failure_facts, log_generated, trailers
+from imagegen.http.tracing import server_span_middleware
+from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
+from imagegen.telemetry.hook import telemetry_hook
 from imagegen.types import CallFacts
 
 log = logging.getLogger(__name__)
@@ -145,7 +147,14 @@ class HttpDoor:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._openapi = resources.files("imagegen.http").joinpath("openapi.json").read_bytes()
-        self.app = web.Application(middlewares=[self._middleware])
+        # The gateway reports every request it ran; this door reports those it refused
+        # before the gateway saw them.
+        self._telemetry = telemetry_hook(gateway.hooks)
+        middlewares: list[Any] = [self._middleware]
+        if self._telemetry is not None and self._telemetry.telemetry.tracing:
+            # Outermost: the span covers the error envelope the inner middleware writes.
+            middlewares.insert(0, server_span_middleware(self._telemetry.telemetry.tracer))
+        self.app = web.Application(middlewares=middlewares)
         for prefix in ("/v1", ""):
             # Both spellings: OpenAI SDKs append /images/generations to a base URL that has
             # /v1 (OpenAI's) or not (LiteLLM proxy users commonly point at the bare host).
@@ -251,7 +260,7 @@ class HttpDoor:
         except web.HTTPException:
             raise  # aiohttp's own refusal (body too large): the middleware answers it
         except Exception as exc:
-            return self._failure(exc, state, request_id)
+            return self._failure(exc, state, request_id, started)
 
     async def _stream(
         self, request: web.Request, call: GenerationsCall, state: RequestState
@@ -312,18 +321,13 @@ class HttpDoor:
         error = exc if isinstance(exc, ImageGenError) else InternalError("internal error")
         if not isinstance(exc, ImageGenError):
             log.exception("unexpected error in the HTTP stream")
-        log.info(
-            "failed (http stream) request_id=%s reason=%s", state.facts.request_id, error.reason
-        )
         return error_body(error)
 
     def _finish(self, state: RequestState) -> None:
-        facts = state.facts
-        facts.overhead_ms = state.overhead_ms()
-        log_generated(log, state, "http")
+        state.facts.overhead_ms = state.overhead_ms()
 
     def _failure(
-        self, exc: Exception, state: RequestState | None, request_id: str | None
+        self, exc: Exception, state: RequestState | None, request_id: str | None, started: float
     ) -> web.Response:
         if isinstance(exc, ImageGenError):
             error = exc
@@ -331,13 +335,10 @@ class HttpDoor:
             log.exception("unexpected error in the HTTP door")
             error = InternalError("internal error")
         facts = failure_facts(error, state, request_id)
-        log.info(
-            "failed (http) request_id=%s model_id=%s reason=%s cost=%s",
-            facts.request_id,
-            facts.model_id,
-            error.reason,
-            facts.response_cost_text,
-        )
+        if state is None and self._telemetry is not None:
+            self._telemetry.rejected(
+                error, door="http", request_id=facts.request_id, started=started
+            )
         headers = {**_fact_headers(facts), **error_headers(error)}
         return _json(error_body(error), status=error.http_status, headers=headers)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc.filters import service_name
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.assembly import hooks_for
@@ -18,6 +20,7 @@ from imagegen.config import Settings
 from imagegen.gateway import Gateway, RequestCredentials
 from imagegen.http.app import HttpDoor
 from imagegen.server.servicer import ImageGenerationServicer, add_to_server
+from imagegen.telemetry.hook import telemetry_hook
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,21 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
     ]
 
 
+def server_interceptors(gateway: Gateway) -> list[grpc.aio.ServerInterceptor]:
+    """A SERVER span per ImageGeneration call, continuing the caller's `traceparent`
+    (OpenTelemetry's grpc instrumentation); none when tracing is not configured."""
+    hook = telemetry_hook(gateway.hooks)
+    if hook is None or not hook.telemetry.tracing:
+        return []
+    # The instrumentation package ships no type hints for this factory.
+    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
+        tracer_provider=hook.telemetry.tracer_provider,
+        # Health checks and reflection would drown the generation spans.
+        filter_=service_name(SERVICE_NAME),
+    )
+    return [interceptor]
+
+
 async def start_server(
     settings: Settings,
     *,
@@ -92,7 +110,9 @@ async def start_server(
     if gateway is None:
         gateway = Gateway(settings, request_credentials=policy, hooks=hooks_for(settings))
         await gateway.start()
-    server = grpc.aio.server(options=server_options(settings))
+    server = grpc.aio.server(
+        options=server_options(settings), interceptors=server_interceptors(gateway)
+    )
     add_to_server(ImageGenerationServicer(gateway), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -21,7 +21,7 @@ from imagegen.deadline import Deadline
 from imagegen.errors import ImageGenError, InternalError
 from imagegen.events import Generation, RequestState
 from imagegen.gateway import Gateway
-from imagegen.metadata import bearer_token, failure_facts, log_generated, trailers
+from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.server.convert import (
     RequestMessage,
     generation_to_proto,
@@ -30,6 +30,7 @@ from imagegen.server.convert import (
     stream_messages,
 )
 from imagegen.server.status import STATUS_DETAILS_KEY, grpc_code, to_rpc_status
+from imagegen.telemetry.hook import telemetry_hook
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        # The gateway reports every request it ran; this door reports those it refused
+        # before the gateway saw them.
+        self._telemetry = telemetry_hook(gateway.hooks)
 
     async def GenerateImages(
         self, request: pb.GenerateImagesRequest, context: Context
@@ -54,7 +58,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             self._finish(context, state)
             return response
         except Exception as exc:
-            await self._abort(context, exc, state, request.request_id)
+            await self._abort(context, exc, state, request.request_id, started)
             raise  # unreachable: abort raises
 
     async def StreamGenerateImages(
@@ -82,7 +86,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                         yield message
             self._finish(context, state)
         except Exception as exc:
-            await self._abort(context, exc, state, request.request_id)
+            await self._abort(context, exc, state, request.request_id, started)
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Context
@@ -92,7 +96,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 models=[model_to_proto(d) for d in self.gateway.describe_models()]
             )
         except Exception as exc:
-            await self._abort(context, exc, None, "")
+            await self._abort(context, exc, None, "", None)
             raise
 
     def _start(self, message: RequestMessage, started: float, context: Context) -> RequestState:
@@ -112,10 +116,14 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         facts = state.facts
         facts.overhead_ms = state.overhead_ms()
         context.set_trailing_metadata(trailers(facts))
-        log_generated(log, state, "grpc")
 
     async def _abort(
-        self, context: Context, exc: Exception, state: RequestState | None, request_id: str
+        self,
+        context: Context,
+        exc: Exception,
+        state: RequestState | None,
+        request_id: str,
+        started: float | None,
     ) -> None:
         if isinstance(exc, ImageGenError):
             error = exc
@@ -123,13 +131,10 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             log.exception("unexpected error in %s", type(self).__name__)
             error = InternalError("internal error")
         facts = failure_facts(error, state, request_id)
-        log.info(
-            "failed request_id=%s model_id=%s reason=%s cost=%s",
-            facts.request_id,
-            facts.model_id,
-            error.reason,
-            facts.response_cost_text,
-        )
+        if state is None and started is not None and self._telemetry is not None:
+            self._telemetry.rejected(
+                error, door="grpc", request_id=facts.request_id, started=started
+            )
         status = to_rpc_status(error)
         metadata = (*trailers(facts), (STATUS_DETAILS_KEY, status.SerializeToString()))
         await context.abort(grpc_code(error), status.message, trailing_metadata=metadata)
