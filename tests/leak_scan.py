@@ -92,3 +92,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"log leak scan: {_scanner.records} log records, no secret or image data"
         )
+

@@ -20,6 +20,7 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.assembly import hooks_for
 from imagegen.config import parse_settings
 from imagegen.gateway import Gateway
+from imagegen.guardrails.hook import GuardrailHook
 from imagegen.types import ImageRequest
 from tests.conftest import ServeFactory
 from tests.fakes.images import png_bytes
@@ -487,7 +488,8 @@ async def test_http_door_answers_a_block_with_openais_400_envelope(
 
 
 async def test_no_guardrails_configured_adds_no_hook(openai_fake: OpenAIFake) -> None:
-    assert hooks_for(parse_settings(config(openai_fake, []))) == []
+    hooks = hooks_for(parse_settings(config(openai_fake, [])))
+    assert not any(isinstance(hook, GuardrailHook) for hook in hooks)
 
 
 async def test_http_door_reports_withheld_images_in_its_headers(

@@ -363,7 +363,9 @@ class Gateway:
                         self._attempt_finished(state, attempt, None, event.result)
                         yield event.result
             except BaseException as exc:
-                self._attempt_finished(state, attempt, exc)
+                # Closing the stream after the result arrived ends nothing: the attempt is over.
+                if attempt.duration_ms is None:
+                    self._attempt_finished(state, attempt, exc)
                 raise
             return
 

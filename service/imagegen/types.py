@@ -68,6 +68,14 @@ class ImageRequest(BaseModel):
     # Echoed in trailers, which must be printable ASCII: keep ids to a safe alphabet.
     request_id: str | None = Field(default=None, max_length=128, pattern=REQUEST_ID_PATTERN)
 
+    @field_validator("tags")
+    @classmethod
+    def _bounded_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Tags go into logs, spans and spend rows: each is bounded like the list.
+        if any(len(tag) > MAX_TAG_CHARS for tag in value):
+            raise ValueError(f"each tag must be at most {MAX_TAG_CHARS} characters")
+        return value
+
     @field_validator("api_base")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

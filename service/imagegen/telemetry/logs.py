@@ -47,13 +47,15 @@ def request_payload(
         "trace_id": trace_id,
         "door": state.door,
         "key_alias": state.caller.alias if state.caller is not None else None,
-        "model": request.model or (facts.attempt_log[-1].model_name if facts.attempt_log else None),
+        "model": bounded(
+            request.model or (facts.attempt_log[-1].model_name if facts.attempt_log else None)
+        ),
         "deployment": facts.model_id or None,
         "provider": facts.provider or None,
         "provider_model": facts.provider_model or None,
         "n": request.n,
-        "size": size,
-        "quality": quality,
+        "size": bounded(size),
+        "quality": bounded(quality),
         "status": "OK" if error is None else error.code.name,
         "error_reason": None if error is None else error.reason,
         "cost_usd": format_usd(facts.response_cost),
@@ -74,6 +76,18 @@ def request_payload(
         # After the guardrails: a masked prompt is logged masked.
         payload["prompt"] = request.prompt
     return payload
+
+
+# Strings a caller chose (a model name, a size) may be anything up to the request's limits;
+# a log line or span carries a bounded prefix, never a caller's 100 KB payload.
+CALLER_TEXT_LIMIT = 128
+
+
+def bounded(value: str | None) -> str | None:
+    """`value` cut to CALLER_TEXT_LIMIT characters (marked when cut)."""
+    if value is None or len(value) <= CALLER_TEXT_LIMIT:
+        return value
+    return value[:CALLER_TEXT_LIMIT] + "…"
 
 
 def rejected_payload(

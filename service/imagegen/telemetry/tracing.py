@@ -16,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from imagegen.telemetry import names as n
+from imagegen.telemetry.logs import bounded
 from imagegen.types import format_usd
 
 if TYPE_CHECKING:
@@ -46,9 +47,9 @@ def start_attempt_span(tracer: Tracer, state: RequestState, attempt: Attempt) ->
     if host:
         attributes[n.SERVER_ADDRESS] = host
     if request.size:
-        attributes[n.ATTR_SIZE] = request.size
+        attributes[n.ATTR_SIZE] = bounded(request.size) or ""
     if request.quality:
-        attributes[n.ATTR_QUALITY] = request.quality
+        attributes[n.ATTR_QUALITY] = bounded(request.quality) or ""
     return tracer.start_span(
         f"{n.OPERATION_GENERATE} {provider_model}",
         kind=SpanKind.CLIENT,
