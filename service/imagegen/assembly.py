@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from imagegen.config import Settings
 from imagegen.hooks import RequestHook
+from imagegen.spend.hook import AccessHook
 
 
 def hooks_for(settings: Settings) -> list[RequestHook]:
@@ -13,4 +14,6 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     telemetry comes last so that it sees what the others decided.
     """
     hooks: list[RequestHook] = []
+    if settings.access.spend_log:
+        hooks.append(AccessHook(settings))
     return hooks

@@ -42,6 +42,7 @@ from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
 from imagegen.types import ImageRequest
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,9 @@ _ROUTER_KEYS = frozenset(
         "custom_llm_provider",
     }
 )
-_KNOWN_TOP_LEVEL = frozenset({"model_list", "litellm_settings", "server_settings"})
+_KNOWN_TOP_LEVEL = frozenset(
+    {"model_list", "litellm_settings", "server_settings", "general_settings", "keys"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,11 @@ class ServerSettings:
     stream_chunk_bytes: int = DEFAULT_STREAM_CHUNK_BYTES
     """Streamed images larger than this go as several image_chunk events, so that no message
     exceeds a client's default 4 MiB receive limit."""
+    tls_cert_file: str | None = None
+    """PEM certificate chain: with tls_key_file, both doors serve TLS."""
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    """PEM CA bundle: when set, gRPC callers must present a certificate it signed (mTLS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,8 @@ class Settings:
     serve_unlisted_models: bool = False
     """Serve any "provider/model" string, not just model_list names (the in-process SDK does)."""
     server: ServerSettings = field(default_factory=ServerSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
+    """Virtual keys, budgets and the spend log (general_settings, keys)."""
     source: str = "<built-in>"
 
     def deployment(self, model_name: str) -> Deployment | None:
@@ -218,6 +228,9 @@ class _ServerSection(BaseModel):
     serve_unlisted_models: bool = False
     stream_keepalive_seconds: float = Field(default=5.0, gt=0)
     stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
 
 
 class _File(BaseModel):
@@ -226,6 +239,8 @@ class _File(BaseModel):
     model_list: list[_Entry] = Field(default_factory=list)
     litellm_settings: _LitellmSettings = Field(default_factory=_LitellmSettings)
     server_settings: _ServerSection = Field(default_factory=_ServerSection)
+    general_settings: GeneralSection = Field(default_factory=GeneralSection)
+    keys: list[KeyEntry] = Field(default_factory=list)
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -250,8 +265,9 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if key not in _KNOWN_TOP_LEVEL:
             continue
-        if key == "litellm_settings" and isinstance(value, dict):
-            used = _LitellmSettings.model_fields
+        if key in ("litellm_settings", "general_settings") and isinstance(value, dict):
+            section = _LitellmSettings if key == "litellm_settings" else GeneralSection
+            used = section.model_fields
             resolved[key] = {
                 name: resolve_env_refs(item, f"{key}.{name}") if name in used else item
                 for name, item in value.items()
@@ -307,6 +323,8 @@ def _loc_part(part: str | int) -> str:
 def _build(document: _File, source: str) -> Settings:
     for key in sorted(set(document.litellm_settings.model_extra or {})):
         log.warning("%s: litellm_settings.%s is not used by imagegen and is ignored", source, key)
+    for key in sorted(set(document.general_settings.model_extra or {})):
+        log.warning("%s: general_settings.%s is not used by imagegen and is ignored", source, key)
     deployments = tuple(
         _deployment(entry, f"{source}: model_list[{index}]")
         for index, entry in enumerate(document.model_list)
@@ -320,6 +338,7 @@ def _build(document: _File, source: str) -> Settings:
             )
         seen.add(deployment.model_name)
     server = document.server_settings
+    _check_tls(server, source)
     default_model = server.default_model
     if default_model is not None and default_model not in seen and not server.serve_unlisted_models:
         raise ConfigError(
@@ -341,9 +360,26 @@ def _build(document: _File, source: str) -> Settings:
             allow_request_credentials=server.allow_request_credentials,
             stream_keepalive_seconds=server.stream_keepalive_seconds,
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
+            tls_cert_file=server.tls_cert_file,
+            tls_key_file=server.tls_key_file,
+            tls_client_ca_file=server.tls_client_ca_file,
         ),
+        access=build_access(document.general_settings, document.keys, source),
         source=source,
     )
+
+
+def _check_tls(server: _ServerSection, source: str) -> None:
+    if (server.tls_cert_file is None) != (server.tls_key_file is None):
+        raise ConfigError(
+            f"{source}: server_settings: give tls_cert_file and tls_key_file together"
+        )
+    if server.tls_client_ca_file is not None and server.tls_cert_file is None:
+        raise ConfigError(f"{source}: server_settings.tls_client_ca_file: needs tls_cert_file")
+    for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        path = getattr(server, name)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{source}: server_settings.{name}: no file at {path}")
 
 
 def _deployment(entry: _Entry, where: str) -> Deployment:
