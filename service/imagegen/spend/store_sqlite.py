@@ -125,7 +125,7 @@ class SqliteStore:
                 "SELECT decsum(charged) FROM imagegen_spend WHERE key_id = ? AND time >= ?",
                 (key_id, since),
             ).fetchone()
-            return Decimal(total)
+            return Decimal(total or 0)
 
         return await self._run(read)
 
@@ -149,7 +149,7 @@ class SqliteStore:
 
         def read(db: sqlite3.Connection) -> list[SpendGroup]:
             return [
-                SpendGroup(str(g), int(r), int(e), int(i), Decimal(c), int(u))
+                SpendGroup(str(g), int(r), int(e), int(i), Decimal(c or 0), int(u))
                 for g, r, e, i, c, u in db.execute(sql, params).fetchall()
             ]
 
