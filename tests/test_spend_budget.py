@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from imagegen.cli import main
 from imagegen.errors import BudgetExceededError, Code, CostUnknownError, ImageGenError
 from tests.conftest import ServeFactory
 from tests.fakes.openai import OpenAIFake
@@ -202,3 +203,26 @@ async def test_budget_spent_before_a_restart_still_counts(
     assert Decimal(info.period_spend) == 3 * DALLE2_256
     assert (totals.requests, totals.errors, Decimal(totals.cost)) == (4, 1, 3 * DALLE2_256)
     assert len(sqlite_rows(tmp_path / "spend.sqlite3")) == 4
+
+
+async def test_spend_cli_prints_a_table_and_a_key_sees_only_its_own(
+    serve: ServeFactory, openai_fake: OpenAIFake, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    general: dict[str, object] = {"spend_log_path": str(tmp_path / "spend.sqlite3")}
+    served = await serve(budget_config(openai_fake, general, "10"))
+    async with client(served, TEAM_KEY) as team:
+        await team.generate_images("a cat", model="dall-e-3", n=1)
+        await team.generate_images("a cat", model="dall-e-2", size="256x256", n=2)
+    async with client(served, MASTER) as admin:
+        await admin.generate_images("a cat", model="dall-e-2", size="256x256")
+    argv = ["spend", "--by", "model", "--since", "7d", "--target", served.address]
+    code = await asyncio.to_thread(main, [*argv, "--master-key", MASTER])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0].split() == ["model", "requests", "errors", "images", "cost_usd", "unknown_cost"]
+    # Largest cost first.
+    assert out[2].split() == ["dall-e-2", "2", "0", "3", "0.048", "0"]
+    assert out[3].split() == ["dall-e-3", "1", "0", "1", "0.040", "0"]
+    code = await asyncio.to_thread(main, [*argv, "--api-key", TEAM_KEY, "--by", "key"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and [line.split()[0] for line in out[2:]] == ["team"]
