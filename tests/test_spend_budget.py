@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -147,12 +148,12 @@ async def test_estimate_cost_equals_the_actual_cost(
     openai_fake: OpenAIFake,
     tmp_path: Path,
     model: str,
-    fields: dict[str, object],
+    fields: dict[str, Any],
 ) -> None:
-    general = {"spend_log_path": str(tmp_path / "s.sqlite3")}
+    general: dict[str, object] = {"spend_log_path": str(tmp_path / "s.sqlite3")}
     served = await serve(budget_config(openai_fake, general, "10"))
     async with client(served, TEAM_KEY) as team:
-        quote = await team.estimate_cost(model, **fields)  # type: ignore[arg-type]
+        quote = await team.estimate_cost(model, **fields)
         assert len(openai_fake.requests) == 0
         done = await team.generate_images("a cat", model=model, **fields)
     assert quote.basis == "per_image" and quote.currency == "USD"
