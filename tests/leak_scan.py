@@ -92,4 +92,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"log leak scan: {_scanner.records} log records, no secret or image data"
         )
-

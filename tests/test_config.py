@@ -87,7 +87,9 @@ def test_litellm_config_loads_unchanged(keys: None, caplog: pytest.LogCaptureFix
     assert azure.drop_params is False
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("'general_settings' is not used" in w for w in warnings)
+    # general_settings is read now (master_key turns on virtual keys); it warns no more.
+    assert settings.access.master_key == "sk-litellm-master"
+    assert not any("'general_settings' is not used" in w for w in warnings)
     assert any("'router_settings' is not used" in w for w in warnings)
     assert any("litellm_settings.set_verbose is not used" in w for w in warnings)
     assert all(r.levelno < logging.ERROR for r in caplog.records)
@@ -104,7 +106,7 @@ def test_ignored_sections_are_not_resolved(
         LITELLM_CONFIG
         + "  redis_password: os.environ/REDIS_PASSWORD\n"
         + "environment_variables:\n  SOME_KEY: os.environ/LITELLM_MASTER_KEY\n"
-    ).replace("master_key: sk-litellm-master", "master_key: os.environ/LITELLM_MASTER_KEY")
+    )
     text = text.replace(
         "  set_verbose: false\n",
         "  set_verbose: false\n  cache_params:\n    password: os.environ/REDIS_PASSWORD\n",

@@ -6,6 +6,7 @@ from imagegen.config import Settings
 from imagegen.guardrails.hook import GuardrailHook
 from imagegen.hooks import RequestHook
 from imagegen.limits import InFlightLimit, StreamsPerKeyLimit
+from imagegen.spend.hook import AccessHook
 from imagegen.telemetry.hook import TelemetryHook
 from imagegen.telemetry.setup import Telemetry
 
@@ -23,6 +24,8 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
         hooks.append(InFlightLimit(server.max_in_flight_requests))
     if settings.guardrails.active:
         hooks.append(GuardrailHook(settings.guardrails, settings.default_model))
+    if settings.access.spend_log:
+        hooks.append(AccessHook(settings))
     # After access control, which tells whose stream it is.
     if server.max_streams_per_key is not None:
         hooks.append(StreamsPerKeyLimit(server.max_streams_per_key))

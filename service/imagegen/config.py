@@ -47,6 +47,7 @@ from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
 from imagegen.telemetry.settings import TelemetrySection, TelemetrySettings
 from imagegen.types import ImageRequest
 
@@ -97,7 +98,15 @@ _ROUTER_KEYS = frozenset(
     }
 )
 _KNOWN_TOP_LEVEL = frozenset(
-    {"model_list", "litellm_settings", "server_settings", "guardrails", "telemetry_settings"}
+    {
+        "model_list",
+        "litellm_settings",
+        "server_settings",
+        "guardrails",
+        "telemetry_settings",
+        "general_settings",
+        "keys",
+    }
 )
 
 
@@ -161,6 +170,11 @@ class ServerSettings:
     """Requests this process serves at once (both doors); more are RESOURCE_EXHAUSTED."""
     max_streams_per_key: int | None = None
     """Streams open at once per virtual key (per anonymous caller without keys)."""
+    tls_cert_file: str | None = None
+    """PEM certificate chain: with tls_key_file, both doors serve TLS."""
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    """PEM CA bundle: when set, gRPC callers must present a certificate it signed (mTLS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +191,8 @@ class Settings:
     guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     """Traces, metrics, the request log line and logging callbacks."""
+    access: AccessSettings = field(default_factory=AccessSettings)
+    """Virtual keys, budgets and the spend log (general_settings, keys)."""
     source: str = "<built-in>"
 
     def deployment(self, model_name: str) -> Deployment | None:
@@ -239,6 +255,9 @@ class _ServerSection(BaseModel):
     stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
     max_in_flight_requests: int | None = Field(default=None, ge=1)
     max_streams_per_key: int | None = Field(default=None, ge=1)
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
 
 
 class _File(BaseModel):
@@ -249,6 +268,8 @@ class _File(BaseModel):
     server_settings: _ServerSection = Field(default_factory=_ServerSection)
     guardrails: list[GuardrailEntry] = Field(default_factory=list)
     telemetry_settings: TelemetrySection = Field(default_factory=TelemetrySection)
+    general_settings: GeneralSection = Field(default_factory=GeneralSection)
+    keys: list[KeyEntry] = Field(default_factory=list)
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -273,8 +294,9 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if key not in _KNOWN_TOP_LEVEL:
             continue
-        if key == "litellm_settings" and isinstance(value, dict):
-            used = _LitellmSettings.model_fields
+        if key in ("litellm_settings", "general_settings") and isinstance(value, dict):
+            section = _LitellmSettings if key == "litellm_settings" else GeneralSection
+            used = section.model_fields
             resolved[key] = {
                 name: resolve_env_refs(item, f"{key}.{name}") if name in used else item
                 for name, item in value.items()
@@ -330,6 +352,8 @@ def _loc_part(part: str | int) -> str:
 def _build(document: _File, source: str) -> Settings:
     for key in sorted(set(document.litellm_settings.model_extra or {})):
         log.warning("%s: litellm_settings.%s is not used by imagegen and is ignored", source, key)
+    for key in sorted(set(document.general_settings.model_extra or {})):
+        log.warning("%s: general_settings.%s is not used by imagegen and is ignored", source, key)
     deployments = tuple(
         _deployment(entry, f"{source}: model_list[{index}]")
         for index, entry in enumerate(document.model_list)
@@ -343,6 +367,7 @@ def _build(document: _File, source: str) -> Settings:
             )
         seen.add(deployment.model_name)
     server = document.server_settings
+    _check_tls(server, source)
     default_model = server.default_model
     if default_model is not None and default_model not in seen and not server.serve_unlisted_models:
         raise ConfigError(
@@ -367,11 +392,15 @@ def _build(document: _File, source: str) -> Settings:
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
             max_in_flight_requests=server.max_in_flight_requests,
             max_streams_per_key=server.max_streams_per_key,
+            tls_cert_file=server.tls_cert_file,
+            tls_key_file=server.tls_key_file,
+            tls_client_ca_file=server.tls_client_ca_file,
         ),
         guardrails=build_guardrail_settings(
             document.guardrails, _model_guardrails(document.model_list), source
         ),
         telemetry=document.telemetry_settings.build(),
+        access=build_access(document.general_settings, document.keys, source),
         source=source,
     )
 
@@ -384,6 +413,19 @@ def _model_guardrails(entries: list[_Entry]) -> list[tuple[str, object]]:
         else (entry.model_name, None)
         for entry in entries
     ]
+
+
+def _check_tls(server: _ServerSection, source: str) -> None:
+    if (server.tls_cert_file is None) != (server.tls_key_file is None):
+        raise ConfigError(
+            f"{source}: server_settings: give tls_cert_file and tls_key_file together"
+        )
+    if server.tls_client_ca_file is not None and server.tls_cert_file is None:
+        raise ConfigError(f"{source}: server_settings.tls_client_ca_file: needs tls_cert_file")
+    for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        path = getattr(server, name)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{source}: server_settings.{name}: no file at {path}")
 
 
 def _deployment(entry: _Entry, where: str) -> Deployment:

@@ -54,6 +54,7 @@ from imagegen.providers.base import (
 )
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
+from imagegen.spend.quote import Quote, quote_for
 from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class Gateway:
         self._image_checks = tuple(
             hook for hook in self.hooks if type(hook).check_image is not RequestHook.check_image
         )
+        for hook in self.hooks:
+            hook.bind(self)
         self._warned_unpriced: set[str] = set()
 
     async def start(self) -> None:
@@ -295,7 +298,9 @@ class Gateway:
         facts.provider = deployment.provider
         facts.provider_model = deployment.provider_model
         provider = get_provider(deployment.provider)
-        endpoint = self._endpoint(deployment, request)
+        endpoint = self._endpoint(
+            deployment, request, state.request_credentials or self.request_credentials
+        )
         facts.api_base = provider.api_base(endpoint)
         spec = provider.spec_for(deployment.base_model or deployment.provider_model)
         params = self._params(spec, deployment, request)
@@ -493,7 +498,24 @@ class Gateway:
             metadata={"model": name[:128]},
         )
 
-    def _endpoint(self, deployment: Deployment, request: ImageRequest) -> Endpoint:
+    def quote(self, request: ImageRequest) -> Quote:
+        """The pre-flight price of `request`, checked as a generation would check it."""
+        deployment = self._resolve(request)
+        provider = get_provider(deployment.provider)
+        spec = provider.spec_for(deployment.base_model or deployment.provider_model)
+        params = self._params(spec, deployment, request)
+        return quote_for(
+            self._price(deployment, spec),
+            spec,
+            params,
+            model_id=deployment.model_id,
+            provider=deployment.provider,
+            model_name=deployment.model_name,
+        )
+
+    def _endpoint(
+        self, deployment: Deployment, request: ImageRequest, policy: RequestCredentials
+    ) -> Endpoint:
         overrides = {
             "api_key": request.api_key,
             "api_base": request.api_base,
@@ -502,7 +524,7 @@ class Gateway:
         given = [name for name, value in overrides.items() if value]
         if not given:
             return deployment.endpoint
-        if self.request_credentials is RequestCredentials.REFUSE:
+        if policy is RequestCredentials.REFUSE:
             raise PermissionDeniedError(
                 f"this server does not accept {', '.join(given)} from callers",
                 field_violations=[
@@ -512,7 +534,7 @@ class Gateway:
             )
         base = deployment.endpoint
         moved = request.api_base is not None and request.api_base != base.api_base
-        guarded = moved and self.request_credentials is RequestCredentials.ACCEPT
+        guarded = moved and policy is RequestCredentials.ACCEPT
         options = base.options
         if guarded:
             # The operator's credentials never go to a host the caller chose: such a call

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from imagegen.errors import ImageGenError
     from imagegen.events import RequestState
+    from imagegen.gateway import Gateway
     from imagegen.types import Attempt, GeneratedImage, ProviderResult
 
 
@@ -39,6 +40,9 @@ class RequestHook:
     """One feature's part in every request; see the module docstring for the order."""
 
     name: str = "hook"
+
+    def bind(self, gateway: Gateway) -> None:
+        """Called once by the Gateway that runs the hook (for hooks that price requests)."""
 
     async def start(self) -> None:
         """Called once before the first request (open pools, start background writers)."""

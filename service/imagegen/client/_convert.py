@@ -22,6 +22,7 @@ from imagegen.errors import (
     ImageGenError,
     InternalError,
     ProviderError,
+    QuotaError,
     error_class_for_reason,
 )
 from imagegen.types import (
@@ -208,6 +209,7 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
         info = error_details_pb2.ErrorInfo()
         violations: list[FieldViolation] = []
         retry_after = None
+        subject = ""
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 detail.Unpack(info)
@@ -219,6 +221,10 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
                 retry = error_details_pb2.RetryInfo()
                 detail.Unpack(retry)
                 retry_after = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+            elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+                quota = error_details_pb2.QuotaFailure()
+                detail.Unpack(quota)
+                subject = quota.violations[0].subject if quota.violations else ""
         cls = error_class_for_reason(info.reason) if info.domain == ERROR_DOMAIN else ImageGenError
         error = ImageGenError.__new__(cls)
         ImageGenError.__init__(
@@ -232,6 +238,8 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
             error.provider = info.metadata.get("provider", "")
             upstream = info.metadata.get("upstream_status", "")
             error.upstream_status = int(upstream) if upstream.isdigit() else None
+        if isinstance(error, QuotaError):
+            error.subject = subject
     error.facts = facts_from(None, trailers)
     return error
 

@@ -15,16 +15,21 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.instrumentation.grpc.filters import service_name
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen._gen.v1 import key_admin_pb2 as kpb
 from imagegen.assembly import hooks_for
 from imagegen.config import Settings
 from imagegen.gateway import Gateway, RequestCredentials
 from imagegen.http.app import HttpDoor
+from imagegen.server.key_admin import KeyAdminServicer, add_key_admin
 from imagegen.server.servicer import ImageGenerationServicer, add_to_server
+from imagegen.server.tls import http_ssl_context, server_credentials
+from imagegen.spend.hook import access_of
 from imagegen.telemetry.hook import telemetry_hook
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageGeneration"].full_name
+KEY_ADMIN_SERVICE_NAME = kpb.DESCRIPTOR.services_by_name["KeyAdmin"].full_name
 
 
 @dataclass(slots=True)
@@ -114,27 +119,38 @@ async def start_server(
         options=server_options(settings), interceptors=server_interceptors(gateway)
     )
     add_to_server(ImageGenerationServicer(gateway), server)
+    add_key_admin(KeyAdminServicer(access_of(gateway)), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, KEY_ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+        server,
     )
     address = f"{host or settings.server.host}:{settings.server.port if port is None else port}"
-    bound = server.add_insecure_port(address)
+    credentials = server_credentials(settings.server)
+    bound = (
+        server.add_insecure_port(address)
+        if credentials is None
+        else server.add_secure_port(address, credentials)
+    )
     await server.start()
     door: HttpDoor | None = None
     http_port = settings.server.http_port if http_port is None else http_port
     if http_port is not None:
         door = HttpDoor(gateway)
         try:
-            await door.start(host or settings.server.http_host or settings.server.host, http_port)
+            await door.start(
+                host or settings.server.http_host or settings.server.host,
+                http_port,
+                http_ssl_context(settings.server),
+            )
         except BaseException:
             # The HTTP port is taken (or the like): leave nothing running behind.
             await server.stop(None)
             if owns_gateway:
                 await gateway.aclose()
             raise
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, KEY_ADMIN_SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "imagegen serving %s on port %d (%d models)", SERVICE_NAME, bound, len(settings.deployments)

@@ -18,7 +18,7 @@ import grpc
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.deadline import Deadline
-from imagegen.errors import ImageGenError, InternalError
+from imagegen.errors import FailedPreconditionError, ImageGenError, InternalError
 from imagegen.events import Generation, RequestState
 from imagegen.gateway import Gateway
 from imagegen.metadata import bearer_token, failure_facts, trailers
@@ -29,7 +29,14 @@ from imagegen.server.convert import (
     request_from_proto,
     stream_messages,
 )
+from imagegen.server.spend_convert import (
+    estimate_request,
+    group_by_from,
+    groups_to_proto,
+    quote_to_proto,
+)
 from imagegen.server.status import STATUS_DETAILS_KEY, grpc_code, to_rpc_status
+from imagegen.spend.hook import access_of
 from imagegen.telemetry.hook import telemetry_hook
 
 log = logging.getLogger(__name__)
@@ -99,6 +106,41 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             await self._abort(context, exc, None, "", None)
             raise
 
+    async def EstimateCost(
+        self, request: pb.EstimateCostRequest, context: Context
+    ) -> pb.EstimateCostResponse:
+        try:
+            access = access_of(self.gateway)
+            if access is not None:
+                access.authenticate(_bearer(context))
+            return quote_to_proto(self.gateway.quote(estimate_request(request)))
+        except Exception as exc:
+            await self._abort(context, exc, None, "", None)
+            raise
+
+    async def QuerySpend(
+        self, request: pb.QuerySpendRequest, context: Context
+    ) -> pb.QuerySpendResponse:
+        try:
+            access = access_of(self.gateway)
+            if access is None:
+                raise FailedPreconditionError(
+                    "this gateway keeps no spend log (set general_settings in the config)"
+                )
+            group_by = group_by_from(request.group_by)
+            # The master key sees every row; a virtual key only its own.
+            key = access.authenticate(_bearer(context))
+            since = request.since.ToSeconds() if request.HasField("since") else None
+            # Rows queued a moment ago belong in the answer: wait for the writer (bounded).
+            await access.writer.flush(timeout=5.0)
+            groups = await access.store.summary(
+                group_by, since, key.key_id if key is not None else None
+            )
+            return groups_to_proto(groups)
+        except Exception as exc:
+            await self._abort(context, exc, None, "", None)
+            raise
+
     def _start(self, message: RequestMessage, started: float, context: Context) -> RequestState:
         # The state exists before the gateway runs, so that even a failure the gateway did
         # not expect reports the request id in its trailers.
@@ -106,7 +148,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             request_from_proto(message),
             started=started,
             door="grpc",
-            credentials=bearer_token(_metadata_value(context, "authorization")),
+            credentials=_bearer(context),
         )
 
     async def _generate(self, state: RequestState, context: Context) -> Generation:
@@ -145,6 +187,10 @@ def _metadata_value(context: Context, key: str) -> str | None:
         if name == key and isinstance(value, str):
             return value
     return None
+
+
+def _bearer(context: Context) -> str | None:
+    return bearer_token(_metadata_value(context, "authorization"))
 
 
 def _deadline(context: Context) -> Deadline | None:

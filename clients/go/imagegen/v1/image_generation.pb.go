@@ -22,6 +22,7 @@ import (
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -86,6 +87,67 @@ func (x ResponseFormat) Number() protoreflect.EnumNumber {
 // Deprecated: Use ResponseFormat.Descriptor instead.
 func (ResponseFormat) EnumDescriptor() ([]byte, []int) {
 	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{0}
+}
+
+// How QuerySpend groups the spend log.
+type SpendGroupBy int32
+
+const (
+	// Not allowed: a query must say how to group.
+	SpendGroupBy_SPEND_GROUP_BY_UNSPECIFIED SpendGroupBy = 0
+	// By virtual key alias ("" for calls made without a key).
+	SpendGroupBy_SPEND_GROUP_BY_KEY SpendGroupBy = 1
+	// By the model name callers asked for.
+	SpendGroupBy_SPEND_GROUP_BY_MODEL SpendGroupBy = 2
+	// By the request's user field ("" when unset).
+	SpendGroupBy_SPEND_GROUP_BY_USER SpendGroupBy = 3
+	// By tag (request tags and the key's tags); untagged calls are left out.
+	SpendGroupBy_SPEND_GROUP_BY_TAG SpendGroupBy = 4
+)
+
+// Enum value maps for SpendGroupBy.
+var (
+	SpendGroupBy_name = map[int32]string{
+		0: "SPEND_GROUP_BY_UNSPECIFIED",
+		1: "SPEND_GROUP_BY_KEY",
+		2: "SPEND_GROUP_BY_MODEL",
+		3: "SPEND_GROUP_BY_USER",
+		4: "SPEND_GROUP_BY_TAG",
+	}
+	SpendGroupBy_value = map[string]int32{
+		"SPEND_GROUP_BY_UNSPECIFIED": 0,
+		"SPEND_GROUP_BY_KEY":         1,
+		"SPEND_GROUP_BY_MODEL":       2,
+		"SPEND_GROUP_BY_USER":        3,
+		"SPEND_GROUP_BY_TAG":         4,
+	}
+)
+
+func (x SpendGroupBy) Enum() *SpendGroupBy {
+	p := new(SpendGroupBy)
+	*p = x
+	return p
+}
+
+func (x SpendGroupBy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SpendGroupBy) Descriptor() protoreflect.EnumDescriptor {
+	return file_imagegen_v1_image_generation_proto_enumTypes[1].Descriptor()
+}
+
+func (SpendGroupBy) Type() protoreflect.EnumType {
+	return &file_imagegen_v1_image_generation_proto_enumTypes[1]
+}
+
+func (x SpendGroupBy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SpendGroupBy.Descriptor instead.
+func (SpendGroupBy) EnumDescriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{1}
 }
 
 // Asks for one or more images from one prompt. The fields mirror the
@@ -1823,11 +1885,397 @@ func (x *ModelInfo) GetFanOut() bool {
 	return false
 }
 
+// The parts of a generation request that decide its price.
+type EstimateCostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model name served by the gateway. Empty means the configured default
+	// model.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// How many images. Unset means 1.
+	N *int32 `protobuf:"varint,2,opt,name=n,proto3,oneof" json:"n,omitempty"`
+	// Size as "WIDTHxHEIGHT". Empty means the model's default.
+	Size string `protobuf:"bytes,3,opt,name=size,proto3" json:"size,omitempty"`
+	// Quality as the model names it. Empty means the model's default.
+	Quality string `protobuf:"bytes,4,opt,name=quality,proto3" json:"quality,omitempty"`
+	// Style for models that take one.
+	Style string `protobuf:"bytes,5,opt,name=style,proto3" json:"style,omitempty"`
+	// Provider-specific parameters, checked as GenerateImages checks them.
+	ProviderParams *structpb.Struct `protobuf:"bytes,6,opt,name=provider_params,json=providerParams,proto3" json:"provider_params,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EstimateCostRequest) Reset() {
+	*x = EstimateCostRequest{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EstimateCostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EstimateCostRequest) ProtoMessage() {}
+
+func (x *EstimateCostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EstimateCostRequest.ProtoReflect.Descriptor instead.
+func (*EstimateCostRequest) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EstimateCostRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EstimateCostRequest) GetN() int32 {
+	if x != nil && x.N != nil {
+		return *x.N
+	}
+	return 0
+}
+
+func (x *EstimateCostRequest) GetSize() string {
+	if x != nil {
+		return x.Size
+	}
+	return ""
+}
+
+func (x *EstimateCostRequest) GetQuality() string {
+	if x != nil {
+		return x.Quality
+	}
+	return ""
+}
+
+func (x *EstimateCostRequest) GetStyle() string {
+	if x != nil {
+		return x.Style
+	}
+	return ""
+}
+
+func (x *EstimateCostRequest) GetProviderParams() *structpb.Struct {
+	if x != nil {
+		return x.ProviderParams
+	}
+	return nil
+}
+
+// The pre-flight price of a request.
+type EstimateCostResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The total as a decimal string in USD (e.g. "0.080"), or "unknown" when
+	// the price table cannot price the request before it runs (token-priced
+	// models, models without a price).
+	Cost string `protobuf:"bytes,1,opt,name=cost,proto3" json:"cost,omitempty"`
+	// The currency of cost and per_image_cost: always "USD".
+	Currency string `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	// How the model is priced: "per_image", "per_token", "free" or "unknown".
+	Basis string `protobuf:"bytes,3,opt,name=basis,proto3" json:"basis,omitempty"`
+	// The price of one image as a decimal string, or "unknown".
+	PerImageCost string `protobuf:"bytes,4,opt,name=per_image_cost,json=perImageCost,proto3" json:"per_image_cost,omitempty"`
+	// The deployment id the request would go to.
+	ModelId string `protobuf:"bytes,5,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	// The provider that would serve it.
+	Provider string `protobuf:"bytes,6,opt,name=provider,proto3" json:"provider,omitempty"`
+	// How many images were priced.
+	N             int32 `protobuf:"varint,7,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EstimateCostResponse) Reset() {
+	*x = EstimateCostResponse{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EstimateCostResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EstimateCostResponse) ProtoMessage() {}
+
+func (x *EstimateCostResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EstimateCostResponse.ProtoReflect.Descriptor instead.
+func (*EstimateCostResponse) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *EstimateCostResponse) GetCost() string {
+	if x != nil {
+		return x.Cost
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetBasis() string {
+	if x != nil {
+		return x.Basis
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetPerImageCost() string {
+	if x != nil {
+		return x.PerImageCost
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetN() int32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+// Asks for spend totals.
+type QuerySpendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How to group the rows.
+	GroupBy SpendGroupBy `protobuf:"varint,1,opt,name=group_by,json=groupBy,proto3,enum=imagegen.v1.SpendGroupBy" json:"group_by,omitempty"`
+	// Only rows at or after this time. Unset means every row.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuerySpendRequest) Reset() {
+	*x = QuerySpendRequest{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuerySpendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuerySpendRequest) ProtoMessage() {}
+
+func (x *QuerySpendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuerySpendRequest.ProtoReflect.Descriptor instead.
+func (*QuerySpendRequest) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *QuerySpendRequest) GetGroupBy() SpendGroupBy {
+	if x != nil {
+		return x.GroupBy
+	}
+	return SpendGroupBy_SPEND_GROUP_BY_UNSPECIFIED
+}
+
+func (x *QuerySpendRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+// Spend totals, one row per group, largest cost first.
+type QuerySpendResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The groups.
+	Groups        []*SpendGroup `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuerySpendResponse) Reset() {
+	*x = QuerySpendResponse{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuerySpendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuerySpendResponse) ProtoMessage() {}
+
+func (x *QuerySpendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuerySpendResponse.ProtoReflect.Descriptor instead.
+func (*QuerySpendResponse) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *QuerySpendResponse) GetGroups() []*SpendGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// The totals of one group of spend rows.
+type SpendGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key alias, model name, user or tag.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// How many requests.
+	Requests int64 `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	// How many of them failed.
+	Errors int64 `protobuf:"varint,3,opt,name=errors,proto3" json:"errors,omitempty"`
+	// How many images were generated.
+	Images int64 `protobuf:"varint,4,opt,name=images,proto3" json:"images,omitempty"`
+	// The summed known cost in USD as a decimal string.
+	Cost string `protobuf:"bytes,5,opt,name=cost,proto3" json:"cost,omitempty"`
+	// How many requests have an unknown cost (not included in cost).
+	UnknownCostCount int64 `protobuf:"varint,6,opt,name=unknown_cost_count,json=unknownCostCount,proto3" json:"unknown_cost_count,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SpendGroup) Reset() {
+	*x = SpendGroup{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpendGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpendGroup) ProtoMessage() {}
+
+func (x *SpendGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpendGroup.ProtoReflect.Descriptor instead.
+func (*SpendGroup) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SpendGroup) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SpendGroup) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetImages() int64 {
+	if x != nil {
+		return x.Images
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetCost() string {
+	if x != nil {
+		return x.Cost
+	}
+	return ""
+}
+
+func (x *SpendGroup) GetUnknownCostCount() int64 {
+	if x != nil {
+		return x.UnknownCostCount
+	}
+	return 0
+}
+
 var File_imagegen_v1_image_generation_proto protoreflect.FileDescriptor
 
 const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\n" +
-	"\"imagegen/v1/image_generation.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xfc\x04\n" +
+	"\"imagegen/v1/image_generation.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x04\n" +
 	"\x15GenerateImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -1977,16 +2425,54 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\raspect_ratios\x18\v \x03(\tR\faspectRatios\x12\x16\n" +
 	"\x06styles\x18\f \x03(\tR\x06styles\x12\x13\n" +
 	"\x05max_n\x18\r \x01(\x05R\x04maxN\x12\x17\n" +
-	"\afan_out\x18\x0e \x01(\bR\x06fanOut*h\n" +
+	"\afan_out\x18\x0e \x01(\bR\x06fanOut\"\xee\x01\n" +
+	"\x13EstimateCostRequest\x12\x1a\n" +
+	"\x05model\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
+	"\x01n\x18\x02 \x01(\x05B\x04\xe2A\x01\x01H\x00R\x01n\x88\x01\x01\x12\x18\n" +
+	"\x04size\x18\x03 \x01(\tB\x04\xe2A\x01\x01R\x04size\x12\x1e\n" +
+	"\aquality\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\aquality\x12\x1a\n" +
+	"\x05style\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\x05style\x12F\n" +
+	"\x0fprovider_params\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\x0eproviderParamsB\x04\n" +
+	"\x02_n\"\xc7\x01\n" +
+	"\x14EstimateCostResponse\x12\x12\n" +
+	"\x04cost\x18\x01 \x01(\tR\x04cost\x12\x1a\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12\x14\n" +
+	"\x05basis\x18\x03 \x01(\tR\x05basis\x12$\n" +
+	"\x0eper_image_cost\x18\x04 \x01(\tR\fperImageCost\x12\x19\n" +
+	"\bmodel_id\x18\x05 \x01(\tR\amodelId\x12\x1a\n" +
+	"\bprovider\x18\x06 \x01(\tR\bprovider\x12\f\n" +
+	"\x01n\x18\a \x01(\x05R\x01n\"\x87\x01\n" +
+	"\x11QuerySpendRequest\x12:\n" +
+	"\bgroup_by\x18\x01 \x01(\x0e2\x19.imagegen.v1.SpendGroupByB\x04\xe2A\x01\x02R\agroupBy\x126\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x01R\x05since\"E\n" +
+	"\x12QuerySpendResponse\x12/\n" +
+	"\x06groups\x18\x01 \x03(\v2\x17.imagegen.v1.SpendGroupR\x06groups\"\xb0\x01\n" +
+	"\n" +
+	"SpendGroup\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1a\n" +
+	"\brequests\x18\x02 \x01(\x03R\brequests\x12\x16\n" +
+	"\x06errors\x18\x03 \x01(\x03R\x06errors\x12\x16\n" +
+	"\x06images\x18\x04 \x01(\x03R\x06images\x12\x12\n" +
+	"\x04cost\x18\x05 \x01(\tR\x04cost\x12,\n" +
+	"\x12unknown_cost_count\x18\x06 \x01(\x03R\x10unknownCostCount*h\n" +
 	"\x0eResponseFormat\x12\x1f\n" +
 	"\x1bRESPONSE_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RESPONSE_FORMAT_URL\x10\x01\x12\x1c\n" +
-	"\x18RESPONSE_FORMAT_B64_JSON\x10\x022\xaa\x02\n" +
+	"\x18RESPONSE_FORMAT_B64_JSON\x10\x02*\x91\x01\n" +
+	"\fSpendGroupBy\x12\x1e\n" +
+	"\x1aSPEND_GROUP_BY_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SPEND_GROUP_BY_KEY\x10\x01\x12\x18\n" +
+	"\x14SPEND_GROUP_BY_MODEL\x10\x02\x12\x17\n" +
+	"\x13SPEND_GROUP_BY_USER\x10\x03\x12\x16\n" +
+	"\x12SPEND_GROUP_BY_TAG\x10\x042\xce\x03\n" +
 	"\x0fImageGeneration\x12Y\n" +
 	"\x0eGenerateImages\x12\".imagegen.v1.GenerateImagesRequest\x1a#.imagegen.v1.GenerateImagesResponse\x12m\n" +
 	"\x14StreamGenerateImages\x12(.imagegen.v1.StreamGenerateImagesRequest\x1a).imagegen.v1.StreamGenerateImagesResponse0\x01\x12M\n" +
 	"\n" +
-	"ListModels\x12\x1e.imagegen.v1.ListModelsRequest\x1a\x1f.imagegen.v1.ListModelsResponseBi\n" +
+	"ListModels\x12\x1e.imagegen.v1.ListModelsRequest\x1a\x1f.imagegen.v1.ListModelsResponse\x12S\n" +
+	"\fEstimateCost\x12 .imagegen.v1.EstimateCostRequest\x1a!.imagegen.v1.EstimateCostResponse\x12M\n" +
+	"\n" +
+	"QuerySpend\x12\x1e.imagegen.v1.QuerySpendRequest\x1a\x1f.imagegen.v1.QuerySpendResponseBi\n" +
 	"\x0fdev.imagegen.v1B\x14ImageGenerationProtoP\x01Z>github.com/imagegen/imagegen/clients/go/imagegen/v1;imagegenv1b\x06proto3"
 
 var (
@@ -2001,65 +2487,80 @@ func file_imagegen_v1_image_generation_proto_rawDescGZIP() []byte {
 	return file_imagegen_v1_image_generation_proto_rawDescData
 }
 
-var file_imagegen_v1_image_generation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_imagegen_v1_image_generation_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_imagegen_v1_image_generation_proto_goTypes = []any{
 	(ResponseFormat)(0),                  // 0: imagegen.v1.ResponseFormat
-	(*GenerateImagesRequest)(nil),        // 1: imagegen.v1.GenerateImagesRequest
-	(*GenerateImagesResponse)(nil),       // 2: imagegen.v1.GenerateImagesResponse
-	(*StreamGenerateImagesRequest)(nil),  // 3: imagegen.v1.StreamGenerateImagesRequest
-	(*StreamGenerateImagesResponse)(nil), // 4: imagegen.v1.StreamGenerateImagesResponse
-	(*Accepted)(nil),                     // 5: imagegen.v1.Accepted
-	(*Progress)(nil),                     // 6: imagegen.v1.Progress
-	(*PartialImage)(nil),                 // 7: imagegen.v1.PartialImage
-	(*ImageChunk)(nil),                   // 8: imagegen.v1.ImageChunk
-	(*GenerationSummary)(nil),            // 9: imagegen.v1.GenerationSummary
-	(*SizeCoercion)(nil),                 // 10: imagegen.v1.SizeCoercion
-	(*Image)(nil),                        // 11: imagegen.v1.Image
-	(*Usage)(nil),                        // 12: imagegen.v1.Usage
-	(*TokenDetails)(nil),                 // 13: imagegen.v1.TokenDetails
-	(*CostRecord)(nil),                   // 14: imagegen.v1.CostRecord
-	(*ListModelsRequest)(nil),            // 15: imagegen.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),           // 16: imagegen.v1.ListModelsResponse
-	(*ModelInfo)(nil),                    // 17: imagegen.v1.ModelInfo
-	(*durationpb.Duration)(nil),          // 18: google.protobuf.Duration
-	(*structpb.Struct)(nil),              // 19: google.protobuf.Struct
+	(SpendGroupBy)(0),                    // 1: imagegen.v1.SpendGroupBy
+	(*GenerateImagesRequest)(nil),        // 2: imagegen.v1.GenerateImagesRequest
+	(*GenerateImagesResponse)(nil),       // 3: imagegen.v1.GenerateImagesResponse
+	(*StreamGenerateImagesRequest)(nil),  // 4: imagegen.v1.StreamGenerateImagesRequest
+	(*StreamGenerateImagesResponse)(nil), // 5: imagegen.v1.StreamGenerateImagesResponse
+	(*Accepted)(nil),                     // 6: imagegen.v1.Accepted
+	(*Progress)(nil),                     // 7: imagegen.v1.Progress
+	(*PartialImage)(nil),                 // 8: imagegen.v1.PartialImage
+	(*ImageChunk)(nil),                   // 9: imagegen.v1.ImageChunk
+	(*GenerationSummary)(nil),            // 10: imagegen.v1.GenerationSummary
+	(*SizeCoercion)(nil),                 // 11: imagegen.v1.SizeCoercion
+	(*Image)(nil),                        // 12: imagegen.v1.Image
+	(*Usage)(nil),                        // 13: imagegen.v1.Usage
+	(*TokenDetails)(nil),                 // 14: imagegen.v1.TokenDetails
+	(*CostRecord)(nil),                   // 15: imagegen.v1.CostRecord
+	(*ListModelsRequest)(nil),            // 16: imagegen.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),           // 17: imagegen.v1.ListModelsResponse
+	(*ModelInfo)(nil),                    // 18: imagegen.v1.ModelInfo
+	(*EstimateCostRequest)(nil),          // 19: imagegen.v1.EstimateCostRequest
+	(*EstimateCostResponse)(nil),         // 20: imagegen.v1.EstimateCostResponse
+	(*QuerySpendRequest)(nil),            // 21: imagegen.v1.QuerySpendRequest
+	(*QuerySpendResponse)(nil),           // 22: imagegen.v1.QuerySpendResponse
+	(*SpendGroup)(nil),                   // 23: imagegen.v1.SpendGroup
+	(*durationpb.Duration)(nil),          // 24: google.protobuf.Duration
+	(*structpb.Struct)(nil),              // 25: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),        // 26: google.protobuf.Timestamp
 }
 var file_imagegen_v1_image_generation_proto_depIdxs = []int32{
 	0,  // 0: imagegen.v1.GenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	18, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	19, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	11, // 3: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
-	12, // 4: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
-	14, // 5: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
-	10, // 6: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	24, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	25, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	12, // 3: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
+	13, // 4: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
+	15, // 5: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	11, // 6: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
 	0,  // 7: imagegen.v1.StreamGenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	18, // 8: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	19, // 9: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	11, // 10: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
-	9,  // 11: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
-	5,  // 12: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
-	6,  // 13: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
-	7,  // 14: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
-	8,  // 15: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
-	18, // 16: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
-	12, // 17: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
-	14, // 18: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
-	10, // 19: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	13, // 20: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
-	13, // 21: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
-	17, // 22: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
-	1,  // 23: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
-	3,  // 24: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
-	15, // 25: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
-	2,  // 26: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
-	4,  // 27: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
-	16, // 28: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
-	26, // [26:29] is the sub-list for method output_type
-	23, // [23:26] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	24, // 8: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	25, // 9: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	12, // 10: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
+	10, // 11: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	6,  // 12: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	7,  // 13: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
+	8,  // 14: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	9,  // 15: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	24, // 16: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
+	13, // 17: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
+	15, // 18: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
+	11, // 19: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	14, // 20: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
+	14, // 21: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
+	18, // 22: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
+	25, // 23: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
+	1,  // 24: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
+	26, // 25: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
+	23, // 26: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
+	2,  // 27: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
+	4,  // 28: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
+	16, // 29: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
+	19, // 30: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
+	21, // 31: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
+	3,  // 32: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
+	5,  // 33: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
+	17, // 34: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
+	20, // 35: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
+	22, // 36: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
+	32, // [32:37] is the sub-list for method output_type
+	27, // [27:32] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_imagegen_v1_image_generation_proto_init() }
@@ -2081,13 +2582,14 @@ func file_imagegen_v1_image_generation_proto_init() {
 		(*Image_Data)(nil),
 		(*Image_Url)(nil),
 	}
+	file_imagegen_v1_image_generation_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagegen_v1_image_generation_proto_rawDesc), len(file_imagegen_v1_image_generation_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   17,
+			NumEnums:      2,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
