@@ -5,7 +5,7 @@ from __future__ import annotations
 from imagegen.config import Settings
 from imagegen.guardrails.hook import GuardrailHook
 from imagegen.hooks import RequestHook
-from imagegen.limits import InFlightLimit, StreamsPerKeyLimit
+from imagegen.limits import InFlightLimit, RequestBounds, StreamsPerKeyLimit
 
 
 def hooks_for(settings: Settings) -> list[RequestHook]:
@@ -19,6 +19,8 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     # First: a request over the bound is refused before any other work.
     if server.max_in_flight_requests is not None:
         hooks.append(InFlightLimit(server.max_in_flight_requests))
+    if server.max_prompt_chars is not None or server.max_images_per_request is not None:
+        hooks.append(RequestBounds(server.max_prompt_chars, server.max_images_per_request))
     if settings.guardrails.active:
         hooks.append(GuardrailHook(settings.guardrails, settings.default_model))
     # After access control, which tells whose stream it is.

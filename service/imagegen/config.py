@@ -47,7 +47,7 @@ from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
-from imagegen.types import ImageRequest
+from imagegen.types import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS, ImageRequest
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,10 @@ class ServerSettings:
     """Requests this process serves at once (both doors); more are RESOURCE_EXHAUSTED."""
     max_streams_per_key: int | None = None
     """Streams open at once per virtual key (per anonymous caller without keys)."""
+    max_prompt_chars: int | None = None
+    """A bound on prompt length tighter than the built-in 100,000 characters."""
+    max_images_per_request: int | None = None
+    """A bound on n tighter than the built-in 10."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +238,8 @@ class _ServerSection(BaseModel):
     stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
     max_in_flight_requests: int | None = Field(default=None, ge=1)
     max_streams_per_key: int | None = Field(default=None, ge=1)
+    max_prompt_chars: int | None = Field(default=None, ge=1, le=MAX_PROMPT_CHARS)
+    max_images_per_request: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_REQUEST)
 
 
 class _File(BaseModel):
@@ -361,6 +367,8 @@ def _build(document: _File, source: str) -> Settings:
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
             max_in_flight_requests=server.max_in_flight_requests,
             max_streams_per_key=server.max_streams_per_key,
+            max_prompt_chars=server.max_prompt_chars,
+            max_images_per_request=server.max_images_per_request,
         ),
         guardrails=build_guardrail_settings(
             document.guardrails, _model_guardrails(document.model_list), source
