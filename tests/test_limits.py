@@ -143,3 +143,21 @@ async def test_a_cancelled_stream_frees_its_slot(
         assert events[-1] == "summary"
         return
     raise AssertionError("the cancelled stream's slot was never freed")
+
+
+async def test_operator_bounds_on_prompt_length_and_n_name_the_field(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(config(openai_fake, max_prompt_chars=20, max_images_per_request=2))
+    for fields, field in (({"prompt": "x" * 21}, "prompt"), ({"n": 3}, "n")):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await served.stub.GenerateImages(pb.GenerateImagesRequest(**{**REQUEST, **fields}))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        status = rpc_status.from_call(refused.value)
+        assert status is not None
+        bad = error_details_pb2.BadRequest()
+        assert any(detail.Unpack(bad) for detail in status.details)
+        assert bad.field_violations[0].field == field
+    assert openai_fake.requests == []
+    ok = await served.stub.GenerateImages(pb.GenerateImagesRequest(**{**REQUEST, "n": 2}))
+    assert len(ok.images) == 2

@@ -49,7 +49,7 @@ from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
 from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
 from imagegen.telemetry.settings import TelemetrySection, TelemetrySettings
-from imagegen.types import ImageRequest
+from imagegen.types import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS, ImageRequest
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,10 @@ class ServerSettings:
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
     """PEM CA bundle: when set, gRPC callers must present a certificate it signed (mTLS)."""
+    max_prompt_chars: int | None = None
+    """A bound on prompt length tighter than the built-in 100,000 characters."""
+    max_images_per_request: int | None = None
+    """A bound on n tighter than the built-in 10."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +262,8 @@ class _ServerSection(BaseModel):
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
+    max_prompt_chars: int | None = Field(default=None, ge=1, le=MAX_PROMPT_CHARS)
+    max_images_per_request: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_REQUEST)
 
 
 class _File(BaseModel):
@@ -395,6 +401,8 @@ def _build(document: _File, source: str) -> Settings:
             tls_cert_file=server.tls_cert_file,
             tls_key_file=server.tls_key_file,
             tls_client_ca_file=server.tls_client_ca_file,
+            max_prompt_chars=server.max_prompt_chars,
+            max_images_per_request=server.max_images_per_request,
         ),
         guardrails=build_guardrail_settings(
             document.guardrails, _model_guardrails(document.model_list), source

@@ -8,7 +8,7 @@ memory is a per-process matter.
 
 from __future__ import annotations
 
-from imagegen.errors import ImageGenError, ServerLimitError
+from imagegen.errors import FieldViolation, ImageGenError, InvalidRequestError, ServerLimitError
 from imagegen.events import RequestState
 from imagegen.hooks import RequestHook
 
@@ -71,3 +71,32 @@ class StreamsPerKeyLimit(RequestHook):
                 self.open[key] = left
             else:
                 del self.open[key]
+
+
+class RequestBounds(RequestHook):
+    """Operator bounds on one request's size, tighter than the built-in ceilings.
+
+    A request over a size bound is INVALID_ARGUMENT naming the field, not RESOURCE_EXHAUSTED:
+    the same request would fail again, so there is nothing to retry after.
+    """
+
+    name = "request_bounds"
+
+    def __init__(self, max_prompt_chars: int | None, max_images: int | None) -> None:
+        self.max_prompt_chars = max_prompt_chars
+        self.max_images = max_images
+
+    async def on_request(self, state: RequestState) -> None:
+        request = state.request
+        if self.max_prompt_chars is not None and len(request.prompt) > self.max_prompt_chars:
+            raise _too_large("prompt", f"longer than {self.max_prompt_chars} characters")
+        if self.max_images is not None and (request.n or 1) > self.max_images:
+            raise _too_large("n", f"more than {self.max_images} images per request")
+
+
+def _too_large(field: str, what: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"{field} is {what} (this server's bound)",
+        field_violations=[FieldViolation(field, what)],
+        metadata={"field": field},
+    )
