@@ -14,6 +14,8 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── ProviderNotConfiguredError          FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED
     ├── DeadlineExceededError               DEADLINE_EXCEEDED  DEADLINE_EXCEEDED
     ├── GatewayUnavailableError             UNAVAILABLE        GATEWAY_UNAVAILABLE (client side)
+    ├── NoDeploymentAvailableError          UNAVAILABLE        NO_HEALTHY_DEPLOYMENT
+    ├── RouterStateUnavailableError         UNAVAILABLE        ROUTER_STATE_UNAVAILABLE
     ├── InternalError                       INTERNAL           INTERNAL
     └── ProviderError                       (an upstream provider answered badly)
         ├── ProviderInvalidRequestError     INVALID_ARGUMENT   PROVIDER_INVALID_REQUEST
@@ -187,6 +189,22 @@ class GatewayUnavailableError(ImageGenError):
     code = Code.UNAVAILABLE
     http_status = 503
     reason = "GATEWAY_UNAVAILABLE"
+
+
+class NoDeploymentAvailableError(ImageGenError):
+    """Every deployment of the model is cooling down or at its limits; `retry_after` says when."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "NO_HEALTHY_DEPLOYMENT"
+
+
+class RouterStateUnavailableError(ImageGenError):
+    """The router's shared state (Redis) could not be reached, so no call was routed."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "ROUTER_STATE_UNAVAILABLE"
 
 
 class InternalError(ImageGenError):
