@@ -27,6 +27,8 @@ TRAILER_REQUEST_ID = "x-imagegen-request-id"
 # Only when they apply:
 TRAILER_SIZE_COERCION = "x-imagegen-size-coercion"
 TRAILER_FILTERED = "x-imagegen-filtered-count"
+TRAILER_FALLBACK_MODEL = "x-imagegen-fallback-model"
+TRAILER_FAILED = "x-imagegen-failed-count"
 
 
 def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
@@ -46,6 +48,10 @@ def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
         optional.append((TRAILER_SIZE_COERCION, _header_safe(coercion)))
     if facts.filtered:
         optional.append((TRAILER_FILTERED, str(facts.filtered)))
+    if facts.fallback_model:
+        optional.append((TRAILER_FALLBACK_MODEL, _header_safe(facts.fallback_model)))
+    if facts.failed:
+        optional.append((TRAILER_FAILED, str(facts.failed)))
     return (*always, *optional)
 
 

@@ -72,6 +72,11 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_imagegen_v1_GenerationSummary_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_imagegen_v1_Attempt_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_imagegen_v1_Attempt_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_imagegen_v1_SizeCoercion_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -123,7 +128,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "\n\"imagegen/v1/image_generation.proto\022\013im" +
       "agegen.v1\032\037google/api/field_behavior.pro" +
       "to\032\036google/protobuf/duration.proto\032\034goog" +
-      "le/protobuf/struct.proto\"\374\004\n\025GenerateIma" +
+      "le/protobuf/struct.proto\"\331\005\n\025GenerateIma" +
       "gesRequest\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\002R\006prompt" +
       "\022\032\n\005model\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B" +
       "\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007qu" +
@@ -139,111 +144,126 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "otobuf.StructB\004\342A\001\001R\016providerParams\022\030\n\004t" +
       "ags\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013drop_params\030\017 \001" +
       "(\010B\004\342A\001\001R\ndropParams\022#\n\nrequest_id\030\020 \001(\t" +
-      "B\004\342A\001\001R\trequestIdB\004\n\002_n\"\234\002\n\026GenerateImag" +
-      "esResponse\022\030\n\007created\030\001 \001(\003R\007created\022*\n\006" +
-      "images\030\002 \003(\0132\022.imagegen.v1.ImageR\006images" +
-      "\022(\n\005usage\030\003 \001(\0132\022.imagegen.v1.UsageR\005usa" +
-      "ge\022+\n\004cost\030\004 \001(\0132\027.imagegen.v1.CostRecor" +
-      "dR\004cost\022>\n\rsize_coercion\030\005 \001(\0132\031.imagege" +
-      "n.v1.SizeCoercionR\014sizeCoercion\022%\n\016filte" +
-      "red_count\030\006 \001(\005R\rfilteredCount\"\257\005\n\033Strea" +
-      "mGenerateImagesRequest\022\034\n\006prompt\030\001 \001(\tB\004" +
-      "\342A\001\002R\006prompt\022\032\n\005model\030\002 \001(\tB\004\342A\001\001R\005model" +
-      "\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001" +
-      "(\tB\004\342A\001\001R\007quality\022J\n\017response_format\030\005 \001" +
-      "(\0162\033.imagegen.v1.ResponseFormatB\004\342A\001\001R\016r" +
-      "esponseFormat\022\030\n\004size\030\006 \001(\tB\004\342A\001\001R\004size\022" +
-      "\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005style\022\030\n\004user\030\010 \001(" +
-      "\tB\004\342A\001\001R\004user\0229\n\007timeout\030\t \001(\0132\031.google." +
-      "protobuf.DurationB\004\342A\001\001R\007timeout\022\035\n\007api_" +
-      "key\030\n \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010api_base\030\013 \001(" +
-      "\tB\004\342A\001\001R\007apiBase\022%\n\013api_version\030\014 \001(\tB\004\342" +
-      "A\001\001R\napiVersion\022F\n\017provider_params\030\r \001(\013" +
-      "2\027.google.protobuf.StructB\004\342A\001\001R\016provide" +
-      "rParams\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013dro" +
-      "p_params\030\017 \001(\010B\004\342A\001\001R\ndropParams\022#\n\nrequ" +
-      "est_id\030\020 \001(\tB\004\342A\001\001R\trequestId\022+\n\016partial" +
-      "_images\030\021 \001(\005B\004\342A\001\001R\rpartialImagesB\004\n\002_n" +
-      "\"\367\002\n\034StreamGenerateImagesResponse\022*\n\005ima" +
-      "ge\030\001 \001(\0132\022.imagegen.v1.ImageH\000R\005image\022:\n" +
-      "\007summary\030\002 \001(\0132\036.imagegen.v1.GenerationS" +
-      "ummaryH\000R\007summary\0223\n\010accepted\030\003 \001(\0132\025.im" +
-      "agegen.v1.AcceptedH\000R\010accepted\0223\n\010progre" +
-      "ss\030\004 \001(\0132\025.imagegen.v1.ProgressH\000R\010progr" +
-      "ess\022@\n\rpartial_image\030\005 \001(\0132\031.imagegen.v1" +
-      ".PartialImageH\000R\014partialImage\022:\n\013image_c" +
-      "hunk\030\006 \001(\0132\027.imagegen.v1.ImageChunkH\000R\ni" +
-      "mageChunkB\007\n\005event\"\204\001\n\010Accepted\022\035\n\nreque" +
-      "st_id\030\001 \001(\tR\trequestId\022\024\n\005model\030\002 \001(\tR\005m" +
-      "odel\022\031\n\010model_id\030\003 \001(\tR\007modelId\022\032\n\010provi" +
-      "der\030\004 \001(\tR\010provider\022\014\n\001n\030\005 \001(\005R\001n\"`\n\010Pro" +
-      "gress\0223\n\007elapsed\030\001 \001(\0132\031.google.protobuf" +
-      ".DurationR\007elapsed\022\037\n\013images_done\030\002 \001(\005R" +
-      "\nimagesDone\"z\n\014PartialImage\022\024\n\005index\030\001 \001" +
-      "(\005R\005index\022#\n\rpartial_index\030\002 \001(\005R\014partia" +
-      "lIndex\022\022\n\004data\030\003 \001(\014R\004data\022\033\n\tmime_type\030" +
-      "\004 \001(\tR\010mimeType\"\335\001\n\nImageChunk\022\024\n\005index\030" +
-      "\001 \001(\005R\005index\022\022\n\004data\030\002 \001(\014R\004data\022\022\n\004last" +
-      "\030\003 \001(\010R\004last\022\037\n\013total_bytes\030\004 \001(\003R\ntotal" +
-      "Bytes\022\033\n\tmime_type\030\005 \001(\tR\010mimeType\022\024\n\005wi" +
-      "dth\030\006 \001(\005R\005width\022\026\n\006height\030\007 \001(\005R\006height" +
-      "\022%\n\016revised_prompt\030\010 \001(\tR\rrevisedPrompt\"" +
-      "\214\002\n\021GenerationSummary\022\030\n\007created\030\001 \001(\003R\007" +
-      "created\022\037\n\013image_count\030\002 \001(\005R\nimageCount" +
-      "\022(\n\005usage\030\003 \001(\0132\022.imagegen.v1.UsageR\005usa" +
-      "ge\022+\n\004cost\030\004 \001(\0132\027.imagegen.v1.CostRecor" +
-      "dR\004cost\022>\n\rsize_coercion\030\005 \001(\0132\031.imagege" +
-      "n.v1.SizeCoercionR\014sizeCoercion\022%\n\016filte" +
-      "red_count\030\006 \001(\005R\rfilteredCount\"D\n\014SizeCo" +
-      "ercion\022\034\n\trequested\030\001 \001(\tR\trequested\022\026\n\006" +
-      "actual\030\002 \001(\tR\006actual\"\304\001\n\005Image\022\024\n\005index\030" +
-      "\001 \001(\005R\005index\022\024\n\004data\030\002 \001(\014H\000R\004data\022\022\n\003ur" +
-      "l\030\003 \001(\tH\000R\003url\022\033\n\tmime_type\030\004 \001(\tR\010mimeT" +
-      "ype\022\024\n\005width\030\005 \001(\005R\005width\022\026\n\006height\030\006 \001(" +
-      "\005R\006height\022%\n\016revised_prompt\030\007 \001(\tR\rrevis" +
-      "edPromptB\t\n\007content\"\216\002\n\005Usage\022!\n\014input_t" +
-      "okens\030\001 \001(\003R\013inputTokens\022#\n\routput_token" +
-      "s\030\002 \001(\003R\014outputTokens\022!\n\014total_tokens\030\003 " +
-      "\001(\003R\013totalTokens\022K\n\024input_tokens_details" +
-      "\030\004 \001(\0132\031.imagegen.v1.TokenDetailsR\022input" +
-      "TokensDetails\022M\n\025output_tokens_details\030\005" +
-      " \001(\0132\031.imagegen.v1.TokenDetailsR\023outputT" +
-      "okensDetails\"R\n\014TokenDetails\022\037\n\013text_tok" +
-      "ens\030\001 \001(\003R\ntextTokens\022!\n\014image_tokens\030\002 " +
-      "\001(\003R\013imageTokens\"\206\002\n\nCostRecord\022#\n\rrespo" +
-      "nse_cost\030\001 \001(\tR\014responseCost\022\031\n\010model_id" +
-      "\030\002 \001(\tR\007modelId\022\032\n\010provider\030\003 \001(\tR\010provi" +
-      "der\022\031\n\010api_base\030\004 \001(\tR\007apiBase\022%\n\016provid" +
-      "er_model\030\005 \001(\tR\rproviderModel\022\032\n\010attempt" +
-      "s\030\006 \001(\005R\010attempts\022\037\n\013overhead_ms\030\007 \001(\001R\n" +
-      "overheadMs\022\035\n\nrequest_id\030\010 \001(\tR\trequestI" +
-      "d\"\023\n\021ListModelsRequest\"D\n\022ListModelsResp" +
-      "onse\022.\n\006models\030\001 \003(\0132\026.imagegen.v1.Model" +
-      "InfoR\006models\"\255\003\n\tModelInfo\022\022\n\004name\030\001 \001(\t" +
-      "R\004name\022\032\n\010provider\030\002 \001(\tR\010provider\022%\n\016pr" +
-      "ovider_model\030\003 \001(\tR\rproviderModel\022\031\n\010mod" +
-      "el_id\030\004 \001(\tR\007modelId\022)\n\020supported_params" +
-      "\030\005 \003(\tR\017supportedParams\022\024\n\005sizes\030\006 \003(\tR\005" +
-      "sizes\022\034\n\tqualities\030\007 \003(\tR\tqualities\022\037\n\013p" +
-      "rice_basis\030\010 \001(\tR\npriceBasis\022&\n\017free_for" +
-      "m_sizes\030\t \001(\010R\rfreeFormSizes\022\033\n\tsize_rul" +
-      "e\030\n \001(\tR\010sizeRule\022#\n\raspect_ratios\030\013 \003(\t" +
-      "R\014aspectRatios\022\026\n\006styles\030\014 \003(\tR\006styles\022\023" +
-      "\n\005max_n\030\r \001(\005R\004maxN\022\027\n\007fan_out\030\016 \001(\010R\006fa" +
-      "nOut*h\n\016ResponseFormat\022\037\n\033RESPONSE_FORMA" +
-      "T_UNSPECIFIED\020\000\022\027\n\023RESPONSE_FORMAT_URL\020\001" +
-      "\022\034\n\030RESPONSE_FORMAT_B64_JSON\020\0022\252\002\n\017Image" +
-      "Generation\022Y\n\016GenerateImages\022\".imagegen." +
-      "v1.GenerateImagesRequest\032#.imagegen.v1.G" +
-      "enerateImagesResponse\022m\n\024StreamGenerateI" +
-      "mages\022(.imagegen.v1.StreamGenerateImages" +
-      "Request\032).imagegen.v1.StreamGenerateImag" +
-      "esResponse0\001\022M\n\nListModels\022\036.imagegen.v1" +
-      ".ListModelsRequest\032\037.imagegen.v1.ListMod" +
-      "elsResponseBi\n\017dev.imagegen.v1B\024ImageGen" +
-      "erationProtoP\001Z>github.com/imagegen/imag" +
-      "egen/clients/go/imagegen/v1;imagegenv1b\006" +
-      "proto3"
+      "B\004\342A\001\001R\trequestId\022\"\n\tfallbacks\030\022 \003(\tB\004\342A" +
+      "\001\001R\tfallbacks\0221\n\021disable_fallbacks\030\023 \001(\010" +
+      "B\004\342A\001\001R\020disableFallbacksB\004\n\002_nJ\004\010\021\020\022\"\230\003\n" +
+      "\026GenerateImagesResponse\022\030\n\007created\030\001 \001(\003" +
+      "R\007created\022*\n\006images\030\002 \003(\0132\022.imagegen.v1." +
+      "ImageR\006images\022(\n\005usage\030\003 \001(\0132\022.imagegen." +
+      "v1.UsageR\005usage\022+\n\004cost\030\004 \001(\0132\027.imagegen" +
+      ".v1.CostRecordR\004cost\022>\n\rsize_coercion\030\005 " +
+      "\001(\0132\031.imagegen.v1.SizeCoercionR\014sizeCoer" +
+      "cion\022%\n\016filtered_count\030\006 \001(\005R\rfilteredCo" +
+      "unt\0220\n\010attempts\030\007 \003(\0132\024.imagegen.v1.Atte" +
+      "mptR\010attempts\022%\n\016fallback_model\030\010 \001(\tR\rf" +
+      "allbackModel\022!\n\014failed_count\030\t \001(\005R\013fail" +
+      "edCount\"\206\006\n\033StreamGenerateImagesRequest\022" +
+      "\034\n\006prompt\030\001 \001(\tB\004\342A\001\002R\006prompt\022\032\n\005model\030\002" +
+      " \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210" +
+      "\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017re" +
+      "sponse_format\030\005 \001(\0162\033.imagegen.v1.Respon" +
+      "seFormatB\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006" +
+      " \001(\tB\004\342A\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005s" +
+      "tyle\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeou" +
+      "t\030\t \001(\0132\031.google.protobuf.DurationB\004\342A\001\001" +
+      "R\007timeout\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey" +
+      "\022\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api" +
+      "_version\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017prov" +
+      "ider_params\030\r \001(\0132\027.google.protobuf.Stru" +
+      "ctB\004\342A\001\001R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004" +
+      "\342A\001\001R\004tags\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\nd" +
+      "ropParams\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\treq" +
+      "uestId\022+\n\016partial_images\030\021 \001(\005B\004\342A\001\001R\rpa" +
+      "rtialImages\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfa" +
+      "llbacks\0221\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001" +
+      "R\020disableFallbacksB\004\n\002_n\"\367\002\n\034StreamGener" +
+      "ateImagesResponse\022*\n\005image\030\001 \001(\0132\022.image" +
+      "gen.v1.ImageH\000R\005image\022:\n\007summary\030\002 \001(\0132\036" +
+      ".imagegen.v1.GenerationSummaryH\000R\007summar" +
+      "y\0223\n\010accepted\030\003 \001(\0132\025.imagegen.v1.Accept" +
+      "edH\000R\010accepted\0223\n\010progress\030\004 \001(\0132\025.image" +
+      "gen.v1.ProgressH\000R\010progress\022@\n\rpartial_i" +
+      "mage\030\005 \001(\0132\031.imagegen.v1.PartialImageH\000R" +
+      "\014partialImage\022:\n\013image_chunk\030\006 \001(\0132\027.ima" +
+      "gegen.v1.ImageChunkH\000R\nimageChunkB\007\n\005eve" +
+      "nt\"\204\001\n\010Accepted\022\035\n\nrequest_id\030\001 \001(\tR\treq" +
+      "uestId\022\024\n\005model\030\002 \001(\tR\005model\022\031\n\010model_id" +
+      "\030\003 \001(\tR\007modelId\022\032\n\010provider\030\004 \001(\tR\010provi" +
+      "der\022\014\n\001n\030\005 \001(\005R\001n\"`\n\010Progress\0223\n\007elapsed" +
+      "\030\001 \001(\0132\031.google.protobuf.DurationR\007elaps" +
+      "ed\022\037\n\013images_done\030\002 \001(\005R\nimagesDone\"z\n\014P" +
+      "artialImage\022\024\n\005index\030\001 \001(\005R\005index\022#\n\rpar" +
+      "tial_index\030\002 \001(\005R\014partialIndex\022\022\n\004data\030\003" +
+      " \001(\014R\004data\022\033\n\tmime_type\030\004 \001(\tR\010mimeType\"" +
+      "\335\001\n\nImageChunk\022\024\n\005index\030\001 \001(\005R\005index\022\022\n\004" +
+      "data\030\002 \001(\014R\004data\022\022\n\004last\030\003 \001(\010R\004last\022\037\n\013" +
+      "total_bytes\030\004 \001(\003R\ntotalBytes\022\033\n\tmime_ty" +
+      "pe\030\005 \001(\tR\010mimeType\022\024\n\005width\030\006 \001(\005R\005width" +
+      "\022\026\n\006height\030\007 \001(\005R\006height\022%\n\016revised_prom" +
+      "pt\030\010 \001(\tR\rrevisedPrompt\"\210\003\n\021GenerationSu" +
+      "mmary\022\030\n\007created\030\001 \001(\003R\007created\022\037\n\013image" +
+      "_count\030\002 \001(\005R\nimageCount\022(\n\005usage\030\003 \001(\0132" +
+      "\022.imagegen.v1.UsageR\005usage\022+\n\004cost\030\004 \001(\013" +
+      "2\027.imagegen.v1.CostRecordR\004cost\022>\n\rsize_" +
+      "coercion\030\005 \001(\0132\031.imagegen.v1.SizeCoercio" +
+      "nR\014sizeCoercion\022%\n\016filtered_count\030\006 \001(\005R" +
+      "\rfilteredCount\0220\n\010attempts\030\007 \003(\0132\024.image" +
+      "gen.v1.AttemptR\010attempts\022%\n\016fallback_mod" +
+      "el\030\010 \001(\tR\rfallbackModel\022!\n\014failed_count\030" +
+      "\t \001(\005R\013failedCount\"\306\001\n\007Attempt\022\031\n\010model_" +
+      "id\030\001 \001(\tR\007modelId\022\035\n\nmodel_name\030\002 \001(\tR\tm" +
+      "odelName\022\032\n\010provider\030\003 \001(\tR\010provider\022\030\n\007" +
+      "outcome\030\004 \001(\tR\007outcome\022\037\n\013duration_ms\030\005 " +
+      "\001(\001R\ndurationMs\022\022\n\004cost\030\006 \001(\tR\004cost\022\026\n\006i" +
+      "mages\030\007 \001(\005R\006images\"D\n\014SizeCoercion\022\034\n\tr" +
+      "equested\030\001 \001(\tR\trequested\022\026\n\006actual\030\002 \001(" +
+      "\tR\006actual\"\304\001\n\005Image\022\024\n\005index\030\001 \001(\005R\005inde" +
+      "x\022\024\n\004data\030\002 \001(\014H\000R\004data\022\022\n\003url\030\003 \001(\tH\000R\003" +
+      "url\022\033\n\tmime_type\030\004 \001(\tR\010mimeType\022\024\n\005widt" +
+      "h\030\005 \001(\005R\005width\022\026\n\006height\030\006 \001(\005R\006height\022%" +
+      "\n\016revised_prompt\030\007 \001(\tR\rrevisedPromptB\t\n" +
+      "\007content\"\216\002\n\005Usage\022!\n\014input_tokens\030\001 \001(\003" +
+      "R\013inputTokens\022#\n\routput_tokens\030\002 \001(\003R\014ou" +
+      "tputTokens\022!\n\014total_tokens\030\003 \001(\003R\013totalT" +
+      "okens\022K\n\024input_tokens_details\030\004 \001(\0132\031.im" +
+      "agegen.v1.TokenDetailsR\022inputTokensDetai" +
+      "ls\022M\n\025output_tokens_details\030\005 \001(\0132\031.imag" +
+      "egen.v1.TokenDetailsR\023outputTokensDetail" +
+      "s\"R\n\014TokenDetails\022\037\n\013text_tokens\030\001 \001(\003R\n" +
+      "textTokens\022!\n\014image_tokens\030\002 \001(\003R\013imageT" +
+      "okens\"\206\002\n\nCostRecord\022#\n\rresponse_cost\030\001 " +
+      "\001(\tR\014responseCost\022\031\n\010model_id\030\002 \001(\tR\007mod" +
+      "elId\022\032\n\010provider\030\003 \001(\tR\010provider\022\031\n\010api_" +
+      "base\030\004 \001(\tR\007apiBase\022%\n\016provider_model\030\005 " +
+      "\001(\tR\rproviderModel\022\032\n\010attempts\030\006 \001(\005R\010at" +
+      "tempts\022\037\n\013overhead_ms\030\007 \001(\001R\noverheadMs\022" +
+      "\035\n\nrequest_id\030\010 \001(\tR\trequestId\"\023\n\021ListMo" +
+      "delsRequest\"D\n\022ListModelsResponse\022.\n\006mod" +
+      "els\030\001 \003(\0132\026.imagegen.v1.ModelInfoR\006model" +
+      "s\"\255\003\n\tModelInfo\022\022\n\004name\030\001 \001(\tR\004name\022\032\n\010p" +
+      "rovider\030\002 \001(\tR\010provider\022%\n\016provider_mode" +
+      "l\030\003 \001(\tR\rproviderModel\022\031\n\010model_id\030\004 \001(\t" +
+      "R\007modelId\022)\n\020supported_params\030\005 \003(\tR\017sup" +
+      "portedParams\022\024\n\005sizes\030\006 \003(\tR\005sizes\022\034\n\tqu" +
+      "alities\030\007 \003(\tR\tqualities\022\037\n\013price_basis\030" +
+      "\010 \001(\tR\npriceBasis\022&\n\017free_form_sizes\030\t \001" +
+      "(\010R\rfreeFormSizes\022\033\n\tsize_rule\030\n \001(\tR\010si" +
+      "zeRule\022#\n\raspect_ratios\030\013 \003(\tR\014aspectRat" +
+      "ios\022\026\n\006styles\030\014 \003(\tR\006styles\022\023\n\005max_n\030\r \001" +
+      "(\005R\004maxN\022\027\n\007fan_out\030\016 \001(\010R\006fanOut*h\n\016Res" +
+      "ponseFormat\022\037\n\033RESPONSE_FORMAT_UNSPECIFI" +
+      "ED\020\000\022\027\n\023RESPONSE_FORMAT_URL\020\001\022\034\n\030RESPONS" +
+      "E_FORMAT_B64_JSON\020\0022\252\002\n\017ImageGeneration\022" +
+      "Y\n\016GenerateImages\022\".imagegen.v1.Generate" +
+      "ImagesRequest\032#.imagegen.v1.GenerateImag" +
+      "esResponse\022m\n\024StreamGenerateImages\022(.ima" +
+      "gegen.v1.StreamGenerateImagesRequest\032).i" +
+      "magegen.v1.StreamGenerateImagesResponse0" +
+      "\001\022M\n\nListModels\022\036.imagegen.v1.ListModels" +
+      "Request\032\037.imagegen.v1.ListModelsResponse" +
+      "Bi\n\017dev.imagegen.v1B\024ImageGenerationProt" +
+      "oP\001Z>github.com/imagegen/imagegen/client" +
+      "s/go/imagegen/v1;imagegenv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -257,19 +277,19 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_GenerateImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_GenerateImagesRequest_descriptor,
-        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", });
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", });
     internal_static_imagegen_v1_GenerateImagesResponse_descriptor =
       getDescriptor().getMessageType(1);
     internal_static_imagegen_v1_GenerateImagesResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_GenerateImagesResponse_descriptor,
-        new java.lang.String[] { "Created", "Images", "Usage", "Cost", "SizeCoercion", "FilteredCount", });
+        new java.lang.String[] { "Created", "Images", "Usage", "Cost", "SizeCoercion", "FilteredCount", "Attempts", "FallbackModel", "FailedCount", });
     internal_static_imagegen_v1_StreamGenerateImagesRequest_descriptor =
       getDescriptor().getMessageType(2);
     internal_static_imagegen_v1_StreamGenerateImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_StreamGenerateImagesRequest_descriptor,
-        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", });
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", });
     internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor =
       getDescriptor().getMessageType(3);
     internal_static_imagegen_v1_StreamGenerateImagesResponse_fieldAccessorTable = new
@@ -305,51 +325,57 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_GenerationSummary_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_GenerationSummary_descriptor,
-        new java.lang.String[] { "Created", "ImageCount", "Usage", "Cost", "SizeCoercion", "FilteredCount", });
-    internal_static_imagegen_v1_SizeCoercion_descriptor =
+        new java.lang.String[] { "Created", "ImageCount", "Usage", "Cost", "SizeCoercion", "FilteredCount", "Attempts", "FallbackModel", "FailedCount", });
+    internal_static_imagegen_v1_Attempt_descriptor =
       getDescriptor().getMessageType(9);
+    internal_static_imagegen_v1_Attempt_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_imagegen_v1_Attempt_descriptor,
+        new java.lang.String[] { "ModelId", "ModelName", "Provider", "Outcome", "DurationMs", "Cost", "Images", });
+    internal_static_imagegen_v1_SizeCoercion_descriptor =
+      getDescriptor().getMessageType(10);
     internal_static_imagegen_v1_SizeCoercion_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_SizeCoercion_descriptor,
         new java.lang.String[] { "Requested", "Actual", });
     internal_static_imagegen_v1_Image_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_imagegen_v1_Image_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Image_descriptor,
         new java.lang.String[] { "Index", "Data", "Url", "MimeType", "Width", "Height", "RevisedPrompt", "Content", });
     internal_static_imagegen_v1_Usage_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_imagegen_v1_Usage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Usage_descriptor,
         new java.lang.String[] { "InputTokens", "OutputTokens", "TotalTokens", "InputTokensDetails", "OutputTokensDetails", });
     internal_static_imagegen_v1_TokenDetails_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(13);
     internal_static_imagegen_v1_TokenDetails_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_TokenDetails_descriptor,
         new java.lang.String[] { "TextTokens", "ImageTokens", });
     internal_static_imagegen_v1_CostRecord_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(14);
     internal_static_imagegen_v1_CostRecord_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_CostRecord_descriptor,
         new java.lang.String[] { "ResponseCost", "ModelId", "Provider", "ApiBase", "ProviderModel", "Attempts", "OverheadMs", "RequestId", });
     internal_static_imagegen_v1_ListModelsRequest_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(15);
     internal_static_imagegen_v1_ListModelsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ListModelsRequest_descriptor,
         new java.lang.String[] { });
     internal_static_imagegen_v1_ListModelsResponse_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(16);
     internal_static_imagegen_v1_ListModelsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ListModelsResponse_descriptor,
         new java.lang.String[] { "Models", });
     internal_static_imagegen_v1_ModelInfo_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(17);
     internal_static_imagegen_v1_ModelInfo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ModelInfo_descriptor,
