@@ -425,8 +425,12 @@ class RequestRouter:
         tried = ", ".join(ctx.tried) or "nothing"
         if ctx.tried:
             error.metadata["tried"] = ",".join(ctx.tried)[:1000]
-        if "tried:" not in error.message:
-            error.message = f"{error.message} (tried: {tried})"[:1000]
+        skipped = "; ".join(f"{i}: {why}" for i, why in ctx.skipped.items())
+        if skipped:
+            error.metadata["skipped"] = skipped[:1000]
+        if "(tried:" not in error.message:
+            told = f"tried: {tried}" + (f"; skipped: {skipped}" if skipped else "")
+            error.message = f"{error.message} ({told})"[:1000]
             error.args = (error.message,)
         return error
 
