@@ -397,3 +397,37 @@ async def test_a_stream_retries_before_its_first_image(
         ("a", "PROVIDER_UNAVAILABLE"),
         ("b", "ok"),
     ]
+
+
+async def test_the_http_door_takes_fallbacks_and_reports_the_fallback_model(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    import httpx
+
+    served = await serve(
+        config(
+            deployment(openai_fake, "a"),
+            {"model_name": "backup", "litellm_params": {"model": "local/placeholder"}},
+        )
+    )
+    url = served.http_base_url + "/v1/images/generations"
+    async with httpx.AsyncClient() as client:
+        openai_fake.fail_next(500, SERVER_ERROR)
+        answer = await client.post(
+            url, json={"prompt": "an otter", "model": "img", "fallbacks": ["backup"]}
+        )
+        assert answer.status_code == 200
+        assert answer.headers["x-imagegen-fallback-model"] == "backup"
+        assert answer.headers["x-imagegen-attempts"] == "2"
+        openai_fake.fail_next(500, SERVER_ERROR)
+        refused = await client.post(
+            url,
+            json={
+                "prompt": "an otter",
+                "model": "img",
+                "fallbacks": ["backup"],
+                "disable_fallbacks": True,
+            },
+        )
+        assert refused.status_code == 503
+        assert refused.headers["x-imagegen-attempts"] == "1"
