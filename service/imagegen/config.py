@@ -47,6 +47,13 @@ from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+from imagegen.router.settings import (
+    RouterSection,
+    RouterSettings,
+    build_router_settings,
+    check_fallback_names,
+    deployment_limit,
+)
 from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
 from imagegen.telemetry.settings import TelemetrySection, TelemetrySettings
 from imagegen.types import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS, ImageRequest
@@ -81,14 +88,12 @@ _ENDPOINT_OPTIONS = frozenset(
         "aws_profile_name",
     }
 )
-# LiteLLM router keys: accepted so existing configs load; the router acts on them.
+# Per-deployment router keys the router acts on (typed fields of Deployment).
+_ROUTING_KEYS = frozenset({"rpm", "ipm", "weight", "order", "max_parallel_requests"})
+# Other LiteLLM router keys: accepted so existing configs load, with no effect on image models.
 _ROUTER_KEYS = frozenset(
     {
-        "rpm",
         "tpm",
-        "weight",
-        "order",
-        "max_parallel_requests",
         "num_retries",
         "max_retries",
         "cooldown_time",
@@ -106,6 +111,7 @@ _KNOWN_TOP_LEVEL = frozenset(
         "telemetry_settings",
         "general_settings",
         "keys",
+        "router_settings",
     }
 )
 
@@ -139,7 +145,17 @@ class Deployment:
     request_defaults: Mapping[str, Any] = field(default_factory=dict)
     """Standard parameters (quality, size, n...) used when a request leaves them unset."""
     router_options: Mapping[str, Any] = field(default_factory=dict)
-    """rpm, weight, order...: kept for the router."""
+    """LiteLLM router keys with no effect here (tpm, stream_timeout...), kept as given."""
+    weight: float = 1.0
+    """Share of the group's traffic under weighted random routing."""
+    rpm: int | None = None
+    """Requests per minute this deployment may receive (None: no limit)."""
+    ipm: int | None = None
+    """Images per minute this deployment may be asked for (None: no limit)."""
+    max_parallel_requests: int | None = None
+    """Provider calls in flight at once at most (None: no limit)."""
+    order: int | None = None
+    """Priority tier: lower orders are tried first; None sorts after every number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +214,20 @@ class Settings:
     access: AccessSettings = field(default_factory=AccessSettings)
     """Virtual keys, budgets and the spend log (general_settings, keys)."""
     source: str = "<built-in>"
+    router: RouterSettings = field(default_factory=RouterSettings)
 
     def deployment(self, model_name: str) -> Deployment | None:
-        for deployment in self.deployments:
-            if deployment.model_name == model_name:
-                return deployment
-        return None
+        """The first deployment of the group `model_name` (None when not served)."""
+        group = self.group(model_name)
+        return group[0] if group else None
+
+    def group(self, model_name: str) -> tuple[Deployment, ...]:
+        """Every deployment serving `model_name`, in config order."""
+        return tuple(d for d in self.deployments if d.model_name == model_name)
+
+    def model_names(self) -> list[str]:
+        """The served model names, each once, in config order."""
+        return list(dict.fromkeys(d.model_name for d in self.deployments))
 
 
 class _Params(BaseModel):
@@ -276,6 +300,7 @@ class _File(BaseModel):
     telemetry_settings: TelemetrySection = Field(default_factory=TelemetrySection)
     general_settings: GeneralSection = Field(default_factory=GeneralSection)
     keys: list[KeyEntry] = Field(default_factory=list)
+    router_settings: RouterSection = Field(default_factory=RouterSection)
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -300,9 +325,13 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if key not in _KNOWN_TOP_LEVEL:
             continue
-        if key in ("litellm_settings", "general_settings") and isinstance(value, dict):
-            section = _LitellmSettings if key == "litellm_settings" else GeneralSection
-            used = section.model_fields
+        sections: dict[str, type[BaseModel]] = {
+            "litellm_settings": _LitellmSettings,
+            "general_settings": GeneralSection,
+            "router_settings": RouterSection,
+        }
+        if key in sections and isinstance(value, dict):
+            used = sections[key].model_fields
             resolved[key] = {
                 name: resolve_env_refs(item, f"{key}.{name}") if name in used else item
                 for name, item in value.items()
@@ -364,14 +393,16 @@ def _build(document: _File, source: str) -> Settings:
         _deployment(entry, f"{source}: model_list[{index}]")
         for index, entry in enumerate(document.model_list)
     )
-    seen: set[str] = set()
-    for deployment in deployments:
-        if deployment.model_name in seen:
+    seen = {deployment.model_name for deployment in deployments}
+    ids = [deployment.model_id for deployment in deployments]
+    for model_id in ids:
+        if ids.count(model_id) > 1:
             raise ConfigError(
-                f"{source}: model_name {deployment.model_name!r} is defined more than once; "
-                "load-balanced groups need the router, which this version does not have yet"
+                f"{source}: two deployments have the id {model_id!r}; give each its own "
+                "model_info.id"
             )
-        seen.add(deployment.model_name)
+    router = build_router_settings(document.router_settings, source)
+    check_fallback_names(router, seen, source)
     server = document.server_settings
     _check_tls(server, source)
     default_model = server.default_model
@@ -410,6 +441,7 @@ def _build(document: _File, source: str) -> Settings:
         telemetry=document.telemetry_settings.build(),
         access=build_access(document.general_settings, document.keys, source),
         source=source,
+        router=router,
     )
 
 
@@ -452,12 +484,13 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
     extras = dict(params.model_extra or {})
     options = {k: extras.pop(k) for k in list(extras) if k in _ENDPOINT_OPTIONS}
     router_options = {k: extras.pop(k) for k in list(extras) if k in _ROUTER_KEYS}
+    routing = {k: extras.pop(k) for k in list(extras) if k in _ROUTING_KEYS}
     request_defaults = _request_defaults(
         {k: extras.pop(k) for k in list(extras) if k in STANDARD_PARAMS}, where_params
     )
     if router_options:
         log.warning(
-            "%s: %s are kept for the router and have no effect yet",
+            "%s: %s have no effect on image models and are ignored",
             where_params,
             ", ".join(sorted(router_options)),
         )
@@ -494,6 +527,15 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
         provider_params=extras,
         request_defaults=request_defaults,
         router_options=router_options,
+        weight=deployment_limit(
+            routing.get("weight", 1.0), "weight", where_params, positive_float=True
+        ),
+        rpm=deployment_limit(routing.get("rpm"), "rpm", where_params),
+        ipm=deployment_limit(routing.get("ipm"), "ipm", where_params),
+        max_parallel_requests=deployment_limit(
+            routing.get("max_parallel_requests"), "max_parallel_requests", where_params
+        ),
+        order=deployment_limit(routing.get("order"), "order", where_params),
     )
 
 

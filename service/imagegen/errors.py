@@ -28,6 +28,8 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── GatewayUnavailableError             UNAVAILABLE        GATEWAY_UNAVAILABLE (client side)
     ├── GuardrailUnavailableError           UNAVAILABLE        GUARDRAIL_UNAVAILABLE
     ├── ServerLimitError                    RESOURCE_EXHAUSTED SERVER_LIMIT_REACHED
+    ├── NoDeploymentAvailableError          UNAVAILABLE        NO_HEALTHY_DEPLOYMENT
+    ├── RouterStateUnavailableError         UNAVAILABLE        ROUTER_STATE_UNAVAILABLE
     ├── InternalError                       INTERNAL           INTERNAL
     ├── CancelledError                      CANCELLED          CANCELLED (reported to hooks)
     └── ProviderError                       (an upstream provider answered badly)
@@ -314,6 +316,22 @@ class GatewayUnavailableError(ImageGenError):
     code = Code.UNAVAILABLE
     http_status = 503
     reason = "GATEWAY_UNAVAILABLE"
+
+
+class NoDeploymentAvailableError(ImageGenError):
+    """Every deployment of the model is cooling down or at its limits; `retry_after` says when."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "NO_HEALTHY_DEPLOYMENT"
+
+
+class RouterStateUnavailableError(ImageGenError):
+    """The router's shared state (Redis) could not be reached, so no call was routed."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "ROUTER_STATE_UNAVAILABLE"
 
 
 class InternalError(ImageGenError):

@@ -29,6 +29,8 @@ TRAILER_FILTERED = "x-imagegen-filtered-count"
 TRAILER_WITHHELD = "x-imagegen-withheld"
 # Reasons are short, but one per image: bound the trailer whatever a custom guardrail writes.
 _MAX_WITHHELD_CHARS = 1024
+TRAILER_FALLBACK_MODEL = "x-imagegen-fallback-model"
+TRAILER_FAILED = "x-imagegen-failed-count"
 
 
 def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
@@ -51,6 +53,10 @@ def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
     if facts.withheld:
         reasons = "; ".join(facts.withheld)[:_MAX_WITHHELD_CHARS]
         optional.append((TRAILER_WITHHELD, _header_safe(reasons)))
+    if facts.fallback_model:
+        optional.append((TRAILER_FALLBACK_MODEL, _header_safe(facts.fallback_model)))
+    if facts.failed:
+        optional.append((TRAILER_FAILED, str(facts.failed)))
     return (*always, *optional)
 
 

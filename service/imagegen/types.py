@@ -65,6 +65,9 @@ class ImageRequest(BaseModel):
     provider_params: dict[str, JsonValue] = Field(default_factory=dict)
     tags: tuple[str, ...] = Field(default=(), max_length=MAX_TAGS)
     drop_params: bool | None = None
+    # Routing: models to fall back to instead of the configured ones, or none at all.
+    fallbacks: tuple[str, ...] | None = Field(default=None, max_length=10)
+    disable_fallbacks: bool = False
     # Echoed in trailers, which must be printable ASCII: keep ids to a safe alphabet.
     request_id: str | None = Field(default=None, max_length=128, pattern=REQUEST_ID_PATTERN)
 
@@ -220,6 +223,8 @@ class ProviderResult:
     headers: dict[str, str] = field(default_factory=dict)
     # Images the provider's safety filter withheld (it answered, but with fewer images).
     filtered: int = 0
+    # Images not made because their n fan-out sub-call failed (fan_out_on_failure: partial).
+    failed: int = 0
 
 
 def merge_usage(parts: list[Usage | None]) -> Usage | None:
@@ -312,6 +317,10 @@ class CallFacts:
     withheld: list[str] = field(default_factory=list)
     # Every provider call made for this request, in the order they started.
     attempt_log: list[Attempt] = field(default_factory=list)
+    # The model group that served the call when it was not the requested one.
+    fallback_model: str = ""
+    # Images missing because their fan-out sub-call failed (fan_out_on_failure: partial).
+    failed: int = 0
 
     @property
     def response_cost_text(self) -> str:
@@ -347,6 +356,18 @@ class ImageResponse(BaseModel):
     _response_headers: dict[str, str] = PrivateAttr(default_factory=dict)
 
 
+def attempt_dict(attempt: Attempt) -> dict[str, Any]:
+    """One attempt as plain data (the SDKs' `_hidden_params["attempt_log"]`)."""
+    return {
+        "model_id": attempt.model_id,
+        "model_name": attempt.model_name,
+        "provider": attempt.provider,
+        "outcome": attempt.outcome,
+        "duration_ms": attempt.duration_ms,
+        "cost": format_usd(attempt.cost),
+    }
+
+
 def hidden_params_for(facts: CallFacts) -> dict[str, Any]:
     """The `_hidden_params` LiteLLM users read, derived from the call facts."""
     return {
@@ -364,5 +385,8 @@ def hidden_params_for(facts: CallFacts) -> dict[str, Any]:
             else None
         ),
         "filtered_count": facts.filtered,
+        "failed_count": facts.failed,
+        "fallback_model": facts.fallback_model or None,
+        "attempt_log": [attempt_dict(a) for a in facts.attempt_log],
         "cost": facts,
     }

@@ -36,8 +36,8 @@ from imagegen.client._convert import (
     GenerateResult,
     build_request,
     error_from,
-    facts_from,
     image_response_from,
+    result_facts,
     stream_request,
     trailers_dict,
 )
@@ -60,6 +60,8 @@ def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.Ge
     tags: Sequence[str] = kwargs.pop("tags", ()) or ()
     drop_params = bool(kwargs.pop("drop_params", False))
     request_id = kwargs.pop("request_id", None)
+    fallbacks: Sequence[str] = kwargs.pop("fallbacks", None) or ()
+    disable_fallbacks = bool(kwargs.pop("disable_fallbacks", False))
     provider_params.update(kwargs)  # LiteLLM's **kwargs are provider parameters
     request = build_request(
         prompt,
@@ -67,6 +69,8 @@ def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.Ge
         tags=tags,
         drop_params=drop_params,
         request_id=request_id,
+        fallbacks=fallbacks,
+        disable_fallbacks=disable_fallbacks,
         **args,
     )
     # The timeout travels as the gRPC deadline, which the server turns into the upstream timeout.
@@ -132,7 +136,7 @@ class ImageGenClient:
             trailers = trailers_dict(exc.trailing_metadata())
             raise error_from(exc, trailers) from None
         trailers = trailers_dict(call.trailing_metadata())
-        return GenerateResult(response, facts_from(response.cost, trailers), trailers)
+        return GenerateResult(response, result_facts(response, trailers), trailers)
 
     def image_generation(
         self,
@@ -307,7 +311,7 @@ class AsyncImageGenClient:
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc, trailers_dict(exc.trailing_metadata())) from None
         trailers = trailers_dict(await call.trailing_metadata())
-        return GenerateResult(response, facts_from(response.cost, trailers), trailers)
+        return GenerateResult(response, result_facts(response, trailers), trailers)
 
     async def image_generation(
         self,

@@ -26,6 +26,7 @@ from imagegen.errors import (
     error_class_for_reason,
 )
 from imagegen.types import (
+    Attempt,
     CallFacts,
     ImageObject,
     ImageResponse,
@@ -72,6 +73,8 @@ def build_request(
     tags: Sequence[str] = (),
     drop_params: bool = False,
     request_id: str | None = None,
+    fallbacks: Sequence[str] = (),
+    disable_fallbacks: bool = False,
 ) -> pb.GenerateImagesRequest:
     """A GenerateImagesRequest from LiteLLM-style arguments."""
     if response_format not in _FORMATS:
@@ -90,6 +93,8 @@ def build_request(
         tags=list(tags),
         drop_params=drop_params,
         request_id=request_id or "",
+        fallbacks=list(fallbacks),
+        disable_fallbacks=disable_fallbacks,
     )
     if n is not None:
         request.n = n
@@ -121,6 +126,38 @@ def facts_from(record: pb.CostRecord | None, trailers: dict[str, str]) -> CallFa
         facts.size_requested, facts.size_actual = requested, actual
     filtered = trailers.get("x-imagegen-filtered-count", "0")
     facts.filtered = int(filtered) if filtered.isdigit() else 0
+    failed = trailers.get("x-imagegen-failed-count", "0")
+    facts.failed = int(failed) if failed.isdigit() else 0
+    facts.fallback_model = trailers.get("x-imagegen-fallback-model", "")
+    return facts
+
+
+def attempts_from(messages: Iterable[pb.Attempt]) -> list[Attempt]:
+    """The attempt log of a typed response (durations as reported; no clock of ours)."""
+    return [
+        Attempt(
+            number=number,
+            model_name=message.model_name,
+            model_id=message.model_id,
+            provider=message.provider,
+            api_base="",
+            images=message.images,
+            started_at=0.0,
+            started=0.0,
+            duration_ms=message.duration_ms,
+            outcome=message.outcome,
+            cost=_decimal(message.cost),
+        )
+        for number, message in enumerate(messages, start=1)
+    ]
+
+
+def result_facts(response: pb.GenerateImagesResponse, trailers: dict[str, str]) -> CallFacts:
+    """The facts of a unary answer, with its attempt log."""
+    facts = facts_from(response.cost, trailers)
+    facts.attempt_log = attempts_from(response.attempts)
+    facts.fallback_model = response.fallback_model or facts.fallback_model
+    facts.failed = response.failed_count or facts.failed
     return facts
 
 

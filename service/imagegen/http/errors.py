@@ -44,6 +44,8 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.ProviderNotConfiguredError: "server_error",
     e.DeadlineExceededError: "timeout_error",
     e.GatewayUnavailableError: "server_error",
+    e.NoDeploymentAvailableError: "server_error",
+    e.RouterStateUnavailableError: "server_error",
     e.InternalError: "server_error",
     e.CancelledError: "server_error",
     e.ServerLimitError: "rate_limit_error",

@@ -115,6 +115,8 @@ class GenerateImagesRequest(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     DROP_PARAMS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    FALLBACKS_FIELD_NUMBER: _builtins.int
+    DISABLE_FALLBACKS_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """The text prompt. Must be non-empty; each model has its own maximum length."""
     model: _builtins.str
@@ -159,6 +161,10 @@ class GenerateImagesRequest(_message.Message):
     """A caller-chosen identifier echoed in logs and in the cost record. The
     gateway makes one up when empty.
     """
+    disable_fallbacks: _builtins.bool
+    """Never fall back to another model for this call (retries within the
+    requested model's deployments still happen).
+    """
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
         """Upper bound on the whole call when the caller sets no gRPC deadline. A
@@ -175,6 +181,13 @@ class GenerateImagesRequest(_message.Message):
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Caller tags recorded with the cost of this call, for attribution."""
+
+    @_builtins.property
+    def fallbacks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models to fall back to, in order, when the requested one cannot serve
+        (after its retries), instead of the configured fallbacks. Empty means the
+        configured ones.
+        """
 
     def __init__(
         self,
@@ -195,10 +208,12 @@ class GenerateImagesRequest(_message.Message):
         tags: _abc.Iterable[_builtins.str] | None = ...,
         drop_params: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        fallbacks: _abc.Iterable[_builtins.str] | None = ...,
+        disable_fallbacks: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "drop_params", b"drop_params", "model", b"model", "n", b"n", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "model", b"model", "n", b"n", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
@@ -218,12 +233,23 @@ class GenerateImagesResponse(_message.Message):
     COST_FIELD_NUMBER: _builtins.int
     SIZE_COERCION_FIELD_NUMBER: _builtins.int
     FILTERED_COUNT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    FALLBACK_MODEL_FIELD_NUMBER: _builtins.int
+    FAILED_COUNT_FIELD_NUMBER: _builtins.int
     created: _builtins.int
     """When the images were created, in seconds since the Unix epoch."""
     filtered_count: _builtins.int
     """How many of the requested images a provider's safety filter withheld; the
     others are in images. When every image is withheld the call fails with
     CONTENT_POLICY_VIOLATION instead.
+    """
+    fallback_model: _builtins.str
+    """The model that served the call when it was a fallback, not the requested
+    model; empty otherwise.
+    """
+    failed_count: _builtins.int
+    """How many of the requested images are missing because their n fan-out
+    sub-call failed (only with the router's fan_out_on_failure: partial).
     """
     @_builtins.property
     def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]:
@@ -243,6 +269,12 @@ class GenerateImagesResponse(_message.Message):
         allowed the gateway to pick the nearest one it can.
         """
 
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]:
+        """Every provider call made for this request, in the order they started:
+        retries, fallbacks and n fan-out sub-calls each appear.
+        """
+
     def __init__(
         self,
         *,
@@ -252,10 +284,13 @@ class GenerateImagesResponse(_message.Message):
         cost: Global___CostRecord | None = ...,
         size_coercion: Global___SizeCoercion | None = ...,
         filtered_count: _builtins.int = ...,
+        attempts: _abc.Iterable[Global___Attempt] | None = ...,
+        fallback_model: _builtins.str = ...,
+        failed_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "created", b"created", "filtered_count", b"filtered_count", "images", b"images", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cost", b"cost", "created", b"created", "failed_count", b"failed_count", "fallback_model", b"fallback_model", "filtered_count", b"filtered_count", "images", b"images", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -284,6 +319,8 @@ class StreamGenerateImagesRequest(_message.Message):
     DROP_PARAMS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     PARTIAL_IMAGES_FIELD_NUMBER: _builtins.int
+    FALLBACKS_FIELD_NUMBER: _builtins.int
+    DISABLE_FALLBACKS_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """The text prompt. Must be non-empty; each model has its own maximum length."""
     model: _builtins.str
@@ -317,6 +354,8 @@ class StreamGenerateImagesRequest(_message.Message):
     stream them (OpenAI and Azure GPT image models). 0 sends only finished
     images.
     """
+    disable_fallbacks: _builtins.bool
+    """Never fall back to another model for this call."""
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
         """Upper bound on the whole call when the caller sets no gRPC deadline."""
@@ -328,6 +367,12 @@ class StreamGenerateImagesRequest(_message.Message):
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Caller tags recorded with the cost of this call."""
+
+    @_builtins.property
+    def fallbacks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models to fall back to, in order, instead of the configured fallbacks.
+        A stream falls back only before its first image or preview.
+        """
 
     def __init__(
         self,
@@ -349,10 +394,12 @@ class StreamGenerateImagesRequest(_message.Message):
         drop_params: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         partial_images: _builtins.int = ...,
+        fallbacks: _abc.Iterable[_builtins.str] | None = ...,
+        disable_fallbacks: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "drop_params", b"drop_params", "model", b"model", "n", b"n", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "model", b"model", "n", b"n", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
@@ -584,12 +631,19 @@ class GenerationSummary(_message.Message):
     COST_FIELD_NUMBER: _builtins.int
     SIZE_COERCION_FIELD_NUMBER: _builtins.int
     FILTERED_COUNT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    FALLBACK_MODEL_FIELD_NUMBER: _builtins.int
+    FAILED_COUNT_FIELD_NUMBER: _builtins.int
     created: _builtins.int
     """When the images were created, in seconds since the Unix epoch."""
     image_count: _builtins.int
     """How many images were sent before this summary."""
     filtered_count: _builtins.int
     """How many of the requested images a provider's safety filter withheld."""
+    fallback_model: _builtins.str
+    """The model that served the call when it was a fallback; empty otherwise."""
+    failed_count: _builtins.int
+    """How many images are missing because their n fan-out sub-call failed."""
     @_builtins.property
     def usage(self) -> Global___Usage:
         """Token usage reported by the provider, when it reports any."""
@@ -602,6 +656,10 @@ class GenerationSummary(_message.Message):
     def size_coercion(self) -> Global___SizeCoercion:
         """Set when the gateway generated another size than the requested one."""
 
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]:
+        """Every provider call made for this request, in the order they started."""
+
     def __init__(
         self,
         *,
@@ -611,14 +669,63 @@ class GenerationSummary(_message.Message):
         cost: Global___CostRecord | None = ...,
         size_coercion: Global___SizeCoercion | None = ...,
         filtered_count: _builtins.int = ...,
+        attempts: _abc.Iterable[Global___Attempt] | None = ...,
+        fallback_model: _builtins.str = ...,
+        failed_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "created", b"created", "filtered_count", b"filtered_count", "image_count", b"image_count", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cost", b"cost", "created", b"created", "failed_count", b"failed_count", "fallback_model", b"fallback_model", "filtered_count", b"filtered_count", "image_count", b"image_count", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerationSummary: _TypeAlias = GenerationSummary  # noqa: Y015
+
+@_typing.final
+class Attempt(_message.Message):
+    """One provider call made for a request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    model_id: _builtins.str
+    """The id of the deployment that was called."""
+    model_name: _builtins.str
+    """The model group it belongs to (the requested model, or a fallback)."""
+    provider: _builtins.str
+    """The provider that was called, e.g. "openai"."""
+    outcome: _builtins.str
+    """"ok", or the ErrorInfo reason of the failure (e.g. PROVIDER_RATE_LIMITED)."""
+    duration_ms: _builtins.float
+    """How long the call took, in milliseconds."""
+    cost: _builtins.str
+    """What this call cost in US dollars as a decimal string, or "unknown"."""
+    images: _builtins.int
+    """How many images this call asked for."""
+    def __init__(
+        self,
+        *,
+        model_id: _builtins.str = ...,
+        model_name: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        duration_ms: _builtins.float = ...,
+        cost: _builtins.str = ...,
+        images: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "duration_ms", b"duration_ms", "images", b"images", "model_id", b"model_id", "model_name", b"model_name", "outcome", b"outcome", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attempt: _TypeAlias = Attempt  # noqa: Y015
 
 @_typing.final
 class SizeCoercion(_message.Message):

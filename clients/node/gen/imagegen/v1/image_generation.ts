@@ -219,6 +219,17 @@ export interface GenerateImagesRequest {
    * gateway makes one up when empty.
    */
   requestId: string;
+  /**
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   */
+  fallbacks: string[];
+  /**
+   * Never fall back to another model for this call (retries within the
+   * requested model's deployments still happen).
+   */
+  disableFallbacks: boolean;
 }
 
 /** All images of a finished generation, with usage and cost. */
@@ -248,6 +259,21 @@ export interface GenerateImagesResponse {
    * CONTENT_POLICY_VIOLATION instead.
    */
   filteredCount: number;
+  /**
+   * Every provider call made for this request, in the order they started:
+   * retries, fallbacks and n fan-out sub-calls each appear.
+   */
+  attempts: Attempt[];
+  /**
+   * The model that served the call when it was a fallback, not the requested
+   * model; empty otherwise.
+   */
+  fallbackModel: string;
+  /**
+   * How many of the requested images are missing because their n fan-out
+   * sub-call failed (only with the router's fan_out_on_failure: partial).
+   */
+  failedCount: number;
 }
 
 /** The same request as GenerateImagesRequest, for the streaming call. */
@@ -299,6 +325,13 @@ export interface StreamGenerateImagesRequest {
    * images.
    */
   partialImages: number;
+  /**
+   * Models to fall back to, in order, instead of the configured fallbacks.
+   * A stream falls back only before its first image or preview.
+   */
+  fallbacks: string[];
+  /** Never fall back to another model for this call. */
+  disableFallbacks: boolean;
 }
 
 /**
@@ -411,6 +444,30 @@ export interface GenerationSummary {
     | undefined;
   /** How many of the requested images a provider's safety filter withheld. */
   filteredCount: number;
+  /** Every provider call made for this request, in the order they started. */
+  attempts: Attempt[];
+  /** The model that served the call when it was a fallback; empty otherwise. */
+  fallbackModel: string;
+  /** How many images are missing because their n fan-out sub-call failed. */
+  failedCount: number;
+}
+
+/** One provider call made for a request. */
+export interface Attempt {
+  /** The id of the deployment that was called. */
+  modelId: string;
+  /** The model group it belongs to (the requested model, or a fallback). */
+  modelName: string;
+  /** The provider that was called, e.g. "openai". */
+  provider: string;
+  /** "ok", or the ErrorInfo reason of the failure (e.g. PROVIDER_RATE_LIMITED). */
+  outcome: string;
+  /** How long the call took, in milliseconds. */
+  durationMs: number;
+  /** What this call cost in US dollars as a decimal string, or "unknown". */
+  cost: string;
+  /** How many images this call asked for. */
+  images: number;
 }
 
 /** A size the gateway changed because the model cannot make the requested one. */
@@ -639,6 +696,8 @@ function createBaseGenerateImagesRequest(): GenerateImagesRequest {
     tags: [],
     dropParams: false,
     requestId: "",
+    fallbacks: [],
+    disableFallbacks: false,
   };
 }
 
@@ -691,6 +750,12 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(130).string(message.requestId);
+    }
+    for (const v of message.fallbacks) {
+      writer.uint32(146).string(v!);
+    }
+    if (message.disableFallbacks !== false) {
+      writer.uint32(152).bool(message.disableFallbacks);
     }
     return writer;
   },
@@ -836,6 +901,22 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.fallbacks.push(reader.string());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.disableFallbacks = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -896,6 +977,14 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      fallbacks: globalThis.Array.isArray(object?.fallbacks)
+        ? object.fallbacks.map((e: any) => globalThis.String(e))
+        : [],
+      disableFallbacks: isSet(object.disableFallbacks)
+        ? globalThis.Boolean(object.disableFallbacks)
+        : isSet(object.disable_fallbacks)
+        ? globalThis.Boolean(object.disable_fallbacks)
+        : false,
     };
   },
 
@@ -949,6 +1038,12 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.fallbacks?.length) {
+      obj.fallbacks = message.fallbacks;
+    }
+    if (message.disableFallbacks !== false) {
+      obj.disableFallbacks = message.disableFallbacks;
+    }
     return obj;
   },
 
@@ -975,12 +1070,24 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     message.tags = object.tags?.map((e) => e) || [];
     message.dropParams = object.dropParams ?? false;
     message.requestId = object.requestId ?? "";
+    message.fallbacks = object.fallbacks?.map((e) => e) || [];
+    message.disableFallbacks = object.disableFallbacks ?? false;
     return message;
   },
 };
 
 function createBaseGenerateImagesResponse(): GenerateImagesResponse {
-  return { created: 0, images: [], usage: undefined, cost: undefined, sizeCoercion: undefined, filteredCount: 0 };
+  return {
+    created: 0,
+    images: [],
+    usage: undefined,
+    cost: undefined,
+    sizeCoercion: undefined,
+    filteredCount: 0,
+    attempts: [],
+    fallbackModel: "",
+    failedCount: 0,
+  };
 }
 
 export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
@@ -1002,6 +1109,15 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
     }
     if (message.filteredCount !== 0) {
       writer.uint32(48).int32(message.filteredCount);
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.fallbackModel !== "") {
+      writer.uint32(66).string(message.fallbackModel);
+    }
+    if (message.failedCount !== 0) {
+      writer.uint32(72).int32(message.failedCount);
     }
     return writer;
   },
@@ -1067,6 +1183,30 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
             message.filteredCount = reader.int32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.fallbackModel = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.failedCount = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1095,6 +1235,17 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
         : isSet(object.filtered_count)
         ? globalThis.Number(object.filtered_count)
         : 0,
+      attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
+      fallbackModel: isSet(object.fallbackModel)
+        ? globalThis.String(object.fallbackModel)
+        : isSet(object.fallback_model)
+        ? globalThis.String(object.fallback_model)
+        : "",
+      failedCount: isSet(object.failedCount)
+        ? globalThis.Number(object.failedCount)
+        : isSet(object.failed_count)
+        ? globalThis.Number(object.failed_count)
+        : 0,
     };
   },
 
@@ -1118,6 +1269,15 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
     if (message.filteredCount !== 0) {
       obj.filteredCount = Math.round(message.filteredCount);
     }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    if (message.fallbackModel !== "") {
+      obj.fallbackModel = message.fallbackModel;
+    }
+    if (message.failedCount !== 0) {
+      obj.failedCount = Math.round(message.failedCount);
+    }
     return obj;
   },
 
@@ -1136,6 +1296,9 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
       ? SizeCoercion.fromPartial(object.sizeCoercion)
       : undefined;
     message.filteredCount = object.filteredCount ?? 0;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.fallbackModel = object.fallbackModel ?? "";
+    message.failedCount = object.failedCount ?? 0;
     return message;
   },
 };
@@ -1159,6 +1322,8 @@ function createBaseStreamGenerateImagesRequest(): StreamGenerateImagesRequest {
     dropParams: false,
     requestId: "",
     partialImages: 0,
+    fallbacks: [],
+    disableFallbacks: false,
   };
 }
 
@@ -1214,6 +1379,12 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     }
     if (message.partialImages !== 0) {
       writer.uint32(136).int32(message.partialImages);
+    }
+    for (const v of message.fallbacks) {
+      writer.uint32(146).string(v!);
+    }
+    if (message.disableFallbacks !== false) {
+      writer.uint32(152).bool(message.disableFallbacks);
     }
     return writer;
   },
@@ -1367,6 +1538,22 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
             message.partialImages = reader.int32();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.fallbacks.push(reader.string());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.disableFallbacks = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1432,6 +1619,14 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
         : isSet(object.partial_images)
         ? globalThis.Number(object.partial_images)
         : 0,
+      fallbacks: globalThis.Array.isArray(object?.fallbacks)
+        ? object.fallbacks.map((e: any) => globalThis.String(e))
+        : [],
+      disableFallbacks: isSet(object.disableFallbacks)
+        ? globalThis.Boolean(object.disableFallbacks)
+        : isSet(object.disable_fallbacks)
+        ? globalThis.Boolean(object.disable_fallbacks)
+        : false,
     };
   },
 
@@ -1488,6 +1683,12 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     if (message.partialImages !== 0) {
       obj.partialImages = Math.round(message.partialImages);
     }
+    if (message.fallbacks?.length) {
+      obj.fallbacks = message.fallbacks;
+    }
+    if (message.disableFallbacks !== false) {
+      obj.disableFallbacks = message.disableFallbacks;
+    }
     return obj;
   },
 
@@ -1515,6 +1716,8 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     message.dropParams = object.dropParams ?? false;
     message.requestId = object.requestId ?? "";
     message.partialImages = object.partialImages ?? 0;
+    message.fallbacks = object.fallbacks?.map((e) => e) || [];
+    message.disableFallbacks = object.disableFallbacks ?? false;
     return message;
   },
 };
@@ -2268,7 +2471,17 @@ export const ImageChunk: MessageFns<ImageChunk> = {
 };
 
 function createBaseGenerationSummary(): GenerationSummary {
-  return { created: 0, imageCount: 0, usage: undefined, cost: undefined, sizeCoercion: undefined, filteredCount: 0 };
+  return {
+    created: 0,
+    imageCount: 0,
+    usage: undefined,
+    cost: undefined,
+    sizeCoercion: undefined,
+    filteredCount: 0,
+    attempts: [],
+    fallbackModel: "",
+    failedCount: 0,
+  };
 }
 
 export const GenerationSummary: MessageFns<GenerationSummary> = {
@@ -2290,6 +2503,15 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
     }
     if (message.filteredCount !== 0) {
       writer.uint32(48).int32(message.filteredCount);
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.fallbackModel !== "") {
+      writer.uint32(66).string(message.fallbackModel);
+    }
+    if (message.failedCount !== 0) {
+      writer.uint32(72).int32(message.failedCount);
     }
     return writer;
   },
@@ -2355,6 +2577,30 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
             message.filteredCount = reader.int32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.fallbackModel = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.failedCount = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2387,6 +2633,19 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
         : isSet(object.filtered_count)
         ? globalThis.Number(object.filtered_count)
         : 0,
+      attempts: globalThis.Array.isArray(object?.attempts)
+        ? object.attempts.map((e: any) => Attempt.fromJSON(e))
+        : [],
+      fallbackModel: isSet(object.fallbackModel)
+        ? globalThis.String(object.fallbackModel)
+        : isSet(object.fallback_model)
+        ? globalThis.String(object.fallback_model)
+        : "",
+      failedCount: isSet(object.failedCount)
+        ? globalThis.Number(object.failedCount)
+        : isSet(object.failed_count)
+        ? globalThis.Number(object.failed_count)
+        : 0,
     };
   },
 
@@ -2410,6 +2669,15 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
     if (message.filteredCount !== 0) {
       obj.filteredCount = Math.round(message.filteredCount);
     }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    if (message.fallbackModel !== "") {
+      obj.fallbackModel = message.fallbackModel;
+    }
+    if (message.failedCount !== 0) {
+      obj.failedCount = Math.round(message.failedCount);
+    }
     return obj;
   },
 
@@ -2428,6 +2696,186 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
       ? SizeCoercion.fromPartial(object.sizeCoercion)
       : undefined;
     message.filteredCount = object.filteredCount ?? 0;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.fallbackModel = object.fallbackModel ?? "";
+    message.failedCount = object.failedCount ?? 0;
+    return message;
+  },
+};
+
+function createBaseAttempt(): Attempt {
+  return { modelId: "", modelName: "", provider: "", outcome: "", durationMs: 0, cost: "", images: 0 };
+}
+
+export const Attempt: MessageFns<Attempt> = {
+  encode(message: Attempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelId !== "") {
+      writer.uint32(10).string(message.modelId);
+    }
+    if (message.modelName !== "") {
+      writer.uint32(18).string(message.modelName);
+    }
+    if (message.provider !== "") {
+      writer.uint32(26).string(message.provider);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(34).string(message.outcome);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(41).double(message.durationMs);
+    }
+    if (message.cost !== "") {
+      writer.uint32(50).string(message.cost);
+    }
+    if (message.images !== 0) {
+      writer.uint32(56).int32(message.images);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attempt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttempt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cost = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.images = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Attempt {
+    return {
+      modelId: isSet(object.modelId)
+        ? globalThis.String(object.modelId)
+        : isSet(object.model_id)
+        ? globalThis.String(object.model_id)
+        : "",
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      cost: isSet(object.cost) ? globalThis.String(object.cost) : "",
+      images: isSet(object.images) ? globalThis.Number(object.images) : 0,
+    };
+  },
+
+  toJSON(message: Attempt): unknown {
+    const obj: any = {};
+    if (message.modelId !== "") {
+      obj.modelId = message.modelId;
+    }
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = floatToJson(message.durationMs);
+    }
+    if (message.cost !== "") {
+      obj.cost = message.cost;
+    }
+    if (message.images !== 0) {
+      obj.images = Math.round(message.images);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Attempt>, I>>(base?: I): Attempt {
+    return Attempt.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Attempt>, I>>(object: I): Attempt {
+    const message = createBaseAttempt();
+    message.modelId = object.modelId ?? "";
+    message.modelName = object.modelName ?? "";
+    message.provider = object.provider ?? "";
+    message.outcome = object.outcome ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    message.cost = object.cost ?? "";
+    message.images = object.images ?? 0;
     return message;
   },
 };
