@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -93,8 +94,10 @@ async def test_the_log_line_field_by_field(
         "deployment": "gpt-image-1-deployment",
         "provider": "openai",
         "outcome": "ok",
-        "cost_usd": "unknown",
+        # One attempt: it cost what the call cost.
+        "cost_usd": line["cost_usd"],
     }
+    assert Decimal(line["cost_usd"]) > 0
     assert line == {
         "event": "imagegen.request",
         "request_id": trailers["x-imagegen-request-id"],

@@ -107,8 +107,8 @@ async def test_unary_call_continues_the_callers_trace_with_one_attempt_span(
         "imagegen.quality": "low",
         "imagegen.outcome": "ok",
         "imagegen.image_count": 1,
-        # One attempt: its cost is the call's (the gateway prices the whole answer).
-        "imagegen.cost_usd": "unknown",
+        # One attempt: its cost is the call's.
+        "imagegen.cost_usd": trailers["x-imagegen-response-cost"],
     }
     assert Decimal(trailers["x-imagegen-response-cost"]) > 0
     assert attempt.start_time is not None and server.start_time is not None
