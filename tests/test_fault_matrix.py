@@ -96,7 +96,7 @@ async def call(served: Served, streaming: bool) -> tuple[pb.CostRecord, list[pb.
         )
         return response.cost, list(response.attempts), len(response.images)
     images = 0
-    summary: pb.StreamSummary | None = None
+    summary: pb.GenerationSummary | None = None
     request = pb.StreamGenerateImagesRequest(**fields, quality="low")
     async for message in served.stub.StreamGenerateImages(request, timeout=DEADLINE):
         kind = message.WhichOneof("event")

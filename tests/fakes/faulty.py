@@ -142,8 +142,8 @@ class FaultyUpstream:
         if fault == "empty_image":
             return 200, "OK", json.dumps({"created": 1, "data": [{"b64_json": ""}]}).encode(), {}
         if fault == "malformed_image":
-            body = {"created": 1, "data": [{"b64_json": "!!not base64!!"}]}
-            return 200, "OK", json.dumps(body).encode(), {}
+            malformed = {"created": 1, "data": [{"b64_json": "!!not base64!!"}]}
+            return 200, "OK", json.dumps(malformed).encode(), {}
         raise AssertionError(fault)
 
 
