@@ -1,9 +1,11 @@
-"""The one orchestration every door (gRPC, in-process SDK) goes through.
+"""The one orchestration every door (gRPC, HTTP, in-process SDK) goes through.
 
-request → resolve the deployment → apply the model's parameter rules → call the
-provider within the deadline → price the actual answer → report the call facts.
-Guardrails, the router and spend tracking slot in here as they arrive; the doors
-only convert to and from their wire formats.
+request → hooks (bounds, access control and budget hold, prompt guardrails) → the
+router picks a deployment → apply the model's parameter rules → call the provider
+within the deadline (retries, fallbacks, n fan-out: each call an Attempt) → price
+each attempt's actual answer → image checks and after-call hooks → `finished`
+hooks (spend row, budget settlement, telemetry). The doors only convert to and from
+their wire formats; each feature lives in its own package behind `hooks.RequestHook`.
 """
 
 from __future__ import annotations
