@@ -16,6 +16,7 @@ from google.protobuf import duration_pb2
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import Served, ServeFactory
+from tests.fakes.gemini import GeminiFake
 from tests.fakes.openai import OpenAIFake
 from tests.test_grpc_errors import failure_of
 from tests.test_grpc_service import text_trailers
@@ -431,3 +432,87 @@ async def test_the_http_door_takes_fallbacks_and_reports_the_fallback_model(
         )
         assert refused.status_code == 503
         assert refused.headers["x-imagegen-attempts"] == "1"
+
+
+GOOGLE_500 = {"error": {"code": 500, "message": "An internal error.", "status": "INTERNAL"}}
+
+
+def flash_image(fake: GeminiFake, model_id: str) -> dict[str, Any]:
+    # gemini-2.5-flash-image makes one image per call: n fans out over sub-calls.
+    return {
+        "model_name": "img",
+        "litellm_params": {
+            "model": "gemini/gemini-2.5-flash-image",
+            "api_base": fake.base_url,
+            "api_key": fake.api_key,
+        },
+        "model_info": {"id": model_id},
+    }
+
+
+@pytest.fixture
+async def gemini_pair() -> AsyncIterator[tuple[GeminiFake, GeminiFake]]:
+    async with GeminiFake() as first, GeminiFake() as second:
+        yield first, second
+
+
+async def fan_out(served: Served, n: int) -> tuple[pb.GenerateImagesResponse, dict[str, str]]:
+    call = served.stub.GenerateImages(pb.GenerateImagesRequest(prompt="owls", model="img", n=n))
+    response = await call
+    return response, text_trailers(await call.trailing_metadata())
+
+
+async def test_fan_out_sub_calls_spread_over_the_group_and_a_failed_one_is_retried(
+    serve: ServeFactory, gemini_pair: tuple[GeminiFake, GeminiFake]
+) -> None:
+    a, b = gemini_pair
+    served = await serve(
+        config(
+            flash_image(a, "a"),
+            flash_image(b, "b"),
+            num_retries=1,
+            routing_strategy="least-busy",
+            fan_out_concurrency=4,
+        )
+    )
+    a.delay = b.delay = 0.2  # all four in flight at once: least-busy spreads them
+    a.fail_next(500, GOOGLE_500)
+    response, trailers = await fan_out(served, 4)
+    assert len(response.images) == 4
+    assert len(a.requests) >= 2 and len(b.requests) >= 2
+    results = sorted(attempt.outcome for attempt in response.attempts)
+    assert results == ["PROVIDER_UNAVAILABLE", "ok", "ok", "ok", "ok"]
+    assert {attempt.model_id for attempt in response.attempts} == {"a", "b"}
+    assert trailers["x-imagegen-attempts"] == "5"
+    assert "x-imagegen-failed-count" not in trailers
+
+
+async def test_fan_out_partial_policy_returns_what_succeeded_and_says_so(
+    serve: ServeFactory, gemini_pair: tuple[GeminiFake, GeminiFake]
+) -> None:
+    a, _ = gemini_pair
+    served = await serve(config(flash_image(a, "a"), fan_out_on_failure="partial"))
+    a.fail_next(500, GOOGLE_500)
+    response, trailers = await fan_out(served, 3)
+    assert len(response.images) == 2
+    assert response.failed_count == 1
+    assert trailers["x-imagegen-failed-count"] == "1"
+    # The two finished sub-calls are billed; the one answered with a 500 is not.
+    billed = [Decimal(x.cost) for x in response.attempts if x.outcome == "ok"]
+    assert len(billed) == 2
+    assert Decimal(response.cost.response_cost) == sum(billed) > 0
+
+
+async def test_fan_out_fail_policy_fails_the_call_and_reports_the_billed_cost(
+    serve: ServeFactory, gemini_pair: tuple[GeminiFake, GeminiFake]
+) -> None:
+    a, _ = gemini_pair
+    served = await serve(config(flash_image(a, "a"), fan_out_on_failure="fail"))
+    a.fail_next(500, GOOGLE_500)
+    call = served.stub.GenerateImages(pb.GenerateImagesRequest(prompt="owls", model="img", n=3))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    trailers = text_trailers(await call.trailing_metadata())
+    assert trailers["x-imagegen-attempts"] == "3"
+    assert Decimal(trailers["x-imagegen-response-cost"]) > 0  # the two finished sub-calls
