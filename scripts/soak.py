@@ -4,7 +4,8 @@ Unary and streaming calls that succeed, plus injected failures (a provider 500 a
 refusal, by the OpenAI fake's trigger words), from a fixed number of concurrent callers.
 The server's RSS and open file descriptors are sampled from /proc throughout; the report
 gives them after warm-up and at the end. The run fails when any call ends other than as
-its kind expects, or when RSS or descriptors keep growing.
+its kind expects, when RSS or descriptors keep growing, or when the spend log does not hold
+exactly one row per request after the server's graceful stop.
 
     python scripts/soak.py --seconds 600          # the full soak (make soak)
     python scripts/soak.py --seconds 20           # the shortened form the test suite runs
@@ -19,6 +20,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 import time
@@ -73,6 +75,7 @@ class Report:
     fds_start: int
     fds_end: int
     requests_per_second: float
+    spend_rows: int = 0
     passed: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -118,6 +121,8 @@ async def soak(seconds: float, max_requests: int, concurrency: int) -> Report:
                 "      model: openai/gpt-image-1\n"
                 f"      api_base: {fake.base_url}/v1\n"
                 f"      api_key: {fake.api_key}\n"
+                "general_settings:\n"
+                f"  spend_log_path: {Path(tmp) / 'spend.sqlite3'}\n"
             )
             port = free_port()
             process = await asyncio.create_subprocess_exec(
@@ -137,10 +142,19 @@ async def soak(seconds: float, max_requests: int, concurrency: int) -> Report:
                 stderr=asyncio.subprocess.DEVNULL,
             )
             try:
-                return await drive(process.pid, port, seconds, max_requests, concurrency, fake)
+                report = await drive(process.pid, port, seconds, max_requests, concurrency, fake)
             finally:
                 process.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(process.wait(), timeout=60)
+            # A graceful stop flushes the spend log: one row per request, none lost.
+            with sqlite3.connect(Path(tmp) / "spend.sqlite3") as db:
+                (report.spend_rows,) = db.execute("SELECT COUNT(*) FROM imagegen_spend").fetchone()
+            if report.spend_rows != report.requests:
+                report.problems.append(
+                    f"{report.spend_rows} spend rows for {report.requests} requests"
+                )
+                report.passed = False
+            return report
 
 
 async def drive(

@@ -24,3 +24,4 @@ async def test_short_soak_ends_clean() -> None:
     # Every kind of call was made, the injected failures included.
     assert set(report.by_kind) == {"unary", "stream", "provider_500", "refused"}
     assert report.fds_end <= report.fds_start + soak.FD_SLACK
+    assert report.spend_rows == report.requests
