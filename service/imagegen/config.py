@@ -146,6 +146,8 @@ class ServerSettings:
     stream_chunk_bytes: int = DEFAULT_STREAM_CHUNK_BYTES
     """Streamed images larger than this go as several image_chunk events, so that no message
     exceeds a client's default 4 MiB receive limit."""
+    workers: int = 1
+    """Serving processes sharing the ports (SO_REUSEPORT), each with its own event loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,7 @@ class _ServerSection(BaseModel):
     serve_unlisted_models: bool = False
     stream_keepalive_seconds: float = Field(default=5.0, gt=0)
     stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 class _File(BaseModel):
@@ -341,6 +344,7 @@ def _build(document: _File, source: str) -> Settings:
             allow_request_credentials=server.allow_request_credentials,
             stream_keepalive_seconds=server.stream_keepalive_seconds,
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
+            workers=server.workers,
         ),
         source=source,
     )

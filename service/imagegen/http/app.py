@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from imagegen.errors import ImageGenError, InternalError
@@ -49,12 +49,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CANCEL_WAIT_SECONDS = 5.0
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _dumps(value: Any) -> bytes:
+    # orjson: json.dumps spends ~15 ms escaping-scanning one 2 MB base64 string, orjson 0.2 ms.
+    return orjson.dumps(value)
 
 
 def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+    return web.Response(
+        body=_dumps(body), status=status, headers=headers, content_type="application/json"
+    )
 
 
 # What a stream can say up front; cost, attempts and overhead come on its last event.
@@ -71,7 +74,7 @@ _ROUTING_HEADERS = frozenset(
 
 def _sse(event: str | None, data: dict[str, Any]) -> bytes:
     head = f"event: {event}\n" if event else ""
-    return f"{head}data: {_dumps(data)}\n\n".encode()
+    return b"".join((head.encode(), b"data: ", _dumps(data), b"\n\n"))
 
 
 def _completed(
@@ -156,14 +159,16 @@ class HttpDoor:
         self.app.router.add_get("/health/readiness", self._readiness)
         self.app.router.add_get("/openapi.json", self._openapi_document)
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on host:port (0 picks a free port); returns the bound port."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Listen on host:port (0 picks a free port); returns the bound port.
+
+        `reuse_port`: several worker processes listen on the same port (SO_REUSEPORT)."""
         # handler_cancellation: a client that hangs up cancels its generation (and the
         # provider call under it), as a cancelled gRPC call does.
         runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         except BaseException:
             await runner.cleanup()
             raise

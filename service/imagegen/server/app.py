@@ -67,6 +67,9 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # Worker processes (server_settings.workers) share the port; the kernel spreads
+        # connections among them.
+        ("grpc.so_reuseport", 1 if settings.server.workers > 1 else 0),
     ]
 
 
@@ -107,7 +110,11 @@ async def start_server(
     if http_port is not None:
         door = HttpDoor(gateway)
         try:
-            await door.start(host or settings.server.http_host or settings.server.host, http_port)
+            await door.start(
+                host or settings.server.http_host or settings.server.host,
+                http_port,
+                reuse_port=settings.server.workers > 1,
+            )
         except BaseException:
             # The HTTP port is taken (or the like): leave nothing running behind.
             await server.stop(None)
