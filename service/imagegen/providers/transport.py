@@ -11,6 +11,7 @@ for a fifth of httpx's CPU (bench/RESULTS.md), and answers are images of 1-8 MB.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+import yarl
 
 from imagegen.deadline import Deadline
 from imagegen.errors import (
@@ -36,6 +38,10 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 # Image generation responses carry several MB of base64; refuse absurd bodies rather than
 # letting one misbehaving upstream take the process's memory.
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# How many answers are read (and so held in memory) at once. Thousands of image calls
+# finish together when their upstream does; read all at once, each holds its partial body
+# and RSS reaches GBs (bench/RESULTS.md, scenario c). Unread answers wait in the sockets.
+READ_SLOTS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,7 @@ class HttpTransport:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._reading = asyncio.Semaphore(READ_SLOTS)
         self.provider_seconds_total = 0.0
 
     def _client(self) -> aiohttp.ClientSession:
@@ -125,7 +132,7 @@ class HttpTransport:
         try:
             async with self._client().request(
                 request.method,
-                request.url,
+                _url(request.url),
                 data=body,
                 headers=headers,
                 timeout=timeout,
@@ -136,7 +143,8 @@ class HttpTransport:
                     raise ProviderBadResponseError(
                         "the provider's response is too large", provider=provider
                     )
-                content = await response.read()
+                async with self._reading:
+                    content = await response.read()
                 status, response_headers = response.status, _headers(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_transport_error(exc, provider=provider, deadline=deadline) from None
@@ -162,7 +170,7 @@ class HttpTransport:
         try:
             async with self._client().request(
                 request.method,
-                request.url,
+                _url(request.url),
                 data=body,
                 headers=headers,
                 timeout=timeout,
@@ -187,6 +195,20 @@ class HttpTransport:
 def encode_body(request: HttpRequest) -> bytes:
     """The exact bytes sent for `request` (adapters that sign the body sign these)."""
     return json.dumps(request.json, separators=(",", ":")).encode()
+
+
+def _url(url: str) -> yarl.URL:
+    """The URL exactly as the adapter wrote it: a re-quoted path would break signatures
+    computed over it (SigV4 signs the path with its `:` as `%3A`)."""
+    try:
+        parsed = yarl.URL(url, encoded=True)
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidRequestError(
+            "the provider URL is not a valid http(s) URL", metadata={"request_sent": "false"}
+        )
+    return parsed
 
 
 def _prepare(
