@@ -39,8 +39,8 @@ test: $(VENV_STAMP)
 lint: setup
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
-	$(VENV)/bin/ruff check service tests scripts clients/python
-	$(VENV)/bin/ruff format --check service tests scripts clients/python
+	$(VENV)/bin/ruff check service tests scripts clients/python bench
+	$(VENV)/bin/ruff format --check service tests scripts clients/python bench
 	$(VENV)/bin/mypy
 
 ## breaking: the contract must stay wire- and source-compatible with the previous commit (buf FILE rules)

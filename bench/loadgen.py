@@ -112,7 +112,7 @@ class GrpcTarget(Target):
         self.model: str = job["model"]
         self.stream = job["kind"] == "grpc_stream"
         self.channels: list[grpc.aio.Channel] = []
-        self.stubs: list[pb_grpc.ImageGenerationStub] = []
+        self.stubs: list[pb_grpc.ImageGenerationAsyncStub] = []
         self.next = 0
         self.timeout = float(job.get("timeout", 600))
 

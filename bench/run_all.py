@@ -120,16 +120,17 @@ class Bench:
                 text=True,
                 cwd=ROOT,
             )
-        assert self.loadgen.stdin is not None and self.loadgen.stdout is not None
-        self.loadgen.stdin.write(json.dumps(job) + "\n")
-        self.loadgen.stdin.flush()
-        ready, _, _ = select.select([self.loadgen.stdout], [], [], limit)
+        stdin, stdout = self.loadgen.stdin, self.loadgen.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(json.dumps(job) + "\n")
+        stdin.flush()
+        ready, _, _ = select.select([stdout], [], [], limit)
         if not ready:
             self.loadgen.kill()
             self.loadgen.wait(5)
             self.loadgen = None
             return {"job": job, "failed": f"no answer within {limit:.0f} s"}
-        line = self.loadgen.stdout.readline()
+        line = stdout.readline()
         if not line:
             return {"job": job, "failed": "the load generator exited"}
         result: dict[str, Any] = json.loads(line)
@@ -462,11 +463,20 @@ def scenario_b(bench: Bench, gateways: list[Gateway], args: argparse.Namespace) 
 
 
 def scenario_c(bench: Bench, gateways: list[Gateway], args: argparse.Namespace) -> dict[str, Any]:
+    """Each target on a freshly started server, so that idle RSS is the server's own."""
     print(f"(c) {args.inflight} in flight, upstream {LAT_C} ms", flush=True)
-    targets = targets_for(bench, gateways, LAT_C)
+    names = list(targets_for(bench, gateways, LAT_C))
+    for gw in gateways:
+        bench.stop(gw.proc)
     out: dict[str, Any] = {}
-    for name, fields in targets.items():
-        gw = next((g for g in gateways if name.startswith(g.label)), None)
+    for name in names:
+        fresh: Gateway | None = None
+        if name != "direct":
+            fresh = start_litellm(bench) if name == "litellm" else start_imagegen(bench)
+            if fresh is None:
+                continue
+            time.sleep(1.0)  # let start-up allocations settle before the idle reading
+        fields = targets_for(bench, [fresh] if fresh else [], LAT_C)[name]
         job = {
             **fields,
             "concurrency": args.inflight,
@@ -474,20 +484,22 @@ def scenario_c(bench: Bench, gateways: list[Gateway], args: argparse.Namespace) 
             "ramp": 1.0,
             "timeout": 60,
         }
-        pid = gw.proc.popen.pid if gw else 0
-        idle = rss_mb(pid) if gw else 0.0
-        sampler = RssSampler(pid) if gw else None
-        if sampler is not None:
-            sampler.__enter__()
+        pid = fresh.proc.popen.pid if fresh else 0
+        idle = rss_mb(pid) if fresh else 0.0
+        sampler = RssSampler(pid) if fresh else None
         try:
+            if sampler is not None:
+                sampler.__enter__()
             result = bench.job(job, limit=90)
         finally:
             if sampler is not None:
                 sampler.__exit__()
-        # RSS while every request waits on the upstream: the last sample before answers come.
+            if fresh is not None:
+                bench.stop(fresh.proc)
+        # RSS while every request waits on the upstream (after the 1 s ramp, before answers).
         waiting = 0.0
         if sampler is not None:
-            window = [mb for t, mb in sampler.samples if 2.0 + 1.0 < t < LAT_C / 1000 - 0.5]
+            window = [mb for t, mb in sampler.samples if 2.0 < t < LAT_C / 1000 - 0.5]
             waiting = max(window, default=0.0)
         out[name] = {
             "result": result,
@@ -626,7 +638,8 @@ def report(
 
     out.append(f"## (c) In-flight capacity — {args.inflight} concurrent requests, upstream 10 s\n")
     out.append(
-        "All requests start within the first second and wait on the upstream together. "
+        "Each target runs on a freshly started server. All requests start within the first "
+        "second and wait on the upstream together. "
         "*waiting* is the server's RSS while all of them are in flight; *peak* is the highest "
         "sample (50 ms period) over the run, including when all answers arrive at once; "
         "per request = (waiting - idle) / in flight.\n"
@@ -802,7 +815,12 @@ def main() -> int:
             extra["Multi-process serving — 1 vs 2 workers"] = text
         wall = time.monotonic() - started
         if "a" in args.only and "b" in args.only and "d" in args.only:
-            Path(args.out).write_text(report(bench, a, b, c, d, extra, args, wall))
+            text = report(bench, a, b, c, d, extra, args, wall)
+            notes = BENCH / "NOTES.md"
+            if notes.exists():
+                # The hand-written part: before/after figures of each fix, profiles, analysis.
+                text += "\n" + notes.read_text()
+            Path(args.out).write_text(text)
             plot(a, b, Path(args.plot))
             print(f"wrote {args.out} and {args.plot}")
         raw = Path(args.raw)

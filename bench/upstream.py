@@ -174,12 +174,6 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--image-bytes", type=int, default=1_500_000)
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
     asyncio.run(run(args.host, args.port, args.image_bytes))
     return 0
 
