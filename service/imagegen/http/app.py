@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+ACCEPT_BACKLOG = 4096
 # Requests still running this long after a forced stop are abandoned with the connection.
 _CANCEL_WAIT_SECONDS = 5.0
 
@@ -168,7 +169,14 @@ class HttpDoor:
         runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+            # A burst of new connections (thousands of image calls starting together) would
+            # overflow aiohttp's default accept queue of 128: clients then wait on SYN
+            # retransmits for seconds (bench/RESULTS.md, scenario c). The kernel caps this
+            # at net.core.somaxconn.
+            site = web.TCPSite(
+                runner, host, port, backlog=ACCEPT_BACKLOG, reuse_port=reuse_port or None
+            )
+            await site.start()
         except BaseException:
             await runner.cleanup()
             raise

@@ -11,7 +11,6 @@ for a fifth of httpx's CPU (bench/RESULTS.md), and answers are images of 1-8 MB.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -38,10 +37,6 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 # Image generation responses carry several MB of base64; refuse absurd bodies rather than
 # letting one misbehaving upstream take the process's memory.
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
-# How many answers are read (and so held in memory) at once. Thousands of image calls
-# finish together when their upstream does; read all at once, each holds its partial body
-# and RSS reaches GBs (bench/RESULTS.md, scenario c). Unread answers wait in the sockets.
-READ_SLOTS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +104,6 @@ class HttpTransport:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._reading = asyncio.Semaphore(READ_SLOTS)
         self.provider_seconds_total = 0.0
 
     def _client(self) -> aiohttp.ClientSession:
@@ -143,8 +137,7 @@ class HttpTransport:
                     raise ProviderBadResponseError(
                         "the provider's response is too large", provider=provider
                     )
-                async with self._reading:
-                    content = await response.read()
+                content = await response.read()
                 status, response_headers = response.status, _headers(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_transport_error(exc, provider=provider, deadline=deadline) from None
