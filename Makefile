@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
 
-.PHONY: setup run test lint breaking proto clients clients-test check-gen ci clean bench
+.PHONY: setup run test lint breaking proto clients clients-test check-gen ci clean soak bench
 
 ## setup: create .venv with the imagegen command and dev tools (and buf, ts-proto from npm)
 setup: $(VENV_STAMP) $(NODE_STAMP)
@@ -34,6 +34,10 @@ test: $(VENV_STAMP)
 	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
+
+## soak: ten minutes of mixed load on a real server process; RSS and descriptors must stay flat
+soak: $(VENV_STAMP)
+	$(PY) scripts/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
 ## lint: buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict
 lint: setup

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -16,6 +16,9 @@ from imagegen.server.app import RunningServer, start_server
 from tests.fakes.azure import AzureFake
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.xinference import XinferenceFake
+from tests.postgres import postgres_cluster
+
+pytest_plugins = ["tests.leak_scan"]
 
 
 @dataclass
@@ -127,3 +130,10 @@ async def azure_fake() -> AsyncIterator[AzureFake]:
 async def xinference_fake() -> AsyncIterator[XinferenceFake]:
     async with XinferenceFake() as fake:
         yield fake
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session (fails, never skips, when it is missing)."""
+    with postgres_cluster() as url:
+        yield url

@@ -87,8 +87,10 @@ def test_litellm_config_loads_unchanged(keys: None, caplog: pytest.LogCaptureFix
     assert azure.drop_params is False
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("'general_settings' is not used" in w for w in warnings)
-    assert any("'router_settings' is not used" in w for w in warnings)
+    # general_settings and router_settings are read now; neither warns.
+    assert settings.access.master_key == "sk-litellm-master"
+    assert not any("'general_settings' is not used" in w for w in warnings)
+    assert not any("'router_settings' is not used" in w for w in warnings)
     assert any("litellm_settings.set_verbose is not used" in w for w in warnings)
     assert all(r.levelno < logging.ERROR for r in caplog.records)
 
@@ -101,10 +103,12 @@ def test_ignored_sections_are_not_resolved(
     monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
     monkeypatch.delenv("REDIS_PASSWORD", raising=False)
     text = (
-        LITELLM_CONFIG
-        + "  redis_password: os.environ/REDIS_PASSWORD\n"
+        LITELLM_CONFIG.replace(
+            "general_settings:\n",
+            "general_settings:\n  redis_password: os.environ/REDIS_PASSWORD\n",
+        )
         + "environment_variables:\n  SOME_KEY: os.environ/LITELLM_MASTER_KEY\n"
-    ).replace("master_key: sk-litellm-master", "master_key: os.environ/LITELLM_MASTER_KEY")
+    )
     text = text.replace(
         "  set_verbose: false\n",
         "  set_verbose: false\n  cache_params:\n    password: os.environ/REDIS_PASSWORD\n",
@@ -293,7 +297,9 @@ def test_wrong_type_names_the_key() -> None:
     assert "bool" in message
 
 
-def test_duplicate_model_name() -> None:
+def test_a_model_group_needs_distinct_deployments() -> None:
+    # Several deployments may share a model_name (a router group), but two identical ones
+    # would share one id, and with it their cooldowns and rate counters.
     message = config_error(
         "model_list:\n"
         "  - model_name: img\n"
@@ -301,7 +307,7 @@ def test_duplicate_model_name() -> None:
         "  - model_name: img\n"
         "    litellm_params: {model: local/placeholder}\n"
     )
-    assert message.startswith("bad.yaml: model_name 'img' is defined more than once")
+    assert message.startswith("bad.yaml: two deployments have the id ")
 
 
 def test_default_model_must_be_listed() -> None:
@@ -375,7 +381,7 @@ def test_derived_model_id_is_stable_and_keeps_the_key_out() -> None:
     assert len(first) == 16
 
 
-def test_router_keys_are_kept_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_router_keys_become_deployment_fields(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="imagegen.config"):
         settings = parse_settings(
             "model_list:\n"
@@ -383,16 +389,73 @@ def test_router_keys_are_kept_with_a_warning(caplog: pytest.LogCaptureFixture) -
             "    litellm_params:\n"
             "      model: local/placeholder\n"
             "      rpm: 100\n"
-            "      weight: 3\n",
+            "      ipm: 40\n"
+            "      weight: 3\n"
+            "      order: 2\n"
+            "      max_parallel_requests: 5\n"
+            "      tpm: 1000\n",
             source="c.yaml",
         )
     (deployment,) = settings.deployments
-    assert deployment.router_options == {"rpm": 100, "weight": 3}
+    assert (deployment.rpm, deployment.ipm, deployment.weight) == (100, 40, 3.0)
+    assert (deployment.order, deployment.max_parallel_requests) == (2, 5)
+    assert deployment.router_options == {"tpm": 1000}
     assert deployment.provider_params == {}
     assert [r.getMessage() for r in caplog.records] == [
-        "c.yaml: model_list[0].litellm_params: rpm, weight are kept for the router "
-        "and have no effect yet"
+        "c.yaml: model_list[0].litellm_params: tpm have no effect on image models and are ignored"
     ]
+
+
+def test_bad_router_values_name_the_key() -> None:
+    entry = (
+        "model_list:\n  - model_name: dev\n    litellm_params:\n      model: local/placeholder\n"
+    )
+    message = config_error(entry + "      rpm: -1\n")
+    assert message == "bad.yaml: model_list[0].litellm_params.rpm: must be a non-negative integer"
+    message = config_error(entry + "      weight: 0\n")
+    assert message == "bad.yaml: model_list[0].litellm_params.weight: must be a positive number"
+    message = config_error(entry + "router_settings:\n  routing_strategy: fastest\n")
+    assert message.startswith("bad.yaml: router_settings.routing_strategy: ")
+    message = config_error(
+        entry + "router_settings:\n  retry_policy: {BadRequestErrorRetries: 2}\n"
+    )
+    assert "unknown key 'BadRequestErrorRetries'" in message
+    message = config_error(entry + "router_settings:\n  fallbacks: [{dev: [nowhere]}]\n")
+    assert message == "bad.yaml: router_settings.fallbacks: 'nowhere' is not in model_list"
+
+
+def test_router_settings_are_parsed() -> None:
+    settings = parse_settings(
+        "model_list:\n"
+        "  - model_name: a\n"
+        "    litellm_params: {model: local/placeholder}\n"
+        "  - model_name: b\n"
+        "    litellm_params: {model: local/placeholder}\n"
+        "router_settings:\n"
+        "  routing_strategy: least-busy\n"
+        "  num_retries: 2\n"
+        "  retry_policy: {RateLimitErrorRetries: 4}\n"
+        "  allowed_fails: 1\n"
+        "  cooldown_time: 30\n"
+        "  fallbacks: [{a: [b]}]\n"
+        "  content_policy_fallbacks: {a: [b]}\n"
+        "  default_fallbacks: [b]\n"
+        "  redis_host: 127.0.0.1\n"
+        "  redis_port: 6380\n"
+        "  fan_out_on_failure: partial\n"
+        "  enable_pre_call_checks: true\n"
+    )
+    router = settings.router
+    assert router.routing_strategy == "least-busy"
+    assert (router.num_retries, router.allowed_fails, router.cooldown_time) == (2, 1, 30.0)
+    assert router.retry_policy == {"RateLimitErrorRetries": 4}
+    assert router.fallbacks == {"a": ("b",)}
+    assert router.content_policy_fallbacks == {"a": ("b",)}
+    assert router.default_fallbacks == ("b",)
+    assert router.redis_url == "redis://127.0.0.1:6380/0"
+    assert router.fan_out_on_failure == "partial"
+    assert [d.model_name for d in settings.group("a")] == ["a"]
+    assert settings.model_names() == ["a", "b"]
 
 
 def test_endpoint_options_and_provider_params_are_told_apart(

@@ -750,3 +750,11 @@ async def test_unexpected_exception_after_provider_call_reports_unknown_cost(
     assert failure.trailers["x-imagegen-model-id"] == "oai-gpt-image-1"
     assert failure.trailers["x-imagegen-provider"] == "openai"
     assert failure.trailers["x-imagegen-attempts"] == "1"
+
+
+async def test_an_overlong_tag_is_invalid_argument_naming_tags(serve: ServeFactory) -> None:
+    served = await serve(embedded_settings())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await served.stub.GenerateImages(pb.GenerateImagesRequest(prompt="x", tags=["t" * 257]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "tags" in (caught.value.details() or "")

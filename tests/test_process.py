@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -142,3 +143,70 @@ model_list:
     assert str(config) in stderr
     assert "model_list[0].litellm_params.api_key" in stderr
     assert "IMAGEGEN_TEST_MISSING_KEY" in stderr
+
+
+async def test_sigterm_drains_then_finishes_unary_and_stream_and_refuses_new_calls(
+    tmp_path: Path, channel_factory: list[grpc.aio.Channel]
+) -> None:
+    async with OpenAIFake() as fake:
+        fake.delay = 3.0
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"""
+model_list:
+  - model_name: slow
+    litellm_params:
+      model: openai/gpt-image-1
+      api_base: {fake.base_url}/v1
+      api_key: sk-test-openai
+server_settings:
+  grace_period_seconds: 20
+  drain_seconds: 1
+"""
+        )
+        process, address = await _start(["--config", str(config)])
+        channel = await _ready_channel(address, channel_factory)
+        stub = pb_grpc.ImageGenerationStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        fields: dict[str, Any] = {
+            "prompt": "a fox",
+            "model": "slow",
+            "size": "1024x1024",
+            "quality": "low",
+        }
+        unary = asyncio.ensure_future(
+            stub.GenerateImages(pb.GenerateImagesRequest(**fields), timeout=30)
+        )
+        stream = stub.StreamGenerateImages(pb.StreamGenerateImagesRequest(**fields), timeout=30)
+
+        async def stream_kinds() -> list[str | None]:
+            return [message.WhichOneof("event") async for message in stream]
+
+        streamed = asyncio.ensure_future(stream_kinds())
+        for _ in range(500):  # the fake has no event for "n requests arrived"
+            if len(fake.requests) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+
+        # Draining: health says NOT_SERVING first, while calls are still taken.
+        for _ in range(100):
+            status = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            if status.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                break
+            await asyncio.sleep(0.01)
+        assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        # After the drain, and while the two calls are still running: new calls are refused.
+        await asyncio.sleep(1.2)
+        assert not unary.done()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GenerateImages(
+                pb.GenerateImagesRequest(prompt="late", model="slow"), timeout=5
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        response = await unary
+        assert len(response.images) == 1
+        kinds = await streamed
+        assert kinds[0] == "accepted" and kinds[-1] == "summary" and "image" in kinds
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0

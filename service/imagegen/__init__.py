@@ -14,6 +14,7 @@ from imagegen.errors import (
     ProviderError,
     UnsupportedParameterError,
 )
+from imagegen.router.sdk import Router
 from imagegen.sdk import aimage_generation, image_generation
 from imagegen.types import ImageObject, ImageResponse, Usage
 
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidRequestError",
     "ModelNotFoundError",
     "ProviderError",
+    "Router",
     "UnsupportedParameterError",
     "Usage",
     "aimage_generation",

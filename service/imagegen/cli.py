@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from imagegen.cli_admin import add_commands
 from imagegen.config import Settings, embedded_settings, load_settings
 from imagegen.errors import ConfigError, ImageGenError
 
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", default="image.png", help="output file (numbered when n > 1)")
     generate.add_argument("--target", default="localhost:50051", help="gateway address")
     generate.set_defaults(run=_generate)
+    add_commands(commands)
     return parser
 
 

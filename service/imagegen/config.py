@@ -37,12 +37,26 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from imagegen.deadline import DEFAULT_TIMEOUT_SECONDS
 from imagegen.errors import ConfigError, ImageGenError, InvalidRequestError
+from imagegen.guardrails.settings import (
+    GuardrailEntry,
+    GuardrailSettings,
+    build_guardrail_settings,
+)
 from imagegen.pricing.table import Price, price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import PROVIDERS, endpoint_from_env
-from imagegen.types import ImageRequest
+from imagegen.router.settings import (
+    RouterSection,
+    RouterSettings,
+    build_router_settings,
+    check_fallback_names,
+    deployment_limit,
+)
+from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
+from imagegen.telemetry.settings import TelemetrySection, TelemetrySettings
+from imagegen.types import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS, ImageRequest
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +88,12 @@ _ENDPOINT_OPTIONS = frozenset(
         "aws_profile_name",
     }
 )
-# LiteLLM router keys: accepted so existing configs load; the router acts on them.
+# Per-deployment router keys the router acts on (typed fields of Deployment).
+_ROUTING_KEYS = frozenset({"rpm", "ipm", "weight", "order", "max_parallel_requests"})
+# Other LiteLLM router keys: accepted so existing configs load, with no effect on image models.
 _ROUTER_KEYS = frozenset(
     {
-        "rpm",
         "tpm",
-        "weight",
-        "order",
-        "max_parallel_requests",
         "num_retries",
         "max_retries",
         "cooldown_time",
@@ -90,7 +102,18 @@ _ROUTER_KEYS = frozenset(
         "custom_llm_provider",
     }
 )
-_KNOWN_TOP_LEVEL = frozenset({"model_list", "litellm_settings", "server_settings"})
+_KNOWN_TOP_LEVEL = frozenset(
+    {
+        "model_list",
+        "litellm_settings",
+        "server_settings",
+        "guardrails",
+        "telemetry_settings",
+        "general_settings",
+        "keys",
+        "router_settings",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +145,17 @@ class Deployment:
     request_defaults: Mapping[str, Any] = field(default_factory=dict)
     """Standard parameters (quality, size, n...) used when a request leaves them unset."""
     router_options: Mapping[str, Any] = field(default_factory=dict)
-    """rpm, weight, order...: kept for the router."""
+    """LiteLLM router keys with no effect here (tpm, stream_timeout...), kept as given."""
+    weight: float = 1.0
+    """Share of the group's traffic under weighted random routing."""
+    rpm: int | None = None
+    """Requests per minute this deployment may receive (None: no limit)."""
+    ipm: int | None = None
+    """Images per minute this deployment may be asked for (None: no limit)."""
+    max_parallel_requests: int | None = None
+    """Provider calls in flight at once at most (None: no limit)."""
+    order: int | None = None
+    """Priority tier: lower orders are tried first; None sorts after every number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +169,9 @@ class ServerSettings:
     http_port: int | None = DEFAULT_HTTP_PORT
     """The HTTP door's port: None turns the door off, 0 picks a free port."""
     grace_period_seconds: float = 30.0
+    drain_seconds: float = 0.0
+    """After SIGTERM, health says NOT_SERVING for this long while calls are still taken,
+    so that load balancers polling health stop sending before the listener closes."""
     """How long in-flight calls may finish after SIGTERM."""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     """Send/receive limit, sized for several multi-MB images in one unary response."""
@@ -146,6 +182,19 @@ class ServerSettings:
     stream_chunk_bytes: int = DEFAULT_STREAM_CHUNK_BYTES
     """Streamed images larger than this go as several image_chunk events, so that no message
     exceeds a client's default 4 MiB receive limit."""
+    max_in_flight_requests: int | None = None
+    """Requests this process serves at once (both doors); more are RESOURCE_EXHAUSTED."""
+    max_streams_per_key: int | None = None
+    """Streams open at once per virtual key (per anonymous caller without keys)."""
+    tls_cert_file: str | None = None
+    """PEM certificate chain: with tls_key_file, both doors serve TLS."""
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    """PEM CA bundle: when set, gRPC callers must present a certificate it signed (mTLS)."""
+    max_prompt_chars: int | None = None
+    """A bound on prompt length tighter than the built-in 100,000 characters."""
+    max_images_per_request: int | None = None
+    """A bound on n tighter than the built-in 10."""
     workers: int = 1
     """Serving processes sharing the ports (SO_REUSEPORT), each with its own event loop."""
 
@@ -161,13 +210,26 @@ class Settings:
     serve_unlisted_models: bool = False
     """Serve any "provider/model" string, not just model_list names (the in-process SDK does)."""
     server: ServerSettings = field(default_factory=ServerSettings)
+    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    """Traces, metrics, the request log line and logging callbacks."""
+    access: AccessSettings = field(default_factory=AccessSettings)
+    """Virtual keys, budgets and the spend log (general_settings, keys)."""
     source: str = "<built-in>"
+    router: RouterSettings = field(default_factory=RouterSettings)
 
     def deployment(self, model_name: str) -> Deployment | None:
-        for deployment in self.deployments:
-            if deployment.model_name == model_name:
-                return deployment
-        return None
+        """The first deployment of the group `model_name` (None when not served)."""
+        group = self.group(model_name)
+        return group[0] if group else None
+
+    def group(self, model_name: str) -> tuple[Deployment, ...]:
+        """Every deployment serving `model_name`, in config order."""
+        return tuple(d for d in self.deployments if d.model_name == model_name)
+
+    def model_names(self) -> list[str]:
+        """The served model names, each once, in config order."""
+        return list(dict.fromkeys(d.model_name for d in self.deployments))
 
 
 class _Params(BaseModel):
@@ -214,12 +276,20 @@ class _ServerSection(BaseModel):
     http_host: str | None = None
     http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
     grace_period_seconds: float = Field(default=30.0, ge=0)
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
     max_message_mb: int = Field(default=64, ge=4, le=2047)
     default_model: str | None = None
     allow_request_credentials: bool = False
     serve_unlisted_models: bool = False
     stream_keepalive_seconds: float = Field(default=5.0, gt=0)
     stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
+    max_in_flight_requests: int | None = Field(default=None, ge=1)
+    max_streams_per_key: int | None = Field(default=None, ge=1)
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    max_prompt_chars: int | None = Field(default=None, ge=1, le=MAX_PROMPT_CHARS)
+    max_images_per_request: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_REQUEST)
     workers: int = Field(default=1, ge=1, le=64)
 
 
@@ -229,6 +299,11 @@ class _File(BaseModel):
     model_list: list[_Entry] = Field(default_factory=list)
     litellm_settings: _LitellmSettings = Field(default_factory=_LitellmSettings)
     server_settings: _ServerSection = Field(default_factory=_ServerSection)
+    guardrails: list[GuardrailEntry] = Field(default_factory=list)
+    telemetry_settings: TelemetrySection = Field(default_factory=TelemetrySection)
+    general_settings: GeneralSection = Field(default_factory=GeneralSection)
+    keys: list[KeyEntry] = Field(default_factory=list)
+    router_settings: RouterSection = Field(default_factory=RouterSection)
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -253,8 +328,13 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if key not in _KNOWN_TOP_LEVEL:
             continue
-        if key == "litellm_settings" and isinstance(value, dict):
-            used = _LitellmSettings.model_fields
+        sections: dict[str, type[BaseModel]] = {
+            "litellm_settings": _LitellmSettings,
+            "general_settings": GeneralSection,
+            "router_settings": RouterSection,
+        }
+        if key in sections and isinstance(value, dict):
+            used = sections[key].model_fields
             resolved[key] = {
                 name: resolve_env_refs(item, f"{key}.{name}") if name in used else item
                 for name, item in value.items()
@@ -310,19 +390,24 @@ def _loc_part(part: str | int) -> str:
 def _build(document: _File, source: str) -> Settings:
     for key in sorted(set(document.litellm_settings.model_extra or {})):
         log.warning("%s: litellm_settings.%s is not used by imagegen and is ignored", source, key)
+    for key in sorted(set(document.general_settings.model_extra or {})):
+        log.warning("%s: general_settings.%s is not used by imagegen and is ignored", source, key)
     deployments = tuple(
         _deployment(entry, f"{source}: model_list[{index}]")
         for index, entry in enumerate(document.model_list)
     )
-    seen: set[str] = set()
-    for deployment in deployments:
-        if deployment.model_name in seen:
+    seen = {deployment.model_name for deployment in deployments}
+    ids = [deployment.model_id for deployment in deployments]
+    for model_id in ids:
+        if ids.count(model_id) > 1:
             raise ConfigError(
-                f"{source}: model_name {deployment.model_name!r} is defined more than once; "
-                "load-balanced groups need the router, which this version does not have yet"
+                f"{source}: two deployments have the id {model_id!r}; give each its own "
+                "model_info.id"
             )
-        seen.add(deployment.model_name)
+    router = build_router_settings(document.router_settings, source)
+    check_fallback_names(router, seen, source)
     server = document.server_settings
+    _check_tls(server, source)
     default_model = server.default_model
     if default_model is not None and default_model not in seen and not server.serve_unlisted_models:
         raise ConfigError(
@@ -340,14 +425,51 @@ def _build(document: _File, source: str) -> Settings:
             http_host=server.http_host,
             http_port=server.http_port,
             grace_period_seconds=server.grace_period_seconds,
+            drain_seconds=server.drain_seconds,
             max_message_bytes=server.max_message_mb * 1024 * 1024,
             allow_request_credentials=server.allow_request_credentials,
             stream_keepalive_seconds=server.stream_keepalive_seconds,
             stream_chunk_bytes=server.stream_chunk_kb * 1024,
+            max_in_flight_requests=server.max_in_flight_requests,
+            max_streams_per_key=server.max_streams_per_key,
+            tls_cert_file=server.tls_cert_file,
+            tls_key_file=server.tls_key_file,
+            tls_client_ca_file=server.tls_client_ca_file,
+            max_prompt_chars=server.max_prompt_chars,
+            max_images_per_request=server.max_images_per_request,
             workers=server.workers,
         ),
+        guardrails=build_guardrail_settings(
+            document.guardrails, _model_guardrails(document.model_list), source
+        ),
+        telemetry=document.telemetry_settings.build(),
+        access=build_access(document.general_settings, document.keys, source),
         source=source,
+        router=router,
     )
+
+
+def _model_guardrails(entries: list[_Entry]) -> list[tuple[str, object]]:
+    # model_info.guardrails: the guardrails a model group adds to the default_on ones.
+    return [
+        (entry.model_name, (entry.model_info.model_extra or {}).get("guardrails"))
+        if entry.model_info is not None
+        else (entry.model_name, None)
+        for entry in entries
+    ]
+
+
+def _check_tls(server: _ServerSection, source: str) -> None:
+    if (server.tls_cert_file is None) != (server.tls_key_file is None):
+        raise ConfigError(
+            f"{source}: server_settings: give tls_cert_file and tls_key_file together"
+        )
+    if server.tls_client_ca_file is not None and server.tls_cert_file is None:
+        raise ConfigError(f"{source}: server_settings.tls_client_ca_file: needs tls_cert_file")
+    for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        path = getattr(server, name)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{source}: server_settings.{name}: no file at {path}")
 
 
 def _deployment(entry: _Entry, where: str) -> Deployment:
@@ -366,12 +488,13 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
     extras = dict(params.model_extra or {})
     options = {k: extras.pop(k) for k in list(extras) if k in _ENDPOINT_OPTIONS}
     router_options = {k: extras.pop(k) for k in list(extras) if k in _ROUTER_KEYS}
+    routing = {k: extras.pop(k) for k in list(extras) if k in _ROUTING_KEYS}
     request_defaults = _request_defaults(
         {k: extras.pop(k) for k in list(extras) if k in STANDARD_PARAMS}, where_params
     )
     if router_options:
         log.warning(
-            "%s: %s are kept for the router and have no effect yet",
+            "%s: %s have no effect on image models and are ignored",
             where_params,
             ", ".join(sorted(router_options)),
         )
@@ -408,6 +531,15 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
         provider_params=extras,
         request_defaults=request_defaults,
         router_options=router_options,
+        weight=deployment_limit(
+            routing.get("weight", 1.0), "weight", where_params, positive_float=True
+        ),
+        rpm=deployment_limit(routing.get("rpm"), "rpm", where_params),
+        ipm=deployment_limit(routing.get("ipm"), "ipm", where_params),
+        max_parallel_requests=deployment_limit(
+            routing.get("max_parallel_requests"), "max_parallel_requests", where_params
+        ),
+        order=deployment_limit(routing.get("order"), "order", where_params),
     )
 
 

@@ -8,13 +8,30 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ImageGenError
     ├── InvalidRequestError                 INVALID_ARGUMENT   INVALID_PARAMETER
     │   ├── UnsupportedParameterError       INVALID_ARGUMENT   UNSUPPORTED_PARAMETER
-    │   └── ContentPolicyViolationError     INVALID_ARGUMENT   CONTENT_POLICY_VIOLATION
+    │   ├── ContentPolicyViolationError     INVALID_ARGUMENT   CONTENT_POLICY_VIOLATION
+    │   └── GuardrailBlockedError           INVALID_ARGUMENT   GUARDRAIL_BLOCKED
     ├── ModelNotFoundError                  NOT_FOUND          MODEL_NOT_FOUND
     ├── PermissionDeniedError               PERMISSION_DENIED  REQUEST_CREDENTIALS_NOT_ALLOWED
+    │   ├── ModelNotAllowedError            PERMISSION_DENIED  MODEL_NOT_ALLOWED
+    │   └── MasterKeyRequiredError          PERMISSION_DENIED  MASTER_KEY_REQUIRED
+    ├── UnauthenticatedError                UNAUTHENTICATED    KEY_INVALID
+    │   └── KeyMissingError                 UNAUTHENTICATED    KEY_MISSING
+    ├── QuotaError                          RESOURCE_EXHAUSTED (QuotaFailure + RetryInfo)
+    │   ├── BudgetExceededError             RESOURCE_EXHAUSTED BUDGET_EXCEEDED
+    │   └── KeyRateLimitedError             RESOURCE_EXHAUSTED KEY_RATE_LIMITED
+    ├── CostUnknownError                    FAILED_PRECONDITION COST_UNKNOWN
+    ├── AlreadyExistsError                  ALREADY_EXISTS     ALREADY_EXISTS
+    ├── NotFoundError                       NOT_FOUND          NOT_FOUND
+    ├── FailedPreconditionError             FAILED_PRECONDITION FAILED_PRECONDITION
     ├── ProviderNotConfiguredError          FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED
     ├── DeadlineExceededError               DEADLINE_EXCEEDED  DEADLINE_EXCEEDED
     ├── GatewayUnavailableError             UNAVAILABLE        GATEWAY_UNAVAILABLE (client side)
+    ├── GuardrailUnavailableError           UNAVAILABLE        GUARDRAIL_UNAVAILABLE
+    ├── ServerLimitError                    RESOURCE_EXHAUSTED SERVER_LIMIT_REACHED
+    ├── NoDeploymentAvailableError          UNAVAILABLE        NO_HEALTHY_DEPLOYMENT
+    ├── RouterStateUnavailableError         UNAVAILABLE        ROUTER_STATE_UNAVAILABLE
     ├── InternalError                       INTERNAL           INTERNAL
+    ├── CancelledError                      CANCELLED          CANCELLED (reported to hooks)
     └── ProviderError                       (an upstream provider answered badly)
         ├── ProviderInvalidRequestError     INVALID_ARGUMENT   PROVIDER_INVALID_REQUEST
         ├── ProviderAuthenticationError     FAILED_PRECONDITION PROVIDER_AUTHENTICATION_FAILED
@@ -149,6 +166,26 @@ class ContentPolicyViolationError(InvalidRequestError):
     reason = "CONTENT_POLICY_VIOLATION"
 
 
+class GuardrailBlockedError(InvalidRequestError):
+    """A configured guardrail refused the prompt, or withheld every generated image.
+
+    Not a ContentPolicyViolationError on purpose: that one means a provider's safety system
+    refused, and may send the request on to another model; the gateway's own policy would
+    refuse it there too. `metadata["guardrail"]` names the guardrail.
+    """
+
+    reason = "GUARDRAIL_BLOCKED"
+
+
+class GuardrailUnavailableError(ImageGenError):
+    """A guardrail could not decide (its moderation endpoint failed, it raised), and it
+    fails closed: the request is refused unchecked rather than sent on unchecked."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "GUARDRAIL_UNAVAILABLE"
+
+
 class ModelNotFoundError(ImageGenError):
     """The gateway serves no model by that name."""
 
@@ -163,6 +200,98 @@ class PermissionDeniedError(ImageGenError):
     code = Code.PERMISSION_DENIED
     http_status = 403
     reason = "REQUEST_CREDENTIALS_NOT_ALLOWED"
+
+
+class ModelNotAllowedError(PermissionDeniedError):
+    """The caller's virtual key may not call this model."""
+
+    reason = "MODEL_NOT_ALLOWED"
+
+
+class MasterKeyRequiredError(PermissionDeniedError):
+    """Only the master key may do this (manage keys, read everyone's spend)."""
+
+    reason = "MASTER_KEY_REQUIRED"
+
+
+class UnauthenticatedError(ImageGenError):
+    """The bearer token is not a valid (or no longer a valid) virtual key."""
+
+    code = Code.UNAUTHENTICATED
+    http_status = 401
+    reason = "KEY_INVALID"
+
+
+class KeyMissingError(UnauthenticatedError):
+    """The gateway requires a virtual key and the call carried none."""
+
+    reason = "KEY_MISSING"
+
+
+class QuotaError(ImageGenError):
+    """A limit of the caller's key is reached; `subject` names it in the QuotaFailure."""
+
+    code = Code.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "QUOTA_EXCEEDED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        subject: str = "",
+        metadata: Mapping[str, str] | None = None,
+        field_violations: Sequence[FieldViolation] = (),
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, metadata=metadata, field_violations=field_violations, retry_after=retry_after
+        )
+        self.subject = subject
+
+
+class BudgetExceededError(QuotaError):
+    """The call's quote does not fit in what is left of the key's budget."""
+
+    reason = "BUDGET_EXCEEDED"
+
+
+class KeyRateLimitedError(QuotaError):
+    """The key's requests-per-minute or images-per-minute limit is reached."""
+
+    reason = "KEY_RATE_LIMITED"
+
+
+class CostUnknownError(ImageGenError):
+    """A budgeted key asked for a model the gateway cannot price before the call."""
+
+    code = Code.FAILED_PRECONDITION
+    http_status = 400
+    reason = "COST_UNKNOWN"
+
+
+class AlreadyExistsError(ImageGenError):
+    """Something by that name exists already (a key alias)."""
+
+    code = Code.ALREADY_EXISTS
+    http_status = 409
+    reason = "ALREADY_EXISTS"
+
+
+class NotFoundError(ImageGenError):
+    """No such thing (a key alias)."""
+
+    code = Code.NOT_FOUND
+    http_status = 404
+    reason = "NOT_FOUND"
+
+
+class FailedPreconditionError(ImageGenError):
+    """The gateway is not set up for this (no spend log, a key that lives in the config)."""
+
+    code = Code.FAILED_PRECONDITION
+    http_status = 400
+    reason = "FAILED_PRECONDITION"
 
 
 class ProviderNotConfiguredError(ImageGenError):
@@ -189,8 +318,32 @@ class GatewayUnavailableError(ImageGenError):
     reason = "GATEWAY_UNAVAILABLE"
 
 
+class NoDeploymentAvailableError(ImageGenError):
+    """Every deployment of the model is cooling down or at its limits; `retry_after` says when."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "NO_HEALTHY_DEPLOYMENT"
+
+
+class RouterStateUnavailableError(ImageGenError):
+    """The router's shared state (Redis) could not be reached, so no call was routed."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "ROUTER_STATE_UNAVAILABLE"
+
+
 class InternalError(ImageGenError):
     """A bug in the gateway. The message never carries the original exception."""
+
+
+class ServerLimitError(ImageGenError):
+    """A configured bound on concurrent work is reached (see imagegen.limits)."""
+
+    code = Code.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "SERVER_LIMIT_REACHED"
 
 
 class CancelledError(ImageGenError):

@@ -12,9 +12,13 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from imagegen.providers.base import PreviewEvent
 from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ProviderResult
+
+if TYPE_CHECKING:
+    from imagegen.gateway import RequestCredentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +56,16 @@ class RequestState:
     facts: CallFacts
     provider_seconds: float = 0.0
     dropped_params: tuple[str, ...] = ()
+    streaming: bool = False
+    """A StreamGenerateImages call (or a streamed HTTP answer)."""
     door: str = "sdk"
     """Which door the request came through: "grpc", "http" or "sdk"."""
     credentials: str | None = None
     """The bearer token the caller presented (a virtual key), if any. Never logged."""
     caller: Caller | None = None
     """Set by access control once the credentials were checked."""
+    request_credentials: RequestCredentials | None = None
+    """Access control's per-key override of the server's policy for api_key/api_base."""
     decisions: list[Decision] = field(default_factory=list)
     """Guardrail and router decisions, in order (telemetry reports them)."""
     extensions: dict[str, object] = field(default_factory=dict)

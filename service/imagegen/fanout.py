@@ -16,30 +16,38 @@ async def fan_out(
     generate: Callable[[ProviderCall], Awaitable[ProviderResult]],
     call: ProviderCall,
     per_call: int,
+    *,
+    concurrency: int | None = None,
+    partial: bool = False,
 ) -> AsyncIterator[ImageReady | ProviderResult]:
     """Serve n with parallel calls when the model makes fewer images per call.
 
-    Images are handed on in completion order. Every sub-call runs to its end (the
-    ones that succeed are billed whatever the others do). Sub-calls refused by a
-    safety filter count as filtered images; any other failure fails the call,
-    reporting the cost of what was generated.
+    Images are handed on in completion order; at most `concurrency` sub-calls run at
+    once. Every sub-call runs to its end (the ones that succeed are billed whatever the
+    others do). Sub-calls refused by a safety filter count as filtered images; any other
+    failure fails the call — unless `partial`, when what succeeded is returned with the
+    missing images counted in `failed`.
     """
     counts = [per_call] * (call.params.n // per_call)
     if call.params.n % per_call:
         counts.append(call.params.n % per_call)
     calls = [replace(call, params=replace(call.params, n=count)) for count in counts]
 
+    gate = asyncio.Semaphore(concurrency or len(calls))
+
     async def attempt(sub: ProviderCall) -> tuple[ProviderCall, ProviderResult | Exception]:
-        try:
-            return sub, await generate(sub)
-        except Exception as exc:
-            return sub, exc
+        async with gate:
+            try:
+                return sub, await generate(sub)
+            except Exception as exc:
+                return sub, exc
 
     tasks = [asyncio.ensure_future(attempt(sub)) for sub in calls]
     results: list[ProviderResult] = []
     filtered = 0
     refusal: ContentPolicyViolationError | None = None
     failure: Exception | None = None
+    failed = 0
     index = 0
     try:
         for finished in asyncio.as_completed(tasks):
@@ -55,15 +63,18 @@ async def fan_out(
                 refusal = refusal or outcome
             else:
                 failure = failure or outcome
+                failed += sub.params.n
     finally:
         for task in tasks:
             task.cancel()
-    if failure is not None:
+    if failure is not None and not (partial and results):
         raise FanOutFailed(failure, results)
     if not results:
         assert refusal is not None  # every sub-call either succeeded or failed
         raise refusal
-    yield merge_results(results, filtered=filtered)
+    merged = merge_results(results, filtered=filtered)
+    merged.failed = failed
+    yield merged
 
 
 def merge_results(results: list[ProviderResult], *, filtered: int = 0) -> ProviderResult:

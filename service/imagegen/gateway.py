@@ -1,9 +1,11 @@
-"""The one orchestration every door (gRPC, in-process SDK) goes through.
+"""The one orchestration every door (gRPC, HTTP, in-process SDK) goes through.
 
-request → resolve the deployment → apply the model's parameter rules → call the
-provider within the deadline → price the actual answer → report the call facts.
-Guardrails, the router and spend tracking slot in here as they arrive; the doors
-only convert to and from their wire formats.
+request → hooks (bounds, access control and budget hold, prompt guardrails) → the
+router picks a deployment → apply the model's parameter rules → call the provider
+within the deadline (retries, fallbacks, n fan-out: each call an Attempt) → price
+each attempt's actual answer → image checks and after-call hooks → `finished`
+hooks (spend row, budget settlement, telemetry). The doors only convert to and from
+their wire formats; each feature lives in its own package behind `hooks.RequestHook`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from imagegen.config import Deployment, Settings
 from imagegen.deadline import Deadline
 from imagegen.errors import (
     CancelledError,
+    ContentPolicyViolationError,
     FieldViolation,
     ImageGenError,
     InternalError,
@@ -28,6 +31,7 @@ from imagegen.errors import (
     ModelNotFoundError,
     PermissionDeniedError,
     UnsupportedParameterError,
+    invalid_field,
 )
 from imagegen.events import (
     Accepted,
@@ -37,9 +41,10 @@ from imagegen.events import (
     StreamEvent,
     with_keepalive,
 )
-from imagegen.fanout import FanOutFailed, fan_out, merge_results
+from imagegen.fanout import FanOutFailed, fan_out
 from imagegen.hooks import RequestHook
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
+from imagegen.pricing.calculator import image_price
 from imagegen.providers.base import (
     CREDENTIAL_OPTIONS,
     CallParams,
@@ -54,6 +59,8 @@ from imagegen.providers.base import (
 )
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
+from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
+from imagegen.spend.quote import Quote, quote_for
 from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult
 
 log = logging.getLogger(__name__)
@@ -94,12 +101,20 @@ class Gateway:
         prices: PriceTable | None = None,
         request_credentials: RequestCredentials = RequestCredentials.TRUST,
         hooks: Sequence[RequestHook] = (),
+        router: RequestRouter | None = None,
     ) -> None:
         self.settings = settings
+        self.router = router or RequestRouter(settings.router)
         self.transport = transport or HttpTransport()
         self.prices = prices or load_price_table()
         self.request_credentials = request_credentials
         self.hooks: tuple[RequestHook, ...] = tuple(hooks)
+        # Only hooks that look at images one by one are asked (output guardrails).
+        self._image_checks = tuple(
+            hook for hook in self.hooks if type(hook).check_image is not RequestHook.check_image
+        )
+        for hook in self.hooks:
+            hook.bind(self)
         self._warned_unpriced: set[str] = set()
 
     async def start(self) -> None:
@@ -113,6 +128,7 @@ class Gateway:
                 await hook.aclose()
             except Exception:
                 log.exception("hook %s failed to close", hook.name)
+        await self.router.aclose()
         await self.transport.aclose()
 
     def new_state(
@@ -166,6 +182,8 @@ class Gateway:
         """Events as the generation goes: Accepted, then PreviewEvent / ImageReady as they
         happen (Progress when nothing happened for `keepalive_seconds`), then the
         Generation. Closing the iterator early aborts every provider call."""
+        state = state or self.new_state(request)
+        state.streaming = True
         events = self._run(request, deadline=deadline, state=state, partial_images=partial_images)
         if keepalive_seconds is None:
             async for event in events:
@@ -184,60 +202,75 @@ class Gateway:
     ) -> AsyncGenerator[StreamEvent, None]:
         state = state or self.new_state(request)
         facts = state.facts
-        called_provider = False
         ended: ImageGenError | None = None
         try:
             for hook in self.hooks:
                 await hook.on_request(state)
             # A hook may have rewritten the request (a masked prompt).
             request = state.request
-            deployment, provider, spec, call = self._prepare(
-                request, state, deadline, partial_images
-            )
-            yield Accepted(facts=facts, model=deployment.model_name, n=call.params.n)
-            called_provider = True
+            model = self._model_name(request)
+            if not 0 <= partial_images <= MAX_PARTIAL_IMAGES:
+                raise InvalidRequestError(
+                    f"partial_images must be between 0 and {MAX_PARTIAL_IMAGES}",
+                    field_violations=[FieldViolation("partial_images", "out of range")],
+                    metadata={"field": "partial_images"},
+                )
+            self._check_fallbacks(request)
+            if deadline is None:
+                deadline = Deadline.after(request.timeout or self._group_timeout(model))
+            ctx = RouteContext(request=request, model=model, state=state, deadline=deadline)
+            route = _GatewayRoute(self, ctx, partial_images)
+            served: Served | None = None
+            accepted = False
+            delivered = 0
             began = time.monotonic()
-            result: ProviderResult | None = None
             try:
-                async for event in self._provider_events(provider, call, state, deployment):
-                    if isinstance(event, ProviderResult):
-                        result = event
+                async for event in self.router.run(route, ctx):
+                    if isinstance(event, Picked):
+                        first = not accepted
+                        accepted = True
+                        self._picked(state, event.plan)
+                        if first:
+                            yield Accepted(facts=facts, model=model, n=event.plan.images)
+                    elif isinstance(event, Served):
+                        served = event
+                    elif isinstance(event, ImageReady) and self._image_checks:
+                        if await self._image_passes(state, event):
+                            # Withheld images leave no gap: indexes stay 0..delivered-1.
+                            yield ImageReady(index=delivered, image=event.image)
+                            delivered += 1
                     else:
                         yield event
             finally:
                 state.provider_seconds += time.monotonic() - began
-            assert result is not None  # the provider events end with the result
+            assert served is not None  # the router ends with Served or raises
+            self._picked(state, served.plan)
+            result = served.result
             for hook in self.hooks:
                 result = await hook.after_call(state, result)
             facts.filtered = result.filtered
-            facts.response_cost = compute_cost(self._price(deployment, spec), result)
-            if facts.response_cost is None and deployment.model_id not in self._warned_unpriced:
-                self._warned_unpriced.add(deployment.model_id)
+            facts.failed = result.failed
+            if served.plan.deployment.model_name != model:
+                facts.fallback_model = served.plan.deployment.model_name
+            # Sub-calls refused for safety became filtered images, as before the router.
+            facts.response_cost = _attempts_cost(facts, skip_refused=True)
+            if facts.response_cost is None and facts.model_id not in self._warned_unpriced:
+                self._warned_unpriced.add(facts.model_id)
                 log.warning(
                     "cost of %s/%s is unknown (no price for the model, or no usage in its answer)",
-                    deployment.provider,
-                    deployment.provider_model,
+                    facts.provider,
+                    facts.provider_model,
                 )
-        except FanOutFailed as broken:
-            facts.response_cost = self._partial_cost(deployment, spec, broken)
-            facts.overhead_ms = state.overhead_ms()
-            error = broken.error
-            if isinstance(error, ImageGenError):
-                error.facts = facts
-                ended = error
-            else:
-                ended = InternalError("internal error")
-            await self._finished(state, ended)
-            raise error from None
         except ImageGenError as error:
-            facts.response_cost = _failure_cost(error, called_provider)
+            # Every attempt's own cost: what the provider billed before the failure.
+            facts.response_cost = _attempts_cost(facts)
             facts.overhead_ms = state.overhead_ms()
             error.facts = facts
             await self._finished(state, error)
             raise
         except BaseException as exc:
             # A bug, or the caller went away: once the provider was called it may have billed.
-            facts.response_cost = None if called_provider else Decimal(0)
+            facts.response_cost = None if facts.attempt_log else Decimal(0)
             facts.overhead_ms = state.overhead_ms()
             if isinstance(exc, GeneratorExit | asyncio.CancelledError):
                 ended = CancelledError("the caller cancelled the request")
@@ -249,6 +282,12 @@ class Gateway:
         await self._finished(state, None)
         yield Generation(result=result, state=state)
 
+    async def _image_passes(self, state: RequestState, ready: ImageReady) -> bool:
+        for hook in self._image_checks:
+            if not await hook.check_image(state, ready.image):
+                return False
+        return True
+
     async def _finished(self, state: RequestState, error: ImageGenError | None) -> None:
         for hook in self.hooks:
             try:
@@ -259,34 +298,79 @@ class Gateway:
                     "hook %s failed at the end of request %s", hook.name, state.request_id
                 )
 
-    def _prepare(
-        self,
-        request: ImageRequest,
-        state: RequestState,
-        deadline: Deadline | None,
-        partial_images: int,
-    ) -> tuple[Deployment, Provider, ModelSpec, ProviderCall]:
-        """Resolve the deployment and check the request against the model's rules."""
+    def _picked(self, state: RequestState, plan: Plan) -> None:
+        """The facts name the deployment of the latest attempt (in the end: the one that served)."""
+        call: _Call = plan.payload
         facts = state.facts
-        deployment = self._resolve(request)
+        deployment = plan.deployment
         facts.model_id = deployment.model_id
         facts.provider = deployment.provider
         facts.provider_model = deployment.provider_model
+        facts.api_base = call.provider.api_base(call.call.endpoint)
+        state.dropped_params = call.call.params.dropped
+        params = call.call.params
+        if params.size_coerced_from is not None:
+            facts.size_requested = params.size_coerced_from
+            facts.size_actual = params.aspect_ratio or params.size
+        else:
+            facts.size_requested = facts.size_actual = None
+
+    def _model_name(self, request: ImageRequest) -> str:
+        name = request.model or self.settings.default_model
+        if not name:
+            raise InvalidRequestError(
+                "model is required (no default model is configured)",
+                field_violations=[FieldViolation("model", "required")],
+                metadata={"field": "model"},
+            )
+        return name
+
+    def _group_timeout(self, model: str) -> float:
+        # A group's deployments each bound their own attempts (see _GatewayRoute.prepare);
+        # the request as a whole gets the longest of them, or the global timeout.
+        timeouts = [d.timeout for d in self.settings.group(model) if d.timeout is not None]
+        if timeouts and len(timeouts) == len(self.settings.group(model)):
+            return max(timeouts)
+        return self.settings.request_timeout
+
+    def _check_fallbacks(self, request: ImageRequest) -> None:
+        for name in request.fallbacks or ():
+            try:
+                self.resolve_group(name)
+            except ModelNotFoundError:
+                raise invalid_field(
+                    "fallbacks", f"fallback model {name[:128]!r} is not served here"
+                ) from None
+
+    def _prepare(
+        self,
+        deployment: Deployment,
+        request: ImageRequest,
+        deadline: Deadline,
+        partial_images: int,
+        facts_before_first_call: CallFacts | None = None,
+        policy: RequestCredentials | None = None,
+    ) -> _Call:
+        """Check the request against `deployment`'s model rules; the call to make."""
         provider = get_provider(deployment.provider)
-        endpoint = self._endpoint(deployment, request)
-        facts.api_base = provider.api_base(endpoint)
+        facts = facts_before_first_call
+        if facts is not None and not facts.attempt_log:
+            # Until a call is made, the facts name the deployment being prepared, so that a
+            # request refused by its rules still reports where it would have gone.
+            facts.model_id = deployment.model_id
+            facts.provider = deployment.provider
+            facts.provider_model = deployment.provider_model
+        endpoint = self._endpoint(deployment, request, policy or self.request_credentials)
+        if facts is not None and not facts.attempt_log:
+            facts.api_base = provider.api_base(endpoint)
         spec = provider.spec_for(deployment.base_model or deployment.provider_model)
         params = self._params(spec, deployment, request)
         if partial_images:
             params = self._with_partials(spec, provider, params, partial_images, request)
-        state.dropped_params = params.dropped
         provider.check_endpoint(endpoint, deployment.provider_model)
-        if deadline is None:
-            timeout = request.timeout or deployment.timeout or self.settings.request_timeout
-            deadline = Deadline.after(timeout)
-        if params.size_coerced_from is not None:
-            facts.size_requested = params.size_coerced_from
-            facts.size_actual = params.aspect_ratio or params.size
+        if deployment.timeout is not None and request.timeout is None:
+            # The deployment's timeout bounds each attempt on it; a retry may go elsewhere.
+            deadline = Deadline(min(deadline.expires_at, time.monotonic() + deployment.timeout))
         call = ProviderCall(
             provider_model=deployment.provider_model,
             spec=spec,
@@ -295,7 +379,7 @@ class Gateway:
             endpoint=endpoint,
             deadline=deadline,
         )
-        return deployment, provider, spec, call
+        return _Call(provider=provider, spec=spec, call=call)
 
     def _with_partials(
         self,
@@ -305,12 +389,6 @@ class Gateway:
         partial_images: int,
         request: ImageRequest,
     ) -> CallParams:
-        if not 0 <= partial_images <= MAX_PARTIAL_IMAGES:
-            raise InvalidRequestError(
-                f"partial_images must be between 0 and {MAX_PARTIAL_IMAGES}",
-                field_violations=[FieldViolation("partial_images", "out of range")],
-                metadata={"field": "partial_images"},
-            )
         if spec.streams_partials and isinstance(provider, StreamingProvider):
             return replace(params, partial_images=partial_images)
         if request.drop_params:
@@ -321,49 +399,41 @@ class Gateway:
             metadata={"field": "partial_images", "model": spec.family},
         )
 
-    async def _provider_events(
-        self,
-        provider: Provider,
-        call: ProviderCall,
-        state: RequestState,
-        deployment: Deployment,
+    async def _stream_attempt(
+        self, state: RequestState, deployment: Deployment, call: _Call
     ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
-        """The provider calls for `call`: previews and images as they come, then the result."""
-        if call.params.partial_images and isinstance(provider, StreamingProvider):
-            attempt = self._attempt_started(state, deployment, call)
-            try:
-                async for event in provider.stream_events(call, self.transport):
-                    if isinstance(event, PreviewEvent):
-                        yield event
-                    elif isinstance(event, ImageEvent):
-                        yield ImageReady(index=event.index, image=event.image)
-                    else:
-                        self._attempt_finished(state, attempt, None)
-                        yield event.result
-            except BaseException as exc:
+        """One streaming provider call: previews and images as they come, then the result."""
+        provider = call.provider
+        assert isinstance(provider, StreamingProvider)
+        attempt = self._attempt_started(state, deployment, call.call)
+        try:
+            async for event in provider.stream_events(call.call, self.transport):
+                if isinstance(event, PreviewEvent):
+                    yield event
+                elif isinstance(event, ImageEvent):
+                    yield ImageReady(index=event.index, image=event.image)
+                else:
+                    cost = compute_cost(self._price(deployment, call.spec), event.result)
+                    self._attempt_finished(state, attempt, None, cost, event.result)
+                    yield event.result
+        except BaseException as exc:
+            if not attempt.outcome:
                 self._attempt_finished(state, attempt, exc)
-                raise
-            return
+            raise
 
-        async def generate(sub: ProviderCall) -> ProviderResult:
-            attempt = self._attempt_started(state, deployment, sub)
-            try:
-                result = await provider.generate(sub, self.transport)
-            except BaseException as exc:
-                self._attempt_finished(state, attempt, exc)
-                raise
-            self._attempt_finished(state, attempt, None)
-            return result
-
-        per_call = call.spec.max_images_per_call
-        if per_call is None or call.params.n <= per_call:
-            result = await generate(call)
-            for index, image in enumerate(result.images):
-                yield ImageReady(index=index, image=image)
-            yield result
-            return
-        async for outcome in fan_out(generate, call, per_call):
-            yield outcome
+    async def _single_attempt(
+        self, state: RequestState, deployment: Deployment, call: _Call
+    ) -> ProviderResult:
+        """One provider call, recorded as an attempt."""
+        attempt = self._attempt_started(state, deployment, call.call)
+        try:
+            result = await call.provider.generate(call.call, self.transport)
+        except BaseException as exc:
+            self._attempt_finished(state, attempt, exc)
+            raise
+        cost = compute_cost(self._price(deployment, call.spec), result)
+        self._attempt_finished(state, attempt, None, cost, result)
+        return result
 
     def _attempt_started(
         self, state: RequestState, deployment: Deployment, call: ProviderCall
@@ -386,10 +456,18 @@ class Gateway:
         return attempt
 
     def _attempt_finished(
-        self, state: RequestState, attempt: Attempt, error: BaseException | None
+        self,
+        state: RequestState,
+        attempt: Attempt,
+        error: BaseException | None,
+        cost: Decimal | None = None,
+        result: ProviderResult | None = None,
     ) -> None:
         if error is None:
-            attempt.finish("ok", cost=None)
+            attempt.finish("ok", cost=cost)
+            if result is not None:
+                attempt.usage = result.usage
+                attempt.images_returned = len(result.images)
         elif isinstance(error, ImageGenError):
             attempt.finish(error.reason, _failure_cost(error, True))
         elif isinstance(error, GeneratorExit | asyncio.CancelledError):
@@ -402,7 +480,9 @@ class Gateway:
     def describe_models(self) -> list[ModelDescription]:
         """The configured models with their rules and price basis."""
         described = []
-        for deployment in self.settings.deployments:
+        # One entry per model name: a group's deployments serve the same model.
+        for name in self.settings.model_names():
+            deployment = self.settings.group(name)[0]
             provider = get_provider(deployment.provider)
             spec = provider.spec_for(deployment.base_model or deployment.provider_model)
             price = self._price(deployment, spec)
@@ -413,56 +493,79 @@ class Gateway:
             described.append(ModelDescription(deployment, spec, basis, supported))
         return described
 
-    def _partial_cost(
-        self, deployment: Deployment, spec: ModelSpec, broken: FanOutFailed
-    ) -> Decimal | None:
-        # What the finished sub-calls cost, plus whatever the failed one may have cost.
-        error = broken.error
-        failed = _failure_cost(error, True) if isinstance(error, ImageGenError) else None
-        done = Decimal(0)
-        if broken.finished:
-            merged = merge_results(broken.finished)
-            done_cost = compute_cost(self._price(deployment, spec), merged)
-            if done_cost is None:
-                return None
-            done = done_cost
-        return None if failed is None else done + failed
-
     def _price(self, deployment: Deployment, spec: ModelSpec) -> Price | None:
         # A configured price wins; else the table, by model family (snapshots share a row).
         model = spec.family if spec.known else deployment.provider_model
         return deployment.price or self.prices.lookup(deployment.provider, model)
 
-    def _resolve(self, request: ImageRequest) -> Deployment:
-        name = request.model or self.settings.default_model
-        if not name:
-            raise InvalidRequestError(
-                "model is required (no default model is configured)",
-                field_violations=[FieldViolation("model", "required")],
-                metadata={"field": "model"},
-            )
-        deployment = self.settings.deployment(name)
-        if deployment is not None:
-            return deployment
+    def resolve_group(self, name: str) -> tuple[Deployment, ...]:
+        """The deployments serving `name` (raises ModelNotFoundError)."""
+        group = self.settings.group(name)
+        if group:
+            return group
         if self.settings.serve_unlisted_models:
             split = split_model(name)
             if split is not None:
                 provider, model = split
-                return Deployment(
-                    model_name=name,
-                    model_id=f"{provider}/{model}",
-                    provider=provider,
-                    provider_model=model,
-                    endpoint=endpoint_from_env(get_provider(provider), Endpoint()),
+                return (
+                    Deployment(
+                        model_name=name,
+                        model_id=f"{provider}/{model}",
+                        provider=provider,
+                        provider_model=model,
+                        endpoint=endpoint_from_env(get_provider(provider), Endpoint()),
+                    ),
                 )
-        served = [d.model_name for d in self.settings.deployments]
+        served = self.settings.model_names()
         hint = f"; served: {', '.join(served[:20])}" if served else ""
         raise ModelNotFoundError(
             f"no model named {name[:128]!r}{hint}",
             metadata={"model": name[:128]},
         )
 
-    def _endpoint(self, deployment: Deployment, request: ImageRequest) -> Endpoint:
+    def cost_per_image(self, deployment: Deployment, request: ImageRequest) -> Decimal | None:
+        """The price of one image of the request's quality and size on `deployment`, if known."""
+        spec = get_provider(deployment.provider).spec_for(
+            deployment.base_model or deployment.provider_model
+        )
+        price = self._price(deployment, spec)
+        if price is None or price.basis == "per_token":
+            return None
+        if price.basis == "free":
+            return Decimal(0)
+        quality = request.quality or spec.default_quality
+        return image_price(price, quality, request.size or spec.default_size)
+
+    def quote(self, request: ImageRequest) -> Quote:
+        """The pre-flight price of `request`, checked as a generation would check it.
+
+        For a group of several deployments, the dearest one's: a budget hold must cover
+        whichever deployment the router picks. Unknown if any deployment's price is.
+        """
+        quotes = []
+        for deployment in self.resolve_group(self._model_name(request)):
+            spec = get_provider(deployment.provider).spec_for(
+                deployment.base_model or deployment.provider_model
+            )
+            params = self._params(spec, deployment, request)
+            quotes.append(
+                quote_for(
+                    self._price(deployment, spec),
+                    spec,
+                    params,
+                    model_id=deployment.model_id,
+                    provider=deployment.provider,
+                    model_name=deployment.model_name,
+                )
+            )
+        unknown = [q for q in quotes if q.cost is None]
+        if unknown:
+            return unknown[0]
+        return max(quotes, key=lambda q: q.cost or Decimal(0))
+
+    def _endpoint(
+        self, deployment: Deployment, request: ImageRequest, policy: RequestCredentials
+    ) -> Endpoint:
         overrides = {
             "api_key": request.api_key,
             "api_base": request.api_base,
@@ -471,7 +574,7 @@ class Gateway:
         given = [name for name, value in overrides.items() if value]
         if not given:
             return deployment.endpoint
-        if self.request_credentials is RequestCredentials.REFUSE:
+        if policy is RequestCredentials.REFUSE:
             raise PermissionDeniedError(
                 f"this server does not accept {', '.join(given)} from callers",
                 field_violations=[
@@ -481,7 +584,7 @@ class Gateway:
             )
         base = deployment.endpoint
         moved = request.api_base is not None and request.api_base != base.api_base
-        guarded = moved and self.request_credentials is RequestCredentials.ACCEPT
+        guarded = moved and policy is RequestCredentials.ACCEPT
         options = base.options
         if guarded:
             # The operator's credentials never go to a host the caller chose: such a call
@@ -539,3 +642,101 @@ def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None
     if error.metadata.get("request_sent") == "false":
         return Decimal(0)
     return None
+
+
+def _attempts_cost(facts: CallFacts, *, skip_refused: bool = False) -> Decimal | None:
+    """What the request cost: the sum of its attempts' costs (None if any is unknown)."""
+    total = Decimal(0)
+    for attempt in facts.attempt_log:
+        if skip_refused and attempt.outcome == ContentPolicyViolationError.reason:
+            continue
+        if attempt.cost is None:
+            return None
+        total += attempt.cost
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A provider call prepared for one deployment (the router's Plan payload)."""
+
+    provider: Provider
+    spec: ModelSpec
+    call: ProviderCall
+
+
+class _GatewayRoute:
+    """The gateway's side of one request's routing (see imagegen.router.router.Route)."""
+
+    def __init__(self, gateway: Gateway, ctx: RouteContext, partial_images: int) -> None:
+        self.gateway = gateway
+        self.ctx = ctx
+        self.partial_images = partial_images
+
+    def resolve(self, model_name: str) -> tuple[Deployment, ...]:
+        return self.gateway.resolve_group(model_name)
+
+    def cost_per_image(self, deployment: Deployment) -> Decimal | None:
+        return self.gateway.cost_per_image(deployment, self.ctx.request)
+
+    def prepare(self, deployment: Deployment, n: int | None, deadline: Deadline) -> Plan:
+        request = self.ctx.request
+        if n is not None:
+            request = request.model_copy(update={"n": n})
+        call = self.gateway._prepare(
+            deployment,
+            request,
+            deadline,
+            self.partial_images if n is None else 0,
+            self.ctx.state.facts,
+            self.ctx.state.request_credentials,
+        )
+        params = call.call.params
+        per_call = call.spec.max_images_per_call
+        streams = bool(params.partial_images) and isinstance(call.provider, StreamingProvider)
+        splits = per_call is not None and params.n > per_call and not streams
+        if n is not None and splits:
+            raise invalid_field("n", f"{deployment.model_id} makes at most {per_call} per call")
+        return Plan(deployment=deployment, payload=call, images=params.n, fan_out=splits)
+
+    async def execute(
+        self, plan: Plan
+    ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
+        gateway, state = self.gateway, self.ctx.state
+        call: _Call = plan.payload
+        if call.call.params.partial_images and isinstance(call.provider, StreamingProvider):
+            async for event in gateway._stream_attempt(state, plan.deployment, call):
+                yield event
+            return
+        if not plan.fan_out:
+            result = await gateway._single_attempt(state, plan.deployment, call)
+            for index, image in enumerate(result.images):
+                yield ImageReady(index=index, image=image)
+            yield result
+            return
+        settings = gateway.router.settings
+        model = plan.deployment.model_name
+
+        async def generate(sub: ProviderCall) -> ProviderResult:
+            return await gateway.router.sub_call(self, self.ctx, model, sub.params.n)
+
+        per_call = call.spec.max_images_per_call
+        assert per_call is not None  # a fan-out plan has a per-call limit
+        try:
+            async for outcome in fan_out(
+                generate,
+                call.call,
+                per_call,
+                concurrency=settings.fan_out_concurrency,
+                partial=settings.fan_out_on_failure == "partial",
+            ):
+                if isinstance(outcome, ProviderResult) and outcome.failed:
+                    self.ctx.decide(
+                        "fan_out",
+                        "partial",
+                        f"{outcome.failed} of {call.call.params.n} images failed; "
+                        "returning the rest",
+                    )
+                yield outcome
+        except FanOutFailed as broken:
+            raise broken.error from None

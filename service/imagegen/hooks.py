@@ -14,9 +14,14 @@ Order of the points for one request:
 2. `attempt_started` / `attempt_finished` — around each provider call (retries,
    fallbacks and n fan-out sub-calls are separate attempts). Synchronous and cheap:
    they run on the hot path.
-3. `after_call` — with the provider's result, before it reaches the caller: output
-   guardrails may withhold images (returning a result without them).
-4. `finished` — once, whatever happened (success, error, cancellation): reconcile
+3. `check_image` — each finished image as it becomes ready, before any door sees it
+   (a stream sends images as they come, before `after_call`): returning False withholds
+   it. Only hooks that override it are asked, so the default costs nothing.
+4. `after_call` — with the provider's result, before it reaches the caller: output
+   guardrails may withhold images (returning a result without them). A hook that
+   withholds in `check_image` must withhold the same images here (the result still
+   holds them) and count them in `filtered`.
+5. `finished` — once, whatever happened (success, error, cancellation): reconcile
    budgets, write the spend row, log, count. Never raises into the request.
 """
 
@@ -27,13 +32,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from imagegen.errors import ImageGenError
     from imagegen.events import RequestState
-    from imagegen.types import Attempt, ProviderResult
+    from imagegen.gateway import Gateway
+    from imagegen.types import Attempt, GeneratedImage, ProviderResult
 
 
 class RequestHook:
     """One feature's part in every request; see the module docstring for the order."""
 
     name: str = "hook"
+
+    def bind(self, gateway: Gateway) -> None:
+        """Called once by the Gateway that runs the hook (for hooks that price requests)."""
 
     async def start(self) -> None:
         """Called once before the first request (open pools, start background writers)."""
@@ -49,6 +58,10 @@ class RequestHook:
 
     def attempt_finished(self, state: RequestState, attempt: Attempt) -> None:
         """A provider call ended (`attempt.outcome` says how)."""
+
+    async def check_image(self, state: RequestState, image: GeneratedImage) -> bool:
+        """An image is ready: False withholds it from the caller (and from the stream)."""
+        return True
 
     async def after_call(self, state: RequestState, result: ProviderResult) -> ProviderResult:
         """The generation's result before it is returned; may withhold images."""

@@ -7,7 +7,6 @@ call reports, so both doors answer a failure with the same cost and routing fact
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,11 @@ TRAILER_REQUEST_ID = "x-imagegen-request-id"
 # Only when they apply:
 TRAILER_SIZE_COERCION = "x-imagegen-size-coercion"
 TRAILER_FILTERED = "x-imagegen-filtered-count"
+TRAILER_WITHHELD = "x-imagegen-withheld"
+# Reasons are short, but one per image: bound the trailer whatever a custom guardrail writes.
+_MAX_WITHHELD_CHARS = 1024
+TRAILER_FALLBACK_MODEL = "x-imagegen-fallback-model"
+TRAILER_FAILED = "x-imagegen-failed-count"
 
 
 def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
@@ -46,6 +50,13 @@ def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
         optional.append((TRAILER_SIZE_COERCION, _header_safe(coercion)))
     if facts.filtered:
         optional.append((TRAILER_FILTERED, str(facts.filtered)))
+    if facts.withheld:
+        reasons = "; ".join(facts.withheld)[:_MAX_WITHHELD_CHARS]
+        optional.append((TRAILER_WITHHELD, _header_safe(reasons)))
+    if facts.fallback_model:
+        optional.append((TRAILER_FALLBACK_MODEL, _header_safe(facts.fallback_model)))
+    if facts.failed:
+        optional.append((TRAILER_FAILED, str(facts.failed)))
     return (*always, *optional)
 
 
@@ -86,20 +97,3 @@ def failure_facts(
     if state is not None:
         facts.overhead_ms = state.overhead_ms()
     return facts
-
-
-def log_generated(log: logging.Logger, state: RequestState, door: str) -> None:
-    """The one log line of a successful call (no prompt, no image data, no secrets)."""
-    facts = state.facts
-    log.info(
-        "generated door=%s request_id=%s model_id=%s provider=%s cost=%s attempts=%d"
-        " overhead_ms=%.2f dropped_params=%s",
-        door,
-        facts.request_id,
-        facts.model_id,
-        facts.provider,
-        facts.response_cost_text,
-        facts.attempts,
-        facts.overhead_ms,
-        ",".join(state.dropped_params) or "-",
-    )

@@ -63,6 +63,8 @@ def build_request(
     if custom_llm_provider and model and not model.startswith(f"{custom_llm_provider}/"):
         model = f"{custom_llm_provider}/{model}"
     drop_params = kwargs.pop("drop_params", None)
+    fallbacks = kwargs.pop("fallbacks", None)
+    disable_fallbacks = kwargs.pop("disable_fallbacks", False)
     request_id = kwargs.pop("request_id", None)
     tags = kwargs.pop("tags", None)
     metadata = kwargs.pop("metadata", None)
@@ -91,6 +93,8 @@ def build_request(
         tags=tuple(tags or ()),
         drop_params=drop_params,
         request_id=request_id,
+        fallbacks=fallbacks,
+        disable_fallbacks=disable_fallbacks,
     )
 
 

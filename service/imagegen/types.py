@@ -65,8 +65,19 @@ class ImageRequest(BaseModel):
     provider_params: dict[str, JsonValue] = Field(default_factory=dict)
     tags: tuple[str, ...] = Field(default=(), max_length=MAX_TAGS)
     drop_params: bool | None = None
+    # Routing: models to fall back to instead of the configured ones, or none at all.
+    fallbacks: tuple[str, ...] | None = Field(default=None, max_length=10)
+    disable_fallbacks: bool = False
     # Echoed in trailers, which must be printable ASCII: keep ids to a safe alphabet.
     request_id: str | None = Field(default=None, max_length=128, pattern=REQUEST_ID_PATTERN)
+
+    @field_validator("tags")
+    @classmethod
+    def _bounded_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Tags go into logs, spans and spend rows: each is bounded like the list.
+        if any(len(tag) > MAX_TAG_CHARS for tag in value):
+            raise ValueError(f"each tag must be at most {MAX_TAG_CHARS} characters")
+        return value
 
     @field_validator("api_base")
     @classmethod
@@ -216,6 +227,8 @@ class ProviderResult:
     headers: dict[str, str] = field(default_factory=dict)
     # Images the provider's safety filter withheld (it answered, but with fewer images).
     filtered: int = 0
+    # Images not made because their n fan-out sub-call failed (fan_out_on_failure: partial).
+    failed: int = 0
 
 
 def merge_usage(parts: list[Usage | None]) -> Usage | None:
@@ -274,6 +287,10 @@ class Attempt:
     """"ok", or the ErrorInfo reason of the failure (e.g. PROVIDER_RATE_LIMITED)."""
     cost: Decimal | None = Decimal(0)
     """What this call cost (None: unknown)."""
+    usage: Usage | None = None
+    """The provider's token usage for this call, when it reported one."""
+    images_returned: int = 0
+    """Images this call produced (0 until it succeeded)."""
 
     def finish(self, outcome: str, cost: Decimal | None = Decimal(0)) -> None:
         self.duration_ms = (time.monotonic() - self.started) * 1000
@@ -298,10 +315,16 @@ class CallFacts:
     # gateway pick the nearest one: what was asked, and what the model was asked for.
     size_requested: str | None = None
     size_actual: str | None = None
-    # Images a provider's safety filter withheld from an otherwise successful call.
+    # Images a provider's safety filter (or a guardrail) withheld from an otherwise successful call.
     filtered: int = 0
+    # Why guardrails withheld images, one "guardrail: reason" per image (never prompt text).
+    withheld: list[str] = field(default_factory=list)
     # Every provider call made for this request, in the order they started.
     attempt_log: list[Attempt] = field(default_factory=list)
+    # The model group that served the call when it was not the requested one.
+    fallback_model: str = ""
+    # Images missing because their fan-out sub-call failed (fan_out_on_failure: partial).
+    failed: int = 0
 
     @property
     def response_cost_text(self) -> str:
@@ -337,6 +360,18 @@ class ImageResponse(BaseModel):
     _response_headers: dict[str, str] = PrivateAttr(default_factory=dict)
 
 
+def attempt_dict(attempt: Attempt) -> dict[str, Any]:
+    """One attempt as plain data (the SDKs' `_hidden_params["attempt_log"]`)."""
+    return {
+        "model_id": attempt.model_id,
+        "model_name": attempt.model_name,
+        "provider": attempt.provider,
+        "outcome": attempt.outcome,
+        "duration_ms": attempt.duration_ms,
+        "cost": format_usd(attempt.cost),
+    }
+
+
 def hidden_params_for(facts: CallFacts) -> dict[str, Any]:
     """The `_hidden_params` LiteLLM users read, derived from the call facts."""
     return {
@@ -354,5 +389,8 @@ def hidden_params_for(facts: CallFacts) -> dict[str, Any]:
             else None
         ),
         "filtered_count": facts.filtered,
+        "failed_count": facts.failed,
+        "fallback_model": facts.fallback_model or None,
+        "attempt_log": [attempt_dict(a) for a in facts.attempt_log],
         "cost": facts,
     }

@@ -22,13 +22,22 @@ import grpc
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
+from imagegen._gen.v1 import key_admin_pb2 as kpb
+from imagegen._gen.v1 import key_admin_pb2_grpc as kpb_grpc
+from imagegen.client._channel import (
+    PemSource,
+    call_metadata,
+    estimate_request,
+    spend_request,
+    tls_credentials,
+)
 from imagegen.client._convert import (
     ChunkAssembler,
     GenerateResult,
     build_request,
     error_from,
-    facts_from,
     image_response_from,
+    result_facts,
     stream_request,
     trailers_dict,
 )
@@ -51,6 +60,8 @@ def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.Ge
     tags: Sequence[str] = kwargs.pop("tags", ()) or ()
     drop_params = bool(kwargs.pop("drop_params", False))
     request_id = kwargs.pop("request_id", None)
+    fallbacks: Sequence[str] = kwargs.pop("fallbacks", None) or ()
+    disable_fallbacks = bool(kwargs.pop("disable_fallbacks", False))
     provider_params.update(kwargs)  # LiteLLM's **kwargs are provider parameters
     request = build_request(
         prompt,
@@ -58,6 +69,8 @@ def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.Ge
         tags=tags,
         drop_params=drop_params,
         request_id=request_id,
+        fallbacks=fallbacks,
+        disable_fallbacks=disable_fallbacks,
         **args,
     )
     # The timeout travels as the gRPC deadline, which the server turns into the upstream timeout.
@@ -71,18 +84,34 @@ class ImageGenClient:
         self,
         target: str,
         *,
+        api_key: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls: bool = False,
+        root_certificates: PemSource | None = None,
+        certificate_chain: PemSource | None = None,
+        private_key: PemSource | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
+        """`api_key`: the gateway's virtual key (sent as a bearer token). TLS: `tls=True`,
+        or `root_certificates` (the gateway's CA); mTLS adds `certificate_chain` and
+        `private_key` (PEM bytes or file paths)."""
         options = channel_options(max_message_bytes)
+        credentials = tls_credentials(
+            credentials,
+            tls=tls,
+            root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
+        )
         self._channel = (
             grpc.secure_channel(target, credentials, options=options)
             if credentials
             else grpc.insecure_channel(target, options=options)
         )
         self._stub = pb_grpc.ImageGenerationStub(self._channel)
-        self._metadata = tuple(metadata)
+        self._admin = kpb_grpc.KeyAdminStub(self._channel)
+        self._metadata = call_metadata(metadata, api_key)
 
     def __enter__(self) -> Self:
         return self
@@ -107,7 +136,7 @@ class ImageGenClient:
             trailers = trailers_dict(exc.trailing_metadata())
             raise error_from(exc, trailers) from None
         trailers = trailers_dict(call.trailing_metadata())
-        return GenerateResult(response, facts_from(response.cost, trailers), trailers)
+        return GenerateResult(response, result_facts(response, trailers), trailers)
 
     def image_generation(
         self,
@@ -177,6 +206,48 @@ class ImageGenClient:
             raise error_from(exc, {}) from None
         return list(response.models)
 
+    def estimate_cost(
+        self,
+        model: str | None = None,
+        *,
+        n: int | None = None,
+        size: str | None = None,
+        quality: str | None = None,
+        style: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> pb.EstimateCostResponse:
+        """The gateway's pre-flight price of such a request (nothing is generated)."""
+        request = estimate_request(model, n, size, quality, style)
+        response: pb.EstimateCostResponse = self._unary(self._stub.EstimateCost, request, timeout)
+        return response
+
+    def query_spend(
+        self, group_by: str, *, since: float | None = None, timeout: float | None = 30.0
+    ) -> list[pb.SpendGroup]:
+        """Spend totals by "key", "model", "user" or "tag" since a Unix time."""
+        response = self._unary(self._stub.QuerySpend, spend_request(group_by, since), timeout)
+        return list(response.groups)
+
+    def create_key(self, alias: str, **fields: Any) -> kpb.CreateKeyResponse:
+        """A new virtual key (needs the master key as api_key); fields as CreateKeyRequest."""
+        request = kpb.CreateKeyRequest(alias=alias, **fields)
+        response: kpb.CreateKeyResponse = self._unary(self._admin.CreateKey, request, 30)
+        return response
+
+    def list_keys(self) -> list[kpb.KeyInfo]:
+        return list(self._unary(self._admin.ListKeys, kpb.ListKeysRequest(), 30).keys)
+
+    def revoke_key(self, alias: str) -> kpb.KeyInfo:
+        request = kpb.RevokeKeyRequest(alias=alias)
+        response: kpb.RevokeKeyResponse = self._unary(self._admin.RevokeKey, request, 30)
+        return response.info
+
+    def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise error_from(exc, {}) from None
+
 
 class AsyncImageGenClient:
     """asyncio client (grpc.aio)."""
@@ -185,18 +256,34 @@ class AsyncImageGenClient:
         self,
         target: str,
         *,
+        api_key: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls: bool = False,
+        root_certificates: PemSource | None = None,
+        certificate_chain: PemSource | None = None,
+        private_key: PemSource | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
+        """`api_key`: the gateway's virtual key (sent as a bearer token). TLS: `tls=True`,
+        or `root_certificates` (the gateway's CA); mTLS adds `certificate_chain` and
+        `private_key` (PEM bytes or file paths)."""
         options = channel_options(max_message_bytes)
+        credentials = tls_credentials(
+            credentials,
+            tls=tls,
+            root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
+        )
         self._channel = (
             grpc.aio.secure_channel(target, credentials, options=options)
             if credentials
             else grpc.aio.insecure_channel(target, options=options)
         )
         self._stub = pb_grpc.ImageGenerationStub(self._channel)
-        self._metadata = tuple(metadata)
+        self._admin = kpb_grpc.KeyAdminStub(self._channel)
+        self._metadata = call_metadata(metadata, api_key)
 
     async def __aenter__(self) -> Self:
         return self
@@ -224,7 +311,7 @@ class AsyncImageGenClient:
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc, trailers_dict(exc.trailing_metadata())) from None
         trailers = trailers_dict(await call.trailing_metadata())
-        return GenerateResult(response, facts_from(response.cost, trailers), trailers)
+        return GenerateResult(response, result_facts(response, trailers), trailers)
 
     async def image_generation(
         self,
@@ -292,6 +379,50 @@ class AsyncImageGenClient:
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc, {}) from None
         return list(response.models)
+
+    async def estimate_cost(
+        self,
+        model: str | None = None,
+        *,
+        n: int | None = None,
+        size: str | None = None,
+        quality: str | None = None,
+        style: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> pb.EstimateCostResponse:
+        """The gateway's pre-flight price of such a request (nothing is generated)."""
+        request = estimate_request(model, n, size, quality, style)
+        response: pb.EstimateCostResponse = await self._unary(
+            self._stub.EstimateCost, request, timeout
+        )
+        return response
+
+    async def query_spend(
+        self, group_by: str, *, since: float | None = None, timeout: float | None = 30.0
+    ) -> list[pb.SpendGroup]:
+        """Spend totals by "key", "model", "user" or "tag" since a Unix time."""
+        request = spend_request(group_by, since)
+        return list((await self._unary(self._stub.QuerySpend, request, timeout)).groups)
+
+    async def create_key(self, alias: str, **fields: Any) -> kpb.CreateKeyResponse:
+        """A new virtual key (needs the master key as api_key); fields as CreateKeyRequest."""
+        request = kpb.CreateKeyRequest(alias=alias, **fields)
+        response: kpb.CreateKeyResponse = await self._unary(self._admin.CreateKey, request, 30)
+        return response
+
+    async def list_keys(self) -> list[kpb.KeyInfo]:
+        return list((await self._unary(self._admin.ListKeys, kpb.ListKeysRequest(), 30)).keys)
+
+    async def revoke_key(self, alias: str) -> kpb.KeyInfo:
+        request = kpb.RevokeKeyRequest(alias=alias)
+        response: kpb.RevokeKeyResponse = await self._unary(self._admin.RevokeKey, request, 30)
+        return response.info
+
+    async def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return await method(request, timeout=timeout, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from(exc, trailers_dict(exc.trailing_metadata())) from None
 
 
 _NAMED = (

@@ -22,9 +22,11 @@ from imagegen.errors import (
     ImageGenError,
     InternalError,
     ProviderError,
+    QuotaError,
     error_class_for_reason,
 )
 from imagegen.types import (
+    Attempt,
     CallFacts,
     ImageObject,
     ImageResponse,
@@ -71,6 +73,8 @@ def build_request(
     tags: Sequence[str] = (),
     drop_params: bool = False,
     request_id: str | None = None,
+    fallbacks: Sequence[str] = (),
+    disable_fallbacks: bool = False,
 ) -> pb.GenerateImagesRequest:
     """A GenerateImagesRequest from LiteLLM-style arguments."""
     if response_format not in _FORMATS:
@@ -89,6 +93,8 @@ def build_request(
         tags=list(tags),
         drop_params=drop_params,
         request_id=request_id or "",
+        fallbacks=list(fallbacks),
+        disable_fallbacks=disable_fallbacks,
     )
     if n is not None:
         request.n = n
@@ -120,6 +126,38 @@ def facts_from(record: pb.CostRecord | None, trailers: dict[str, str]) -> CallFa
         facts.size_requested, facts.size_actual = requested, actual
     filtered = trailers.get("x-imagegen-filtered-count", "0")
     facts.filtered = int(filtered) if filtered.isdigit() else 0
+    failed = trailers.get("x-imagegen-failed-count", "0")
+    facts.failed = int(failed) if failed.isdigit() else 0
+    facts.fallback_model = trailers.get("x-imagegen-fallback-model", "")
+    return facts
+
+
+def attempts_from(messages: Iterable[pb.Attempt]) -> list[Attempt]:
+    """The attempt log of a typed response (durations as reported; no clock of ours)."""
+    return [
+        Attempt(
+            number=number,
+            model_name=message.model_name,
+            model_id=message.model_id,
+            provider=message.provider,
+            api_base="",
+            images=message.images,
+            started_at=0.0,
+            started=0.0,
+            duration_ms=message.duration_ms,
+            outcome=message.outcome,
+            cost=_decimal(message.cost),
+        )
+        for number, message in enumerate(messages, start=1)
+    ]
+
+
+def result_facts(response: pb.GenerateImagesResponse, trailers: dict[str, str]) -> CallFacts:
+    """The facts of a unary answer, with its attempt log."""
+    facts = facts_from(response.cost, trailers)
+    facts.attempt_log = attempts_from(response.attempts)
+    facts.fallback_model = response.fallback_model or facts.fallback_model
+    facts.failed = response.failed_count or facts.failed
     return facts
 
 
@@ -208,6 +246,7 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
         info = error_details_pb2.ErrorInfo()
         violations: list[FieldViolation] = []
         retry_after = None
+        subject = ""
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 detail.Unpack(info)
@@ -219,6 +258,10 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
                 retry = error_details_pb2.RetryInfo()
                 detail.Unpack(retry)
                 retry_after = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+            elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+                quota = error_details_pb2.QuotaFailure()
+                detail.Unpack(quota)
+                subject = quota.violations[0].subject if quota.violations else ""
         cls = error_class_for_reason(info.reason) if info.domain == ERROR_DOMAIN else ImageGenError
         error = ImageGenError.__new__(cls)
         ImageGenError.__init__(
@@ -232,6 +275,8 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
             error.provider = info.metadata.get("provider", "")
             upstream = info.metadata.get("upstream_status", "")
             error.upstream_status = int(upstream) if upstream.isdigit() else None
+        if isinstance(error, QuotaError):
+            error.subject = subject
     error.facts = facts_from(None, trailers)
     return error
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -37,8 +38,10 @@ from imagegen.http.convert import (
     partial_event,
 )
 from imagegen.http.errors import error_body, error_headers
-from imagegen.metadata import bearer_token, failure_facts, log_generated, trailers
+from imagegen.http.tracing import server_span_middleware
+from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
+from imagegen.telemetry.hook import telemetry_hook
 from imagegen.types import CallFacts
 
 log = logging.getLogger(__name__)
@@ -149,7 +152,14 @@ class HttpDoor:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._openapi = resources.files("imagegen.http").joinpath("openapi.json").read_bytes()
-        self.app = web.Application(middlewares=[self._middleware])
+        # The gateway reports every request it ran; this door reports those it refused
+        # before the gateway saw them.
+        self._telemetry = telemetry_hook(gateway.hooks)
+        middlewares: list[Any] = [self._middleware]
+        if self._telemetry is not None and self._telemetry.telemetry.tracing:
+            # Outermost: the span covers the error envelope the inner middleware writes.
+            middlewares.insert(0, server_span_middleware(self._telemetry.telemetry.tracer))
+        self.app = web.Application(middlewares=middlewares)
         for prefix in ("/v1", ""):
             # Both spellings: OpenAI SDKs append /images/generations to a base URL that has
             # /v1 (OpenAI's) or not (LiteLLM proxy users commonly point at the bare host).
@@ -160,8 +170,16 @@ class HttpDoor:
         self.app.router.add_get("/health/readiness", self._readiness)
         self.app.router.add_get("/openapi.json", self._openapi_document)
 
-    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
-        """Listen on host:port (0 picks a free port); returns the bound port.
+    async def start(
+        self,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        reuse_port: bool = False,
+    ) -> int:
+        """Listen on host:port (0 picks a free port), over TLS with `ssl_context`; returns
+        the bound port.
 
         `reuse_port`: several worker processes listen on the same port (SO_REUSEPORT)."""
         # handler_cancellation: a client that hangs up cancels its generation (and the
@@ -174,7 +192,12 @@ class HttpDoor:
             # retransmits for seconds (bench/RESULTS.md, scenario c). The kernel caps this
             # at net.core.somaxconn.
             site = web.TCPSite(
-                runner, host, port, backlog=ACCEPT_BACKLOG, reuse_port=reuse_port or None
+                runner,
+                host,
+                port,
+                ssl_context=ssl_context,
+                backlog=ACCEPT_BACKLOG,
+                reuse_port=reuse_port or None,
             )
             await site.start()
         except BaseException:
@@ -264,7 +287,7 @@ class HttpDoor:
         except web.HTTPException:
             raise  # aiohttp's own refusal (body too large): the middleware answers it
         except Exception as exc:
-            return self._failure(exc, state, request_id)
+            return self._failure(exc, state, request_id, started)
 
     async def _stream(
         self, request: web.Request, call: GenerationsCall, state: RequestState
@@ -325,18 +348,13 @@ class HttpDoor:
         error = exc if isinstance(exc, ImageGenError) else InternalError("internal error")
         if not isinstance(exc, ImageGenError):
             log.exception("unexpected error in the HTTP stream")
-        log.info(
-            "failed (http stream) request_id=%s reason=%s", state.facts.request_id, error.reason
-        )
         return error_body(error)
 
     def _finish(self, state: RequestState) -> None:
-        facts = state.facts
-        facts.overhead_ms = state.overhead_ms()
-        log_generated(log, state, "http")
+        state.facts.overhead_ms = state.overhead_ms()
 
     def _failure(
-        self, exc: Exception, state: RequestState | None, request_id: str | None
+        self, exc: Exception, state: RequestState | None, request_id: str | None, started: float
     ) -> web.Response:
         if isinstance(exc, ImageGenError):
             error = exc
@@ -344,13 +362,10 @@ class HttpDoor:
             log.exception("unexpected error in the HTTP door")
             error = InternalError("internal error")
         facts = failure_facts(error, state, request_id)
-        log.info(
-            "failed (http) request_id=%s model_id=%s reason=%s cost=%s",
-            facts.request_id,
-            facts.model_id,
-            error.reason,
-            facts.response_cost_text,
-        )
+        if state is None and self._telemetry is not None:
+            self._telemetry.rejected(
+                error, door="http", request_id=facts.request_id, started=started
+            )
         headers = {**_fact_headers(facts), **error_headers(error)}
         return _json(error_body(error), status=error.http_status, headers=headers)
 

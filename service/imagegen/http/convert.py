@@ -62,6 +62,8 @@ class GenerationsBody(BaseModel):
     request_id: str | None = None
     tags: list[str] | None = None
     metadata: dict[str, JsonValue] | None = None
+    fallbacks: list[str] | None = None
+    disable_fallbacks: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ def generations_call(document: dict[str, Any]) -> GenerationsCall:
             )
         response_format = ResponseFormat.B64_JSON.value
     extras: dict[str, Any] = dict(body.model_extra or {})
-    for name in ("drop_params", "request_id", "tags", "metadata"):
+    for name in ("drop_params", "request_id", "tags", "metadata", "fallbacks", "disable_fallbacks"):
         value = getattr(body, name)
         if value is not None:
             extras[name] = value

@@ -56,15 +56,21 @@ def _token_cost(price: Price, usage: Usage | None) -> Decimal | None:
 
 
 def _image_cost(price: Price, result: ProviderResult) -> Decimal | None:
+    each = image_price(price, result.quality, result.size)
+    return None if each is None else each * len(result.images)
+
+
+def image_price(price: Price, quality: str | None, size: str | None) -> Decimal | None:
+    """The price of one image of `quality` and `size` under a per-image price, if listed."""
     candidates = []
-    if result.quality and result.size:
-        candidates.append(f"{result.quality}/{result.size}")
-    if result.quality:
-        candidates.append(f"{result.quality}/*")
-    if result.size:
-        candidates.append(result.size)
+    if quality and size:
+        candidates.append(f"{quality}/{size}")
+    if quality:
+        candidates.append(f"{quality}/*")
+    if size:
+        candidates.append(size)
     candidates.append("*")
     for key in candidates:
         if key in price.per_image:
-            return price.per_image[key] * len(result.images)
+            return price.per_image[key]
     return None

@@ -29,7 +29,10 @@ from imagegen.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from imagegen.providers import url_redaction
 from imagegen.providers.base import HttpRequest
+
+url_redaction.install()
 
 MAX_CONNECTIONS = 2000
 KEEPALIVE_SECONDS = 30.0
@@ -143,6 +146,7 @@ class HttpTransport:
             raise map_transport_error(exc, provider=provider, deadline=deadline) from None
         finally:
             self.provider_seconds_total += time.monotonic() - started
+        _refuse_redirect(status, provider)
         if len(content) > MAX_RESPONSE_BYTES:
             raise ProviderBadResponseError(
                 "the provider's response is too large", provider=provider
@@ -169,6 +173,7 @@ class HttpTransport:
                 timeout=timeout,
                 allow_redirects=False,
             ) as response:
+                _refuse_redirect(response.status, provider)
                 try:
                     yield StreamingResponse(response)
                 except BaseException:
@@ -183,6 +188,18 @@ class HttpTransport:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _refuse_redirect(status: int, provider: str) -> None:
+    # Redirects are never followed: the configured api_base is the only host a provider call
+    # may reach, and a redirect could send the credentials on to another host (SSRF). The
+    # provider generated nothing, so the call costs nothing (the upstream status says so).
+    if 300 <= status < 400:
+        raise ProviderBadResponseError(
+            f"the provider answered with a redirect ({status}); redirects are not followed",
+            provider=provider,
+            upstream_status=status,
+        )
 
 
 def encode_body(request: HttpRequest) -> bytes:

@@ -11,17 +11,25 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc.filters import service_name
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen._gen.v1 import key_admin_pb2 as kpb
 from imagegen.assembly import hooks_for
 from imagegen.config import Settings
 from imagegen.gateway import Gateway, RequestCredentials
 from imagegen.http.app import HttpDoor
+from imagegen.server.key_admin import KeyAdminServicer, add_key_admin
 from imagegen.server.servicer import ImageGenerationServicer, add_to_server
+from imagegen.server.tls import http_ssl_context, server_credentials
+from imagegen.spend.hook import access_of
+from imagegen.telemetry.hook import telemetry_hook
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageGeneration"].full_name
+KEY_ADMIN_SERVICE_NAME = kpb.DESCRIPTOR.services_by_name["KeyAdmin"].full_name
 
 
 @dataclass(slots=True)
@@ -73,6 +81,21 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
     ]
 
 
+def server_interceptors(gateway: Gateway) -> list[grpc.aio.ServerInterceptor]:
+    """A SERVER span per ImageGeneration call, continuing the caller's `traceparent`
+    (OpenTelemetry's grpc instrumentation); none when tracing is not configured."""
+    hook = telemetry_hook(gateway.hooks)
+    if hook is None or not hook.telemetry.tracing:
+        return []
+    # The instrumentation package ships no type hints for this factory.
+    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
+        tracer_provider=hook.telemetry.tracer_provider,
+        # Health checks and reflection would drown the generation spans.
+        filter_=service_name(SERVICE_NAME),
+    )
+    return [interceptor]
+
+
 async def start_server(
     settings: Settings,
     *,
@@ -95,15 +118,24 @@ async def start_server(
     if gateway is None:
         gateway = Gateway(settings, request_credentials=policy, hooks=hooks_for(settings))
         await gateway.start()
-    server = grpc.aio.server(options=server_options(settings))
+    server = grpc.aio.server(
+        options=server_options(settings), interceptors=server_interceptors(gateway)
+    )
     add_to_server(ImageGenerationServicer(gateway), server)
+    add_key_admin(KeyAdminServicer(access_of(gateway)), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, KEY_ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+        server,
     )
     address = f"{host or settings.server.host}:{settings.server.port if port is None else port}"
-    bound = server.add_insecure_port(address)
+    credentials = server_credentials(settings.server)
+    bound = (
+        server.add_insecure_port(address)
+        if credentials is None
+        else server.add_secure_port(address, credentials)
+    )
     await server.start()
     door: HttpDoor | None = None
     http_port = settings.server.http_port if http_port is None else http_port
@@ -113,6 +145,7 @@ async def start_server(
             await door.start(
                 host or settings.server.http_host or settings.server.host,
                 http_port,
+                http_ssl_context(settings.server),
                 reuse_port=settings.server.workers > 1,
             )
         except BaseException:
@@ -121,7 +154,7 @@ async def start_server(
             if owns_gateway:
                 await gateway.aclose()
             raise
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, KEY_ADMIN_SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "imagegen serving %s on port %d (%d models)", SERVICE_NAME, bound, len(settings.deployments)
@@ -146,5 +179,10 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     grace = settings.server.grace_period_seconds
+    drain = settings.server.drain_seconds
+    if drain > 0:
+        await running.begin_shutdown()
+        log.info("draining: health is NOT_SERVING; still taking calls for %.1f s", drain)
+        await asyncio.sleep(drain)
     log.info("shutting down: in-flight calls have %.0f s to finish", grace)
     await running.stop(grace)

@@ -11,7 +11,14 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.events import Accepted, Generation, ImageReady, Progress, StreamEvent
 from imagegen.gateway import ModelDescription
 from imagegen.providers.base import PreviewEvent
-from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ResponseFormat, Usage
+from imagegen.types import (
+    CallFacts,
+    GeneratedImage,
+    ImageRequest,
+    ResponseFormat,
+    Usage,
+    format_usd,
+)
 
 _FORMATS = {
     pb.RESPONSE_FORMAT_URL: ResponseFormat.URL,
@@ -40,6 +47,8 @@ def request_from_proto(message: RequestMessage) -> ImageRequest:
         "tags": tuple(message.tags),
         "drop_params": message.drop_params or None,
         "request_id": message.request_id or None,
+        "fallbacks": tuple(message.fallbacks) or None,
+        "disable_fallbacks": message.disable_fallbacks,
     }
     if message.HasField("timeout"):
         fields["timeout"] = message.timeout.seconds + message.timeout.nanos / 1e9
@@ -107,6 +116,21 @@ def cost_to_proto(facts: CallFacts) -> pb.CostRecord:
     )
 
 
+def attempts_to_proto(facts: CallFacts) -> list[pb.Attempt]:
+    return [
+        pb.Attempt(
+            model_id=attempt.model_id,
+            model_name=attempt.model_name,
+            provider=attempt.provider,
+            outcome=attempt.outcome,
+            duration_ms=attempt.duration_ms or 0.0,
+            cost=format_usd(attempt.cost),
+            images=attempt.images,
+        )
+        for attempt in facts.attempt_log
+    ]
+
+
 def size_coercion_to_proto(facts: CallFacts) -> pb.SizeCoercion | None:
     if facts.size_requested is None:
         return None
@@ -122,6 +146,9 @@ def generation_to_proto(generation: Generation) -> pb.GenerateImagesResponse:
         cost=cost_to_proto(facts),
         size_coercion=size_coercion_to_proto(facts),
         filtered_count=facts.filtered,
+        attempts=attempts_to_proto(facts),
+        fallback_model=facts.fallback_model,
+        failed_count=facts.failed,
     )
 
 
@@ -135,6 +162,9 @@ def summary_to_proto(generation: Generation) -> pb.StreamGenerateImagesResponse:
             cost=cost_to_proto(facts),
             size_coercion=size_coercion_to_proto(facts),
             filtered_count=facts.filtered,
+            attempts=attempts_to_proto(facts),
+            fallback_model=facts.fallback_model,
+            failed_count=facts.failed,
         )
     )
 

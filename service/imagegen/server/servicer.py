@@ -18,10 +18,10 @@ import grpc
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.deadline import Deadline
-from imagegen.errors import ImageGenError, InternalError
+from imagegen.errors import FailedPreconditionError, ImageGenError, InternalError
 from imagegen.events import Generation, RequestState
 from imagegen.gateway import Gateway
-from imagegen.metadata import bearer_token, failure_facts, log_generated, trailers
+from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.server.convert import (
     RequestMessage,
     generation_to_proto,
@@ -29,7 +29,15 @@ from imagegen.server.convert import (
     request_from_proto,
     stream_messages,
 )
+from imagegen.server.spend_convert import (
+    estimate_request,
+    group_by_from,
+    groups_to_proto,
+    quote_to_proto,
+)
 from imagegen.server.status import STATUS_DETAILS_KEY, grpc_code, to_rpc_status
+from imagegen.spend.hook import access_of
+from imagegen.telemetry.hook import telemetry_hook
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,9 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        # The gateway reports every request it ran; this door reports those it refused
+        # before the gateway saw them.
+        self._telemetry = telemetry_hook(gateway.hooks)
 
     async def GenerateImages(
         self, request: pb.GenerateImagesRequest, context: Context
@@ -54,7 +65,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             self._finish(context, state)
             return response
         except Exception as exc:
-            await self._abort(context, exc, state, request.request_id)
+            await self._abort(context, exc, state, request.request_id, started)
             raise  # unreachable: abort raises
 
     async def StreamGenerateImages(
@@ -82,7 +93,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                         yield message
             self._finish(context, state)
         except Exception as exc:
-            await self._abort(context, exc, state, request.request_id)
+            await self._abort(context, exc, state, request.request_id, started)
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Context
@@ -92,7 +103,42 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 models=[model_to_proto(d) for d in self.gateway.describe_models()]
             )
         except Exception as exc:
-            await self._abort(context, exc, None, "")
+            await self._abort(context, exc, None, "", None)
+            raise
+
+    async def EstimateCost(
+        self, request: pb.EstimateCostRequest, context: Context
+    ) -> pb.EstimateCostResponse:
+        try:
+            access = access_of(self.gateway)
+            if access is not None:
+                access.authenticate(_bearer(context))
+            return quote_to_proto(self.gateway.quote(estimate_request(request)))
+        except Exception as exc:
+            await self._abort(context, exc, None, "", None)
+            raise
+
+    async def QuerySpend(
+        self, request: pb.QuerySpendRequest, context: Context
+    ) -> pb.QuerySpendResponse:
+        try:
+            access = access_of(self.gateway)
+            if access is None:
+                raise FailedPreconditionError(
+                    "this gateway keeps no spend log (set general_settings in the config)"
+                )
+            group_by = group_by_from(request.group_by)
+            # The master key sees every row; a virtual key only its own.
+            key = access.authenticate(_bearer(context))
+            since = request.since.ToSeconds() if request.HasField("since") else None
+            # Rows queued a moment ago belong in the answer: wait for the writer (bounded).
+            await access.writer.flush(timeout=5.0)
+            groups = await access.store.summary(
+                group_by, since, key.key_id if key is not None else None
+            )
+            return groups_to_proto(groups)
+        except Exception as exc:
+            await self._abort(context, exc, None, "", None)
             raise
 
     def _start(self, message: RequestMessage, started: float, context: Context) -> RequestState:
@@ -102,7 +148,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             request_from_proto(message),
             started=started,
             door="grpc",
-            credentials=bearer_token(_metadata_value(context, "authorization")),
+            credentials=_bearer(context),
         )
 
     async def _generate(self, state: RequestState, context: Context) -> Generation:
@@ -112,10 +158,14 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         facts = state.facts
         facts.overhead_ms = state.overhead_ms()
         context.set_trailing_metadata(trailers(facts))
-        log_generated(log, state, "grpc")
 
     async def _abort(
-        self, context: Context, exc: Exception, state: RequestState | None, request_id: str
+        self,
+        context: Context,
+        exc: Exception,
+        state: RequestState | None,
+        request_id: str,
+        started: float | None,
     ) -> None:
         if isinstance(exc, ImageGenError):
             error = exc
@@ -123,13 +173,10 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             log.exception("unexpected error in %s", type(self).__name__)
             error = InternalError("internal error")
         facts = failure_facts(error, state, request_id)
-        log.info(
-            "failed request_id=%s model_id=%s reason=%s cost=%s",
-            facts.request_id,
-            facts.model_id,
-            error.reason,
-            facts.response_cost_text,
-        )
+        if state is None and started is not None and self._telemetry is not None:
+            self._telemetry.rejected(
+                error, door="grpc", request_id=facts.request_id, started=started
+            )
         status = to_rpc_status(error)
         metadata = (*trailers(facts), (STATUS_DETAILS_KEY, status.SerializeToString()))
         await context.abort(grpc_code(error), status.message, trailing_metadata=metadata)
@@ -140,6 +187,10 @@ def _metadata_value(context: Context, key: str) -> str | None:
         if name == key and isinstance(value, str):
             return value
     return None
+
+
+def _bearer(context: Context) -> str | None:
+    return bearer_token(_metadata_value(context, "authorization"))
 
 
 def _deadline(context: Context) -> Deadline | None:

@@ -8,7 +8,7 @@ import grpc
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from imagegen.errors import ERROR_DOMAIN, ImageGenError, ProviderQuotaExceededError
+from imagegen.errors import ERROR_DOMAIN, ImageGenError, ProviderQuotaExceededError, QuotaError
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -53,6 +53,16 @@ def to_rpc_status(error: ImageGenError) -> status_pb2.Status:
                 violations=[
                     error_details_pb2.QuotaFailure.Violation(
                         subject=f"provider:{error.provider}", description=error.message
+                    )
+                ]
+            )
+        )
+    if isinstance(error, QuotaError):
+        status.details.add().Pack(
+            error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=error.subject, description=error.message
                     )
                 ]
             )

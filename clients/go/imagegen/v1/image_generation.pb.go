@@ -22,6 +22,7 @@ import (
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -88,6 +89,67 @@ func (ResponseFormat) EnumDescriptor() ([]byte, []int) {
 	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{0}
 }
 
+// How QuerySpend groups the spend log.
+type SpendGroupBy int32
+
+const (
+	// Not allowed: a query must say how to group.
+	SpendGroupBy_SPEND_GROUP_BY_UNSPECIFIED SpendGroupBy = 0
+	// By virtual key alias ("" for calls made without a key).
+	SpendGroupBy_SPEND_GROUP_BY_KEY SpendGroupBy = 1
+	// By the model name callers asked for.
+	SpendGroupBy_SPEND_GROUP_BY_MODEL SpendGroupBy = 2
+	// By the request's user field ("" when unset).
+	SpendGroupBy_SPEND_GROUP_BY_USER SpendGroupBy = 3
+	// By tag (request tags and the key's tags); untagged calls are left out.
+	SpendGroupBy_SPEND_GROUP_BY_TAG SpendGroupBy = 4
+)
+
+// Enum value maps for SpendGroupBy.
+var (
+	SpendGroupBy_name = map[int32]string{
+		0: "SPEND_GROUP_BY_UNSPECIFIED",
+		1: "SPEND_GROUP_BY_KEY",
+		2: "SPEND_GROUP_BY_MODEL",
+		3: "SPEND_GROUP_BY_USER",
+		4: "SPEND_GROUP_BY_TAG",
+	}
+	SpendGroupBy_value = map[string]int32{
+		"SPEND_GROUP_BY_UNSPECIFIED": 0,
+		"SPEND_GROUP_BY_KEY":         1,
+		"SPEND_GROUP_BY_MODEL":       2,
+		"SPEND_GROUP_BY_USER":        3,
+		"SPEND_GROUP_BY_TAG":         4,
+	}
+)
+
+func (x SpendGroupBy) Enum() *SpendGroupBy {
+	p := new(SpendGroupBy)
+	*p = x
+	return p
+}
+
+func (x SpendGroupBy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SpendGroupBy) Descriptor() protoreflect.EnumDescriptor {
+	return file_imagegen_v1_image_generation_proto_enumTypes[1].Descriptor()
+}
+
+func (SpendGroupBy) Type() protoreflect.EnumType {
+	return &file_imagegen_v1_image_generation_proto_enumTypes[1]
+}
+
+func (x SpendGroupBy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SpendGroupBy.Descriptor instead.
+func (SpendGroupBy) EnumDescriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{1}
+}
+
 // Asks for one or more images from one prompt. The fields mirror the
 // image_generation() signature of the Python SDK.
 type GenerateImagesRequest struct {
@@ -136,9 +198,16 @@ type GenerateImagesRequest struct {
 	DropParams bool `protobuf:"varint,15,opt,name=drop_params,json=dropParams,proto3" json:"drop_params,omitempty"`
 	// A caller-chosen identifier echoed in logs and in the cost record. The
 	// gateway makes one up when empty.
-	RequestId     string `protobuf:"bytes,16,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,16,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Models to fall back to, in order, when the requested one cannot serve
+	// (after its retries), instead of the configured fallbacks. Empty means the
+	// configured ones.
+	Fallbacks []string `protobuf:"bytes,18,rep,name=fallbacks,proto3" json:"fallbacks,omitempty"`
+	// Never fall back to another model for this call (retries within the
+	// requested model's deployments still happen).
+	DisableFallbacks bool `protobuf:"varint,19,opt,name=disable_fallbacks,json=disableFallbacks,proto3" json:"disable_fallbacks,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GenerateImagesRequest) Reset() {
@@ -283,6 +352,20 @@ func (x *GenerateImagesRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *GenerateImagesRequest) GetFallbacks() []string {
+	if x != nil {
+		return x.Fallbacks
+	}
+	return nil
+}
+
+func (x *GenerateImagesRequest) GetDisableFallbacks() bool {
+	if x != nil {
+		return x.DisableFallbacks
+	}
+	return false
+}
+
 // All images of a finished generation, with usage and cost.
 type GenerateImagesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -301,6 +384,15 @@ type GenerateImagesResponse struct {
 	// others are in images. When every image is withheld the call fails with
 	// CONTENT_POLICY_VIOLATION instead.
 	FilteredCount int32 `protobuf:"varint,6,opt,name=filtered_count,json=filteredCount,proto3" json:"filtered_count,omitempty"`
+	// Every provider call made for this request, in the order they started:
+	// retries, fallbacks and n fan-out sub-calls each appear.
+	Attempts []*Attempt `protobuf:"bytes,7,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// The model that served the call when it was a fallback, not the requested
+	// model; empty otherwise.
+	FallbackModel string `protobuf:"bytes,8,opt,name=fallback_model,json=fallbackModel,proto3" json:"fallback_model,omitempty"`
+	// How many of the requested images are missing because their n fan-out
+	// sub-call failed (only with the router's fan_out_on_failure: partial).
+	FailedCount   int32 `protobuf:"varint,9,opt,name=failed_count,json=failedCount,proto3" json:"failed_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -377,6 +469,27 @@ func (x *GenerateImagesResponse) GetFilteredCount() int32 {
 	return 0
 }
 
+func (x *GenerateImagesResponse) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *GenerateImagesResponse) GetFallbackModel() string {
+	if x != nil {
+		return x.FallbackModel
+	}
+	return ""
+}
+
+func (x *GenerateImagesResponse) GetFailedCount() int32 {
+	if x != nil {
+		return x.FailedCount
+	}
+	return 0
+}
+
 // The same request as GenerateImagesRequest, for the streaming call.
 type StreamGenerateImagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -417,8 +530,13 @@ type StreamGenerateImagesRequest struct {
 	// stream them (OpenAI and Azure GPT image models). 0 sends only finished
 	// images.
 	PartialImages int32 `protobuf:"varint,17,opt,name=partial_images,json=partialImages,proto3" json:"partial_images,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Models to fall back to, in order, instead of the configured fallbacks.
+	// A stream falls back only before its first image or preview.
+	Fallbacks []string `protobuf:"bytes,18,rep,name=fallbacks,proto3" json:"fallbacks,omitempty"`
+	// Never fall back to another model for this call.
+	DisableFallbacks bool `protobuf:"varint,19,opt,name=disable_fallbacks,json=disableFallbacks,proto3" json:"disable_fallbacks,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StreamGenerateImagesRequest) Reset() {
@@ -568,6 +686,20 @@ func (x *StreamGenerateImagesRequest) GetPartialImages() int32 {
 		return x.PartialImages
 	}
 	return 0
+}
+
+func (x *StreamGenerateImagesRequest) GetFallbacks() []string {
+	if x != nil {
+		return x.Fallbacks
+	}
+	return nil
+}
+
+func (x *StreamGenerateImagesRequest) GetDisableFallbacks() bool {
+	if x != nil {
+		return x.DisableFallbacks
+	}
+	return false
 }
 
 // One event of a streamed generation, in this order: accepted, then progress,
@@ -1062,6 +1194,12 @@ type GenerationSummary struct {
 	SizeCoercion *SizeCoercion `protobuf:"bytes,5,opt,name=size_coercion,json=sizeCoercion,proto3" json:"size_coercion,omitempty"`
 	// How many of the requested images a provider's safety filter withheld.
 	FilteredCount int32 `protobuf:"varint,6,opt,name=filtered_count,json=filteredCount,proto3" json:"filtered_count,omitempty"`
+	// Every provider call made for this request, in the order they started.
+	Attempts []*Attempt `protobuf:"bytes,7,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// The model that served the call when it was a fallback; empty otherwise.
+	FallbackModel string `protobuf:"bytes,8,opt,name=fallback_model,json=fallbackModel,proto3" json:"fallback_model,omitempty"`
+	// How many images are missing because their n fan-out sub-call failed.
+	FailedCount   int32 `protobuf:"varint,9,opt,name=failed_count,json=failedCount,proto3" json:"failed_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1138,6 +1276,127 @@ func (x *GenerationSummary) GetFilteredCount() int32 {
 	return 0
 }
 
+func (x *GenerationSummary) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *GenerationSummary) GetFallbackModel() string {
+	if x != nil {
+		return x.FallbackModel
+	}
+	return ""
+}
+
+func (x *GenerationSummary) GetFailedCount() int32 {
+	if x != nil {
+		return x.FailedCount
+	}
+	return 0
+}
+
+// One provider call made for a request.
+type Attempt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The id of the deployment that was called.
+	ModelId string `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	// The model group it belongs to (the requested model, or a fallback).
+	ModelName string `protobuf:"bytes,2,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
+	// The provider that was called, e.g. "openai".
+	Provider string `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
+	// "ok", or the ErrorInfo reason of the failure (e.g. PROVIDER_RATE_LIMITED).
+	Outcome string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// How long the call took, in milliseconds.
+	DurationMs float64 `protobuf:"fixed64,5,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// What this call cost in US dollars as a decimal string, or "unknown".
+	Cost string `protobuf:"bytes,6,opt,name=cost,proto3" json:"cost,omitempty"`
+	// How many images this call asked for.
+	Images        int32 `protobuf:"varint,7,opt,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attempt) Reset() {
+	*x = Attempt{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attempt) ProtoMessage() {}
+
+func (x *Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
+func (*Attempt) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Attempt) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *Attempt) GetModelName() string {
+	if x != nil {
+		return x.ModelName
+	}
+	return ""
+}
+
+func (x *Attempt) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Attempt) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Attempt) GetDurationMs() float64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *Attempt) GetCost() string {
+	if x != nil {
+		return x.Cost
+	}
+	return ""
+}
+
+func (x *Attempt) GetImages() int32 {
+	if x != nil {
+		return x.Images
+	}
+	return 0
+}
+
 // A size the gateway changed because the model cannot make the requested one.
 type SizeCoercion struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1152,7 +1411,7 @@ type SizeCoercion struct {
 
 func (x *SizeCoercion) Reset() {
 	*x = SizeCoercion{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1423,7 @@ func (x *SizeCoercion) String() string {
 func (*SizeCoercion) ProtoMessage() {}
 
 func (x *SizeCoercion) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1436,7 @@ func (x *SizeCoercion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SizeCoercion.ProtoReflect.Descriptor instead.
 func (*SizeCoercion) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{9}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SizeCoercion) GetRequested() string {
@@ -1221,7 +1480,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1492,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1505,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{10}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Image) GetIndex() int32 {
@@ -1346,7 +1605,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1617,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1630,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{11}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -1422,7 +1681,7 @@ type TokenDetails struct {
 
 func (x *TokenDetails) Reset() {
 	*x = TokenDetails{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1693,7 @@ func (x *TokenDetails) String() string {
 func (*TokenDetails) ProtoMessage() {}
 
 func (x *TokenDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1706,7 @@ func (x *TokenDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenDetails.ProtoReflect.Descriptor instead.
 func (*TokenDetails) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{12}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TokenDetails) GetTextTokens() int64 {
@@ -1491,7 +1750,7 @@ type CostRecord struct {
 
 func (x *CostRecord) Reset() {
 	*x = CostRecord{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1762,7 @@ func (x *CostRecord) String() string {
 func (*CostRecord) ProtoMessage() {}
 
 func (x *CostRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1775,7 @@ func (x *CostRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRecord.ProtoReflect.Descriptor instead.
 func (*CostRecord) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{13}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CostRecord) GetResponseCost() string {
@@ -1584,7 +1843,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1855,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1868,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{14}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{15}
 }
 
 // The models the gateway serves.
@@ -1623,7 +1882,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1894,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1907,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{15}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelInfo {
@@ -1697,7 +1956,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1968,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1981,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{16}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -1823,11 +2082,397 @@ func (x *ModelInfo) GetFanOut() bool {
 	return false
 }
 
+// The parts of a generation request that decide its price.
+type EstimateCostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model name served by the gateway. Empty means the configured default
+	// model.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// How many images. Unset means 1.
+	N *int32 `protobuf:"varint,2,opt,name=n,proto3,oneof" json:"n,omitempty"`
+	// Size as "WIDTHxHEIGHT". Empty means the model's default.
+	Size string `protobuf:"bytes,3,opt,name=size,proto3" json:"size,omitempty"`
+	// Quality as the model names it. Empty means the model's default.
+	Quality string `protobuf:"bytes,4,opt,name=quality,proto3" json:"quality,omitempty"`
+	// Style for models that take one.
+	Style string `protobuf:"bytes,5,opt,name=style,proto3" json:"style,omitempty"`
+	// Provider-specific parameters, checked as GenerateImages checks them.
+	ProviderParams *structpb.Struct `protobuf:"bytes,6,opt,name=provider_params,json=providerParams,proto3" json:"provider_params,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EstimateCostRequest) Reset() {
+	*x = EstimateCostRequest{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EstimateCostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EstimateCostRequest) ProtoMessage() {}
+
+func (x *EstimateCostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EstimateCostRequest.ProtoReflect.Descriptor instead.
+func (*EstimateCostRequest) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *EstimateCostRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EstimateCostRequest) GetN() int32 {
+	if x != nil && x.N != nil {
+		return *x.N
+	}
+	return 0
+}
+
+func (x *EstimateCostRequest) GetSize() string {
+	if x != nil {
+		return x.Size
+	}
+	return ""
+}
+
+func (x *EstimateCostRequest) GetQuality() string {
+	if x != nil {
+		return x.Quality
+	}
+	return ""
+}
+
+func (x *EstimateCostRequest) GetStyle() string {
+	if x != nil {
+		return x.Style
+	}
+	return ""
+}
+
+func (x *EstimateCostRequest) GetProviderParams() *structpb.Struct {
+	if x != nil {
+		return x.ProviderParams
+	}
+	return nil
+}
+
+// The pre-flight price of a request.
+type EstimateCostResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The total as a decimal string in USD (e.g. "0.080"), or "unknown" when
+	// the price table cannot price the request before it runs (token-priced
+	// models, models without a price).
+	Cost string `protobuf:"bytes,1,opt,name=cost,proto3" json:"cost,omitempty"`
+	// The currency of cost and per_image_cost: always "USD".
+	Currency string `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	// How the model is priced: "per_image", "per_token", "free" or "unknown".
+	Basis string `protobuf:"bytes,3,opt,name=basis,proto3" json:"basis,omitempty"`
+	// The price of one image as a decimal string, or "unknown".
+	PerImageCost string `protobuf:"bytes,4,opt,name=per_image_cost,json=perImageCost,proto3" json:"per_image_cost,omitempty"`
+	// The deployment id the request would go to.
+	ModelId string `protobuf:"bytes,5,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	// The provider that would serve it.
+	Provider string `protobuf:"bytes,6,opt,name=provider,proto3" json:"provider,omitempty"`
+	// How many images were priced.
+	N             int32 `protobuf:"varint,7,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EstimateCostResponse) Reset() {
+	*x = EstimateCostResponse{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EstimateCostResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EstimateCostResponse) ProtoMessage() {}
+
+func (x *EstimateCostResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EstimateCostResponse.ProtoReflect.Descriptor instead.
+func (*EstimateCostResponse) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *EstimateCostResponse) GetCost() string {
+	if x != nil {
+		return x.Cost
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetBasis() string {
+	if x != nil {
+		return x.Basis
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetPerImageCost() string {
+	if x != nil {
+		return x.PerImageCost
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *EstimateCostResponse) GetN() int32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+// Asks for spend totals.
+type QuerySpendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How to group the rows.
+	GroupBy SpendGroupBy `protobuf:"varint,1,opt,name=group_by,json=groupBy,proto3,enum=imagegen.v1.SpendGroupBy" json:"group_by,omitempty"`
+	// Only rows at or after this time. Unset means every row.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuerySpendRequest) Reset() {
+	*x = QuerySpendRequest{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuerySpendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuerySpendRequest) ProtoMessage() {}
+
+func (x *QuerySpendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuerySpendRequest.ProtoReflect.Descriptor instead.
+func (*QuerySpendRequest) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *QuerySpendRequest) GetGroupBy() SpendGroupBy {
+	if x != nil {
+		return x.GroupBy
+	}
+	return SpendGroupBy_SPEND_GROUP_BY_UNSPECIFIED
+}
+
+func (x *QuerySpendRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+// Spend totals, one row per group, largest cost first.
+type QuerySpendResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The groups.
+	Groups        []*SpendGroup `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuerySpendResponse) Reset() {
+	*x = QuerySpendResponse{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuerySpendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuerySpendResponse) ProtoMessage() {}
+
+func (x *QuerySpendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuerySpendResponse.ProtoReflect.Descriptor instead.
+func (*QuerySpendResponse) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *QuerySpendResponse) GetGroups() []*SpendGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// The totals of one group of spend rows.
+type SpendGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key alias, model name, user or tag.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// How many requests.
+	Requests int64 `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	// How many of them failed.
+	Errors int64 `protobuf:"varint,3,opt,name=errors,proto3" json:"errors,omitempty"`
+	// How many images were generated.
+	Images int64 `protobuf:"varint,4,opt,name=images,proto3" json:"images,omitempty"`
+	// The summed known cost in USD as a decimal string.
+	Cost string `protobuf:"bytes,5,opt,name=cost,proto3" json:"cost,omitempty"`
+	// How many requests have an unknown cost (not included in cost).
+	UnknownCostCount int64 `protobuf:"varint,6,opt,name=unknown_cost_count,json=unknownCostCount,proto3" json:"unknown_cost_count,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SpendGroup) Reset() {
+	*x = SpendGroup{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpendGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpendGroup) ProtoMessage() {}
+
+func (x *SpendGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpendGroup.ProtoReflect.Descriptor instead.
+func (*SpendGroup) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SpendGroup) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SpendGroup) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetImages() int64 {
+	if x != nil {
+		return x.Images
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetCost() string {
+	if x != nil {
+		return x.Cost
+	}
+	return ""
+}
+
+func (x *SpendGroup) GetUnknownCostCount() int64 {
+	if x != nil {
+		return x.UnknownCostCount
+	}
+	return 0
+}
+
 var File_imagegen_v1_image_generation_proto protoreflect.FileDescriptor
 
 const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\n" +
-	"\"imagegen/v1/image_generation.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xfc\x04\n" +
+	"\"imagegen/v1/image_generation.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x05\n" +
 	"\x15GenerateImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -1848,15 +2493,20 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\vdrop_params\x18\x0f \x01(\bB\x04\xe2A\x01\x01R\n" +
 	"dropParams\x12#\n" +
 	"\n" +
-	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestIdB\x04\n" +
-	"\x02_n\"\x9c\x02\n" +
+	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12\"\n" +
+	"\tfallbacks\x18\x12 \x03(\tB\x04\xe2A\x01\x01R\tfallbacks\x121\n" +
+	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacksB\x04\n" +
+	"\x02_nJ\x04\b\x11\x10\x12\"\x98\x03\n" +
 	"\x16GenerateImagesResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12*\n" +
 	"\x06images\x18\x02 \x03(\v2\x12.imagegen.v1.ImageR\x06images\x12(\n" +
 	"\x05usage\x18\x03 \x01(\v2\x12.imagegen.v1.UsageR\x05usage\x12+\n" +
 	"\x04cost\x18\x04 \x01(\v2\x17.imagegen.v1.CostRecordR\x04cost\x12>\n" +
 	"\rsize_coercion\x18\x05 \x01(\v2\x19.imagegen.v1.SizeCoercionR\fsizeCoercion\x12%\n" +
-	"\x0efiltered_count\x18\x06 \x01(\x05R\rfilteredCount\"\xaf\x05\n" +
+	"\x0efiltered_count\x18\x06 \x01(\x05R\rfilteredCount\x120\n" +
+	"\battempts\x18\a \x03(\v2\x14.imagegen.v1.AttemptR\battempts\x12%\n" +
+	"\x0efallback_model\x18\b \x01(\tR\rfallbackModel\x12!\n" +
+	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\x86\x06\n" +
 	"\x1bStreamGenerateImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -1878,7 +2528,9 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"dropParams\x12#\n" +
 	"\n" +
 	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12+\n" +
-	"\x0epartial_images\x18\x11 \x01(\x05B\x04\xe2A\x01\x01R\rpartialImagesB\x04\n" +
+	"\x0epartial_images\x18\x11 \x01(\x05B\x04\xe2A\x01\x01R\rpartialImages\x12\"\n" +
+	"\tfallbacks\x18\x12 \x03(\tB\x04\xe2A\x01\x01R\tfallbacks\x121\n" +
+	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacksB\x04\n" +
 	"\x02_n\"\xf7\x02\n" +
 	"\x1cStreamGenerateImagesResponse\x12*\n" +
 	"\x05image\x18\x01 \x01(\v2\x12.imagegen.v1.ImageH\x00R\x05image\x12:\n" +
@@ -1915,7 +2567,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\tmime_type\x18\x05 \x01(\tR\bmimeType\x12\x14\n" +
 	"\x05width\x18\x06 \x01(\x05R\x05width\x12\x16\n" +
 	"\x06height\x18\a \x01(\x05R\x06height\x12%\n" +
-	"\x0erevised_prompt\x18\b \x01(\tR\rrevisedPrompt\"\x8c\x02\n" +
+	"\x0erevised_prompt\x18\b \x01(\tR\rrevisedPrompt\"\x88\x03\n" +
 	"\x11GenerationSummary\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x1f\n" +
 	"\vimage_count\x18\x02 \x01(\x05R\n" +
@@ -1923,7 +2575,20 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x05usage\x18\x03 \x01(\v2\x12.imagegen.v1.UsageR\x05usage\x12+\n" +
 	"\x04cost\x18\x04 \x01(\v2\x17.imagegen.v1.CostRecordR\x04cost\x12>\n" +
 	"\rsize_coercion\x18\x05 \x01(\v2\x19.imagegen.v1.SizeCoercionR\fsizeCoercion\x12%\n" +
-	"\x0efiltered_count\x18\x06 \x01(\x05R\rfilteredCount\"D\n" +
+	"\x0efiltered_count\x18\x06 \x01(\x05R\rfilteredCount\x120\n" +
+	"\battempts\x18\a \x03(\v2\x14.imagegen.v1.AttemptR\battempts\x12%\n" +
+	"\x0efallback_model\x18\b \x01(\tR\rfallbackModel\x12!\n" +
+	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\xc6\x01\n" +
+	"\aAttempt\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1d\n" +
+	"\n" +
+	"model_name\x18\x02 \x01(\tR\tmodelName\x12\x1a\n" +
+	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x18\n" +
+	"\aoutcome\x18\x04 \x01(\tR\aoutcome\x12\x1f\n" +
+	"\vduration_ms\x18\x05 \x01(\x01R\n" +
+	"durationMs\x12\x12\n" +
+	"\x04cost\x18\x06 \x01(\tR\x04cost\x12\x16\n" +
+	"\x06images\x18\a \x01(\x05R\x06images\"D\n" +
 	"\fSizeCoercion\x12\x1c\n" +
 	"\trequested\x18\x01 \x01(\tR\trequested\x12\x16\n" +
 	"\x06actual\x18\x02 \x01(\tR\x06actual\"\xc4\x01\n" +
@@ -1977,16 +2642,54 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\raspect_ratios\x18\v \x03(\tR\faspectRatios\x12\x16\n" +
 	"\x06styles\x18\f \x03(\tR\x06styles\x12\x13\n" +
 	"\x05max_n\x18\r \x01(\x05R\x04maxN\x12\x17\n" +
-	"\afan_out\x18\x0e \x01(\bR\x06fanOut*h\n" +
+	"\afan_out\x18\x0e \x01(\bR\x06fanOut\"\xee\x01\n" +
+	"\x13EstimateCostRequest\x12\x1a\n" +
+	"\x05model\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
+	"\x01n\x18\x02 \x01(\x05B\x04\xe2A\x01\x01H\x00R\x01n\x88\x01\x01\x12\x18\n" +
+	"\x04size\x18\x03 \x01(\tB\x04\xe2A\x01\x01R\x04size\x12\x1e\n" +
+	"\aquality\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\aquality\x12\x1a\n" +
+	"\x05style\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\x05style\x12F\n" +
+	"\x0fprovider_params\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\x0eproviderParamsB\x04\n" +
+	"\x02_n\"\xc7\x01\n" +
+	"\x14EstimateCostResponse\x12\x12\n" +
+	"\x04cost\x18\x01 \x01(\tR\x04cost\x12\x1a\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12\x14\n" +
+	"\x05basis\x18\x03 \x01(\tR\x05basis\x12$\n" +
+	"\x0eper_image_cost\x18\x04 \x01(\tR\fperImageCost\x12\x19\n" +
+	"\bmodel_id\x18\x05 \x01(\tR\amodelId\x12\x1a\n" +
+	"\bprovider\x18\x06 \x01(\tR\bprovider\x12\f\n" +
+	"\x01n\x18\a \x01(\x05R\x01n\"\x87\x01\n" +
+	"\x11QuerySpendRequest\x12:\n" +
+	"\bgroup_by\x18\x01 \x01(\x0e2\x19.imagegen.v1.SpendGroupByB\x04\xe2A\x01\x02R\agroupBy\x126\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x01R\x05since\"E\n" +
+	"\x12QuerySpendResponse\x12/\n" +
+	"\x06groups\x18\x01 \x03(\v2\x17.imagegen.v1.SpendGroupR\x06groups\"\xb0\x01\n" +
+	"\n" +
+	"SpendGroup\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1a\n" +
+	"\brequests\x18\x02 \x01(\x03R\brequests\x12\x16\n" +
+	"\x06errors\x18\x03 \x01(\x03R\x06errors\x12\x16\n" +
+	"\x06images\x18\x04 \x01(\x03R\x06images\x12\x12\n" +
+	"\x04cost\x18\x05 \x01(\tR\x04cost\x12,\n" +
+	"\x12unknown_cost_count\x18\x06 \x01(\x03R\x10unknownCostCount*h\n" +
 	"\x0eResponseFormat\x12\x1f\n" +
 	"\x1bRESPONSE_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RESPONSE_FORMAT_URL\x10\x01\x12\x1c\n" +
-	"\x18RESPONSE_FORMAT_B64_JSON\x10\x022\xaa\x02\n" +
+	"\x18RESPONSE_FORMAT_B64_JSON\x10\x02*\x91\x01\n" +
+	"\fSpendGroupBy\x12\x1e\n" +
+	"\x1aSPEND_GROUP_BY_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SPEND_GROUP_BY_KEY\x10\x01\x12\x18\n" +
+	"\x14SPEND_GROUP_BY_MODEL\x10\x02\x12\x17\n" +
+	"\x13SPEND_GROUP_BY_USER\x10\x03\x12\x16\n" +
+	"\x12SPEND_GROUP_BY_TAG\x10\x042\xce\x03\n" +
 	"\x0fImageGeneration\x12Y\n" +
 	"\x0eGenerateImages\x12\".imagegen.v1.GenerateImagesRequest\x1a#.imagegen.v1.GenerateImagesResponse\x12m\n" +
 	"\x14StreamGenerateImages\x12(.imagegen.v1.StreamGenerateImagesRequest\x1a).imagegen.v1.StreamGenerateImagesResponse0\x01\x12M\n" +
 	"\n" +
-	"ListModels\x12\x1e.imagegen.v1.ListModelsRequest\x1a\x1f.imagegen.v1.ListModelsResponseBi\n" +
+	"ListModels\x12\x1e.imagegen.v1.ListModelsRequest\x1a\x1f.imagegen.v1.ListModelsResponse\x12S\n" +
+	"\fEstimateCost\x12 .imagegen.v1.EstimateCostRequest\x1a!.imagegen.v1.EstimateCostResponse\x12M\n" +
+	"\n" +
+	"QuerySpend\x12\x1e.imagegen.v1.QuerySpendRequest\x1a\x1f.imagegen.v1.QuerySpendResponseBi\n" +
 	"\x0fdev.imagegen.v1B\x14ImageGenerationProtoP\x01Z>github.com/imagegen/imagegen/clients/go/imagegen/v1;imagegenv1b\x06proto3"
 
 var (
@@ -2001,65 +2704,83 @@ func file_imagegen_v1_image_generation_proto_rawDescGZIP() []byte {
 	return file_imagegen_v1_image_generation_proto_rawDescData
 }
 
-var file_imagegen_v1_image_generation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_imagegen_v1_image_generation_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_imagegen_v1_image_generation_proto_goTypes = []any{
 	(ResponseFormat)(0),                  // 0: imagegen.v1.ResponseFormat
-	(*GenerateImagesRequest)(nil),        // 1: imagegen.v1.GenerateImagesRequest
-	(*GenerateImagesResponse)(nil),       // 2: imagegen.v1.GenerateImagesResponse
-	(*StreamGenerateImagesRequest)(nil),  // 3: imagegen.v1.StreamGenerateImagesRequest
-	(*StreamGenerateImagesResponse)(nil), // 4: imagegen.v1.StreamGenerateImagesResponse
-	(*Accepted)(nil),                     // 5: imagegen.v1.Accepted
-	(*Progress)(nil),                     // 6: imagegen.v1.Progress
-	(*PartialImage)(nil),                 // 7: imagegen.v1.PartialImage
-	(*ImageChunk)(nil),                   // 8: imagegen.v1.ImageChunk
-	(*GenerationSummary)(nil),            // 9: imagegen.v1.GenerationSummary
-	(*SizeCoercion)(nil),                 // 10: imagegen.v1.SizeCoercion
-	(*Image)(nil),                        // 11: imagegen.v1.Image
-	(*Usage)(nil),                        // 12: imagegen.v1.Usage
-	(*TokenDetails)(nil),                 // 13: imagegen.v1.TokenDetails
-	(*CostRecord)(nil),                   // 14: imagegen.v1.CostRecord
-	(*ListModelsRequest)(nil),            // 15: imagegen.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),           // 16: imagegen.v1.ListModelsResponse
-	(*ModelInfo)(nil),                    // 17: imagegen.v1.ModelInfo
-	(*durationpb.Duration)(nil),          // 18: google.protobuf.Duration
-	(*structpb.Struct)(nil),              // 19: google.protobuf.Struct
+	(SpendGroupBy)(0),                    // 1: imagegen.v1.SpendGroupBy
+	(*GenerateImagesRequest)(nil),        // 2: imagegen.v1.GenerateImagesRequest
+	(*GenerateImagesResponse)(nil),       // 3: imagegen.v1.GenerateImagesResponse
+	(*StreamGenerateImagesRequest)(nil),  // 4: imagegen.v1.StreamGenerateImagesRequest
+	(*StreamGenerateImagesResponse)(nil), // 5: imagegen.v1.StreamGenerateImagesResponse
+	(*Accepted)(nil),                     // 6: imagegen.v1.Accepted
+	(*Progress)(nil),                     // 7: imagegen.v1.Progress
+	(*PartialImage)(nil),                 // 8: imagegen.v1.PartialImage
+	(*ImageChunk)(nil),                   // 9: imagegen.v1.ImageChunk
+	(*GenerationSummary)(nil),            // 10: imagegen.v1.GenerationSummary
+	(*Attempt)(nil),                      // 11: imagegen.v1.Attempt
+	(*SizeCoercion)(nil),                 // 12: imagegen.v1.SizeCoercion
+	(*Image)(nil),                        // 13: imagegen.v1.Image
+	(*Usage)(nil),                        // 14: imagegen.v1.Usage
+	(*TokenDetails)(nil),                 // 15: imagegen.v1.TokenDetails
+	(*CostRecord)(nil),                   // 16: imagegen.v1.CostRecord
+	(*ListModelsRequest)(nil),            // 17: imagegen.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),           // 18: imagegen.v1.ListModelsResponse
+	(*ModelInfo)(nil),                    // 19: imagegen.v1.ModelInfo
+	(*EstimateCostRequest)(nil),          // 20: imagegen.v1.EstimateCostRequest
+	(*EstimateCostResponse)(nil),         // 21: imagegen.v1.EstimateCostResponse
+	(*QuerySpendRequest)(nil),            // 22: imagegen.v1.QuerySpendRequest
+	(*QuerySpendResponse)(nil),           // 23: imagegen.v1.QuerySpendResponse
+	(*SpendGroup)(nil),                   // 24: imagegen.v1.SpendGroup
+	(*durationpb.Duration)(nil),          // 25: google.protobuf.Duration
+	(*structpb.Struct)(nil),              // 26: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
 }
 var file_imagegen_v1_image_generation_proto_depIdxs = []int32{
 	0,  // 0: imagegen.v1.GenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	18, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	19, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	11, // 3: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
-	12, // 4: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
-	14, // 5: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
-	10, // 6: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	0,  // 7: imagegen.v1.StreamGenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	18, // 8: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	19, // 9: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	11, // 10: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
-	9,  // 11: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
-	5,  // 12: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
-	6,  // 13: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
-	7,  // 14: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
-	8,  // 15: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
-	18, // 16: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
-	12, // 17: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
-	14, // 18: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
-	10, // 19: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	13, // 20: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
-	13, // 21: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
-	17, // 22: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
-	1,  // 23: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
-	3,  // 24: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
-	15, // 25: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
-	2,  // 26: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
-	4,  // 27: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
-	16, // 28: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
-	26, // [26:29] is the sub-list for method output_type
-	23, // [23:26] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	25, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	26, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	13, // 3: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
+	14, // 4: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
+	16, // 5: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	12, // 6: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	11, // 7: imagegen.v1.GenerateImagesResponse.attempts:type_name -> imagegen.v1.Attempt
+	0,  // 8: imagegen.v1.StreamGenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	25, // 9: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	26, // 10: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	13, // 11: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
+	10, // 12: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	6,  // 13: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	7,  // 14: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
+	8,  // 15: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	9,  // 16: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	25, // 17: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
+	14, // 18: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
+	16, // 19: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
+	12, // 20: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	11, // 21: imagegen.v1.GenerationSummary.attempts:type_name -> imagegen.v1.Attempt
+	15, // 22: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
+	15, // 23: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
+	19, // 24: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
+	26, // 25: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
+	1,  // 26: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
+	27, // 27: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
+	24, // 28: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
+	2,  // 29: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
+	4,  // 30: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
+	17, // 31: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
+	20, // 32: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
+	22, // 33: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
+	3,  // 34: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
+	5,  // 35: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
+	18, // 36: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
+	21, // 37: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
+	23, // 38: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
+	34, // [34:39] is the sub-list for method output_type
+	29, // [29:34] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_imagegen_v1_image_generation_proto_init() }
@@ -2077,17 +2798,18 @@ func file_imagegen_v1_image_generation_proto_init() {
 		(*StreamGenerateImagesResponse_PartialImage)(nil),
 		(*StreamGenerateImagesResponse_ImageChunk)(nil),
 	}
-	file_imagegen_v1_image_generation_proto_msgTypes[10].OneofWrappers = []any{
+	file_imagegen_v1_image_generation_proto_msgTypes[11].OneofWrappers = []any{
 		(*Image_Data)(nil),
 		(*Image_Url)(nil),
 	}
+	file_imagegen_v1_image_generation_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagegen_v1_image_generation_proto_rawDesc), len(file_imagegen_v1_image_generation_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   17,
+			NumEnums:      2,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

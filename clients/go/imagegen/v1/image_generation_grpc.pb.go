@@ -32,6 +32,8 @@ const (
 	ImageGeneration_GenerateImages_FullMethodName       = "/imagegen.v1.ImageGeneration/GenerateImages"
 	ImageGeneration_StreamGenerateImages_FullMethodName = "/imagegen.v1.ImageGeneration/StreamGenerateImages"
 	ImageGeneration_ListModels_FullMethodName           = "/imagegen.v1.ImageGeneration/ListModels"
+	ImageGeneration_EstimateCost_FullMethodName         = "/imagegen.v1.ImageGeneration/EstimateCost"
+	ImageGeneration_QuerySpend_FullMethodName           = "/imagegen.v1.ImageGeneration/QuerySpend"
 )
 
 // ImageGenerationClient is the client API for ImageGeneration service.
@@ -49,6 +51,12 @@ type ImageGenerationClient interface {
 	StreamGenerateImages(ctx context.Context, in *StreamGenerateImagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamGenerateImagesResponse], error)
 	// Lists the model names this gateway serves, with what each one accepts.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
+	// Prices a request from the price table without generating anything: the
+	// same quote the gateway reserves against a key's budget before a call.
+	EstimateCost(ctx context.Context, in *EstimateCostRequest, opts ...grpc.CallOption) (*EstimateCostResponse, error)
+	// Totals of the spend log, grouped by key, model, user or tag. The master
+	// key sees every row; a virtual key sees only its own.
+	QuerySpend(ctx context.Context, in *QuerySpendRequest, opts ...grpc.CallOption) (*QuerySpendResponse, error)
 }
 
 type imageGenerationClient struct {
@@ -98,6 +106,26 @@ func (c *imageGenerationClient) ListModels(ctx context.Context, in *ListModelsRe
 	return out, nil
 }
 
+func (c *imageGenerationClient) EstimateCost(ctx context.Context, in *EstimateCostRequest, opts ...grpc.CallOption) (*EstimateCostResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EstimateCostResponse)
+	err := c.cc.Invoke(ctx, ImageGeneration_EstimateCost_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *imageGenerationClient) QuerySpend(ctx context.Context, in *QuerySpendRequest, opts ...grpc.CallOption) (*QuerySpendResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QuerySpendResponse)
+	err := c.cc.Invoke(ctx, ImageGeneration_QuerySpend_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ImageGenerationServer is the server API for ImageGeneration service.
 // All implementations must embed UnimplementedImageGenerationServer
 // for forward compatibility.
@@ -113,6 +141,12 @@ type ImageGenerationServer interface {
 	StreamGenerateImages(*StreamGenerateImagesRequest, grpc.ServerStreamingServer[StreamGenerateImagesResponse]) error
 	// Lists the model names this gateway serves, with what each one accepts.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
+	// Prices a request from the price table without generating anything: the
+	// same quote the gateway reserves against a key's budget before a call.
+	EstimateCost(context.Context, *EstimateCostRequest) (*EstimateCostResponse, error)
+	// Totals of the spend log, grouped by key, model, user or tag. The master
+	// key sees every row; a virtual key sees only its own.
+	QuerySpend(context.Context, *QuerySpendRequest) (*QuerySpendResponse, error)
 	mustEmbedUnimplementedImageGenerationServer()
 }
 
@@ -131,6 +165,12 @@ func (UnimplementedImageGenerationServer) StreamGenerateImages(*StreamGenerateIm
 }
 func (UnimplementedImageGenerationServer) ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListModels not implemented")
+}
+func (UnimplementedImageGenerationServer) EstimateCost(context.Context, *EstimateCostRequest) (*EstimateCostResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EstimateCost not implemented")
+}
+func (UnimplementedImageGenerationServer) QuerySpend(context.Context, *QuerySpendRequest) (*QuerySpendResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QuerySpend not implemented")
 }
 func (UnimplementedImageGenerationServer) mustEmbedUnimplementedImageGenerationServer() {}
 func (UnimplementedImageGenerationServer) testEmbeddedByValue()                         {}
@@ -200,6 +240,42 @@ func _ImageGeneration_ListModels_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ImageGeneration_EstimateCost_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EstimateCostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImageGenerationServer).EstimateCost(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImageGeneration_EstimateCost_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImageGenerationServer).EstimateCost(ctx, req.(*EstimateCostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ImageGeneration_QuerySpend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QuerySpendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImageGenerationServer).QuerySpend(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImageGeneration_QuerySpend_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImageGenerationServer).QuerySpend(ctx, req.(*QuerySpendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ImageGeneration_ServiceDesc is the grpc.ServiceDesc for ImageGeneration service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -214,6 +290,14 @@ var ImageGeneration_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListModels",
 			Handler:    _ImageGeneration_ListModels_Handler,
+		},
+		{
+			MethodName: "EstimateCost",
+			Handler:    _ImageGeneration_EstimateCost_Handler,
+		},
+		{
+			MethodName: "QuerySpend",
+			Handler:    _ImageGeneration_QuerySpend_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

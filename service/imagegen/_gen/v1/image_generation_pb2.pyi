@@ -17,6 +17,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -58,6 +59,38 @@ bytes travel raw in Image.data, never base64.
 """
 Global___ResponseFormat: _TypeAlias = ResponseFormat  # noqa: Y015
 
+class _SpendGroupBy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SpendGroupByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SpendGroupBy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SPEND_GROUP_BY_UNSPECIFIED: _SpendGroupBy.ValueType  # 0
+    """Not allowed: a query must say how to group."""
+    SPEND_GROUP_BY_KEY: _SpendGroupBy.ValueType  # 1
+    """By virtual key alias ("" for calls made without a key)."""
+    SPEND_GROUP_BY_MODEL: _SpendGroupBy.ValueType  # 2
+    """By the model name callers asked for."""
+    SPEND_GROUP_BY_USER: _SpendGroupBy.ValueType  # 3
+    """By the request's user field ("" when unset)."""
+    SPEND_GROUP_BY_TAG: _SpendGroupBy.ValueType  # 4
+    """By tag (request tags and the key's tags); untagged calls are left out."""
+
+class SpendGroupBy(_SpendGroupBy, metaclass=_SpendGroupByEnumTypeWrapper):
+    """How QuerySpend groups the spend log."""
+
+SPEND_GROUP_BY_UNSPECIFIED: SpendGroupBy.ValueType  # 0
+"""Not allowed: a query must say how to group."""
+SPEND_GROUP_BY_KEY: SpendGroupBy.ValueType  # 1
+"""By virtual key alias ("" for calls made without a key)."""
+SPEND_GROUP_BY_MODEL: SpendGroupBy.ValueType  # 2
+"""By the model name callers asked for."""
+SPEND_GROUP_BY_USER: SpendGroupBy.ValueType  # 3
+"""By the request's user field ("" when unset)."""
+SPEND_GROUP_BY_TAG: SpendGroupBy.ValueType  # 4
+"""By tag (request tags and the key's tags); untagged calls are left out."""
+Global___SpendGroupBy: _TypeAlias = SpendGroupBy  # noqa: Y015
+
 @_typing.final
 class GenerateImagesRequest(_message.Message):
     """Asks for one or more images from one prompt. The fields mirror the
@@ -82,6 +115,8 @@ class GenerateImagesRequest(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     DROP_PARAMS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    FALLBACKS_FIELD_NUMBER: _builtins.int
+    DISABLE_FALLBACKS_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """The text prompt. Must be non-empty; each model has its own maximum length."""
     model: _builtins.str
@@ -126,6 +161,10 @@ class GenerateImagesRequest(_message.Message):
     """A caller-chosen identifier echoed in logs and in the cost record. The
     gateway makes one up when empty.
     """
+    disable_fallbacks: _builtins.bool
+    """Never fall back to another model for this call (retries within the
+    requested model's deployments still happen).
+    """
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
         """Upper bound on the whole call when the caller sets no gRPC deadline. A
@@ -142,6 +181,13 @@ class GenerateImagesRequest(_message.Message):
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Caller tags recorded with the cost of this call, for attribution."""
+
+    @_builtins.property
+    def fallbacks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models to fall back to, in order, when the requested one cannot serve
+        (after its retries), instead of the configured fallbacks. Empty means the
+        configured ones.
+        """
 
     def __init__(
         self,
@@ -162,10 +208,12 @@ class GenerateImagesRequest(_message.Message):
         tags: _abc.Iterable[_builtins.str] | None = ...,
         drop_params: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        fallbacks: _abc.Iterable[_builtins.str] | None = ...,
+        disable_fallbacks: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "drop_params", b"drop_params", "model", b"model", "n", b"n", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "model", b"model", "n", b"n", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
@@ -185,12 +233,23 @@ class GenerateImagesResponse(_message.Message):
     COST_FIELD_NUMBER: _builtins.int
     SIZE_COERCION_FIELD_NUMBER: _builtins.int
     FILTERED_COUNT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    FALLBACK_MODEL_FIELD_NUMBER: _builtins.int
+    FAILED_COUNT_FIELD_NUMBER: _builtins.int
     created: _builtins.int
     """When the images were created, in seconds since the Unix epoch."""
     filtered_count: _builtins.int
     """How many of the requested images a provider's safety filter withheld; the
     others are in images. When every image is withheld the call fails with
     CONTENT_POLICY_VIOLATION instead.
+    """
+    fallback_model: _builtins.str
+    """The model that served the call when it was a fallback, not the requested
+    model; empty otherwise.
+    """
+    failed_count: _builtins.int
+    """How many of the requested images are missing because their n fan-out
+    sub-call failed (only with the router's fan_out_on_failure: partial).
     """
     @_builtins.property
     def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]:
@@ -210,6 +269,12 @@ class GenerateImagesResponse(_message.Message):
         allowed the gateway to pick the nearest one it can.
         """
 
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]:
+        """Every provider call made for this request, in the order they started:
+        retries, fallbacks and n fan-out sub-calls each appear.
+        """
+
     def __init__(
         self,
         *,
@@ -219,10 +284,13 @@ class GenerateImagesResponse(_message.Message):
         cost: Global___CostRecord | None = ...,
         size_coercion: Global___SizeCoercion | None = ...,
         filtered_count: _builtins.int = ...,
+        attempts: _abc.Iterable[Global___Attempt] | None = ...,
+        fallback_model: _builtins.str = ...,
+        failed_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "created", b"created", "filtered_count", b"filtered_count", "images", b"images", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cost", b"cost", "created", b"created", "failed_count", b"failed_count", "fallback_model", b"fallback_model", "filtered_count", b"filtered_count", "images", b"images", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -251,6 +319,8 @@ class StreamGenerateImagesRequest(_message.Message):
     DROP_PARAMS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     PARTIAL_IMAGES_FIELD_NUMBER: _builtins.int
+    FALLBACKS_FIELD_NUMBER: _builtins.int
+    DISABLE_FALLBACKS_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """The text prompt. Must be non-empty; each model has its own maximum length."""
     model: _builtins.str
@@ -284,6 +354,8 @@ class StreamGenerateImagesRequest(_message.Message):
     stream them (OpenAI and Azure GPT image models). 0 sends only finished
     images.
     """
+    disable_fallbacks: _builtins.bool
+    """Never fall back to another model for this call."""
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
         """Upper bound on the whole call when the caller sets no gRPC deadline."""
@@ -295,6 +367,12 @@ class StreamGenerateImagesRequest(_message.Message):
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Caller tags recorded with the cost of this call."""
+
+    @_builtins.property
+    def fallbacks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models to fall back to, in order, instead of the configured fallbacks.
+        A stream falls back only before its first image or preview.
+        """
 
     def __init__(
         self,
@@ -316,10 +394,12 @@ class StreamGenerateImagesRequest(_message.Message):
         drop_params: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         partial_images: _builtins.int = ...,
+        fallbacks: _abc.Iterable[_builtins.str] | None = ...,
+        disable_fallbacks: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "drop_params", b"drop_params", "model", b"model", "n", b"n", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "model", b"model", "n", b"n", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
@@ -551,12 +631,19 @@ class GenerationSummary(_message.Message):
     COST_FIELD_NUMBER: _builtins.int
     SIZE_COERCION_FIELD_NUMBER: _builtins.int
     FILTERED_COUNT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    FALLBACK_MODEL_FIELD_NUMBER: _builtins.int
+    FAILED_COUNT_FIELD_NUMBER: _builtins.int
     created: _builtins.int
     """When the images were created, in seconds since the Unix epoch."""
     image_count: _builtins.int
     """How many images were sent before this summary."""
     filtered_count: _builtins.int
     """How many of the requested images a provider's safety filter withheld."""
+    fallback_model: _builtins.str
+    """The model that served the call when it was a fallback; empty otherwise."""
+    failed_count: _builtins.int
+    """How many images are missing because their n fan-out sub-call failed."""
     @_builtins.property
     def usage(self) -> Global___Usage:
         """Token usage reported by the provider, when it reports any."""
@@ -569,6 +656,10 @@ class GenerationSummary(_message.Message):
     def size_coercion(self) -> Global___SizeCoercion:
         """Set when the gateway generated another size than the requested one."""
 
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]:
+        """Every provider call made for this request, in the order they started."""
+
     def __init__(
         self,
         *,
@@ -578,14 +669,63 @@ class GenerationSummary(_message.Message):
         cost: Global___CostRecord | None = ...,
         size_coercion: Global___SizeCoercion | None = ...,
         filtered_count: _builtins.int = ...,
+        attempts: _abc.Iterable[Global___Attempt] | None = ...,
+        fallback_model: _builtins.str = ...,
+        failed_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "created", b"created", "filtered_count", b"filtered_count", "image_count", b"image_count", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cost", b"cost", "created", b"created", "failed_count", b"failed_count", "fallback_model", b"fallback_model", "filtered_count", b"filtered_count", "image_count", b"image_count", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerationSummary: _TypeAlias = GenerationSummary  # noqa: Y015
+
+@_typing.final
+class Attempt(_message.Message):
+    """One provider call made for a request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    model_id: _builtins.str
+    """The id of the deployment that was called."""
+    model_name: _builtins.str
+    """The model group it belongs to (the requested model, or a fallback)."""
+    provider: _builtins.str
+    """The provider that was called, e.g. "openai"."""
+    outcome: _builtins.str
+    """"ok", or the ErrorInfo reason of the failure (e.g. PROVIDER_RATE_LIMITED)."""
+    duration_ms: _builtins.float
+    """How long the call took, in milliseconds."""
+    cost: _builtins.str
+    """What this call cost in US dollars as a decimal string, or "unknown"."""
+    images: _builtins.int
+    """How many images this call asked for."""
+    def __init__(
+        self,
+        *,
+        model_id: _builtins.str = ...,
+        model_name: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        duration_ms: _builtins.float = ...,
+        cost: _builtins.str = ...,
+        images: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "duration_ms", b"duration_ms", "images", b"images", "model_id", b"model_id", "model_name", b"model_name", "outcome", b"outcome", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attempt: _TypeAlias = Attempt  # noqa: Y015
 
 @_typing.final
 class SizeCoercion(_message.Message):
@@ -915,3 +1055,194 @@ class ModelInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ModelInfo: _TypeAlias = ModelInfo  # noqa: Y015
+
+@_typing.final
+class EstimateCostRequest(_message.Message):
+    """The parts of a generation request that decide its price."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    N_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    STYLE_FIELD_NUMBER: _builtins.int
+    PROVIDER_PARAMS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """A model name served by the gateway. Empty means the configured default
+    model.
+    """
+    n: _builtins.int
+    """How many images. Unset means 1."""
+    size: _builtins.str
+    """Size as "WIDTHxHEIGHT". Empty means the model's default."""
+    quality: _builtins.str
+    """Quality as the model names it. Empty means the model's default."""
+    style: _builtins.str
+    """Style for models that take one."""
+    @_builtins.property
+    def provider_params(self) -> _struct_pb2.Struct:
+        """Provider-specific parameters, checked as GenerateImages checks them."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        n: _builtins.int | None = ...,
+        size: _builtins.str = ...,
+        quality: _builtins.str = ...,
+        style: _builtins.str = ...,
+        provider_params: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "model", b"model", "n", b"n", "provider_params", b"provider_params", "quality", b"quality", "size", b"size", "style", b"style"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
+    _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__n) -> _WhichOneofReturnType__n | None: ...
+
+Global___EstimateCostRequest: _TypeAlias = EstimateCostRequest  # noqa: Y015
+
+@_typing.final
+class EstimateCostResponse(_message.Message):
+    """The pre-flight price of a request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COST_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    PER_IMAGE_COST_FIELD_NUMBER: _builtins.int
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    N_FIELD_NUMBER: _builtins.int
+    cost: _builtins.str
+    """The total as a decimal string in USD (e.g. "0.080"), or "unknown" when
+    the price table cannot price the request before it runs (token-priced
+    models, models without a price).
+    """
+    currency: _builtins.str
+    """The currency of cost and per_image_cost: always "USD"."""
+    basis: _builtins.str
+    """How the model is priced: "per_image", "per_token", "free" or "unknown"."""
+    per_image_cost: _builtins.str
+    """The price of one image as a decimal string, or "unknown"."""
+    model_id: _builtins.str
+    """The deployment id the request would go to."""
+    provider: _builtins.str
+    """The provider that would serve it."""
+    n: _builtins.int
+    """How many images were priced."""
+    def __init__(
+        self,
+        *,
+        cost: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        basis: _builtins.str = ...,
+        per_image_cost: _builtins.str = ...,
+        model_id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        n: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "cost", b"cost", "currency", b"currency", "model_id", b"model_id", "n", b"n", "per_image_cost", b"per_image_cost", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EstimateCostResponse: _TypeAlias = EstimateCostResponse  # noqa: Y015
+
+@_typing.final
+class QuerySpendRequest(_message.Message):
+    """Asks for spend totals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_BY_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    group_by: Global___SpendGroupBy.ValueType
+    """How to group the rows."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Only rows at or after this time. Unset means every row."""
+
+    def __init__(
+        self,
+        *,
+        group_by: Global___SpendGroupBy.ValueType = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_by", b"group_by", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuerySpendRequest: _TypeAlias = QuerySpendRequest  # noqa: Y015
+
+@_typing.final
+class QuerySpendResponse(_message.Message):
+    """Spend totals, one row per group, largest cost first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___SpendGroup]:
+        """The groups."""
+
+    def __init__(
+        self,
+        *,
+        groups: _abc.Iterable[Global___SpendGroup] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuerySpendResponse: _TypeAlias = QuerySpendResponse  # noqa: Y015
+
+@_typing.final
+class SpendGroup(_message.Message):
+    """The totals of one group of spend rows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    UNKNOWN_COST_COUNT_FIELD_NUMBER: _builtins.int
+    group: _builtins.str
+    """The key alias, model name, user or tag."""
+    requests: _builtins.int
+    """How many requests."""
+    errors: _builtins.int
+    """How many of them failed."""
+    images: _builtins.int
+    """How many images were generated."""
+    cost: _builtins.str
+    """The summed known cost in USD as a decimal string."""
+    unknown_cost_count: _builtins.int
+    """How many requests have an unknown cost (not included in cost)."""
+    def __init__(
+        self,
+        *,
+        group: _builtins.str = ...,
+        requests: _builtins.int = ...,
+        errors: _builtins.int = ...,
+        images: _builtins.int = ...,
+        cost: _builtins.str = ...,
+        unknown_cost_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "errors", b"errors", "group", b"group", "images", b"images", "requests", b"requests", "unknown_cost_count", b"unknown_cost_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendGroup: _TypeAlias = SpendGroup  # noqa: Y015

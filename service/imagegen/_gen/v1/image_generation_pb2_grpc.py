@@ -51,6 +51,16 @@ class ImageGenerationStub:
                 request_serializer=imagegen_dot_v1_dot_image__generation__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=imagegen_dot_v1_dot_image__generation__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.EstimateCost = channel.unary_unary(
+                '/imagegen.v1.ImageGeneration/EstimateCost',
+                request_serializer=imagegen_dot_v1_dot_image__generation__pb2.EstimateCostRequest.SerializeToString,
+                response_deserializer=imagegen_dot_v1_dot_image__generation__pb2.EstimateCostResponse.FromString,
+                _registered_method=True)
+        self.QuerySpend = channel.unary_unary(
+                '/imagegen.v1.ImageGeneration/QuerySpend',
+                request_serializer=imagegen_dot_v1_dot_image__generation__pb2.QuerySpendRequest.SerializeToString,
+                response_deserializer=imagegen_dot_v1_dot_image__generation__pb2.QuerySpendResponse.FromString,
+                _registered_method=True)
 
 
 class ImageGenerationServicer:
@@ -81,6 +91,22 @@ class ImageGenerationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EstimateCost(self, request, context):
+        """Prices a request from the price table without generating anything: the
+        same quote the gateway reserves against a key's budget before a call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QuerySpend(self, request, context):
+        """Totals of the spend log, grouped by key, model, user or tag. The master
+        key sees every row; a virtual key sees only its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageGenerationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +124,16 @@ def add_ImageGenerationServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=imagegen_dot_v1_dot_image__generation__pb2.ListModelsRequest.FromString,
                     response_serializer=imagegen_dot_v1_dot_image__generation__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'EstimateCost': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateCost,
+                    request_deserializer=imagegen_dot_v1_dot_image__generation__pb2.EstimateCostRequest.FromString,
+                    response_serializer=imagegen_dot_v1_dot_image__generation__pb2.EstimateCostResponse.SerializeToString,
+            ),
+            'QuerySpend': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuerySpend,
+                    request_deserializer=imagegen_dot_v1_dot_image__generation__pb2.QuerySpendRequest.FromString,
+                    response_serializer=imagegen_dot_v1_dot_image__generation__pb2.QuerySpendResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +218,60 @@ class ImageGeneration:
             '/imagegen.v1.ImageGeneration/ListModels',
             imagegen_dot_v1_dot_image__generation__pb2.ListModelsRequest.SerializeToString,
             imagegen_dot_v1_dot_image__generation__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateCost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.v1.ImageGeneration/EstimateCost',
+            imagegen_dot_v1_dot_image__generation__pb2.EstimateCostRequest.SerializeToString,
+            imagegen_dot_v1_dot_image__generation__pb2.EstimateCostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuerySpend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.v1.ImageGeneration/QuerySpend',
+            imagegen_dot_v1_dot_image__generation__pb2.QuerySpendRequest.SerializeToString,
+            imagegen_dot_v1_dot_image__generation__pb2.QuerySpendResponse.FromString,
             options,
             channel_credentials,
             insecure,

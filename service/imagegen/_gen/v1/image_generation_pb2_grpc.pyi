@@ -53,6 +53,14 @@ class ImageGenerationStub:
     """
     ListModels: _grpc.UnaryUnaryMultiCallable[_image_generation_pb2.ListModelsRequest, _image_generation_pb2.ListModelsResponse]
     """Lists the model names this gateway serves, with what each one accepts."""
+    EstimateCost: _grpc.UnaryUnaryMultiCallable[_image_generation_pb2.EstimateCostRequest, _image_generation_pb2.EstimateCostResponse]
+    """Prices a request from the price table without generating anything: the
+    same quote the gateway reserves against a key's budget before a call.
+    """
+    QuerySpend: _grpc.UnaryUnaryMultiCallable[_image_generation_pb2.QuerySpendRequest, _image_generation_pb2.QuerySpendResponse]
+    """Totals of the spend log, grouped by key, model, user or tag. The master
+    key sees every row; a virtual key sees only its own.
+    """
 
 @_typing.type_check_only
 class ImageGenerationAsyncStub(ImageGenerationStub):
@@ -70,6 +78,14 @@ class ImageGenerationAsyncStub(ImageGenerationStub):
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_image_generation_pb2.ListModelsRequest, _image_generation_pb2.ListModelsResponse]  # type: ignore[assignment]
     """Lists the model names this gateway serves, with what each one accepts."""
+    EstimateCost: _aio.UnaryUnaryMultiCallable[_image_generation_pb2.EstimateCostRequest, _image_generation_pb2.EstimateCostResponse]  # type: ignore[assignment]
+    """Prices a request from the price table without generating anything: the
+    same quote the gateway reserves against a key's budget before a call.
+    """
+    QuerySpend: _aio.UnaryUnaryMultiCallable[_image_generation_pb2.QuerySpendRequest, _image_generation_pb2.QuerySpendResponse]  # type: ignore[assignment]
+    """Totals of the spend log, grouped by key, model, user or tag. The master
+    key sees every row; a virtual key sees only its own.
+    """
 
 class ImageGenerationServicer(metaclass=_abc_1.ABCMeta):
     """Generates images from text prompts through configured providers."""
@@ -102,5 +118,25 @@ class ImageGenerationServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_image_generation_pb2.ListModelsResponse, _abc.Awaitable[_image_generation_pb2.ListModelsResponse]]:
         """Lists the model names this gateway serves, with what each one accepts."""
+
+    @_abc_1.abstractmethod
+    def EstimateCost(
+        self,
+        request: _image_generation_pb2.EstimateCostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_image_generation_pb2.EstimateCostResponse, _abc.Awaitable[_image_generation_pb2.EstimateCostResponse]]:
+        """Prices a request from the price table without generating anything: the
+        same quote the gateway reserves against a key's budget before a call.
+        """
+
+    @_abc_1.abstractmethod
+    def QuerySpend(
+        self,
+        request: _image_generation_pb2.QuerySpendRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_image_generation_pb2.QuerySpendResponse, _abc.Awaitable[_image_generation_pb2.QuerySpendResponse]]:
+        """Totals of the spend log, grouped by key, model, user or tag. The master
+        key sees every row; a virtual key sees only its own.
+        """
 
 def add_ImageGenerationServicer_to_server(servicer: ImageGenerationServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

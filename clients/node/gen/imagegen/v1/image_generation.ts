@@ -22,6 +22,7 @@ import {
 } from "@grpc/grpc-js";
 import { Duration } from "../../google/protobuf/duration";
 import { Struct } from "../../google/protobuf/struct";
+import { Timestamp } from "../../google/protobuf/timestamp";
 
 export const protobufPackage = "imagegen.v1";
 
@@ -80,6 +81,63 @@ export function responseFormatToJSON(object: ResponseFormat): string {
     case ResponseFormat.RESPONSE_FORMAT_B64_JSON:
       return "RESPONSE_FORMAT_B64_JSON";
     case ResponseFormat.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** How QuerySpend groups the spend log. */
+export enum SpendGroupBy {
+  /** SPEND_GROUP_BY_UNSPECIFIED - Not allowed: a query must say how to group. */
+  SPEND_GROUP_BY_UNSPECIFIED = 0,
+  /** SPEND_GROUP_BY_KEY - By virtual key alias ("" for calls made without a key). */
+  SPEND_GROUP_BY_KEY = 1,
+  /** SPEND_GROUP_BY_MODEL - By the model name callers asked for. */
+  SPEND_GROUP_BY_MODEL = 2,
+  /** SPEND_GROUP_BY_USER - By the request's user field ("" when unset). */
+  SPEND_GROUP_BY_USER = 3,
+  /** SPEND_GROUP_BY_TAG - By tag (request tags and the key's tags); untagged calls are left out. */
+  SPEND_GROUP_BY_TAG = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function spendGroupByFromJSON(object: any): SpendGroupBy {
+  switch (object) {
+    case 0:
+    case "SPEND_GROUP_BY_UNSPECIFIED":
+      return SpendGroupBy.SPEND_GROUP_BY_UNSPECIFIED;
+    case 1:
+    case "SPEND_GROUP_BY_KEY":
+      return SpendGroupBy.SPEND_GROUP_BY_KEY;
+    case 2:
+    case "SPEND_GROUP_BY_MODEL":
+      return SpendGroupBy.SPEND_GROUP_BY_MODEL;
+    case 3:
+    case "SPEND_GROUP_BY_USER":
+      return SpendGroupBy.SPEND_GROUP_BY_USER;
+    case 4:
+    case "SPEND_GROUP_BY_TAG":
+      return SpendGroupBy.SPEND_GROUP_BY_TAG;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SpendGroupBy.UNRECOGNIZED;
+  }
+}
+
+export function spendGroupByToJSON(object: SpendGroupBy): string {
+  switch (object) {
+    case SpendGroupBy.SPEND_GROUP_BY_UNSPECIFIED:
+      return "SPEND_GROUP_BY_UNSPECIFIED";
+    case SpendGroupBy.SPEND_GROUP_BY_KEY:
+      return "SPEND_GROUP_BY_KEY";
+    case SpendGroupBy.SPEND_GROUP_BY_MODEL:
+      return "SPEND_GROUP_BY_MODEL";
+    case SpendGroupBy.SPEND_GROUP_BY_USER:
+      return "SPEND_GROUP_BY_USER";
+    case SpendGroupBy.SPEND_GROUP_BY_TAG:
+      return "SPEND_GROUP_BY_TAG";
+    case SpendGroupBy.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -161,6 +219,17 @@ export interface GenerateImagesRequest {
    * gateway makes one up when empty.
    */
   requestId: string;
+  /**
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   */
+  fallbacks: string[];
+  /**
+   * Never fall back to another model for this call (retries within the
+   * requested model's deployments still happen).
+   */
+  disableFallbacks: boolean;
 }
 
 /** All images of a finished generation, with usage and cost. */
@@ -190,6 +259,21 @@ export interface GenerateImagesResponse {
    * CONTENT_POLICY_VIOLATION instead.
    */
   filteredCount: number;
+  /**
+   * Every provider call made for this request, in the order they started:
+   * retries, fallbacks and n fan-out sub-calls each appear.
+   */
+  attempts: Attempt[];
+  /**
+   * The model that served the call when it was a fallback, not the requested
+   * model; empty otherwise.
+   */
+  fallbackModel: string;
+  /**
+   * How many of the requested images are missing because their n fan-out
+   * sub-call failed (only with the router's fan_out_on_failure: partial).
+   */
+  failedCount: number;
 }
 
 /** The same request as GenerateImagesRequest, for the streaming call. */
@@ -241,6 +325,13 @@ export interface StreamGenerateImagesRequest {
    * images.
    */
   partialImages: number;
+  /**
+   * Models to fall back to, in order, instead of the configured fallbacks.
+   * A stream falls back only before its first image or preview.
+   */
+  fallbacks: string[];
+  /** Never fall back to another model for this call. */
+  disableFallbacks: boolean;
 }
 
 /**
@@ -353,6 +444,30 @@ export interface GenerationSummary {
     | undefined;
   /** How many of the requested images a provider's safety filter withheld. */
   filteredCount: number;
+  /** Every provider call made for this request, in the order they started. */
+  attempts: Attempt[];
+  /** The model that served the call when it was a fallback; empty otherwise. */
+  fallbackModel: string;
+  /** How many images are missing because their n fan-out sub-call failed. */
+  failedCount: number;
+}
+
+/** One provider call made for a request. */
+export interface Attempt {
+  /** The id of the deployment that was called. */
+  modelId: string;
+  /** The model group it belongs to (the requested model, or a fallback). */
+  modelName: string;
+  /** The provider that was called, e.g. "openai". */
+  provider: string;
+  /** "ok", or the ErrorInfo reason of the failure (e.g. PROVIDER_RATE_LIMITED). */
+  outcome: string;
+  /** How long the call took, in milliseconds. */
+  durationMs: number;
+  /** What this call cost in US dollars as a decimal string, or "unknown". */
+  cost: string;
+  /** How many images this call asked for. */
+  images: number;
 }
 
 /** A size the gateway changed because the model cannot make the requested one. */
@@ -490,6 +605,79 @@ export interface ModelInfo {
   fanOut: boolean;
 }
 
+/** The parts of a generation request that decide its price. */
+export interface EstimateCostRequest {
+  /**
+   * A model name served by the gateway. Empty means the configured default
+   * model.
+   */
+  model: string;
+  /** How many images. Unset means 1. */
+  n?:
+    | number
+    | undefined;
+  /** Size as "WIDTHxHEIGHT". Empty means the model's default. */
+  size: string;
+  /** Quality as the model names it. Empty means the model's default. */
+  quality: string;
+  /** Style for models that take one. */
+  style: string;
+  /** Provider-specific parameters, checked as GenerateImages checks them. */
+  providerParams: { [key: string]: any } | undefined;
+}
+
+/** The pre-flight price of a request. */
+export interface EstimateCostResponse {
+  /**
+   * The total as a decimal string in USD (e.g. "0.080"), or "unknown" when
+   * the price table cannot price the request before it runs (token-priced
+   * models, models without a price).
+   */
+  cost: string;
+  /** The currency of cost and per_image_cost: always "USD". */
+  currency: string;
+  /** How the model is priced: "per_image", "per_token", "free" or "unknown". */
+  basis: string;
+  /** The price of one image as a decimal string, or "unknown". */
+  perImageCost: string;
+  /** The deployment id the request would go to. */
+  modelId: string;
+  /** The provider that would serve it. */
+  provider: string;
+  /** How many images were priced. */
+  n: number;
+}
+
+/** Asks for spend totals. */
+export interface QuerySpendRequest {
+  /** How to group the rows. */
+  groupBy: SpendGroupBy;
+  /** Only rows at or after this time. Unset means every row. */
+  since: Date | undefined;
+}
+
+/** Spend totals, one row per group, largest cost first. */
+export interface QuerySpendResponse {
+  /** The groups. */
+  groups: SpendGroup[];
+}
+
+/** The totals of one group of spend rows. */
+export interface SpendGroup {
+  /** The key alias, model name, user or tag. */
+  group: string;
+  /** How many requests. */
+  requests: number;
+  /** How many of them failed. */
+  errors: number;
+  /** How many images were generated. */
+  images: number;
+  /** The summed known cost in USD as a decimal string. */
+  cost: string;
+  /** How many requests have an unknown cost (not included in cost). */
+  unknownCostCount: number;
+}
+
 function createBaseGenerateImagesRequest(): GenerateImagesRequest {
   return {
     prompt: "",
@@ -508,6 +696,8 @@ function createBaseGenerateImagesRequest(): GenerateImagesRequest {
     tags: [],
     dropParams: false,
     requestId: "",
+    fallbacks: [],
+    disableFallbacks: false,
   };
 }
 
@@ -560,6 +750,12 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(130).string(message.requestId);
+    }
+    for (const v of message.fallbacks) {
+      writer.uint32(146).string(v!);
+    }
+    if (message.disableFallbacks !== false) {
+      writer.uint32(152).bool(message.disableFallbacks);
     }
     return writer;
   },
@@ -705,6 +901,22 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.fallbacks.push(reader.string());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.disableFallbacks = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -765,6 +977,14 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      fallbacks: globalThis.Array.isArray(object?.fallbacks)
+        ? object.fallbacks.map((e: any) => globalThis.String(e))
+        : [],
+      disableFallbacks: isSet(object.disableFallbacks)
+        ? globalThis.Boolean(object.disableFallbacks)
+        : isSet(object.disable_fallbacks)
+        ? globalThis.Boolean(object.disable_fallbacks)
+        : false,
     };
   },
 
@@ -818,6 +1038,12 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.fallbacks?.length) {
+      obj.fallbacks = message.fallbacks;
+    }
+    if (message.disableFallbacks !== false) {
+      obj.disableFallbacks = message.disableFallbacks;
+    }
     return obj;
   },
 
@@ -844,12 +1070,24 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     message.tags = object.tags?.map((e) => e) || [];
     message.dropParams = object.dropParams ?? false;
     message.requestId = object.requestId ?? "";
+    message.fallbacks = object.fallbacks?.map((e) => e) || [];
+    message.disableFallbacks = object.disableFallbacks ?? false;
     return message;
   },
 };
 
 function createBaseGenerateImagesResponse(): GenerateImagesResponse {
-  return { created: 0, images: [], usage: undefined, cost: undefined, sizeCoercion: undefined, filteredCount: 0 };
+  return {
+    created: 0,
+    images: [],
+    usage: undefined,
+    cost: undefined,
+    sizeCoercion: undefined,
+    filteredCount: 0,
+    attempts: [],
+    fallbackModel: "",
+    failedCount: 0,
+  };
 }
 
 export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
@@ -871,6 +1109,15 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
     }
     if (message.filteredCount !== 0) {
       writer.uint32(48).int32(message.filteredCount);
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.fallbackModel !== "") {
+      writer.uint32(66).string(message.fallbackModel);
+    }
+    if (message.failedCount !== 0) {
+      writer.uint32(72).int32(message.failedCount);
     }
     return writer;
   },
@@ -936,6 +1183,30 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
             message.filteredCount = reader.int32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.fallbackModel = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.failedCount = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -964,6 +1235,17 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
         : isSet(object.filtered_count)
         ? globalThis.Number(object.filtered_count)
         : 0,
+      attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
+      fallbackModel: isSet(object.fallbackModel)
+        ? globalThis.String(object.fallbackModel)
+        : isSet(object.fallback_model)
+        ? globalThis.String(object.fallback_model)
+        : "",
+      failedCount: isSet(object.failedCount)
+        ? globalThis.Number(object.failedCount)
+        : isSet(object.failed_count)
+        ? globalThis.Number(object.failed_count)
+        : 0,
     };
   },
 
@@ -987,6 +1269,15 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
     if (message.filteredCount !== 0) {
       obj.filteredCount = Math.round(message.filteredCount);
     }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    if (message.fallbackModel !== "") {
+      obj.fallbackModel = message.fallbackModel;
+    }
+    if (message.failedCount !== 0) {
+      obj.failedCount = Math.round(message.failedCount);
+    }
     return obj;
   },
 
@@ -1005,6 +1296,9 @@ export const GenerateImagesResponse: MessageFns<GenerateImagesResponse> = {
       ? SizeCoercion.fromPartial(object.sizeCoercion)
       : undefined;
     message.filteredCount = object.filteredCount ?? 0;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.fallbackModel = object.fallbackModel ?? "";
+    message.failedCount = object.failedCount ?? 0;
     return message;
   },
 };
@@ -1028,6 +1322,8 @@ function createBaseStreamGenerateImagesRequest(): StreamGenerateImagesRequest {
     dropParams: false,
     requestId: "",
     partialImages: 0,
+    fallbacks: [],
+    disableFallbacks: false,
   };
 }
 
@@ -1083,6 +1379,12 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     }
     if (message.partialImages !== 0) {
       writer.uint32(136).int32(message.partialImages);
+    }
+    for (const v of message.fallbacks) {
+      writer.uint32(146).string(v!);
+    }
+    if (message.disableFallbacks !== false) {
+      writer.uint32(152).bool(message.disableFallbacks);
     }
     return writer;
   },
@@ -1236,6 +1538,22 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
             message.partialImages = reader.int32();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.fallbacks.push(reader.string());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.disableFallbacks = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1301,6 +1619,14 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
         : isSet(object.partial_images)
         ? globalThis.Number(object.partial_images)
         : 0,
+      fallbacks: globalThis.Array.isArray(object?.fallbacks)
+        ? object.fallbacks.map((e: any) => globalThis.String(e))
+        : [],
+      disableFallbacks: isSet(object.disableFallbacks)
+        ? globalThis.Boolean(object.disableFallbacks)
+        : isSet(object.disable_fallbacks)
+        ? globalThis.Boolean(object.disable_fallbacks)
+        : false,
     };
   },
 
@@ -1357,6 +1683,12 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     if (message.partialImages !== 0) {
       obj.partialImages = Math.round(message.partialImages);
     }
+    if (message.fallbacks?.length) {
+      obj.fallbacks = message.fallbacks;
+    }
+    if (message.disableFallbacks !== false) {
+      obj.disableFallbacks = message.disableFallbacks;
+    }
     return obj;
   },
 
@@ -1384,6 +1716,8 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     message.dropParams = object.dropParams ?? false;
     message.requestId = object.requestId ?? "";
     message.partialImages = object.partialImages ?? 0;
+    message.fallbacks = object.fallbacks?.map((e) => e) || [];
+    message.disableFallbacks = object.disableFallbacks ?? false;
     return message;
   },
 };
@@ -2137,7 +2471,17 @@ export const ImageChunk: MessageFns<ImageChunk> = {
 };
 
 function createBaseGenerationSummary(): GenerationSummary {
-  return { created: 0, imageCount: 0, usage: undefined, cost: undefined, sizeCoercion: undefined, filteredCount: 0 };
+  return {
+    created: 0,
+    imageCount: 0,
+    usage: undefined,
+    cost: undefined,
+    sizeCoercion: undefined,
+    filteredCount: 0,
+    attempts: [],
+    fallbackModel: "",
+    failedCount: 0,
+  };
 }
 
 export const GenerationSummary: MessageFns<GenerationSummary> = {
@@ -2159,6 +2503,15 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
     }
     if (message.filteredCount !== 0) {
       writer.uint32(48).int32(message.filteredCount);
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.fallbackModel !== "") {
+      writer.uint32(66).string(message.fallbackModel);
+    }
+    if (message.failedCount !== 0) {
+      writer.uint32(72).int32(message.failedCount);
     }
     return writer;
   },
@@ -2224,6 +2577,30 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
             message.filteredCount = reader.int32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.fallbackModel = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.failedCount = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2256,6 +2633,19 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
         : isSet(object.filtered_count)
         ? globalThis.Number(object.filtered_count)
         : 0,
+      attempts: globalThis.Array.isArray(object?.attempts)
+        ? object.attempts.map((e: any) => Attempt.fromJSON(e))
+        : [],
+      fallbackModel: isSet(object.fallbackModel)
+        ? globalThis.String(object.fallbackModel)
+        : isSet(object.fallback_model)
+        ? globalThis.String(object.fallback_model)
+        : "",
+      failedCount: isSet(object.failedCount)
+        ? globalThis.Number(object.failedCount)
+        : isSet(object.failed_count)
+        ? globalThis.Number(object.failed_count)
+        : 0,
     };
   },
 
@@ -2279,6 +2669,15 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
     if (message.filteredCount !== 0) {
       obj.filteredCount = Math.round(message.filteredCount);
     }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    if (message.fallbackModel !== "") {
+      obj.fallbackModel = message.fallbackModel;
+    }
+    if (message.failedCount !== 0) {
+      obj.failedCount = Math.round(message.failedCount);
+    }
     return obj;
   },
 
@@ -2297,6 +2696,186 @@ export const GenerationSummary: MessageFns<GenerationSummary> = {
       ? SizeCoercion.fromPartial(object.sizeCoercion)
       : undefined;
     message.filteredCount = object.filteredCount ?? 0;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.fallbackModel = object.fallbackModel ?? "";
+    message.failedCount = object.failedCount ?? 0;
+    return message;
+  },
+};
+
+function createBaseAttempt(): Attempt {
+  return { modelId: "", modelName: "", provider: "", outcome: "", durationMs: 0, cost: "", images: 0 };
+}
+
+export const Attempt: MessageFns<Attempt> = {
+  encode(message: Attempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelId !== "") {
+      writer.uint32(10).string(message.modelId);
+    }
+    if (message.modelName !== "") {
+      writer.uint32(18).string(message.modelName);
+    }
+    if (message.provider !== "") {
+      writer.uint32(26).string(message.provider);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(34).string(message.outcome);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(41).double(message.durationMs);
+    }
+    if (message.cost !== "") {
+      writer.uint32(50).string(message.cost);
+    }
+    if (message.images !== 0) {
+      writer.uint32(56).int32(message.images);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attempt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttempt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cost = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.images = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Attempt {
+    return {
+      modelId: isSet(object.modelId)
+        ? globalThis.String(object.modelId)
+        : isSet(object.model_id)
+        ? globalThis.String(object.model_id)
+        : "",
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      cost: isSet(object.cost) ? globalThis.String(object.cost) : "",
+      images: isSet(object.images) ? globalThis.Number(object.images) : 0,
+    };
+  },
+
+  toJSON(message: Attempt): unknown {
+    const obj: any = {};
+    if (message.modelId !== "") {
+      obj.modelId = message.modelId;
+    }
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = floatToJson(message.durationMs);
+    }
+    if (message.cost !== "") {
+      obj.cost = message.cost;
+    }
+    if (message.images !== 0) {
+      obj.images = Math.round(message.images);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Attempt>, I>>(base?: I): Attempt {
+    return Attempt.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Attempt>, I>>(object: I): Attempt {
+    const message = createBaseAttempt();
+    message.modelId = object.modelId ?? "";
+    message.modelName = object.modelName ?? "";
+    message.provider = object.provider ?? "";
+    message.outcome = object.outcome ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    message.cost = object.cost ?? "";
+    message.images = object.images ?? 0;
     return message;
   },
 };
@@ -3498,6 +4077,643 @@ export const ModelInfo: MessageFns<ModelInfo> = {
   },
 };
 
+function createBaseEstimateCostRequest(): EstimateCostRequest {
+  return { model: "", n: undefined, size: "", quality: "", style: "", providerParams: undefined };
+}
+
+export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
+  encode(message: EstimateCostRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.n !== undefined) {
+      writer.uint32(16).int32(message.n);
+    }
+    if (message.size !== "") {
+      writer.uint32(26).string(message.size);
+    }
+    if (message.quality !== "") {
+      writer.uint32(34).string(message.quality);
+    }
+    if (message.style !== "") {
+      writer.uint32(42).string(message.style);
+    }
+    if (message.providerParams !== undefined) {
+      Struct.encode(Struct.wrap(message.providerParams), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EstimateCostRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEstimateCostRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.n = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.size = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.quality = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.style = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.providerParams = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EstimateCostRequest {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      n: isSet(object.n) ? globalThis.Number(object.n) : undefined,
+      size: isSet(object.size) ? globalThis.String(object.size) : "",
+      quality: isSet(object.quality) ? globalThis.String(object.quality) : "",
+      style: isSet(object.style) ? globalThis.String(object.style) : "",
+      providerParams: isObject(object.providerParams)
+        ? object.providerParams
+        : isObject(object.provider_params)
+        ? object.provider_params
+        : undefined,
+    };
+  },
+
+  toJSON(message: EstimateCostRequest): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.n !== undefined) {
+      obj.n = Math.round(message.n);
+    }
+    if (message.size !== "") {
+      obj.size = message.size;
+    }
+    if (message.quality !== "") {
+      obj.quality = message.quality;
+    }
+    if (message.style !== "") {
+      obj.style = message.style;
+    }
+    if (message.providerParams !== undefined) {
+      obj.providerParams = message.providerParams;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EstimateCostRequest>, I>>(base?: I): EstimateCostRequest {
+    return EstimateCostRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EstimateCostRequest>, I>>(object: I): EstimateCostRequest {
+    const message = createBaseEstimateCostRequest();
+    message.model = object.model ?? "";
+    message.n = object.n ?? undefined;
+    message.size = object.size ?? "";
+    message.quality = object.quality ?? "";
+    message.style = object.style ?? "";
+    message.providerParams = object.providerParams ?? undefined;
+    return message;
+  },
+};
+
+function createBaseEstimateCostResponse(): EstimateCostResponse {
+  return { cost: "", currency: "", basis: "", perImageCost: "", modelId: "", provider: "", n: 0 };
+}
+
+export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
+  encode(message: EstimateCostResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cost !== "") {
+      writer.uint32(10).string(message.cost);
+    }
+    if (message.currency !== "") {
+      writer.uint32(18).string(message.currency);
+    }
+    if (message.basis !== "") {
+      writer.uint32(26).string(message.basis);
+    }
+    if (message.perImageCost !== "") {
+      writer.uint32(34).string(message.perImageCost);
+    }
+    if (message.modelId !== "") {
+      writer.uint32(42).string(message.modelId);
+    }
+    if (message.provider !== "") {
+      writer.uint32(50).string(message.provider);
+    }
+    if (message.n !== 0) {
+      writer.uint32(56).int32(message.n);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EstimateCostResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEstimateCostResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cost = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.basis = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.perImageCost = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.modelId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.n = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EstimateCostResponse {
+    return {
+      cost: isSet(object.cost) ? globalThis.String(object.cost) : "",
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      basis: isSet(object.basis) ? globalThis.String(object.basis) : "",
+      perImageCost: isSet(object.perImageCost)
+        ? globalThis.String(object.perImageCost)
+        : isSet(object.per_image_cost)
+        ? globalThis.String(object.per_image_cost)
+        : "",
+      modelId: isSet(object.modelId)
+        ? globalThis.String(object.modelId)
+        : isSet(object.model_id)
+        ? globalThis.String(object.model_id)
+        : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      n: isSet(object.n) ? globalThis.Number(object.n) : 0,
+    };
+  },
+
+  toJSON(message: EstimateCostResponse): unknown {
+    const obj: any = {};
+    if (message.cost !== "") {
+      obj.cost = message.cost;
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.basis !== "") {
+      obj.basis = message.basis;
+    }
+    if (message.perImageCost !== "") {
+      obj.perImageCost = message.perImageCost;
+    }
+    if (message.modelId !== "") {
+      obj.modelId = message.modelId;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.n !== 0) {
+      obj.n = Math.round(message.n);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EstimateCostResponse>, I>>(base?: I): EstimateCostResponse {
+    return EstimateCostResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EstimateCostResponse>, I>>(object: I): EstimateCostResponse {
+    const message = createBaseEstimateCostResponse();
+    message.cost = object.cost ?? "";
+    message.currency = object.currency ?? "";
+    message.basis = object.basis ?? "";
+    message.perImageCost = object.perImageCost ?? "";
+    message.modelId = object.modelId ?? "";
+    message.provider = object.provider ?? "";
+    message.n = object.n ?? 0;
+    return message;
+  },
+};
+
+function createBaseQuerySpendRequest(): QuerySpendRequest {
+  return { groupBy: 0, since: undefined };
+}
+
+export const QuerySpendRequest: MessageFns<QuerySpendRequest> = {
+  encode(message: QuerySpendRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.groupBy !== 0) {
+      writer.uint32(8).int32(message.groupBy);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QuerySpendRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuerySpendRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.groupBy = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QuerySpendRequest {
+    return {
+      groupBy: isSet(object.groupBy)
+        ? spendGroupByFromJSON(object.groupBy)
+        : isSet(object.group_by)
+        ? spendGroupByFromJSON(object.group_by)
+        : 0,
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+    };
+  },
+
+  toJSON(message: QuerySpendRequest): unknown {
+    const obj: any = {};
+    if (message.groupBy !== 0) {
+      obj.groupBy = spendGroupByToJSON(message.groupBy);
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QuerySpendRequest>, I>>(base?: I): QuerySpendRequest {
+    return QuerySpendRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QuerySpendRequest>, I>>(object: I): QuerySpendRequest {
+    const message = createBaseQuerySpendRequest();
+    message.groupBy = object.groupBy ?? 0;
+    message.since = object.since ?? undefined;
+    return message;
+  },
+};
+
+function createBaseQuerySpendResponse(): QuerySpendResponse {
+  return { groups: [] };
+}
+
+export const QuerySpendResponse: MessageFns<QuerySpendResponse> = {
+  encode(message: QuerySpendResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.groups) {
+      SpendGroup.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QuerySpendResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuerySpendResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.groups.push(SpendGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QuerySpendResponse {
+    return {
+      groups: globalThis.Array.isArray(object?.groups) ? object.groups.map((e: any) => SpendGroup.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: QuerySpendResponse): unknown {
+    const obj: any = {};
+    if (message.groups?.length) {
+      obj.groups = message.groups.map((e) => SpendGroup.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QuerySpendResponse>, I>>(base?: I): QuerySpendResponse {
+    return QuerySpendResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QuerySpendResponse>, I>>(object: I): QuerySpendResponse {
+    const message = createBaseQuerySpendResponse();
+    message.groups = object.groups?.map((e) => SpendGroup.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSpendGroup(): SpendGroup {
+  return { group: "", requests: 0, errors: 0, images: 0, cost: "", unknownCostCount: 0 };
+}
+
+export const SpendGroup: MessageFns<SpendGroup> = {
+  encode(message: SpendGroup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.group !== "") {
+      writer.uint32(10).string(message.group);
+    }
+    if (message.requests !== 0) {
+      writer.uint32(16).int64(message.requests);
+    }
+    if (message.errors !== 0) {
+      writer.uint32(24).int64(message.errors);
+    }
+    if (message.images !== 0) {
+      writer.uint32(32).int64(message.images);
+    }
+    if (message.cost !== "") {
+      writer.uint32(42).string(message.cost);
+    }
+    if (message.unknownCostCount !== 0) {
+      writer.uint32(48).int64(message.unknownCostCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SpendGroup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSpendGroup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.requests = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.errors = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.images = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cost = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.unknownCostCount = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SpendGroup {
+    return {
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
+      requests: isSet(object.requests) ? globalThis.Number(object.requests) : 0,
+      errors: isSet(object.errors) ? globalThis.Number(object.errors) : 0,
+      images: isSet(object.images) ? globalThis.Number(object.images) : 0,
+      cost: isSet(object.cost) ? globalThis.String(object.cost) : "",
+      unknownCostCount: isSet(object.unknownCostCount)
+        ? globalThis.Number(object.unknownCostCount)
+        : isSet(object.unknown_cost_count)
+        ? globalThis.Number(object.unknown_cost_count)
+        : 0,
+    };
+  },
+
+  toJSON(message: SpendGroup): unknown {
+    const obj: any = {};
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
+    if (message.requests !== 0) {
+      obj.requests = Math.round(message.requests);
+    }
+    if (message.errors !== 0) {
+      obj.errors = Math.round(message.errors);
+    }
+    if (message.images !== 0) {
+      obj.images = Math.round(message.images);
+    }
+    if (message.cost !== "") {
+      obj.cost = message.cost;
+    }
+    if (message.unknownCostCount !== 0) {
+      obj.unknownCostCount = Math.round(message.unknownCostCount);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SpendGroup>, I>>(base?: I): SpendGroup {
+    return SpendGroup.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SpendGroup>, I>>(object: I): SpendGroup {
+    const message = createBaseSpendGroup();
+    message.group = object.group ?? "";
+    message.requests = object.requests ?? 0;
+    message.errors = object.errors ?? 0;
+    message.images = object.images ?? 0;
+    message.cost = object.cost ?? "";
+    message.unknownCostCount = object.unknownCostCount ?? 0;
+    return message;
+  },
+};
+
 /** Generates images from text prompts through configured providers. */
 export type ImageGenerationService = typeof ImageGenerationService;
 export const ImageGenerationService = {
@@ -3542,6 +4758,33 @@ export const ImageGenerationService = {
     responseSerialize: (value: ListModelsResponse): Buffer => Buffer.from(ListModelsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListModelsResponse => ListModelsResponse.decode(value),
   },
+  /**
+   * Prices a request from the price table without generating anything: the
+   * same quote the gateway reserves against a key's budget before a call.
+   */
+  estimateCost: {
+    path: "/imagegen.v1.ImageGeneration/EstimateCost" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EstimateCostRequest): Buffer => Buffer.from(EstimateCostRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EstimateCostRequest => EstimateCostRequest.decode(value),
+    responseSerialize: (value: EstimateCostResponse): Buffer =>
+      Buffer.from(EstimateCostResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EstimateCostResponse => EstimateCostResponse.decode(value),
+  },
+  /**
+   * Totals of the spend log, grouped by key, model, user or tag. The master
+   * key sees every row; a virtual key sees only its own.
+   */
+  querySpend: {
+    path: "/imagegen.v1.ImageGeneration/QuerySpend" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: QuerySpendRequest): Buffer => Buffer.from(QuerySpendRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QuerySpendRequest => QuerySpendRequest.decode(value),
+    responseSerialize: (value: QuerySpendResponse): Buffer => Buffer.from(QuerySpendResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): QuerySpendResponse => QuerySpendResponse.decode(value),
+  },
 } as const;
 
 export interface ImageGenerationServer extends UntypedServiceImplementation {
@@ -3558,6 +4801,16 @@ export interface ImageGenerationServer extends UntypedServiceImplementation {
   streamGenerateImages: handleServerStreamingCall<StreamGenerateImagesRequest, StreamGenerateImagesResponse>;
   /** Lists the model names this gateway serves, with what each one accepts. */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
+  /**
+   * Prices a request from the price table without generating anything: the
+   * same quote the gateway reserves against a key's budget before a call.
+   */
+  estimateCost: handleUnaryCall<EstimateCostRequest, EstimateCostResponse>;
+  /**
+   * Totals of the spend log, grouped by key, model, user or tag. The master
+   * key sees every row; a virtual key sees only its own.
+   */
+  querySpend: handleUnaryCall<QuerySpendRequest, QuerySpendResponse>;
 }
 
 export interface ImageGenerationClient extends Client {
@@ -3610,6 +4863,44 @@ export interface ImageGenerationClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListModelsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Prices a request from the price table without generating anything: the
+   * same quote the gateway reserves against a key's budget before a call.
+   */
+  estimateCost(
+    request: EstimateCostRequest,
+    callback: (error: ServiceError | null, response: EstimateCostResponse) => void,
+  ): ClientUnaryCall;
+  estimateCost(
+    request: EstimateCostRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EstimateCostResponse) => void,
+  ): ClientUnaryCall;
+  estimateCost(
+    request: EstimateCostRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EstimateCostResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Totals of the spend log, grouped by key, model, user or tag. The master
+   * key sees every row; a virtual key sees only its own.
+   */
+  querySpend(
+    request: QuerySpendRequest,
+    callback: (error: ServiceError | null, response: QuerySpendResponse) => void,
+  ): ClientUnaryCall;
+  querySpend(
+    request: QuerySpendRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: QuerySpendResponse) => void,
+  ): ClientUnaryCall;
+  querySpend(
+    request: QuerySpendRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: QuerySpendResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ImageGenerationClient = makeGenericClientConstructor(
@@ -3645,6 +4936,28 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());

@@ -46,6 +46,8 @@ private static final long serialVersionUID = 0L;
     tags_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
     requestId_ = "";
+    fallbacks_ =
+        com.google.protobuf.LazyStringArrayList.emptyList();
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -762,6 +764,83 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int FALLBACKS_FIELD_NUMBER = 18;
+  @SuppressWarnings("serial")
+  private com.google.protobuf.LazyStringArrayList fallbacks_ =
+      com.google.protobuf.LazyStringArrayList.emptyList();
+  /**
+   * <pre>
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return A list containing the fallbacks.
+   */
+  public com.google.protobuf.ProtocolStringList
+      getFallbacksList() {
+    return fallbacks_;
+  }
+  /**
+   * <pre>
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The count of fallbacks.
+   */
+  public int getFallbacksCount() {
+    return fallbacks_.size();
+  }
+  /**
+   * <pre>
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @param index The index of the element to return.
+   * @return The fallbacks at the given index.
+   */
+  public java.lang.String getFallbacks(int index) {
+    return fallbacks_.get(index);
+  }
+  /**
+   * <pre>
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @param index The index of the value to return.
+   * @return The bytes of the fallbacks at the given index.
+   */
+  public com.google.protobuf.ByteString
+      getFallbacksBytes(int index) {
+    return fallbacks_.getByteString(index);
+  }
+
+  public static final int DISABLE_FALLBACKS_FIELD_NUMBER = 19;
+  private boolean disableFallbacks_ = false;
+  /**
+   * <pre>
+   * Never fall back to another model for this call (retries within the
+   * requested model's deployments still happen).
+   * </pre>
+   *
+   * <code>bool disable_fallbacks = 19 [json_name = "disableFallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The disableFallbacks.
+   */
+  @java.lang.Override
+  public boolean getDisableFallbacks() {
+    return disableFallbacks_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -824,6 +903,12 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(requestId_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 16, requestId_);
     }
+    for (int i = 0; i < fallbacks_.size(); i++) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 18, fallbacks_.getRaw(i));
+    }
+    if (disableFallbacks_ != false) {
+      output.writeBool(19, disableFallbacks_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -885,6 +970,18 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(requestId_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(16, requestId_);
+    }
+    {
+      int dataSize = 0;
+      for (int i = 0; i < fallbacks_.size(); i++) {
+        dataSize += computeStringSizeNoTag(fallbacks_.getRaw(i));
+      }
+      size += dataSize;
+      size += 2 * getFallbacksList().size();
+    }
+    if (disableFallbacks_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(19, disableFallbacks_);
     }
     return size;
   }
@@ -950,6 +1047,10 @@ private static final long serialVersionUID = 0L;
         != other.getDropParams()) return false;
     if (!getRequestId()
         .equals(other.getRequestId())) return false;
+    if (!getFallbacksList()
+        .equals(other.getFallbacksList())) return false;
+    if (getDisableFallbacks()
+        != other.getDisableFallbacks()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1002,6 +1103,13 @@ private static final long serialVersionUID = 0L;
         getDropParams());
     hash = (37 * hash) + REQUEST_ID_FIELD_NUMBER;
     hash = (53 * hash) + getRequestId().hashCode();
+    if (getFallbacksCount() > 0) {
+      hash = (37 * hash) + FALLBACKS_FIELD_NUMBER;
+      hash = (53 * hash) + getFallbacksList().hashCode();
+    }
+    hash = (37 * hash) + DISABLE_FALLBACKS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getDisableFallbacks());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1170,6 +1278,9 @@ private static final long serialVersionUID = 0L;
           com.google.protobuf.LazyStringArrayList.emptyList();
       dropParams_ = false;
       requestId_ = "";
+      fallbacks_ =
+          com.google.protobuf.LazyStringArrayList.emptyList();
+      disableFallbacks_ = false;
       return this;
     }
 
@@ -1260,6 +1371,13 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00008000) != 0)) {
         result.requestId_ = requestId_;
       }
+      if (((from_bitField0_ & 0x00010000) != 0)) {
+        fallbacks_.makeImmutable();
+        result.fallbacks_ = fallbacks_;
+      }
+      if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.disableFallbacks_ = disableFallbacks_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1349,6 +1467,19 @@ private static final long serialVersionUID = 0L;
         requestId_ = other.requestId_;
         bitField0_ |= 0x00008000;
         onChanged();
+      }
+      if (!other.fallbacks_.isEmpty()) {
+        if (fallbacks_.isEmpty()) {
+          fallbacks_ = other.fallbacks_;
+          bitField0_ |= 0x00010000;
+        } else {
+          ensureFallbacksIsMutable();
+          fallbacks_.addAll(other.fallbacks_);
+        }
+        onChanged();
+      }
+      if (other.getDisableFallbacks() != false) {
+        setDisableFallbacks(other.getDisableFallbacks());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1458,6 +1589,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00008000;
               break;
             } // case 130
+            case 146: {
+              ensureFallbacksIsMutable();
+              fallbacks_.add(input.readStringRequireUtf8());
+              break;
+            } // case 146
+            case 152: {
+              disableFallbacks_ = input.readBool();
+              bitField0_ |= 0x00020000;
+              break;
+            } // case 152
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -3095,6 +3236,218 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       requestId_ = value;
       bitField0_ |= 0x00008000;
+      onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.LazyStringArrayList fallbacks_ =
+        com.google.protobuf.LazyStringArrayList.emptyList();
+    private void ensureFallbacksIsMutable() {
+      if (!fallbacks_.isModifiable()) {
+        fallbacks_ = new com.google.protobuf.LazyStringArrayList(fallbacks_);
+      }
+      bitField0_ |= 0x00010000;
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return A list containing the fallbacks.
+     */
+    public com.google.protobuf.ProtocolStringList
+        getFallbacksList() {
+      fallbacks_.makeImmutable();
+      return fallbacks_;
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The count of fallbacks.
+     */
+    public int getFallbacksCount() {
+      return fallbacks_.size();
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param index The index of the element to return.
+     * @return The fallbacks at the given index.
+     */
+    public java.lang.String getFallbacks(int index) {
+      return fallbacks_.get(index);
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param index The index of the value to return.
+     * @return The bytes of the fallbacks at the given index.
+     */
+    public com.google.protobuf.ByteString
+        getFallbacksBytes(int index) {
+      return fallbacks_.getByteString(index);
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param index The index to set the value at.
+     * @param value The fallbacks to set.
+     * @return This builder for chaining.
+     */
+    public Builder setFallbacks(
+        int index, java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      ensureFallbacksIsMutable();
+      fallbacks_.set(index, value);
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param value The fallbacks to add.
+     * @return This builder for chaining.
+     */
+    public Builder addFallbacks(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      ensureFallbacksIsMutable();
+      fallbacks_.add(value);
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param values The fallbacks to add.
+     * @return This builder for chaining.
+     */
+    public Builder addAllFallbacks(
+        java.lang.Iterable<java.lang.String> values) {
+      ensureFallbacksIsMutable();
+      com.google.protobuf.AbstractMessageLite.Builder.addAll(
+          values, fallbacks_);
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearFallbacks() {
+      fallbacks_ =
+        com.google.protobuf.LazyStringArrayList.emptyList();
+      bitField0_ = (bitField0_ & ~0x00010000);;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Models to fall back to, in order, when the requested one cannot serve
+     * (after its retries), instead of the configured fallbacks. Empty means the
+     * configured ones.
+     * </pre>
+     *
+     * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param value The bytes of the fallbacks to add.
+     * @return This builder for chaining.
+     */
+    public Builder addFallbacksBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      ensureFallbacksIsMutable();
+      fallbacks_.add(value);
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+
+    private boolean disableFallbacks_ ;
+    /**
+     * <pre>
+     * Never fall back to another model for this call (retries within the
+     * requested model's deployments still happen).
+     * </pre>
+     *
+     * <code>bool disable_fallbacks = 19 [json_name = "disableFallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The disableFallbacks.
+     */
+    @java.lang.Override
+    public boolean getDisableFallbacks() {
+      return disableFallbacks_;
+    }
+    /**
+     * <pre>
+     * Never fall back to another model for this call (retries within the
+     * requested model's deployments still happen).
+     * </pre>
+     *
+     * <code>bool disable_fallbacks = 19 [json_name = "disableFallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param value The disableFallbacks to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDisableFallbacks(boolean value) {
+
+      disableFallbacks_ = value;
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Never fall back to another model for this call (retries within the
+     * requested model's deployments still happen).
+     * </pre>
+     *
+     * <code>bool disable_fallbacks = 19 [json_name = "disableFallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDisableFallbacks() {
+      bitField0_ = (bitField0_ & ~0x00020000);
+      disableFallbacks_ = false;
       onChanged();
       return this;
     }

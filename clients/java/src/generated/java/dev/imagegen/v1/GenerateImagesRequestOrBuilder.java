@@ -380,4 +380,64 @@ public interface GenerateImagesRequestOrBuilder extends
    */
   com.google.protobuf.ByteString
       getRequestIdBytes();
+
+  /**
+   * <pre>
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return A list containing the fallbacks.
+   */
+  java.util.List<java.lang.String>
+      getFallbacksList();
+  /**
+   * <pre>
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The count of fallbacks.
+   */
+  int getFallbacksCount();
+  /**
+   * <pre>
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @param index The index of the element to return.
+   * @return The fallbacks at the given index.
+   */
+  java.lang.String getFallbacks(int index);
+  /**
+   * <pre>
+   * Models to fall back to, in order, when the requested one cannot serve
+   * (after its retries), instead of the configured fallbacks. Empty means the
+   * configured ones.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @param index The index of the value to return.
+   * @return The bytes of the fallbacks at the given index.
+   */
+  com.google.protobuf.ByteString
+      getFallbacksBytes(int index);
+
+  /**
+   * <pre>
+   * Never fall back to another model for this call (retries within the
+   * requested model's deployments still happen).
+   * </pre>
+   *
+   * <code>bool disable_fallbacks = 19 [json_name = "disableFallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The disableFallbacks.
+   */
+  boolean getDisableFallbacks();
 }

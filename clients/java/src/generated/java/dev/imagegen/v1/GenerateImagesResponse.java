@@ -33,6 +33,8 @@ private static final long serialVersionUID = 0L;
   }
   private GenerateImagesResponse() {
     images_ = java.util.Collections.emptyList();
+    attempts_ = java.util.Collections.emptyList();
+    fallbackModel_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -264,6 +266,137 @@ private static final long serialVersionUID = 0L;
     return filteredCount_;
   }
 
+  public static final int ATTEMPTS_FIELD_NUMBER = 7;
+  @SuppressWarnings("serial")
+  private java.util.List<dev.imagegen.v1.Attempt> attempts_;
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started:
+   * retries, fallbacks and n fan-out sub-calls each appear.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<dev.imagegen.v1.Attempt> getAttemptsList() {
+    return attempts_;
+  }
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started:
+   * retries, fallbacks and n fan-out sub-calls each appear.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<? extends dev.imagegen.v1.AttemptOrBuilder> 
+      getAttemptsOrBuilderList() {
+    return attempts_;
+  }
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started:
+   * retries, fallbacks and n fan-out sub-calls each appear.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  @java.lang.Override
+  public int getAttemptsCount() {
+    return attempts_.size();
+  }
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started:
+   * retries, fallbacks and n fan-out sub-calls each appear.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  @java.lang.Override
+  public dev.imagegen.v1.Attempt getAttempts(int index) {
+    return attempts_.get(index);
+  }
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started:
+   * retries, fallbacks and n fan-out sub-calls each appear.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  @java.lang.Override
+  public dev.imagegen.v1.AttemptOrBuilder getAttemptsOrBuilder(
+      int index) {
+    return attempts_.get(index);
+  }
+
+  public static final int FALLBACK_MODEL_FIELD_NUMBER = 8;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object fallbackModel_ = "";
+  /**
+   * <pre>
+   * The model that served the call when it was a fallback, not the requested
+   * model; empty otherwise.
+   * </pre>
+   *
+   * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+   * @return The fallbackModel.
+   */
+  @java.lang.Override
+  public java.lang.String getFallbackModel() {
+    java.lang.Object ref = fallbackModel_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      fallbackModel_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The model that served the call when it was a fallback, not the requested
+   * model; empty otherwise.
+   * </pre>
+   *
+   * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+   * @return The bytes for fallbackModel.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getFallbackModelBytes() {
+    java.lang.Object ref = fallbackModel_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      fallbackModel_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int FAILED_COUNT_FIELD_NUMBER = 9;
+  private int failedCount_ = 0;
+  /**
+   * <pre>
+   * How many of the requested images are missing because their n fan-out
+   * sub-call failed (only with the router's fan_out_on_failure: partial).
+   * </pre>
+   *
+   * <code>int32 failed_count = 9 [json_name = "failedCount"];</code>
+   * @return The failedCount.
+   */
+  @java.lang.Override
+  public int getFailedCount() {
+    return failedCount_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -295,6 +428,15 @@ private static final long serialVersionUID = 0L;
     }
     if (filteredCount_ != 0) {
       output.writeInt32(6, filteredCount_);
+    }
+    for (int i = 0; i < attempts_.size(); i++) {
+      output.writeMessage(7, attempts_.get(i));
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(fallbackModel_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 8, fallbackModel_);
+    }
+    if (failedCount_ != 0) {
+      output.writeInt32(9, failedCount_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -328,6 +470,22 @@ private static final long serialVersionUID = 0L;
     if (filteredCount_ != 0) {
       size += com.google.protobuf.CodedOutputStream
         .computeInt32Size(6, filteredCount_);
+    }
+
+        {
+          final int count = attempts_.size();
+          for (int i = 0; i < count; i++) {
+            size += com.google.protobuf.CodedOutputStream
+              .computeMessageSizeNoTag(attempts_.get(i));
+          }
+          size += 1 * count;
+        }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(fallbackModel_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(8, fallbackModel_);
+    }
+    if (failedCount_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(9, failedCount_);
     }
     return size;
   }
@@ -374,6 +532,12 @@ private static final long serialVersionUID = 0L;
     }
     if (getFilteredCount()
         != other.getFilteredCount()) return false;
+    if (!getAttemptsList()
+        .equals(other.getAttemptsList())) return false;
+    if (!getFallbackModel()
+        .equals(other.getFallbackModel())) return false;
+    if (getFailedCount()
+        != other.getFailedCount()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -406,6 +570,14 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + FILTERED_COUNT_FIELD_NUMBER;
     hash = (53 * hash) + getFilteredCount();
+    if (getAttemptsCount() > 0) {
+      hash = (37 * hash) + ATTEMPTS_FIELD_NUMBER;
+      hash = (53 * hash) + getAttemptsList().hashCode();
+    }
+    hash = (37 * hash) + FALLBACK_MODEL_FIELD_NUMBER;
+    hash = (53 * hash) + getFallbackModel().hashCode();
+    hash = (37 * hash) + FAILED_COUNT_FIELD_NUMBER;
+    hash = (53 * hash) + getFailedCount();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -544,6 +716,7 @@ private static final long serialVersionUID = 0L;
         internalGetUsageFieldBuilder();
         internalGetCostFieldBuilder();
         internalGetSizeCoercionFieldBuilder();
+        internalGetAttemptsFieldBuilder();
       }
     }
     @java.lang.Override
@@ -574,6 +747,15 @@ private static final long serialVersionUID = 0L;
         sizeCoercionBuilder_ = null;
       }
       filteredCount_ = 0;
+      if (attemptsBuilder_ == null) {
+        attempts_ = java.util.Collections.emptyList();
+      } else {
+        attempts_ = null;
+        attemptsBuilder_.clear();
+      }
+      bitField0_ = (bitField0_ & ~0x00000040);
+      fallbackModel_ = "";
+      failedCount_ = 0;
       return this;
     }
 
@@ -616,6 +798,15 @@ private static final long serialVersionUID = 0L;
       } else {
         result.images_ = imagesBuilder_.build();
       }
+      if (attemptsBuilder_ == null) {
+        if (((bitField0_ & 0x00000040) != 0)) {
+          attempts_ = java.util.Collections.unmodifiableList(attempts_);
+          bitField0_ = (bitField0_ & ~0x00000040);
+        }
+        result.attempts_ = attempts_;
+      } else {
+        result.attempts_ = attemptsBuilder_.build();
+      }
     }
 
     private void buildPartial0(dev.imagegen.v1.GenerateImagesResponse result) {
@@ -644,6 +835,12 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.filteredCount_ = filteredCount_;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.fallbackModel_ = fallbackModel_;
+      }
+      if (((from_bitField0_ & 0x00000100) != 0)) {
+        result.failedCount_ = failedCount_;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -700,6 +897,40 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getFilteredCount() != 0) {
         setFilteredCount(other.getFilteredCount());
+      }
+      if (attemptsBuilder_ == null) {
+        if (!other.attempts_.isEmpty()) {
+          if (attempts_.isEmpty()) {
+            attempts_ = other.attempts_;
+            bitField0_ = (bitField0_ & ~0x00000040);
+          } else {
+            ensureAttemptsIsMutable();
+            attempts_.addAll(other.attempts_);
+          }
+          onChanged();
+        }
+      } else {
+        if (!other.attempts_.isEmpty()) {
+          if (attemptsBuilder_.isEmpty()) {
+            attemptsBuilder_.dispose();
+            attemptsBuilder_ = null;
+            attempts_ = other.attempts_;
+            bitField0_ = (bitField0_ & ~0x00000040);
+            attemptsBuilder_ = 
+              com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
+                 internalGetAttemptsFieldBuilder() : null;
+          } else {
+            attemptsBuilder_.addAllMessages(other.attempts_);
+          }
+        }
+      }
+      if (!other.getFallbackModel().isEmpty()) {
+        fallbackModel_ = other.fallbackModel_;
+        bitField0_ |= 0x00000080;
+        onChanged();
+      }
+      if (other.getFailedCount() != 0) {
+        setFailedCount(other.getFailedCount());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -769,6 +1000,29 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 48
+            case 58: {
+              dev.imagegen.v1.Attempt m =
+                  input.readMessage(
+                      dev.imagegen.v1.Attempt.parser(),
+                      extensionRegistry);
+              if (attemptsBuilder_ == null) {
+                ensureAttemptsIsMutable();
+                attempts_.add(m);
+              } else {
+                attemptsBuilder_.addMessage(m);
+              }
+              break;
+            } // case 58
+            case 66: {
+              fallbackModel_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 66
+            case 72: {
+              failedCount_ = input.readInt32();
+              bitField0_ |= 0x00000100;
+              break;
+            } // case 72
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1656,6 +1910,474 @@ private static final long serialVersionUID = 0L;
     public Builder clearFilteredCount() {
       bitField0_ = (bitField0_ & ~0x00000020);
       filteredCount_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private java.util.List<dev.imagegen.v1.Attempt> attempts_ =
+      java.util.Collections.emptyList();
+    private void ensureAttemptsIsMutable() {
+      if (!((bitField0_ & 0x00000040) != 0)) {
+        attempts_ = new java.util.ArrayList<dev.imagegen.v1.Attempt>(attempts_);
+        bitField0_ |= 0x00000040;
+       }
+    }
+
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.imagegen.v1.Attempt, dev.imagegen.v1.Attempt.Builder, dev.imagegen.v1.AttemptOrBuilder> attemptsBuilder_;
+
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public java.util.List<dev.imagegen.v1.Attempt> getAttemptsList() {
+      if (attemptsBuilder_ == null) {
+        return java.util.Collections.unmodifiableList(attempts_);
+      } else {
+        return attemptsBuilder_.getMessageList();
+      }
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public int getAttemptsCount() {
+      if (attemptsBuilder_ == null) {
+        return attempts_.size();
+      } else {
+        return attemptsBuilder_.getCount();
+      }
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public dev.imagegen.v1.Attempt getAttempts(int index) {
+      if (attemptsBuilder_ == null) {
+        return attempts_.get(index);
+      } else {
+        return attemptsBuilder_.getMessage(index);
+      }
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder setAttempts(
+        int index, dev.imagegen.v1.Attempt value) {
+      if (attemptsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureAttemptsIsMutable();
+        attempts_.set(index, value);
+        onChanged();
+      } else {
+        attemptsBuilder_.setMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder setAttempts(
+        int index, dev.imagegen.v1.Attempt.Builder builderForValue) {
+      if (attemptsBuilder_ == null) {
+        ensureAttemptsIsMutable();
+        attempts_.set(index, builderForValue.build());
+        onChanged();
+      } else {
+        attemptsBuilder_.setMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder addAttempts(dev.imagegen.v1.Attempt value) {
+      if (attemptsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureAttemptsIsMutable();
+        attempts_.add(value);
+        onChanged();
+      } else {
+        attemptsBuilder_.addMessage(value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder addAttempts(
+        int index, dev.imagegen.v1.Attempt value) {
+      if (attemptsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureAttemptsIsMutable();
+        attempts_.add(index, value);
+        onChanged();
+      } else {
+        attemptsBuilder_.addMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder addAttempts(
+        dev.imagegen.v1.Attempt.Builder builderForValue) {
+      if (attemptsBuilder_ == null) {
+        ensureAttemptsIsMutable();
+        attempts_.add(builderForValue.build());
+        onChanged();
+      } else {
+        attemptsBuilder_.addMessage(builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder addAttempts(
+        int index, dev.imagegen.v1.Attempt.Builder builderForValue) {
+      if (attemptsBuilder_ == null) {
+        ensureAttemptsIsMutable();
+        attempts_.add(index, builderForValue.build());
+        onChanged();
+      } else {
+        attemptsBuilder_.addMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder addAllAttempts(
+        java.lang.Iterable<? extends dev.imagegen.v1.Attempt> values) {
+      if (attemptsBuilder_ == null) {
+        ensureAttemptsIsMutable();
+        com.google.protobuf.AbstractMessageLite.Builder.addAll(
+            values, attempts_);
+        onChanged();
+      } else {
+        attemptsBuilder_.addAllMessages(values);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder clearAttempts() {
+      if (attemptsBuilder_ == null) {
+        attempts_ = java.util.Collections.emptyList();
+        bitField0_ = (bitField0_ & ~0x00000040);
+        onChanged();
+      } else {
+        attemptsBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public Builder removeAttempts(int index) {
+      if (attemptsBuilder_ == null) {
+        ensureAttemptsIsMutable();
+        attempts_.remove(index);
+        onChanged();
+      } else {
+        attemptsBuilder_.remove(index);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public dev.imagegen.v1.Attempt.Builder getAttemptsBuilder(
+        int index) {
+      return internalGetAttemptsFieldBuilder().getBuilder(index);
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public dev.imagegen.v1.AttemptOrBuilder getAttemptsOrBuilder(
+        int index) {
+      if (attemptsBuilder_ == null) {
+        return attempts_.get(index);  } else {
+        return attemptsBuilder_.getMessageOrBuilder(index);
+      }
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public java.util.List<? extends dev.imagegen.v1.AttemptOrBuilder> 
+         getAttemptsOrBuilderList() {
+      if (attemptsBuilder_ != null) {
+        return attemptsBuilder_.getMessageOrBuilderList();
+      } else {
+        return java.util.Collections.unmodifiableList(attempts_);
+      }
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public dev.imagegen.v1.Attempt.Builder addAttemptsBuilder() {
+      return internalGetAttemptsFieldBuilder().addBuilder(
+          dev.imagegen.v1.Attempt.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public dev.imagegen.v1.Attempt.Builder addAttemptsBuilder(
+        int index) {
+      return internalGetAttemptsFieldBuilder().addBuilder(
+          index, dev.imagegen.v1.Attempt.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * Every provider call made for this request, in the order they started:
+     * retries, fallbacks and n fan-out sub-calls each appear.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+     */
+    public java.util.List<dev.imagegen.v1.Attempt.Builder> 
+         getAttemptsBuilderList() {
+      return internalGetAttemptsFieldBuilder().getBuilderList();
+    }
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.imagegen.v1.Attempt, dev.imagegen.v1.Attempt.Builder, dev.imagegen.v1.AttemptOrBuilder> 
+        internalGetAttemptsFieldBuilder() {
+      if (attemptsBuilder_ == null) {
+        attemptsBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
+            dev.imagegen.v1.Attempt, dev.imagegen.v1.Attempt.Builder, dev.imagegen.v1.AttemptOrBuilder>(
+                attempts_,
+                ((bitField0_ & 0x00000040) != 0),
+                getParentForChildren(),
+                isClean());
+        attempts_ = null;
+      }
+      return attemptsBuilder_;
+    }
+
+    private java.lang.Object fallbackModel_ = "";
+    /**
+     * <pre>
+     * The model that served the call when it was a fallback, not the requested
+     * model; empty otherwise.
+     * </pre>
+     *
+     * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+     * @return The fallbackModel.
+     */
+    public java.lang.String getFallbackModel() {
+      java.lang.Object ref = fallbackModel_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        fallbackModel_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model that served the call when it was a fallback, not the requested
+     * model; empty otherwise.
+     * </pre>
+     *
+     * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+     * @return The bytes for fallbackModel.
+     */
+    public com.google.protobuf.ByteString
+        getFallbackModelBytes() {
+      java.lang.Object ref = fallbackModel_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        fallbackModel_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model that served the call when it was a fallback, not the requested
+     * model; empty otherwise.
+     * </pre>
+     *
+     * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+     * @param value The fallbackModel to set.
+     * @return This builder for chaining.
+     */
+    public Builder setFallbackModel(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      fallbackModel_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model that served the call when it was a fallback, not the requested
+     * model; empty otherwise.
+     * </pre>
+     *
+     * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearFallbackModel() {
+      fallbackModel_ = getDefaultInstance().getFallbackModel();
+      bitField0_ = (bitField0_ & ~0x00000080);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model that served the call when it was a fallback, not the requested
+     * model; empty otherwise.
+     * </pre>
+     *
+     * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+     * @param value The bytes for fallbackModel to set.
+     * @return This builder for chaining.
+     */
+    public Builder setFallbackModelBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      fallbackModel_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+
+    private int failedCount_ ;
+    /**
+     * <pre>
+     * How many of the requested images are missing because their n fan-out
+     * sub-call failed (only with the router's fan_out_on_failure: partial).
+     * </pre>
+     *
+     * <code>int32 failed_count = 9 [json_name = "failedCount"];</code>
+     * @return The failedCount.
+     */
+    @java.lang.Override
+    public int getFailedCount() {
+      return failedCount_;
+    }
+    /**
+     * <pre>
+     * How many of the requested images are missing because their n fan-out
+     * sub-call failed (only with the router's fan_out_on_failure: partial).
+     * </pre>
+     *
+     * <code>int32 failed_count = 9 [json_name = "failedCount"];</code>
+     * @param value The failedCount to set.
+     * @return This builder for chaining.
+     */
+    public Builder setFailedCount(int value) {
+
+      failedCount_ = value;
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How many of the requested images are missing because their n fan-out
+     * sub-call failed (only with the router's fan_out_on_failure: partial).
+     * </pre>
+     *
+     * <code>int32 failed_count = 9 [json_name = "failedCount"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearFailedCount() {
+      bitField0_ = (bitField0_ & ~0x00000100);
+      failedCount_ = 0;
       onChanged();
       return this;
     }

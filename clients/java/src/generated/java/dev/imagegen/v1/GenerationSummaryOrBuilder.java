@@ -120,4 +120,78 @@ public interface GenerationSummaryOrBuilder extends
    * @return The filteredCount.
    */
   int getFilteredCount();
+
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  java.util.List<dev.imagegen.v1.Attempt> 
+      getAttemptsList();
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  dev.imagegen.v1.Attempt getAttempts(int index);
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  int getAttemptsCount();
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  java.util.List<? extends dev.imagegen.v1.AttemptOrBuilder> 
+      getAttemptsOrBuilderList();
+  /**
+   * <pre>
+   * Every provider call made for this request, in the order they started.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.Attempt attempts = 7 [json_name = "attempts"];</code>
+   */
+  dev.imagegen.v1.AttemptOrBuilder getAttemptsOrBuilder(
+      int index);
+
+  /**
+   * <pre>
+   * The model that served the call when it was a fallback; empty otherwise.
+   * </pre>
+   *
+   * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+   * @return The fallbackModel.
+   */
+  java.lang.String getFallbackModel();
+  /**
+   * <pre>
+   * The model that served the call when it was a fallback; empty otherwise.
+   * </pre>
+   *
+   * <code>string fallback_model = 8 [json_name = "fallbackModel"];</code>
+   * @return The bytes for fallbackModel.
+   */
+  com.google.protobuf.ByteString
+      getFallbackModelBytes();
+
+  /**
+   * <pre>
+   * How many images are missing because their n fan-out sub-call failed.
+   * </pre>
+   *
+   * <code>int32 failed_count = 9 [json_name = "failedCount"];</code>
+   * @return The failedCount.
+   */
+  int getFailedCount();
 }

@@ -108,6 +108,68 @@ public final class ImageGenerationGrpc {
     return getListModelsMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.imagegen.v1.EstimateCostRequest,
+      dev.imagegen.v1.EstimateCostResponse> getEstimateCostMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "EstimateCost",
+      requestType = dev.imagegen.v1.EstimateCostRequest.class,
+      responseType = dev.imagegen.v1.EstimateCostResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.imagegen.v1.EstimateCostRequest,
+      dev.imagegen.v1.EstimateCostResponse> getEstimateCostMethod() {
+    io.grpc.MethodDescriptor<dev.imagegen.v1.EstimateCostRequest, dev.imagegen.v1.EstimateCostResponse> getEstimateCostMethod;
+    if ((getEstimateCostMethod = ImageGenerationGrpc.getEstimateCostMethod) == null) {
+      synchronized (ImageGenerationGrpc.class) {
+        if ((getEstimateCostMethod = ImageGenerationGrpc.getEstimateCostMethod) == null) {
+          ImageGenerationGrpc.getEstimateCostMethod = getEstimateCostMethod =
+              io.grpc.MethodDescriptor.<dev.imagegen.v1.EstimateCostRequest, dev.imagegen.v1.EstimateCostResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "EstimateCost"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.imagegen.v1.EstimateCostRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.imagegen.v1.EstimateCostResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ImageGenerationMethodDescriptorSupplier("EstimateCost"))
+              .build();
+        }
+      }
+    }
+    return getEstimateCostMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.imagegen.v1.QuerySpendRequest,
+      dev.imagegen.v1.QuerySpendResponse> getQuerySpendMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "QuerySpend",
+      requestType = dev.imagegen.v1.QuerySpendRequest.class,
+      responseType = dev.imagegen.v1.QuerySpendResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.imagegen.v1.QuerySpendRequest,
+      dev.imagegen.v1.QuerySpendResponse> getQuerySpendMethod() {
+    io.grpc.MethodDescriptor<dev.imagegen.v1.QuerySpendRequest, dev.imagegen.v1.QuerySpendResponse> getQuerySpendMethod;
+    if ((getQuerySpendMethod = ImageGenerationGrpc.getQuerySpendMethod) == null) {
+      synchronized (ImageGenerationGrpc.class) {
+        if ((getQuerySpendMethod = ImageGenerationGrpc.getQuerySpendMethod) == null) {
+          ImageGenerationGrpc.getQuerySpendMethod = getQuerySpendMethod =
+              io.grpc.MethodDescriptor.<dev.imagegen.v1.QuerySpendRequest, dev.imagegen.v1.QuerySpendResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "QuerySpend"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.imagegen.v1.QuerySpendRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.imagegen.v1.QuerySpendResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ImageGenerationMethodDescriptorSupplier("QuerySpend"))
+              .build();
+        }
+      }
+    }
+    return getQuerySpendMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -206,6 +268,28 @@ public final class ImageGenerationGrpc {
         io.grpc.stub.StreamObserver<dev.imagegen.v1.ListModelsResponse> responseObserver) {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getListModelsMethod(), responseObserver);
     }
+
+    /**
+     * <pre>
+     * Prices a request from the price table without generating anything: the
+     * same quote the gateway reserves against a key's budget before a call.
+     * </pre>
+     */
+    default void estimateCost(dev.imagegen.v1.EstimateCostRequest request,
+        io.grpc.stub.StreamObserver<dev.imagegen.v1.EstimateCostResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getEstimateCostMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Totals of the spend log, grouped by key, model, user or tag. The master
+     * key sees every row; a virtual key sees only its own.
+     * </pre>
+     */
+    default void querySpend(dev.imagegen.v1.QuerySpendRequest request,
+        io.grpc.stub.StreamObserver<dev.imagegen.v1.QuerySpendResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getQuerySpendMethod(), responseObserver);
+    }
   }
 
   /**
@@ -276,6 +360,30 @@ public final class ImageGenerationGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getListModelsMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * Prices a request from the price table without generating anything: the
+     * same quote the gateway reserves against a key's budget before a call.
+     * </pre>
+     */
+    public void estimateCost(dev.imagegen.v1.EstimateCostRequest request,
+        io.grpc.stub.StreamObserver<dev.imagegen.v1.EstimateCostResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getEstimateCostMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Totals of the spend log, grouped by key, model, user or tag. The master
+     * key sees every row; a virtual key sees only its own.
+     * </pre>
+     */
+    public void querySpend(dev.imagegen.v1.QuerySpendRequest request,
+        io.grpc.stub.StreamObserver<dev.imagegen.v1.QuerySpendResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getQuerySpendMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -331,6 +439,28 @@ public final class ImageGenerationGrpc {
       return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
           getChannel(), getListModelsMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Prices a request from the price table without generating anything: the
+     * same quote the gateway reserves against a key's budget before a call.
+     * </pre>
+     */
+    public dev.imagegen.v1.EstimateCostResponse estimateCost(dev.imagegen.v1.EstimateCostRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getEstimateCostMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Totals of the spend log, grouped by key, model, user or tag. The master
+     * key sees every row; a virtual key sees only its own.
+     * </pre>
+     */
+    public dev.imagegen.v1.QuerySpendResponse querySpend(dev.imagegen.v1.QuerySpendRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getQuerySpendMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -385,6 +515,28 @@ public final class ImageGenerationGrpc {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getListModelsMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Prices a request from the price table without generating anything: the
+     * same quote the gateway reserves against a key's budget before a call.
+     * </pre>
+     */
+    public dev.imagegen.v1.EstimateCostResponse estimateCost(dev.imagegen.v1.EstimateCostRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getEstimateCostMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Totals of the spend log, grouped by key, model, user or tag. The master
+     * key sees every row; a virtual key sees only its own.
+     * </pre>
+     */
+    public dev.imagegen.v1.QuerySpendResponse querySpend(dev.imagegen.v1.QuerySpendRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getQuerySpendMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -428,11 +580,37 @@ public final class ImageGenerationGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getListModelsMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * Prices a request from the price table without generating anything: the
+     * same quote the gateway reserves against a key's budget before a call.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.imagegen.v1.EstimateCostResponse> estimateCost(
+        dev.imagegen.v1.EstimateCostRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getEstimateCostMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * Totals of the spend log, grouped by key, model, user or tag. The master
+     * key sees every row; a virtual key sees only its own.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.imagegen.v1.QuerySpendResponse> querySpend(
+        dev.imagegen.v1.QuerySpendRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getQuerySpendMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_GENERATE_IMAGES = 0;
   private static final int METHODID_STREAM_GENERATE_IMAGES = 1;
   private static final int METHODID_LIST_MODELS = 2;
+  private static final int METHODID_ESTIMATE_COST = 3;
+  private static final int METHODID_QUERY_SPEND = 4;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -462,6 +640,14 @@ public final class ImageGenerationGrpc {
         case METHODID_LIST_MODELS:
           serviceImpl.listModels((dev.imagegen.v1.ListModelsRequest) request,
               (io.grpc.stub.StreamObserver<dev.imagegen.v1.ListModelsResponse>) responseObserver);
+          break;
+        case METHODID_ESTIMATE_COST:
+          serviceImpl.estimateCost((dev.imagegen.v1.EstimateCostRequest) request,
+              (io.grpc.stub.StreamObserver<dev.imagegen.v1.EstimateCostResponse>) responseObserver);
+          break;
+        case METHODID_QUERY_SPEND:
+          serviceImpl.querySpend((dev.imagegen.v1.QuerySpendRequest) request,
+              (io.grpc.stub.StreamObserver<dev.imagegen.v1.QuerySpendResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -502,6 +688,20 @@ public final class ImageGenerationGrpc {
               dev.imagegen.v1.ListModelsRequest,
               dev.imagegen.v1.ListModelsResponse>(
                 service, METHODID_LIST_MODELS)))
+        .addMethod(
+          getEstimateCostMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.imagegen.v1.EstimateCostRequest,
+              dev.imagegen.v1.EstimateCostResponse>(
+                service, METHODID_ESTIMATE_COST)))
+        .addMethod(
+          getQuerySpendMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.imagegen.v1.QuerySpendRequest,
+              dev.imagegen.v1.QuerySpendResponse>(
+                service, METHODID_QUERY_SPEND)))
         .build();
   }
 
@@ -553,6 +753,8 @@ public final class ImageGenerationGrpc {
               .addMethod(getGenerateImagesMethod())
               .addMethod(getStreamGenerateImagesMethod())
               .addMethod(getListModelsMethod())
+              .addMethod(getEstimateCostMethod())
+              .addMethod(getQuerySpendMethod())
               .build();
         }
       }

@@ -366,4 +366,59 @@ public interface StreamGenerateImagesRequestOrBuilder extends
    * @return The partialImages.
    */
   int getPartialImages();
+
+  /**
+   * <pre>
+   * Models to fall back to, in order, instead of the configured fallbacks.
+   * A stream falls back only before its first image or preview.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return A list containing the fallbacks.
+   */
+  java.util.List<java.lang.String>
+      getFallbacksList();
+  /**
+   * <pre>
+   * Models to fall back to, in order, instead of the configured fallbacks.
+   * A stream falls back only before its first image or preview.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The count of fallbacks.
+   */
+  int getFallbacksCount();
+  /**
+   * <pre>
+   * Models to fall back to, in order, instead of the configured fallbacks.
+   * A stream falls back only before its first image or preview.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @param index The index of the element to return.
+   * @return The fallbacks at the given index.
+   */
+  java.lang.String getFallbacks(int index);
+  /**
+   * <pre>
+   * Models to fall back to, in order, instead of the configured fallbacks.
+   * A stream falls back only before its first image or preview.
+   * </pre>
+   *
+   * <code>repeated string fallbacks = 18 [json_name = "fallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @param index The index of the value to return.
+   * @return The bytes of the fallbacks at the given index.
+   */
+  com.google.protobuf.ByteString
+      getFallbacksBytes(int index);
+
+  /**
+   * <pre>
+   * Never fall back to another model for this call.
+   * </pre>
+   *
+   * <code>bool disable_fallbacks = 19 [json_name = "disableFallbacks", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The disableFallbacks.
+   */
+  boolean getDisableFallbacks();
 }

@@ -1,0 +1,1 @@
+"""Virtual keys: hashed secrets with an alias, allowed models, limits and a budget."""

@@ -1,0 +1,439 @@
+"""One request's attempts: pick a deployment, call it, retry, cool down, fall back.
+
+The router knows deployments, their shared state and the failure rules; it does not
+know providers. The gateway hands it a `Route` — how to resolve a model group, prepare
+a call for one deployment (checking the request against that model's rules) and execute
+it — and consumes what `run` yields: a `Picked` before every attempt, the attempt's
+previews and images, and finally `Served`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from redis.exceptions import RedisError
+
+from imagegen.config import Deployment
+from imagegen.deadline import Deadline
+from imagegen.errors import (
+    DeadlineExceededError,
+    ImageGenError,
+    InvalidRequestError,
+    NoDeploymentAvailableError,
+    ProviderRateLimitedError,
+    RouterStateUnavailableError,
+)
+from imagegen.events import Decision, ImageReady, RequestState
+from imagegen.providers.base import PreviewEvent
+from imagegen.router.fallbacks import content_policy_fallbacks, general_fallbacks
+from imagegen.router.retry import Failure, backoff, classify, retries_for
+from imagegen.router.settings import RouterSettings
+from imagegen.router.state import Limits, RouterStore, seconds_to_next_window
+from imagegen.router.state_memory import MemoryStore
+from imagegen.router.state_redis import RedisStore
+from imagegen.router.strategies import Candidate, by_order, load_strategy
+from imagegen.types import ImageRequest, ProviderResult
+
+# How long a caller is told to wait when every deployment is at max_parallel_requests.
+BUSY_RETRY_AFTER = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A call prepared for one deployment (the payload is the gateway's)."""
+
+    deployment: Deployment
+    payload: Any
+    images: int
+    fan_out: bool = False
+    """Served by routed sub-calls: takes no slot of its own and is not retried as a whole."""
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """The next attempt goes to `plan.deployment` (yielded before every attempt)."""
+
+    plan: Plan
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The attempt that produced the result."""
+
+    plan: Plan
+    result: ProviderResult
+
+
+AttemptEvent = PreviewEvent | ImageReady | ProviderResult
+RouteEvent = Picked | PreviewEvent | ImageReady | Served
+
+
+class Route(Protocol):
+    """What the gateway provides for one request."""
+
+    def resolve(self, model_name: str) -> tuple[Deployment, ...]:
+        """The deployments of a model group (raises ModelNotFoundError)."""
+        ...
+
+    def prepare(self, deployment: Deployment, n: int | None, deadline: Deadline) -> Plan:
+        """The call for `deployment` (n: a fan-out sub-call's count); raises when it cannot."""
+        ...
+
+    def execute(self, plan: Plan) -> AsyncIterator[AttemptEvent]:
+        """Run the call: previews and images as they come, then the ProviderResult."""
+        ...
+
+    def cost_per_image(self, deployment: Deployment) -> Decimal | None: ...
+
+
+@dataclass(slots=True)
+class RouteContext:
+    """The routing state of one request."""
+
+    request: ImageRequest
+    model: str
+    """The model group the caller asked for (or the default)."""
+    state: RequestState
+    deadline: Deadline
+    delivered: bool = False
+    """An image or preview reached the caller: from then on nothing is retried."""
+    tried: list[str] = field(default_factory=list)
+    """"deployment-id REASON" for every failed attempt, for the final error."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Why a deployment was last passed over (deployment id → reason)."""
+    _noted: set[str] = field(default_factory=set)
+
+    @property
+    def size(self) -> str:
+        return self.request.size or "default"
+
+    def decide(self, name: str, action: str, detail: str) -> None:
+        self.state.decisions.append(
+            Decision(kind="router", name=name, action=action, detail=detail)
+        )
+
+    def skip(self, deployment: Deployment, reason: str) -> None:
+        key = f"{deployment.model_id}:{reason.split(' ')[0]}"
+        self.skipped[deployment.model_id] = reason
+        if key not in self._noted:
+            self._noted.add(key)
+            self.decide("skip", "skip", f"{deployment.model_name}/{deployment.model_id}: {reason}")
+
+
+class _Untried(Exception):
+    """No deployment of a group accepts the request (its size, n...): the first reason."""
+
+    def __init__(self, error: ImageGenError) -> None:
+        super().__init__("no deployment accepts the request")
+        self.error = error
+
+
+class RequestRouter:
+    """Routes requests over model groups; one per gateway, shared by all its requests."""
+
+    def __init__(
+        self,
+        settings: RouterSettings,
+        *,
+        store: RouterStore | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        if store is None:
+            if settings.redis_url:
+                store = RedisStore(settings.redis_url, settings.redis_namespace)
+            else:
+                store = MemoryStore()
+        self.store: RouterStore = store
+        self.strategy = load_strategy(settings.routing_strategy)
+        self.rng = rng or random.Random()
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+    async def run(self, route: Route, ctx: RouteContext) -> AsyncIterator[RouteEvent]:
+        """Serve the request from its model group, then its fallbacks; see the module doc."""
+        try:
+            async for event in self._run(route, ctx):
+                yield event
+        except RedisError:
+            raise RouterStateUnavailableError(
+                "the router's shared state (Redis) is unreachable"
+            ) from None
+
+    async def _run(self, route: Route, ctx: RouteContext) -> AsyncIterator[RouteEvent]:
+        queue = [ctx.model, *general_fallbacks(ctx.model, ctx.request, self.settings)]
+        index = 0
+        last: ImageGenError | None = None
+        while index < len(queue):
+            model = queue[index]
+            index += 1
+            if model != ctx.model:
+                ctx.decide("fallback", "fallback", f"{queue[index - 2]} -> {model}")
+            try:
+                async for event in self._group(route, ctx, model, n=None, stream=True):
+                    yield event
+                return
+            except _Untried as untried:
+                if model == ctx.model:
+                    raise untried.error from None
+                ctx.decide("fallback", "skip", f"{model}: {untried.error.message}")
+                last = last or untried.error
+                continue
+            except ImageGenError as error:
+                if ctx.delivered:
+                    raise
+                kind = classify(error, deadline_expired=ctx.deadline.expired)
+                if kind is Failure.CONTENT_POLICY:
+                    targets = [
+                        name
+                        for name in content_policy_fallbacks(model, ctx.request, self.settings)
+                        if name not in queue[:index]
+                    ]
+                    if not targets:
+                        raise self._annotated(error, ctx) from None
+                    # A refusal is not an outage: only content-policy fallbacks follow it.
+                    queue[index:] = targets
+                elif kind is Failure.FINAL and not isinstance(error, NoDeploymentAvailableError):
+                    raise self._annotated(error, ctx) from None
+                last = error
+        assert last is not None  # the queue holds at least the requested model
+        raise self._annotated(last, ctx)
+
+    async def sub_call(self, route: Route, ctx: RouteContext, model: str, n: int) -> ProviderResult:
+        """One n fan-out sub-call, routed within `model`'s group."""
+        served: Served | None = None
+        async for event in self._group(route, ctx, model, n=n, stream=False):
+            if isinstance(event, Served):
+                served = event
+        assert served is not None
+        return served.result
+
+    async def _group(
+        self, route: Route, ctx: RouteContext, model: str, *, n: int | None, stream: bool
+    ) -> AsyncIterator[RouteEvent]:
+        group = route.resolve(model)
+        retries = 0
+        failed: dict[str, str] = {}
+        sub_call = n is not None
+        allow_retries = not sub_call or self.settings.fan_out_on_failure == "retry"
+        while True:
+            plan, acquired = await self._pick(route, ctx, model, group, failed, n)
+            yield Picked(plan)
+            try:
+                async for event in self._attempt(route, ctx, plan, acquired, stream=stream):
+                    yield event
+                return
+            except ImageGenError as error:
+                kind = classify(error, deadline_expired=ctx.deadline.expired)
+                deployment = plan.deployment
+                ctx.tried.append(f"{deployment.model_id} {error.reason}")
+                if (stream and ctx.delivered) or kind in (Failure.FINAL, Failure.CONTENT_POLICY):
+                    raise
+                await self._penalise(ctx, group, deployment, error, kind)
+                failed[deployment.model_id] = error.reason
+                if (
+                    plan.fan_out
+                    or not allow_retries
+                    or retries >= retries_for(error, self.settings)
+                ):
+                    raise
+                retries += 1
+                wait = await self._wait_before_retry(ctx, group, failed, error, retries)
+                if wait is None:
+                    raise
+                ctx.decide(
+                    "retry",
+                    "retry",
+                    f"{model}: retry {retries} after {error.reason} from "
+                    f"{deployment.model_id}, in {wait:.2f}s",
+                )
+                await asyncio.sleep(wait)
+
+    async def _wait_before_retry(
+        self,
+        ctx: RouteContext,
+        group: Sequence[Deployment],
+        failed: dict[str, str],
+        error: ImageGenError,
+        retry: int,
+    ) -> float | None:
+        """Seconds to wait before the retry, or None when it cannot happen in time."""
+        wait = backoff(retry, self.settings, self.rng)
+        if error.retry_after:
+            cooling = await self.store.cooldowns([d.model_id for d in group])
+            others = [d for d in group if d.model_id not in failed and d.model_id not in cooling]
+            if not others:
+                # The same deployment is next: its Retry-After is the earliest sensible time.
+                if error.retry_after > self.settings.max_retry_after_seconds:
+                    ctx.decide("retry", "give_up", f"Retry-After {error.retry_after:.1f}s too long")
+                    return None
+                wait = max(wait, error.retry_after)
+        if wait >= ctx.deadline.remaining():
+            ctx.decide("retry", "give_up", f"no time left to wait {wait:.2f}s before a retry")
+            return None
+        return wait
+
+    async def _penalise(
+        self,
+        ctx: RouteContext,
+        group: Sequence[Deployment],
+        deployment: Deployment,
+        error: ImageGenError,
+        kind: Failure,
+    ) -> None:
+        # A lone deployment is never cooled down: there is nothing to route to instead, and
+        # refusing calls it might serve would only turn a slow recovery into an outage.
+        if len(group) < 2:
+            return
+        cooldown = self.settings.cooldown_time
+        if isinstance(error, ProviderRateLimitedError) or kind is Failure.DEPLOYMENT:
+            seconds = max(cooldown, error.retry_after or 0.0)
+            why = error.reason
+        else:
+            fails = await self.store.record_failure(deployment.model_id)
+            if fails <= self.settings.allowed_fails:
+                return
+            seconds, why = cooldown, f"{fails} failures this minute"
+        if seconds <= 0:
+            return
+        await self.store.cool_down(deployment.model_id, time.time() + seconds)
+        ctx.decide("cooldown", "cooldown", f"{deployment.model_id} for {seconds:.1f}s: {why}")
+
+    async def _pick(
+        self,
+        route: Route,
+        ctx: RouteContext,
+        model: str,
+        group: Sequence[Deployment],
+        failed: dict[str, str],
+        n: int | None,
+    ) -> tuple[Plan, bool]:
+        """The next deployment to call, its call prepared and (unless fan-out) its slot taken."""
+        ids = [d.model_id for d in group]
+        cooling = await self.store.cooldowns(ids)
+        now = time.time()
+        for deployment in group:
+            if deployment.model_id in cooling:
+                left = cooling[deployment.model_id] - now
+                ctx.skip(deployment, f"cooldown ({left:.1f}s left)")
+        available = [d for d in group if d.model_id not in cooling]
+        if not available:
+            retry_after = max(0.0, min(cooling.values()) - now)
+            raise NoDeploymentAvailableError(
+                f"every deployment of {model} is cooling down; retry in {retry_after:.1f}s",
+                metadata={"model": model, "skipped": _listed(ctx, ids)},
+                retry_after=retry_after,
+            )
+        # Deployments that failed this request go last, not away: when nothing else is left,
+        # retrying one of them is better than giving up.
+        fresh = [d for d in available if d.model_id not in failed]
+        loads = await self.store.loads(ids)
+        latencies = await self.store.latencies(ids, ctx.size)
+        candidates = [
+            Candidate(d, loads[d.model_id], latencies.get(d.model_id), route.cost_per_image(d))
+            for d in available
+        ]
+        ordered: list[Candidate] = []
+        for tier in by_order([c for c in candidates if c.deployment in fresh]):
+            ordered += self.strategy(tier, self.rng)
+        for tier in by_order([c for c in candidates if c.deployment not in fresh]):
+            ordered += self.strategy(tier, self.rng)
+        constraint: ImageGenError | None = None
+        limited: list[str] = []
+        too_slow = 0
+        for candidate in ordered:
+            deployment = candidate.deployment
+            remaining = ctx.deadline.remaining()
+            if candidate.latency is not None and remaining < candidate.latency:
+                ctx.skip(
+                    deployment,
+                    f"deadline (takes ~{candidate.latency:.1f}s, {max(remaining, 0):.1f}s left)",
+                )
+                too_slow += 1
+                continue
+            try:
+                plan = route.prepare(deployment, n, ctx.deadline)
+            except InvalidRequestError as error:
+                ctx.skip(deployment, f"constraint ({error.message[:120]})")
+                constraint = constraint or error
+                continue
+            if plan.fan_out:
+                return plan, False
+            limits = Limits(deployment.rpm, deployment.ipm, deployment.max_parallel_requests)
+            refused = await self.store.try_acquire(deployment.model_id, limits, plan.images)
+            if refused is not None:
+                ctx.skip(deployment, f"{refused} limit reached")
+                limited.append(refused)
+                continue
+            return plan, True
+        if constraint is not None and not limited and not too_slow:
+            raise _Untried(constraint)
+        if too_slow and not limited:
+            raise DeadlineExceededError(
+                f"no deployment of {model} can finish in the "
+                f"{max(ctx.deadline.remaining(), 0):.1f}s left ({_listed(ctx, ids)})",
+                metadata={"model": model, "skipped": _listed(ctx, ids)},
+            )
+        busy = all(reason == "max_parallel_requests" for reason in limited)
+        retry_after = BUSY_RETRY_AFTER if busy else seconds_to_next_window()
+        raise NoDeploymentAvailableError(
+            f"every deployment of {model} is at its limits; retry in {retry_after:.1f}s",
+            metadata={"model": model, "skipped": _listed(ctx, ids)},
+            retry_after=retry_after,
+        )
+
+    async def _attempt(
+        self, route: Route, ctx: RouteContext, plan: Plan, acquired: bool, *, stream: bool
+    ) -> AsyncIterator[RouteEvent]:
+        deployment = plan.deployment
+        began = time.monotonic()
+        result: ProviderResult | None = None
+        try:
+            async for event in route.execute(plan):
+                if isinstance(event, ProviderResult):
+                    result = event
+                    continue
+                if stream:
+                    ctx.delivered = True
+                    yield event
+        finally:
+            if acquired:
+                await self.store.release(deployment.model_id)
+        assert result is not None  # execute ends with the result or raises
+        if not plan.fan_out:
+            await self.store.record_latency(
+                deployment.model_id,
+                ctx.size,
+                time.monotonic() - began,
+                self.settings.latency_alpha,
+            )
+        yield Served(plan, result)
+
+    def _annotated(self, error: ImageGenError, ctx: RouteContext) -> ImageGenError:
+        """`error`, its message and metadata saying what was tried (when more than one thing)."""
+        if len(ctx.tried) + len(ctx.skipped) <= 1 and not isinstance(
+            error, NoDeploymentAvailableError
+        ):
+            return error
+        tried = ", ".join(ctx.tried) or "nothing"
+        if ctx.tried:
+            error.metadata["tried"] = ",".join(ctx.tried)[:1000]
+        skipped = "; ".join(f"{i}: {why}" for i, why in ctx.skipped.items())
+        if skipped:
+            error.metadata["skipped"] = skipped[:1000]
+        if "(tried:" not in error.message:
+            told = f"tried: {tried}" + (f"; skipped: {skipped}" if skipped else "")
+            error.message = f"{error.message} ({told})"[:1000]
+            error.args = (error.message,)
+        return error
+
+
+def _listed(ctx: RouteContext, ids: Sequence[str]) -> str:
+    return "; ".join(f"{i}: {ctx.skipped[i]}" for i in ids if i in ctx.skipped)[:1000]

@@ -1,0 +1,1 @@
+"""Spend and access control: virtual keys, budgets with reservation, the spend log."""

@@ -1,0 +1,212 @@
+"""Access control, budgets and the spend log as one RequestHook.
+
+on_request: authenticate the bearer token (when keys are required), check the model,
+price the call and hold the quote against the key's budget, count it against the
+key's rate limits. finished: settle the hold to the actual cost and queue the row.
+The in-process SDK (door "sdk") is the program itself: it is not asked for a key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from imagegen.config import Settings
+from imagegen.errors import (
+    CostUnknownError,
+    ImageGenError,
+    KeyMissingError,
+    MasterKeyRequiredError,
+    ModelNotAllowedError,
+    UnauthenticatedError,
+)
+from imagegen.events import Caller, RequestState
+from imagegen.hooks import RequestHook
+from imagegen.keys.model import KeySpec
+from imagegen.keys.registry import KeyRegistry
+from imagegen.spend.budgets import BudgetLedger, Hold
+from imagegen.spend.limits import RateLimiter
+from imagegen.spend.rows import SpendRow
+from imagegen.spend.store import Store, open_store
+from imagegen.spend.writer import SpendWriter
+from imagegen.types import ProviderResult
+
+if TYPE_CHECKING:
+    from imagegen.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+MASTER = Caller(key_id="master", alias="master")
+
+
+@dataclass(slots=True)
+class _Call:
+    """This hook's per-request data (in RequestState.extensions)."""
+
+    started_at: float
+    key: KeySpec | None = None
+    hold: Hold | None = None
+    images: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class AccessHook(RequestHook):
+    """Virtual keys, budgets with reservation, rate limits and the spend log."""
+
+    name = "access"
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.access = settings.access
+        self.store = store or open_store(self.access.database_url, str(self.access.sqlite_path))
+        self.registry = KeyRegistry(self.store, self.access.keys, self.access.master_key)
+        self.ledger = BudgetLedger(self.store)
+        self.limiter = RateLimiter()
+        self.writer = SpendWriter(
+            self.store, batch_size=self.access.batch_size, interval=self.access.batch_interval
+        )
+        self._gateway: Gateway | None = None
+
+    def bind(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.registry.load()
+        self.writer.start()
+
+    async def aclose(self) -> None:
+        try:
+            await self.writer.aclose()
+        finally:
+            await self.store.close()
+
+    # ------------------------------------------------------------------ authentication
+
+    def authenticate(self, token: str | None) -> KeySpec | None:
+        """The caller's key; None for the master key or when no key is required."""
+        if not self.access.keys_required:
+            return None
+        if not token:
+            raise KeyMissingError(
+                "this gateway requires a virtual key: send 'authorization: Bearer <key>'"
+            )
+        if self.registry.is_master(token):
+            return None
+        key = self.registry.lookup(token)
+        if key is None:
+            raise UnauthenticatedError("the key is not valid (unknown or revoked)")
+        return key
+
+    def require_master(self, token: str | None) -> None:
+        """Raise unless `token` is the master key (or no key at all is required)."""
+        if self.authenticate(token) is not None:
+            raise MasterKeyRequiredError("only the master key may do this")
+        if self.access.master_key is None and self.access.keys_required:
+            raise MasterKeyRequiredError("set general_settings.master_key to manage keys")
+
+    # ------------------------------------------------------------------ request points
+
+    async def on_request(self, state: RequestState) -> None:
+        call = _Call(started_at=time.time())
+        state.extensions[self.name] = call
+        if state.door == "sdk" or not self.access.keys_required:
+            return
+        from imagegen.gateway import RequestCredentials
+
+        key = self.authenticate(state.credentials)
+        if key is None:
+            state.caller = MASTER
+            return
+        call.key = key
+        state.caller = Caller(key_id=key.key_id, alias=key.alias, tags=key.tags)
+        state.request_credentials = (
+            RequestCredentials.ACCEPT
+            if key.allow_request_credentials
+            else RequestCredentials.REFUSE
+        )
+        model = state.request.model or self.settings.default_model or ""
+        if key.models and model not in key.models:
+            raise ModelNotAllowedError(
+                f"key {key.alias!r} may not call model {model[:128]!r}",
+                metadata={"key_alias": key.alias, "model": model[:128]},
+            )
+        images = state.request.n or 1
+        if key.max_budget is not None:
+            assert self._gateway is not None, "the hook was not bound to its gateway"
+            quote = self._gateway.quote(state.request)
+            images = quote.n
+            if quote.cost is None and not self.access.allow_unpriced_models:
+                raise CostUnknownError(
+                    f"model {model[:128]!r} cannot be priced before the call, and key "
+                    f"{key.alias!r} has a budget (general_settings.allow_unpriced_models)",
+                    metadata={"model": model[:128], "basis": quote.basis},
+                )
+            call.hold = await self.ledger.reserve(key, quote.cost or Decimal(0), call.started_at)
+        try:
+            self.limiter.admit(key, images, time.time())
+        except ImageGenError:
+            if call.hold is not None:
+                self.ledger.settle(call.hold, Decimal(0))
+            raise
+
+    async def after_call(self, state: RequestState, result: ProviderResult) -> ProviderResult:
+        call = state.extensions.get(self.name)
+        if isinstance(call, _Call):
+            call.images = len(result.images)
+            if result.usage is not None:
+                call.input_tokens = result.usage.input_tokens
+                call.output_tokens = result.usage.output_tokens
+        return result
+
+    async def finished(self, state: RequestState, error: ImageGenError | None) -> None:
+        call = state.extensions.get(self.name)
+        if not isinstance(call, _Call):
+            call = _Call(started_at=time.time())
+        cost = state.facts.response_cost
+        held = call.hold.amount if call.hold is not None else Decimal(0)
+        # Unknown: the provider may have billed; the budget keeps the quote it held.
+        charged = cost if cost is not None else held
+        if call.hold is not None:
+            self.ledger.settle(call.hold, charged)
+        self.writer.put(self._row(state, call, error, charged))
+
+    def _row(
+        self, state: RequestState, call: _Call, error: ImageGenError | None, charged: Decimal
+    ) -> SpendRow:
+        request, facts = state.request, state.facts
+        key_tags = call.key.tags if call.key is not None else ()
+        caller = state.caller
+        return SpendRow(
+            time=call.started_at,
+            request_id=state.request_id,
+            key_id=caller.key_id if caller else "",
+            key_alias=caller.alias if caller else "",
+            user=request.user or "",
+            tags=tuple(dict.fromkeys((*request.tags, *key_tags))),
+            model_group=request.model or self.settings.default_model or "",
+            deployment=facts.model_id,
+            provider=facts.provider,
+            door=state.door,
+            n=request.n or 1,
+            images=call.images if error is None else 0,
+            size=request.size or "",
+            quality=request.quality or "",
+            status="OK" if error is None else error.reason,
+            cost=facts.response_cost,
+            charged=charged,
+            input_tokens=call.input_tokens,
+            output_tokens=call.output_tokens,
+            latency_ms=(time.monotonic() - state.started) * 1000,
+            attempts=max(facts.attempts, len(facts.attempt_log)),
+            prompt=request.prompt if self.access.log_prompts else None,
+        )
+
+
+def access_of(gateway: Gateway) -> AccessHook | None:
+    """The gateway's access hook, when keys or a spend log are configured."""
+    return next((h for h in gateway.hooks if isinstance(h, AccessHook)), None)

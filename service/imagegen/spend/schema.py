@@ -1,0 +1,114 @@
+"""The two tables, shared by both databases (types differ: see each store)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from imagegen.keys.model import KeySpec
+from imagegen.spend.rows import SpendRow
+
+SPEND_COLUMNS = (
+    "time",
+    "request_id",
+    "key_id",
+    "key_alias",
+    "user_id",
+    "tags",
+    "model_group",
+    "deployment",
+    "provider",
+    "door",
+    "n",
+    "images",
+    "size",
+    "quality",
+    "status",
+    "cost",
+    "charged",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "attempts",
+    "prompt",
+)
+KEY_COLUMNS = (
+    "key_hash",
+    "alias",
+    "models",
+    "rpm",
+    "ipm",
+    "max_budget",
+    "budget_period",
+    "tags",
+    "allow_request_credentials",
+    "revoked",
+    "created_at",
+)
+# The SQL expression each grouping reads (tags are unnested by each store its own way).
+GROUP_COLUMNS = {"key": "key_alias", "model": "model_group", "user": "user_id"}
+
+
+def spend_values(row: SpendRow, decimal: type[Any] = str) -> tuple[Any, ...]:
+    """`row` as column values; decimals as `decimal` (str for SQLite, Decimal for PostgreSQL)."""
+    return (
+        row.time,
+        row.request_id,
+        row.key_id,
+        row.key_alias,
+        row.user,
+        json.dumps(list(row.tags)),
+        row.model_group,
+        row.deployment,
+        row.provider,
+        row.door,
+        row.n,
+        row.images,
+        row.size,
+        row.quality,
+        row.status,
+        None if row.cost is None else decimal(row.cost),
+        decimal(row.charged),
+        row.input_tokens,
+        row.output_tokens,
+        row.latency_ms,
+        row.attempts,
+        row.prompt,
+    )
+
+
+def key_values(key: KeySpec) -> tuple[Any, ...]:
+    return (
+        key.key_hash,
+        key.alias,
+        json.dumps(list(key.models)),
+        key.rpm,
+        key.ipm,
+        None if key.max_budget is None else str(key.max_budget),
+        key.budget_period,
+        json.dumps(list(key.tags)),
+        int(key.allow_request_credentials),
+        int(key.revoked),
+        key.created_at,
+    )
+
+
+def key_from(values: Sequence[Any]) -> KeySpec:
+    record = dict(zip(KEY_COLUMNS, values, strict=True))
+    period = record["budget_period"]
+    return KeySpec(
+        key_hash=record["key_hash"],
+        alias=record["alias"],
+        models=tuple(json.loads(record["models"])),
+        rpm=record["rpm"],
+        ipm=record["ipm"],
+        max_budget=None if record["max_budget"] is None else Decimal(record["max_budget"]),
+        budget_period=period if period in ("daily", "monthly") else None,
+        tags=tuple(json.loads(record["tags"])),
+        allow_request_credentials=bool(record["allow_request_credentials"]),
+        revoked=bool(record["revoked"]),
+        source="database",
+        created_at=float(record["created_at"]),
+    )

@@ -1,0 +1,132 @@
+"""The `general_settings` and `keys` sections of the config (LiteLLM's names).
+
+general_settings:
+  master_key: os.environ/IMAGEGEN_MASTER_KEY   # manages keys, reads all spend
+  database_url: postgresql://user@host/db       # absent: SQLite at spend_log_path
+  spend_log_path: ./imagegen-spend.sqlite3
+keys:
+  - alias: team-a
+    key: os.environ/TEAM_A_KEY                  # or key_hash: <sha256 hex of the key>
+    models: [dall-e-3]
+    rpm: 60
+    ipm: 120
+    max_budget: 25.00
+    budget_period: monthly
+    tags: [team-a]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagegen.errors import ConfigError
+from imagegen.keys.model import KeySpec, hash_key
+
+DEFAULT_SPEND_LOG_PATH = "./imagegen-spend.sqlite3"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class GeneralSection(BaseModel):
+    """general_settings: LiteLLM's keys that imagegen uses, plus its spend log options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    master_key: str | None = Field(default=None, min_length=16)
+    database_url: str | None = None
+    spend_log_path: str | None = None
+    spend_batch_size: int = Field(default=200, ge=1, le=10_000)
+    spend_batch_interval_ms: int = Field(default=50, ge=1, le=60_000)
+    log_prompts: bool = False
+    allow_unpriced_models: bool = False
+
+
+class KeyEntry(BaseModel):
+    """One entry of `keys:`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alias: str = Field(min_length=1, max_length=128)
+    key: str | None = Field(default=None, min_length=16)
+    key_hash: str | None = None
+    models: list[str] = Field(default_factory=list)
+    rpm: int | None = Field(default=None, ge=1)
+    ipm: int | None = Field(default=None, ge=1)
+    max_budget: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    budget_period: Literal["daily", "monthly"] | None = None
+    tags: list[str] = Field(default_factory=list)
+    allow_request_credentials: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSettings:
+    """Keys, the master key and where spend goes; everything off by default."""
+
+    master_key: str | None = None
+    database_url: str | None = None
+    spend_log_path: str | None = None
+    batch_size: int = 200
+    batch_interval: float = 0.05
+    log_prompts: bool = False
+    allow_unpriced_models: bool = False
+    """Let budgeted keys call models that cannot be priced before the call."""
+    keys: tuple[KeySpec, ...] = ()
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether every call needs a key (keys in the config, or a key store with a master)."""
+        return bool(self.keys) or self.master_key is not None
+
+    @property
+    def spend_log(self) -> bool:
+        """Whether a spend log is kept: with keys, or wherever a database is named."""
+        return self.keys_required or bool(self.database_url) or bool(self.spend_log_path)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.spend_log_path or DEFAULT_SPEND_LOG_PATH)
+
+
+def build_access(general: GeneralSection, entries: list[KeyEntry], source: str) -> AccessSettings:
+    """Validate the sections together; ConfigError names the file and key."""
+    keys: list[KeySpec] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        where = f"{source}: keys[{index}]"
+        if (entry.key is None) == (entry.key_hash is None):
+            raise ConfigError(f"{where}: give key or key_hash (one of them)")
+        if entry.key_hash is not None and not _HEX64.match(entry.key_hash):
+            raise ConfigError(f"{where}.key_hash: must be 64 lowercase hex digits (SHA-256)")
+        if entry.alias in seen:
+            raise ConfigError(f"{where}.alias: {entry.alias!r} is used twice")
+        if entry.budget_period is not None and entry.max_budget is None:
+            raise ConfigError(f"{where}.budget_period: needs a max_budget")
+        seen.add(entry.alias)
+        keys.append(
+            KeySpec(
+                key_hash=entry.key_hash or hash_key(entry.key or ""),
+                alias=entry.alias,
+                models=tuple(entry.models),
+                rpm=entry.rpm,
+                ipm=entry.ipm,
+                max_budget=entry.max_budget,
+                budget_period=entry.budget_period,
+                tags=tuple(entry.tags),
+                allow_request_credentials=entry.allow_request_credentials,
+            )
+        )
+    return AccessSettings(
+        master_key=general.master_key,
+        database_url=general.database_url,
+        spend_log_path=general.spend_log_path,
+        batch_size=general.spend_batch_size,
+        batch_interval=general.spend_batch_interval_ms / 1000,
+        log_prompts=general.log_prompts,
+        allow_unpriced_models=general.allow_unpriced_models,
+        keys=tuple(keys),
+    )

@@ -1,0 +1,49 @@
+"""What the spend log and the key store need from a database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Protocol
+
+from imagegen.keys.model import KeySpec
+from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
+
+
+class Store(Protocol):
+    """Spend rows and virtual keys, in one database."""
+
+    async def open(self) -> None:
+        """Connect and create the tables if they are missing."""
+
+    async def close(self) -> None: ...
+
+    async def insert(self, rows: Sequence[SpendRow]) -> None:
+        """Insert `rows` in one transaction: all of them are committed, or none."""
+
+    async def charged_since(self, key_id: str, since: float) -> Decimal:
+        """What the key's budget was charged by rows at or after `since`."""
+
+    async def summary(
+        self, group_by: GroupBy, since: float | None, key_id: str | None
+    ) -> list[SpendGroup]:
+        """Totals per group, largest cost first (only `key_id`'s rows when given)."""
+
+    async def load_keys(self) -> list[KeySpec]: ...
+
+    async def add_key(self, key: KeySpec) -> None:
+        """Store a new key; AlreadyExistsError when the alias is taken."""
+
+    async def revoke_key(self, alias: str) -> bool:
+        """Mark the key revoked; False when no stored key has that alias."""
+
+
+def open_store(database_url: str | None, sqlite_path: str) -> Store:
+    """PostgreSQL when a database URL is configured, else the SQLite file."""
+    if database_url:
+        from imagegen.spend.store_postgres import PostgresStore
+
+        return PostgresStore(database_url)
+    from imagegen.spend.store_sqlite import SqliteStore
+
+    return SqliteStore(sqlite_path)

@@ -1,0 +1,160 @@
+"""The spend log and key store in PostgreSQL (general_settings.database_url), via psycopg 3.
+
+One async connection, used by one statement at a time: the spend writer already
+batches, so a pool would add nothing but connections. Costs are NUMERIC: exact sums.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from decimal import Decimal
+
+import psycopg
+
+from imagegen.errors import AlreadyExistsError
+from imagegen.keys.model import KeySpec
+from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
+from imagegen.spend.schema import (
+    GROUP_COLUMNS,
+    KEY_COLUMNS,
+    SPEND_COLUMNS,
+    key_from,
+    key_values,
+    spend_values,
+)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS imagegen_spend (
+    time DOUBLE PRECISION NOT NULL, request_id TEXT NOT NULL, key_id TEXT NOT NULL,
+    key_alias TEXT NOT NULL, user_id TEXT NOT NULL, tags JSONB NOT NULL,
+    model_group TEXT NOT NULL, deployment TEXT NOT NULL, provider TEXT NOT NULL,
+    door TEXT NOT NULL, n INTEGER NOT NULL, images INTEGER NOT NULL, size TEXT NOT NULL,
+    quality TEXT NOT NULL, status TEXT NOT NULL, cost NUMERIC, charged NUMERIC NOT NULL,
+    input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL, prompt TEXT)""",
+    "CREATE INDEX IF NOT EXISTS imagegen_spend_key_time ON imagegen_spend (key_id, time)",
+    "CREATE INDEX IF NOT EXISTS imagegen_spend_time ON imagegen_spend (time)",
+    """CREATE TABLE IF NOT EXISTS imagegen_keys (
+    key_hash TEXT PRIMARY KEY, alias TEXT NOT NULL UNIQUE, models TEXT NOT NULL,
+    rpm INTEGER, ipm INTEGER, max_budget TEXT, budget_period TEXT, tags TEXT NOT NULL,
+    allow_request_credentials INTEGER NOT NULL, revoked INTEGER NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL)""",
+)
+
+
+class PostgresStore:
+    """Store over a PostgreSQL database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._lock = asyncio.Lock()
+
+    def _db(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        assert self._conn is not None, "store is not open"
+        return self._conn
+
+    async def open(self) -> None:
+        self._conn = await psycopg.AsyncConnection.connect(self.url)
+        async with self._lock, self._db().transaction():
+            for statement in _SCHEMA:
+                await self._db().execute(statement)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _reconnect_if_broken(self) -> None:
+        # After a server restart the connection is dead: the writer's retry gets a new one.
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await psycopg.AsyncConnection.connect(self.url)
+
+    async def insert(self, rows: Sequence[SpendRow]) -> None:
+        sql = (
+            f"INSERT INTO imagegen_spend ({', '.join(SPEND_COLUMNS)}) "
+            f"VALUES ({', '.join(['%s'] * len(SPEND_COLUMNS))})"
+        )
+        values = [spend_values(row, Decimal) for row in rows]
+        async with self._lock:
+            await self._reconnect_if_broken()
+            async with self._db().transaction(), self._db().cursor() as cursor:
+                await cursor.executemany(sql, values)
+
+    async def charged_since(self, key_id: str, since: float) -> Decimal:
+        async with self._lock:
+            await self._reconnect_if_broken()
+            async with self._db().transaction():
+                cursor = await self._db().execute(
+                    "SELECT COALESCE(SUM(charged), 0) FROM imagegen_spend "
+                    "WHERE key_id = %s AND time >= %s",
+                    (key_id, since),
+                )
+                row = await cursor.fetchone()
+        assert row is not None
+        return Decimal(str(row[0]))
+
+    async def summary(
+        self, group_by: GroupBy, since: float | None, key_id: str | None
+    ) -> list[SpendGroup]:
+        if group_by == "tag":
+            source = "imagegen_spend, jsonb_array_elements_text(imagegen_spend.tags) AS t(tag)"
+            group = "t.tag"
+        else:
+            source, group = "imagegen_spend", GROUP_COLUMNS[group_by]
+        where = ["time >= %s"]
+        params: list[object] = [since or 0.0]
+        if key_id is not None:
+            where.append("key_id = %s")
+            params.append(key_id)
+        sql = (
+            f"SELECT {group}, COUNT(*), COUNT(*) FILTER (WHERE status <> 'OK'), "
+            "COALESCE(SUM(images), 0), COALESCE(SUM(cost), 0), "
+            "COUNT(*) FILTER (WHERE cost IS NULL) "
+            f"FROM {source} WHERE {' AND '.join(where)} GROUP BY {group}"
+        )
+        async with self._lock:
+            await self._reconnect_if_broken()
+            async with self._db().transaction():
+                cursor = await self._db().execute(sql, params)
+                fetched = await cursor.fetchall()
+        groups = [
+            SpendGroup(str(g), int(str(r)), int(str(e)), int(str(i)), Decimal(str(c)), int(str(u)))
+            for g, r, e, i, c, u in fetched
+        ]
+        return sorted(groups, key=lambda g: (-g.cost, g.group))
+
+    async def load_keys(self) -> list[KeySpec]:
+        sql = f"SELECT {', '.join(KEY_COLUMNS)} FROM imagegen_keys ORDER BY created_at"
+        async with self._lock:
+            await self._reconnect_if_broken()
+            async with self._db().transaction():
+                cursor = await self._db().execute(sql)
+                fetched = await cursor.fetchall()
+        return [key_from(values) for values in fetched]
+
+    async def add_key(self, key: KeySpec) -> None:
+        sql = (
+            f"INSERT INTO imagegen_keys ({', '.join(KEY_COLUMNS)}) "
+            f"VALUES ({', '.join(['%s'] * len(KEY_COLUMNS))})"
+        )
+        async with self._lock:
+            await self._reconnect_if_broken()
+            try:
+                async with self._db().transaction():
+                    await self._db().execute(sql, key_values(key))
+            except psycopg.errors.UniqueViolation:
+                raise AlreadyExistsError(
+                    f"a key with alias {key.alias!r} exists already",
+                    metadata={"alias": key.alias},
+                ) from None
+
+    async def revoke_key(self, alias: str) -> bool:
+        async with self._lock:
+            await self._reconnect_if_broken()
+            async with self._db().transaction():
+                cursor = await self._db().execute(
+                    "UPDATE imagegen_keys SET revoked = 1 WHERE alias = %s", (alias,)
+                )
+                return cursor.rowcount > 0
