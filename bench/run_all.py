@@ -584,9 +584,10 @@ def report(
         "HTTP (the same bytes). **imagegen gRPC** is `GenerateImages`; **imagegen HTTP** is "
         "the OpenAI-compatible door (`POST /v1/images/generations`, base64 JSON out); "
         "**litellm** is LiteLLM 1.80.0's proxy (`litellm[proxy]==1.80.0`, 1 worker, no "
-        "database) on the same route. imagegen runs one process (the default) with no "
-        "request hooks configured: routing, spend, telemetry and guardrail hooks add their "
-        "own cost when configured.\n"
+        "database) on the same route. imagegen runs one process (the default) on a plain "
+        "config (a model_list, no keys, guardrails or exporters): the router and the "
+        "always-on hooks (request bounds, metrics and the request log line) are in every "
+        "figure; keys, spend logging and guardrails add their own cost when configured.\n"
     )
     for note in bench.notes:
         out.append(f"> {note}\n")
