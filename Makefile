@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
 
-.PHONY: setup run test lint breaking proto clients clients-test check-gen ci clean soak
+.PHONY: setup run test lint breaking proto clients clients-test check-gen ci clean soak bench
 
 ## setup: create .venv with the imagegen command and dev tools (and buf, ts-proto from npm)
 setup: $(VENV_STAMP) $(NODE_STAMP)
@@ -43,8 +43,8 @@ soak: $(VENV_STAMP)
 lint: setup
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
-	$(VENV)/bin/ruff check service tests scripts clients/python
-	$(VENV)/bin/ruff format --check service tests scripts clients/python
+	$(VENV)/bin/ruff check service tests scripts clients/python bench
+	$(VENV)/bin/ruff format --check service tests scripts clients/python bench
 	$(VENV)/bin/mypy
 
 ## breaking: the contract must stay wire- and source-compatible with the previous commit (buf FILE rules)
@@ -75,6 +75,26 @@ check-gen: proto
 
 ## ci: everything CI runs
 ci: setup lint breaking check-gen test clients-test
+
+## bench: gateway vs direct vs LiteLLM 1.80.0 on loopback; writes bench/RESULTS.md and bench/plot.png
+LITELLM_VENV := bench/.venv-litellm
+LITELLM_STAMP := $(LITELLM_VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_BUDGET ?= 840
+
+$(BENCH_STAMP): $(VENV_STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+# LiteLLM in a venv of its own: it is what we compare against, never a project dependency.
+$(LITELLM_STAMP):
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install --quiet 'litellm[proxy]==1.80.0'
+	touch $@
+
+bench: $(BENCH_STAMP) $(LITELLM_STAMP)
+	timeout --signal=TERM --kill-after=30 $(BENCH_BUDGET) $(PY) bench/run_all.py --workers
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .tools clients/node/node_modules \

@@ -1,14 +1,17 @@
 """The error tree's mappings: every class to a gRPC code, an AIP-193 reason and an HTTP status,
-back again through the client, and every httpx exception into the tree."""
+back again through the client, and every HTTP client exception into the tree."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from decimal import Decimal
 
+import aiohttp
 import grpc
-import httpx
+import multidict
 import pytest
+import yarl
 from google.rpc import error_details_pb2
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
@@ -183,40 +186,57 @@ async def test_client_rebuilds_class_from_a_real_server_status(
     assert rebuilt.message == caught.value.details()
 
 
-# ----------------------------------------------------------------------------- httpx
+# ----------------------------------------------------------------------------- aiohttp
 
 
-def _httpx_exception_classes() -> list[type[Exception]]:
-    exported = (getattr(httpx, name) for name in httpx.__all__)
+def _aiohttp_exception_classes() -> list[type[Exception]]:
+    exported = (getattr(aiohttp, name) for name in aiohttp.client_exceptions.__all__)
     return sorted(
         (obj for obj in exported if isinstance(obj, type) and issubclass(obj, Exception)),
         key=lambda cls: cls.__name__,
     )
 
 
-HTTPX_CLASSES = _httpx_exception_classes()
+CLIENT_CLASSES = [*_aiohttp_exception_classes(), asyncio.TimeoutError]
+_KEY = aiohttp.client_reqrep.ConnectionKey("provider.invalid", 443, True, True, None, None, None)
+_INFO = aiohttp.RequestInfo(
+    yarl.URL("https://provider.invalid/v1/images/generations"),
+    "POST",
+    multidict.CIMultiDictProxy(multidict.CIMultiDict()),
+    yarl.URL("https://provider.invalid/v1/images/generations"),
+)
 
 
 def _make(cls: type[Exception]) -> Exception:
-    request = httpx.Request("POST", "https://provider.invalid/v1/images/generations")
-    if issubclass(cls, httpx.HTTPStatusError):
-        return cls(LEAK, request=request, response=httpx.Response(500, request=request))
-    if issubclass(cls, httpx.RequestError):
-        return cls(LEAK, request=request)
+    """An instance of `cls` whose text carries LEAK wherever the class takes text."""
+    if issubclass(cls, aiohttp.ClientConnectorError):
+        if issubclass(cls, aiohttp.ClientConnectorCertificateError):
+            return cls(_KEY, ValueError(LEAK))
+        return cls(_KEY, OSError(1, LEAK))
+    if issubclass(cls, aiohttp.ClientResponseError):
+        return cls(_INFO, (), status=500, message=LEAK)
+    if issubclass(cls, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return cls(f"https://{LEAK}")
+    if issubclass(cls, aiohttp.WSMessageTypeError):
+        return cls(LEAK)
+    if issubclass(cls, aiohttp.ServerFingerprintMismatch):
+        return cls(b"a", b"b", LEAK, 443)
     try:
         return cls(LEAK)
-    except TypeError:  # StreamConsumed and friends take no message
+    except TypeError:
         return cls()
 
 
-def test_httpx_exception_list_is_the_real_one() -> None:
-    names = {cls.__name__ for cls in HTTPX_CLASSES}
-    assert {"ConnectError", "ReadTimeout", "InvalidURL", "RemoteProtocolError"} <= names
-    assert len(HTTPX_CLASSES) >= 25
+def test_client_exception_list_is_the_real_one() -> None:
+    names = {cls.__name__ for cls in CLIENT_CLASSES}
+    assert {"ClientConnectorError", "SocketTimeoutError", "InvalidURL", "ClientPayloadError"} <= (
+        names
+    )
+    assert len(CLIENT_CLASSES) >= 25
 
 
-@pytest.mark.parametrize("cls", HTTPX_CLASSES, ids=[cls.__name__ for cls in HTTPX_CLASSES])
-def test_every_httpx_exception_maps_into_the_tree(cls: type[Exception]) -> None:
+@pytest.mark.parametrize("cls", CLIENT_CLASSES, ids=[cls.__name__ for cls in CLIENT_CLASSES])
+def test_every_client_exception_maps_into_the_tree(cls: type[Exception]) -> None:
     error = map_transport_error(_make(cls), provider="openai", deadline=Deadline.after(60))
 
     assert isinstance(error, ImageGenError)
@@ -227,9 +247,9 @@ def test_every_httpx_exception_maps_into_the_tree(cls: type[Exception]) -> None:
     assert LEAK not in to_rpc_status(error).SerializeToString().decode("latin-1")
 
 
-@pytest.mark.parametrize("cls", [httpx.ReadTimeout, httpx.WriteTimeout])
+@pytest.mark.parametrize("cls", [aiohttp.SocketTimeoutError, asyncio.TimeoutError])
 def test_timeout_is_deadline_exceeded_only_once_the_deadline_passed(
-    cls: type[httpx.TimeoutException],
+    cls: type[Exception],
 ) -> None:
     exc = _make(cls)
     passed = map_transport_error(exc, provider="openai", deadline=Deadline.after(-1))
@@ -242,11 +262,8 @@ def test_timeout_is_deadline_exceeded_only_once_the_deadline_passed(
     assert "request_sent" not in early.metadata
 
 
-@pytest.mark.parametrize("cls", [httpx.ConnectTimeout, httpx.PoolTimeout])
-def test_timeout_before_the_request_left_is_marked_not_sent(
-    cls: type[httpx.TimeoutException],
-) -> None:
-    exc = _make(cls)
+def test_timeout_before_the_request_left_is_marked_not_sent() -> None:
+    exc = _make(aiohttp.ConnectionTimeoutError)
     passed = map_transport_error(exc, provider="openai", deadline=Deadline.after(-1))
     early = map_transport_error(exc, provider="openai", deadline=Deadline.after(60))
 
@@ -259,7 +276,14 @@ def test_timeout_before_the_request_left_is_marked_not_sent(
 
 
 @pytest.mark.parametrize(
-    "cls", [httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.ProxyError]
+    "cls",
+    [
+        aiohttp.ClientConnectorError,
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+        aiohttp.ClientProxyConnectionError,
+        aiohttp.ClientConnectionResetError,
+    ],
 )
 def test_connection_failures_are_retryable_unavailable(cls: type[Exception]) -> None:
     error = map_transport_error(_make(cls), provider="openai", deadline=Deadline.after(60))

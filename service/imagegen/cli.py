@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from imagegen.cli_admin import add_commands
-from imagegen.config import embedded_settings, load_settings
+from imagegen.config import Settings, embedded_settings, load_settings
 from imagegen.errors import ConfigError, ImageGenError
 
 
@@ -27,12 +27,28 @@ def _serve(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(
             settings, server=dataclasses.replace(settings.server, http_port=None)
         )
+    if settings.server.workers > 1:
+        return _serve_workers(settings, args)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings, host=args.host, port=args.port, http_port=args.http_port))
     except OSError as exc:
         # A port already taken: say which, without a traceback.
         print(f"imagegen: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
+    from imagegen.server.workers import WorkerFailedError, serve_workers
+
+    try:
+        serve_workers(settings, host=args.host, port=args.port, http_port=args.http_port)
+    except ValueError as exc:
+        print(f"imagegen: config error: {exc}", file=sys.stderr)
+        return 2
+    except WorkerFailedError as exc:
+        print(f"imagegen: {exc}", file=sys.stderr)
         return 1
     return 0
 

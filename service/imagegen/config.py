@@ -195,6 +195,8 @@ class ServerSettings:
     """A bound on prompt length tighter than the built-in 100,000 characters."""
     max_images_per_request: int | None = None
     """A bound on n tighter than the built-in 10."""
+    workers: int = 1
+    """Serving processes sharing the ports (SO_REUSEPORT), each with its own event loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +290,7 @@ class _ServerSection(BaseModel):
     tls_client_ca_file: str | None = None
     max_prompt_chars: int | None = Field(default=None, ge=1, le=MAX_PROMPT_CHARS)
     max_images_per_request: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_REQUEST)
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 class _File(BaseModel):
@@ -434,6 +437,7 @@ def _build(document: _File, source: str) -> Settings:
             tls_client_ca_file=server.tls_client_ca_file,
             max_prompt_chars=server.max_prompt_chars,
             max_images_per_request=server.max_images_per_request,
+            workers=server.workers,
         ),
         guardrails=build_guardrail_settings(
             document.guardrails, _model_guardrails(document.model_list), source

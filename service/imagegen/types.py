@@ -8,7 +8,6 @@ OpenAI-compatible object the Python SDKs return.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+import pybase64
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -167,13 +167,13 @@ class GeneratedImage:
         if self._data is None:
             if self._b64 is None:
                 raise ValueError("this image is only available as a URL")
-            self._data = base64.b64decode(self._b64, validate=True)
+            self._data = pybase64.b64decode(self._b64, validate=True)
         return self._data
 
     def b64_json(self) -> str:
         """The encoded image file as base64 text."""
         if self._b64 is None:
-            self._b64 = base64.b64encode(self.data()).decode("ascii")
+            self._b64 = pybase64.b64encode_as_string(self.data())
         return self._b64
 
     def __repr__(self) -> str:
@@ -182,11 +182,15 @@ class GeneratedImage:
 
 
 def decode_b64_image(value: object, *, provider: str) -> bytes:
-    """Decode a provider's base64 image, reporting garbage as a bad provider response."""
-    if not isinstance(value, str) or not value:
+    """Decode a provider's base64 image, reporting garbage as a bad provider response.
+
+    `value` is the JSON string, or the bytes it was cut from (see openai.py). pybase64:
+    the standard library's validating decoder costs ~9 ms per 1.5 MB image, this ~0.1 ms.
+    """
+    if not isinstance(value, str | bytes | memoryview) or not value:
         raise ProviderBadResponseError("image data is missing", provider=provider)
     try:
-        return base64.b64decode(value, validate=True)
+        return pybase64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise ProviderBadResponseError(
             "image data is not valid base64", provider=provider

@@ -1,9 +1,10 @@
 """Keep credentials carried in URLs out of the HTTP client's own log lines.
 
-httpx logs every request URL at INFO ("HTTP Request: POST https://…"). Some providers
-take the key as a query parameter (Google's `?key=`), Azure blob and SAS URLs carry
-signatures, and an operator's api_base may hold `user:password@`. This filter rewrites
-those parts of httpx's and httpcore's records before any handler sees them.
+httpx (webhook callbacks, the moderation guardrail) logs every request URL at INFO
+("HTTP Request: POST https://…"), and aiohttp (provider calls) names URLs in its client
+warnings. Some providers take the key as a query parameter (Google's `?key=`), Azure blob
+and SAS URLs carry signatures, and an operator's api_base may hold `user:password@`. This
+filter rewrites those parts of the clients' records before any handler sees them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def install() -> None:
         "httpcore.http11",
         "httpcore.http2",
         "httpcore.proxy",
+        "aiohttp.client",
+        "aiohttp.internal",
     ):
         logger = logging.getLogger(name)
         if not any(isinstance(f, UrlSecretFilter) for f in logger.filters):

@@ -75,6 +75,9 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # Worker processes (server_settings.workers) share the port; the kernel spreads
+        # connections among them.
+        ("grpc.so_reuseport", 1 if settings.server.workers > 1 else 0),
     ]
 
 
@@ -143,6 +146,7 @@ async def start_server(
                 host or settings.server.http_host or settings.server.host,
                 http_port,
                 http_ssl_context(settings.server),
+                reuse_port=settings.server.workers > 1,
             )
         except BaseException:
             # The HTTP port is taken (or the like): leave nothing running behind.
