@@ -16,9 +16,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
+from urllib.request import proxy_bypass
 
 import aiohttp
 import yarl
+from aiohttp.helpers import ProxyInfo, proxies_from_env
 
 from imagegen.deadline import Deadline
 from imagegen.errors import (
@@ -40,6 +43,8 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 # Image generation responses carry several MB of base64; refuse absurd bodies rather than
 # letting one misbehaving upstream take the process's memory.
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# Hosts whose proxy decision is remembered; callers' own api_base values could be many.
+MAX_REMEMBERED_HOSTS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,7 @@ class HttpTransport:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._proxies = EnvironmentProxies()
         self.provider_seconds_total = 0.0
 
     def _client(self) -> aiohttp.ClientSession:
@@ -114,9 +120,11 @@ class HttpTransport:
             connector = aiohttp.TCPConnector(
                 limit=MAX_CONNECTIONS, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS
             )
-            # trust_env: HTTPS_PROXY / NO_PROXY are honoured, as they were with httpx.
+            # Not trust_env: with it aiohttp reads ~/.netrc and the proxy variables on a
+            # worker thread for every request (two thread hops, a fifth of the gateway's
+            # CPU under load: bench/NOTES.md). Proxies are chosen by EnvironmentProxies.
             self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=True, auto_decompress=True
+                connector=connector, trust_env=False, auto_decompress=True
             )
         return self._session
 
@@ -127,13 +135,15 @@ class HttpTransport:
         body, headers, timeout = _prepare(request, deadline)
         started = time.monotonic()
         try:
+            url = _url(request.url)
             async with self._client().request(
                 request.method,
-                _url(request.url),
+                url,
                 data=body,
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
+                **self._proxies.arguments(url, headers),
             ) as response:
                 length = response.content_length
                 if length is not None and length > MAX_RESPONSE_BYTES:
@@ -165,13 +175,15 @@ class HttpTransport:
         body, headers, timeout = _prepare(request, deadline)
         started = time.monotonic()
         try:
+            url = _url(request.url)
             async with self._client().request(
                 request.method,
-                _url(request.url),
+                url,
                 data=body,
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
+                **self._proxies.arguments(url, headers),
             ) as response:
                 _refuse_redirect(response.status, provider)
                 try:
@@ -200,6 +212,45 @@ def _refuse_redirect(status: int, provider: str) -> None:
             provider=provider,
             upstream_status=status,
         )
+
+
+class EnvironmentProxies:
+    """The proxy for each provider URL, from HTTPS_PROXY / HTTP_PROXY and
+    NO_PROXY (as curl and httpx read them), decided once per scheme and host."""
+
+    def __init__(self) -> None:
+        self._proxies: dict[str, ProxyInfo] | None = None
+        self._chosen: dict[tuple[str, str], tuple[yarl.URL | None, str | None]] = {}
+
+    def arguments(self, url: yarl.URL, headers: dict[str, str]) -> dict[str, Any]:
+        """The request arguments that send `url` through its proxy (none: direct).
+
+        Proxy credentials go on the CONNECT for https targets; a plain-http request is sent
+        to the proxy itself, so they go in `headers`."""
+        proxy, authorization = self._choose(url)
+        if proxy is None:
+            return {}
+        if authorization is None:
+            return {"proxy": proxy}
+        if url.scheme == "https":
+            return {"proxy": proxy, "proxy_headers": {"Proxy-Authorization": authorization}}
+        headers["Proxy-Authorization"] = authorization
+        return {"proxy": proxy}
+
+    def _choose(self, url: yarl.URL) -> tuple[yarl.URL | None, str | None]:
+        key = (url.scheme, url.host or "")
+        chosen = self._chosen.get(key)
+        if chosen is None:
+            if self._proxies is None:
+                self._proxies = proxies_from_env()
+            info = self._proxies.get(url.scheme)
+            chosen = (None, None)
+            if info is not None and not proxy_bypass(url.host or ""):
+                auth = info.proxy_auth.encode() if info.proxy_auth is not None else None
+                chosen = (info.proxy, auth)
+            if len(self._chosen) < MAX_REMEMBERED_HOSTS:
+                self._chosen[key] = chosen
+        return chosen
 
 
 def encode_body(request: HttpRequest) -> bytes:

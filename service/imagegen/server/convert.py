@@ -69,19 +69,20 @@ def _integral(value: JsonValue) -> JsonValue:
     return value
 
 
-def image_to_proto(index: int, image: GeneratedImage) -> pb.Image:
-    message = pb.Image(
-        index=index,
-        mime_type=image.mime_type or "",
-        width=image.width or 0,
-        height=image.height or 0,
-        revised_prompt=image.revised_prompt or "",
-    )
+def fill_image(message: pb.Image, index: int, image: GeneratedImage) -> None:
+    """Write `image` into a message that already sits inside its response.
+
+    Filled in place, never built apart and then attached: attaching copies the message, and
+    with it 1-8 MB of image bytes (a measured 0.15-1.5 ms per image, bench/NOTES.md)."""
+    message.index = index
+    message.mime_type = image.mime_type or ""
+    message.width = image.width or 0
+    message.height = image.height or 0
+    message.revised_prompt = image.revised_prompt or ""
     if image.has_content:
         message.data = image.data()
     elif image.url is not None:
         message.url = image.url
-    return message
 
 
 def usage_to_proto(usage: Usage | None) -> pb.Usage | None:
@@ -139,9 +140,8 @@ def size_coercion_to_proto(facts: CallFacts) -> pb.SizeCoercion | None:
 
 def generation_to_proto(generation: Generation) -> pb.GenerateImagesResponse:
     result, facts = generation.result, generation.facts
-    return pb.GenerateImagesResponse(
+    response = pb.GenerateImagesResponse(
         created=result.created or 0,
-        images=[image_to_proto(i, image) for i, image in enumerate(result.images)],
         usage=usage_to_proto(result.usage),
         cost=cost_to_proto(facts),
         size_coercion=size_coercion_to_proto(facts),
@@ -150,6 +150,9 @@ def generation_to_proto(generation: Generation) -> pb.GenerateImagesResponse:
         fallback_model=facts.fallback_model,
         failed_count=facts.failed,
     )
+    for index, image in enumerate(result.images):
+        fill_image(response.images.add(), index, image)
+    return response
 
 
 def summary_to_proto(generation: Generation) -> pb.StreamGenerateImagesResponse:
@@ -209,13 +212,13 @@ def stream_messages(event: StreamEvent, chunk_bytes: int) -> list[pb.StreamGener
         progress = pb.Progress(elapsed=elapsed, images_done=event.images_done)
         return [pb.StreamGenerateImagesResponse(progress=progress)]
     if isinstance(event, PreviewEvent):
-        preview = pb.PartialImage(
-            index=event.index,
-            partial_index=event.partial_index,
-            data=event.data,
-            mime_type=event.mime_type,
-        )
-        return [pb.StreamGenerateImagesResponse(partial_image=preview)]
+        message = pb.StreamGenerateImagesResponse()
+        preview = message.partial_image  # filled in place: see fill_image
+        preview.index = event.index
+        preview.partial_index = event.partial_index
+        preview.data = event.data
+        preview.mime_type = event.mime_type
+        return [message]
     return [summary_to_proto(event)]
 
 
@@ -224,19 +227,23 @@ def image_messages(
 ) -> list[pb.StreamGenerateImagesResponse]:
     """One `image` event, or `image_chunk` events when the image exceeds `chunk_bytes`."""
     if not image.has_content or len(image.data()) <= chunk_bytes:
-        return [pb.StreamGenerateImagesResponse(image=image_to_proto(index, image))]
+        message = pb.StreamGenerateImagesResponse()
+        fill_image(message.image, index, image)
+        return [message]
     data = memoryview(image.data())
     messages = []
     for offset in range(0, len(data), chunk_bytes):
         piece = data[offset : offset + chunk_bytes]
-        chunk = pb.ImageChunk(
-            index=index, data=bytes(piece), last=offset + chunk_bytes >= len(data)
-        )
+        message = pb.StreamGenerateImagesResponse()
+        chunk = message.image_chunk  # filled in place: see fill_image
+        chunk.index = index
+        chunk.data = bytes(piece)
+        chunk.last = offset + chunk_bytes >= len(data)
         if offset == 0:
             chunk.total_bytes = len(data)
             chunk.mime_type = image.mime_type or ""
             chunk.width = image.width or 0
             chunk.height = image.height or 0
             chunk.revised_prompt = image.revised_prompt or ""
-        messages.append(pb.StreamGenerateImagesResponse(image_chunk=chunk))
+        messages.append(message)
     return messages

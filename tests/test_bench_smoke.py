@@ -1,0 +1,47 @@
+"""`make bench` must keep working: one short round of scenario (a) through both doors.
+
+The figures themselves are not asserted (this machine is shared and a test is no benchmark);
+that every request through the gateway succeeds, and each target was measured, is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_scenario_a_runs_through_both_doors(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run_all.py"),
+            "--only",
+            "a",
+            "--no-litellm",
+            "--rounds",
+            "1",
+            "--duration",
+            "0.5",
+            "--raw",
+            str(raw),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    cells = json.loads(raw.read_text())[0]
+    measured = {key: results[0] for key, results in cells.items() if key.startswith("(")}
+    for target in ("direct", "imagegen gRPC", "imagegen HTTP"):
+        for concurrency in (1, 32, 256):
+            result = measured[repr((target, concurrency))]
+            assert result["ok"] > 0, (target, concurrency, result)
+            assert result["errors"] == {}, (target, concurrency, result)
+            assert result["p50_ms"] >= 250  # the upstream's 250 ms is in every answer
