@@ -214,6 +214,7 @@ def stream_messages(event: StreamEvent, chunk_bytes: int) -> list[pb.StreamGener
     if isinstance(event, PreviewEvent):
         message = pb.StreamGenerateImagesResponse()
         preview = message.partial_image  # filled in place: see fill_image
+        preview.SetInParent()
         preview.index = event.index
         preview.partial_index = event.partial_index
         preview.data = event.data
@@ -228,6 +229,7 @@ def image_messages(
     """One `image` event, or `image_chunk` events when the image exceeds `chunk_bytes`."""
     if not image.has_content or len(image.data()) <= chunk_bytes:
         message = pb.StreamGenerateImagesResponse()
+        message.image.SetInParent()  # the oneof is `image` even if every field is a default
         fill_image(message.image, index, image)
         return [message]
     data = memoryview(image.data())
@@ -236,6 +238,7 @@ def image_messages(
         piece = data[offset : offset + chunk_bytes]
         message = pb.StreamGenerateImagesResponse()
         chunk = message.image_chunk  # filled in place: see fill_image
+        chunk.SetInParent()
         chunk.index = index
         chunk.data = bytes(piece)
         chunk.last = offset + chunk_bytes >= len(data)
