@@ -120,14 +120,21 @@ async def test_two_workers_answer_on_one_port_and_stop_together(tmp_path: Path) 
     channels: list[grpc.aio.Channel] = []
     try:
         await _wait_ready(http_port, process)
-        workers = _children(process.pid)
-        # The spawn start method adds a resource tracker beside the two workers.
-        listening = {
-            pid: [
-                inode for inode in _socket_inodes(pid) if _tcp_sockets(grpc_port).get(inode) == "0A"
-            ]
-            for pid in workers
-        }
+        # Readiness came from whichever worker answered first: wait (bounded) for the other.
+        listening: dict[int, list[str]] = {}
+        for _ in range(100):
+            # The spawn start method adds a resource tracker beside the two workers.
+            listening = {
+                pid: [
+                    inode
+                    for inode in _socket_inodes(pid)
+                    if _tcp_sockets(grpc_port).get(inode) == "0A"
+                ]
+                for pid in _children(process.pid)
+            }
+            if sum(1 for inodes in listening.values() if inodes) == 2:
+                break
+            await asyncio.sleep(0.1)
         serving = [pid for pid, inodes in listening.items() if inodes]
         assert len(serving) == 2, listening
 
