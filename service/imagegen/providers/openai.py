@@ -37,7 +37,7 @@ from imagegen.providers.base import (
 from imagegen.providers.http_errors import content_policy_error, error_for_status
 from imagegen.providers.openai_models import openai_spec
 from imagegen.providers.sse import parse_sse
-from imagegen.providers.transport import HttpResponse, HttpTransport
+from imagegen.providers.transport import HttpResponse, HttpTransport, json_or_none
 from imagegen.sizes import AUTO, parse_size
 from imagegen.types import (
     GeneratedImage,
@@ -110,16 +110,9 @@ def _lift_base64(content: bytes) -> tuple[object, list[memoryview], str]:
             done = quote
         at = content.find(_B64_KEY, max(pos, done))
     if not blobs:
-        return _json_or_none(content), [], mark
+        return json_or_none(content), [], mark
     parts.append(view[done:])
-    return _json_or_none(b"".join(parts)), blobs, mark
-
-
-def _json_or_none(content: bytes) -> object:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return None
+    return json_or_none(b"".join(parts)), blobs, mark
 
 
 def _image_bytes(value: object, lifted: tuple[list[memoryview], str], provider: str) -> bytes:

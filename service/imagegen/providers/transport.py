@@ -47,6 +47,14 @@ MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_REMEMBERED_HOSTS = 1024
 
 
+def json_or_none(content: bytes) -> object:
+    """`content` parsed as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     """A provider's answer, fully read."""
@@ -57,10 +65,7 @@ class HttpResponse:
 
     def json(self) -> object:
         """The body as JSON, or None when it is not JSON."""
-        try:
-            return json.loads(self.content)
-        except ValueError:
-            return None
+        return json_or_none(self.content)
 
     def text(self, limit: int = 2000) -> str:
         return self.content[:limit].decode("utf-8", errors="replace")
