@@ -11,6 +11,7 @@ import time
 from decimal import Decimal
 from typing import TypedDict
 
+import aiohttp
 import pytest
 from PIL import Image
 
@@ -372,3 +373,23 @@ async def test_invalid_arguments(arguments: dict[str, object], field: str) -> No
     with pytest.raises(InvalidRequestError) as caught:
         await aimage_generation("a sea otter", model="placeholder", **arguments)  # type: ignore[arg-type]
     assert [v.field for v in caught.value.field_violations] == [field]
+
+
+def test_each_event_loops_gateway_is_closed_when_its_loop_ends() -> None:
+    from imagegen import sdk
+
+    async def one_call() -> aiohttp.ClientSession:
+        fake = OpenAIFake()
+        await fake.start()
+        try:
+            await aimage_generation("a sea otter", model="gpt-image-1", **openai_args(fake))
+            session = sdk._gateway().transport._session
+            assert session is not None and not session.closed
+            return session
+        finally:
+            await fake.stop()
+
+    sessions = [asyncio.run(one_call()) for _ in range(2)]
+    assert sessions[0] is not sessions[1]  # one pool per loop
+    # asyncio.run has ended both loops: each gateway closed its connection pool with it.
+    assert all(session.closed for session in sessions)

@@ -29,9 +29,10 @@ from imagegen.types import (
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 600.0
 
-# One Gateway (one connection pool) per event loop: httpx clients are bound to the loop
+# One Gateway (one connection pool) per event loop: aiohttp sessions are bound to the loop
 # they were created on.
 _gateways: WeakKeyDictionary[asyncio.AbstractEventLoop, Gateway] = WeakKeyDictionary()
+_closers: set[asyncio.Task[None]] = set()
 
 
 def _gateway() -> Gateway:
@@ -39,7 +40,21 @@ def _gateway() -> Gateway:
     gateway = _gateways.get(loop)
     if gateway is None:
         gateway = _gateways[loop] = Gateway(sdk_settings())
+        closer = loop.create_task(_close_when_cancelled(gateway), name="imagegen-sdk-closer")
+        _closers.add(closer)
+        closer.add_done_callback(_closers.discard)
     return gateway
+
+
+async def _close_when_cancelled(gateway: Gateway) -> None:
+    """Wait until the loop ends, then close its gateway's connection pool.
+
+    asyncio.run (and test runners) cancel the tasks still pending when they end a loop,
+    and let them finish: this is how a loop's gateway learns that its loop is ending."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await gateway.aclose()
 
 
 def build_request(
