@@ -95,6 +95,19 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         except Exception as exc:
             await self._abort(context, exc, state, request.request_id, started)
 
+    async def EditImages(
+        self, request: pb.EditImagesRequest, context: Context
+    ) -> pb.EditImagesResponse:
+        # The contract is published ahead of the providers that serve it: say so plainly
+        # rather than let a caller guess from a generic error.
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "EditImages is not served yet")
+
+    async def StreamEditImages(
+        self, request: pb.StreamEditImagesRequest, context: Context
+    ) -> AsyncIterator[pb.StreamEditImagesResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "StreamEditImages is not served yet")
+        yield pb.StreamEditImagesResponse()  # unreachable: makes this an async generator
+
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Context
     ) -> pb.ListModelsResponse:

@@ -150,6 +150,101 @@ func (SpendGroupBy) EnumDescriptor() ([]byte, []int) {
 	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{1}
 }
 
+// What an edit request does with its input images. Which models serve which
+// operation is reported by ListModels (ModelInfo.edit_operations); a model
+// asked for an operation it does not serve fails with INVALID_ARGUMENT naming
+// the operation field, before any provider call.
+type EditOperation int32
+
+const (
+	// The default: an instruction edit, as EDIT_OPERATION_EDIT.
+	EditOperation_EDIT_OPERATION_UNSPECIFIED EditOperation = 0
+	// Change the images as the prompt says; several images are references to
+	// combine. With a mask, only the masked area of the first image changes.
+	// Served by GPT image models, Gemini image models and the placeholder.
+	EditOperation_EDIT_OPERATION_EDIT EditOperation = 1
+	// Regenerate the masked area of the first image from the prompt. Needs a
+	// mask. Served by GPT image models (as an edit with a mask), Recraft,
+	// Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+	EditOperation_EDIT_OPERATION_INPAINT EditOperation = 2
+	// Extend the canvas of the first image by the sides given in outpaint and
+	// fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+	// Imagen and the placeholder.
+	EditOperation_EDIT_OPERATION_OUTPAINT EditOperation = 3
+	// New images in the manner of the input, no prompt needed. Served by
+	// Bedrock Titan/Nova and the placeholder.
+	EditOperation_EDIT_OPERATION_VARIATION EditOperation = 4
+	// Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+	// and Stability, and the placeholder.
+	EditOperation_EDIT_OPERATION_REMOVE_BACKGROUND EditOperation = 5
+	// Replace the background with one the prompt describes. Served by Recraft,
+	// Vertex Imagen and the placeholder.
+	EditOperation_EDIT_OPERATION_REPLACE_BACKGROUND EditOperation = 6
+	// Enlarge the image; the factor is the model's (provider_params may choose).
+	// Served by Recraft, Stability and the placeholder.
+	EditOperation_EDIT_OPERATION_UPSCALE EditOperation = 7
+	// Trace the image into SVG. Served by Recraft and the placeholder.
+	EditOperation_EDIT_OPERATION_VECTORIZE EditOperation = 8
+	// Remove what the mask covers and fill it with its surroundings; needs a
+	// mask. Served by Recraft, Stability and the placeholder.
+	EditOperation_EDIT_OPERATION_ERASE EditOperation = 9
+)
+
+// Enum value maps for EditOperation.
+var (
+	EditOperation_name = map[int32]string{
+		0: "EDIT_OPERATION_UNSPECIFIED",
+		1: "EDIT_OPERATION_EDIT",
+		2: "EDIT_OPERATION_INPAINT",
+		3: "EDIT_OPERATION_OUTPAINT",
+		4: "EDIT_OPERATION_VARIATION",
+		5: "EDIT_OPERATION_REMOVE_BACKGROUND",
+		6: "EDIT_OPERATION_REPLACE_BACKGROUND",
+		7: "EDIT_OPERATION_UPSCALE",
+		8: "EDIT_OPERATION_VECTORIZE",
+		9: "EDIT_OPERATION_ERASE",
+	}
+	EditOperation_value = map[string]int32{
+		"EDIT_OPERATION_UNSPECIFIED":        0,
+		"EDIT_OPERATION_EDIT":               1,
+		"EDIT_OPERATION_INPAINT":            2,
+		"EDIT_OPERATION_OUTPAINT":           3,
+		"EDIT_OPERATION_VARIATION":          4,
+		"EDIT_OPERATION_REMOVE_BACKGROUND":  5,
+		"EDIT_OPERATION_REPLACE_BACKGROUND": 6,
+		"EDIT_OPERATION_UPSCALE":            7,
+		"EDIT_OPERATION_VECTORIZE":          8,
+		"EDIT_OPERATION_ERASE":              9,
+	}
+)
+
+func (x EditOperation) Enum() *EditOperation {
+	p := new(EditOperation)
+	*p = x
+	return p
+}
+
+func (x EditOperation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EditOperation) Descriptor() protoreflect.EnumDescriptor {
+	return file_imagegen_v1_image_generation_proto_enumTypes[2].Descriptor()
+}
+
+func (EditOperation) Type() protoreflect.EnumType {
+	return &file_imagegen_v1_image_generation_proto_enumTypes[2]
+}
+
+func (x EditOperation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EditOperation.Descriptor instead.
+func (EditOperation) EnumDescriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{2}
+}
+
 // Asks for one or more images from one prompt. The fields mirror the
 // image_generation() signature of the Python SDK.
 type GenerateImagesRequest struct {
@@ -1949,9 +2044,15 @@ type ModelInfo struct {
 	MaxN int32 `protobuf:"varint,13,opt,name=max_n,json=maxN,proto3" json:"max_n,omitempty"`
 	// Whether n > 1 is served by several parallel provider calls (the model makes
 	// fewer images per call than n).
-	FanOut        bool `protobuf:"varint,14,opt,name=fan_out,json=fanOut,proto3" json:"fan_out,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FanOut bool `protobuf:"varint,14,opt,name=fan_out,json=fanOut,proto3" json:"fan_out,omitempty"`
+	// The EditImages operations this model serves; empty when it only
+	// generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+	EditOperations []EditOperation `protobuf:"varint,15,rep,packed,name=edit_operations,json=editOperations,proto3,enum=imagegen.v1.EditOperation" json:"edit_operations,omitempty"`
+	// The most input images one edit request may carry; 0 when the model does
+	// not edit.
+	MaxInputImages int32 `protobuf:"varint,16,opt,name=max_input_images,json=maxInputImages,proto3" json:"max_input_images,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ModelInfo) Reset() {
@@ -2080,6 +2181,20 @@ func (x *ModelInfo) GetFanOut() bool {
 		return x.FanOut
 	}
 	return false
+}
+
+func (x *ModelInfo) GetEditOperations() []EditOperation {
+	if x != nil {
+		return x.EditOperations
+	}
+	return nil
+}
+
+func (x *ModelInfo) GetMaxInputImages() int32 {
+	if x != nil {
+		return x.MaxInputImages
+	}
+	return 0
 }
 
 // The parts of a generation request that decide its price.
@@ -2468,6 +2583,851 @@ func (x *SpendGroup) GetUnknownCostCount() int64 {
 	return 0
 }
 
+// How far to extend each side of the canvas for EDIT_OPERATION_OUTPAINT, in
+// pixels of the first input image.
+type OutpaintExtension struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pixels added on the left. Must not be negative.
+	Left int32 `protobuf:"varint,1,opt,name=left,proto3" json:"left,omitempty"`
+	// Pixels added at the top. Must not be negative.
+	Top int32 `protobuf:"varint,2,opt,name=top,proto3" json:"top,omitempty"`
+	// Pixels added on the right. Must not be negative.
+	Right int32 `protobuf:"varint,3,opt,name=right,proto3" json:"right,omitempty"`
+	// Pixels added at the bottom. Must not be negative.
+	Bottom        int32 `protobuf:"varint,4,opt,name=bottom,proto3" json:"bottom,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutpaintExtension) Reset() {
+	*x = OutpaintExtension{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutpaintExtension) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutpaintExtension) ProtoMessage() {}
+
+func (x *OutpaintExtension) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutpaintExtension.ProtoReflect.Descriptor instead.
+func (*OutpaintExtension) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *OutpaintExtension) GetLeft() int32 {
+	if x != nil {
+		return x.Left
+	}
+	return 0
+}
+
+func (x *OutpaintExtension) GetTop() int32 {
+	if x != nil {
+		return x.Top
+	}
+	return 0
+}
+
+func (x *OutpaintExtension) GetRight() int32 {
+	if x != nil {
+		return x.Right
+	}
+	return 0
+}
+
+func (x *OutpaintExtension) GetBottom() int32 {
+	if x != nil {
+		return x.Bottom
+	}
+	return 0
+}
+
+// Asks for edits of one or more input images. Fields 1 to 19 are those of
+// GenerateImagesRequest, with the same numbers and meanings, so a generation
+// request converts into an edit request and back.
+type EditImagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What to do, in words. Required for EDIT, INPAINT, OUTPAINT and
+	// REPLACE_BACKGROUND; optional for the other operations, which some models
+	// steer with it.
+	Prompt string `protobuf:"bytes,1,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// A model name served by the gateway (see ListModels), or "provider/model".
+	// Empty means the configured default model.
+	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// How many output images. Unset means 1; an explicit 0 is rejected.
+	N *int32 `protobuf:"varint,3,opt,name=n,proto3,oneof" json:"n,omitempty"`
+	// Quality as the model names it. Empty means the model's default.
+	Quality string `protobuf:"bytes,4,opt,name=quality,proto3" json:"quality,omitempty"`
+	// Whether images come back as bytes or as a URL.
+	ResponseFormat ResponseFormat `protobuf:"varint,5,opt,name=response_format,json=responseFormat,proto3,enum=imagegen.v1.ResponseFormat" json:"response_format,omitempty"`
+	// Output size as "WIDTHxHEIGHT" or "auto". Empty means the model's default
+	// (usually the size of the first input image).
+	Size string `protobuf:"bytes,6,opt,name=size,proto3" json:"size,omitempty"`
+	// Style for models that take one.
+	Style string `protobuf:"bytes,7,opt,name=style,proto3" json:"style,omitempty"`
+	// An identifier of the end user, forwarded to providers.
+	User string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	// Upper bound on the whole call when the caller sets no gRPC deadline.
+	Timeout *durationpb.Duration `protobuf:"bytes,9,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// A provider API key to use instead of the configured one.
+	ApiKey string `protobuf:"bytes,10,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// A provider base URL to use instead of the configured one.
+	ApiBase string `protobuf:"bytes,11,opt,name=api_base,json=apiBase,proto3" json:"api_base,omitempty"`
+	// A provider API version to use instead of the configured one.
+	ApiVersion string `protobuf:"bytes,12,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	// Provider-specific parameters, sent to the provider as they are (for
+	// example {"input_fidelity": "high"} for GPT image models).
+	ProviderParams *structpb.Struct `protobuf:"bytes,13,opt,name=provider_params,json=providerParams,proto3" json:"provider_params,omitempty"`
+	// Caller tags recorded with the cost of this call.
+	Tags []string `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Drop unsupported parameters instead of failing.
+	DropParams bool `protobuf:"varint,15,opt,name=drop_params,json=dropParams,proto3" json:"drop_params,omitempty"`
+	// A caller-chosen identifier echoed in logs and in the cost record.
+	RequestId string `protobuf:"bytes,16,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Models to fall back to, in order, instead of the configured fallbacks.
+	// Only models that serve the operation and the input count qualify.
+	Fallbacks []string `protobuf:"bytes,18,rep,name=fallbacks,proto3" json:"fallbacks,omitempty"`
+	// Never fall back to another model for this call.
+	DisableFallbacks bool `protobuf:"varint,19,opt,name=disable_fallbacks,json=disableFallbacks,proto3" json:"disable_fallbacks,omitempty"`
+	// The input images as encoded files (PNG, JPEG or WebP, recognised by
+	// their bytes whatever the caller calls them), raw, in order: the first is
+	// the one a mask applies to; later ones are references. At least one.
+	Images [][]byte `protobuf:"bytes,20,rep,name=images,proto3" json:"images,omitempty"`
+	// An optional PNG mask with the first image's dimensions, in OpenAI's
+	// convention: fully transparent pixels (alpha 0) mark the area to edit. The
+	// gateway converts it for providers that use another convention.
+	Mask []byte `protobuf:"bytes,21,opt,name=mask,proto3" json:"mask,omitempty"`
+	// What to do with the images. Unspecified means EDIT_OPERATION_EDIT.
+	Operation EditOperation `protobuf:"varint,22,opt,name=operation,proto3,enum=imagegen.v1.EditOperation" json:"operation,omitempty"`
+	// The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+	Outpaint      *OutpaintExtension `protobuf:"bytes,23,opt,name=outpaint,proto3" json:"outpaint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EditImagesRequest) Reset() {
+	*x = EditImagesRequest{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EditImagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EditImagesRequest) ProtoMessage() {}
+
+func (x *EditImagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EditImagesRequest.ProtoReflect.Descriptor instead.
+func (*EditImagesRequest) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *EditImagesRequest) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetN() int32 {
+	if x != nil && x.N != nil {
+		return *x.N
+	}
+	return 0
+}
+
+func (x *EditImagesRequest) GetQuality() string {
+	if x != nil {
+		return x.Quality
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetResponseFormat() ResponseFormat {
+	if x != nil {
+		return x.ResponseFormat
+	}
+	return ResponseFormat_RESPONSE_FORMAT_UNSPECIFIED
+}
+
+func (x *EditImagesRequest) GetSize() string {
+	if x != nil {
+		return x.Size
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetStyle() string {
+	if x != nil {
+		return x.Style
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *EditImagesRequest) GetApiKey() string {
+	if x != nil {
+		return x.ApiKey
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetApiBase() string {
+	if x != nil {
+		return x.ApiBase
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetApiVersion() string {
+	if x != nil {
+		return x.ApiVersion
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetProviderParams() *structpb.Struct {
+	if x != nil {
+		return x.ProviderParams
+	}
+	return nil
+}
+
+func (x *EditImagesRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *EditImagesRequest) GetDropParams() bool {
+	if x != nil {
+		return x.DropParams
+	}
+	return false
+}
+
+func (x *EditImagesRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *EditImagesRequest) GetFallbacks() []string {
+	if x != nil {
+		return x.Fallbacks
+	}
+	return nil
+}
+
+func (x *EditImagesRequest) GetDisableFallbacks() bool {
+	if x != nil {
+		return x.DisableFallbacks
+	}
+	return false
+}
+
+func (x *EditImagesRequest) GetImages() [][]byte {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *EditImagesRequest) GetMask() []byte {
+	if x != nil {
+		return x.Mask
+	}
+	return nil
+}
+
+func (x *EditImagesRequest) GetOperation() EditOperation {
+	if x != nil {
+		return x.Operation
+	}
+	return EditOperation_EDIT_OPERATION_UNSPECIFIED
+}
+
+func (x *EditImagesRequest) GetOutpaint() *OutpaintExtension {
+	if x != nil {
+		return x.Outpaint
+	}
+	return nil
+}
+
+// All images of a finished edit. The same fields, with the same numbers, as
+// GenerateImagesResponse.
+type EditImagesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the images were created, in seconds since the Unix epoch.
+	Created int64 `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
+	// The output images, in index order.
+	Images []*Image `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
+	// Token usage reported by the provider (input text and input image tokens
+	// apart), when it reports any.
+	Usage *Usage `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
+	// What the call cost and where it went.
+	Cost *CostRecord `protobuf:"bytes,4,opt,name=cost,proto3" json:"cost,omitempty"`
+	// Set when the model could not make the requested size and the
+	// configuration allowed the gateway to pick the nearest one it can.
+	SizeCoercion *SizeCoercion `protobuf:"bytes,5,opt,name=size_coercion,json=sizeCoercion,proto3" json:"size_coercion,omitempty"`
+	// How many of the requested images a provider's safety filter withheld.
+	FilteredCount int32 `protobuf:"varint,6,opt,name=filtered_count,json=filteredCount,proto3" json:"filtered_count,omitempty"`
+	// Every provider call made for this request, in the order they started.
+	Attempts []*Attempt `protobuf:"bytes,7,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// The model that served the call when it was a fallback; empty otherwise.
+	FallbackModel string `protobuf:"bytes,8,opt,name=fallback_model,json=fallbackModel,proto3" json:"fallback_model,omitempty"`
+	// How many images are missing because their n fan-out sub-call failed.
+	FailedCount   int32 `protobuf:"varint,9,opt,name=failed_count,json=failedCount,proto3" json:"failed_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EditImagesResponse) Reset() {
+	*x = EditImagesResponse{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EditImagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EditImagesResponse) ProtoMessage() {}
+
+func (x *EditImagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EditImagesResponse.ProtoReflect.Descriptor instead.
+func (*EditImagesResponse) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *EditImagesResponse) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *EditImagesResponse) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *EditImagesResponse) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *EditImagesResponse) GetCost() *CostRecord {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
+func (x *EditImagesResponse) GetSizeCoercion() *SizeCoercion {
+	if x != nil {
+		return x.SizeCoercion
+	}
+	return nil
+}
+
+func (x *EditImagesResponse) GetFilteredCount() int32 {
+	if x != nil {
+		return x.FilteredCount
+	}
+	return 0
+}
+
+func (x *EditImagesResponse) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *EditImagesResponse) GetFallbackModel() string {
+	if x != nil {
+		return x.FallbackModel
+	}
+	return ""
+}
+
+func (x *EditImagesResponse) GetFailedCount() int32 {
+	if x != nil {
+		return x.FailedCount
+	}
+	return 0
+}
+
+// The same request as EditImagesRequest, for the streaming call.
+type StreamEditImagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What to do, in words (see EditImagesRequest.prompt).
+	Prompt string `protobuf:"bytes,1,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// A model name served by the gateway, or "provider/model". Empty means the
+	// configured default model.
+	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// How many output images. Unset means 1; an explicit 0 is rejected.
+	N *int32 `protobuf:"varint,3,opt,name=n,proto3,oneof" json:"n,omitempty"`
+	// Quality as the model names it. Empty means the model's default.
+	Quality string `protobuf:"bytes,4,opt,name=quality,proto3" json:"quality,omitempty"`
+	// Whether images come back as bytes or as a URL.
+	ResponseFormat ResponseFormat `protobuf:"varint,5,opt,name=response_format,json=responseFormat,proto3,enum=imagegen.v1.ResponseFormat" json:"response_format,omitempty"`
+	// Output size as "WIDTHxHEIGHT" or "auto". Empty means the model's default.
+	Size string `protobuf:"bytes,6,opt,name=size,proto3" json:"size,omitempty"`
+	// Style for models that take one.
+	Style string `protobuf:"bytes,7,opt,name=style,proto3" json:"style,omitempty"`
+	// An identifier of the end user, forwarded to providers.
+	User string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	// Upper bound on the whole call when the caller sets no gRPC deadline.
+	Timeout *durationpb.Duration `protobuf:"bytes,9,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// A provider API key to use instead of the configured one.
+	ApiKey string `protobuf:"bytes,10,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// A provider base URL to use instead of the configured one.
+	ApiBase string `protobuf:"bytes,11,opt,name=api_base,json=apiBase,proto3" json:"api_base,omitempty"`
+	// A provider API version to use instead of the configured one.
+	ApiVersion string `protobuf:"bytes,12,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	// Provider-specific parameters, sent to the provider as they are.
+	ProviderParams *structpb.Struct `protobuf:"bytes,13,opt,name=provider_params,json=providerParams,proto3" json:"provider_params,omitempty"`
+	// Caller tags recorded with the cost of this call.
+	Tags []string `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Drop unsupported parameters instead of failing.
+	DropParams bool `protobuf:"varint,15,opt,name=drop_params,json=dropParams,proto3" json:"drop_params,omitempty"`
+	// A caller-chosen identifier echoed in logs and in the cost record.
+	RequestId string `protobuf:"bytes,16,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// How many partial previews per image to relay (0 to 3), for models that
+	// stream them. 0 sends only finished images.
+	PartialImages int32 `protobuf:"varint,17,opt,name=partial_images,json=partialImages,proto3" json:"partial_images,omitempty"`
+	// Models to fall back to, in order, instead of the configured fallbacks.
+	// A stream falls back only before its first image or preview.
+	Fallbacks []string `protobuf:"bytes,18,rep,name=fallbacks,proto3" json:"fallbacks,omitempty"`
+	// Never fall back to another model for this call.
+	DisableFallbacks bool `protobuf:"varint,19,opt,name=disable_fallbacks,json=disableFallbacks,proto3" json:"disable_fallbacks,omitempty"`
+	// The input images, raw and in order (see EditImagesRequest.images).
+	Images [][]byte `protobuf:"bytes,20,rep,name=images,proto3" json:"images,omitempty"`
+	// An optional PNG mask, transparent = edit (see EditImagesRequest.mask).
+	Mask []byte `protobuf:"bytes,21,opt,name=mask,proto3" json:"mask,omitempty"`
+	// What to do with the images. Unspecified means EDIT_OPERATION_EDIT.
+	Operation EditOperation `protobuf:"varint,22,opt,name=operation,proto3,enum=imagegen.v1.EditOperation" json:"operation,omitempty"`
+	// The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+	Outpaint      *OutpaintExtension `protobuf:"bytes,23,opt,name=outpaint,proto3" json:"outpaint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEditImagesRequest) Reset() {
+	*x = StreamEditImagesRequest{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEditImagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEditImagesRequest) ProtoMessage() {}
+
+func (x *StreamEditImagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEditImagesRequest.ProtoReflect.Descriptor instead.
+func (*StreamEditImagesRequest) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *StreamEditImagesRequest) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetN() int32 {
+	if x != nil && x.N != nil {
+		return *x.N
+	}
+	return 0
+}
+
+func (x *StreamEditImagesRequest) GetQuality() string {
+	if x != nil {
+		return x.Quality
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetResponseFormat() ResponseFormat {
+	if x != nil {
+		return x.ResponseFormat
+	}
+	return ResponseFormat_RESPONSE_FORMAT_UNSPECIFIED
+}
+
+func (x *StreamEditImagesRequest) GetSize() string {
+	if x != nil {
+		return x.Size
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetStyle() string {
+	if x != nil {
+		return x.Style
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *StreamEditImagesRequest) GetApiKey() string {
+	if x != nil {
+		return x.ApiKey
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetApiBase() string {
+	if x != nil {
+		return x.ApiBase
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetApiVersion() string {
+	if x != nil {
+		return x.ApiVersion
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetProviderParams() *structpb.Struct {
+	if x != nil {
+		return x.ProviderParams
+	}
+	return nil
+}
+
+func (x *StreamEditImagesRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *StreamEditImagesRequest) GetDropParams() bool {
+	if x != nil {
+		return x.DropParams
+	}
+	return false
+}
+
+func (x *StreamEditImagesRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *StreamEditImagesRequest) GetPartialImages() int32 {
+	if x != nil {
+		return x.PartialImages
+	}
+	return 0
+}
+
+func (x *StreamEditImagesRequest) GetFallbacks() []string {
+	if x != nil {
+		return x.Fallbacks
+	}
+	return nil
+}
+
+func (x *StreamEditImagesRequest) GetDisableFallbacks() bool {
+	if x != nil {
+		return x.DisableFallbacks
+	}
+	return false
+}
+
+func (x *StreamEditImagesRequest) GetImages() [][]byte {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *StreamEditImagesRequest) GetMask() []byte {
+	if x != nil {
+		return x.Mask
+	}
+	return nil
+}
+
+func (x *StreamEditImagesRequest) GetOperation() EditOperation {
+	if x != nil {
+		return x.Operation
+	}
+	return EditOperation_EDIT_OPERATION_UNSPECIFIED
+}
+
+func (x *StreamEditImagesRequest) GetOutpaint() *OutpaintExtension {
+	if x != nil {
+		return x.Outpaint
+	}
+	return nil
+}
+
+// One event of a streamed edit: the same events, with the same field numbers,
+// as StreamGenerateImagesResponse, in the same order.
+type StreamEditImagesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which event this is.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*StreamEditImagesResponse_Image
+	//	*StreamEditImagesResponse_Summary
+	//	*StreamEditImagesResponse_Accepted
+	//	*StreamEditImagesResponse_Progress
+	//	*StreamEditImagesResponse_PartialImage
+	//	*StreamEditImagesResponse_ImageChunk
+	Event         isStreamEditImagesResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEditImagesResponse) Reset() {
+	*x = StreamEditImagesResponse{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEditImagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEditImagesResponse) ProtoMessage() {}
+
+func (x *StreamEditImagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEditImagesResponse.ProtoReflect.Descriptor instead.
+func (*StreamEditImagesResponse) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *StreamEditImagesResponse) GetEvent() isStreamEditImagesResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *StreamEditImagesResponse) GetImage() *Image {
+	if x != nil {
+		if x, ok := x.Event.(*StreamEditImagesResponse_Image); ok {
+			return x.Image
+		}
+	}
+	return nil
+}
+
+func (x *StreamEditImagesResponse) GetSummary() *GenerationSummary {
+	if x != nil {
+		if x, ok := x.Event.(*StreamEditImagesResponse_Summary); ok {
+			return x.Summary
+		}
+	}
+	return nil
+}
+
+func (x *StreamEditImagesResponse) GetAccepted() *Accepted {
+	if x != nil {
+		if x, ok := x.Event.(*StreamEditImagesResponse_Accepted); ok {
+			return x.Accepted
+		}
+	}
+	return nil
+}
+
+func (x *StreamEditImagesResponse) GetProgress() *Progress {
+	if x != nil {
+		if x, ok := x.Event.(*StreamEditImagesResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *StreamEditImagesResponse) GetPartialImage() *PartialImage {
+	if x != nil {
+		if x, ok := x.Event.(*StreamEditImagesResponse_PartialImage); ok {
+			return x.PartialImage
+		}
+	}
+	return nil
+}
+
+func (x *StreamEditImagesResponse) GetImageChunk() *ImageChunk {
+	if x != nil {
+		if x, ok := x.Event.(*StreamEditImagesResponse_ImageChunk); ok {
+			return x.ImageChunk
+		}
+	}
+	return nil
+}
+
+type isStreamEditImagesResponse_Event interface {
+	isStreamEditImagesResponse_Event()
+}
+
+type StreamEditImagesResponse_Image struct {
+	// A finished image small enough for one message.
+	Image *Image `protobuf:"bytes,1,opt,name=image,proto3,oneof"`
+}
+
+type StreamEditImagesResponse_Summary struct {
+	// The last event of a successful stream: usage and cost.
+	Summary *GenerationSummary `protobuf:"bytes,2,opt,name=summary,proto3,oneof"`
+}
+
+type StreamEditImagesResponse_Accepted struct {
+	// The request was valid and a deployment was chosen; sent first.
+	Accepted *Accepted `protobuf:"bytes,3,opt,name=accepted,proto3,oneof"`
+}
+
+type StreamEditImagesResponse_Progress struct {
+	// A keep-alive while nothing else happens, at the configured interval.
+	Progress *Progress `protobuf:"bytes,4,opt,name=progress,proto3,oneof"`
+}
+
+type StreamEditImagesResponse_PartialImage struct {
+	// A low-resolution preview of an image still being edited.
+	PartialImage *PartialImage `protobuf:"bytes,5,opt,name=partial_image,json=partialImage,proto3,oneof"`
+}
+
+type StreamEditImagesResponse_ImageChunk struct {
+	// A piece of a finished image too large for one message.
+	ImageChunk *ImageChunk `protobuf:"bytes,6,opt,name=image_chunk,json=imageChunk,proto3,oneof"`
+}
+
+func (*StreamEditImagesResponse_Image) isStreamEditImagesResponse_Event() {}
+
+func (*StreamEditImagesResponse_Summary) isStreamEditImagesResponse_Event() {}
+
+func (*StreamEditImagesResponse_Accepted) isStreamEditImagesResponse_Event() {}
+
+func (*StreamEditImagesResponse_Progress) isStreamEditImagesResponse_Event() {}
+
+func (*StreamEditImagesResponse_PartialImage) isStreamEditImagesResponse_Event() {}
+
+func (*StreamEditImagesResponse_ImageChunk) isStreamEditImagesResponse_Event() {}
+
 var File_imagegen_v1_image_generation_proto protoreflect.FileDescriptor
 
 const file_imagegen_v1_image_generation_proto_rawDesc = "" +
@@ -2625,7 +3585,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"request_id\x18\b \x01(\tR\trequestId\"\x13\n" +
 	"\x11ListModelsRequest\"D\n" +
 	"\x12ListModelsResponse\x12.\n" +
-	"\x06models\x18\x01 \x03(\v2\x16.imagegen.v1.ModelInfoR\x06models\"\xad\x03\n" +
+	"\x06models\x18\x01 \x03(\v2\x16.imagegen.v1.ModelInfoR\x06models\"\x9c\x04\n" +
 	"\tModelInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12%\n" +
@@ -2642,7 +3602,9 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\raspect_ratios\x18\v \x03(\tR\faspectRatios\x12\x16\n" +
 	"\x06styles\x18\f \x03(\tR\x06styles\x12\x13\n" +
 	"\x05max_n\x18\r \x01(\x05R\x04maxN\x12\x17\n" +
-	"\afan_out\x18\x0e \x01(\bR\x06fanOut\"\xee\x01\n" +
+	"\afan_out\x18\x0e \x01(\bR\x06fanOut\x12C\n" +
+	"\x0fedit_operations\x18\x0f \x03(\x0e2\x1a.imagegen.v1.EditOperationR\x0eeditOperations\x12(\n" +
+	"\x10max_input_images\x18\x10 \x01(\x05R\x0emaxInputImages\"\xee\x01\n" +
 	"\x13EstimateCostRequest\x12\x1a\n" +
 	"\x05model\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
 	"\x01n\x18\x02 \x01(\x05B\x04\xe2A\x01\x01H\x00R\x01n\x88\x01\x01\x12\x18\n" +
@@ -2671,7 +3633,88 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x06errors\x18\x03 \x01(\x03R\x06errors\x12\x16\n" +
 	"\x06images\x18\x04 \x01(\x03R\x06images\x12\x12\n" +
 	"\x04cost\x18\x05 \x01(\tR\x04cost\x12,\n" +
-	"\x12unknown_cost_count\x18\x06 \x01(\x03R\x10unknownCostCount*h\n" +
+	"\x12unknown_cost_count\x18\x06 \x01(\x03R\x10unknownCostCount\"\x7f\n" +
+	"\x11OutpaintExtension\x12\x18\n" +
+	"\x04left\x18\x01 \x01(\x05B\x04\xe2A\x01\x01R\x04left\x12\x16\n" +
+	"\x03top\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\x03top\x12\x1a\n" +
+	"\x05right\x18\x03 \x01(\x05B\x04\xe2A\x01\x01R\x05right\x12\x1c\n" +
+	"\x06bottom\x18\x04 \x01(\x05B\x04\xe2A\x01\x01R\x06bottom\"\x8f\a\n" +
+	"\x11EditImagesRequest\x12\x1c\n" +
+	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06prompt\x12\x1a\n" +
+	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
+	"\x01n\x18\x03 \x01(\x05B\x04\xe2A\x01\x01H\x00R\x01n\x88\x01\x01\x12\x1e\n" +
+	"\aquality\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\aquality\x12J\n" +
+	"\x0fresponse_format\x18\x05 \x01(\x0e2\x1b.imagegen.v1.ResponseFormatB\x04\xe2A\x01\x01R\x0eresponseFormat\x12\x18\n" +
+	"\x04size\x18\x06 \x01(\tB\x04\xe2A\x01\x01R\x04size\x12\x1a\n" +
+	"\x05style\x18\a \x01(\tB\x04\xe2A\x01\x01R\x05style\x12\x18\n" +
+	"\x04user\x18\b \x01(\tB\x04\xe2A\x01\x01R\x04user\x129\n" +
+	"\atimeout\x18\t \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\atimeout\x12\x1d\n" +
+	"\aapi_key\x18\n" +
+	" \x01(\tB\x04\xe2A\x01\x01R\x06apiKey\x12\x1f\n" +
+	"\bapi_base\x18\v \x01(\tB\x04\xe2A\x01\x01R\aapiBase\x12%\n" +
+	"\vapi_version\x18\f \x01(\tB\x04\xe2A\x01\x01R\n" +
+	"apiVersion\x12F\n" +
+	"\x0fprovider_params\x18\r \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\x0eproviderParams\x12\x18\n" +
+	"\x04tags\x18\x0e \x03(\tB\x04\xe2A\x01\x01R\x04tags\x12%\n" +
+	"\vdrop_params\x18\x0f \x01(\bB\x04\xe2A\x01\x01R\n" +
+	"dropParams\x12#\n" +
+	"\n" +
+	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12\"\n" +
+	"\tfallbacks\x18\x12 \x03(\tB\x04\xe2A\x01\x01R\tfallbacks\x121\n" +
+	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacks\x12\x1c\n" +
+	"\x06images\x18\x14 \x03(\fB\x04\xe2A\x01\x02R\x06images\x12\x18\n" +
+	"\x04mask\x18\x15 \x01(\fB\x04\xe2A\x01\x01R\x04mask\x12>\n" +
+	"\toperation\x18\x16 \x01(\x0e2\x1a.imagegen.v1.EditOperationB\x04\xe2A\x01\x01R\toperation\x12@\n" +
+	"\boutpaint\x18\x17 \x01(\v2\x1e.imagegen.v1.OutpaintExtensionB\x04\xe2A\x01\x01R\boutpaintB\x04\n" +
+	"\x02_nJ\x04\b\x11\x10\x12\"\x94\x03\n" +
+	"\x12EditImagesResponse\x12\x18\n" +
+	"\acreated\x18\x01 \x01(\x03R\acreated\x12*\n" +
+	"\x06images\x18\x02 \x03(\v2\x12.imagegen.v1.ImageR\x06images\x12(\n" +
+	"\x05usage\x18\x03 \x01(\v2\x12.imagegen.v1.UsageR\x05usage\x12+\n" +
+	"\x04cost\x18\x04 \x01(\v2\x17.imagegen.v1.CostRecordR\x04cost\x12>\n" +
+	"\rsize_coercion\x18\x05 \x01(\v2\x19.imagegen.v1.SizeCoercionR\fsizeCoercion\x12%\n" +
+	"\x0efiltered_count\x18\x06 \x01(\x05R\rfilteredCount\x120\n" +
+	"\battempts\x18\a \x03(\v2\x14.imagegen.v1.AttemptR\battempts\x12%\n" +
+	"\x0efallback_model\x18\b \x01(\tR\rfallbackModel\x12!\n" +
+	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\xbc\a\n" +
+	"\x17StreamEditImagesRequest\x12\x1c\n" +
+	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06prompt\x12\x1a\n" +
+	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
+	"\x01n\x18\x03 \x01(\x05B\x04\xe2A\x01\x01H\x00R\x01n\x88\x01\x01\x12\x1e\n" +
+	"\aquality\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\aquality\x12J\n" +
+	"\x0fresponse_format\x18\x05 \x01(\x0e2\x1b.imagegen.v1.ResponseFormatB\x04\xe2A\x01\x01R\x0eresponseFormat\x12\x18\n" +
+	"\x04size\x18\x06 \x01(\tB\x04\xe2A\x01\x01R\x04size\x12\x1a\n" +
+	"\x05style\x18\a \x01(\tB\x04\xe2A\x01\x01R\x05style\x12\x18\n" +
+	"\x04user\x18\b \x01(\tB\x04\xe2A\x01\x01R\x04user\x129\n" +
+	"\atimeout\x18\t \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\atimeout\x12\x1d\n" +
+	"\aapi_key\x18\n" +
+	" \x01(\tB\x04\xe2A\x01\x01R\x06apiKey\x12\x1f\n" +
+	"\bapi_base\x18\v \x01(\tB\x04\xe2A\x01\x01R\aapiBase\x12%\n" +
+	"\vapi_version\x18\f \x01(\tB\x04\xe2A\x01\x01R\n" +
+	"apiVersion\x12F\n" +
+	"\x0fprovider_params\x18\r \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\x0eproviderParams\x12\x18\n" +
+	"\x04tags\x18\x0e \x03(\tB\x04\xe2A\x01\x01R\x04tags\x12%\n" +
+	"\vdrop_params\x18\x0f \x01(\bB\x04\xe2A\x01\x01R\n" +
+	"dropParams\x12#\n" +
+	"\n" +
+	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12+\n" +
+	"\x0epartial_images\x18\x11 \x01(\x05B\x04\xe2A\x01\x01R\rpartialImages\x12\"\n" +
+	"\tfallbacks\x18\x12 \x03(\tB\x04\xe2A\x01\x01R\tfallbacks\x121\n" +
+	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacks\x12\x1c\n" +
+	"\x06images\x18\x14 \x03(\fB\x04\xe2A\x01\x02R\x06images\x12\x18\n" +
+	"\x04mask\x18\x15 \x01(\fB\x04\xe2A\x01\x01R\x04mask\x12>\n" +
+	"\toperation\x18\x16 \x01(\x0e2\x1a.imagegen.v1.EditOperationB\x04\xe2A\x01\x01R\toperation\x12@\n" +
+	"\boutpaint\x18\x17 \x01(\v2\x1e.imagegen.v1.OutpaintExtensionB\x04\xe2A\x01\x01R\boutpaintB\x04\n" +
+	"\x02_n\"\xf3\x02\n" +
+	"\x18StreamEditImagesResponse\x12*\n" +
+	"\x05image\x18\x01 \x01(\v2\x12.imagegen.v1.ImageH\x00R\x05image\x12:\n" +
+	"\asummary\x18\x02 \x01(\v2\x1e.imagegen.v1.GenerationSummaryH\x00R\asummary\x123\n" +
+	"\baccepted\x18\x03 \x01(\v2\x15.imagegen.v1.AcceptedH\x00R\baccepted\x123\n" +
+	"\bprogress\x18\x04 \x01(\v2\x15.imagegen.v1.ProgressH\x00R\bprogress\x12@\n" +
+	"\rpartial_image\x18\x05 \x01(\v2\x19.imagegen.v1.PartialImageH\x00R\fpartialImage\x12:\n" +
+	"\vimage_chunk\x18\x06 \x01(\v2\x17.imagegen.v1.ImageChunkH\x00R\n" +
+	"imageChunkB\a\n" +
+	"\x05event*h\n" +
 	"\x0eResponseFormat\x12\x1f\n" +
 	"\x1bRESPONSE_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RESPONSE_FORMAT_URL\x10\x01\x12\x1c\n" +
@@ -2681,10 +3724,24 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x12SPEND_GROUP_BY_KEY\x10\x01\x12\x18\n" +
 	"\x14SPEND_GROUP_BY_MODEL\x10\x02\x12\x17\n" +
 	"\x13SPEND_GROUP_BY_USER\x10\x03\x12\x16\n" +
-	"\x12SPEND_GROUP_BY_TAG\x10\x042\xce\x03\n" +
+	"\x12SPEND_GROUP_BY_TAG\x10\x04*\xc0\x02\n" +
+	"\rEditOperation\x12\x1e\n" +
+	"\x1aEDIT_OPERATION_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13EDIT_OPERATION_EDIT\x10\x01\x12\x1a\n" +
+	"\x16EDIT_OPERATION_INPAINT\x10\x02\x12\x1b\n" +
+	"\x17EDIT_OPERATION_OUTPAINT\x10\x03\x12\x1c\n" +
+	"\x18EDIT_OPERATION_VARIATION\x10\x04\x12$\n" +
+	" EDIT_OPERATION_REMOVE_BACKGROUND\x10\x05\x12%\n" +
+	"!EDIT_OPERATION_REPLACE_BACKGROUND\x10\x06\x12\x1a\n" +
+	"\x16EDIT_OPERATION_UPSCALE\x10\a\x12\x1c\n" +
+	"\x18EDIT_OPERATION_VECTORIZE\x10\b\x12\x18\n" +
+	"\x14EDIT_OPERATION_ERASE\x10\t2\x80\x05\n" +
 	"\x0fImageGeneration\x12Y\n" +
 	"\x0eGenerateImages\x12\".imagegen.v1.GenerateImagesRequest\x1a#.imagegen.v1.GenerateImagesResponse\x12m\n" +
 	"\x14StreamGenerateImages\x12(.imagegen.v1.StreamGenerateImagesRequest\x1a).imagegen.v1.StreamGenerateImagesResponse0\x01\x12M\n" +
+	"\n" +
+	"EditImages\x12\x1e.imagegen.v1.EditImagesRequest\x1a\x1f.imagegen.v1.EditImagesResponse\x12a\n" +
+	"\x10StreamEditImages\x12$.imagegen.v1.StreamEditImagesRequest\x1a%.imagegen.v1.StreamEditImagesResponse0\x01\x12M\n" +
 	"\n" +
 	"ListModels\x12\x1e.imagegen.v1.ListModelsRequest\x1a\x1f.imagegen.v1.ListModelsResponse\x12S\n" +
 	"\fEstimateCost\x12 .imagegen.v1.EstimateCostRequest\x1a!.imagegen.v1.EstimateCostResponse\x12M\n" +
@@ -2704,83 +3761,115 @@ func file_imagegen_v1_image_generation_proto_rawDescGZIP() []byte {
 	return file_imagegen_v1_image_generation_proto_rawDescData
 }
 
-var file_imagegen_v1_image_generation_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_imagegen_v1_image_generation_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_imagegen_v1_image_generation_proto_goTypes = []any{
 	(ResponseFormat)(0),                  // 0: imagegen.v1.ResponseFormat
 	(SpendGroupBy)(0),                    // 1: imagegen.v1.SpendGroupBy
-	(*GenerateImagesRequest)(nil),        // 2: imagegen.v1.GenerateImagesRequest
-	(*GenerateImagesResponse)(nil),       // 3: imagegen.v1.GenerateImagesResponse
-	(*StreamGenerateImagesRequest)(nil),  // 4: imagegen.v1.StreamGenerateImagesRequest
-	(*StreamGenerateImagesResponse)(nil), // 5: imagegen.v1.StreamGenerateImagesResponse
-	(*Accepted)(nil),                     // 6: imagegen.v1.Accepted
-	(*Progress)(nil),                     // 7: imagegen.v1.Progress
-	(*PartialImage)(nil),                 // 8: imagegen.v1.PartialImage
-	(*ImageChunk)(nil),                   // 9: imagegen.v1.ImageChunk
-	(*GenerationSummary)(nil),            // 10: imagegen.v1.GenerationSummary
-	(*Attempt)(nil),                      // 11: imagegen.v1.Attempt
-	(*SizeCoercion)(nil),                 // 12: imagegen.v1.SizeCoercion
-	(*Image)(nil),                        // 13: imagegen.v1.Image
-	(*Usage)(nil),                        // 14: imagegen.v1.Usage
-	(*TokenDetails)(nil),                 // 15: imagegen.v1.TokenDetails
-	(*CostRecord)(nil),                   // 16: imagegen.v1.CostRecord
-	(*ListModelsRequest)(nil),            // 17: imagegen.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),           // 18: imagegen.v1.ListModelsResponse
-	(*ModelInfo)(nil),                    // 19: imagegen.v1.ModelInfo
-	(*EstimateCostRequest)(nil),          // 20: imagegen.v1.EstimateCostRequest
-	(*EstimateCostResponse)(nil),         // 21: imagegen.v1.EstimateCostResponse
-	(*QuerySpendRequest)(nil),            // 22: imagegen.v1.QuerySpendRequest
-	(*QuerySpendResponse)(nil),           // 23: imagegen.v1.QuerySpendResponse
-	(*SpendGroup)(nil),                   // 24: imagegen.v1.SpendGroup
-	(*durationpb.Duration)(nil),          // 25: google.protobuf.Duration
-	(*structpb.Struct)(nil),              // 26: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
+	(EditOperation)(0),                   // 2: imagegen.v1.EditOperation
+	(*GenerateImagesRequest)(nil),        // 3: imagegen.v1.GenerateImagesRequest
+	(*GenerateImagesResponse)(nil),       // 4: imagegen.v1.GenerateImagesResponse
+	(*StreamGenerateImagesRequest)(nil),  // 5: imagegen.v1.StreamGenerateImagesRequest
+	(*StreamGenerateImagesResponse)(nil), // 6: imagegen.v1.StreamGenerateImagesResponse
+	(*Accepted)(nil),                     // 7: imagegen.v1.Accepted
+	(*Progress)(nil),                     // 8: imagegen.v1.Progress
+	(*PartialImage)(nil),                 // 9: imagegen.v1.PartialImage
+	(*ImageChunk)(nil),                   // 10: imagegen.v1.ImageChunk
+	(*GenerationSummary)(nil),            // 11: imagegen.v1.GenerationSummary
+	(*Attempt)(nil),                      // 12: imagegen.v1.Attempt
+	(*SizeCoercion)(nil),                 // 13: imagegen.v1.SizeCoercion
+	(*Image)(nil),                        // 14: imagegen.v1.Image
+	(*Usage)(nil),                        // 15: imagegen.v1.Usage
+	(*TokenDetails)(nil),                 // 16: imagegen.v1.TokenDetails
+	(*CostRecord)(nil),                   // 17: imagegen.v1.CostRecord
+	(*ListModelsRequest)(nil),            // 18: imagegen.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),           // 19: imagegen.v1.ListModelsResponse
+	(*ModelInfo)(nil),                    // 20: imagegen.v1.ModelInfo
+	(*EstimateCostRequest)(nil),          // 21: imagegen.v1.EstimateCostRequest
+	(*EstimateCostResponse)(nil),         // 22: imagegen.v1.EstimateCostResponse
+	(*QuerySpendRequest)(nil),            // 23: imagegen.v1.QuerySpendRequest
+	(*QuerySpendResponse)(nil),           // 24: imagegen.v1.QuerySpendResponse
+	(*SpendGroup)(nil),                   // 25: imagegen.v1.SpendGroup
+	(*OutpaintExtension)(nil),            // 26: imagegen.v1.OutpaintExtension
+	(*EditImagesRequest)(nil),            // 27: imagegen.v1.EditImagesRequest
+	(*EditImagesResponse)(nil),           // 28: imagegen.v1.EditImagesResponse
+	(*StreamEditImagesRequest)(nil),      // 29: imagegen.v1.StreamEditImagesRequest
+	(*StreamEditImagesResponse)(nil),     // 30: imagegen.v1.StreamEditImagesResponse
+	(*durationpb.Duration)(nil),          // 31: google.protobuf.Duration
+	(*structpb.Struct)(nil),              // 32: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),        // 33: google.protobuf.Timestamp
 }
 var file_imagegen_v1_image_generation_proto_depIdxs = []int32{
 	0,  // 0: imagegen.v1.GenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	25, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	26, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	13, // 3: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
-	14, // 4: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
-	16, // 5: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
-	12, // 6: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	11, // 7: imagegen.v1.GenerateImagesResponse.attempts:type_name -> imagegen.v1.Attempt
+	31, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	32, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	14, // 3: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
+	15, // 4: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
+	17, // 5: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	13, // 6: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	12, // 7: imagegen.v1.GenerateImagesResponse.attempts:type_name -> imagegen.v1.Attempt
 	0,  // 8: imagegen.v1.StreamGenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	25, // 9: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	26, // 10: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	13, // 11: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
-	10, // 12: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
-	6,  // 13: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
-	7,  // 14: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
-	8,  // 15: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
-	9,  // 16: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
-	25, // 17: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
-	14, // 18: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
-	16, // 19: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
-	12, // 20: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	11, // 21: imagegen.v1.GenerationSummary.attempts:type_name -> imagegen.v1.Attempt
-	15, // 22: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
-	15, // 23: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
-	19, // 24: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
-	26, // 25: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
-	1,  // 26: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
-	27, // 27: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
-	24, // 28: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
-	2,  // 29: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
-	4,  // 30: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
-	17, // 31: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
-	20, // 32: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
-	22, // 33: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
-	3,  // 34: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
-	5,  // 35: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
-	18, // 36: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
-	21, // 37: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
-	23, // 38: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
-	34, // [34:39] is the sub-list for method output_type
-	29, // [29:34] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	31, // 9: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	32, // 10: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	14, // 11: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
+	11, // 12: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	7,  // 13: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	8,  // 14: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
+	9,  // 15: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	10, // 16: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	31, // 17: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
+	15, // 18: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
+	17, // 19: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
+	13, // 20: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	12, // 21: imagegen.v1.GenerationSummary.attempts:type_name -> imagegen.v1.Attempt
+	16, // 22: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
+	16, // 23: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
+	20, // 24: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
+	2,  // 25: imagegen.v1.ModelInfo.edit_operations:type_name -> imagegen.v1.EditOperation
+	32, // 26: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
+	1,  // 27: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
+	33, // 28: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
+	25, // 29: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
+	0,  // 30: imagegen.v1.EditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	31, // 31: imagegen.v1.EditImagesRequest.timeout:type_name -> google.protobuf.Duration
+	32, // 32: imagegen.v1.EditImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	2,  // 33: imagegen.v1.EditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
+	26, // 34: imagegen.v1.EditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
+	14, // 35: imagegen.v1.EditImagesResponse.images:type_name -> imagegen.v1.Image
+	15, // 36: imagegen.v1.EditImagesResponse.usage:type_name -> imagegen.v1.Usage
+	17, // 37: imagegen.v1.EditImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	13, // 38: imagegen.v1.EditImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	12, // 39: imagegen.v1.EditImagesResponse.attempts:type_name -> imagegen.v1.Attempt
+	0,  // 40: imagegen.v1.StreamEditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	31, // 41: imagegen.v1.StreamEditImagesRequest.timeout:type_name -> google.protobuf.Duration
+	32, // 42: imagegen.v1.StreamEditImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	2,  // 43: imagegen.v1.StreamEditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
+	26, // 44: imagegen.v1.StreamEditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
+	14, // 45: imagegen.v1.StreamEditImagesResponse.image:type_name -> imagegen.v1.Image
+	11, // 46: imagegen.v1.StreamEditImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	7,  // 47: imagegen.v1.StreamEditImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	8,  // 48: imagegen.v1.StreamEditImagesResponse.progress:type_name -> imagegen.v1.Progress
+	9,  // 49: imagegen.v1.StreamEditImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	10, // 50: imagegen.v1.StreamEditImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	3,  // 51: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
+	5,  // 52: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
+	27, // 53: imagegen.v1.ImageGeneration.EditImages:input_type -> imagegen.v1.EditImagesRequest
+	29, // 54: imagegen.v1.ImageGeneration.StreamEditImages:input_type -> imagegen.v1.StreamEditImagesRequest
+	18, // 55: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
+	21, // 56: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
+	23, // 57: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
+	4,  // 58: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
+	6,  // 59: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
+	28, // 60: imagegen.v1.ImageGeneration.EditImages:output_type -> imagegen.v1.EditImagesResponse
+	30, // 61: imagegen.v1.ImageGeneration.StreamEditImages:output_type -> imagegen.v1.StreamEditImagesResponse
+	19, // 62: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
+	22, // 63: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
+	24, // 64: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
+	58, // [58:65] is the sub-list for method output_type
+	51, // [51:58] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_imagegen_v1_image_generation_proto_init() }
@@ -2803,13 +3892,23 @@ func file_imagegen_v1_image_generation_proto_init() {
 		(*Image_Url)(nil),
 	}
 	file_imagegen_v1_image_generation_proto_msgTypes[18].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[24].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[26].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[27].OneofWrappers = []any{
+		(*StreamEditImagesResponse_Image)(nil),
+		(*StreamEditImagesResponse_Summary)(nil),
+		(*StreamEditImagesResponse_Accepted)(nil),
+		(*StreamEditImagesResponse_Progress)(nil),
+		(*StreamEditImagesResponse_PartialImage)(nil),
+		(*StreamEditImagesResponse_ImageChunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagegen_v1_image_generation_proto_rawDesc), len(file_imagegen_v1_image_generation_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   23,
+			NumEnums:      3,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

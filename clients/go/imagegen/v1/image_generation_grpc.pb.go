@@ -31,6 +31,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ImageGeneration_GenerateImages_FullMethodName       = "/imagegen.v1.ImageGeneration/GenerateImages"
 	ImageGeneration_StreamGenerateImages_FullMethodName = "/imagegen.v1.ImageGeneration/StreamGenerateImages"
+	ImageGeneration_EditImages_FullMethodName           = "/imagegen.v1.ImageGeneration/EditImages"
+	ImageGeneration_StreamEditImages_FullMethodName     = "/imagegen.v1.ImageGeneration/StreamEditImages"
 	ImageGeneration_ListModels_FullMethodName           = "/imagegen.v1.ImageGeneration/ListModels"
 	ImageGeneration_EstimateCost_FullMethodName         = "/imagegen.v1.ImageGeneration/EstimateCost"
 	ImageGeneration_QuerySpend_FullMethodName           = "/imagegen.v1.ImageGeneration/QuerySpend"
@@ -49,6 +51,14 @@ type ImageGenerationClient interface {
 	// summary event with usage and cost. Images already sent stay valid if the
 	// stream later ends with an error.
 	StreamGenerateImages(ctx context.Context, in *StreamGenerateImagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamGenerateImagesResponse], error)
+	// Edits or transforms input images (instruction edit, inpaint, outpaint,
+	// variation, background removal or replacement, upscale, vectorize, erase)
+	// and returns all results in one response. Inputs are validated before any
+	// provider is called.
+	EditImages(ctx context.Context, in *EditImagesRequest, opts ...grpc.CallOption) (*EditImagesResponse, error)
+	// The streaming form of EditImages: the same events as StreamGenerateImages,
+	// partial previews included for models that stream them.
+	StreamEditImages(ctx context.Context, in *StreamEditImagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEditImagesResponse], error)
 	// Lists the model names this gateway serves, with what each one accepts.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// Prices a request from the price table without generating anything: the
@@ -96,6 +106,35 @@ func (c *imageGenerationClient) StreamGenerateImages(ctx context.Context, in *St
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ImageGeneration_StreamGenerateImagesClient = grpc.ServerStreamingClient[StreamGenerateImagesResponse]
 
+func (c *imageGenerationClient) EditImages(ctx context.Context, in *EditImagesRequest, opts ...grpc.CallOption) (*EditImagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EditImagesResponse)
+	err := c.cc.Invoke(ctx, ImageGeneration_EditImages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *imageGenerationClient) StreamEditImages(ctx context.Context, in *StreamEditImagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEditImagesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ImageGeneration_ServiceDesc.Streams[1], ImageGeneration_StreamEditImages_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamEditImagesRequest, StreamEditImagesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImageGeneration_StreamEditImagesClient = grpc.ServerStreamingClient[StreamEditImagesResponse]
+
 func (c *imageGenerationClient) ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListModelsResponse)
@@ -139,6 +178,14 @@ type ImageGenerationServer interface {
 	// summary event with usage and cost. Images already sent stay valid if the
 	// stream later ends with an error.
 	StreamGenerateImages(*StreamGenerateImagesRequest, grpc.ServerStreamingServer[StreamGenerateImagesResponse]) error
+	// Edits or transforms input images (instruction edit, inpaint, outpaint,
+	// variation, background removal or replacement, upscale, vectorize, erase)
+	// and returns all results in one response. Inputs are validated before any
+	// provider is called.
+	EditImages(context.Context, *EditImagesRequest) (*EditImagesResponse, error)
+	// The streaming form of EditImages: the same events as StreamGenerateImages,
+	// partial previews included for models that stream them.
+	StreamEditImages(*StreamEditImagesRequest, grpc.ServerStreamingServer[StreamEditImagesResponse]) error
 	// Lists the model names this gateway serves, with what each one accepts.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// Prices a request from the price table without generating anything: the
@@ -162,6 +209,12 @@ func (UnimplementedImageGenerationServer) GenerateImages(context.Context, *Gener
 }
 func (UnimplementedImageGenerationServer) StreamGenerateImages(*StreamGenerateImagesRequest, grpc.ServerStreamingServer[StreamGenerateImagesResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamGenerateImages not implemented")
+}
+func (UnimplementedImageGenerationServer) EditImages(context.Context, *EditImagesRequest) (*EditImagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EditImages not implemented")
+}
+func (UnimplementedImageGenerationServer) StreamEditImages(*StreamEditImagesRequest, grpc.ServerStreamingServer[StreamEditImagesResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamEditImages not implemented")
 }
 func (UnimplementedImageGenerationServer) ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListModels not implemented")
@@ -221,6 +274,35 @@ func _ImageGeneration_StreamGenerateImages_Handler(srv interface{}, stream grpc.
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ImageGeneration_StreamGenerateImagesServer = grpc.ServerStreamingServer[StreamGenerateImagesResponse]
+
+func _ImageGeneration_EditImages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EditImagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImageGenerationServer).EditImages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImageGeneration_EditImages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImageGenerationServer).EditImages(ctx, req.(*EditImagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ImageGeneration_StreamEditImages_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamEditImagesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ImageGenerationServer).StreamEditImages(m, &grpc.GenericServerStream[StreamEditImagesRequest, StreamEditImagesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImageGeneration_StreamEditImagesServer = grpc.ServerStreamingServer[StreamEditImagesResponse]
 
 func _ImageGeneration_ListModels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListModelsRequest)
@@ -288,6 +370,10 @@ var ImageGeneration_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ImageGeneration_GenerateImages_Handler,
 		},
 		{
+			MethodName: "EditImages",
+			Handler:    _ImageGeneration_EditImages_Handler,
+		},
+		{
 			MethodName: "ListModels",
 			Handler:    _ImageGeneration_ListModels_Handler,
 		},
@@ -304,6 +390,11 @@ var ImageGeneration_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "StreamGenerateImages",
 			Handler:       _ImageGeneration_StreamGenerateImages_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamEditImages",
+			Handler:       _ImageGeneration_StreamEditImages_Handler,
 			ServerStreams: true,
 		},
 	},

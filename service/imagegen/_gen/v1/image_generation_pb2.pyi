@@ -91,6 +91,100 @@ SPEND_GROUP_BY_TAG: SpendGroupBy.ValueType  # 4
 """By tag (request tags and the key's tags); untagged calls are left out."""
 Global___SpendGroupBy: _TypeAlias = SpendGroupBy  # noqa: Y015
 
+class _EditOperation:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EditOperationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EditOperation.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EDIT_OPERATION_UNSPECIFIED: _EditOperation.ValueType  # 0
+    """The default: an instruction edit, as EDIT_OPERATION_EDIT."""
+    EDIT_OPERATION_EDIT: _EditOperation.ValueType  # 1
+    """Change the images as the prompt says; several images are references to
+    combine. With a mask, only the masked area of the first image changes.
+    Served by GPT image models, Gemini image models and the placeholder.
+    """
+    EDIT_OPERATION_INPAINT: _EditOperation.ValueType  # 2
+    """Regenerate the masked area of the first image from the prompt. Needs a
+    mask. Served by GPT image models (as an edit with a mask), Recraft,
+    Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+    """
+    EDIT_OPERATION_OUTPAINT: _EditOperation.ValueType  # 3
+    """Extend the canvas of the first image by the sides given in outpaint and
+    fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+    Imagen and the placeholder.
+    """
+    EDIT_OPERATION_VARIATION: _EditOperation.ValueType  # 4
+    """New images in the manner of the input, no prompt needed. Served by
+    Bedrock Titan/Nova and the placeholder.
+    """
+    EDIT_OPERATION_REMOVE_BACKGROUND: _EditOperation.ValueType  # 5
+    """Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+    and Stability, and the placeholder.
+    """
+    EDIT_OPERATION_REPLACE_BACKGROUND: _EditOperation.ValueType  # 6
+    """Replace the background with one the prompt describes. Served by Recraft,
+    Vertex Imagen and the placeholder.
+    """
+    EDIT_OPERATION_UPSCALE: _EditOperation.ValueType  # 7
+    """Enlarge the image; the factor is the model's (provider_params may choose).
+    Served by Recraft, Stability and the placeholder.
+    """
+    EDIT_OPERATION_VECTORIZE: _EditOperation.ValueType  # 8
+    """Trace the image into SVG. Served by Recraft and the placeholder."""
+    EDIT_OPERATION_ERASE: _EditOperation.ValueType  # 9
+    """Remove what the mask covers and fill it with its surroundings; needs a
+    mask. Served by Recraft, Stability and the placeholder.
+    """
+
+class EditOperation(_EditOperation, metaclass=_EditOperationEnumTypeWrapper):
+    """What an edit request does with its input images. Which models serve which
+    operation is reported by ListModels (ModelInfo.edit_operations); a model
+    asked for an operation it does not serve fails with INVALID_ARGUMENT naming
+    the operation field, before any provider call.
+    """
+
+EDIT_OPERATION_UNSPECIFIED: EditOperation.ValueType  # 0
+"""The default: an instruction edit, as EDIT_OPERATION_EDIT."""
+EDIT_OPERATION_EDIT: EditOperation.ValueType  # 1
+"""Change the images as the prompt says; several images are references to
+combine. With a mask, only the masked area of the first image changes.
+Served by GPT image models, Gemini image models and the placeholder.
+"""
+EDIT_OPERATION_INPAINT: EditOperation.ValueType  # 2
+"""Regenerate the masked area of the first image from the prompt. Needs a
+mask. Served by GPT image models (as an edit with a mask), Recraft,
+Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+"""
+EDIT_OPERATION_OUTPAINT: EditOperation.ValueType  # 3
+"""Extend the canvas of the first image by the sides given in outpaint and
+fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+Imagen and the placeholder.
+"""
+EDIT_OPERATION_VARIATION: EditOperation.ValueType  # 4
+"""New images in the manner of the input, no prompt needed. Served by
+Bedrock Titan/Nova and the placeholder.
+"""
+EDIT_OPERATION_REMOVE_BACKGROUND: EditOperation.ValueType  # 5
+"""Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+and Stability, and the placeholder.
+"""
+EDIT_OPERATION_REPLACE_BACKGROUND: EditOperation.ValueType  # 6
+"""Replace the background with one the prompt describes. Served by Recraft,
+Vertex Imagen and the placeholder.
+"""
+EDIT_OPERATION_UPSCALE: EditOperation.ValueType  # 7
+"""Enlarge the image; the factor is the model's (provider_params may choose).
+Served by Recraft, Stability and the placeholder.
+"""
+EDIT_OPERATION_VECTORIZE: EditOperation.ValueType  # 8
+"""Trace the image into SVG. Served by Recraft and the placeholder."""
+EDIT_OPERATION_ERASE: EditOperation.ValueType  # 9
+"""Remove what the mask covers and fill it with its surroundings; needs a
+mask. Served by Recraft, Stability and the placeholder.
+"""
+Global___EditOperation: _TypeAlias = EditOperation  # noqa: Y015
+
 @_typing.final
 class GenerateImagesRequest(_message.Message):
     """Asks for one or more images from one prompt. The fields mirror the
@@ -988,6 +1082,8 @@ class ModelInfo(_message.Message):
     STYLES_FIELD_NUMBER: _builtins.int
     MAX_N_FIELD_NUMBER: _builtins.int
     FAN_OUT_FIELD_NUMBER: _builtins.int
+    EDIT_OPERATIONS_FIELD_NUMBER: _builtins.int
+    MAX_INPUT_IMAGES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The name callers put in the request's model field."""
     provider: _builtins.str
@@ -1007,6 +1103,10 @@ class ModelInfo(_message.Message):
     fan_out: _builtins.bool
     """Whether n > 1 is served by several parallel provider calls (the model makes
     fewer images per call than n).
+    """
+    max_input_images: _builtins.int
+    """The most input images one edit request may carry; 0 when the model does
+    not edit.
     """
     @_builtins.property
     def supported_params(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1030,6 +1130,12 @@ class ModelInfo(_message.Message):
     def styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The styles it accepts; empty when it takes none or the gateway does not know."""
 
+    @_builtins.property
+    def edit_operations(self) -> _containers.RepeatedScalarFieldContainer[Global___EditOperation.ValueType]:
+        """The EditImages operations this model serves; empty when it only
+        generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+        """
+
     def __init__(
         self,
         *,
@@ -1047,10 +1153,12 @@ class ModelInfo(_message.Message):
         styles: _abc.Iterable[_builtins.str] | None = ...,
         max_n: _builtins.int = ...,
         fan_out: _builtins.bool = ...,
+        edit_operations: _abc.Iterable[Global___EditOperation.ValueType] | None = ...,
+        max_input_images: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aspect_ratios", b"aspect_ratios", "fan_out", b"fan_out", "free_form_sizes", b"free_form_sizes", "max_n", b"max_n", "model_id", b"model_id", "name", b"name", "price_basis", b"price_basis", "provider", b"provider", "provider_model", b"provider_model", "qualities", b"qualities", "size_rule", b"size_rule", "sizes", b"sizes", "styles", b"styles", "supported_params", b"supported_params"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aspect_ratios", b"aspect_ratios", "edit_operations", b"edit_operations", "fan_out", b"fan_out", "free_form_sizes", b"free_form_sizes", "max_input_images", b"max_input_images", "max_n", b"max_n", "model_id", b"model_id", "name", b"name", "price_basis", b"price_basis", "provider", b"provider", "provider_model", b"provider_model", "qualities", b"qualities", "size_rule", b"size_rule", "sizes", b"sizes", "styles", b"styles", "supported_params", b"supported_params"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1246,3 +1354,437 @@ class SpendGroup(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SpendGroup: _TypeAlias = SpendGroup  # noqa: Y015
+
+@_typing.final
+class OutpaintExtension(_message.Message):
+    """How far to extend each side of the canvas for EDIT_OPERATION_OUTPAINT, in
+    pixels of the first input image.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEFT_FIELD_NUMBER: _builtins.int
+    TOP_FIELD_NUMBER: _builtins.int
+    RIGHT_FIELD_NUMBER: _builtins.int
+    BOTTOM_FIELD_NUMBER: _builtins.int
+    left: _builtins.int
+    """Pixels added on the left. Must not be negative."""
+    top: _builtins.int
+    """Pixels added at the top. Must not be negative."""
+    right: _builtins.int
+    """Pixels added on the right. Must not be negative."""
+    bottom: _builtins.int
+    """Pixels added at the bottom. Must not be negative."""
+    def __init__(
+        self,
+        *,
+        left: _builtins.int = ...,
+        top: _builtins.int = ...,
+        right: _builtins.int = ...,
+        bottom: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bottom", b"bottom", "left", b"left", "right", b"right", "top", b"top"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutpaintExtension: _TypeAlias = OutpaintExtension  # noqa: Y015
+
+@_typing.final
+class EditImagesRequest(_message.Message):
+    """Asks for edits of one or more input images. Fields 1 to 19 are those of
+    GenerateImagesRequest, with the same numbers and meanings, so a generation
+    request converts into an edit request and back.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    N_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    RESPONSE_FORMAT_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    STYLE_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    API_BASE_FIELD_NUMBER: _builtins.int
+    API_VERSION_FIELD_NUMBER: _builtins.int
+    PROVIDER_PARAMS_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    DROP_PARAMS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    FALLBACKS_FIELD_NUMBER: _builtins.int
+    DISABLE_FALLBACKS_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    MASK_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    OUTPAINT_FIELD_NUMBER: _builtins.int
+    prompt: _builtins.str
+    """What to do, in words. Required for EDIT, INPAINT, OUTPAINT and
+    REPLACE_BACKGROUND; optional for the other operations, which some models
+    steer with it.
+    """
+    model: _builtins.str
+    """A model name served by the gateway (see ListModels), or "provider/model".
+    Empty means the configured default model.
+    """
+    n: _builtins.int
+    """How many output images. Unset means 1; an explicit 0 is rejected."""
+    quality: _builtins.str
+    """Quality as the model names it. Empty means the model's default."""
+    response_format: Global___ResponseFormat.ValueType
+    """Whether images come back as bytes or as a URL."""
+    size: _builtins.str
+    """Output size as "WIDTHxHEIGHT" or "auto". Empty means the model's default
+    (usually the size of the first input image).
+    """
+    style: _builtins.str
+    """Style for models that take one."""
+    user: _builtins.str
+    """An identifier of the end user, forwarded to providers."""
+    api_key: _builtins.str
+    """A provider API key to use instead of the configured one."""
+    api_base: _builtins.str
+    """A provider base URL to use instead of the configured one."""
+    api_version: _builtins.str
+    """A provider API version to use instead of the configured one."""
+    drop_params: _builtins.bool
+    """Drop unsupported parameters instead of failing."""
+    request_id: _builtins.str
+    """A caller-chosen identifier echoed in logs and in the cost record."""
+    disable_fallbacks: _builtins.bool
+    """Never fall back to another model for this call."""
+    mask: _builtins.bytes
+    """An optional PNG mask with the first image's dimensions, in OpenAI's
+    convention: fully transparent pixels (alpha 0) mark the area to edit. The
+    gateway converts it for providers that use another convention.
+    """
+    operation: Global___EditOperation.ValueType
+    """What to do with the images. Unspecified means EDIT_OPERATION_EDIT."""
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """Upper bound on the whole call when the caller sets no gRPC deadline."""
+
+    @_builtins.property
+    def provider_params(self) -> _struct_pb2.Struct:
+        """Provider-specific parameters, sent to the provider as they are (for
+        example {"input_fidelity": "high"} for GPT image models).
+        """
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Caller tags recorded with the cost of this call."""
+
+    @_builtins.property
+    def fallbacks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models to fall back to, in order, instead of the configured fallbacks.
+        Only models that serve the operation and the input count qualify.
+        """
+
+    @_builtins.property
+    def images(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """The input images as encoded files (PNG, JPEG or WebP, recognised by
+        their bytes whatever the caller calls them), raw, in order: the first is
+        the one a mask applies to; later ones are references. At least one.
+        """
+
+    @_builtins.property
+    def outpaint(self) -> Global___OutpaintExtension:
+        """The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise."""
+
+    def __init__(
+        self,
+        *,
+        prompt: _builtins.str = ...,
+        model: _builtins.str = ...,
+        n: _builtins.int | None = ...,
+        quality: _builtins.str = ...,
+        response_format: Global___ResponseFormat.ValueType = ...,
+        size: _builtins.str = ...,
+        style: _builtins.str = ...,
+        user: _builtins.str = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        api_key: _builtins.str = ...,
+        api_base: _builtins.str = ...,
+        api_version: _builtins.str = ...,
+        provider_params: _struct_pb2.Struct | None = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        drop_params: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
+        fallbacks: _abc.Iterable[_builtins.str] | None = ...,
+        disable_fallbacks: _builtins.bool = ...,
+        images: _abc.Iterable[_builtins.bytes] | None = ...,
+        mask: _builtins.bytes = ...,
+        operation: Global___EditOperation.ValueType = ...,
+        outpaint: Global___OutpaintExtension | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "outpaint", b"outpaint", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "images", b"images", "mask", b"mask", "model", b"model", "n", b"n", "operation", b"operation", "outpaint", b"outpaint", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
+    _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__n) -> _WhichOneofReturnType__n | None: ...
+
+Global___EditImagesRequest: _TypeAlias = EditImagesRequest  # noqa: Y015
+
+@_typing.final
+class EditImagesResponse(_message.Message):
+    """All images of a finished edit. The same fields, with the same numbers, as
+    GenerateImagesResponse.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREATED_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    SIZE_COERCION_FIELD_NUMBER: _builtins.int
+    FILTERED_COUNT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    FALLBACK_MODEL_FIELD_NUMBER: _builtins.int
+    FAILED_COUNT_FIELD_NUMBER: _builtins.int
+    created: _builtins.int
+    """When the images were created, in seconds since the Unix epoch."""
+    filtered_count: _builtins.int
+    """How many of the requested images a provider's safety filter withheld."""
+    fallback_model: _builtins.str
+    """The model that served the call when it was a fallback; empty otherwise."""
+    failed_count: _builtins.int
+    """How many images are missing because their n fan-out sub-call failed."""
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]:
+        """The output images, in index order."""
+
+    @_builtins.property
+    def usage(self) -> Global___Usage:
+        """Token usage reported by the provider (input text and input image tokens
+        apart), when it reports any.
+        """
+
+    @_builtins.property
+    def cost(self) -> Global___CostRecord:
+        """What the call cost and where it went."""
+
+    @_builtins.property
+    def size_coercion(self) -> Global___SizeCoercion:
+        """Set when the model could not make the requested size and the
+        configuration allowed the gateway to pick the nearest one it can.
+        """
+
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]:
+        """Every provider call made for this request, in the order they started."""
+
+    def __init__(
+        self,
+        *,
+        created: _builtins.int = ...,
+        images: _abc.Iterable[Global___Image] | None = ...,
+        usage: Global___Usage | None = ...,
+        cost: Global___CostRecord | None = ...,
+        size_coercion: Global___SizeCoercion | None = ...,
+        filtered_count: _builtins.int = ...,
+        attempts: _abc.Iterable[Global___Attempt] | None = ...,
+        fallback_model: _builtins.str = ...,
+        failed_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cost", b"cost", "created", b"created", "failed_count", b"failed_count", "fallback_model", b"fallback_model", "filtered_count", b"filtered_count", "images", b"images", "size_coercion", b"size_coercion", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EditImagesResponse: _TypeAlias = EditImagesResponse  # noqa: Y015
+
+@_typing.final
+class StreamEditImagesRequest(_message.Message):
+    """The same request as EditImagesRequest, for the streaming call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    N_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    RESPONSE_FORMAT_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    STYLE_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    API_BASE_FIELD_NUMBER: _builtins.int
+    API_VERSION_FIELD_NUMBER: _builtins.int
+    PROVIDER_PARAMS_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    DROP_PARAMS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PARTIAL_IMAGES_FIELD_NUMBER: _builtins.int
+    FALLBACKS_FIELD_NUMBER: _builtins.int
+    DISABLE_FALLBACKS_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    MASK_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    OUTPAINT_FIELD_NUMBER: _builtins.int
+    prompt: _builtins.str
+    """What to do, in words (see EditImagesRequest.prompt)."""
+    model: _builtins.str
+    """A model name served by the gateway, or "provider/model". Empty means the
+    configured default model.
+    """
+    n: _builtins.int
+    """How many output images. Unset means 1; an explicit 0 is rejected."""
+    quality: _builtins.str
+    """Quality as the model names it. Empty means the model's default."""
+    response_format: Global___ResponseFormat.ValueType
+    """Whether images come back as bytes or as a URL."""
+    size: _builtins.str
+    """Output size as "WIDTHxHEIGHT" or "auto". Empty means the model's default."""
+    style: _builtins.str
+    """Style for models that take one."""
+    user: _builtins.str
+    """An identifier of the end user, forwarded to providers."""
+    api_key: _builtins.str
+    """A provider API key to use instead of the configured one."""
+    api_base: _builtins.str
+    """A provider base URL to use instead of the configured one."""
+    api_version: _builtins.str
+    """A provider API version to use instead of the configured one."""
+    drop_params: _builtins.bool
+    """Drop unsupported parameters instead of failing."""
+    request_id: _builtins.str
+    """A caller-chosen identifier echoed in logs and in the cost record."""
+    partial_images: _builtins.int
+    """How many partial previews per image to relay (0 to 3), for models that
+    stream them. 0 sends only finished images.
+    """
+    disable_fallbacks: _builtins.bool
+    """Never fall back to another model for this call."""
+    mask: _builtins.bytes
+    """An optional PNG mask, transparent = edit (see EditImagesRequest.mask)."""
+    operation: Global___EditOperation.ValueType
+    """What to do with the images. Unspecified means EDIT_OPERATION_EDIT."""
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """Upper bound on the whole call when the caller sets no gRPC deadline."""
+
+    @_builtins.property
+    def provider_params(self) -> _struct_pb2.Struct:
+        """Provider-specific parameters, sent to the provider as they are."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Caller tags recorded with the cost of this call."""
+
+    @_builtins.property
+    def fallbacks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models to fall back to, in order, instead of the configured fallbacks.
+        A stream falls back only before its first image or preview.
+        """
+
+    @_builtins.property
+    def images(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """The input images, raw and in order (see EditImagesRequest.images)."""
+
+    @_builtins.property
+    def outpaint(self) -> Global___OutpaintExtension:
+        """The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise."""
+
+    def __init__(
+        self,
+        *,
+        prompt: _builtins.str = ...,
+        model: _builtins.str = ...,
+        n: _builtins.int | None = ...,
+        quality: _builtins.str = ...,
+        response_format: Global___ResponseFormat.ValueType = ...,
+        size: _builtins.str = ...,
+        style: _builtins.str = ...,
+        user: _builtins.str = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        api_key: _builtins.str = ...,
+        api_base: _builtins.str = ...,
+        api_version: _builtins.str = ...,
+        provider_params: _struct_pb2.Struct | None = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        drop_params: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
+        partial_images: _builtins.int = ...,
+        fallbacks: _abc.Iterable[_builtins.str] | None = ...,
+        disable_fallbacks: _builtins.bool = ...,
+        images: _abc.Iterable[_builtins.bytes] | None = ...,
+        mask: _builtins.bytes = ...,
+        operation: Global___EditOperation.ValueType = ...,
+        outpaint: Global___OutpaintExtension | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "outpaint", b"outpaint", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "images", b"images", "mask", b"mask", "model", b"model", "n", b"n", "operation", b"operation", "outpaint", b"outpaint", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
+    _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__n) -> _WhichOneofReturnType__n | None: ...
+
+Global___StreamEditImagesRequest: _TypeAlias = StreamEditImagesRequest  # noqa: Y015
+
+@_typing.final
+class StreamEditImagesResponse(_message.Message):
+    """One event of a streamed edit: the same events, with the same field numbers,
+    as StreamGenerateImagesResponse, in the same order.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    PARTIAL_IMAGE_FIELD_NUMBER: _builtins.int
+    IMAGE_CHUNK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def image(self) -> Global___Image:
+        """A finished image small enough for one message."""
+
+    @_builtins.property
+    def summary(self) -> Global___GenerationSummary:
+        """The last event of a successful stream: usage and cost."""
+
+    @_builtins.property
+    def accepted(self) -> Global___Accepted:
+        """The request was valid and a deployment was chosen; sent first."""
+
+    @_builtins.property
+    def progress(self) -> Global___Progress:
+        """A keep-alive while nothing else happens, at the configured interval."""
+
+    @_builtins.property
+    def partial_image(self) -> Global___PartialImage:
+        """A low-resolution preview of an image still being edited."""
+
+    @_builtins.property
+    def image_chunk(self) -> Global___ImageChunk:
+        """A piece of a finished image too large for one message."""
+
+    def __init__(
+        self,
+        *,
+        image: Global___Image | None = ...,
+        summary: Global___GenerationSummary | None = ...,
+        accepted: Global___Accepted | None = ...,
+        progress: Global___Progress | None = ...,
+        partial_image: Global___PartialImage | None = ...,
+        image_chunk: Global___ImageChunk | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "event", b"event", "image", b"image", "image_chunk", b"image_chunk", "partial_image", b"partial_image", "progress", b"progress", "summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "event", b"event", "image", b"image", "image_chunk", b"image_chunk", "partial_image", b"partial_image", "progress", b"progress", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["image", "summary", "accepted", "progress", "partial_image", "image_chunk"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___StreamEditImagesResponse: _TypeAlias = StreamEditImagesResponse  # noqa: Y015

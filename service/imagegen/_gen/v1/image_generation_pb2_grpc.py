@@ -46,6 +46,16 @@ class ImageGenerationStub:
                 request_serializer=imagegen_dot_v1_dot_image__generation__pb2.StreamGenerateImagesRequest.SerializeToString,
                 response_deserializer=imagegen_dot_v1_dot_image__generation__pb2.StreamGenerateImagesResponse.FromString,
                 _registered_method=True)
+        self.EditImages = channel.unary_unary(
+                '/imagegen.v1.ImageGeneration/EditImages',
+                request_serializer=imagegen_dot_v1_dot_image__generation__pb2.EditImagesRequest.SerializeToString,
+                response_deserializer=imagegen_dot_v1_dot_image__generation__pb2.EditImagesResponse.FromString,
+                _registered_method=True)
+        self.StreamEditImages = channel.unary_stream(
+                '/imagegen.v1.ImageGeneration/StreamEditImages',
+                request_serializer=imagegen_dot_v1_dot_image__generation__pb2.StreamEditImagesRequest.SerializeToString,
+                response_deserializer=imagegen_dot_v1_dot_image__generation__pb2.StreamEditImagesResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/imagegen.v1.ImageGeneration/ListModels',
                 request_serializer=imagegen_dot_v1_dot_image__generation__pb2.ListModelsRequest.SerializeToString,
@@ -79,6 +89,24 @@ class ImageGenerationServicer:
         """Generates images and streams one event per finished image, then a final
         summary event with usage and cost. Images already sent stay valid if the
         stream later ends with an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EditImages(self, request, context):
+        """Edits or transforms input images (instruction edit, inpaint, outpaint,
+        variation, background removal or replacement, upscale, vectorize, erase)
+        and returns all results in one response. Inputs are validated before any
+        provider is called.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamEditImages(self, request, context):
+        """The streaming form of EditImages: the same events as StreamGenerateImages,
+        partial previews included for models that stream them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,6 +147,16 @@ def add_ImageGenerationServicer_to_server(servicer, server):
                     servicer.StreamGenerateImages,
                     request_deserializer=imagegen_dot_v1_dot_image__generation__pb2.StreamGenerateImagesRequest.FromString,
                     response_serializer=imagegen_dot_v1_dot_image__generation__pb2.StreamGenerateImagesResponse.SerializeToString,
+            ),
+            'EditImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.EditImages,
+                    request_deserializer=imagegen_dot_v1_dot_image__generation__pb2.EditImagesRequest.FromString,
+                    response_serializer=imagegen_dot_v1_dot_image__generation__pb2.EditImagesResponse.SerializeToString,
+            ),
+            'StreamEditImages': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamEditImages,
+                    request_deserializer=imagegen_dot_v1_dot_image__generation__pb2.StreamEditImagesRequest.FromString,
+                    response_serializer=imagegen_dot_v1_dot_image__generation__pb2.StreamEditImagesResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -191,6 +229,60 @@ class ImageGeneration:
             '/imagegen.v1.ImageGeneration/StreamGenerateImages',
             imagegen_dot_v1_dot_image__generation__pb2.StreamGenerateImagesRequest.SerializeToString,
             imagegen_dot_v1_dot_image__generation__pb2.StreamGenerateImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EditImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.v1.ImageGeneration/EditImages',
+            imagegen_dot_v1_dot_image__generation__pb2.EditImagesRequest.SerializeToString,
+            imagegen_dot_v1_dot_image__generation__pb2.EditImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamEditImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imagegen.v1.ImageGeneration/StreamEditImages',
+            imagegen_dot_v1_dot_image__generation__pb2.StreamEditImagesRequest.SerializeToString,
+            imagegen_dot_v1_dot_image__generation__pb2.StreamEditImagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,16 @@ class ImageGenerationStub:
     summary event with usage and cost. Images already sent stay valid if the
     stream later ends with an error.
     """
+    EditImages: _grpc.UnaryUnaryMultiCallable[_image_generation_pb2.EditImagesRequest, _image_generation_pb2.EditImagesResponse]
+    """Edits or transforms input images (instruction edit, inpaint, outpaint,
+    variation, background removal or replacement, upscale, vectorize, erase)
+    and returns all results in one response. Inputs are validated before any
+    provider is called.
+    """
+    StreamEditImages: _grpc.UnaryStreamMultiCallable[_image_generation_pb2.StreamEditImagesRequest, _image_generation_pb2.StreamEditImagesResponse]
+    """The streaming form of EditImages: the same events as StreamGenerateImages,
+    partial previews included for models that stream them.
+    """
     ListModels: _grpc.UnaryUnaryMultiCallable[_image_generation_pb2.ListModelsRequest, _image_generation_pb2.ListModelsResponse]
     """Lists the model names this gateway serves, with what each one accepts."""
     EstimateCost: _grpc.UnaryUnaryMultiCallable[_image_generation_pb2.EstimateCostRequest, _image_generation_pb2.EstimateCostResponse]
@@ -75,6 +85,16 @@ class ImageGenerationAsyncStub(ImageGenerationStub):
     """Generates images and streams one event per finished image, then a final
     summary event with usage and cost. Images already sent stay valid if the
     stream later ends with an error.
+    """
+    EditImages: _aio.UnaryUnaryMultiCallable[_image_generation_pb2.EditImagesRequest, _image_generation_pb2.EditImagesResponse]  # type: ignore[assignment]
+    """Edits or transforms input images (instruction edit, inpaint, outpaint,
+    variation, background removal or replacement, upscale, vectorize, erase)
+    and returns all results in one response. Inputs are validated before any
+    provider is called.
+    """
+    StreamEditImages: _aio.UnaryStreamMultiCallable[_image_generation_pb2.StreamEditImagesRequest, _image_generation_pb2.StreamEditImagesResponse]  # type: ignore[assignment]
+    """The streaming form of EditImages: the same events as StreamGenerateImages,
+    partial previews included for models that stream them.
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_image_generation_pb2.ListModelsRequest, _image_generation_pb2.ListModelsResponse]  # type: ignore[assignment]
     """Lists the model names this gateway serves, with what each one accepts."""
@@ -109,6 +129,28 @@ class ImageGenerationServicer(metaclass=_abc_1.ABCMeta):
         """Generates images and streams one event per finished image, then a final
         summary event with usage and cost. Images already sent stay valid if the
         stream later ends with an error.
+        """
+
+    @_abc_1.abstractmethod
+    def EditImages(
+        self,
+        request: _image_generation_pb2.EditImagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_image_generation_pb2.EditImagesResponse, _abc.Awaitable[_image_generation_pb2.EditImagesResponse]]:
+        """Edits or transforms input images (instruction edit, inpaint, outpaint,
+        variation, background removal or replacement, upscale, vectorize, erase)
+        and returns all results in one response. Inputs are validated before any
+        provider is called.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamEditImages(
+        self,
+        request: _image_generation_pb2.StreamEditImagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_image_generation_pb2.StreamEditImagesResponse], _abc.AsyncIterator[_image_generation_pb2.StreamEditImagesResponse]]:
+        """The streaming form of EditImages: the same events as StreamGenerateImages,
+        partial previews included for models that stream them.
         """
 
     @_abc_1.abstractmethod

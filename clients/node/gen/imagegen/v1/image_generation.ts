@@ -144,6 +144,130 @@ export function spendGroupByToJSON(object: SpendGroupBy): string {
 }
 
 /**
+ * What an edit request does with its input images. Which models serve which
+ * operation is reported by ListModels (ModelInfo.edit_operations); a model
+ * asked for an operation it does not serve fails with INVALID_ARGUMENT naming
+ * the operation field, before any provider call.
+ */
+export enum EditOperation {
+  /** EDIT_OPERATION_UNSPECIFIED - The default: an instruction edit, as EDIT_OPERATION_EDIT. */
+  EDIT_OPERATION_UNSPECIFIED = 0,
+  /**
+   * EDIT_OPERATION_EDIT - Change the images as the prompt says; several images are references to
+   * combine. With a mask, only the masked area of the first image changes.
+   * Served by GPT image models, Gemini image models and the placeholder.
+   */
+  EDIT_OPERATION_EDIT = 1,
+  /**
+   * EDIT_OPERATION_INPAINT - Regenerate the masked area of the first image from the prompt. Needs a
+   * mask. Served by GPT image models (as an edit with a mask), Recraft,
+   * Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+   */
+  EDIT_OPERATION_INPAINT = 2,
+  /**
+   * EDIT_OPERATION_OUTPAINT - Extend the canvas of the first image by the sides given in outpaint and
+   * fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+   * Imagen and the placeholder.
+   */
+  EDIT_OPERATION_OUTPAINT = 3,
+  /**
+   * EDIT_OPERATION_VARIATION - New images in the manner of the input, no prompt needed. Served by
+   * Bedrock Titan/Nova and the placeholder.
+   */
+  EDIT_OPERATION_VARIATION = 4,
+  /**
+   * EDIT_OPERATION_REMOVE_BACKGROUND - Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+   * and Stability, and the placeholder.
+   */
+  EDIT_OPERATION_REMOVE_BACKGROUND = 5,
+  /**
+   * EDIT_OPERATION_REPLACE_BACKGROUND - Replace the background with one the prompt describes. Served by Recraft,
+   * Vertex Imagen and the placeholder.
+   */
+  EDIT_OPERATION_REPLACE_BACKGROUND = 6,
+  /**
+   * EDIT_OPERATION_UPSCALE - Enlarge the image; the factor is the model's (provider_params may choose).
+   * Served by Recraft, Stability and the placeholder.
+   */
+  EDIT_OPERATION_UPSCALE = 7,
+  /** EDIT_OPERATION_VECTORIZE - Trace the image into SVG. Served by Recraft and the placeholder. */
+  EDIT_OPERATION_VECTORIZE = 8,
+  /**
+   * EDIT_OPERATION_ERASE - Remove what the mask covers and fill it with its surroundings; needs a
+   * mask. Served by Recraft, Stability and the placeholder.
+   */
+  EDIT_OPERATION_ERASE = 9,
+  UNRECOGNIZED = -1,
+}
+
+export function editOperationFromJSON(object: any): EditOperation {
+  switch (object) {
+    case 0:
+    case "EDIT_OPERATION_UNSPECIFIED":
+      return EditOperation.EDIT_OPERATION_UNSPECIFIED;
+    case 1:
+    case "EDIT_OPERATION_EDIT":
+      return EditOperation.EDIT_OPERATION_EDIT;
+    case 2:
+    case "EDIT_OPERATION_INPAINT":
+      return EditOperation.EDIT_OPERATION_INPAINT;
+    case 3:
+    case "EDIT_OPERATION_OUTPAINT":
+      return EditOperation.EDIT_OPERATION_OUTPAINT;
+    case 4:
+    case "EDIT_OPERATION_VARIATION":
+      return EditOperation.EDIT_OPERATION_VARIATION;
+    case 5:
+    case "EDIT_OPERATION_REMOVE_BACKGROUND":
+      return EditOperation.EDIT_OPERATION_REMOVE_BACKGROUND;
+    case 6:
+    case "EDIT_OPERATION_REPLACE_BACKGROUND":
+      return EditOperation.EDIT_OPERATION_REPLACE_BACKGROUND;
+    case 7:
+    case "EDIT_OPERATION_UPSCALE":
+      return EditOperation.EDIT_OPERATION_UPSCALE;
+    case 8:
+    case "EDIT_OPERATION_VECTORIZE":
+      return EditOperation.EDIT_OPERATION_VECTORIZE;
+    case 9:
+    case "EDIT_OPERATION_ERASE":
+      return EditOperation.EDIT_OPERATION_ERASE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return EditOperation.UNRECOGNIZED;
+  }
+}
+
+export function editOperationToJSON(object: EditOperation): string {
+  switch (object) {
+    case EditOperation.EDIT_OPERATION_UNSPECIFIED:
+      return "EDIT_OPERATION_UNSPECIFIED";
+    case EditOperation.EDIT_OPERATION_EDIT:
+      return "EDIT_OPERATION_EDIT";
+    case EditOperation.EDIT_OPERATION_INPAINT:
+      return "EDIT_OPERATION_INPAINT";
+    case EditOperation.EDIT_OPERATION_OUTPAINT:
+      return "EDIT_OPERATION_OUTPAINT";
+    case EditOperation.EDIT_OPERATION_VARIATION:
+      return "EDIT_OPERATION_VARIATION";
+    case EditOperation.EDIT_OPERATION_REMOVE_BACKGROUND:
+      return "EDIT_OPERATION_REMOVE_BACKGROUND";
+    case EditOperation.EDIT_OPERATION_REPLACE_BACKGROUND:
+      return "EDIT_OPERATION_REPLACE_BACKGROUND";
+    case EditOperation.EDIT_OPERATION_UPSCALE:
+      return "EDIT_OPERATION_UPSCALE";
+    case EditOperation.EDIT_OPERATION_VECTORIZE:
+      return "EDIT_OPERATION_VECTORIZE";
+    case EditOperation.EDIT_OPERATION_ERASE:
+      return "EDIT_OPERATION_ERASE";
+    case EditOperation.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
  * Asks for one or more images from one prompt. The fields mirror the
  * image_generation() signature of the Python SDK.
  */
@@ -603,6 +727,16 @@ export interface ModelInfo {
    * fewer images per call than n).
    */
   fanOut: boolean;
+  /**
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   */
+  editOperations: EditOperation[];
+  /**
+   * The most input images one edit request may carry; 0 when the model does
+   * not edit.
+   */
+  maxInputImages: number;
 }
 
 /** The parts of a generation request that decide its price. */
@@ -676,6 +810,233 @@ export interface SpendGroup {
   cost: string;
   /** How many requests have an unknown cost (not included in cost). */
   unknownCostCount: number;
+}
+
+/**
+ * How far to extend each side of the canvas for EDIT_OPERATION_OUTPAINT, in
+ * pixels of the first input image.
+ */
+export interface OutpaintExtension {
+  /** Pixels added on the left. Must not be negative. */
+  left: number;
+  /** Pixels added at the top. Must not be negative. */
+  top: number;
+  /** Pixels added on the right. Must not be negative. */
+  right: number;
+  /** Pixels added at the bottom. Must not be negative. */
+  bottom: number;
+}
+
+/**
+ * Asks for edits of one or more input images. Fields 1 to 19 are those of
+ * GenerateImagesRequest, with the same numbers and meanings, so a generation
+ * request converts into an edit request and back.
+ */
+export interface EditImagesRequest {
+  /**
+   * What to do, in words. Required for EDIT, INPAINT, OUTPAINT and
+   * REPLACE_BACKGROUND; optional for the other operations, which some models
+   * steer with it.
+   */
+  prompt: string;
+  /**
+   * A model name served by the gateway (see ListModels), or "provider/model".
+   * Empty means the configured default model.
+   */
+  model: string;
+  /** How many output images. Unset means 1; an explicit 0 is rejected. */
+  n?:
+    | number
+    | undefined;
+  /** Quality as the model names it. Empty means the model's default. */
+  quality: string;
+  /** Whether images come back as bytes or as a URL. */
+  responseFormat: ResponseFormat;
+  /**
+   * Output size as "WIDTHxHEIGHT" or "auto". Empty means the model's default
+   * (usually the size of the first input image).
+   */
+  size: string;
+  /** Style for models that take one. */
+  style: string;
+  /** An identifier of the end user, forwarded to providers. */
+  user: string;
+  /** Upper bound on the whole call when the caller sets no gRPC deadline. */
+  timeout:
+    | Duration
+    | undefined;
+  /** A provider API key to use instead of the configured one. */
+  apiKey: string;
+  /** A provider base URL to use instead of the configured one. */
+  apiBase: string;
+  /** A provider API version to use instead of the configured one. */
+  apiVersion: string;
+  /**
+   * Provider-specific parameters, sent to the provider as they are (for
+   * example {"input_fidelity": "high"} for GPT image models).
+   */
+  providerParams:
+    | { [key: string]: any }
+    | undefined;
+  /** Caller tags recorded with the cost of this call. */
+  tags: string[];
+  /** Drop unsupported parameters instead of failing. */
+  dropParams: boolean;
+  /** A caller-chosen identifier echoed in logs and in the cost record. */
+  requestId: string;
+  /**
+   * Models to fall back to, in order, instead of the configured fallbacks.
+   * Only models that serve the operation and the input count qualify.
+   */
+  fallbacks: string[];
+  /** Never fall back to another model for this call. */
+  disableFallbacks: boolean;
+  /**
+   * The input images as encoded files (PNG, JPEG or WebP, recognised by
+   * their bytes whatever the caller calls them), raw, in order: the first is
+   * the one a mask applies to; later ones are references. At least one.
+   */
+  images: Buffer[];
+  /**
+   * An optional PNG mask with the first image's dimensions, in OpenAI's
+   * convention: fully transparent pixels (alpha 0) mark the area to edit. The
+   * gateway converts it for providers that use another convention.
+   */
+  mask: Buffer;
+  /** What to do with the images. Unspecified means EDIT_OPERATION_EDIT. */
+  operation: EditOperation;
+  /** The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise. */
+  outpaint: OutpaintExtension | undefined;
+}
+
+/**
+ * All images of a finished edit. The same fields, with the same numbers, as
+ * GenerateImagesResponse.
+ */
+export interface EditImagesResponse {
+  /** When the images were created, in seconds since the Unix epoch. */
+  created: number;
+  /** The output images, in index order. */
+  images: Image[];
+  /**
+   * Token usage reported by the provider (input text and input image tokens
+   * apart), when it reports any.
+   */
+  usage:
+    | Usage
+    | undefined;
+  /** What the call cost and where it went. */
+  cost:
+    | CostRecord
+    | undefined;
+  /**
+   * Set when the model could not make the requested size and the
+   * configuration allowed the gateway to pick the nearest one it can.
+   */
+  sizeCoercion:
+    | SizeCoercion
+    | undefined;
+  /** How many of the requested images a provider's safety filter withheld. */
+  filteredCount: number;
+  /** Every provider call made for this request, in the order they started. */
+  attempts: Attempt[];
+  /** The model that served the call when it was a fallback; empty otherwise. */
+  fallbackModel: string;
+  /** How many images are missing because their n fan-out sub-call failed. */
+  failedCount: number;
+}
+
+/** The same request as EditImagesRequest, for the streaming call. */
+export interface StreamEditImagesRequest {
+  /** What to do, in words (see EditImagesRequest.prompt). */
+  prompt: string;
+  /**
+   * A model name served by the gateway, or "provider/model". Empty means the
+   * configured default model.
+   */
+  model: string;
+  /** How many output images. Unset means 1; an explicit 0 is rejected. */
+  n?:
+    | number
+    | undefined;
+  /** Quality as the model names it. Empty means the model's default. */
+  quality: string;
+  /** Whether images come back as bytes or as a URL. */
+  responseFormat: ResponseFormat;
+  /** Output size as "WIDTHxHEIGHT" or "auto". Empty means the model's default. */
+  size: string;
+  /** Style for models that take one. */
+  style: string;
+  /** An identifier of the end user, forwarded to providers. */
+  user: string;
+  /** Upper bound on the whole call when the caller sets no gRPC deadline. */
+  timeout:
+    | Duration
+    | undefined;
+  /** A provider API key to use instead of the configured one. */
+  apiKey: string;
+  /** A provider base URL to use instead of the configured one. */
+  apiBase: string;
+  /** A provider API version to use instead of the configured one. */
+  apiVersion: string;
+  /** Provider-specific parameters, sent to the provider as they are. */
+  providerParams:
+    | { [key: string]: any }
+    | undefined;
+  /** Caller tags recorded with the cost of this call. */
+  tags: string[];
+  /** Drop unsupported parameters instead of failing. */
+  dropParams: boolean;
+  /** A caller-chosen identifier echoed in logs and in the cost record. */
+  requestId: string;
+  /**
+   * How many partial previews per image to relay (0 to 3), for models that
+   * stream them. 0 sends only finished images.
+   */
+  partialImages: number;
+  /**
+   * Models to fall back to, in order, instead of the configured fallbacks.
+   * A stream falls back only before its first image or preview.
+   */
+  fallbacks: string[];
+  /** Never fall back to another model for this call. */
+  disableFallbacks: boolean;
+  /** The input images, raw and in order (see EditImagesRequest.images). */
+  images: Buffer[];
+  /** An optional PNG mask, transparent = edit (see EditImagesRequest.mask). */
+  mask: Buffer;
+  /** What to do with the images. Unspecified means EDIT_OPERATION_EDIT. */
+  operation: EditOperation;
+  /** The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise. */
+  outpaint: OutpaintExtension | undefined;
+}
+
+/**
+ * One event of a streamed edit: the same events, with the same field numbers,
+ * as StreamGenerateImagesResponse, in the same order.
+ */
+export interface StreamEditImagesResponse {
+  /** Which event this is. */
+  event:
+    | //
+    /** A finished image small enough for one message. */
+    { $case: "image"; image: Image }
+    | //
+    /** The last event of a successful stream: usage and cost. */
+    { $case: "summary"; summary: GenerationSummary }
+    | //
+    /** The request was valid and a deployment was chosen; sent first. */
+    { $case: "accepted"; accepted: Accepted }
+    | //
+    /** A keep-alive while nothing else happens, at the configured interval. */
+    { $case: "progress"; progress: Progress }
+    | //
+    /** A low-resolution preview of an image still being edited. */
+    { $case: "partialImage"; partialImage: PartialImage }
+    | //
+    /** A piece of a finished image too large for one message. */
+    { $case: "imageChunk"; imageChunk: ImageChunk }
+    | undefined;
 }
 
 function createBaseGenerateImagesRequest(): GenerateImagesRequest {
@@ -3761,6 +4122,8 @@ function createBaseModelInfo(): ModelInfo {
     styles: [],
     maxN: 0,
     fanOut: false,
+    editOperations: [],
+    maxInputImages: 0,
   };
 }
 
@@ -3807,6 +4170,16 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     }
     if (message.fanOut !== false) {
       writer.uint32(112).bool(message.fanOut);
+    }
+    if (message.editOperations.length !== 0) {
+      writer.uint32(122).fork();
+      for (const v of message.editOperations) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.maxInputImages !== 0) {
+      writer.uint32(128).int32(message.maxInputImages);
     }
     return writer;
   },
@@ -3936,6 +4309,32 @@ export const ModelInfo: MessageFns<ModelInfo> = {
             message.fanOut = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag === 120) {
+              message.editOperations.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 122) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.editOperations.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.maxInputImages = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4004,6 +4403,16 @@ export const ModelInfo: MessageFns<ModelInfo> = {
         : isSet(object.fan_out)
         ? globalThis.Boolean(object.fan_out)
         : false,
+      editOperations: globalThis.Array.isArray(object?.editOperations)
+        ? object.editOperations.map((e: any) => editOperationFromJSON(e))
+        : globalThis.Array.isArray(object?.edit_operations)
+        ? object.edit_operations.map((e: any) => editOperationFromJSON(e))
+        : [],
+      maxInputImages: isSet(object.maxInputImages)
+        ? globalThis.Number(object.maxInputImages)
+        : isSet(object.max_input_images)
+        ? globalThis.Number(object.max_input_images)
+        : 0,
     };
   },
 
@@ -4051,6 +4460,12 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     if (message.fanOut !== false) {
       obj.fanOut = message.fanOut;
     }
+    if (message.editOperations?.length) {
+      obj.editOperations = message.editOperations.map((e) => editOperationToJSON(e));
+    }
+    if (message.maxInputImages !== 0) {
+      obj.maxInputImages = Math.round(message.maxInputImages);
+    }
     return obj;
   },
 
@@ -4073,6 +4488,8 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     message.styles = object.styles?.map((e) => e) || [];
     message.maxN = object.maxN ?? 0;
     message.fanOut = object.fanOut ?? false;
+    message.editOperations = object.editOperations?.map((e) => e) || [];
+    message.maxInputImages = object.maxInputImages ?? 0;
     return message;
   },
 };
@@ -4714,6 +5131,1500 @@ export const SpendGroup: MessageFns<SpendGroup> = {
   },
 };
 
+function createBaseOutpaintExtension(): OutpaintExtension {
+  return { left: 0, top: 0, right: 0, bottom: 0 };
+}
+
+export const OutpaintExtension: MessageFns<OutpaintExtension> = {
+  encode(message: OutpaintExtension, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.left !== 0) {
+      writer.uint32(8).int32(message.left);
+    }
+    if (message.top !== 0) {
+      writer.uint32(16).int32(message.top);
+    }
+    if (message.right !== 0) {
+      writer.uint32(24).int32(message.right);
+    }
+    if (message.bottom !== 0) {
+      writer.uint32(32).int32(message.bottom);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OutpaintExtension {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOutpaintExtension();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.left = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.top = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.right = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bottom = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OutpaintExtension {
+    return {
+      left: isSet(object.left) ? globalThis.Number(object.left) : 0,
+      top: isSet(object.top) ? globalThis.Number(object.top) : 0,
+      right: isSet(object.right) ? globalThis.Number(object.right) : 0,
+      bottom: isSet(object.bottom) ? globalThis.Number(object.bottom) : 0,
+    };
+  },
+
+  toJSON(message: OutpaintExtension): unknown {
+    const obj: any = {};
+    if (message.left !== 0) {
+      obj.left = Math.round(message.left);
+    }
+    if (message.top !== 0) {
+      obj.top = Math.round(message.top);
+    }
+    if (message.right !== 0) {
+      obj.right = Math.round(message.right);
+    }
+    if (message.bottom !== 0) {
+      obj.bottom = Math.round(message.bottom);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OutpaintExtension>, I>>(base?: I): OutpaintExtension {
+    return OutpaintExtension.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OutpaintExtension>, I>>(object: I): OutpaintExtension {
+    const message = createBaseOutpaintExtension();
+    message.left = object.left ?? 0;
+    message.top = object.top ?? 0;
+    message.right = object.right ?? 0;
+    message.bottom = object.bottom ?? 0;
+    return message;
+  },
+};
+
+function createBaseEditImagesRequest(): EditImagesRequest {
+  return {
+    prompt: "",
+    model: "",
+    n: undefined,
+    quality: "",
+    responseFormat: 0,
+    size: "",
+    style: "",
+    user: "",
+    timeout: undefined,
+    apiKey: "",
+    apiBase: "",
+    apiVersion: "",
+    providerParams: undefined,
+    tags: [],
+    dropParams: false,
+    requestId: "",
+    fallbacks: [],
+    disableFallbacks: false,
+    images: [],
+    mask: Buffer.alloc(0),
+    operation: 0,
+    outpaint: undefined,
+  };
+}
+
+export const EditImagesRequest: MessageFns<EditImagesRequest> = {
+  encode(message: EditImagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.prompt !== "") {
+      writer.uint32(10).string(message.prompt);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.n !== undefined) {
+      writer.uint32(24).int32(message.n);
+    }
+    if (message.quality !== "") {
+      writer.uint32(34).string(message.quality);
+    }
+    if (message.responseFormat !== 0) {
+      writer.uint32(40).int32(message.responseFormat);
+    }
+    if (message.size !== "") {
+      writer.uint32(50).string(message.size);
+    }
+    if (message.style !== "") {
+      writer.uint32(58).string(message.style);
+    }
+    if (message.user !== "") {
+      writer.uint32(66).string(message.user);
+    }
+    if (message.timeout !== undefined) {
+      Duration.encode(message.timeout, writer.uint32(74).fork()).join();
+    }
+    if (message.apiKey !== "") {
+      writer.uint32(82).string(message.apiKey);
+    }
+    if (message.apiBase !== "") {
+      writer.uint32(90).string(message.apiBase);
+    }
+    if (message.apiVersion !== "") {
+      writer.uint32(98).string(message.apiVersion);
+    }
+    if (message.providerParams !== undefined) {
+      Struct.encode(Struct.wrap(message.providerParams), writer.uint32(106).fork()).join();
+    }
+    for (const v of message.tags) {
+      writer.uint32(114).string(v!);
+    }
+    if (message.dropParams !== false) {
+      writer.uint32(120).bool(message.dropParams);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(130).string(message.requestId);
+    }
+    for (const v of message.fallbacks) {
+      writer.uint32(146).string(v!);
+    }
+    if (message.disableFallbacks !== false) {
+      writer.uint32(152).bool(message.disableFallbacks);
+    }
+    for (const v of message.images) {
+      writer.uint32(162).bytes(v!);
+    }
+    if (message.mask.length !== 0) {
+      writer.uint32(170).bytes(message.mask);
+    }
+    if (message.operation !== 0) {
+      writer.uint32(176).int32(message.operation);
+    }
+    if (message.outpaint !== undefined) {
+      OutpaintExtension.encode(message.outpaint, writer.uint32(186).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditImagesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditImagesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.prompt = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.n = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.quality = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.responseFormat = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.size = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.style = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.timeout = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.apiKey = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.apiBase = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.apiVersion = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.providerParams = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.tags.push(reader.string());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.dropParams = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.fallbacks.push(reader.string());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.disableFallbacks = reader.bool();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.images.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.mask = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.operation = reader.int32() as any;
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.outpaint = OutpaintExtension.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EditImagesRequest {
+    return {
+      prompt: isSet(object.prompt) ? globalThis.String(object.prompt) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      n: isSet(object.n) ? globalThis.Number(object.n) : undefined,
+      quality: isSet(object.quality) ? globalThis.String(object.quality) : "",
+      responseFormat: isSet(object.responseFormat)
+        ? responseFormatFromJSON(object.responseFormat)
+        : isSet(object.response_format)
+        ? responseFormatFromJSON(object.response_format)
+        : 0,
+      size: isSet(object.size) ? globalThis.String(object.size) : "",
+      style: isSet(object.style) ? globalThis.String(object.style) : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
+      apiKey: isSet(object.apiKey)
+        ? globalThis.String(object.apiKey)
+        : isSet(object.api_key)
+        ? globalThis.String(object.api_key)
+        : "",
+      apiBase: isSet(object.apiBase)
+        ? globalThis.String(object.apiBase)
+        : isSet(object.api_base)
+        ? globalThis.String(object.api_base)
+        : "",
+      apiVersion: isSet(object.apiVersion)
+        ? globalThis.String(object.apiVersion)
+        : isSet(object.api_version)
+        ? globalThis.String(object.api_version)
+        : "",
+      providerParams: isObject(object.providerParams)
+        ? object.providerParams
+        : isObject(object.provider_params)
+        ? object.provider_params
+        : undefined,
+      tags: globalThis.Array.isArray(object?.tags)
+        ? object.tags.map((e: any) => globalThis.String(e))
+        : [],
+      dropParams: isSet(object.dropParams)
+        ? globalThis.Boolean(object.dropParams)
+        : isSet(object.drop_params)
+        ? globalThis.Boolean(object.drop_params)
+        : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      fallbacks: globalThis.Array.isArray(object?.fallbacks)
+        ? object.fallbacks.map((e: any) => globalThis.String(e))
+        : [],
+      disableFallbacks: isSet(object.disableFallbacks)
+        ? globalThis.Boolean(object.disableFallbacks)
+        : isSet(object.disable_fallbacks)
+        ? globalThis.Boolean(object.disable_fallbacks)
+        : false,
+      images: globalThis.Array.isArray(object?.images)
+        ? object.images.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+      mask: isSet(object.mask) ? Buffer.from(bytesFromBase64(object.mask)) : Buffer.alloc(0),
+      operation: isSet(object.operation) ? editOperationFromJSON(object.operation) : 0,
+      outpaint: isSet(object.outpaint) ? OutpaintExtension.fromJSON(object.outpaint) : undefined,
+    };
+  },
+
+  toJSON(message: EditImagesRequest): unknown {
+    const obj: any = {};
+    if (message.prompt !== "") {
+      obj.prompt = message.prompt;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.n !== undefined) {
+      obj.n = Math.round(message.n);
+    }
+    if (message.quality !== "") {
+      obj.quality = message.quality;
+    }
+    if (message.responseFormat !== 0) {
+      obj.responseFormat = responseFormatToJSON(message.responseFormat);
+    }
+    if (message.size !== "") {
+      obj.size = message.size;
+    }
+    if (message.style !== "") {
+      obj.style = message.style;
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.timeout !== undefined) {
+      obj.timeout = Duration.toJSON(message.timeout);
+    }
+    if (message.apiKey !== "") {
+      obj.apiKey = message.apiKey;
+    }
+    if (message.apiBase !== "") {
+      obj.apiBase = message.apiBase;
+    }
+    if (message.apiVersion !== "") {
+      obj.apiVersion = message.apiVersion;
+    }
+    if (message.providerParams !== undefined) {
+      obj.providerParams = message.providerParams;
+    }
+    if (message.tags?.length) {
+      obj.tags = message.tags;
+    }
+    if (message.dropParams !== false) {
+      obj.dropParams = message.dropParams;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.fallbacks?.length) {
+      obj.fallbacks = message.fallbacks;
+    }
+    if (message.disableFallbacks !== false) {
+      obj.disableFallbacks = message.disableFallbacks;
+    }
+    if (message.images?.length) {
+      obj.images = message.images.map((e) => base64FromBytes(e));
+    }
+    if (message.mask.length !== 0) {
+      obj.mask = base64FromBytes(message.mask);
+    }
+    if (message.operation !== 0) {
+      obj.operation = editOperationToJSON(message.operation);
+    }
+    if (message.outpaint !== undefined) {
+      obj.outpaint = OutpaintExtension.toJSON(message.outpaint);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EditImagesRequest>, I>>(base?: I): EditImagesRequest {
+    return EditImagesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EditImagesRequest>, I>>(object: I): EditImagesRequest {
+    const message = createBaseEditImagesRequest();
+    message.prompt = object.prompt ?? "";
+    message.model = object.model ?? "";
+    message.n = object.n ?? undefined;
+    message.quality = object.quality ?? "";
+    message.responseFormat = object.responseFormat ?? 0;
+    message.size = object.size ?? "";
+    message.style = object.style ?? "";
+    message.user = object.user ?? "";
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
+    message.apiKey = object.apiKey ?? "";
+    message.apiBase = object.apiBase ?? "";
+    message.apiVersion = object.apiVersion ?? "";
+    message.providerParams = object.providerParams ?? undefined;
+    message.tags = object.tags?.map((e) => e) || [];
+    message.dropParams = object.dropParams ?? false;
+    message.requestId = object.requestId ?? "";
+    message.fallbacks = object.fallbacks?.map((e) => e) || [];
+    message.disableFallbacks = object.disableFallbacks ?? false;
+    message.images = object.images?.map((e) => e) || [];
+    message.mask = object.mask ?? Buffer.alloc(0);
+    message.operation = object.operation ?? 0;
+    message.outpaint = (object.outpaint !== undefined && object.outpaint !== null)
+      ? OutpaintExtension.fromPartial(object.outpaint)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEditImagesResponse(): EditImagesResponse {
+  return {
+    created: 0,
+    images: [],
+    usage: undefined,
+    cost: undefined,
+    sizeCoercion: undefined,
+    filteredCount: 0,
+    attempts: [],
+    fallbackModel: "",
+    failedCount: 0,
+  };
+}
+
+export const EditImagesResponse: MessageFns<EditImagesResponse> = {
+  encode(message: EditImagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.created !== 0) {
+      writer.uint32(8).int64(message.created);
+    }
+    for (const v of message.images) {
+      Image.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(26).fork()).join();
+    }
+    if (message.cost !== undefined) {
+      CostRecord.encode(message.cost, writer.uint32(34).fork()).join();
+    }
+    if (message.sizeCoercion !== undefined) {
+      SizeCoercion.encode(message.sizeCoercion, writer.uint32(42).fork()).join();
+    }
+    if (message.filteredCount !== 0) {
+      writer.uint32(48).int32(message.filteredCount);
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.fallbackModel !== "") {
+      writer.uint32(66).string(message.fallbackModel);
+    }
+    if (message.failedCount !== 0) {
+      writer.uint32(72).int32(message.failedCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditImagesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditImagesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.created = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.images.push(Image.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cost = CostRecord.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sizeCoercion = SizeCoercion.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.filteredCount = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.fallbackModel = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.failedCount = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EditImagesResponse {
+    return {
+      created: isSet(object.created) ? globalThis.Number(object.created) : 0,
+      images: globalThis.Array.isArray(object?.images) ? object.images.map((e: any) => Image.fromJSON(e)) : [],
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      cost: isSet(object.cost) ? CostRecord.fromJSON(object.cost) : undefined,
+      sizeCoercion: isSet(object.sizeCoercion)
+        ? SizeCoercion.fromJSON(object.sizeCoercion)
+        : isSet(object.size_coercion)
+        ? SizeCoercion.fromJSON(object.size_coercion)
+        : undefined,
+      filteredCount: isSet(object.filteredCount)
+        ? globalThis.Number(object.filteredCount)
+        : isSet(object.filtered_count)
+        ? globalThis.Number(object.filtered_count)
+        : 0,
+      attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
+      fallbackModel: isSet(object.fallbackModel)
+        ? globalThis.String(object.fallbackModel)
+        : isSet(object.fallback_model)
+        ? globalThis.String(object.fallback_model)
+        : "",
+      failedCount: isSet(object.failedCount)
+        ? globalThis.Number(object.failedCount)
+        : isSet(object.failed_count)
+        ? globalThis.Number(object.failed_count)
+        : 0,
+    };
+  },
+
+  toJSON(message: EditImagesResponse): unknown {
+    const obj: any = {};
+    if (message.created !== 0) {
+      obj.created = Math.round(message.created);
+    }
+    if (message.images?.length) {
+      obj.images = message.images.map((e) => Image.toJSON(e));
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    if (message.cost !== undefined) {
+      obj.cost = CostRecord.toJSON(message.cost);
+    }
+    if (message.sizeCoercion !== undefined) {
+      obj.sizeCoercion = SizeCoercion.toJSON(message.sizeCoercion);
+    }
+    if (message.filteredCount !== 0) {
+      obj.filteredCount = Math.round(message.filteredCount);
+    }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    if (message.fallbackModel !== "") {
+      obj.fallbackModel = message.fallbackModel;
+    }
+    if (message.failedCount !== 0) {
+      obj.failedCount = Math.round(message.failedCount);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EditImagesResponse>, I>>(base?: I): EditImagesResponse {
+    return EditImagesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EditImagesResponse>, I>>(object: I): EditImagesResponse {
+    const message = createBaseEditImagesResponse();
+    message.created = object.created ?? 0;
+    message.images = object.images?.map((e) => Image.fromPartial(e)) || [];
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.cost = (object.cost !== undefined && object.cost !== null)
+      ? CostRecord.fromPartial(object.cost)
+      : undefined;
+    message.sizeCoercion = (object.sizeCoercion !== undefined && object.sizeCoercion !== null)
+      ? SizeCoercion.fromPartial(object.sizeCoercion)
+      : undefined;
+    message.filteredCount = object.filteredCount ?? 0;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.fallbackModel = object.fallbackModel ?? "";
+    message.failedCount = object.failedCount ?? 0;
+    return message;
+  },
+};
+
+function createBaseStreamEditImagesRequest(): StreamEditImagesRequest {
+  return {
+    prompt: "",
+    model: "",
+    n: undefined,
+    quality: "",
+    responseFormat: 0,
+    size: "",
+    style: "",
+    user: "",
+    timeout: undefined,
+    apiKey: "",
+    apiBase: "",
+    apiVersion: "",
+    providerParams: undefined,
+    tags: [],
+    dropParams: false,
+    requestId: "",
+    partialImages: 0,
+    fallbacks: [],
+    disableFallbacks: false,
+    images: [],
+    mask: Buffer.alloc(0),
+    operation: 0,
+    outpaint: undefined,
+  };
+}
+
+export const StreamEditImagesRequest: MessageFns<StreamEditImagesRequest> = {
+  encode(message: StreamEditImagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.prompt !== "") {
+      writer.uint32(10).string(message.prompt);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.n !== undefined) {
+      writer.uint32(24).int32(message.n);
+    }
+    if (message.quality !== "") {
+      writer.uint32(34).string(message.quality);
+    }
+    if (message.responseFormat !== 0) {
+      writer.uint32(40).int32(message.responseFormat);
+    }
+    if (message.size !== "") {
+      writer.uint32(50).string(message.size);
+    }
+    if (message.style !== "") {
+      writer.uint32(58).string(message.style);
+    }
+    if (message.user !== "") {
+      writer.uint32(66).string(message.user);
+    }
+    if (message.timeout !== undefined) {
+      Duration.encode(message.timeout, writer.uint32(74).fork()).join();
+    }
+    if (message.apiKey !== "") {
+      writer.uint32(82).string(message.apiKey);
+    }
+    if (message.apiBase !== "") {
+      writer.uint32(90).string(message.apiBase);
+    }
+    if (message.apiVersion !== "") {
+      writer.uint32(98).string(message.apiVersion);
+    }
+    if (message.providerParams !== undefined) {
+      Struct.encode(Struct.wrap(message.providerParams), writer.uint32(106).fork()).join();
+    }
+    for (const v of message.tags) {
+      writer.uint32(114).string(v!);
+    }
+    if (message.dropParams !== false) {
+      writer.uint32(120).bool(message.dropParams);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(130).string(message.requestId);
+    }
+    if (message.partialImages !== 0) {
+      writer.uint32(136).int32(message.partialImages);
+    }
+    for (const v of message.fallbacks) {
+      writer.uint32(146).string(v!);
+    }
+    if (message.disableFallbacks !== false) {
+      writer.uint32(152).bool(message.disableFallbacks);
+    }
+    for (const v of message.images) {
+      writer.uint32(162).bytes(v!);
+    }
+    if (message.mask.length !== 0) {
+      writer.uint32(170).bytes(message.mask);
+    }
+    if (message.operation !== 0) {
+      writer.uint32(176).int32(message.operation);
+    }
+    if (message.outpaint !== undefined) {
+      OutpaintExtension.encode(message.outpaint, writer.uint32(186).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamEditImagesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamEditImagesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.prompt = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.n = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.quality = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.responseFormat = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.size = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.style = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.timeout = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.apiKey = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.apiBase = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.apiVersion = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.providerParams = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.tags.push(reader.string());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.dropParams = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.partialImages = reader.int32();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.fallbacks.push(reader.string());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.disableFallbacks = reader.bool();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.images.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.mask = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.operation = reader.int32() as any;
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.outpaint = OutpaintExtension.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamEditImagesRequest {
+    return {
+      prompt: isSet(object.prompt) ? globalThis.String(object.prompt) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      n: isSet(object.n) ? globalThis.Number(object.n) : undefined,
+      quality: isSet(object.quality) ? globalThis.String(object.quality) : "",
+      responseFormat: isSet(object.responseFormat)
+        ? responseFormatFromJSON(object.responseFormat)
+        : isSet(object.response_format)
+        ? responseFormatFromJSON(object.response_format)
+        : 0,
+      size: isSet(object.size) ? globalThis.String(object.size) : "",
+      style: isSet(object.style) ? globalThis.String(object.style) : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
+      apiKey: isSet(object.apiKey)
+        ? globalThis.String(object.apiKey)
+        : isSet(object.api_key)
+        ? globalThis.String(object.api_key)
+        : "",
+      apiBase: isSet(object.apiBase)
+        ? globalThis.String(object.apiBase)
+        : isSet(object.api_base)
+        ? globalThis.String(object.api_base)
+        : "",
+      apiVersion: isSet(object.apiVersion)
+        ? globalThis.String(object.apiVersion)
+        : isSet(object.api_version)
+        ? globalThis.String(object.api_version)
+        : "",
+      providerParams: isObject(object.providerParams)
+        ? object.providerParams
+        : isObject(object.provider_params)
+        ? object.provider_params
+        : undefined,
+      tags: globalThis.Array.isArray(object?.tags)
+        ? object.tags.map((e: any) => globalThis.String(e))
+        : [],
+      dropParams: isSet(object.dropParams)
+        ? globalThis.Boolean(object.dropParams)
+        : isSet(object.drop_params)
+        ? globalThis.Boolean(object.drop_params)
+        : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      partialImages: isSet(object.partialImages)
+        ? globalThis.Number(object.partialImages)
+        : isSet(object.partial_images)
+        ? globalThis.Number(object.partial_images)
+        : 0,
+      fallbacks: globalThis.Array.isArray(object?.fallbacks)
+        ? object.fallbacks.map((e: any) => globalThis.String(e))
+        : [],
+      disableFallbacks: isSet(object.disableFallbacks)
+        ? globalThis.Boolean(object.disableFallbacks)
+        : isSet(object.disable_fallbacks)
+        ? globalThis.Boolean(object.disable_fallbacks)
+        : false,
+      images: globalThis.Array.isArray(object?.images)
+        ? object.images.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+      mask: isSet(object.mask) ? Buffer.from(bytesFromBase64(object.mask)) : Buffer.alloc(0),
+      operation: isSet(object.operation) ? editOperationFromJSON(object.operation) : 0,
+      outpaint: isSet(object.outpaint) ? OutpaintExtension.fromJSON(object.outpaint) : undefined,
+    };
+  },
+
+  toJSON(message: StreamEditImagesRequest): unknown {
+    const obj: any = {};
+    if (message.prompt !== "") {
+      obj.prompt = message.prompt;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.n !== undefined) {
+      obj.n = Math.round(message.n);
+    }
+    if (message.quality !== "") {
+      obj.quality = message.quality;
+    }
+    if (message.responseFormat !== 0) {
+      obj.responseFormat = responseFormatToJSON(message.responseFormat);
+    }
+    if (message.size !== "") {
+      obj.size = message.size;
+    }
+    if (message.style !== "") {
+      obj.style = message.style;
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.timeout !== undefined) {
+      obj.timeout = Duration.toJSON(message.timeout);
+    }
+    if (message.apiKey !== "") {
+      obj.apiKey = message.apiKey;
+    }
+    if (message.apiBase !== "") {
+      obj.apiBase = message.apiBase;
+    }
+    if (message.apiVersion !== "") {
+      obj.apiVersion = message.apiVersion;
+    }
+    if (message.providerParams !== undefined) {
+      obj.providerParams = message.providerParams;
+    }
+    if (message.tags?.length) {
+      obj.tags = message.tags;
+    }
+    if (message.dropParams !== false) {
+      obj.dropParams = message.dropParams;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.partialImages !== 0) {
+      obj.partialImages = Math.round(message.partialImages);
+    }
+    if (message.fallbacks?.length) {
+      obj.fallbacks = message.fallbacks;
+    }
+    if (message.disableFallbacks !== false) {
+      obj.disableFallbacks = message.disableFallbacks;
+    }
+    if (message.images?.length) {
+      obj.images = message.images.map((e) => base64FromBytes(e));
+    }
+    if (message.mask.length !== 0) {
+      obj.mask = base64FromBytes(message.mask);
+    }
+    if (message.operation !== 0) {
+      obj.operation = editOperationToJSON(message.operation);
+    }
+    if (message.outpaint !== undefined) {
+      obj.outpaint = OutpaintExtension.toJSON(message.outpaint);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamEditImagesRequest>, I>>(base?: I): StreamEditImagesRequest {
+    return StreamEditImagesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamEditImagesRequest>, I>>(object: I): StreamEditImagesRequest {
+    const message = createBaseStreamEditImagesRequest();
+    message.prompt = object.prompt ?? "";
+    message.model = object.model ?? "";
+    message.n = object.n ?? undefined;
+    message.quality = object.quality ?? "";
+    message.responseFormat = object.responseFormat ?? 0;
+    message.size = object.size ?? "";
+    message.style = object.style ?? "";
+    message.user = object.user ?? "";
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
+    message.apiKey = object.apiKey ?? "";
+    message.apiBase = object.apiBase ?? "";
+    message.apiVersion = object.apiVersion ?? "";
+    message.providerParams = object.providerParams ?? undefined;
+    message.tags = object.tags?.map((e) => e) || [];
+    message.dropParams = object.dropParams ?? false;
+    message.requestId = object.requestId ?? "";
+    message.partialImages = object.partialImages ?? 0;
+    message.fallbacks = object.fallbacks?.map((e) => e) || [];
+    message.disableFallbacks = object.disableFallbacks ?? false;
+    message.images = object.images?.map((e) => e) || [];
+    message.mask = object.mask ?? Buffer.alloc(0);
+    message.operation = object.operation ?? 0;
+    message.outpaint = (object.outpaint !== undefined && object.outpaint !== null)
+      ? OutpaintExtension.fromPartial(object.outpaint)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStreamEditImagesResponse(): StreamEditImagesResponse {
+  return { event: undefined };
+}
+
+export const StreamEditImagesResponse: MessageFns<StreamEditImagesResponse> = {
+  encode(message: StreamEditImagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.event?.$case) {
+      case "image":
+        Image.encode(message.event.image, writer.uint32(10).fork()).join();
+        break;
+      case "summary":
+        GenerationSummary.encode(message.event.summary, writer.uint32(18).fork()).join();
+        break;
+      case "accepted":
+        Accepted.encode(message.event.accepted, writer.uint32(26).fork()).join();
+        break;
+      case "progress":
+        Progress.encode(message.event.progress, writer.uint32(34).fork()).join();
+        break;
+      case "partialImage":
+        PartialImage.encode(message.event.partialImage, writer.uint32(42).fork()).join();
+        break;
+      case "imageChunk":
+        ImageChunk.encode(message.event.imageChunk, writer.uint32(50).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamEditImagesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamEditImagesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = { $case: "image", image: Image.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = { $case: "summary", summary: GenerationSummary.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = { $case: "accepted", accepted: Accepted.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.event = { $case: "progress", progress: Progress.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.event = { $case: "partialImage", partialImage: PartialImage.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.event = { $case: "imageChunk", imageChunk: ImageChunk.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamEditImagesResponse {
+    return {
+      event: isSet(object.image)
+        ? { $case: "image", image: Image.fromJSON(object.image) }
+        : isSet(object.summary)
+        ? { $case: "summary", summary: GenerationSummary.fromJSON(object.summary) }
+        : isSet(object.accepted)
+        ? { $case: "accepted", accepted: Accepted.fromJSON(object.accepted) }
+        : isSet(object.progress)
+        ? { $case: "progress", progress: Progress.fromJSON(object.progress) }
+        : isSet(object.partialImage)
+        ? { $case: "partialImage", partialImage: PartialImage.fromJSON(object.partialImage) }
+        : isSet(object.partial_image)
+        ? { $case: "partialImage", partialImage: PartialImage.fromJSON(object.partial_image) }
+        : isSet(object.imageChunk)
+        ? { $case: "imageChunk", imageChunk: ImageChunk.fromJSON(object.imageChunk) }
+        : isSet(object.image_chunk)
+        ? { $case: "imageChunk", imageChunk: ImageChunk.fromJSON(object.image_chunk) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: StreamEditImagesResponse): unknown {
+    const obj: any = {};
+    if (message.event?.$case === "image") {
+      obj.image = Image.toJSON(message.event.image);
+    } else if (message.event?.$case === "summary") {
+      obj.summary = GenerationSummary.toJSON(message.event.summary);
+    } else if (message.event?.$case === "accepted") {
+      obj.accepted = Accepted.toJSON(message.event.accepted);
+    } else if (message.event?.$case === "progress") {
+      obj.progress = Progress.toJSON(message.event.progress);
+    } else if (message.event?.$case === "partialImage") {
+      obj.partialImage = PartialImage.toJSON(message.event.partialImage);
+    } else if (message.event?.$case === "imageChunk") {
+      obj.imageChunk = ImageChunk.toJSON(message.event.imageChunk);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamEditImagesResponse>, I>>(base?: I): StreamEditImagesResponse {
+    return StreamEditImagesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamEditImagesResponse>, I>>(object: I): StreamEditImagesResponse {
+    const message = createBaseStreamEditImagesResponse();
+    switch (object.event?.$case) {
+      case "image": {
+        if (object.event?.image !== undefined && object.event?.image !== null) {
+          message.event = { $case: "image", image: Image.fromPartial(object.event.image) };
+        }
+        break;
+      }
+      case "summary": {
+        if (object.event?.summary !== undefined && object.event?.summary !== null) {
+          message.event = { $case: "summary", summary: GenerationSummary.fromPartial(object.event.summary) };
+        }
+        break;
+      }
+      case "accepted": {
+        if (object.event?.accepted !== undefined && object.event?.accepted !== null) {
+          message.event = { $case: "accepted", accepted: Accepted.fromPartial(object.event.accepted) };
+        }
+        break;
+      }
+      case "progress": {
+        if (object.event?.progress !== undefined && object.event?.progress !== null) {
+          message.event = { $case: "progress", progress: Progress.fromPartial(object.event.progress) };
+        }
+        break;
+      }
+      case "partialImage": {
+        if (object.event?.partialImage !== undefined && object.event?.partialImage !== null) {
+          message.event = { $case: "partialImage", partialImage: PartialImage.fromPartial(object.event.partialImage) };
+        }
+        break;
+      }
+      case "imageChunk": {
+        if (object.event?.imageChunk !== undefined && object.event?.imageChunk !== null) {
+          message.event = { $case: "imageChunk", imageChunk: ImageChunk.fromPartial(object.event.imageChunk) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 /** Generates images from text prompts through configured providers. */
 export type ImageGenerationService = typeof ImageGenerationService;
 export const ImageGenerationService = {
@@ -4747,6 +6658,36 @@ export const ImageGenerationService = {
     responseSerialize: (value: StreamGenerateImagesResponse): Buffer =>
       Buffer.from(StreamGenerateImagesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StreamGenerateImagesResponse => StreamGenerateImagesResponse.decode(value),
+  },
+  /**
+   * Edits or transforms input images (instruction edit, inpaint, outpaint,
+   * variation, background removal or replacement, upscale, vectorize, erase)
+   * and returns all results in one response. Inputs are validated before any
+   * provider is called.
+   */
+  editImages: {
+    path: "/imagegen.v1.ImageGeneration/EditImages" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EditImagesRequest): Buffer => Buffer.from(EditImagesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EditImagesRequest => EditImagesRequest.decode(value),
+    responseSerialize: (value: EditImagesResponse): Buffer => Buffer.from(EditImagesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EditImagesResponse => EditImagesResponse.decode(value),
+  },
+  /**
+   * The streaming form of EditImages: the same events as StreamGenerateImages,
+   * partial previews included for models that stream them.
+   */
+  streamEditImages: {
+    path: "/imagegen.v1.ImageGeneration/StreamEditImages" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: StreamEditImagesRequest): Buffer =>
+      Buffer.from(StreamEditImagesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StreamEditImagesRequest => StreamEditImagesRequest.decode(value),
+    responseSerialize: (value: StreamEditImagesResponse): Buffer =>
+      Buffer.from(StreamEditImagesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StreamEditImagesResponse => StreamEditImagesResponse.decode(value),
   },
   /** Lists the model names this gateway serves, with what each one accepts. */
   listModels: {
@@ -4799,6 +6740,18 @@ export interface ImageGenerationServer extends UntypedServiceImplementation {
    * stream later ends with an error.
    */
   streamGenerateImages: handleServerStreamingCall<StreamGenerateImagesRequest, StreamGenerateImagesResponse>;
+  /**
+   * Edits or transforms input images (instruction edit, inpaint, outpaint,
+   * variation, background removal or replacement, upscale, vectorize, erase)
+   * and returns all results in one response. Inputs are validated before any
+   * provider is called.
+   */
+  editImages: handleUnaryCall<EditImagesRequest, EditImagesResponse>;
+  /**
+   * The streaming form of EditImages: the same events as StreamGenerateImages,
+   * partial previews included for models that stream them.
+   */
+  streamEditImages: handleServerStreamingCall<StreamEditImagesRequest, StreamEditImagesResponse>;
   /** Lists the model names this gateway serves, with what each one accepts. */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
   /**
@@ -4847,6 +6800,40 @@ export interface ImageGenerationClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<StreamGenerateImagesResponse>;
+  /**
+   * Edits or transforms input images (instruction edit, inpaint, outpaint,
+   * variation, background removal or replacement, upscale, vectorize, erase)
+   * and returns all results in one response. Inputs are validated before any
+   * provider is called.
+   */
+  editImages(
+    request: EditImagesRequest,
+    callback: (error: ServiceError | null, response: EditImagesResponse) => void,
+  ): ClientUnaryCall;
+  editImages(
+    request: EditImagesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EditImagesResponse) => void,
+  ): ClientUnaryCall;
+  editImages(
+    request: EditImagesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EditImagesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The streaming form of EditImages: the same events as StreamGenerateImages,
+   * partial previews included for models that stream them.
+   */
+  streamEditImages(
+    request: StreamEditImagesRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StreamEditImagesResponse>;
+  streamEditImages(
+    request: StreamEditImagesRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StreamEditImagesResponse>;
   /** Lists the model names this gateway serves, with what each one accepts. */
   listModels(
     request: ListModelsRequest,

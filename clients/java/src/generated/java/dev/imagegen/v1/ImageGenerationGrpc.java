@@ -77,6 +77,68 @@ public final class ImageGenerationGrpc {
     return getStreamGenerateImagesMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.imagegen.v1.EditImagesRequest,
+      dev.imagegen.v1.EditImagesResponse> getEditImagesMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "EditImages",
+      requestType = dev.imagegen.v1.EditImagesRequest.class,
+      responseType = dev.imagegen.v1.EditImagesResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.imagegen.v1.EditImagesRequest,
+      dev.imagegen.v1.EditImagesResponse> getEditImagesMethod() {
+    io.grpc.MethodDescriptor<dev.imagegen.v1.EditImagesRequest, dev.imagegen.v1.EditImagesResponse> getEditImagesMethod;
+    if ((getEditImagesMethod = ImageGenerationGrpc.getEditImagesMethod) == null) {
+      synchronized (ImageGenerationGrpc.class) {
+        if ((getEditImagesMethod = ImageGenerationGrpc.getEditImagesMethod) == null) {
+          ImageGenerationGrpc.getEditImagesMethod = getEditImagesMethod =
+              io.grpc.MethodDescriptor.<dev.imagegen.v1.EditImagesRequest, dev.imagegen.v1.EditImagesResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "EditImages"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.imagegen.v1.EditImagesRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.imagegen.v1.EditImagesResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ImageGenerationMethodDescriptorSupplier("EditImages"))
+              .build();
+        }
+      }
+    }
+    return getEditImagesMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.imagegen.v1.StreamEditImagesRequest,
+      dev.imagegen.v1.StreamEditImagesResponse> getStreamEditImagesMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "StreamEditImages",
+      requestType = dev.imagegen.v1.StreamEditImagesRequest.class,
+      responseType = dev.imagegen.v1.StreamEditImagesResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.SERVER_STREAMING)
+  public static io.grpc.MethodDescriptor<dev.imagegen.v1.StreamEditImagesRequest,
+      dev.imagegen.v1.StreamEditImagesResponse> getStreamEditImagesMethod() {
+    io.grpc.MethodDescriptor<dev.imagegen.v1.StreamEditImagesRequest, dev.imagegen.v1.StreamEditImagesResponse> getStreamEditImagesMethod;
+    if ((getStreamEditImagesMethod = ImageGenerationGrpc.getStreamEditImagesMethod) == null) {
+      synchronized (ImageGenerationGrpc.class) {
+        if ((getStreamEditImagesMethod = ImageGenerationGrpc.getStreamEditImagesMethod) == null) {
+          ImageGenerationGrpc.getStreamEditImagesMethod = getStreamEditImagesMethod =
+              io.grpc.MethodDescriptor.<dev.imagegen.v1.StreamEditImagesRequest, dev.imagegen.v1.StreamEditImagesResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.SERVER_STREAMING)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "StreamEditImages"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.imagegen.v1.StreamEditImagesRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.imagegen.v1.StreamEditImagesResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ImageGenerationMethodDescriptorSupplier("StreamEditImages"))
+              .build();
+        }
+      }
+    }
+    return getStreamEditImagesMethod;
+  }
+
   private static volatile io.grpc.MethodDescriptor<dev.imagegen.v1.ListModelsRequest,
       dev.imagegen.v1.ListModelsResponse> getListModelsMethod;
 
@@ -261,6 +323,30 @@ public final class ImageGenerationGrpc {
 
     /**
      * <pre>
+     * Edits or transforms input images (instruction edit, inpaint, outpaint,
+     * variation, background removal or replacement, upscale, vectorize, erase)
+     * and returns all results in one response. Inputs are validated before any
+     * provider is called.
+     * </pre>
+     */
+    default void editImages(dev.imagegen.v1.EditImagesRequest request,
+        io.grpc.stub.StreamObserver<dev.imagegen.v1.EditImagesResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getEditImagesMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * The streaming form of EditImages: the same events as StreamGenerateImages,
+     * partial previews included for models that stream them.
+     * </pre>
+     */
+    default void streamEditImages(dev.imagegen.v1.StreamEditImagesRequest request,
+        io.grpc.stub.StreamObserver<dev.imagegen.v1.StreamEditImagesResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getStreamEditImagesMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
      * Lists the model names this gateway serves, with what each one accepts.
      * </pre>
      */
@@ -352,6 +438,32 @@ public final class ImageGenerationGrpc {
 
     /**
      * <pre>
+     * Edits or transforms input images (instruction edit, inpaint, outpaint,
+     * variation, background removal or replacement, upscale, vectorize, erase)
+     * and returns all results in one response. Inputs are validated before any
+     * provider is called.
+     * </pre>
+     */
+    public void editImages(dev.imagegen.v1.EditImagesRequest request,
+        io.grpc.stub.StreamObserver<dev.imagegen.v1.EditImagesResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getEditImagesMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * The streaming form of EditImages: the same events as StreamGenerateImages,
+     * partial previews included for models that stream them.
+     * </pre>
+     */
+    public void streamEditImages(dev.imagegen.v1.StreamEditImagesRequest request,
+        io.grpc.stub.StreamObserver<dev.imagegen.v1.StreamEditImagesResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncServerStreamingCall(
+          getChannel().newCall(getStreamEditImagesMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
      * Lists the model names this gateway serves, with what each one accepts.
      * </pre>
      */
@@ -432,6 +544,32 @@ public final class ImageGenerationGrpc {
 
     /**
      * <pre>
+     * Edits or transforms input images (instruction edit, inpaint, outpaint,
+     * variation, background removal or replacement, upscale, vectorize, erase)
+     * and returns all results in one response. Inputs are validated before any
+     * provider is called.
+     * </pre>
+     */
+    public dev.imagegen.v1.EditImagesResponse editImages(dev.imagegen.v1.EditImagesRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getEditImagesMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * The streaming form of EditImages: the same events as StreamGenerateImages,
+     * partial previews included for models that stream them.
+     * </pre>
+     */
+    @io.grpc.ExperimentalApi("https://github.com/grpc/grpc-java/issues/10918")
+    public io.grpc.stub.BlockingClientCall<?, dev.imagegen.v1.StreamEditImagesResponse>
+        streamEditImages(dev.imagegen.v1.StreamEditImagesRequest request) {
+      return io.grpc.stub.ClientCalls.blockingV2ServerStreamingCall(
+          getChannel(), getStreamEditImagesMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Lists the model names this gateway serves, with what each one accepts.
      * </pre>
      */
@@ -508,6 +646,31 @@ public final class ImageGenerationGrpc {
 
     /**
      * <pre>
+     * Edits or transforms input images (instruction edit, inpaint, outpaint,
+     * variation, background removal or replacement, upscale, vectorize, erase)
+     * and returns all results in one response. Inputs are validated before any
+     * provider is called.
+     * </pre>
+     */
+    public dev.imagegen.v1.EditImagesResponse editImages(dev.imagegen.v1.EditImagesRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getEditImagesMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * The streaming form of EditImages: the same events as StreamGenerateImages,
+     * partial previews included for models that stream them.
+     * </pre>
+     */
+    public java.util.Iterator<dev.imagegen.v1.StreamEditImagesResponse> streamEditImages(
+        dev.imagegen.v1.StreamEditImagesRequest request) {
+      return io.grpc.stub.ClientCalls.blockingServerStreamingCall(
+          getChannel(), getStreamEditImagesMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Lists the model names this gateway serves, with what each one accepts.
      * </pre>
      */
@@ -572,6 +735,20 @@ public final class ImageGenerationGrpc {
 
     /**
      * <pre>
+     * Edits or transforms input images (instruction edit, inpaint, outpaint,
+     * variation, background removal or replacement, upscale, vectorize, erase)
+     * and returns all results in one response. Inputs are validated before any
+     * provider is called.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.imagegen.v1.EditImagesResponse> editImages(
+        dev.imagegen.v1.EditImagesRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getEditImagesMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
      * Lists the model names this gateway serves, with what each one accepts.
      * </pre>
      */
@@ -608,9 +785,11 @@ public final class ImageGenerationGrpc {
 
   private static final int METHODID_GENERATE_IMAGES = 0;
   private static final int METHODID_STREAM_GENERATE_IMAGES = 1;
-  private static final int METHODID_LIST_MODELS = 2;
-  private static final int METHODID_ESTIMATE_COST = 3;
-  private static final int METHODID_QUERY_SPEND = 4;
+  private static final int METHODID_EDIT_IMAGES = 2;
+  private static final int METHODID_STREAM_EDIT_IMAGES = 3;
+  private static final int METHODID_LIST_MODELS = 4;
+  private static final int METHODID_ESTIMATE_COST = 5;
+  private static final int METHODID_QUERY_SPEND = 6;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -636,6 +815,14 @@ public final class ImageGenerationGrpc {
         case METHODID_STREAM_GENERATE_IMAGES:
           serviceImpl.streamGenerateImages((dev.imagegen.v1.StreamGenerateImagesRequest) request,
               (io.grpc.stub.StreamObserver<dev.imagegen.v1.StreamGenerateImagesResponse>) responseObserver);
+          break;
+        case METHODID_EDIT_IMAGES:
+          serviceImpl.editImages((dev.imagegen.v1.EditImagesRequest) request,
+              (io.grpc.stub.StreamObserver<dev.imagegen.v1.EditImagesResponse>) responseObserver);
+          break;
+        case METHODID_STREAM_EDIT_IMAGES:
+          serviceImpl.streamEditImages((dev.imagegen.v1.StreamEditImagesRequest) request,
+              (io.grpc.stub.StreamObserver<dev.imagegen.v1.StreamEditImagesResponse>) responseObserver);
           break;
         case METHODID_LIST_MODELS:
           serviceImpl.listModels((dev.imagegen.v1.ListModelsRequest) request,
@@ -681,6 +868,20 @@ public final class ImageGenerationGrpc {
               dev.imagegen.v1.StreamGenerateImagesRequest,
               dev.imagegen.v1.StreamGenerateImagesResponse>(
                 service, METHODID_STREAM_GENERATE_IMAGES)))
+        .addMethod(
+          getEditImagesMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.imagegen.v1.EditImagesRequest,
+              dev.imagegen.v1.EditImagesResponse>(
+                service, METHODID_EDIT_IMAGES)))
+        .addMethod(
+          getStreamEditImagesMethod(),
+          io.grpc.stub.ServerCalls.asyncServerStreamingCall(
+            new MethodHandlers<
+              dev.imagegen.v1.StreamEditImagesRequest,
+              dev.imagegen.v1.StreamEditImagesResponse>(
+                service, METHODID_STREAM_EDIT_IMAGES)))
         .addMethod(
           getListModelsMethod(),
           io.grpc.stub.ServerCalls.asyncUnaryCall(
@@ -752,6 +953,8 @@ public final class ImageGenerationGrpc {
               .setSchemaDescriptor(new ImageGenerationFileDescriptorSupplier())
               .addMethod(getGenerateImagesMethod())
               .addMethod(getStreamGenerateImagesMethod())
+              .addMethod(getEditImagesMethod())
+              .addMethod(getStreamEditImagesMethod())
               .addMethod(getListModelsMethod())
               .addMethod(getEstimateCostMethod())
               .addMethod(getQuerySpendMethod())

@@ -141,6 +141,31 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_imagegen_v1_SpendGroup_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_imagegen_v1_OutpaintExtension_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_imagegen_v1_OutpaintExtension_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_imagegen_v1_EditImagesRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_imagegen_v1_EditImagesRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_imagegen_v1_EditImagesResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_imagegen_v1_EditImagesResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_imagegen_v1_StreamEditImagesRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_imagegen_v1_StreamEditImagesRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_imagegen_v1_StreamEditImagesResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_imagegen_v1_StreamEditImagesResponse_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -265,7 +290,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "\037\n\013overhead_ms\030\007 \001(\001R\noverheadMs\022\035\n\nrequ" +
       "est_id\030\010 \001(\tR\trequestId\"\023\n\021ListModelsReq" +
       "uest\"D\n\022ListModelsResponse\022.\n\006models\030\001 \003" +
-      "(\0132\026.imagegen.v1.ModelInfoR\006models\"\255\003\n\tM" +
+      "(\0132\026.imagegen.v1.ModelInfoR\006models\"\234\004\n\tM" +
       "odelInfo\022\022\n\004name\030\001 \001(\tR\004name\022\032\n\010provider" +
       "\030\002 \001(\tR\010provider\022%\n\016provider_model\030\003 \001(\t" +
       "R\rproviderModel\022\031\n\010model_id\030\004 \001(\tR\007model" +
@@ -276,49 +301,134 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "eFormSizes\022\033\n\tsize_rule\030\n \001(\tR\010sizeRule\022" +
       "#\n\raspect_ratios\030\013 \003(\tR\014aspectRatios\022\026\n\006" +
       "styles\030\014 \003(\tR\006styles\022\023\n\005max_n\030\r \001(\005R\004max" +
-      "N\022\027\n\007fan_out\030\016 \001(\010R\006fanOut\"\356\001\n\023EstimateC" +
-      "ostRequest\022\032\n\005model\030\001 \001(\tB\004\342A\001\001R\005model\022\027" +
-      "\n\001n\030\002 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\030\n\004size\030\003 \001(\tB\004\342" +
-      "A\001\001R\004size\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007qualit" +
-      "y\022\032\n\005style\030\005 \001(\tB\004\342A\001\001R\005style\022F\n\017provide" +
-      "r_params\030\006 \001(\0132\027.google.protobuf.StructB" +
-      "\004\342A\001\001R\016providerParamsB\004\n\002_n\"\307\001\n\024Estimate" +
-      "CostResponse\022\022\n\004cost\030\001 \001(\tR\004cost\022\032\n\010curr" +
-      "ency\030\002 \001(\tR\010currency\022\024\n\005basis\030\003 \001(\tR\005bas" +
-      "is\022$\n\016per_image_cost\030\004 \001(\tR\014perImageCost" +
-      "\022\031\n\010model_id\030\005 \001(\tR\007modelId\022\032\n\010provider\030" +
-      "\006 \001(\tR\010provider\022\014\n\001n\030\007 \001(\005R\001n\"\207\001\n\021QueryS" +
-      "pendRequest\022:\n\010group_by\030\001 \001(\0162\031.imagegen" +
-      ".v1.SpendGroupByB\004\342A\001\002R\007groupBy\0226\n\005since" +
-      "\030\002 \001(\0132\032.google.protobuf.TimestampB\004\342A\001\001" +
-      "R\005since\"E\n\022QuerySpendResponse\022/\n\006groups\030" +
-      "\001 \003(\0132\027.imagegen.v1.SpendGroupR\006groups\"\260" +
-      "\001\n\nSpendGroup\022\024\n\005group\030\001 \001(\tR\005group\022\032\n\010r" +
-      "equests\030\002 \001(\003R\010requests\022\026\n\006errors\030\003 \001(\003R" +
-      "\006errors\022\026\n\006images\030\004 \001(\003R\006images\022\022\n\004cost\030" +
-      "\005 \001(\tR\004cost\022,\n\022unknown_cost_count\030\006 \001(\003R" +
-      "\020unknownCostCount*h\n\016ResponseFormat\022\037\n\033R" +
-      "ESPONSE_FORMAT_UNSPECIFIED\020\000\022\027\n\023RESPONSE" +
-      "_FORMAT_URL\020\001\022\034\n\030RESPONSE_FORMAT_B64_JSO" +
-      "N\020\002*\221\001\n\014SpendGroupBy\022\036\n\032SPEND_GROUP_BY_U" +
-      "NSPECIFIED\020\000\022\026\n\022SPEND_GROUP_BY_KEY\020\001\022\030\n\024" +
-      "SPEND_GROUP_BY_MODEL\020\002\022\027\n\023SPEND_GROUP_BY" +
-      "_USER\020\003\022\026\n\022SPEND_GROUP_BY_TAG\020\0042\316\003\n\017Imag" +
-      "eGeneration\022Y\n\016GenerateImages\022\".imagegen" +
-      ".v1.GenerateImagesRequest\032#.imagegen.v1." +
-      "GenerateImagesResponse\022m\n\024StreamGenerate" +
-      "Images\022(.imagegen.v1.StreamGenerateImage" +
-      "sRequest\032).imagegen.v1.StreamGenerateIma" +
-      "gesResponse0\001\022M\n\nListModels\022\036.imagegen.v" +
-      "1.ListModelsRequest\032\037.imagegen.v1.ListMo" +
-      "delsResponse\022S\n\014EstimateCost\022 .imagegen." +
-      "v1.EstimateCostRequest\032!.imagegen.v1.Est" +
-      "imateCostResponse\022M\n\nQuerySpend\022\036.imageg" +
-      "en.v1.QuerySpendRequest\032\037.imagegen.v1.Qu" +
-      "erySpendResponseBi\n\017dev.imagegen.v1B\024Ima" +
-      "geGenerationProtoP\001Z>github.com/imagegen" +
-      "/imagegen/clients/go/imagegen/v1;imagege" +
-      "nv1b\006proto3"
+      "N\022\027\n\007fan_out\030\016 \001(\010R\006fanOut\022C\n\017edit_opera" +
+      "tions\030\017 \003(\0162\032.imagegen.v1.EditOperationR" +
+      "\016editOperations\022(\n\020max_input_images\030\020 \001(" +
+      "\005R\016maxInputImages\"\356\001\n\023EstimateCostReques" +
+      "t\022\032\n\005model\030\001 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\002 \001(\005" +
+      "B\004\342A\001\001H\000R\001n\210\001\001\022\030\n\004size\030\003 \001(\tB\004\342A\001\001R\004size" +
+      "\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quality\022\032\n\005styl" +
+      "e\030\005 \001(\tB\004\342A\001\001R\005style\022F\n\017provider_params\030" +
+      "\006 \001(\0132\027.google.protobuf.StructB\004\342A\001\001R\016pr" +
+      "oviderParamsB\004\n\002_n\"\307\001\n\024EstimateCostRespo" +
+      "nse\022\022\n\004cost\030\001 \001(\tR\004cost\022\032\n\010currency\030\002 \001(" +
+      "\tR\010currency\022\024\n\005basis\030\003 \001(\tR\005basis\022$\n\016per" +
+      "_image_cost\030\004 \001(\tR\014perImageCost\022\031\n\010model" +
+      "_id\030\005 \001(\tR\007modelId\022\032\n\010provider\030\006 \001(\tR\010pr" +
+      "ovider\022\014\n\001n\030\007 \001(\005R\001n\"\207\001\n\021QuerySpendReque" +
+      "st\022:\n\010group_by\030\001 \001(\0162\031.imagegen.v1.Spend" +
+      "GroupByB\004\342A\001\002R\007groupBy\0226\n\005since\030\002 \001(\0132\032." +
+      "google.protobuf.TimestampB\004\342A\001\001R\005since\"E" +
+      "\n\022QuerySpendResponse\022/\n\006groups\030\001 \003(\0132\027.i" +
+      "magegen.v1.SpendGroupR\006groups\"\260\001\n\nSpendG" +
+      "roup\022\024\n\005group\030\001 \001(\tR\005group\022\032\n\010requests\030\002" +
+      " \001(\003R\010requests\022\026\n\006errors\030\003 \001(\003R\006errors\022\026" +
+      "\n\006images\030\004 \001(\003R\006images\022\022\n\004cost\030\005 \001(\tR\004co" +
+      "st\022,\n\022unknown_cost_count\030\006 \001(\003R\020unknownC" +
+      "ostCount\"\177\n\021OutpaintExtension\022\030\n\004left\030\001 " +
+      "\001(\005B\004\342A\001\001R\004left\022\026\n\003top\030\002 \001(\005B\004\342A\001\001R\003top\022" +
+      "\032\n\005right\030\003 \001(\005B\004\342A\001\001R\005right\022\034\n\006bottom\030\004 " +
+      "\001(\005B\004\342A\001\001R\006bottom\"\217\007\n\021EditImagesRequest\022" +
+      "\034\n\006prompt\030\001 \001(\tB\004\342A\001\001R\006prompt\022\032\n\005model\030\002" +
+      " \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210" +
+      "\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017re" +
+      "sponse_format\030\005 \001(\0162\033.imagegen.v1.Respon" +
+      "seFormatB\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006" +
+      " \001(\tB\004\342A\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005s" +
+      "tyle\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeou" +
+      "t\030\t \001(\0132\031.google.protobuf.DurationB\004\342A\001\001" +
+      "R\007timeout\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey" +
+      "\022\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api" +
+      "_version\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017prov" +
+      "ider_params\030\r \001(\0132\027.google.protobuf.Stru" +
+      "ctB\004\342A\001\001R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004" +
+      "\342A\001\001R\004tags\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\nd" +
+      "ropParams\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\treq" +
+      "uestId\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfallbac" +
+      "ks\0221\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001R\020dis" +
+      "ableFallbacks\022\034\n\006images\030\024 \003(\014B\004\342A\001\002R\006ima" +
+      "ges\022\030\n\004mask\030\025 \001(\014B\004\342A\001\001R\004mask\022>\n\toperati" +
+      "on\030\026 \001(\0162\032.imagegen.v1.EditOperationB\004\342A" +
+      "\001\001R\toperation\022@\n\010outpaint\030\027 \001(\0132\036.imageg" +
+      "en.v1.OutpaintExtensionB\004\342A\001\001R\010outpaintB" +
+      "\004\n\002_nJ\004\010\021\020\022\"\224\003\n\022EditImagesResponse\022\030\n\007cr" +
+      "eated\030\001 \001(\003R\007created\022*\n\006images\030\002 \003(\0132\022.i" +
+      "magegen.v1.ImageR\006images\022(\n\005usage\030\003 \001(\0132" +
+      "\022.imagegen.v1.UsageR\005usage\022+\n\004cost\030\004 \001(\013" +
+      "2\027.imagegen.v1.CostRecordR\004cost\022>\n\rsize_" +
+      "coercion\030\005 \001(\0132\031.imagegen.v1.SizeCoercio" +
+      "nR\014sizeCoercion\022%\n\016filtered_count\030\006 \001(\005R" +
+      "\rfilteredCount\0220\n\010attempts\030\007 \003(\0132\024.image" +
+      "gen.v1.AttemptR\010attempts\022%\n\016fallback_mod" +
+      "el\030\010 \001(\tR\rfallbackModel\022!\n\014failed_count\030" +
+      "\t \001(\005R\013failedCount\"\274\007\n\027StreamEditImagesR" +
+      "equest\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\001R\006prompt\022\032\n\005" +
+      "model\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001" +
+      "\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007qualit" +
+      "y\022J\n\017response_format\030\005 \001(\0162\033.imagegen.v1" +
+      ".ResponseFormatB\004\342A\001\001R\016responseFormat\022\030\n" +
+      "\004size\030\006 \001(\tB\004\342A\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004" +
+      "\342A\001\001R\005style\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n" +
+      "\007timeout\030\t \001(\0132\031.google.protobuf.Duratio" +
+      "nB\004\342A\001\001R\007timeout\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R" +
+      "\006apiKey\022\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007apiBase" +
+      "\022%\n\013api_version\030\014 \001(\tB\004\342A\001\001R\napiVersion\022" +
+      "F\n\017provider_params\030\r \001(\0132\027.google.protob" +
+      "uf.StructB\004\342A\001\001R\016providerParams\022\030\n\004tags\030" +
+      "\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013drop_params\030\017 \001(\010B\004" +
+      "\342A\001\001R\ndropParams\022#\n\nrequest_id\030\020 \001(\tB\004\342A" +
+      "\001\001R\trequestId\022+\n\016partial_images\030\021 \001(\005B\004\342" +
+      "A\001\001R\rpartialImages\022\"\n\tfallbacks\030\022 \003(\tB\004\342" +
+      "A\001\001R\tfallbacks\0221\n\021disable_fallbacks\030\023 \001(" +
+      "\010B\004\342A\001\001R\020disableFallbacks\022\034\n\006images\030\024 \003(" +
+      "\014B\004\342A\001\002R\006images\022\030\n\004mask\030\025 \001(\014B\004\342A\001\001R\004mas" +
+      "k\022>\n\toperation\030\026 \001(\0162\032.imagegen.v1.EditO" +
+      "perationB\004\342A\001\001R\toperation\022@\n\010outpaint\030\027 " +
+      "\001(\0132\036.imagegen.v1.OutpaintExtensionB\004\342A\001" +
+      "\001R\010outpaintB\004\n\002_n\"\363\002\n\030StreamEditImagesRe" +
+      "sponse\022*\n\005image\030\001 \001(\0132\022.imagegen.v1.Imag" +
+      "eH\000R\005image\022:\n\007summary\030\002 \001(\0132\036.imagegen.v" +
+      "1.GenerationSummaryH\000R\007summary\0223\n\010accept" +
+      "ed\030\003 \001(\0132\025.imagegen.v1.AcceptedH\000R\010accep" +
+      "ted\0223\n\010progress\030\004 \001(\0132\025.imagegen.v1.Prog" +
+      "ressH\000R\010progress\022@\n\rpartial_image\030\005 \001(\0132" +
+      "\031.imagegen.v1.PartialImageH\000R\014partialIma" +
+      "ge\022:\n\013image_chunk\030\006 \001(\0132\027.imagegen.v1.Im" +
+      "ageChunkH\000R\nimageChunkB\007\n\005event*h\n\016Respo" +
+      "nseFormat\022\037\n\033RESPONSE_FORMAT_UNSPECIFIED" +
+      "\020\000\022\027\n\023RESPONSE_FORMAT_URL\020\001\022\034\n\030RESPONSE_" +
+      "FORMAT_B64_JSON\020\002*\221\001\n\014SpendGroupBy\022\036\n\032SP" +
+      "END_GROUP_BY_UNSPECIFIED\020\000\022\026\n\022SPEND_GROU" +
+      "P_BY_KEY\020\001\022\030\n\024SPEND_GROUP_BY_MODEL\020\002\022\027\n\023" +
+      "SPEND_GROUP_BY_USER\020\003\022\026\n\022SPEND_GROUP_BY_" +
+      "TAG\020\004*\300\002\n\rEditOperation\022\036\n\032EDIT_OPERATIO" +
+      "N_UNSPECIFIED\020\000\022\027\n\023EDIT_OPERATION_EDIT\020\001" +
+      "\022\032\n\026EDIT_OPERATION_INPAINT\020\002\022\033\n\027EDIT_OPE" +
+      "RATION_OUTPAINT\020\003\022\034\n\030EDIT_OPERATION_VARI" +
+      "ATION\020\004\022$\n EDIT_OPERATION_REMOVE_BACKGRO" +
+      "UND\020\005\022%\n!EDIT_OPERATION_REPLACE_BACKGROU" +
+      "ND\020\006\022\032\n\026EDIT_OPERATION_UPSCALE\020\007\022\034\n\030EDIT" +
+      "_OPERATION_VECTORIZE\020\010\022\030\n\024EDIT_OPERATION" +
+      "_ERASE\020\t2\200\005\n\017ImageGeneration\022Y\n\016Generate" +
+      "Images\022\".imagegen.v1.GenerateImagesReque" +
+      "st\032#.imagegen.v1.GenerateImagesResponse\022" +
+      "m\n\024StreamGenerateImages\022(.imagegen.v1.St" +
+      "reamGenerateImagesRequest\032).imagegen.v1." +
+      "StreamGenerateImagesResponse0\001\022M\n\nEditIm" +
+      "ages\022\036.imagegen.v1.EditImagesRequest\032\037.i" +
+      "magegen.v1.EditImagesResponse\022a\n\020StreamE" +
+      "ditImages\022$.imagegen.v1.StreamEditImages" +
+      "Request\032%.imagegen.v1.StreamEditImagesRe" +
+      "sponse0\001\022M\n\nListModels\022\036.imagegen.v1.Lis" +
+      "tModelsRequest\032\037.imagegen.v1.ListModelsR" +
+      "esponse\022S\n\014EstimateCost\022 .imagegen.v1.Es" +
+      "timateCostRequest\032!.imagegen.v1.Estimate" +
+      "CostResponse\022M\n\nQuerySpend\022\036.imagegen.v1" +
+      ".QuerySpendRequest\032\037.imagegen.v1.QuerySp" +
+      "endResponseBi\n\017dev.imagegen.v1B\024ImageGen" +
+      "erationProtoP\001Z>github.com/imagegen/imag" +
+      "egen/clients/go/imagegen/v1;imagegenv1b\006" +
+      "proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -435,7 +545,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_ModelInfo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ModelInfo_descriptor,
-        new java.lang.String[] { "Name", "Provider", "ProviderModel", "ModelId", "SupportedParams", "Sizes", "Qualities", "PriceBasis", "FreeFormSizes", "SizeRule", "AspectRatios", "Styles", "MaxN", "FanOut", });
+        new java.lang.String[] { "Name", "Provider", "ProviderModel", "ModelId", "SupportedParams", "Sizes", "Qualities", "PriceBasis", "FreeFormSizes", "SizeRule", "AspectRatios", "Styles", "MaxN", "FanOut", "EditOperations", "MaxInputImages", });
     internal_static_imagegen_v1_EstimateCostRequest_descriptor =
       getDescriptor().getMessageType(18);
     internal_static_imagegen_v1_EstimateCostRequest_fieldAccessorTable = new
@@ -466,6 +576,36 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_SpendGroup_descriptor,
         new java.lang.String[] { "Group", "Requests", "Errors", "Images", "Cost", "UnknownCostCount", });
+    internal_static_imagegen_v1_OutpaintExtension_descriptor =
+      getDescriptor().getMessageType(23);
+    internal_static_imagegen_v1_OutpaintExtension_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_imagegen_v1_OutpaintExtension_descriptor,
+        new java.lang.String[] { "Left", "Top", "Right", "Bottom", });
+    internal_static_imagegen_v1_EditImagesRequest_descriptor =
+      getDescriptor().getMessageType(24);
+    internal_static_imagegen_v1_EditImagesRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_imagegen_v1_EditImagesRequest_descriptor,
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", "Images", "Mask", "Operation", "Outpaint", });
+    internal_static_imagegen_v1_EditImagesResponse_descriptor =
+      getDescriptor().getMessageType(25);
+    internal_static_imagegen_v1_EditImagesResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_imagegen_v1_EditImagesResponse_descriptor,
+        new java.lang.String[] { "Created", "Images", "Usage", "Cost", "SizeCoercion", "FilteredCount", "Attempts", "FallbackModel", "FailedCount", });
+    internal_static_imagegen_v1_StreamEditImagesRequest_descriptor =
+      getDescriptor().getMessageType(26);
+    internal_static_imagegen_v1_StreamEditImagesRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_imagegen_v1_StreamEditImagesRequest_descriptor,
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", "Images", "Mask", "Operation", "Outpaint", });
+    internal_static_imagegen_v1_StreamEditImagesResponse_descriptor =
+      getDescriptor().getMessageType(27);
+    internal_static_imagegen_v1_StreamEditImagesResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_imagegen_v1_StreamEditImagesResponse_descriptor,
+        new java.lang.String[] { "Image", "Summary", "Accepted", "Progress", "PartialImage", "ImageChunk", "Event", });
     descriptor.resolveAllFeaturesImmutable();
     com.google.api.FieldBehaviorProto.getDescriptor();
     com.google.protobuf.DurationProto.getDescriptor();

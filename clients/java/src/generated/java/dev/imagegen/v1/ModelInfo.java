@@ -48,6 +48,7 @@ private static final long serialVersionUID = 0L;
         com.google.protobuf.LazyStringArrayList.emptyList();
     styles_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
+    editOperations_ = emptyIntList();
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -665,6 +666,106 @@ private static final long serialVersionUID = 0L;
     return fanOut_;
   }
 
+  public static final int EDIT_OPERATIONS_FIELD_NUMBER = 15;
+  @SuppressWarnings("serial")
+  private com.google.protobuf.Internal.IntList editOperations_ =
+      emptyIntList();
+  private static final     com.google.protobuf.Internal.IntListAdapter.IntConverter<
+      dev.imagegen.v1.EditOperation> editOperations_converter_ =
+          new com.google.protobuf.Internal.IntListAdapter.IntConverter<
+              dev.imagegen.v1.EditOperation>() {
+            public dev.imagegen.v1.EditOperation convert(int from) {
+              dev.imagegen.v1.EditOperation result = dev.imagegen.v1.EditOperation.forNumber(from);
+              return result == null ? dev.imagegen.v1.EditOperation.UNRECOGNIZED : result;
+            }
+          };
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @return A list containing the editOperations.
+   */
+  @java.lang.Override
+  public java.util.List<dev.imagegen.v1.EditOperation> getEditOperationsList() {
+    return new com.google.protobuf.Internal.IntListAdapter<
+        dev.imagegen.v1.EditOperation>(editOperations_, editOperations_converter_);
+  }
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @return The count of editOperations.
+   */
+  @java.lang.Override
+  public int getEditOperationsCount() {
+    return editOperations_.size();
+  }
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @param index The index of the element to return.
+   * @return The editOperations at the given index.
+   */
+  @java.lang.Override
+  public dev.imagegen.v1.EditOperation getEditOperations(int index) {
+    return editOperations_converter_.convert(editOperations_.getInt(index));
+  }
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @return A list containing the enum numeric values on the wire for editOperations.
+   */
+  @java.lang.Override
+  public java.util.List<java.lang.Integer>
+  getEditOperationsValueList() {
+    return editOperations_;
+  }
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @param index The index of the value to return.
+   * @return The enum numeric value on the wire of editOperations at the given index.
+   */
+  @java.lang.Override
+  public int getEditOperationsValue(int index) {
+    return editOperations_.getInt(index);
+  }
+  private int editOperationsMemoizedSerializedSize;
+
+  public static final int MAX_INPUT_IMAGES_FIELD_NUMBER = 16;
+  private int maxInputImages_ = 0;
+  /**
+   * <pre>
+   * The most input images one edit request may carry; 0 when the model does
+   * not edit.
+   * </pre>
+   *
+   * <code>int32 max_input_images = 16 [json_name = "maxInputImages"];</code>
+   * @return The maxInputImages.
+   */
+  @java.lang.Override
+  public int getMaxInputImages() {
+    return maxInputImages_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -679,6 +780,7 @@ private static final long serialVersionUID = 0L;
   @java.lang.Override
   public void writeTo(com.google.protobuf.CodedOutputStream output)
                       throws java.io.IOException {
+    getSerializedSize();
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(name_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 1, name_);
     }
@@ -720,6 +822,16 @@ private static final long serialVersionUID = 0L;
     }
     if (fanOut_ != false) {
       output.writeBool(14, fanOut_);
+    }
+    if (getEditOperationsList().size() > 0) {
+      output.writeUInt32NoTag(122);
+      output.writeUInt32NoTag(editOperationsMemoizedSerializedSize);
+    }
+    for (int i = 0; i < editOperations_.size(); i++) {
+      output.writeEnumNoTag(editOperations_.getInt(i));
+    }
+    if (maxInputImages_ != 0) {
+      output.writeInt32(16, maxInputImages_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -795,6 +907,22 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(14, fanOut_);
     }
+    {
+      int dataSize = 0;
+      for (int i = 0; i < editOperations_.size(); i++) {
+        dataSize += com.google.protobuf.CodedOutputStream
+          .computeEnumSizeNoTag(editOperations_.getInt(i));
+      }
+      size += dataSize;
+      if (!getEditOperationsList().isEmpty()) {  size += 1;
+        size += com.google.protobuf.CodedOutputStream
+          .computeUInt32SizeNoTag(dataSize);
+      }editOperationsMemoizedSerializedSize = dataSize;
+    }
+    if (maxInputImages_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(16, maxInputImages_);
+    }
     return size;
   }
   @java.lang.Override
@@ -847,6 +975,9 @@ private static final long serialVersionUID = 0L;
         != other.getMaxN()) return false;
     if (getFanOut()
         != other.getFanOut()) return false;
+    if (!editOperations_.equals(other.editOperations_)) return false;
+    if (getMaxInputImages()
+        != other.getMaxInputImages()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -898,6 +1029,12 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + FAN_OUT_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getFanOut());
+    if (getEditOperationsCount() > 0) {
+      hash = (37 * hash) + EDIT_OPERATIONS_FIELD_NUMBER;
+      hash = (53 * hash) + editOperations_.hashCode();
+    }
+    hash = (37 * hash) + MAX_INPUT_IMAGES_FIELD_NUMBER;
+    hash = (53 * hash) + getMaxInputImages();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1052,6 +1189,8 @@ private static final long serialVersionUID = 0L;
           com.google.protobuf.LazyStringArrayList.emptyList();
       maxN_ = 0;
       fanOut_ = false;
+      editOperations_ = emptyIntList();
+      maxInputImages_ = 0;
       return this;
     }
 
@@ -1131,6 +1270,13 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00002000) != 0)) {
         result.fanOut_ = fanOut_;
+      }
+      if (((from_bitField0_ & 0x00004000) != 0)) {
+        editOperations_.makeImmutable();
+        result.editOperations_ = editOperations_;
+      }
+      if (((from_bitField0_ & 0x00008000) != 0)) {
+        result.maxInputImages_ = maxInputImages_;
       }
     }
 
@@ -1235,6 +1381,20 @@ private static final long serialVersionUID = 0L;
       if (other.getFanOut() != false) {
         setFanOut(other.getFanOut());
       }
+      if (!other.editOperations_.isEmpty()) {
+        if (editOperations_.isEmpty()) {
+          editOperations_ = other.editOperations_;
+          editOperations_.makeImmutable();
+          bitField0_ |= 0x00004000;
+        } else {
+          ensureEditOperationsIsMutable();
+          editOperations_.addAll(other.editOperations_);
+        }
+        onChanged();
+      }
+      if (other.getMaxInputImages() != 0) {
+        setMaxInputImages(other.getMaxInputImages());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -1329,6 +1489,27 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00002000;
               break;
             } // case 112
+            case 120: {
+              int tmpRaw = input.readEnum();
+              ensureEditOperationsIsMutable();
+              editOperations_.addInt(tmpRaw);
+              break;
+            } // case 120
+            case 122: {
+              int length = input.readRawVarint32();
+              int limit = input.pushLimit(length);
+              ensureEditOperationsIsMutable();
+              while (input.getBytesUntilLimit() > 0) {
+                editOperations_.addInt(input.readEnum());
+              }
+              input.popLimit(limit);
+              break;
+            } // case 122
+            case 128: {
+              maxInputImages_ = input.readInt32();
+              bitField0_ |= 0x00008000;
+              break;
+            } // case 128
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2773,6 +2954,251 @@ private static final long serialVersionUID = 0L;
     public Builder clearFanOut() {
       bitField0_ = (bitField0_ & ~0x00002000);
       fanOut_ = false;
+      onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.Internal.IntList editOperations_ = emptyIntList();
+    private void ensureEditOperationsIsMutable() {
+      if (!editOperations_.isModifiable()) {
+        editOperations_ = makeMutableCopy(editOperations_);
+      }
+      bitField0_ |= 0x00004000;
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @return A list containing the editOperations.
+     */
+    public java.util.List<dev.imagegen.v1.EditOperation> getEditOperationsList() {
+      return new com.google.protobuf.Internal.IntListAdapter<
+          dev.imagegen.v1.EditOperation>(editOperations_, editOperations_converter_);
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @return The count of editOperations.
+     */
+    public int getEditOperationsCount() {
+      return editOperations_.size();
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @param index The index of the element to return.
+     * @return The editOperations at the given index.
+     */
+    public dev.imagegen.v1.EditOperation getEditOperations(int index) {
+      return editOperations_converter_.convert(editOperations_.getInt(index));
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @param index The index to set the value at.
+     * @param value The editOperations to set.
+     * @throws IllegalArgumentException if UNRECOGNIZED is provided.
+     * @return This builder for chaining.
+     */
+    public Builder setEditOperations(
+        int index, dev.imagegen.v1.EditOperation value) {
+      java.util.Objects.requireNonNull(value);
+      ensureEditOperationsIsMutable();
+      editOperations_.setInt(index, value.getNumber());
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @param value The editOperations to add.
+     * @return This builder for chaining.
+     */
+    public Builder addEditOperations(dev.imagegen.v1.EditOperation value) {
+      java.util.Objects.requireNonNull(value);
+      ensureEditOperationsIsMutable();
+      editOperations_.addInt(value.getNumber());
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @param values The editOperations to add.
+     * @throws IllegalArgumentException if UNRECOGNIZED is provided.
+     * @return This builder for chaining.
+     */
+    public Builder addAllEditOperations(
+        java.lang.Iterable<? extends dev.imagegen.v1.EditOperation> values) {
+      ensureEditOperationsIsMutable();
+      for (dev.imagegen.v1.EditOperation value : values) {
+        editOperations_.addInt(value.getNumber());
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearEditOperations() {
+      editOperations_ = emptyIntList();
+      bitField0_ = (bitField0_ & ~0x00004000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @return A list containing the enum numeric values on the wire for editOperations.
+     */
+    public java.util.List<java.lang.Integer>
+    getEditOperationsValueList() {
+      editOperations_.makeImmutable();
+      return editOperations_;
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @param index The index of the value to return.
+     * @return The enum numeric value on the wire of editOperations at the given index.
+     */
+    public int getEditOperationsValue(int index) {
+      return editOperations_.getInt(index);
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @param index The index to set the value at.
+     * @param value The enum numeric value on the wire for editOperations to set.
+     * @return This builder for chaining.
+     */
+    public Builder setEditOperationsValue(
+        int index, int value) {
+      ensureEditOperationsIsMutable();
+      editOperations_.setInt(index, value);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @param value The enum numeric value on the wire for editOperations to add.
+     * @return This builder for chaining.
+     */
+    public Builder addEditOperationsValue(int value) {
+      ensureEditOperationsIsMutable();
+      editOperations_.addInt(value);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The EditImages operations this model serves; empty when it only
+     * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+     * </pre>
+     *
+     * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+     * @param values The enum numeric values on the wire for editOperations to add.
+     * @return This builder for chaining.
+     */
+    public Builder addAllEditOperationsValue(
+        java.lang.Iterable<java.lang.Integer> values) {
+      ensureEditOperationsIsMutable();
+      for (int value : values) {
+        editOperations_.addInt(value);
+      }
+      onChanged();
+      return this;
+    }
+
+    private int maxInputImages_ ;
+    /**
+     * <pre>
+     * The most input images one edit request may carry; 0 when the model does
+     * not edit.
+     * </pre>
+     *
+     * <code>int32 max_input_images = 16 [json_name = "maxInputImages"];</code>
+     * @return The maxInputImages.
+     */
+    @java.lang.Override
+    public int getMaxInputImages() {
+      return maxInputImages_;
+    }
+    /**
+     * <pre>
+     * The most input images one edit request may carry; 0 when the model does
+     * not edit.
+     * </pre>
+     *
+     * <code>int32 max_input_images = 16 [json_name = "maxInputImages"];</code>
+     * @param value The maxInputImages to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxInputImages(int value) {
+
+      maxInputImages_ = value;
+      bitField0_ |= 0x00008000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The most input images one edit request may carry; 0 when the model does
+     * not edit.
+     * </pre>
+     *
+     * <code>int32 max_input_images = 16 [json_name = "maxInputImages"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMaxInputImages() {
+      bitField0_ = (bitField0_ & ~0x00008000);
+      maxInputImages_ = 0;
       onChanged();
       return this;
     }

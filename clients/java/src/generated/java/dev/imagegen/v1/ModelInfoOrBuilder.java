@@ -369,4 +369,69 @@ public interface ModelInfoOrBuilder extends
    * @return The fanOut.
    */
   boolean getFanOut();
+
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @return A list containing the editOperations.
+   */
+  java.util.List<dev.imagegen.v1.EditOperation> getEditOperationsList();
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @return The count of editOperations.
+   */
+  int getEditOperationsCount();
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @param index The index of the element to return.
+   * @return The editOperations at the given index.
+   */
+  dev.imagegen.v1.EditOperation getEditOperations(int index);
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @return A list containing the enum numeric values on the wire for editOperations.
+   */
+  java.util.List<java.lang.Integer>
+  getEditOperationsValueList();
+  /**
+   * <pre>
+   * The EditImages operations this model serves; empty when it only
+   * generates. EDIT_OPERATION_UNSPECIFIED is never listed: EDIT stands for it.
+   * </pre>
+   *
+   * <code>repeated .imagegen.v1.EditOperation edit_operations = 15 [json_name = "editOperations"];</code>
+   * @param index The index of the value to return.
+   * @return The enum numeric value on the wire of editOperations at the given index.
+   */
+  int getEditOperationsValue(int index);
+
+  /**
+   * <pre>
+   * The most input images one edit request may carry; 0 when the model does
+   * not edit.
+   * </pre>
+   *
+   * <code>int32 max_input_images = 16 [json_name = "maxInputImages"];</code>
+   * @return The maxInputImages.
+   */
+  int getMaxInputImages();
 }
