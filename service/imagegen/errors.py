@@ -9,6 +9,7 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── InvalidRequestError                 INVALID_ARGUMENT   INVALID_PARAMETER
     │   ├── UnsupportedParameterError       INVALID_ARGUMENT   UNSUPPORTED_PARAMETER
     │   ├── ContentPolicyViolationError     INVALID_ARGUMENT   CONTENT_POLICY_VIOLATION
+    │   ├── InvalidInputImageError          INVALID_ARGUMENT   INVALID_INPUT_IMAGE
     │   └── GuardrailBlockedError           INVALID_ARGUMENT   GUARDRAIL_BLOCKED
     ├── ModelNotFoundError                  NOT_FOUND          MODEL_NOT_FOUND
     ├── PermissionDeniedError               PERMISSION_DENIED  REQUEST_CREDENTIALS_NOT_ALLOWED
@@ -164,6 +165,15 @@ class ContentPolicyViolationError(InvalidRequestError):
     """A safety system refused the prompt or the generated images."""
 
     reason = "CONTENT_POLICY_VIOLATION"
+
+
+class InvalidInputImageError(InvalidRequestError):
+    """An input image or mask of an edit the gateway refuses before any provider call.
+
+    Its field violations name every offending field (`images[1]`, `mask`).
+    """
+
+    reason = "INVALID_INPUT_IMAGE"
 
 
 class GuardrailBlockedError(InvalidRequestError):

@@ -27,6 +27,7 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.UnsupportedParameterError: "invalid_request_error",
     e.ContentPolicyViolationError: "invalid_request_error",
     e.GuardrailBlockedError: "invalid_request_error",
+    e.InvalidInputImageError: "invalid_request_error",
     e.GuardrailUnavailableError: "server_error",
     e.ModelNotFoundError: "invalid_request_error",
     e.PermissionDeniedError: "permission_error",
