@@ -266,3 +266,24 @@ def test_summaries_carry_digest_size_and_dimensions_never_the_bytes() -> None:
     # The data never shows in a repr that might end up in a log line.
     assert repr(image[:16]) not in repr(inputs)
     assert "data=" not in repr(inputs.images[0])
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+def test_operations_say_what_they_need() -> None:
+    from imagegen.images.operations import EditOperation
+
+    assert {op for op in EditOperation if op.needs_mask} == {
+        EditOperation.INPAINT,
+        EditOperation.ERASE,
+    }
+    assert not EditOperation.UPSCALE.needs_prompt and EditOperation.OUTPAINT.needs_prompt
+
+
+def test_outpaint_sides_must_be_non_negative_and_extend_something() -> None:
+    from imagegen.images.operations import Outpaint
+
+    assert Outpaint(left=8).problems() == []
+    assert Outpaint().problems() == ["at least one side must be extended"]
+    assert Outpaint(top=-1, bottom=4).problems() == ["top must not be negative"]
