@@ -20,6 +20,7 @@ from imagegen.images import (
     validate_edit_inputs,
 )
 from imagegen.images.limits import OPENAI_GPT_IMAGE, PLACEHOLDER, RECRAFT
+from imagegen.images.operations import EditOperation, Outpaint
 from imagegen.images.summary import DIGEST_PREFIX_CHARS
 from tests.fakes.images import jpeg_bytes, png_bytes, webp_bytes
 
@@ -272,8 +273,6 @@ def test_summaries_carry_digest_size_and_dimensions_never_the_bytes() -> None:
 
 
 def test_operations_say_what_they_need() -> None:
-    from imagegen.images.operations import EditOperation
-
     assert {op for op in EditOperation if op.needs_mask} == {
         EditOperation.INPAINT,
         EditOperation.ERASE,
@@ -282,8 +281,6 @@ def test_operations_say_what_they_need() -> None:
 
 
 def test_outpaint_sides_must_be_non_negative_and_extend_something() -> None:
-    from imagegen.images.operations import Outpaint
-
     assert Outpaint(left=8).problems() == []
     assert Outpaint().problems() == ["at least one side must be extended"]
     assert Outpaint(top=-1, bottom=4).problems() == ["top must not be negative"]

@@ -1,4 +1,4 @@
-"""Fake OpenAI Images API (``POST /v1/images/generations``).
+"""Fake OpenAI Images API (``POST /v1/images/generations`` and ``POST /v1/images/edits``).
 
 Imitates providers.md section 1 (1.1 auth and headers, 1.2 models, 1.3 request validation,
 1.4 response bodies and token table, 1.6 SSE, 1.7 error envelope and bodies) and the OpenAI part
@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from . import openai_edits as edits
 from . import openai_spec as spec
 from .base import STARTED_AT, FakeProvider, has_word
 from .blobs import BlobStore
@@ -104,12 +105,15 @@ class OpenAIFake(FakeProvider):
         self.stream_interval: float = 0.0
         self.blobs = BlobStore(DALLE_BLOB_ORIGIN, ttl_seconds=3600)
         self._window = spec.UsageWindow()
+        #: Every edit the fake accepted, as parsed from its multipart body.
+        self.edit_requests: list[edits.EditRequest] = []
         super().__init__()
 
     # ----------------------------------------------------------------- base hooks
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post(GENERATIONS_PATH, self.generations)
+        router.add_post(edits.EDITS_PATH, self.edits)
         self.blobs.add_route(router)
 
     def new_request_id(self) -> str:
@@ -183,6 +187,50 @@ class OpenAIFake(FakeProvider):
                 spec.gpt_image_body(req, data, created, details=self.include_output_details)
             )
         return web.json_response({"created": created, "data": self._dalle_items(request, req)})
+
+    async def edits(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/images/edits``: multipart in, the generation answer shapes out."""
+        try:
+            return await self._edit(request)
+        except spec.ApiError as err:
+            return err.response()
+
+    async def _edit(self, request: web.Request) -> web.StreamResponse:
+        self._check_auth(request)
+        record = self.recorded(request)
+        fields, image_parts, mask_part = edits.parse_edit(
+            request.headers.get("Content-Type", ""), record.body
+        )
+        prompt = fields.get("prompt")
+        self._gateway_triggers(prompt if isinstance(prompt, str) else "", fields)
+        edit = edits.validate_edit(fields, image_parts, mask_part)
+        req = edit.image_request
+        if has_word(req.prompt, "forbidden"):
+            raise safety_error(req.spec, self.request_id(request))
+        self.edit_requests.append(edit)
+        self._window.add(spec.output_tokens_per_image(req) * req.n)
+        created = int(time.time())
+        if req.stream:
+            return await spec.stream_images(
+                request,
+                req,
+                created,
+                apply_headers=self.apply_common_headers,
+                interval=self.stream_interval,
+                details=self.include_output_details,
+                event_prefix="image_edit",
+                input_image_tokens=edit.input_image_tokens,
+            )
+        data = [{"b64_json": spec.b64(spec.render(req, i))} for i in range(req.n)]
+        return web.json_response(
+            spec.gpt_image_body(
+                req,
+                data,
+                created,
+                details=self.include_output_details,
+                input_image_tokens=edit.input_image_tokens,
+            )
+        )
 
     # ----------------------------------------------------------------- pieces
 

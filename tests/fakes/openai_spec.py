@@ -509,16 +509,25 @@ def output_tokens_per_image(req: ImageRequest) -> int:
 
 
 def usage(
-    req: ImageRequest, *, images: int | None = None, with_input: bool = True, details: bool = False
+    req: ImageRequest,
+    *,
+    images: int | None = None,
+    with_input: bool = True,
+    details: bool = False,
+    input_image_tokens: int = 0,
 ) -> dict[str, Any]:
-    """The ``usage`` block for ``images`` images (default ``req.n``)."""
+    """The ``usage`` block for ``images`` images (default ``req.n``).
+
+    ``input_image_tokens`` counts the input images of an edit; generations have none.
+    """
     text = input_text_tokens(req.prompt) if with_input else 0
+    image = input_image_tokens if with_input else 0
     out = output_tokens_per_image(req) * (req.n if images is None else images)
     block: dict[str, Any] = {
-        "input_tokens": text,
-        "input_tokens_details": {"text_tokens": text, "image_tokens": 0},
+        "input_tokens": text + image,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image},
         "output_tokens": out,
-        "total_tokens": text + out,
+        "total_tokens": text + image + out,
     }
     if details:
         block["output_tokens_details"] = {"text_tokens": 0, "image_tokens": out}
@@ -558,7 +567,12 @@ def revised_prompt(req: ImageRequest) -> str:
 
 
 def gpt_image_body(
-    req: ImageRequest, data: list[dict[str, Any]], created: int, *, details: bool
+    req: ImageRequest,
+    data: list[dict[str, Any]],
+    created: int,
+    *,
+    details: bool,
+    input_image_tokens: int = 0,
 ) -> dict[str, Any]:
     """A non-streamed response for a GPT image model (providers.md 1.4)."""
     return {
@@ -568,7 +582,7 @@ def gpt_image_body(
         "output_format": req.output_format,
         "quality": req.quality,
         "size": req.size,
-        "usage": usage(req, details=details),
+        "usage": usage(req, details=details, input_image_tokens=input_image_tokens),
     }
 
 
@@ -586,11 +600,15 @@ async def stream_images(
     interval: float,
     details: bool,
     error_after_partials: ApiError | None = None,
+    event_prefix: str = "image_generation",
+    input_image_tokens: int = 0,
 ) -> web.StreamResponse:
     """Answer with SSE as in providers.md 1.6: ``event:`` + ``data:`` lines, no ``[DONE]``.
 
     ``error_after_partials`` emits a mid-stream ``{"error": ...}`` event after the partial
     images of the first image, then ends the stream (what a late moderation block looks like).
+    ``event_prefix`` is ``image_edit`` for the edits endpoint, whose events are otherwise the
+    same; its first ``completed`` event also counts ``input_image_tokens``.
     """
     resp = web.StreamResponse(
         status=200,
@@ -614,9 +632,9 @@ async def stream_images(
     for i in range(req.n):
         for k in range(req.partial_images):
             await send(
-                "image_generation.partial_image",
+                f"{event_prefix}.partial_image",
                 {
-                    "type": "image_generation.partial_image",
+                    "type": f"{event_prefix}.partial_image",
                     "b64_json": b64(render(req, i, salt=1000 + k)),
                     **common,
                     "partial_image_index": k,
@@ -626,12 +644,18 @@ async def stream_images(
             await resp.write(f"data: {json.dumps(error_after_partials.body())}\n\n".encode())
             break
         await send(
-            "image_generation.completed",
+            f"{event_prefix}.completed",
             {
-                "type": "image_generation.completed",
+                "type": f"{event_prefix}.completed",
                 "b64_json": b64(render(req, i)),
                 **common,
-                "usage": usage(req, images=1, with_input=i == 0, details=details),
+                "usage": usage(
+                    req,
+                    images=1,
+                    with_input=i == 0,
+                    details=details,
+                    input_image_tokens=input_image_tokens,
+                ),
             },
         )
     await resp.write_eof()
