@@ -57,6 +57,7 @@ from imagegen.providers.base import (
     StreamingProvider,
     check_params,
 )
+from imagegen.providers.edit_support import spec_for_edit
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
@@ -364,6 +365,8 @@ class Gateway:
         if facts is not None and not facts.attempt_log:
             facts.api_base = provider.api_base(endpoint)
         spec = provider.spec_for(deployment.base_model or deployment.provider_model)
+        if request.edit is not None:
+            spec = spec_for_edit(spec, request.edit, deployment.model_name)
         params = self._params(spec, deployment, request)
         if partial_images:
             params = self._with_partials(spec, provider, params, partial_images, request)
@@ -378,6 +381,7 @@ class Gateway:
             prompt=request.prompt,
             endpoint=endpoint,
             deadline=deadline,
+            edit=request.edit,
         )
         return _Call(provider=provider, spec=spec, call=call)
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import pybase64
@@ -23,11 +23,13 @@ from pydantic import (
     Field,
     JsonValue,
     PrivateAttr,
+    SkipValidation,
     ValidationError,
     field_validator,
 )
 
 from imagegen.errors import FieldViolation, InvalidRequestError, ProviderBadResponseError
+from imagegen.images.payload import EditPayload
 
 # Gateway-wide ceilings. Each model has tighter limits of its own (see providers);
 # these only stop absurd requests before any work is done.
@@ -70,6 +72,8 @@ class ImageRequest(BaseModel):
     disable_fallbacks: bool = False
     # Echoed in trailers, which must be printable ASCII: keep ids to a safe alphabet.
     request_id: str | None = Field(default=None, max_length=128, pattern=REQUEST_ID_PATTERN)
+    # Set for EditImages: the operation and its inputs, validated by the door. Never dumped.
+    edit: Annotated[EditPayload | None, SkipValidation] = Field(default=None, exclude=True)
 
     @field_validator("tags")
     @classmethod

@@ -33,6 +33,8 @@ from imagegen.sizes import (
 from imagegen.types import GeneratedImage, ImageRequest, ProviderResult, ResponseFormat
 
 if TYPE_CHECKING:
+    from imagegen.images.payload import EditPayload
+    from imagegen.providers.edit_support import EditCapability
     from imagegen.providers.transport import HttpResponse, HttpTransport
 
 STANDARD_PARAMS = ("n", "quality", "size", "style", "response_format", "user")
@@ -107,6 +109,8 @@ class ModelSpec:
     default_quality: str | None = None
     default_size: str | None = None
     known: bool = True
+    # The edit operations the model serves and the inputs it takes (None: generation only).
+    edit: EditCapability | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +303,8 @@ class ProviderCall:
     prompt: str
     endpoint: Endpoint
     deadline: Deadline
+    # The input images and operation when the call is an edit (EditImages); None otherwise.
+    edit: EditPayload | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +315,8 @@ class HttpRequest:
     url: str
     headers: Mapping[str, str]
     json: Mapping[str, JsonValue]
+    # Raw bytes sent instead of `json` (a multipart upload); its content-type goes in headers.
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

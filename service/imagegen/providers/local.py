@@ -18,7 +18,11 @@ from typing import ClassVar
 from PIL import Image, ImageDraw, ImageFont
 
 from imagegen.errors import ModelNotFoundError
+from imagegen.images.limits import PLACEHOLDER as PLACEHOLDER_INPUT_LIMITS
+from imagegen.images.operations import EditOperation
 from imagegen.providers.base import Endpoint, ModelSpec, ParamSpec, ProviderCall
+from imagegen.providers.edit_support import EditCapability
+from imagegen.providers.local_edits import edit_with_placeholder
 from imagegen.providers.transport import HttpTransport
 from imagegen.sizes import FreeFormRule, parse_size
 from imagegen.types import GeneratedImage, ProviderResult, ResponseFormat
@@ -36,6 +40,8 @@ PLACEHOLDER_SPEC = ModelSpec(
     send_response_format=False,
     provider_params={"seed": ParamSpec(int, minimum=0, maximum=2**32 - 1)},
     default_size=DEFAULT_SIZE,
+    # Every operation, so that `make run` can show each one with no keys.
+    edit=EditCapability(operations=frozenset(EditOperation), limits=PLACEHOLDER_INPUT_LIMITS),
 )
 
 
@@ -88,6 +94,8 @@ class LocalProvider:
         self.spec_for(model)
 
     async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
+        if call.edit is not None:
+            return await edit_with_placeholder(call, call.edit)
         size = parse_size(call.params.size or DEFAULT_SIZE)
         raw_seed = call.params.extra.get("seed", 0)
         seed = raw_seed if isinstance(raw_seed, int) else 0

@@ -8,8 +8,10 @@ check an edit by its pixels. The mask is in the API convention (transparent = ed
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,9 @@ from PIL import Image, ImageOps
 
 from imagegen.images.masks import edit_area
 from imagegen.images.operations import EditOperation, Outpaint
+from imagegen.images.payload import EditPayload
+from imagegen.providers.base import ProviderCall
+from imagegen.types import GeneratedImage, ProviderResult
 
 SVG_MIME = "image/svg+xml"
 PNG_MIME = "image/png"
@@ -268,3 +273,31 @@ def _png(image: Image.Image) -> EditedImage:
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=1)
     return EditedImage(out.getvalue(), PNG_MIME, image.width, image.height)
+
+
+async def edit_with_placeholder(call: ProviderCall, payload: EditPayload) -> ProviderResult:
+    """The placeholder provider's answer to an edit call: `n` edited images."""
+    raw_seed = call.params.extra.get("seed", 0)
+    request = EditRequest(
+        operation=payload.operation,
+        images=[image.data for image in payload.inputs.images],
+        mask=payload.inputs.mask.data if payload.inputs.mask is not None else None,
+        prompt=call.prompt,
+        seed=raw_seed if isinstance(raw_seed, int) else 0,
+        outpaint=payload.outpaint,
+    )
+
+    def render_all() -> list[EditedImage]:
+        return [render_edit(request, index) for index in range(call.params.n)]
+
+    # Pillow releases the GIL while it works; a thread keeps the event loop serving.
+    edited = await asyncio.to_thread(render_all)
+    first = edited[0]
+    return ProviderResult(
+        images=[
+            GeneratedImage(data=e.data, mime_type=e.mime_type, width=e.width, height=e.height)
+            for e in edited
+        ],
+        created=int(time.time()),
+        size=f"{first.width}x{first.height}",
+    )

@@ -35,6 +35,7 @@ from imagegen.providers.base import (
     ProviderEvent,
 )
 from imagegen.providers.http_errors import content_policy_error, error_for_status
+from imagegen.providers.openai_edits import send_openai_edit, stream_openai_edit_events
 from imagegen.providers.openai_models import openai_spec
 from imagegen.providers.sse import parse_sse
 from imagegen.providers.transport import HttpResponse, HttpTransport, json_or_none
@@ -357,7 +358,14 @@ class OpenAIProvider(HttpProvider):
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
         return parse_openai_error(call, response, provider=self.name)
 
+    async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
+        if call.edit is not None:
+            return await send_openai_edit(self, call, call.edit, transport)
+        return await super().generate(call, transport)
+
     def stream_events(
         self, call: ProviderCall, transport: HttpTransport
     ) -> AsyncIterator[ProviderEvent]:
+        if call.edit is not None:
+            return stream_openai_edit_events(self, call, call.edit, transport)
         return stream_openai_events(self, call, transport)

@@ -14,14 +14,39 @@ Input images travel as raw bytes: no base64 anywhere on this leg.
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import JsonValue
+from pydantic import JsonValue, ValidationError
 
-from imagegen.errors import FieldViolation, InvalidRequestError, UnsupportedParameterError
+from imagegen.errors import (
+    FieldViolation,
+    ImageGenError,
+    InvalidRequestError,
+    ProviderBadResponseError,
+    ProviderUnavailableError,
+    UnsupportedParameterError,
+)
 from imagegen.images.decode import InputImage
+from imagegen.images.payload import EditPayload
+from imagegen.providers.base import (
+    DoneEvent,
+    HttpProvider,
+    HttpRequest,
+    ImageEvent,
+    PreviewEvent,
+    ProviderCall,
+    ProviderEvent,
+)
+from imagegen.providers.http_errors import content_policy_error
+from imagegen.providers.sse import parse_sse
+from imagegen.providers.transport import HttpTransport
+from imagegen.sizes import AUTO, parse_size
+from imagegen.types import GeneratedImage, ProviderResult, Usage, decode_b64_image, merge_usage
 
 EDITS_PATH = "/images/edits"
 #: Stream event types of the edits endpoint (the generations endpoint says image_generation.*).
@@ -216,3 +241,144 @@ def _invalid(field_name: str, description: str) -> InvalidRequestError:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+# ----------------------------------------------------------------------------- the calls
+
+_GENERATIONS_SUFFIX = "/images/generations"
+_CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
+_MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+def edit_request(
+    generation: HttpRequest, call: ProviderCall, payload: EditPayload, *, stream: bool
+) -> HttpRequest:
+    """The edits request beside the adapter's generation request: same host, same auth."""
+    if not generation.url.endswith(_GENERATIONS_SUFFIX):
+        raise ValueError("the adapter's URL is not an images/generations URL")
+    fields = edit_fields(
+        prompt=call.prompt,
+        model=call.provider_model,
+        n=call.params.n,
+        size=call.params.size,
+        quality=call.params.quality,
+        user=call.params.user,
+        provider_params=call.params.extra,
+        partial_images=call.params.partial_images if stream else None,
+        stream=stream,
+    )
+    built = build_edit_body(fields, payload.inputs.images, payload.inputs.mask)
+    headers = {k: v for k, v in generation.headers.items() if k.lower() != "content-type"}
+    headers["content-type"] = built.content_type
+    return HttpRequest(
+        method="POST",
+        url=generation.url.removesuffix(_GENERATIONS_SUFFIX) + EDITS_PATH,
+        headers=headers,
+        json={},
+        body=built.body,
+    )
+
+
+async def send_openai_edit(
+    adapter: HttpProvider, call: ProviderCall, payload: EditPayload, transport: HttpTransport
+) -> ProviderResult:
+    """One edit call; answers are parsed like generations (the same body shape)."""
+    request = edit_request(await adapter.prepare(call), call, payload, stream=False)
+    response = await transport.send(request, deadline=call.deadline, provider=adapter.name)
+    if response.status >= 400:
+        raise adapter.parse_error(call, response)
+    return adapter.parse_response(call, response)
+
+
+async def stream_openai_edit_events(
+    adapter: HttpProvider, call: ProviderCall, payload: EditPayload, transport: HttpTransport
+) -> AsyncIterator[ProviderEvent]:
+    """Relay an edit stream: `image_edit.partial_image` previews, one `image_edit.completed`
+    event per image (its `usage` splits input text and image tokens), then the result."""
+    request = edit_request(await adapter.prepare(call), call, payload, stream=True)
+    provider = adapter.name
+    images: list[GeneratedImage] = []
+    usages: list[Usage | None] = []
+    async with transport.stream(request, deadline=call.deadline, provider=provider) as response:
+        if response.status >= 400:
+            raise adapter.parse_error(call, await response.read())
+        async for event in parse_sse(response.lines()):
+            message = _event(event.data, provider)
+            if "error" in message:
+                raise _stream_error(message["error"], provider)
+            kind = message.get("type") or event.event
+            mime = _MIME_BY_FORMAT.get(str(message.get("output_format") or "png"), "image/png")
+            if kind == PARTIAL_IMAGE_EVENT:
+                partial = message.get("partial_image_index")
+                yield PreviewEvent(
+                    index=len(images),
+                    partial_index=partial if isinstance(partial, int) else 0,
+                    data=decode_b64_image(message.get("b64_json"), provider=provider),
+                    mime_type=mime,
+                )
+            elif kind == COMPLETED_EVENT:
+                width, height = _dimensions(message.get("size"))
+                image = GeneratedImage(
+                    data=decode_b64_image(message.get("b64_json"), provider=provider),
+                    mime_type=mime,
+                    width=width,
+                    height=height,
+                )
+                usages.append(_usage(message.get("usage"), provider))
+                yield ImageEvent(index=len(images), image=image)
+                images.append(image)
+    if not images:
+        raise ProviderBadResponseError("the edit stream ended with no image", provider=provider)
+    yield DoneEvent(
+        ProviderResult(
+            images=images,
+            usage=merge_usage(usages),
+            created=int(time.time()),
+            quality=call.params.quality or call.spec.default_quality,
+            size=call.params.size or call.spec.default_size,
+            headers=dict(response.headers),
+        )
+    )
+
+
+def _event(data: str, provider: str) -> dict[str, Any]:
+    try:
+        message = json.loads(data)
+    except ValueError:
+        raise ProviderBadResponseError("a streamed event is not JSON", provider=provider) from None
+    if not isinstance(message, dict):
+        raise ProviderBadResponseError("a streamed event is not an object", provider=provider)
+    return message
+
+
+def _usage(value: object, provider: str) -> Usage | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return Usage.model_validate(value)
+    except ValidationError:
+        raise ProviderBadResponseError(
+            "the provider's usage block is malformed", provider=provider
+        ) from None
+
+
+def _stream_error(error: object, provider: str) -> ImageGenError:
+    # An error once the stream is under way has no HTTP status: classify it by its code.
+    fields = error if isinstance(error, dict) else {}
+    code = fields.get("code") if isinstance(fields.get("code"), str) else None
+    message = fields.get("message")
+    text = message if isinstance(message, str) and message else "the provider's stream failed"
+    if code in _CONTENT_POLICY_CODES:
+        return content_policy_error(provider, text)
+    metadata = {"upstream_code": code[:64]} if code else {}
+    return ProviderUnavailableError(text, provider=provider, metadata=metadata)
+
+
+def _dimensions(size: object) -> tuple[int | None, int | None]:
+    if not isinstance(size, str) or not size or size == AUTO:
+        return None, None
+    try:
+        parsed = parse_size(size)
+    except ImageGenError:
+        return None, None
+    return parsed.width, parsed.height

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import lru_cache
 
+from imagegen.images.limits import OPENAI_GPT_IMAGE
+from imagegen.images.operations import EditOperation
 from imagegen.providers.base import ModelSpec, ParamSpec
+from imagegen.providers.edit_support import EditCapability
 from imagegen.sizes import FreeFormRule
 from imagegen.types import ResponseFormat
 
@@ -20,6 +23,17 @@ _GPT_IMAGE_EXTRAS = {
     "output_format": ParamSpec(str, choices=("png", "jpeg", "webp")),
     "output_compression": ParamSpec(int, minimum=0, maximum=100),
 }
+# Edits take no `moderation` but take `input_fidelity` (openai-python image_edit_params.py).
+_GPT_IMAGE_EDIT_EXTRAS = {
+    **{k: v for k, v in _GPT_IMAGE_EXTRAS.items() if k != "moderation"},
+    "input_fidelity": ParamSpec(str, choices=("high", "low")),
+}
+# An instruction edit, and inpainting as an edit with a mask (transparent = edit).
+_GPT_IMAGE_EDITS = EditCapability(
+    operations=frozenset({EditOperation.EDIT, EditOperation.INPAINT}),
+    limits=OPENAI_GPT_IMAGE,
+    provider_params=_GPT_IMAGE_EDIT_EXTRAS,
+)
 _GPT_IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
 _GPT_IMAGE_QUALITIES = ("low", "medium", "high", "auto")
 
@@ -36,8 +50,17 @@ GPT_IMAGE_1 = ModelSpec(
     default_quality="auto",
     default_size="auto",
     streams_partials=True,
+    edit=_GPT_IMAGE_EDITS,
 )
-GPT_IMAGE_1_MINI = replace(GPT_IMAGE_1, family="gpt-image-1-mini")
+# gpt-image-1-mini does not take input_fidelity (image_edit_params.py).
+GPT_IMAGE_1_MINI = replace(
+    GPT_IMAGE_1,
+    family="gpt-image-1-mini",
+    edit=replace(
+        _GPT_IMAGE_EDITS,
+        provider_params={k: v for k, v in _GPT_IMAGE_EDIT_EXTRAS.items() if k != "input_fidelity"},
+    ),
+)
 GPT_IMAGE_1_5 = replace(GPT_IMAGE_1, family="gpt-image-1.5")
 # gpt-image-2 takes free-form sizes: both edges multiples of 16, aspect between 1:3 and
 # 3:1, at most 3840x2160 (SDK docstring). The pixel cap is that of 3840x2160.
@@ -130,4 +153,5 @@ def azure_spec(base_model: str) -> ModelSpec:
         spec = replace(spec, provider_params=extras)
     if spec.sizes is not None:
         spec = replace(spec, sizes=tuple(s for s in spec.sizes if s not in ("256x256", "512x512")))
-    return spec
+    # The Azure adapter does not send edits yet: its models must not claim them.
+    return replace(spec, edit=None)

@@ -260,6 +260,8 @@ class EnvironmentProxies:
 
 def encode_body(request: HttpRequest) -> bytes:
     """The exact bytes sent for `request` (adapters that sign the body sign these)."""
+    if request.body is not None:
+        return request.body
     return json.dumps(request.json, separators=(",", ":")).encode()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from google.protobuf import duration_pb2, json_format
 from pydantic import JsonValue
@@ -10,7 +11,9 @@ from pydantic import JsonValue
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.events import Accepted, Generation, ImageReady, Progress, StreamEvent
 from imagegen.gateway import ModelDescription
-from imagegen.providers.base import PreviewEvent
+from imagegen.images.operations import EditOperation
+from imagegen.providers.base import ModelSpec, PreviewEvent
+from imagegen.providers.edit_support import capability_of
 from imagegen.types import (
     CallFacts,
     GeneratedImage,
@@ -189,7 +192,25 @@ def model_to_proto(described: ModelDescription) -> pb.ModelInfo:
         styles=list(spec.styles or ()),
         max_n=spec.max_n,
         fan_out=spec.max_images_per_call is not None and spec.max_images_per_call < spec.max_n,
+        **_edit_support(spec),
     )
+
+
+# The contract's EditOperation numbers, by operation (EDIT_OPERATION_UNSPECIFIED is never listed).
+_EDIT_OPERATION_NUMBERS = {
+    operation: pb.EditOperation.Value(f"EDIT_OPERATION_{operation.name}")
+    for operation in EditOperation
+}
+
+
+def _edit_support(spec: ModelSpec) -> dict[str, Any]:
+    capability = capability_of(spec)
+    if capability is None:
+        return {}
+    return {
+        "edit_operations": sorted(_EDIT_OPERATION_NUMBERS[op] for op in capability.operations),
+        "max_input_images": capability.limits.max_images,
+    }
 
 
 def stream_messages(event: StreamEvent, chunk_bytes: int) -> list[pb.StreamGenerateImagesResponse]:

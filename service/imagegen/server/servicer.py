@@ -29,6 +29,7 @@ from imagegen.server.convert import (
     request_from_proto,
     stream_messages,
 )
+from imagegen.server.edits import edit_event, edit_request_from_proto, edit_response
 from imagegen.server.spend_convert import (
     estimate_request,
     group_by_from,
@@ -38,6 +39,7 @@ from imagegen.server.spend_convert import (
 from imagegen.server.status import STATUS_DETAILS_KEY, grpc_code, to_rpc_status
 from imagegen.spend.hook import access_of
 from imagegen.telemetry.hook import telemetry_hook
+from imagegen.types import ImageRequest
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +100,45 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     async def EditImages(
         self, request: pb.EditImagesRequest, context: Context
     ) -> pb.EditImagesResponse:
-        # The contract is published ahead of the providers that serve it: say so plainly
-        # rather than let a caller guess from a generic error.
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "EditImages is not served yet")
+        started = time.monotonic()
+        state: RequestState | None = None
+        try:
+            # Validated before the state exists: a refused input never reaches the gateway.
+            edit = await edit_request_from_proto(request, self.gateway)
+            state = self._new_state(edit, started, context)
+            generation = await self._generate(state, context)
+            response = edit_response(generation_to_proto(generation))
+            self._finish(context, state)
+            return response
+        except Exception as exc:
+            await self._abort(context, exc, state, request.request_id, started)
+            raise  # unreachable: abort raises
 
     async def StreamEditImages(
         self, request: pb.StreamEditImagesRequest, context: Context
     ) -> AsyncIterator[pb.StreamEditImagesResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "StreamEditImages is not served yet")
-        yield pb.StreamEditImagesResponse()  # unreachable: makes this an async generator
+        started = time.monotonic()
+        state: RequestState | None = None
+        server = self.gateway.settings.server
+        try:
+            edit = await edit_request_from_proto(request, self.gateway)
+            state = self._new_state(edit, started, context)
+            events = self.gateway.stream(
+                state.request,
+                deadline=_deadline(context),
+                state=state,
+                partial_images=request.partial_images,
+                keepalive_seconds=server.stream_keepalive_seconds,
+            )
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, Generation):
+                        event.facts.overhead_ms = state.overhead_ms()
+                    for message in stream_messages(event, server.stream_chunk_bytes):
+                        yield edit_event(message)
+            self._finish(context, state)
+        except Exception as exc:
+            await self._abort(context, exc, state, request.request_id, started)
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Context
@@ -157,11 +189,11 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     def _start(self, message: RequestMessage, started: float, context: Context) -> RequestState:
         # The state exists before the gateway runs, so that even a failure the gateway did
         # not expect reports the request id in its trailers.
+        return self._new_state(request_from_proto(message), started, context)
+
+    def _new_state(self, request: ImageRequest, started: float, context: Context) -> RequestState:
         return self.gateway.new_state(
-            request_from_proto(message),
-            started=started,
-            door="grpc",
-            credentials=_bearer(context),
+            request, started=started, door="grpc", credentials=_bearer(context)
         )
 
     async def _generate(self, state: RequestState, context: Context) -> Generation:

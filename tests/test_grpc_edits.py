@@ -1,0 +1,317 @@
+"""EditImages and StreamEditImages end to end on a real grpc.aio server on 127.0.0.1:0: the
+offline placeholder and OpenAI (through its fake), inputs refused before any provider call,
+unsupported operations named, and ListModels reporting what each model edits."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from PIL import Image
+
+from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen.config import embedded_settings
+from tests.conftest import TRAILER_KEYS, ServeFactory
+from tests.fakes.images import jpeg_bytes, png_bytes
+from tests.fakes.openai import OpenAIFake
+
+W, H = 48, 32
+MASK_BOX = (0, 0, 16, 12)
+
+
+def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def photo() -> bytes:
+    image = Image.new("RGB", (W, H), (240, 240, 240))
+    image.paste((30, 60, 200), (16, 8, 32, 24))
+    return encode(image)
+
+
+def api_mask(width: int = W, height: int = H) -> bytes:
+    mask = Image.new("RGBA", (width, height), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), MASK_BOX)
+    return encode(mask)
+
+
+def decode(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
+
+
+def openai_config(fake: OpenAIFake) -> str:
+    return yaml.safe_dump(
+        {
+            "model_list": [
+                {
+                    "model_name": "gpt-image-1",
+                    "litellm_params": {
+                        "model": "openai/gpt-image-1",
+                        "api_key": fake.api_key,
+                        "api_base": f"{fake.base_url}/v1",
+                    },
+                    "model_info": {"id": "oai-gpt-image-1"},
+                }
+            ]
+        }
+    )
+
+
+def bad_request(error: grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:
+    """The ErrorInfo reason and the BadRequest violations of a failed call."""
+    status = rpc_status.from_call(error)
+    assert status is not None
+    reason, violations = "", {}
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(info):
+            reason = info.reason
+        elif detail.Unpack(bad):
+            violations = {v.field: v.description for v in bad.field_violations}
+    return reason, violations
+
+
+async def refused(call: Any) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return caught.value
+
+
+# ----------------------------------------------------------------------------- placeholder
+
+
+async def test_placeholder_inpaint_changes_only_the_masked_pixels(serve: ServeFactory) -> None:
+    served = await serve(embedded_settings())
+    call = served.stub.EditImages(
+        pb.EditImagesRequest(
+            prompt="a red square",
+            model="placeholder",
+            images=[photo()],
+            mask=api_mask(),
+            operation=pb.EDIT_OPERATION_INPAINT,
+            request_id="edit-1",
+        )
+    )
+    response = await call
+    trailers = dict(await call.trailing_metadata())
+
+    (image,) = response.images
+    assert (image.mime_type, image.width, image.height) == ("image/png", W, H)
+    before, after = decode(photo()), decode(image.data)
+    changed = {
+        (x, y)
+        for x in range(W)
+        for y in range(H)
+        if before.getpixel((x, y)) != after.getpixel((x, y))
+    }
+    assert changed == {(x, y) for x in range(16) for y in range(12)}
+    assert trailers.keys() >= TRAILER_KEYS
+    assert trailers["x-imagegen-request-id"] == "edit-1"
+    assert response.cost.response_cost == "0" and response.cost.provider == "local"
+
+
+async def test_placeholder_streams_an_upscale_and_its_summary(serve: ServeFactory) -> None:
+    served = await serve(embedded_settings())
+    events = [
+        event
+        async for event in served.stub.StreamEditImages(
+            pb.StreamEditImagesRequest(
+                model="placeholder", images=[photo()], operation=pb.EDIT_OPERATION_UPSCALE
+            )
+        )
+    ]
+
+    kinds = [event.WhichOneof("event") for event in events]
+    assert kinds[0] == "accepted" and kinds[-1] == "summary"
+    (image,) = [event.image for event in events if event.WhichOneof("event") == "image"]
+    assert (image.width, image.height) == (2 * W, 2 * H)
+    assert events[-1].summary.image_count == 1
+
+
+async def test_placeholder_edit_uses_every_input_image(serve: ServeFactory) -> None:
+    served = await serve(embedded_settings())
+    red = encode(Image.new("RGB", (8, 8), (255, 0, 0)))
+    response = await served.stub.EditImages(
+        pb.EditImagesRequest(prompt="combine", model="placeholder", images=[photo(), red], n=2)
+    )
+    assert len(response.images) == 2
+    assert decode(response.images[0].data).getpixel((1, H - 1)) == (255, 0, 0)
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+async def test_bad_inputs_are_refused_before_any_provider_call(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(openai_config(openai_fake))
+    gif = encode(Image.new("RGB", (8, 8)), "GIF")
+
+    error = await refused(
+        served.stub.EditImages(
+            pb.EditImagesRequest(
+                prompt="edit",
+                model="gpt-image-1",
+                images=[photo(), gif],
+                mask=api_mask(W // 2, H),
+            )
+        )
+    )
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    reason, violations = bad_request(error)
+    assert reason == "INVALID_INPUT_IMAGE"
+    assert set(violations) == {"images[1]", "mask"}
+    assert openai_fake.requests == []
+
+
+async def test_too_many_images_for_the_model_are_refused(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(openai_config(openai_fake))
+    error = await refused(
+        served.stub.EditImages(
+            pb.EditImagesRequest(prompt="edit", model="gpt-image-1", images=[png_bytes(8, 8)] * 17)
+        )
+    )
+    assert bad_request(error)[1] == {"images": "this model takes at most 16 input images, got 17"}
+    assert openai_fake.requests == []
+
+
+async def test_an_operation_the_model_does_not_serve_is_named(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(openai_config(openai_fake))
+    error = await refused(
+        served.stub.EditImages(
+            pb.EditImagesRequest(
+                model="gpt-image-1", images=[photo()], operation=pb.EDIT_OPERATION_UPSCALE
+            )
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    reason, violations = bad_request(error)
+    assert reason == "UNSUPPORTED_PARAMETER" and list(violations) == ["operation"]
+    assert openai_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"operation": pb.EDIT_OPERATION_EDIT}, "prompt"),
+        ({"operation": pb.EDIT_OPERATION_OUTPAINT, "prompt": "more"}, "outpaint"),
+        ({"operation": pb.EDIT_OPERATION_ERASE}, "mask"),
+        ({"operation": 42, "prompt": "x"}, "operation"),
+    ],
+    ids=["edit-needs-prompt", "outpaint-needs-sides", "erase-needs-mask", "unknown-operation"],
+)
+async def test_requests_missing_what_their_operation_needs_are_refused(
+    serve: ServeFactory, request_fields: dict[str, Any], field: str
+) -> None:
+    served = await serve(embedded_settings())
+    error = await refused(
+        served.stub.EditImages(
+            pb.EditImagesRequest(model="placeholder", images=[photo()], **request_fields)
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in bad_request(error)[1]
+
+
+# ----------------------------------------------------------------------------- OpenAI
+
+
+async def test_openai_edit_sends_every_image_and_the_mask_and_reports_image_tokens(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(openai_config(openai_fake))
+    first, second, mask = photo(), jpeg_bytes(24, 24, 3), api_mask()
+    request = pb.EditImagesRequest(
+        prompt="put the second on the first",
+        model="gpt-image-1",
+        images=[first, second],
+        mask=mask,
+        operation=pb.EDIT_OPERATION_INPAINT,
+        quality="low",
+    )
+    request.provider_params.update({"input_fidelity": "high"})
+
+    call = served.stub.EditImages(request)
+    response = await call
+
+    (received,) = openai_fake.edit_requests
+    assert [f.data for f in received.images] == [first, second]
+    assert [f.part_name for f in received.images] == ["image[]", "image[]"]
+    assert received.mask is not None and received.mask.data == mask
+    assert received.input_fidelity == "high" and received.fields["quality"] == "low"
+    (image,) = response.images
+    assert image.mime_type == "image/png" and image.data.startswith(b"\x89PNG")
+    assert response.usage.input_tokens_details.image_tokens > 0
+    assert response.usage.input_tokens_details.text_tokens > 0
+    assert response.cost.provider == "openai" and response.cost.attempts == 1
+    assert dict(await call.trailing_metadata())["x-imagegen-provider"] == "openai"
+
+
+async def test_openai_streamed_edit_relays_previews_then_the_image(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(openai_config(openai_fake))
+    events = [
+        event
+        async for event in served.stub.StreamEditImages(
+            pb.StreamEditImagesRequest(
+                prompt="stream an edit", model="gpt-image-1", images=[photo()], partial_images=2
+            )
+        )
+    ]
+
+    kinds = [event.WhichOneof("event") for event in events]
+    assert kinds[0] == "accepted" and kinds[-1] == "summary"
+    assert kinds.count("partial_image") == 2
+    assert "image" in kinds or "image_chunk" in kinds
+    assert events[-1].summary.usage.input_tokens_details.image_tokens > 0
+
+
+async def test_openai_edit_refuses_a_generation_only_provider_param(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(openai_config(openai_fake))
+    request = pb.EditImagesRequest(prompt="edit", model="gpt-image-1", images=[photo()])
+    request.provider_params.update({"moderation": "low"})
+
+    error = await refused(served.stub.EditImages(request))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "provider_params.moderation" in bad_request(error)[1]
+    assert openai_fake.requests == []
+
+
+# ----------------------------------------------------------------------------- ListModels
+
+
+async def test_list_models_reports_the_edit_operations_of_each_model(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    config = yaml.safe_load(openai_config(openai_fake))
+    config["model_list"].append(
+        {"model_name": "placeholder", "litellm_params": {"model": "local/placeholder"}}
+    )
+    served = await serve(yaml.safe_dump(config))
+
+    models = {m.name: m for m in (await served.stub.ListModels(pb.ListModelsRequest())).models}
+
+    assert list(models["gpt-image-1"].edit_operations) == [
+        pb.EDIT_OPERATION_EDIT,
+        pb.EDIT_OPERATION_INPAINT,
+    ]
+    assert models["gpt-image-1"].max_input_images == 16
+    assert len(models["placeholder"].edit_operations) == 9
