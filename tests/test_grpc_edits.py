@@ -5,6 +5,7 @@ unsupported operations named, and ListModels reporting what each model edits."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,6 +20,8 @@ from imagegen.config import embedded_settings
 from tests.conftest import TRAILER_KEYS, ServeFactory
 from tests.fakes.images import jpeg_bytes, png_bytes
 from tests.fakes.openai import OpenAIFake
+from tests.fakes.xinference import XinferenceFake
+from tests.spend_helpers import MASTER, TEAM_KEY, access_config
 
 W, H = 48, 32
 MASK_BOX = (0, 0, 16, 12)
@@ -315,3 +318,64 @@ async def test_list_models_reports_the_edit_operations_of_each_model(
     ]
     assert models["gpt-image-1"].max_input_images == 16
     assert len(models["placeholder"].edit_operations) == 9
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+async def test_a_caller_without_a_key_is_refused_before_its_images_are_decoded(
+    serve: ServeFactory, openai_fake: OpenAIFake, tmp_path: Path
+) -> None:
+    config = access_config(
+        openai_fake,
+        general={"master_key": MASTER, "spend_log_path": str(tmp_path / "spend.sqlite3")},
+        keys=[{"alias": "team", "key": TEAM_KEY}],
+    )
+    served = await serve(config)
+    # Undecodable input: had it been looked at, the answer would be INVALID_ARGUMENT.
+    request = pb.EditImagesRequest(prompt="edit", model="gpt-image-1", images=[b"not an image"])
+
+    anonymous = await refused(served.stub.EditImages(request))
+    with_key = await refused(
+        served.stub.EditImages(request, metadata=(("authorization", f"Bearer {TEAM_KEY}"),))
+    )
+
+    assert anonymous.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert with_key.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert openai_fake.requests == []
+
+
+# ----------------------------------------------------------------------------- fallbacks
+
+
+async def test_a_fallback_to_a_model_that_cannot_edit_is_refused_with_the_reason(
+    serve: ServeFactory, openai_fake: OpenAIFake, xinference_fake: XinferenceFake
+) -> None:
+    config = yaml.safe_load(openai_config(openai_fake))
+    config["model_list"].append(
+        {
+            "model_name": "sd3",
+            "litellm_params": {
+                "model": "xinference/sd3-medium",
+                "api_base": xinference_fake.base_url,
+            },
+        }
+    )
+    config["router_settings"] = {"num_retries": 0}
+    served = await serve(yaml.safe_dump(config))
+    openai_fake.fail_next(
+        500, {"error": {"message": "down", "type": "server_error", "param": None, "code": None}}
+    )
+
+    error = await refused(
+        served.stub.EditImages(
+            pb.EditImagesRequest(
+                prompt="edit", model="gpt-image-1", images=[photo()], fallbacks=["sd3"]
+            )
+        )
+    )
+
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "'sd3' does not serve the edit operation" in (error.details() or "")
+    assert xinference_fake.requests == []
+    assert len(openai_fake.requests) == 1

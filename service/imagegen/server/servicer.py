@@ -103,6 +103,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         started = time.monotonic()
         state: RequestState | None = None
         try:
+            self._authenticate_before_decoding(context)
             # Validated before the state exists: a refused input never reaches the gateway.
             edit = await edit_request_from_proto(request, self.gateway)
             state = self._new_state(edit, started, context)
@@ -121,6 +122,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         state: RequestState | None = None
         server = self.gateway.settings.server
         try:
+            self._authenticate_before_decoding(context)
             edit = await edit_request_from_proto(request, self.gateway)
             state = self._new_state(edit, started, context)
             events = self.gateway.stream(
@@ -190,6 +192,13 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         # The state exists before the gateway runs, so that even a failure the gateway did
         # not expect reports the request id in its trailers.
         return self._new_state(request_from_proto(message), started, context)
+
+    def _authenticate_before_decoding(self, context: Context) -> None:
+        # Decoding input images is real CPU work: a caller without a valid key must not get
+        # the gateway to do it. (The gateway authenticates again, as for every request.)
+        access = access_of(self.gateway)
+        if access is not None:
+            access.authenticate(_bearer(context))
 
     def _new_state(self, request: ImageRequest, started: float, context: Context) -> RequestState:
         return self.gateway.new_state(

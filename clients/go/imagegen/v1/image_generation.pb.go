@@ -150,10 +150,11 @@ func (SpendGroupBy) EnumDescriptor() ([]byte, []int) {
 	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{1}
 }
 
-// What an edit request does with its input images. Which models serve which
-// operation is reported by ListModels (ModelInfo.edit_operations); a model
-// asked for an operation it does not serve fails with INVALID_ARGUMENT naming
-// the operation field, before any provider call.
+// What an edit request does with its input images. Which models this gateway
+// serves each operation with is reported by ListModels
+// (ModelInfo.edit_operations); the providers named below are those whose APIs
+// offer it. A model asked for an operation it does not serve fails with
+// INVALID_ARGUMENT naming the operation field, before any provider call.
 type EditOperation int32
 
 const (
@@ -161,32 +162,32 @@ const (
 	EditOperation_EDIT_OPERATION_UNSPECIFIED EditOperation = 0
 	// Change the images as the prompt says; several images are references to
 	// combine. With a mask, only the masked area of the first image changes.
-	// Served by GPT image models, Gemini image models and the placeholder.
+	// Offered by GPT image models, Gemini image models and the placeholder.
 	EditOperation_EDIT_OPERATION_EDIT EditOperation = 1
 	// Regenerate the masked area of the first image from the prompt. Needs a
-	// mask. Served by GPT image models (as an edit with a mask), Recraft,
+	// mask. Offered by GPT image models (as an edit with a mask), Recraft,
 	// Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
 	EditOperation_EDIT_OPERATION_INPAINT EditOperation = 2
 	// Extend the canvas of the first image by the sides given in outpaint and
-	// fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+	// fill the new area. Offered by Bedrock Titan/Nova and Stability, Vertex
 	// Imagen and the placeholder.
 	EditOperation_EDIT_OPERATION_OUTPAINT EditOperation = 3
-	// New images in the manner of the input, no prompt needed. Served by
+	// New images in the manner of the input, no prompt needed. Offered by
 	// Bedrock Titan/Nova and the placeholder.
 	EditOperation_EDIT_OPERATION_VARIATION EditOperation = 4
-	// Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+	// Make the background transparent. Offered by Recraft, Bedrock Titan/Nova
 	// and Stability, and the placeholder.
 	EditOperation_EDIT_OPERATION_REMOVE_BACKGROUND EditOperation = 5
-	// Replace the background with one the prompt describes. Served by Recraft,
+	// Replace the background with one the prompt describes. Offered by Recraft,
 	// Vertex Imagen and the placeholder.
 	EditOperation_EDIT_OPERATION_REPLACE_BACKGROUND EditOperation = 6
 	// Enlarge the image; the factor is the model's (provider_params may choose).
-	// Served by Recraft, Stability and the placeholder.
+	// Offered by Recraft, Stability and the placeholder.
 	EditOperation_EDIT_OPERATION_UPSCALE EditOperation = 7
-	// Trace the image into SVG. Served by Recraft and the placeholder.
+	// Trace the image into SVG. Offered by Recraft and the placeholder.
 	EditOperation_EDIT_OPERATION_VECTORIZE EditOperation = 8
 	// Remove what the mask covers and fill it with its surroundings; needs a
-	// mask. Served by Recraft, Stability and the placeholder.
+	// mask. Offered by Recraft, Stability and the placeholder.
 	EditOperation_EDIT_OPERATION_ERASE EditOperation = 9
 )
 

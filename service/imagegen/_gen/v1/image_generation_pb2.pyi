@@ -102,46 +102,47 @@ class _EditOperationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EditOpe
     EDIT_OPERATION_EDIT: _EditOperation.ValueType  # 1
     """Change the images as the prompt says; several images are references to
     combine. With a mask, only the masked area of the first image changes.
-    Served by GPT image models, Gemini image models and the placeholder.
+    Offered by GPT image models, Gemini image models and the placeholder.
     """
     EDIT_OPERATION_INPAINT: _EditOperation.ValueType  # 2
     """Regenerate the masked area of the first image from the prompt. Needs a
-    mask. Served by GPT image models (as an edit with a mask), Recraft,
+    mask. Offered by GPT image models (as an edit with a mask), Recraft,
     Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
     """
     EDIT_OPERATION_OUTPAINT: _EditOperation.ValueType  # 3
     """Extend the canvas of the first image by the sides given in outpaint and
-    fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+    fill the new area. Offered by Bedrock Titan/Nova and Stability, Vertex
     Imagen and the placeholder.
     """
     EDIT_OPERATION_VARIATION: _EditOperation.ValueType  # 4
-    """New images in the manner of the input, no prompt needed. Served by
+    """New images in the manner of the input, no prompt needed. Offered by
     Bedrock Titan/Nova and the placeholder.
     """
     EDIT_OPERATION_REMOVE_BACKGROUND: _EditOperation.ValueType  # 5
-    """Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+    """Make the background transparent. Offered by Recraft, Bedrock Titan/Nova
     and Stability, and the placeholder.
     """
     EDIT_OPERATION_REPLACE_BACKGROUND: _EditOperation.ValueType  # 6
-    """Replace the background with one the prompt describes. Served by Recraft,
+    """Replace the background with one the prompt describes. Offered by Recraft,
     Vertex Imagen and the placeholder.
     """
     EDIT_OPERATION_UPSCALE: _EditOperation.ValueType  # 7
     """Enlarge the image; the factor is the model's (provider_params may choose).
-    Served by Recraft, Stability and the placeholder.
+    Offered by Recraft, Stability and the placeholder.
     """
     EDIT_OPERATION_VECTORIZE: _EditOperation.ValueType  # 8
-    """Trace the image into SVG. Served by Recraft and the placeholder."""
+    """Trace the image into SVG. Offered by Recraft and the placeholder."""
     EDIT_OPERATION_ERASE: _EditOperation.ValueType  # 9
     """Remove what the mask covers and fill it with its surroundings; needs a
-    mask. Served by Recraft, Stability and the placeholder.
+    mask. Offered by Recraft, Stability and the placeholder.
     """
 
 class EditOperation(_EditOperation, metaclass=_EditOperationEnumTypeWrapper):
-    """What an edit request does with its input images. Which models serve which
-    operation is reported by ListModels (ModelInfo.edit_operations); a model
-    asked for an operation it does not serve fails with INVALID_ARGUMENT naming
-    the operation field, before any provider call.
+    """What an edit request does with its input images. Which models this gateway
+    serves each operation with is reported by ListModels
+    (ModelInfo.edit_operations); the providers named below are those whose APIs
+    offer it. A model asked for an operation it does not serve fails with
+    INVALID_ARGUMENT naming the operation field, before any provider call.
     """
 
 EDIT_OPERATION_UNSPECIFIED: EditOperation.ValueType  # 0
@@ -149,39 +150,39 @@ EDIT_OPERATION_UNSPECIFIED: EditOperation.ValueType  # 0
 EDIT_OPERATION_EDIT: EditOperation.ValueType  # 1
 """Change the images as the prompt says; several images are references to
 combine. With a mask, only the masked area of the first image changes.
-Served by GPT image models, Gemini image models and the placeholder.
+Offered by GPT image models, Gemini image models and the placeholder.
 """
 EDIT_OPERATION_INPAINT: EditOperation.ValueType  # 2
 """Regenerate the masked area of the first image from the prompt. Needs a
-mask. Served by GPT image models (as an edit with a mask), Recraft,
+mask. Offered by GPT image models (as an edit with a mask), Recraft,
 Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
 """
 EDIT_OPERATION_OUTPAINT: EditOperation.ValueType  # 3
 """Extend the canvas of the first image by the sides given in outpaint and
-fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+fill the new area. Offered by Bedrock Titan/Nova and Stability, Vertex
 Imagen and the placeholder.
 """
 EDIT_OPERATION_VARIATION: EditOperation.ValueType  # 4
-"""New images in the manner of the input, no prompt needed. Served by
+"""New images in the manner of the input, no prompt needed. Offered by
 Bedrock Titan/Nova and the placeholder.
 """
 EDIT_OPERATION_REMOVE_BACKGROUND: EditOperation.ValueType  # 5
-"""Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+"""Make the background transparent. Offered by Recraft, Bedrock Titan/Nova
 and Stability, and the placeholder.
 """
 EDIT_OPERATION_REPLACE_BACKGROUND: EditOperation.ValueType  # 6
-"""Replace the background with one the prompt describes. Served by Recraft,
+"""Replace the background with one the prompt describes. Offered by Recraft,
 Vertex Imagen and the placeholder.
 """
 EDIT_OPERATION_UPSCALE: EditOperation.ValueType  # 7
 """Enlarge the image; the factor is the model's (provider_params may choose).
-Served by Recraft, Stability and the placeholder.
+Offered by Recraft, Stability and the placeholder.
 """
 EDIT_OPERATION_VECTORIZE: EditOperation.ValueType  # 8
-"""Trace the image into SVG. Served by Recraft and the placeholder."""
+"""Trace the image into SVG. Offered by Recraft and the placeholder."""
 EDIT_OPERATION_ERASE: EditOperation.ValueType  # 9
 """Remove what the mask covers and fill it with its surroundings; needs a
-mask. Served by Recraft, Stability and the placeholder.
+mask. Offered by Recraft, Stability and the placeholder.
 """
 Global___EditOperation: _TypeAlias = EditOperation  # noqa: Y015
 

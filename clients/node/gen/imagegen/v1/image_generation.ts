@@ -144,10 +144,11 @@ export function spendGroupByToJSON(object: SpendGroupBy): string {
 }
 
 /**
- * What an edit request does with its input images. Which models serve which
- * operation is reported by ListModels (ModelInfo.edit_operations); a model
- * asked for an operation it does not serve fails with INVALID_ARGUMENT naming
- * the operation field, before any provider call.
+ * What an edit request does with its input images. Which models this gateway
+ * serves each operation with is reported by ListModels
+ * (ModelInfo.edit_operations); the providers named below are those whose APIs
+ * offer it. A model asked for an operation it does not serve fails with
+ * INVALID_ARGUMENT naming the operation field, before any provider call.
  */
 export enum EditOperation {
   /** EDIT_OPERATION_UNSPECIFIED - The default: an instruction edit, as EDIT_OPERATION_EDIT. */
@@ -155,46 +156,46 @@ export enum EditOperation {
   /**
    * EDIT_OPERATION_EDIT - Change the images as the prompt says; several images are references to
    * combine. With a mask, only the masked area of the first image changes.
-   * Served by GPT image models, Gemini image models and the placeholder.
+   * Offered by GPT image models, Gemini image models and the placeholder.
    */
   EDIT_OPERATION_EDIT = 1,
   /**
    * EDIT_OPERATION_INPAINT - Regenerate the masked area of the first image from the prompt. Needs a
-   * mask. Served by GPT image models (as an edit with a mask), Recraft,
+   * mask. Offered by GPT image models (as an edit with a mask), Recraft,
    * Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
    */
   EDIT_OPERATION_INPAINT = 2,
   /**
    * EDIT_OPERATION_OUTPAINT - Extend the canvas of the first image by the sides given in outpaint and
-   * fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+   * fill the new area. Offered by Bedrock Titan/Nova and Stability, Vertex
    * Imagen and the placeholder.
    */
   EDIT_OPERATION_OUTPAINT = 3,
   /**
-   * EDIT_OPERATION_VARIATION - New images in the manner of the input, no prompt needed. Served by
+   * EDIT_OPERATION_VARIATION - New images in the manner of the input, no prompt needed. Offered by
    * Bedrock Titan/Nova and the placeholder.
    */
   EDIT_OPERATION_VARIATION = 4,
   /**
-   * EDIT_OPERATION_REMOVE_BACKGROUND - Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+   * EDIT_OPERATION_REMOVE_BACKGROUND - Make the background transparent. Offered by Recraft, Bedrock Titan/Nova
    * and Stability, and the placeholder.
    */
   EDIT_OPERATION_REMOVE_BACKGROUND = 5,
   /**
-   * EDIT_OPERATION_REPLACE_BACKGROUND - Replace the background with one the prompt describes. Served by Recraft,
+   * EDIT_OPERATION_REPLACE_BACKGROUND - Replace the background with one the prompt describes. Offered by Recraft,
    * Vertex Imagen and the placeholder.
    */
   EDIT_OPERATION_REPLACE_BACKGROUND = 6,
   /**
    * EDIT_OPERATION_UPSCALE - Enlarge the image; the factor is the model's (provider_params may choose).
-   * Served by Recraft, Stability and the placeholder.
+   * Offered by Recraft, Stability and the placeholder.
    */
   EDIT_OPERATION_UPSCALE = 7,
-  /** EDIT_OPERATION_VECTORIZE - Trace the image into SVG. Served by Recraft and the placeholder. */
+  /** EDIT_OPERATION_VECTORIZE - Trace the image into SVG. Offered by Recraft and the placeholder. */
   EDIT_OPERATION_VECTORIZE = 8,
   /**
    * EDIT_OPERATION_ERASE - Remove what the mask covers and fill it with its surroundings; needs a
-   * mask. Served by Recraft, Stability and the placeholder.
+   * mask. Offered by Recraft, Stability and the placeholder.
    */
   EDIT_OPERATION_ERASE = 9,
   UNRECOGNIZED = -1,

@@ -7,10 +7,11 @@ package dev.imagegen.v1;
 
 /**
  * <pre>
- * What an edit request does with its input images. Which models serve which
- * operation is reported by ListModels (ModelInfo.edit_operations); a model
- * asked for an operation it does not serve fails with INVALID_ARGUMENT naming
- * the operation field, before any provider call.
+ * What an edit request does with its input images. Which models this gateway
+ * serves each operation with is reported by ListModels
+ * (ModelInfo.edit_operations); the providers named below are those whose APIs
+ * offer it. A model asked for an operation it does not serve fails with
+ * INVALID_ARGUMENT naming the operation field, before any provider call.
  * </pre>
  *
  * Protobuf enum {@code imagegen.v1.EditOperation}
@@ -30,7 +31,7 @@ public enum EditOperation
    * <pre>
    * Change the images as the prompt says; several images are references to
    * combine. With a mask, only the masked area of the first image changes.
-   * Served by GPT image models, Gemini image models and the placeholder.
+   * Offered by GPT image models, Gemini image models and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_EDIT = 1;</code>
@@ -39,7 +40,7 @@ public enum EditOperation
   /**
    * <pre>
    * Regenerate the masked area of the first image from the prompt. Needs a
-   * mask. Served by GPT image models (as an edit with a mask), Recraft,
+   * mask. Offered by GPT image models (as an edit with a mask), Recraft,
    * Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
    * </pre>
    *
@@ -49,7 +50,7 @@ public enum EditOperation
   /**
    * <pre>
    * Extend the canvas of the first image by the sides given in outpaint and
-   * fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+   * fill the new area. Offered by Bedrock Titan/Nova and Stability, Vertex
    * Imagen and the placeholder.
    * </pre>
    *
@@ -58,7 +59,7 @@ public enum EditOperation
   EDIT_OPERATION_OUTPAINT(3),
   /**
    * <pre>
-   * New images in the manner of the input, no prompt needed. Served by
+   * New images in the manner of the input, no prompt needed. Offered by
    * Bedrock Titan/Nova and the placeholder.
    * </pre>
    *
@@ -67,7 +68,7 @@ public enum EditOperation
   EDIT_OPERATION_VARIATION(4),
   /**
    * <pre>
-   * Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+   * Make the background transparent. Offered by Recraft, Bedrock Titan/Nova
    * and Stability, and the placeholder.
    * </pre>
    *
@@ -76,7 +77,7 @@ public enum EditOperation
   EDIT_OPERATION_REMOVE_BACKGROUND(5),
   /**
    * <pre>
-   * Replace the background with one the prompt describes. Served by Recraft,
+   * Replace the background with one the prompt describes. Offered by Recraft,
    * Vertex Imagen and the placeholder.
    * </pre>
    *
@@ -86,7 +87,7 @@ public enum EditOperation
   /**
    * <pre>
    * Enlarge the image; the factor is the model's (provider_params may choose).
-   * Served by Recraft, Stability and the placeholder.
+   * Offered by Recraft, Stability and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_UPSCALE = 7;</code>
@@ -94,7 +95,7 @@ public enum EditOperation
   EDIT_OPERATION_UPSCALE(7),
   /**
    * <pre>
-   * Trace the image into SVG. Served by Recraft and the placeholder.
+   * Trace the image into SVG. Offered by Recraft and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_VECTORIZE = 8;</code>
@@ -103,7 +104,7 @@ public enum EditOperation
   /**
    * <pre>
    * Remove what the mask covers and fill it with its surroundings; needs a
-   * mask. Served by Recraft, Stability and the placeholder.
+   * mask. Offered by Recraft, Stability and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_ERASE = 9;</code>
@@ -133,7 +134,7 @@ public enum EditOperation
    * <pre>
    * Change the images as the prompt says; several images are references to
    * combine. With a mask, only the masked area of the first image changes.
-   * Served by GPT image models, Gemini image models and the placeholder.
+   * Offered by GPT image models, Gemini image models and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_EDIT = 1;</code>
@@ -142,7 +143,7 @@ public enum EditOperation
   /**
    * <pre>
    * Regenerate the masked area of the first image from the prompt. Needs a
-   * mask. Served by GPT image models (as an edit with a mask), Recraft,
+   * mask. Offered by GPT image models (as an edit with a mask), Recraft,
    * Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
    * </pre>
    *
@@ -152,7 +153,7 @@ public enum EditOperation
   /**
    * <pre>
    * Extend the canvas of the first image by the sides given in outpaint and
-   * fill the new area. Served by Bedrock Titan/Nova and Stability, Vertex
+   * fill the new area. Offered by Bedrock Titan/Nova and Stability, Vertex
    * Imagen and the placeholder.
    * </pre>
    *
@@ -161,7 +162,7 @@ public enum EditOperation
   public static final int EDIT_OPERATION_OUTPAINT_VALUE = 3;
   /**
    * <pre>
-   * New images in the manner of the input, no prompt needed. Served by
+   * New images in the manner of the input, no prompt needed. Offered by
    * Bedrock Titan/Nova and the placeholder.
    * </pre>
    *
@@ -170,7 +171,7 @@ public enum EditOperation
   public static final int EDIT_OPERATION_VARIATION_VALUE = 4;
   /**
    * <pre>
-   * Make the background transparent. Served by Recraft, Bedrock Titan/Nova
+   * Make the background transparent. Offered by Recraft, Bedrock Titan/Nova
    * and Stability, and the placeholder.
    * </pre>
    *
@@ -179,7 +180,7 @@ public enum EditOperation
   public static final int EDIT_OPERATION_REMOVE_BACKGROUND_VALUE = 5;
   /**
    * <pre>
-   * Replace the background with one the prompt describes. Served by Recraft,
+   * Replace the background with one the prompt describes. Offered by Recraft,
    * Vertex Imagen and the placeholder.
    * </pre>
    *
@@ -189,7 +190,7 @@ public enum EditOperation
   /**
    * <pre>
    * Enlarge the image; the factor is the model's (provider_params may choose).
-   * Served by Recraft, Stability and the placeholder.
+   * Offered by Recraft, Stability and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_UPSCALE = 7;</code>
@@ -197,7 +198,7 @@ public enum EditOperation
   public static final int EDIT_OPERATION_UPSCALE_VALUE = 7;
   /**
    * <pre>
-   * Trace the image into SVG. Served by Recraft and the placeholder.
+   * Trace the image into SVG. Offered by Recraft and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_VECTORIZE = 8;</code>
@@ -206,7 +207,7 @@ public enum EditOperation
   /**
    * <pre>
    * Remove what the mask covers and fill it with its surroundings; needs a
-   * mask. Served by Recraft, Stability and the placeholder.
+   * mask. Offered by Recraft, Stability and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_ERASE = 9;</code>
