@@ -4,6 +4,7 @@ unsupported operations named, and ListModels reporting what each model edits."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,11 @@ from typing import Any
 import grpc
 import pytest
 import yaml
+from google.protobuf import descriptor_pool, message_factory
 from google.rpc import error_details_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 from grpc_status import rpc_status
 from PIL import Image
 
@@ -379,3 +384,39 @@ async def test_a_fallback_to_a_model_that_cannot_edit_is_refused_with_the_reason
     assert "'sd3' does not serve the edit operation" in (error.details() or "")
     assert xinference_fake.requests == []
     assert len(openai_fake.requests) == 1
+
+
+# ----------------------------------------------------------------------------- reflection
+
+
+def _reflected_edit_method(address: str) -> Any:
+    """The EditImages method descriptor, from the server's reflection service alone."""
+    with grpc.insecure_channel(address) as channel:
+        pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+        service = pool.FindServiceByName("imagegen.v1.ImageGeneration")
+        method = service.methods_by_name["EditImages"]
+        # Resolve the nested types while the channel is open.
+        pool.FindEnumTypeByName("imagegen.v1.EditOperation")
+        return method
+
+
+async def test_an_edit_built_from_reflection_alone_is_served(serve: ServeFactory) -> None:
+    served = await serve(embedded_settings())
+    method = await asyncio.to_thread(_reflected_edit_method, served.address)
+    request_class: Any = message_factory.GetMessageClass(method.input_type)
+    response_class: Any = message_factory.GetMessageClass(method.output_type)
+    edit = served.channel.unary_unary(
+        f"/imagegen.v1.ImageGeneration/{method.name}",
+        request_serializer=request_class.SerializeToString,
+        response_deserializer=response_class.FromString,
+    )
+    operation = method.input_type.fields_by_name["operation"].enum_type
+    upscale = operation.values_by_name["EDIT_OPERATION_UPSCALE"].number
+
+    response: Any = await edit(
+        request_class(model="placeholder", images=[photo()], operation=upscale)
+    )
+
+    assert not isinstance(response, pb.EditImagesResponse)
+    (image,) = response.images
+    assert (image.width, image.height) == (2 * W, 2 * H)
