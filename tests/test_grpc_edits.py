@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +267,15 @@ async def test_openai_edit_sends_every_image_and_the_mask_and_reports_image_toke
     assert response.usage.input_tokens_details.image_tokens > 0
     assert response.usage.input_tokens_details.text_tokens > 0
     assert response.cost.provider == "openai" and response.cost.attempts == 1
+    # Priced from the answer: input text and input image tokens each at their own rate
+    # (gpt-image-1: $5, $10 and $40 per million for text in, image in, image out).
+    usage = response.usage
+    expected = (
+        Decimal(usage.input_tokens_details.text_tokens) * 5
+        + Decimal(usage.input_tokens_details.image_tokens) * 10
+        + Decimal(usage.output_tokens) * 40
+    ) / 1_000_000
+    assert Decimal(response.cost.response_cost) == expected
     assert dict(await call.trailing_metadata())["x-imagegen-provider"] == "openai"
 
 
