@@ -72,6 +72,12 @@ def request_payload(
     }
     if facts.size_requested is not None:
         payload["size_requested"] = facts.size_requested
+    if request.edit is not None:
+        # An edit's inputs by digest prefix, size and dimensions: never their bytes.
+        payload["edit"] = {
+            "operation": request.edit.operation.value,
+            "inputs": [summary.as_dict() for summary in request.edit.inputs.summaries()],
+        }
     if log_prompts:
         # After the guardrails: a masked prompt is logged masked.
         payload["prompt"] = request.prompt
