@@ -4,6 +4,7 @@ from imagegen import image_generation
 response = image_generation("a sea otter", model="placeholder")   # offline model
 response = image_generation("a sea otter", model="openai/gpt-image-1")
 response._hidden_params["response_cost"]
+response = image_edit(["room.png", "lamp.png"], "put the lamp in the room", model="placeholder")
 """
 
 from imagegen.errors import (
@@ -15,7 +16,7 @@ from imagegen.errors import (
     UnsupportedParameterError,
 )
 from imagegen.router.sdk import Router
-from imagegen.sdk import aimage_generation, image_generation
+from imagegen.sdk import aimage_edit, aimage_generation, image_edit, image_generation
 from imagegen.types import ImageObject, ImageResponse, Usage
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "Router",
     "UnsupportedParameterError",
     "Usage",
+    "aimage_edit",
     "aimage_generation",
+    "image_edit",
     "image_generation",
 ]

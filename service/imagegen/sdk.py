@@ -1,4 +1,5 @@
-"""The in-process SDK: `image_generation()` / `aimage_generation()` with LiteLLM's signature.
+"""The in-process SDK: `image_generation()` / `aimage_generation()` and `image_edit()` /
+`aimage_edit()`, with LiteLLM's signatures.
 
 No server is involved: the call goes through the same Gateway the gRPC service
 uses, with any "provider/model" string allowed and credentials taken from the
@@ -9,15 +10,19 @@ AZURE_API_BASE, AZURE_API_VERSION, XINFERENCE_API_BASE...).
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 from weakref import WeakKeyDictionary
 
 from imagegen.config import sdk_settings
+from imagegen.edits import edit_prompt, operation_named, prepare_edit
 from imagegen.errors import FieldViolation, InvalidRequestError
 from imagegen.events import Generation
 from imagegen.gateway import Gateway
+from imagegen.images.operations import Outpaint
 from imagegen.types import (
     ImageObject,
     ImageRequest,
@@ -169,6 +174,103 @@ async def aimage_generation(
     return image_response_from(generation)
 
 
+#: What `image` and `mask` may be: bytes, a path, or a binary file object.
+ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
+
+
+def _read_image(value: Any, field_name: str) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str | os.PathLike):
+        return Path(value).read_bytes()
+    read = getattr(value, "read", None)
+    if callable(read):
+        data = read()
+        if isinstance(data, bytes):
+            return data
+    raise InvalidRequestError(
+        f"{field_name} must be bytes, a path or a binary file",
+        field_violations=[FieldViolation(field_name, "must be bytes, a path or a binary file")],
+        metadata={"field": field_name},
+    )
+
+
+def _read_images(image: Any) -> list[bytes]:
+    items = list(image) if isinstance(image, list | tuple) else [image]
+    return [_read_image(item, f"images[{index}]") for index, item in enumerate(items)]
+
+
+async def aimage_edit(
+    image: ImageInput | Sequence[ImageInput],
+    prompt: str | None = None,
+    model: str | None = None,
+    mask: ImageInput | None = None,
+    n: int | None = None,
+    quality: str | None = None,
+    response_format: str | None = None,
+    size: str | None = None,
+    user: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    api_version: str | None = None,
+    custom_llm_provider: str | None = None,
+    **kwargs: Any,
+) -> ImageResponse:
+    """Edit images in-process, with LiteLLM's `image_edit()` signature.
+
+    `image` is bytes, a path or a binary file, or a list of them (in order: the first is the
+    one `mask` applies to). `mask` follows OpenAI's convention: fully transparent = edit.
+    Beyond LiteLLM: `operation="inpaint"` (or outpaint, variation, remove_background,
+    replace_background, upscale, vectorize, erase; default edit) and, for outpainting,
+    `outpaint={"left": 0, "top": 0, "right": 256, "bottom": 0}`. Other kwargs become
+    provider params. Inputs are validated before any provider call.
+    """
+    operation = operation_named(kwargs.pop("operation", None))
+    outpaint = _outpaint(kwargs.pop("outpaint", None))
+    images = _read_images(image)
+    mask_bytes = _read_image(mask, "mask") if mask is not None else None
+    request = build_request(
+        edit_prompt(operation, prompt),
+        model=model,
+        n=n,
+        quality=quality,
+        response_format=response_format,
+        size=size,
+        style=None,
+        user=user,
+        timeout=timeout,
+        api_key=api_key,
+        api_base=api_base,
+        api_version=api_version,
+        custom_llm_provider=custom_llm_provider,
+        kwargs=kwargs,
+    )
+    gateway = _gateway()
+    edit = await prepare_edit(
+        gateway, request, operation=operation, images=images, mask=mask_bytes, outpaint=outpaint
+    )
+    return image_response_from(await gateway.generate(edit))
+
+
+def _outpaint(value: Any) -> Outpaint | None:
+    if value is None:
+        return None
+    if isinstance(value, Outpaint):
+        return value
+    if (
+        isinstance(value, dict)
+        and set(value) <= {"left", "top", "right", "bottom"}
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+    ):
+        return Outpaint(**value)
+    raise InvalidRequestError(
+        "outpaint must map left, top, right and bottom to whole pixels",
+        field_violations=[FieldViolation("outpaint", "expected {left, top, right, bottom}")],
+        metadata={"field": "outpaint"},
+    )
+
+
 class _LoopThread:
     """A private event loop on a daemon thread, so sync calls share one connection pool."""
 
@@ -214,6 +316,45 @@ def image_generation(
             response_format=response_format,
             size=size,
             style=style,
+            user=user,
+            timeout=timeout,
+            api_key=api_key,
+            api_base=api_base,
+            api_version=api_version,
+            custom_llm_provider=custom_llm_provider,
+            **kwargs,
+        )
+    )
+
+
+def image_edit(
+    image: ImageInput | Sequence[ImageInput],
+    prompt: str | None = None,
+    model: str | None = None,
+    mask: ImageInput | None = None,
+    n: int | None = None,
+    quality: str | None = None,
+    response_format: str | None = None,
+    size: str | None = None,
+    user: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    api_version: str | None = None,
+    custom_llm_provider: str | None = None,
+    **kwargs: Any,
+) -> ImageResponse:
+    """Edit images in-process (blocking). Same arguments as `aimage_edit`."""
+    return _sync_loop.run(
+        aimage_edit(
+            image,
+            prompt,
+            model=model,
+            mask=mask,
+            n=n,
+            quality=quality,
+            response_format=response_format,
+            size=size,
             user=user,
             timeout=timeout,
             api_key=api_key,

@@ -8,18 +8,13 @@ re-read as edit messages.
 
 from __future__ import annotations
 
-import asyncio
-
 from google.protobuf.message import Message
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
-from imagegen.errors import FieldViolation, InvalidRequestError, invalid_field
+from imagegen.edits import edit_prompt, prepare_edit
+from imagegen.errors import invalid_field
 from imagegen.gateway import Gateway
 from imagegen.images.operations import EditOperation, Outpaint
-from imagegen.images.payload import EditPayload
-from imagegen.images.validate import validate_edit_inputs
-from imagegen.providers.edit_support import require_operation
-from imagegen.providers.registry import get_provider
 from imagegen.server.convert import request_from_proto
 from imagegen.types import ImageRequest
 
@@ -72,50 +67,23 @@ def generation_view(
 async def edit_request_from_proto(message: EditMessage, gateway: Gateway) -> ImageRequest:
     """The domain request of an edit, inputs validated against the requested model's limits.
 
-    Raises INVALID_ARGUMENT naming the field (`operation`, `prompt`, `outpaint.*`,
+    Raises INVALID_ARGUMENT naming the field (`operation`, `prompt`, `outpaint`,
     `images[i]`, `mask`) before anything is sent anywhere.
     """
     operation = OPERATIONS.get(message.operation)
     if operation is None:
         raise invalid_field("operation", f"unknown operation {message.operation}")
     view = generation_view(message)
-    if not view.prompt:
-        if operation.needs_prompt:
-            raise invalid_field("prompt", f"the {operation.value} operation needs a prompt")
-        # Prompt-less operations still carry a prompt for guardrails, logs and the placeholder.
-        view.prompt = operation.value
-    request = request_from_proto(view)
-    model = request.model or gateway.settings.default_model
-    if not model:
-        raise invalid_field("model", "model is required (no default model is configured)")
-    deployment = gateway.resolve_group(model)[0]
-    spec = get_provider(deployment.provider).spec_for(
-        deployment.base_model or deployment.provider_model
-    )
-    capability = require_operation(spec, operation, model)
-    outpaint = _outpaint(message) if operation is EditOperation.OUTPAINT else None
-    # Decoding is CPU work: off the event loop.
-    inputs = await asyncio.to_thread(
-        validate_edit_inputs,
-        list(message.images),
-        message.mask or None,
-        capability.limits,
-        mask_required=operation.needs_mask,
-    )
-    return request.model_copy(update={"edit": EditPayload(operation, inputs, outpaint)})
-
-
-def _outpaint(message: EditMessage) -> Outpaint:
+    view.prompt = edit_prompt(operation, view.prompt)
     sides = message.outpaint
-    outpaint = Outpaint(left=sides.left, top=sides.top, right=sides.right, bottom=sides.bottom)
-    problems = outpaint.problems()
-    if problems:
-        raise InvalidRequestError(
-            f"outpaint: {problems[0]}",
-            field_violations=[FieldViolation("outpaint", p) for p in problems],
-            metadata={"field": "outpaint"},
-        )
-    return outpaint
+    return await prepare_edit(
+        gateway,
+        request_from_proto(view),
+        operation=operation,
+        images=message.images,
+        mask=message.mask,
+        outpaint=Outpaint(left=sides.left, top=sides.top, right=sides.right, bottom=sides.bottom),
+    )
 
 
 def edit_response(response: pb.GenerateImagesResponse) -> pb.EditImagesResponse:

@@ -1,0 +1,89 @@
+"""Turning a request into an edit, the same way for every door (gRPC, SDK, later HTTP).
+
+The request's model is resolved and asked whether it serves the operation; the inputs are
+decoded and bounded by that model's limits. All of it happens before the gateway runs, so an
+edit refused here never reaches a provider (and never costs anything).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from imagegen.errors import FieldViolation, InvalidRequestError, invalid_field
+from imagegen.gateway import Gateway
+from imagegen.images.operations import EditOperation, Outpaint
+from imagegen.images.payload import EditPayload
+from imagegen.images.validate import validate_edit_inputs
+from imagegen.providers.edit_support import require_operation
+from imagegen.providers.registry import get_provider
+from imagegen.types import ImageRequest
+
+
+def operation_named(name: str | None) -> EditOperation:
+    """The operation called `name` ("inpaint", "remove_background"...); None means EDIT."""
+    if not name:
+        return EditOperation.EDIT
+    try:
+        return EditOperation(name.lower())
+    except ValueError:
+        known = ", ".join(op.value for op in EditOperation)
+        raise invalid_field(
+            "operation", f"unknown operation {name[:64]!r} (known: {known})"
+        ) from None
+
+
+def edit_prompt(operation: EditOperation, prompt: str | None) -> str:
+    """The prompt to carry: the caller's, or for operations that need none, the operation's
+    name (guardrails, logs and the placeholder model all read a prompt)."""
+    if prompt:
+        return prompt
+    if operation.needs_prompt:
+        raise invalid_field("prompt", f"the {operation.value} operation needs a prompt")
+    return operation.value
+
+
+def check_outpaint(outpaint: Outpaint | None) -> Outpaint:
+    sides = outpaint or Outpaint()
+    problems = sides.problems()
+    if problems:
+        raise InvalidRequestError(
+            f"outpaint: {problems[0]}",
+            field_violations=[FieldViolation("outpaint", p) for p in problems],
+            metadata={"field": "outpaint"},
+        )
+    return sides
+
+
+async def prepare_edit(
+    gateway: Gateway,
+    request: ImageRequest,
+    *,
+    operation: EditOperation,
+    images: Sequence[bytes],
+    mask: bytes | None,
+    outpaint: Outpaint | None = None,
+) -> ImageRequest:
+    """`request` as an edit, its inputs validated against the requested model's limits.
+
+    Raises INVALID_ARGUMENT naming the field (`model`, `operation`, `outpaint`, `images[i]`,
+    `mask`), or NOT_FOUND for a model the gateway does not serve.
+    """
+    model = request.model or gateway.settings.default_model
+    if not model:
+        raise invalid_field("model", "model is required (no default model is configured)")
+    deployment = gateway.resolve_group(model)[0]
+    spec = get_provider(deployment.provider).spec_for(
+        deployment.base_model or deployment.provider_model
+    )
+    capability = require_operation(spec, operation, model)
+    sides = check_outpaint(outpaint) if operation is EditOperation.OUTPAINT else None
+    # Decoding is CPU work: off the event loop.
+    inputs = await asyncio.to_thread(
+        validate_edit_inputs,
+        list(images),
+        mask or None,
+        capability.limits,
+        mask_required=operation.needs_mask,
+    )
+    return request.model_copy(update={"edit": EditPayload(operation, inputs, sides)})
