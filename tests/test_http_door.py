@@ -493,10 +493,11 @@ async def test_unknown_path_and_wrong_method_answer_in_the_envelope(
     serve: ServeFactory, http: aiohttp.ClientSession
 ) -> None:
     served = await serve(embedded_settings())
-    async with http.post(f"{served.http_base_url}/v1/images/edits", json={}) as response:
+    # (/v1/images/edits was the example here until the door served it.)
+    async with http.post(f"{served.http_base_url}/v1/audio/speech", json={}) as response:
         assert response.status == 404
         error = (await response.json())["error"]
-        assert error["message"] == "Invalid URL (POST /v1/images/edits)"
+        assert error["message"] == "Invalid URL (POST /v1/audio/speech)"
         assert error["type"] == "invalid_request_error"
     async with http.get(f"{served.http_base_url}/v1/images/generations") as response:
         assert response.status == 405

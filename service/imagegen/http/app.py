@@ -17,12 +17,14 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from imagegen.edits import prepare_edit
 from imagegen.errors import ImageGenError, InternalError
 from imagegen.events import Generation, ImageReady, Progress, RequestState
 from imagegen.gateway import Gateway
@@ -37,10 +39,17 @@ from imagegen.http.convert import (
     parse_json_object,
     partial_event,
 )
+from imagegen.http.edits import (
+    COMPLETED_EDIT_EVENT,
+    PARTIAL_EDIT_EVENT,
+    edits_call,
+    read_edit_form,
+)
 from imagegen.http.errors import error_body, error_headers
 from imagegen.http.tracing import server_span_middleware
 from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
+from imagegen.spend.hook import access_of
 from imagegen.telemetry.hook import telemetry_hook
 from imagegen.types import CallFacts
 
@@ -81,12 +90,18 @@ def _sse(event: str | None, data: dict[str, Any]) -> bytes:
     return b"".join((head.encode(), b"data: ", _dumps(data), b"\n\n"))
 
 
+# The SSE event names of each endpoint: (partial preview, completed image).
+_GENERATION_EVENTS = (PARTIAL_EVENT, COMPLETED_EVENT)
+_EDIT_EVENTS = (PARTIAL_EDIT_EVENT, COMPLETED_EDIT_EVENT)
+
+
 def _completed(
     ready: ImageReady,
     call: GenerationsCall,
     created: int,
     generation: Generation | None,
     facts: CallFacts | None,
+    name: str = COMPLETED_EVENT,
 ) -> bytes:
     result = generation.result if generation is not None else None
     data = completed_event(
@@ -97,9 +112,10 @@ def _completed(
         size=result.size if result is not None else call.request.size,
         usage=result.usage if result is not None else None,
     )
+    data["type"] = name
     if facts is not None:
         data["imagegen"] = dict(trailers(facts))
-    return _sse(COMPLETED_EVENT, data)
+    return _sse(name, data)
 
 
 class _StreamWriter:
@@ -109,27 +125,44 @@ class _StreamWriter:
     completed event can carry the call's usage and the cost facts.
     """
 
-    def __init__(self, response: web.StreamResponse, call: GenerationsCall, created: int) -> None:
+    def __init__(
+        self,
+        response: web.StreamResponse,
+        call: GenerationsCall,
+        created: int,
+        names: tuple[str, str] = _GENERATION_EVENTS,
+    ) -> None:
         self._response = response
         self._call = call
         self._created = created
         self._pending: ImageReady | None = None
+        self._partial_name, self._completed_name = names
 
     async def write(self, event: object, state: RequestState) -> None:
         if isinstance(event, Progress):
             await self._response.write(b": keep-alive\n\n")
         elif isinstance(event, PreviewEvent):
             data = partial_event(event, self._call.request, self._created)
-            await self._response.write(_sse(PARTIAL_EVENT, data))
+            data["type"] = self._partial_name
+            await self._response.write(_sse(self._partial_name, data))
         elif isinstance(event, ImageReady):
             if self._pending is not None:
                 await self._response.write(
-                    _completed(self._pending, self._call, self._created, None, None)
+                    _completed(
+                        self._pending, self._call, self._created, None, None, self._completed_name
+                    )
                 )
             self._pending = event
         elif isinstance(event, Generation) and self._pending is not None:
             await self._response.write(
-                _completed(self._pending, self._call, self._created, event, state.facts)
+                _completed(
+                    self._pending,
+                    self._call,
+                    self._created,
+                    event,
+                    state.facts,
+                    self._completed_name,
+                )
             )
 
 
@@ -164,6 +197,7 @@ class HttpDoor:
             # Both spellings: OpenAI SDKs append /images/generations to a base URL that has
             # /v1 (OpenAI's) or not (LiteLLM proxy users commonly point at the bare host).
             self.app.router.add_post(f"{prefix}/images/generations", self._generations)
+            self.app.router.add_post(f"{prefix}/images/edits", self._edits)
             self.app.router.add_get(f"{prefix}/models", self._models)
         self.app.router.add_get("/health/liveliness", self._liveliness)
         self.app.router.add_get("/health/liveness", self._liveliness)
@@ -289,8 +323,49 @@ class HttpDoor:
         except Exception as exc:
             return self._failure(exc, state, request_id, started)
 
+    async def _edits(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's image edits: the generations answer shapes, `image_edit.*` stream events."""
+        started = time.monotonic()
+        state: RequestState | None = None
+        request_id: str | None = None
+        credentials = bearer_token(request.headers.get("Authorization"))
+        try:
+            access = access_of(self.gateway)
+            if access is not None:
+                # Reading and decoding images is real work: not for a caller without a key.
+                access.authenticate(credentials)
+            # The same bound as a gRPC message: an edit is as large on either door.
+            limit = self.gateway.settings.server.max_message_bytes
+            parsed = edits_call(await read_edit_form(request, limit))
+            request_id = parsed.call.request.request_id
+            edit = await prepare_edit(
+                self.gateway,
+                parsed.call.request,
+                operation=parsed.operation,
+                images=parsed.images,
+                mask=parsed.mask,
+            )
+            call = replace(parsed.call, request=edit)
+            state = self.gateway.new_state(
+                edit, started=started, door="http", credentials=credentials
+            )
+            if call.stream:
+                return await self._stream(request, call, state, _EDIT_EVENTS)
+            generation = await self.gateway.generate(edit, state=state)
+            body = images_response(generation)
+            self._finish(state)
+            return _json(body, headers=_fact_headers(state.facts))
+        except web.HTTPException:
+            raise  # aiohttp's own refusal (body too large): the middleware answers it
+        except Exception as exc:
+            return self._failure(exc, state, request_id, started)
+
     async def _stream(
-        self, request: web.Request, call: GenerationsCall, state: RequestState
+        self,
+        request: web.Request,
+        call: GenerationsCall,
+        state: RequestState,
+        names: tuple[str, str] = _GENERATION_EVENTS,
     ) -> web.StreamResponse:
         """OpenAI's image SSE: partial previews as they arrive, one completed event per image.
 
@@ -326,7 +401,7 @@ class HttpDoor:
                 }
             )
             await response.prepare(request)
-            writer = _StreamWriter(response, call, int(time.time()))
+            writer = _StreamWriter(response, call, int(time.time()), names)
             try:
                 await writer.write(first, state)
                 async for event in events:
