@@ -10,11 +10,9 @@ AZURE_API_BASE, AZURE_API_VERSION, XINFERENCE_API_BASE...).
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Coroutine, Sequence
-from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from imagegen.config import sdk_settings
@@ -23,6 +21,7 @@ from imagegen.errors import FieldViolation, InvalidRequestError
 from imagegen.events import Generation
 from imagegen.gateway import Gateway
 from imagegen.images.operations import Outpaint
+from imagegen.images.reading import ImageInput, read_image_input, read_image_inputs
 from imagegen.types import (
     ImageObject,
     ImageRequest,
@@ -174,32 +173,6 @@ async def aimage_generation(
     return image_response_from(generation)
 
 
-#: What `image` and `mask` may be: bytes, a path, or a binary file object.
-ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
-
-
-def _read_image(value: Any, field_name: str) -> bytes:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, str | os.PathLike):
-        return Path(value).read_bytes()
-    read = getattr(value, "read", None)
-    if callable(read):
-        data = read()
-        if isinstance(data, bytes):
-            return data
-    raise InvalidRequestError(
-        f"{field_name} must be bytes, a path or a binary file",
-        field_violations=[FieldViolation(field_name, "must be bytes, a path or a binary file")],
-        metadata={"field": field_name},
-    )
-
-
-def _read_images(image: Any) -> list[bytes]:
-    items = list(image) if isinstance(image, list | tuple) else [image]
-    return [_read_image(item, f"images[{index}]") for index, item in enumerate(items)]
-
-
 async def aimage_edit(
     image: ImageInput | Sequence[ImageInput],
     prompt: str | None = None,
@@ -228,8 +201,8 @@ async def aimage_edit(
     """
     operation = operation_named(kwargs.pop("operation", None))
     outpaint = _outpaint(kwargs.pop("outpaint", None))
-    images = _read_images(image)
-    mask_bytes = _read_image(mask, "mask") if mask is not None else None
+    images = read_image_inputs(image)
+    mask_bytes = read_image_input(mask, "mask") if mask is not None else None
     request = build_request(
         edit_prompt(operation, prompt),
         model=model,

@@ -4,6 +4,7 @@
     with ImageGenClient("localhost:50051") as client:
         response = client.image_generation("a sea otter", model="placeholder")
         response.data[0].b64_json, response._hidden_params["response_cost"]
+        edited = client.image_edit(["room.png", "lamp.png"], "put the lamp in", model="placeholder")
 
 `image_generation()` returns the same OpenAI-compatible ImageResponse as the
 in-process SDK (`_response_headers` holds the gateway's trailers);
@@ -35,12 +36,14 @@ from imagegen.client._convert import (
     ChunkAssembler,
     GenerateResult,
     build_request,
+    edit_request,
     error_from,
     image_response_from,
     result_facts,
     stream_request,
     trailers_dict,
 )
+from imagegen.images.reading import ImageInput, read_image_input, read_image_inputs
 from imagegen.types import ImageResponse
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -53,6 +56,28 @@ def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
     ]
+
+
+# EditImages answers with EditImagesResponse, whose fields and numbers are those of
+# GenerateImagesResponse: read it as one, so edits share GenerateResult and its conversions.
+_EDIT_METHOD = "/imagegen.v1.ImageGeneration/EditImages"
+
+
+def _edit(
+    image: Any, prompt: str | None, mask: Any, args: dict[str, Any], kwargs: dict[str, Any]
+) -> pb.EditImagesRequest:
+    operation = kwargs.pop("operation", None)
+    outpaint = kwargs.pop("outpaint", None)
+    images = read_image_inputs(image)
+    mask_bytes = read_image_input(mask, "mask") if mask is not None else None
+    # An empty prompt lets the server use the operation's name where none is needed.
+    return edit_request(
+        _request(prompt or "", args, kwargs),
+        images,
+        mask=mask_bytes,
+        operation=operation,
+        outpaint=outpaint,
+    )
 
 
 def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.GenerateImagesRequest:
@@ -111,6 +136,11 @@ class ImageGenClient:
         )
         self._stub = pb_grpc.ImageGenerationStub(self._channel)
         self._admin = kpb_grpc.KeyAdminStub(self._channel)
+        self._edit_images = self._channel.unary_unary(
+            _EDIT_METHOD,
+            request_serializer=pb.EditImagesRequest.SerializeToString,
+            response_deserializer=pb.GenerateImagesResponse.FromString,
+        )
         self._metadata = call_metadata(metadata, api_key)
 
     def __enter__(self) -> Self:
@@ -168,6 +198,59 @@ class ImageGenClient:
             api_key=api_key,
             api_base=api_base,
             api_version=api_version,
+            **kwargs,
+        )
+        return image_response_from(result)
+
+    def edit_images(
+        self,
+        image: ImageInput | Sequence[ImageInput],
+        prompt: str | None = None,
+        *,
+        mask: ImageInput | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> GenerateResult:
+        """EditImages: raw bytes, usage, cost record and trailers. `operation="inpaint"`,
+        `outpaint={"right": 256}`; other kwargs as `image_generation`."""
+        args = {k: kwargs.pop(k) for k in _NAMED if k in kwargs}
+        request = _edit(image, prompt, mask, args, kwargs)
+        try:
+            response, call = self._edit_images.with_call(
+                request, timeout=timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            trailers = trailers_dict(exc.trailing_metadata())
+            raise error_from(exc, trailers) from None
+        trailers = trailers_dict(call.trailing_metadata())
+        return GenerateResult(response, result_facts(response, trailers), trailers)
+
+    def image_edit(
+        self,
+        image: ImageInput | Sequence[ImageInput],
+        prompt: str | None = None,
+        model: str | None = None,
+        mask: ImageInput | None = None,
+        n: int | None = None,
+        quality: str | None = None,
+        response_format: str | None = None,
+        size: str | None = None,
+        user: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> ImageResponse:
+        """LiteLLM's image_edit() signature; returns an OpenAI-compatible ImageResponse."""
+        result = self.edit_images(
+            image,
+            prompt,
+            mask=mask,
+            model=model,
+            n=n,
+            quality=quality,
+            response_format=response_format,
+            size=size,
+            user=user,
+            timeout=timeout,
             **kwargs,
         )
         return image_response_from(result)
@@ -283,6 +366,11 @@ class AsyncImageGenClient:
         )
         self._stub = pb_grpc.ImageGenerationStub(self._channel)
         self._admin = kpb_grpc.KeyAdminStub(self._channel)
+        self._edit_images = self._channel.unary_unary(
+            _EDIT_METHOD,
+            request_serializer=pb.EditImagesRequest.SerializeToString,
+            response_deserializer=pb.GenerateImagesResponse.FromString,
+        )
         self._metadata = call_metadata(metadata, api_key)
 
     async def __aenter__(self) -> Self:
@@ -343,6 +431,56 @@ class AsyncImageGenClient:
             api_key=api_key,
             api_base=api_base,
             api_version=api_version,
+            **kwargs,
+        )
+        return image_response_from(result)
+
+    async def edit_images(
+        self,
+        image: ImageInput | Sequence[ImageInput],
+        prompt: str | None = None,
+        *,
+        mask: ImageInput | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> GenerateResult:
+        """EditImages: raw bytes, usage, cost record and trailers (see the blocking client)."""
+        args = {k: kwargs.pop(k) for k in _NAMED if k in kwargs}
+        request = _edit(image, prompt, mask, args, kwargs)
+        call = self._edit_images(request, timeout=timeout, metadata=self._metadata)
+        try:
+            response: pb.GenerateImagesResponse = await call
+        except grpc.aio.AioRpcError as exc:
+            raise error_from(exc, trailers_dict(exc.trailing_metadata())) from None
+        trailers = trailers_dict(await call.trailing_metadata())
+        return GenerateResult(response, result_facts(response, trailers), trailers)
+
+    async def image_edit(
+        self,
+        image: ImageInput | Sequence[ImageInput],
+        prompt: str | None = None,
+        model: str | None = None,
+        mask: ImageInput | None = None,
+        n: int | None = None,
+        quality: str | None = None,
+        response_format: str | None = None,
+        size: str | None = None,
+        user: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> ImageResponse:
+        """LiteLLM's image_edit() signature; returns an OpenAI-compatible ImageResponse."""
+        result = await self.edit_images(
+            image,
+            prompt,
+            mask=mask,
+            model=model,
+            n=n,
+            quality=quality,
+            response_format=response_format,
+            size=size,
+            user=user,
+            timeout=timeout,
             **kwargs,
         )
         return image_response_from(result)

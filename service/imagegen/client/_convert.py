@@ -21,6 +21,7 @@ from imagegen.errors import (
     GatewayUnavailableError,
     ImageGenError,
     InternalError,
+    InvalidRequestError,
     ProviderError,
     QuotaError,
     error_class_for_reason,
@@ -103,6 +104,33 @@ def build_request(
         struct.update(provider_params)
         request.provider_params.CopyFrom(struct)
     return request
+
+
+def edit_request(
+    request: pb.GenerateImagesRequest,
+    images: Sequence[bytes],
+    *,
+    mask: bytes | None,
+    operation: str | None,
+    outpaint: dict[str, int] | None,
+) -> pb.EditImagesRequest:
+    """The EditImagesRequest: the generation fields (same numbers) plus the edit's own."""
+    edit = pb.EditImagesRequest.FromString(request.SerializeToString())
+    edit.images.extend(images)
+    if mask is not None:
+        edit.mask = mask
+    if operation:
+        try:
+            edit.operation = pb.EditOperation.Value(f"EDIT_OPERATION_{operation.upper()}")
+        except ValueError:
+            raise InvalidRequestError(
+                f"unknown operation {operation[:64]!r}",
+                field_violations=[FieldViolation("operation", "unknown operation")],
+                metadata={"field": "operation"},
+            ) from None
+    if outpaint:
+        edit.outpaint.CopyFrom(pb.OutpaintExtension(**outpaint))
+    return edit
 
 
 def stream_request(
