@@ -160,3 +160,98 @@ async def test_generate_unreachable_target_exits_1(
     assert "imagegen: GATEWAY_UNAVAILABLE: the gateway could not be reached" in (
         capsys.readouterr().err
     )
+
+
+# ----------------------------------------------------------------------------- edit
+
+
+def _png(path: Path, size: tuple[int, int], colour: tuple[int, int, int, int]) -> Path:
+    Image.new("RGBA", size, colour).save(path)
+    return path
+
+
+async def test_edit_with_a_mask_writes_the_edited_image(
+    embedded: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _png(tmp_path / "in.png", (40, 30), (200, 200, 200, 255))
+    mask_image = Image.new("RGBA", (40, 30), (0, 0, 0, 255))
+    mask_image.paste((0, 0, 0, 0), (0, 0, 10, 10))
+    mask_image.save(tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+
+    code = await run(
+        "edit",
+        str(source),
+        "a red hat",
+        "--mask",
+        str(tmp_path / "mask.png"),
+        "--model",
+        "placeholder",
+        "--out",
+        str(out),
+        "--target",
+        embedded.address,
+    )
+
+    assert code == 0
+    with Image.open(out) as edited:
+        pixels = edited.convert("RGBA")
+        assert pixels.getpixel((2, 2)) != (200, 200, 200, 255)
+        assert pixels.getpixel((30, 20)) == (200, 200, 200, 255)
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+async def test_edit_operation_without_prompt_and_with_references(
+    embedded: Served, tmp_path: Path
+) -> None:
+    source = _png(tmp_path / "in.png", (20, 10), (10, 20, 30, 255))
+    reference = _png(tmp_path / "ref.png", (8, 8), (255, 0, 0, 255))
+    out = tmp_path / "wide.png"
+
+    outpainted = await run(
+        "edit",
+        str(source),
+        "more sky",
+        "--reference",
+        str(reference),
+        "--operation",
+        "outpaint",
+        "--outpaint",
+        "5,0,5,0",
+        "--model",
+        "placeholder",
+        "--out",
+        str(out),
+        "--target",
+        embedded.address,
+    )
+    upscaled = await run(
+        "edit",
+        str(source),
+        "--operation",
+        "upscale",
+        "--model",
+        "placeholder",
+        "--out",
+        str(tmp_path / "big.png"),
+        "--target",
+        embedded.address,
+    )
+
+    assert (outpainted, upscaled) == (0, 0)
+    with Image.open(out) as wide, Image.open(tmp_path / "big.png") as big:
+        assert wide.size == (30, 10) and big.size == (40, 20)
+
+
+async def test_edit_refusal_exits_1_with_the_reason(
+    embedded: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_an_image = tmp_path / "in.png"
+    not_an_image.write_bytes(b"GIF89a not really")
+
+    code = await run(
+        "edit", str(not_an_image), "x", "--model", "placeholder", "--target", embedded.address
+    )
+
+    assert code == 1
+    assert "INVALID_INPUT_IMAGE" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The `imagegen` command: `serve` runs the gateway, `generate` calls a running one."""
+"""The `imagegen` command: `serve` runs the gateway, `generate` and `edit` call a running one."""
 
 from __future__ import annotations
 
@@ -114,6 +114,58 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edit(args: argparse.Namespace) -> int:
+    from imagegen.client import ImageGenClient
+
+    provider_params = {"seed": args.seed} if args.seed is not None else None
+    images = [Path(args.image), *(Path(path) for path in args.reference)]
+    extras: dict[str, object] = {}
+    if args.outpaint:
+        try:
+            left, top, right, bottom = (int(side) for side in args.outpaint.split(","))
+        except ValueError:
+            print("imagegen: --outpaint takes LEFT,TOP,RIGHT,BOTTOM in pixels", file=sys.stderr)
+            return 2
+        extras["outpaint"] = {"left": left, "top": top, "right": right, "bottom": bottom}
+    out = Path(args.out)
+    try:
+        with ImageGenClient(args.target) as client:
+            result = client.edit_images(
+                images,
+                args.prompt,
+                mask=Path(args.mask) if args.mask else None,
+                operation=args.operation,
+                model=args.model,
+                n=args.n,
+                size=args.size,
+                quality=args.quality,
+                timeout=args.timeout,
+                provider_params=provider_params,
+                **extras,
+            )
+    except (ImageGenError, OSError) as exc:
+        print(f"imagegen: {exc}", file=sys.stderr)
+        return 1
+    written = []
+    for image in result.images:
+        if image.HasField("url"):
+            print(f"image {image.index}: {image.url}")
+            continue
+        path = (
+            out
+            if len(result.images) == 1
+            else out.with_name(f"{out.stem}-{image.index}{out.suffix}")
+        )
+        path.write_bytes(image.data)
+        written.append(str(path))
+    cost = result.response.cost
+    print(
+        f"wrote {', '.join(written) or 'nothing'}; cost ${cost.response_cost} "
+        f"via {cost.provider}/{cost.provider_model} ({cost.model_id})"
+    )
+    return 0
+
+
 class _Progress:
     """A one-line progress bar on stderr (only when stderr is a terminal)."""
 
@@ -174,6 +226,32 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", default="image.png", help="output file (numbered when n > 1)")
     generate.add_argument("--target", default="localhost:50051", help="gateway address")
     generate.set_defaults(run=_generate)
+
+    edit = commands.add_parser("edit", help="edit images through a running gateway")
+    edit.add_argument("image", help="the image to edit (the one --mask applies to)")
+    edit.add_argument(
+        "prompt", nargs="?", default=None, help="what to do (some operations need none)"
+    )
+    edit.add_argument(
+        "--reference", action="append", default=[], help="another input image (repeatable)"
+    )
+    edit.add_argument("--mask", default=None, help="PNG, fully transparent = edit")
+    edit.add_argument(
+        "--operation",
+        default=None,
+        help="edit (default), inpaint, outpaint, variation, remove_background, "
+        "replace_background, upscale, vectorize, erase",
+    )
+    edit.add_argument("--outpaint", default=None, help="LEFT,TOP,RIGHT,BOTTOM pixels to add")
+    edit.add_argument("--model", default=None)
+    edit.add_argument("--n", type=int, default=None)
+    edit.add_argument("--size", default=None)
+    edit.add_argument("--quality", default=None)
+    edit.add_argument("--seed", type=int, default=None, help="provider_params.seed")
+    edit.add_argument("--timeout", type=float, default=120.0, help="seconds")
+    edit.add_argument("--out", default="edited.png", help="output file (numbered when n > 1)")
+    edit.add_argument("--target", default="localhost:50051", help="gateway address")
+    edit.set_defaults(run=_edit)
     add_commands(commands)
     return parser
 
