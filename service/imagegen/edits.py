@@ -77,6 +77,8 @@ async def prepare_edit(
         deployment.base_model or deployment.provider_model
     )
     capability = require_operation(spec, operation, model)
+    if mask and not capability.takes_mask:
+        raise invalid_field("mask", f"model {model!r} edits by instruction only: it takes no mask")
     sides = check_outpaint(outpaint) if operation is EditOperation.OUTPAINT else None
     # Decoding is CPU work: off the event loop.
     inputs = await asyncio.to_thread(

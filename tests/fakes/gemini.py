@@ -289,6 +289,12 @@ def imagen_size(ratio: str, tier: str) -> tuple[int, int]:
     return int(width * scale), int(height * scale)
 
 
+# Input images: the MIME types the API reads inline, and what the fake bills per image
+# (its own choice: a flat count per image, whatever its size).
+INPUT_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+INPUT_IMAGE_TOKENS = 258
+
+
 def prompt_tokens(prompt: str) -> int:
     return max(len(prompt.split()), 1)
 
@@ -309,6 +315,8 @@ class GeminiFake(FakeProvider):
         }
         #: RetryInfo.retryDelay of the 429 answers (a protobuf Duration in JSON).
         self.retry_delay = "7s"
+        #: The inline input images of each :generateContent request, as (mime type, bytes).
+        self.input_images: list[list[tuple[str, bytes]]] = []
         super().__init__()
 
     # ----------------------------------------------------------------- base hooks
@@ -682,10 +690,17 @@ class GeminiFake(FakeProvider):
             or "1K"
         )
 
-        tokens = prompt_tokens(prompt)
+        text_in = prompt_tokens(prompt)
+        inputs = self._input_images(contents)
+        self.input_images.append(inputs)
+        image_in = INPUT_IMAGE_TOKENS * len(inputs)
+        tokens = text_in + image_in
+        prompt_details = [{"modality": "TEXT", "tokenCount": text_in}]
+        if image_in:
+            prompt_details.append({"modality": "IMAGE", "tokenCount": image_in})
         prompt_usage: dict[str, Any] = {
             "promptTokenCount": tokens,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}],
+            "promptTokensDetails": prompt_details,
         }
         envelope = {"modelVersion": model.name, "responseId": uuid.uuid4().hex[:22]}
         if has_word(prompt, "blocked"):
@@ -755,6 +770,31 @@ class GeminiFake(FakeProvider):
             "usageMetadata": usage,
             **envelope,
         }
+
+    @staticmethod
+    def _input_images(contents: list[Any]) -> list[tuple[str, bytes]]:
+        """The inline images of the request's parts, in order, checked as the API checks them."""
+        found: list[tuple[str, bytes]] = []
+        for c, content in enumerate(contents):
+            parts = content.get("parts") if isinstance(content, dict) else None
+            for p, part in enumerate(parts if isinstance(parts, list) else []):
+                inline = camel_keys(part).get("inlineData") if isinstance(part, dict) else None
+                if inline is None:
+                    continue
+                field = f"contents[{c}].parts[{p}].inline_data"
+                inline = camel_keys(inline) if isinstance(inline, dict) else {}
+                mime = inline.get("mimeType")
+                if mime not in INPUT_MIME_TYPES:
+                    raise invalid(f"Unsupported MIME type: {mime}", f"{field}.mime_type")
+                try:
+                    data = base64.b64decode(str(inline.get("data", "")), validate=True)
+                except ValueError:
+                    raise invalid(
+                        f"Invalid value at '{field}.data' (TYPE_BYTES), Base64 decoding failed",
+                        f"{field}.data",
+                    ) from None
+                found.append((mime, data))
+        return found
 
     @staticmethod
     def _modalities(value: Any) -> set[str]:

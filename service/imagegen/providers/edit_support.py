@@ -20,6 +20,8 @@ class EditCapability:
     limits: InputLimits
     #: The provider_params an edit takes, when they differ from a generation's (None: same).
     provider_params: Mapping[str, ParamSpec] | None = None
+    #: Whether the model takes a mask (instruction-only editors do not).
+    takes_mask: bool = True
 
 
 def capability_of(spec: ModelSpec) -> EditCapability | None:

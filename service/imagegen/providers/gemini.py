@@ -35,6 +35,7 @@ from imagegen.providers.base import (
     ParamSpec,
     ProviderCall,
 )
+from imagegen.providers.gemini_edits import with_edits, with_input_images
 from imagegen.providers.google_common import (
     B64_ONLY,
     GEMINI_31_FLASH_LITE_IMAGE,
@@ -117,7 +118,8 @@ class GeminiProvider(HttpProvider):
     env_api_version: ClassVar[tuple[str, ...]] = ()
 
     def spec_for(self, model: str) -> ModelSpec:
-        return google_model(model).spec
+        family = google_model(model)
+        return with_edits(family.spec, family.route.value == "generateContent")
 
     def api_base(self, endpoint: Endpoint) -> str:
         """`api_base` as given when it has a path; a bare host gets `/{api_version or v1beta}`."""
@@ -142,6 +144,8 @@ class GeminiProvider(HttpProvider):
         url = f"{self.api_base(call.endpoint)}/models/{model_id}:{model.route.value}"
         headers = {"x-goog-api-key": call.endpoint.api_key or ""}
         body = request_body(call, model, _DIALECT)
+        if call.edit is not None:
+            body = with_input_images(body, call.edit)
         return HttpRequest(method="POST", url=url, headers=headers, json=body)
 
     def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
