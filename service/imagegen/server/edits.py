@@ -32,11 +32,6 @@ OPERATIONS: dict[int, EditOperation] = {
     pb.EDIT_OPERATION_VECTORIZE: EditOperation.VECTORIZE,
     pb.EDIT_OPERATION_ERASE: EditOperation.ERASE,
 }
-TO_PROTO: dict[EditOperation, int] = {
-    operation: number
-    for number, operation in OPERATIONS.items()
-    if number != pb.EDIT_OPERATION_UNSPECIFIED
-}
 
 
 def generation_view(
