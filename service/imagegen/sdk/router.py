@@ -22,9 +22,10 @@ import yaml
 
 from imagegen.config import Settings, parse_settings
 from imagegen.gateway import Gateway
+from imagegen.openai_compat import DEFAULT_TIMEOUT, build_request, image_response_from
 from imagegen.router.router import RequestRouter
 from imagegen.router.state_memory import MemoryStore
-from imagegen.sdk import DEFAULT_TIMEOUT, _sync_loop, build_request, image_response_from
+from imagegen.sdk._loop import sync_loop
 from imagegen.types import ImageResponse
 
 
@@ -109,7 +110,7 @@ class Router:
         **kwargs: Any,
     ) -> ImageResponse:
         """Generate images (blocking). Same arguments as `aimage_generation`."""
-        return _sync_loop.run(
+        return sync_loop.run(
             self.aimage_generation(
                 prompt,
                 model=model,
