@@ -29,8 +29,9 @@ from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
-from imagegen.config import Deployment, Settings, parse_settings
+from imagegen.config import Settings, parse_settings
 from imagegen.deadline import Deadline
+from imagegen.deployment import Deployment
 from imagegen.errors import (
     CallerCredentialRejectedError,
     Code,

@@ -17,10 +17,10 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from enum import Enum
 
-from imagegen.config import Deployment, Settings
+from imagegen.config import Settings
 from imagegen.deadline import Deadline
+from imagegen.deployment import Deployment
 from imagegen.errors import (
     CancelledError,
     ContentPolicyViolationError,
@@ -41,10 +41,12 @@ from imagegen.events import (
     StreamEvent,
     with_keepalive,
 )
+from imagegen.events import RequestCredentials as RequestCredentials
 from imagegen.fanout import FanOutFailed, fan_out
 from imagegen.hooks import RequestHook
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.pricing.calculator import image_price
+from imagegen.pricing.quote import Quote, quote_for
 from imagegen.providers.base import (
     CREDENTIAL_OPTIONS,
     CallParams,
@@ -60,24 +62,12 @@ from imagegen.providers.base import (
 from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
 from imagegen.providers.transport import HttpTransport
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
-from imagegen.spend.quote import Quote, quote_for
 from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult
 
 log = logging.getLogger(__name__)
 
 # OpenAI's limit on previews per image.
 MAX_PARTIAL_IMAGES = 3
-
-
-class RequestCredentials(Enum):
-    """What the gateway does with api_key / api_base / api_version sent in a request."""
-
-    REFUSE = "refuse"
-    """PERMISSION_DENIED: a server whose callers may not pick hosts or keys (the default)."""
-    ACCEPT = "accept"
-    """Use them, but never send the configured key to a base URL the caller chose."""
-    TRUST = "trust"
-    """The caller is the program itself (in-process SDK): LiteLLM's behaviour."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +104,7 @@ class Gateway:
             hook for hook in self.hooks if type(hook).check_image is not RequestHook.check_image
         )
         for hook in self.hooks:
-            hook.bind(self)
+            hook.bind(self.quote)
         self._warned_unpriced: set[str] = set()
 
     async def start(self) -> None:

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from imagegen.config import Deployment
 from imagegen.deadline import Deadline
+from imagegen.deployment import Deployment
 from imagegen.errors import (
     DeadlineExceededError,
     ImageGenError,
