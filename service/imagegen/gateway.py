@@ -22,7 +22,6 @@ from imagegen.config import Settings
 from imagegen.deadline import Deadline
 from imagegen.deployment import Deployment
 from imagegen.errors import (
-    CancelledError,
     ContentPolicyViolationError,
     FieldViolation,
     ImageGenError,
@@ -30,6 +29,7 @@ from imagegen.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     PermissionDeniedError,
+    RequestCancelledError,
     UnsupportedParameterError,
     invalid_field,
 )
@@ -263,7 +263,7 @@ class Gateway:
             facts.response_cost = None if facts.attempt_log else Decimal(0)
             facts.overhead_ms = state.overhead_ms()
             if isinstance(exc, GeneratorExit | asyncio.CancelledError):
-                ended = CancelledError("the caller cancelled the request")
+                ended = RequestCancelledError("the caller cancelled the request")
             else:
                 ended = InternalError("internal error")
             await self._finished(state, ended)
@@ -627,9 +627,9 @@ def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None
     mid-way (timeout, dropped connection, unreadable answer) the provider may have
     generated and billed: unknown.
     """
-    if not called_provider or "upstream_status" in error.metadata:
+    if not called_provider or error.upstream_status is not None:
         return Decimal(0)
-    if error.metadata.get("request_sent") == "false":
+    if error.request_sent is False:
         return Decimal(0)
     return None
 

@@ -94,7 +94,6 @@ _CREDENTIAL_ERRORS = frozenset(
     }
 )
 _TRANSIENT_ERRORS = frozenset({"ModelErrorException", "ModelNotReadyException"})
-_NOT_SENT = {"request_sent": "false"}
 
 
 def _option(endpoint: Endpoint, name: str) -> str | None:
@@ -240,7 +239,8 @@ class BedrockProvider(HttpProvider):
         if problems:
             raise ProviderNotConfiguredError(
                 f"bedrock/{model} needs " + "; ".join(problems),
-                metadata={"provider": self.name, "model": model[:128], **_NOT_SENT},
+                metadata={"provider": self.name, "model": model[:128]},
+                request_sent=False,
             )
 
     def _family(self, call: ProviderCall) -> Family:
@@ -250,7 +250,8 @@ class BedrockProvider(HttpProvider):
                 f"bedrock/{call.provider_model}: the request format of this model is unknown; "
                 "set model_info.base_model to its foundation model id "
                 "(for example amazon.nova-canvas-v1:0)",
-                metadata={"provider": self.name, **_NOT_SENT},
+                metadata={"provider": self.name},
+                request_sent=False,
             )
         return family
 
@@ -271,13 +272,14 @@ class BedrockProvider(HttpProvider):
             raise PermissionDeniedError(
                 "this server does not sign requests to an api_base chosen by the caller; "
                 "send a Bedrock API key as api_key",
-                metadata={"field": "api_base", **_NOT_SENT},
+                metadata={"field": "api_base"},
+                request_sent=False,
             )
         credentials = await self._credentials(call)
         region = self.region(endpoint)
         if region is None:  # check_endpoint ran first; the profile's region may have vanished
             raise ProviderNotConfiguredError(
-                f"bedrock/{call.provider_model} needs a region", metadata=dict(_NOT_SENT)
+                f"bedrock/{call.provider_model} needs a region", request_sent=False
             )
         return sign_request(request, credentials, region)
 
@@ -296,7 +298,8 @@ class BedrockProvider(HttpProvider):
             raise ProviderNotConfiguredError(
                 f"bedrock/{call.provider_model}: could not load AWS credentials "
                 f"({type(exc).__name__})",
-                metadata={"provider": self.name, **_NOT_SENT},
+                metadata={"provider": self.name},
+                request_sent=False,
             ) from None
         if frozen is None:
             raise ProviderNotConfiguredError(
@@ -304,7 +307,8 @@ class BedrockProvider(HttpProvider):
                 "aws_access_key_id and aws_secret_access_key (or AWS_ACCESS_KEY_ID / "
                 "AWS_SECRET_ACCESS_KEY), a profile, or an instance role; or use a Bedrock API "
                 "key (api_key or AWS_BEARER_TOKEN_BEDROCK)",
-                metadata={"provider": self.name, **_NOT_SENT},
+                metadata={"provider": self.name},
+                request_sent=False,
             )
         return frozen
 

@@ -471,7 +471,8 @@ class RecraftProvider(HttpProvider):
             raise InvalidRequestError(
                 description,
                 field_violations=[FieldViolation("provider_params.style_id", description)],
-                metadata={"field": "provider_params.style_id", "request_sent": "false"},
+                metadata={"field": "provider_params.style_id"},
+                request_sent=False,
             )
         body: dict[str, JsonValue] = {
             "prompt": call.prompt,

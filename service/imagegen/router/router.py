@@ -417,22 +417,22 @@ class RequestRouter:
         yield Served(plan, result)
 
     def _annotated(self, error: ImageGenError, ctx: RouteContext) -> ImageGenError:
-        """`error`, its message and metadata saying what was tried (when more than one thing)."""
+        """`error`, wrapped with what was tried when more than one thing was (the
+        provider's error itself is not changed)."""
         if len(ctx.tried) + len(ctx.skipped) <= 1 and not isinstance(
             error, NoDeploymentAvailableError
         ):
             return error
         tried = ", ".join(ctx.tried) or "nothing"
+        metadata: dict[str, str] = {}
         if ctx.tried:
-            error.metadata["tried"] = ",".join(ctx.tried)[:1000]
+            metadata["tried"] = ",".join(ctx.tried)[:1000]
         skipped = "; ".join(f"{i}: {why}" for i, why in ctx.skipped.items())
         if skipped:
-            error.metadata["skipped"] = skipped[:1000]
-        if "(tried:" not in error.message:
-            told = f"tried: {tried}" + (f"; skipped: {skipped}" if skipped else "")
-            error.message = f"{error.message} ({told})"[:1000]
-            error.args = (error.message,)
-        return error
+            metadata["skipped"] = skipped[:1000]
+        told = f"tried: {tried}" + (f"; skipped: {skipped}" if skipped else "")
+        # A sub-call's error already tells, in its message, what was tried.
+        return error.annotated(None if "(tried:" in error.message else told, metadata)
 
 
 def _listed(ctx: RouteContext, ids: Sequence[str]) -> str:
