@@ -12,7 +12,7 @@ import pytest
 from imagegen.cli import main
 from imagegen.config import load_settings, parse_settings
 from imagegen.errors import ConfigError
-from imagegen.providers.registry import PROVIDERS
+from imagegen.providers.registry import Providers
 
 # A LiteLLM proxy config for image models, as its docs write one.
 LITELLM_CONFIG = """\
@@ -249,7 +249,7 @@ def test_model_needs_a_known_provider_prefix(model: str) -> None:
         f"model_list:\n  - model_name: a\n    litellm_params:\n      model: {model}\n"
     )
     assert message.startswith(f"bad.yaml: model_list[0].litellm_params.model: {model!r} must be")
-    assert ", ".join(sorted(PROVIDERS)) in message
+    assert ", ".join(sorted(Providers.discover())) in message
 
 
 def test_params_alias_is_named_in_errors() -> None:

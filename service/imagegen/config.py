@@ -46,7 +46,7 @@ from imagegen.pricing.table import price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
-from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.router.settings import (
     RouterSection,
     RouterSettings,
@@ -67,27 +67,6 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # 2 MiB pieces stay well under the 4 MiB default receive limit of every gRPC client.
 DEFAULT_STREAM_CHUNK_BYTES = 2 * 1024 * 1024
 
-# Keys of a LiteLLM deployment that configure the endpoint, not the request body.
-_ENDPOINT_OPTIONS = frozenset(
-    {
-        "organization",
-        "project",
-        "azure_ad_token",
-        # Vertex AI (LiteLLM's names, with its vertex_ai_* aliases): where to call and as whom.
-        "vertex_project",
-        "vertex_location",
-        "vertex_credentials",
-        "vertex_ai_project",
-        "vertex_ai_location",
-        "vertex_ai_credentials",
-        # AWS Bedrock (LiteLLM's names).
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "aws_region_name",
-        "aws_profile_name",
-    }
-)
 # Per-deployment router keys the router acts on (typed fields of Deployment).
 _ROUTING_KEYS = frozenset({"rpm", "ipm", "weight", "order", "max_parallel_requests"})
 # Other LiteLLM router keys: accepted so existing configs load, with no effect on image models.
@@ -350,8 +329,10 @@ def _build(document: _File, source: str) -> Settings:
         log.warning("%s: litellm_settings.%s is not used by imagegen and is ignored", source, key)
     for key in sorted(set(document.general_settings.model_extra or {})):
         log.warning("%s: general_settings.%s is not used by imagegen and is ignored", source, key)
+    # Adapters check the endpoints here; each gateway then makes instances of its own.
+    providers = Providers.discover()
     deployments = tuple(
-        _deployment(entry, f"{source}: model_list[{index}]")
+        _deployment(entry, f"{source}: model_list[{index}]", providers)
         for index, entry in enumerate(document.model_list)
     )
     seen = {deployment.model_name for deployment in deployments}
@@ -430,7 +411,7 @@ def _check_tls(server: _ServerSection, source: str) -> None:
             raise ConfigError(f"{source}: server_settings.{name}: no file at {path}")
 
 
-def _deployment(entry: _Entry, where: str) -> Deployment:
+def _deployment(entry: _Entry, where: str, providers: Providers) -> Deployment:
     if entry.litellm_params is not None and entry.params is not None:
         raise ConfigError(f"{where}: give litellm_params or params, not both")
     params = entry.litellm_params or entry.params
@@ -438,13 +419,13 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
         raise ConfigError(f"{where}: litellm_params (or params) with a model is required")
     where_params = f"{where}.{'litellm_params' if entry.litellm_params else 'params'}"
     provider_name, sep, provider_model = params.model.partition("/")
-    if not sep or provider_name not in PROVIDERS or not provider_model:
+    if not sep or provider_name not in providers or not provider_model:
         raise ConfigError(
             f"{where_params}.model: {params.model!r} must be provider/model with a provider "
-            f"among {', '.join(sorted(PROVIDERS))}"
+            f"among {', '.join(sorted(providers))}"
         )
     extras = dict(params.model_extra or {})
-    options = {k: extras.pop(k) for k in list(extras) if k in _ENDPOINT_OPTIONS}
+    options = {k: extras.pop(k) for k in list(extras) if k in providers.endpoint_options}
     router_options = {k: extras.pop(k) for k in list(extras) if k in _ROUTER_KEYS}
     routing = {k: extras.pop(k) for k in list(extras) if k in _ROUTING_KEYS}
     request_defaults = _request_defaults(
@@ -459,7 +440,7 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
     info = entry.model_info
     info_extra = dict(info.model_extra or {}) if info else {}
     price = price_from_model_info(info_extra, f"{where}.model_info")
-    provider = PROVIDERS[provider_name]
+    provider = providers[provider_name]
     endpoint = endpoint_from_env(
         provider,
         Endpoint(
@@ -538,8 +519,7 @@ def embedded_settings(*, port: int = DEFAULT_PORT) -> Settings:
         )
     ]
     if os.environ.get("OPENAI_API_KEY"):
-        openai = PROVIDERS["openai"]
-        endpoint = endpoint_from_env(openai, Endpoint())
+        endpoint = endpoint_from_env(Providers.discover()["openai"], Endpoint())
         deployments += [
             Deployment(
                 model_name=model,

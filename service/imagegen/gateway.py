@@ -48,7 +48,6 @@ from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.pricing.calculator import image_price
 from imagegen.pricing.quote import Quote, quote_for
 from imagegen.providers.base import (
-    CREDENTIAL_OPTIONS,
     CallParams,
     Endpoint,
     ImageEvent,
@@ -59,7 +58,7 @@ from imagegen.providers.base import (
     StreamingProvider,
     check_params,
 )
-from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
+from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.providers.transport import HttpTransport
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
 from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult
@@ -92,8 +91,11 @@ class Gateway:
         request_credentials: RequestCredentials = RequestCredentials.TRUST,
         hooks: Sequence[RequestHook] = (),
         router: RequestRouter | None = None,
+        providers: Providers | None = None,
     ) -> None:
         self.settings = settings
+        # This gateway's own adapter instances (their token and credential caches with them).
+        self.providers = providers or Providers.discover()
         self.router = router or RequestRouter(settings.router)
         self.transport = transport or HttpTransport()
         self.prices = prices or load_price_table()
@@ -342,7 +344,7 @@ class Gateway:
         policy: RequestCredentials | None = None,
     ) -> _Call:
         """Check the request against `deployment`'s model rules; the call to make."""
-        provider = get_provider(deployment.provider)
+        provider = self.providers.adapter(deployment.provider)
         facts = facts_before_first_call
         if facts is not None and not facts.attempt_log:
             # Until a call is made, the facts name the deployment being prepared, so that a
@@ -473,7 +475,7 @@ class Gateway:
         # One entry per model name: a group's deployments serve the same model.
         for name in self.settings.model_names():
             deployment = self.settings.group(name)[0]
-            provider = get_provider(deployment.provider)
+            provider = self.providers.adapter(deployment.provider)
             spec = provider.spec_for(deployment.base_model or deployment.provider_model)
             price = self._price(deployment, spec)
             basis = "unknown" if price is None else price.basis
@@ -494,7 +496,7 @@ class Gateway:
         if group:
             return group
         if self.settings.serve_unlisted_models:
-            split = split_model(name)
+            split = self.providers.split_model(name)
             if split is not None:
                 provider, model = split
                 return (
@@ -503,7 +505,7 @@ class Gateway:
                         model_id=f"{provider}/{model}",
                         provider=provider,
                         provider_model=model,
-                        endpoint=endpoint_from_env(get_provider(provider), Endpoint()),
+                        endpoint=endpoint_from_env(self.providers.adapter(provider), Endpoint()),
                     ),
                 )
         served = self.settings.model_names()
@@ -515,7 +517,7 @@ class Gateway:
 
     def cost_per_image(self, deployment: Deployment, request: ImageRequest) -> Decimal | None:
         """The price of one image of the request's quality and size on `deployment`, if known."""
-        spec = get_provider(deployment.provider).spec_for(
+        spec = self.providers.adapter(deployment.provider).spec_for(
             deployment.base_model or deployment.provider_model
         )
         price = self._price(deployment, spec)
@@ -534,7 +536,7 @@ class Gateway:
         """
         quotes = []
         for deployment in self.resolve_group(self._model_name(request)):
-            spec = get_provider(deployment.provider).spec_for(
+            spec = self.providers.adapter(deployment.provider).spec_for(
                 deployment.base_model or deployment.provider_model
             )
             params = self._params(spec, deployment, request)
@@ -587,7 +589,9 @@ class Gateway:
                     ],
                     metadata={"field": "api_key"},
                 )
-            options = {k: v for k, v in base.options.items() if k not in CREDENTIAL_OPTIONS}
+            options = {
+                k: v for k, v in base.options.items() if k not in self.providers.credential_options
+            }
         return Endpoint(
             api_base=request.api_base or base.api_base,
             api_key=request.api_key or base.api_key,

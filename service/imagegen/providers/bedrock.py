@@ -147,14 +147,6 @@ class CredentialChain:
                 self._regions[profile] = region if isinstance(region, str) and region else None
             return self._regions[profile]
 
-    def clear(self) -> None:
-        """Forget everything resolved (credentials files or the environment changed)."""
-        with self._lock, self._region_lock:
-            self._resolved.clear()
-            self._missing_until.clear()
-            self._regions.clear()
-            self.resolutions = 0
-
     def _resolve(self, profile: str | None) -> Credentials | None:
         with self._lock:
             if profile in self._resolved:
@@ -195,6 +187,13 @@ class BedrockProvider(HttpProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ("AWS_BEARER_TOKEN_BEDROCK",)
     env_api_base: ClassVar[tuple[str, ...]] = ("AWS_BEDROCK_RUNTIME_ENDPOINT",)
     env_api_version: ClassVar[tuple[str, ...]] = ()
+    endpoint_options: ClassVar[tuple[str, ...]] = ENDPOINT_OPTIONS
+    credential_options: ClassVar[tuple[str, ...]] = (
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_bearer_token",
+    )
 
     def __init__(self) -> None:
         self.credential_chain = CredentialChain()

@@ -35,7 +35,7 @@ from imagegen.providers.base import (
     ProviderEvent,
 )
 from imagegen.providers.http_errors import content_policy_error, error_for_status
-from imagegen.providers.openai_models import openai_spec
+from imagegen.providers.openai_models import OPENAI_MODELS, openai_spec
 from imagegen.providers.openai_shape import created_of, image_entries
 from imagegen.providers.sse import parse_sse
 from imagegen.providers.transport import HttpResponse, HttpTransport, json_or_none
@@ -310,6 +310,8 @@ class OpenAIProvider(HttpProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     env_api_base: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
     env_api_version: ClassVar[tuple[str, ...]] = ()
+    endpoint_options: ClassVar[tuple[str, ...]] = ("organization", "project")
+    bare_models: ClassVar[tuple[str, ...]] = OPENAI_MODELS
 
     def spec_for(self, model: str) -> ModelSpec:
         return openai_spec(model)

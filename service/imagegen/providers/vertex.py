@@ -202,6 +202,13 @@ class VertexProvider(HttpProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ()
     env_api_base: ClassVar[tuple[str, ...]] = ()
     env_api_version: ClassVar[tuple[str, ...]] = ()
+    # LiteLLM's names, with its vertex_ai_* aliases: where to call and as whom.
+    endpoint_options: ClassVar[tuple[str, ...]] = (
+        *_PROJECT_OPTIONS,
+        *_LOCATION_OPTIONS,
+        *_CREDENTIAL_OPTIONS,
+    )
+    credential_options: ClassVar[tuple[str, ...]] = _CREDENTIAL_OPTIONS
 
     def __init__(self) -> None:
         self._sources: dict[CredentialSource, GoogleTokenSource] = {}
