@@ -12,6 +12,8 @@ import pytest
 from imagegen.config import parse_settings
 from imagegen.errors import ConfigError
 from imagegen.gateway import Gateway
+from imagegen.providers.base import Endpoint, ModelSpec
+from imagegen.providers.local import LocalProvider
 from imagegen.providers.registry import ENTRY_POINT_GROUP, Providers
 from imagegen.types import ImageRequest
 from tests.conftest import GatewayFactory
@@ -133,3 +135,41 @@ async def test_each_gateway_owns_its_adapters() -> None:
     finally:
         await first.aclose()
         await second.aclose()
+
+
+class CountingLocal(LocalProvider):
+    """The offline adapter, counting how often its model table is consulted."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    def spec_for(self, model: str) -> ModelSpec:
+        self.lookups += 1
+        return super().spec_for(model)
+
+    def check_endpoint(self, endpoint: Endpoint, model: str) -> None:
+        pass  # the local adapter checks by looking its table up: not the gateway's lookups
+
+
+async def test_a_deployment_is_resolved_once_not_at_every_step() -> None:
+    adapter = CountingLocal()
+    settings = parse_settings(
+        "model_list:\n"
+        "  - model_name: img\n"
+        "    litellm_params: {model: local/placeholder}\n"
+        "  - model_name: img\n"
+        "    litellm_params: {model: local/placeholder}\n"
+        "    model_info: {id: second}\n"
+        "router_settings: {routing_strategy: cost-based-routing}\n"
+    )
+    gateway = Gateway(settings, providers=Providers([adapter]))
+    try:
+        request = ImageRequest.create(prompt="an otter", model="img", n=2)
+        for _ in range(3):
+            await gateway.generate(request)
+        gateway.quote(request)
+        gateway.describe_models()
+    finally:
+        await gateway.aclose()
+    # Once per deployment: routing by cost, the quote, each attempt and its cost share it.
+    assert adapter.lookups == 2

@@ -108,6 +108,7 @@ class Gateway:
         for hook in self.hooks:
             hook.bind(self.quote)
         self._warned_unpriced: set[str] = set()
+        self._resolved: dict[tuple[str, str, str, str | None], Resolved] = {}
 
     async def start(self) -> None:
         """Start the hooks (background writers, pools); call once before serving."""
@@ -344,7 +345,8 @@ class Gateway:
         policy: RequestCredentials | None = None,
     ) -> _Call:
         """Check the request against `deployment`'s model rules; the call to make."""
-        provider = self.providers.adapter(deployment.provider)
+        resolved = self.resolve(deployment)
+        provider, spec = resolved.provider, resolved.spec
         facts = facts_before_first_call
         if facts is not None and not facts.attempt_log:
             # Until a call is made, the facts name the deployment being prepared, so that a
@@ -355,7 +357,6 @@ class Gateway:
         endpoint = self._endpoint(deployment, request, policy or self.request_credentials)
         if facts is not None and not facts.attempt_log:
             facts.api_base = provider.api_base(endpoint)
-        spec = provider.spec_for(deployment.base_model or deployment.provider_model)
         params = self._params(spec, deployment, request)
         if partial_images:
             params = self._with_partials(spec, provider, params, partial_images, request)
@@ -371,7 +372,7 @@ class Gateway:
             endpoint=endpoint,
             deadline=deadline,
         )
-        return _Call(provider=provider, spec=spec, call=call)
+        return _Call(provider=provider, spec=spec, call=call, price=resolved.price)
 
     def _with_partials(
         self,
@@ -405,7 +406,7 @@ class Gateway:
                 elif isinstance(event, ImageEvent):
                     yield ImageReady(index=event.index, image=event.image)
                 else:
-                    cost = compute_cost(self._price(deployment, call.spec), event.result)
+                    cost = compute_cost(call.price, event.result)
                     self._attempt_finished(state, attempt, None, cost, event.result)
                     yield event.result
         except BaseException as exc:
@@ -423,7 +424,7 @@ class Gateway:
         except BaseException as exc:
             self._attempt_finished(state, attempt, exc)
             raise
-        cost = compute_cost(self._price(deployment, call.spec), result)
+        cost = compute_cost(call.price, result)
         self._attempt_finished(state, attempt, None, cost, result)
         return result
 
@@ -475,15 +476,34 @@ class Gateway:
         # One entry per model name: a group's deployments serve the same model.
         for name in self.settings.model_names():
             deployment = self.settings.group(name)[0]
-            provider = self.providers.adapter(deployment.provider)
-            spec = provider.spec_for(deployment.base_model or deployment.provider_model)
-            price = self._price(deployment, spec)
+            resolved = self.resolve(deployment)
+            spec, price = resolved.spec, resolved.price
             basis = "unknown" if price is None else price.basis
             supported = tuple(sorted(spec.params)) + tuple(
                 f"provider_params.{name}" for name in sorted(spec.provider_params or {})
             )
             described.append(ModelDescription(deployment, spec, basis, supported))
         return described
+
+    def resolve(self, deployment: Deployment) -> Resolved:
+        """`deployment`'s adapter, model rules and price, looked up once and then reused by
+        every step of every request (routing costs, quotes, each attempt, its cost)."""
+        key = (
+            deployment.model_id,
+            deployment.provider,
+            deployment.provider_model,
+            deployment.base_model,
+        )
+        hit = self._resolved.get(key)
+        if hit is not None and hit.configured_price is deployment.price:
+            return hit
+        provider = self.providers.adapter(deployment.provider)
+        spec = provider.spec_for(deployment.base_model or deployment.provider_model)
+        resolved = Resolved(provider, spec, self._price(deployment, spec), deployment.price)
+        # Bounded: an SDK caller may name any number of unlisted "provider/model" strings.
+        if len(self._resolved) < _MAX_RESOLVED:
+            self._resolved[key] = resolved
+        return resolved
 
     def _price(self, deployment: Deployment, spec: ModelSpec) -> Price | None:
         # A configured price wins; else the table, by model family (snapshots share a row).
@@ -517,10 +537,8 @@ class Gateway:
 
     def cost_per_image(self, deployment: Deployment, request: ImageRequest) -> Decimal | None:
         """The price of one image of the request's quality and size on `deployment`, if known."""
-        spec = self.providers.adapter(deployment.provider).spec_for(
-            deployment.base_model or deployment.provider_model
-        )
-        price = self._price(deployment, spec)
+        resolved = self.resolve(deployment)
+        spec, price = resolved.spec, resolved.price
         if price is None or price.basis == "per_token":
             return None
         if price.basis == "free":
@@ -536,14 +554,12 @@ class Gateway:
         """
         quotes = []
         for deployment in self.resolve_group(self._model_name(request)):
-            spec = self.providers.adapter(deployment.provider).spec_for(
-                deployment.base_model or deployment.provider_model
-            )
-            params = self._params(spec, deployment, request)
+            resolved = self.resolve(deployment)
+            params = self._params(resolved.spec, deployment, request)
             quotes.append(
                 quote_for(
-                    self._price(deployment, spec),
-                    spec,
+                    resolved.price,
+                    resolved.spec,
                     params,
                     model_id=deployment.model_id,
                     provider=deployment.provider,
@@ -651,12 +667,28 @@ def _attempts_cost(facts: CallFacts, *, skip_refused: bool = False) -> Decimal |
 
 
 @dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a deployment resolves to: its adapter, its model's rules and its price."""
+
+    provider: Provider
+    spec: ModelSpec
+    price: Price | None
+    configured_price: Price | None
+    """The deployment's own price (model_info), which `price` is when set."""
+
+
+# Deployments a gateway keeps resolved at most (configured ones plus unlisted SDK models).
+_MAX_RESOLVED = 4096
+
+
+@dataclass(frozen=True, slots=True)
 class _Call:
     """A provider call prepared for one deployment (the router's Plan payload)."""
 
     provider: Provider
     spec: ModelSpec
     call: ProviderCall
+    price: Price | None
 
 
 class _GatewayRoute:
