@@ -42,7 +42,6 @@ from imagegen.events import (
     with_keepalive,
 )
 from imagegen.events import RequestCredentials as RequestCredentials
-from imagegen.fanout import FanOutFailed, fan_out
 from imagegen.hooks import RequestHook
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.pricing.calculator import image_price
@@ -723,46 +722,26 @@ class _GatewayRoute:
         splits = per_call is not None and params.n > per_call and not streams
         if n is not None and splits:
             raise invalid_field("n", f"{deployment.model_id} makes at most {per_call} per call")
-        return Plan(deployment=deployment, payload=call, images=params.n, fan_out=splits)
+        return Plan(
+            deployment=deployment,
+            payload=call,
+            images=params.n,
+            fan_out=splits,
+            call=call.call,
+            per_call=per_call,
+        )
 
     async def execute(
         self, plan: Plan
     ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
+        """One provider call (the router splits fan-out plans into sub-calls first)."""
         gateway, state = self.gateway, self.ctx.state
         call: _Call = plan.payload
         if call.call.params.partial_images and isinstance(call.provider, StreamingProvider):
             async for event in gateway._stream_attempt(state, plan.deployment, call):
                 yield event
             return
-        if not plan.fan_out:
-            result = await gateway._single_attempt(state, plan.deployment, call)
-            for index, image in enumerate(result.images):
-                yield ImageReady(index=index, image=image)
-            yield result
-            return
-        settings = gateway.router.settings
-        model = plan.deployment.model_name
-
-        async def generate(sub: ProviderCall) -> ProviderResult:
-            return await gateway.router.sub_call(self, self.ctx, model, sub.params.n)
-
-        per_call = call.spec.max_images_per_call
-        assert per_call is not None  # a fan-out plan has a per-call limit
-        try:
-            async for outcome in fan_out(
-                generate,
-                call.call,
-                per_call,
-                concurrency=settings.fan_out_concurrency,
-                partial=settings.fan_out_on_failure == "partial",
-            ):
-                if isinstance(outcome, ProviderResult) and outcome.failed:
-                    self.ctx.decide(
-                        "fan_out",
-                        "partial",
-                        f"{outcome.failed} of {call.call.params.n} images failed; "
-                        "returning the rest",
-                    )
-                yield outcome
-        except FanOutFailed as broken:
-            raise broken.error from None
+        result = await gateway._single_attempt(state, plan.deployment, call)
+        for index, image in enumerate(result.images):
+            yield ImageReady(index=index, image=image)
+        yield result
