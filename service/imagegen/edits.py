@@ -16,7 +16,6 @@ from imagegen.images.operations import EditOperation, Outpaint
 from imagegen.images.payload import EditPayload
 from imagegen.images.validate import validate_edit_inputs
 from imagegen.providers.edit_support import require_operation
-from imagegen.providers.registry import get_provider
 from imagegen.types import ImageRequest
 
 
@@ -72,10 +71,7 @@ async def prepare_edit(
     model = request.model or gateway.settings.default_model
     if not model:
         raise invalid_field("model", "model is required (no default model is configured)")
-    deployment = gateway.resolve_group(model)[0]
-    spec = get_provider(deployment.provider).spec_for(
-        deployment.base_model or deployment.provider_model
-    )
+    spec = gateway.resolve(gateway.resolve_group(model)[0]).spec
     capability = require_operation(spec, operation, model)
     if mask and not capability.takes_mask:
         raise invalid_field("mask", f"model {model!r} edits by instruction only: it takes no mask")
