@@ -12,16 +12,11 @@ import pytest
 from PIL import Image
 
 from imagegen.errors import Code, InvalidInputImageError
-from imagegen.images import (
-    EditInputs,
-    ImageFormat,
-    InputLimits,
-    sniff_format,
-    validate_edit_inputs,
-)
-from imagegen.images.limits import OPENAI_GPT_IMAGE, PLACEHOLDER, RECRAFT
+from imagegen.images.formats import ImageFormat, sniff_format
+from imagegen.images.limits import OPENAI_GPT_IMAGE, PLACEHOLDER, RECRAFT, InputLimits
 from imagegen.images.operations import EditOperation, Outpaint
 from imagegen.images.summary import DIGEST_PREFIX_CHARS
+from imagegen.images.validate import EditInputs, validate_edit_inputs
 from tests.fakes.images import jpeg_bytes, png_bytes, webp_bytes
 
 

@@ -9,7 +9,7 @@ import random
 import pytest
 from PIL import Image
 
-from imagegen.images import EditValue, edit_area, from_grayscale_mask, to_grayscale_mask
+from imagegen.images.masks import EditValue, edit_area, from_grayscale_mask, to_grayscale_mask
 
 WIDTH, HEIGHT = 37, 23  # odd sizes: no row or column lines up by accident
 

@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 from imagegen.errors import InvalidRequestError, UnsupportedParameterError
-from imagegen.images import InputImage, validate_edit_inputs
+from imagegen.images.decode import InputImage
 from imagegen.images.limits import OPENAI_GPT_IMAGE
+from imagegen.images.validate import validate_edit_inputs
 from imagegen.providers.openai_edits import (
     COMPLETED_EVENT,
     EDITS_PATH,

@@ -26,7 +26,9 @@ PACKAGE_API = [
     "Router",
     "UnsupportedParameterError",
     "Usage",
+    "aimage_edit",
     "aimage_generation",
+    "image_edit",
     "image_generation",
 ]
 CLIENT_API = ["AsyncImageGenClient", "GenerateResult", "ImageGenClient", "channel_options"]

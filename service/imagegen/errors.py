@@ -569,6 +569,7 @@ __all__ = [
     "GuardrailUnavailableError",
     "ImageGenError",
     "InternalError",
+    "InvalidInputImageError",
     "InvalidRequestError",
     "KeyMissingError",
     "KeyRateLimitedError",

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from urllib.parse import urlsplit
 
 import pybase64
@@ -29,7 +29,15 @@ from pydantic import (
 )
 
 from imagegen.errors import FieldViolation, InvalidRequestError, ProviderBadResponseError
-from imagegen.images.payload import EditPayload
+
+if TYPE_CHECKING:
+    from imagegen.images.payload import EditPayload
+
+    _EditField: TypeAlias = EditPayload | None
+else:
+    # At run time the field holds whatever the door put there, unvalidated: importing the
+    # payload's module here would load Pillow into every importer of types (the thin client).
+    _EditField = Any
 
 # Gateway-wide ceilings. Each model has tighter limits of its own (see providers);
 # these only stop absurd requests before any work is done.
@@ -73,7 +81,7 @@ class ImageRequest(BaseModel):
     # Echoed in trailers, which must be printable ASCII: keep ids to a safe alphabet.
     request_id: str | None = Field(default=None, max_length=128, pattern=REQUEST_ID_PATTERN)
     # Set for EditImages: the operation and its inputs, validated by the door. Never dumped.
-    edit: Annotated[EditPayload | None, SkipValidation] = Field(default=None, exclude=True)
+    edit: Annotated[_EditField, SkipValidation] = Field(default=None, exclude=True)
 
     @field_validator("tags")
     @classmethod

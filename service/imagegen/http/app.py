@@ -330,7 +330,7 @@ class HttpDoor:
         request_id: str | None = None
         credentials = bearer_token(request.headers.get("Authorization"))
         try:
-            access = access_of(self.gateway)
+            access = access_of(self.gateway.hooks)
             if access is not None:
                 # Reading and decoding images is real work: not for a caller without a key.
                 access.authenticate(credentials)

@@ -20,7 +20,7 @@ from imagegen.edits import edit_prompt, operation_named
 from imagegen.errors import FieldViolation, InvalidRequestError, invalid_field
 from imagegen.http.convert import GenerationsCall
 from imagegen.images.operations import EditOperation
-from imagegen.sdk import build_request
+from imagegen.openai_compat import build_request
 from imagegen.types import ResponseFormat
 
 PARTIAL_EDIT_EVENT = "image_edit.partial_image"

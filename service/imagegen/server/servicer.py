@@ -196,7 +196,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     def _authenticate_before_decoding(self, context: Context) -> None:
         # Decoding input images is real CPU work: a caller without a valid key must not get
         # the gateway to do it. (The gateway authenticates again, as for every request.)
-        access = access_of(self.gateway)
+        access = access_of(self.gateway.hooks)
         if access is not None:
             access.authenticate(_bearer(context))
 
