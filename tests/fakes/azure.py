@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from . import openai_edits as edits
 from . import openai_spec as spec
 from .base import STARTED_AT, FakeProvider, has_word
 from .blobs import BlobStore
@@ -125,6 +126,8 @@ class AzureFake(FakeProvider):
         self.stream_interval: float = 0.0
         self.blobs = BlobStore(DALLE_BLOB_ORIGIN, ttl_seconds=24 * 3600)
         self._window = spec.UsageWindow()
+        #: Every edit the fake accepted, as parsed from its multipart body.
+        self.edit_requests: list[edits.EditRequest] = []
         super().__init__()
 
     # ----------------------------------------------------------------- base hooks
@@ -134,6 +137,8 @@ class AzureFake(FakeProvider):
             "/openai/deployments/{deployment}/images/generations", self.deployment_generations
         )
         router.add_post("/openai/v1/images/generations", self.v1_generations)
+        router.add_post("/openai/deployments/{deployment}/images/edits", self.deployment_edits)
+        router.add_post("/openai/v1/images/edits", self.v1_edits)
         self.blobs.add_route(router)
 
     def new_request_id(self) -> str:
@@ -215,6 +220,85 @@ class AzureFake(FakeProvider):
             return err.response
         except spec.ApiError as err:
             return err.response()
+
+    async def deployment_edits(self, request: web.Request) -> web.StreamResponse:
+        """The deployment route's edits: multipart, the deployment names the model."""
+        try:
+            self._check_auth(request, v1=False)
+            if request.query.get("api-version") is None:
+                raise AzureError(
+                    _azure_error(
+                        400,
+                        "MissingApiVersionParameter",
+                        "The api-version query parameter (?api-version=) is required for all "
+                        "requests.",
+                    )
+                )
+            deployment = request.match_info["deployment"]
+            model = self._deployment(deployment)
+            request[DEPLOYMENT_NAME] = deployment
+            return await self._edit(request, model)
+        except AzureError as err:
+            return err.response
+        except spec.ApiError as err:
+            return err.response()
+
+    async def v1_edits(self, request: web.Request) -> web.StreamResponse:
+        """The v1 route's edits: the form's ``model`` names the deployment."""
+        try:
+            self._check_auth(request, v1=True)
+            fields, _, _ = edits.parse_edit(
+                request.headers.get("Content-Type", ""), self.recorded(request).body
+            )
+            name = fields.get("model")
+            if not isinstance(name, str):
+                raise spec.ApiError(
+                    400,
+                    "Missing required parameter: 'model'.",
+                    param="model",
+                    code="missing_required_parameter",
+                )
+            model = self._deployment(name)
+            request[DEPLOYMENT_NAME] = name
+            return await self._edit(request, model)
+        except AzureError as err:
+            return err.response
+        except spec.ApiError as err:
+            return err.response()
+
+    async def _edit(self, request: web.Request, model: spec.ModelSpec) -> web.StreamResponse:
+        fields, image_parts, mask_part = edits.parse_edit(
+            request.headers.get("Content-Type", ""), self.recorded(request).body
+        )
+        edit = edits.validate_edit(
+            fields, image_parts, mask_part, dialect=spec.AZURE, deployment_model=model
+        )
+        req = edit.image_request
+        if has_word(req.prompt, "forbidden"):
+            raise AzureError(self._policy_violation(req))
+        self.edit_requests.append(edit)
+        created = int(time.time())
+        if req.stream:
+            return await spec.stream_images(
+                request,
+                req,
+                created,
+                apply_headers=self.apply_common_headers,
+                interval=self.stream_interval,
+                details=self.include_output_details,
+                event_prefix="image_edit",
+                input_image_tokens=edit.input_image_tokens,
+            )
+        data = [{"b64_json": spec.b64(spec.render(req, i))} for i in range(req.n)]
+        return web.json_response(
+            spec.gpt_image_body(
+                req,
+                data,
+                created,
+                details=self.include_output_details,
+                input_image_tokens=edit.input_image_tokens,
+            )
+        )
 
     # ----------------------------------------------------------------- pieces
 

@@ -164,18 +164,30 @@ def parse_edit(content_type: str, body: bytes) -> tuple[dict[str, Any], list[Par
 
 
 def validate_edit(
-    fields: dict[str, Any], image_parts: list[Part], mask_part: Part | None
+    fields: dict[str, Any],
+    image_parts: list[Part],
+    mask_part: Part | None,
+    *,
+    dialect: spec.Dialect = spec.OPENAI,
+    deployment_model: spec.ModelSpec | None = None,
 ) -> EditRequest:
-    """Check an edit the way the Images API does; raise ``spec.ApiError`` if it would refuse."""
-    name = fields.get("model") or DEFAULT_EDIT_MODEL
-    if name in ("dall-e-2", "dall-e-3"):
-        raise spec.ApiError(
-            404,
-            f"The model `{name}` has been deprecated, learn more here: "
-            "https://platform.openai.com/docs/deprecations",
-            code="model_not_found",
-        )
-    model = spec.resolve_model({"model": name})
+    """Check an edit the way the Images API does; raise ``spec.ApiError`` if it would refuse.
+
+    ``deployment_model``: Azure routes by deployment, so the form's ``model`` plays no part.
+    """
+    if deployment_model is not None:
+        fields.pop("model", None)
+        model = deployment_model
+    else:
+        name = fields.get("model") or DEFAULT_EDIT_MODEL
+        if name in ("dall-e-2", "dall-e-3"):
+            raise spec.ApiError(
+                404,
+                f"The model `{name}` has been deprecated, learn more here: "
+                "https://platform.openai.com/docs/deprecations",
+                code="model_not_found",
+            )
+        model = spec.resolve_model({"model": name})
     if not image_parts:
         raise spec.ApiError(
             400,
@@ -232,7 +244,7 @@ def validate_edit(
             param="background",
             code="invalid_value",
         )
-    request = spec.parse_request({**fields, "model": model.name}, model, spec.OPENAI)
+    request = spec.parse_request({**fields, "model": model.name}, model, dialect)
     return EditRequest(
         image_request=request,
         fields={k: str(v) for k, v in fields.items()},

@@ -35,6 +35,7 @@ from imagegen.providers.openai import (
     parse_openai_images,
     stream_openai_events,
 )
+from imagegen.providers.openai_edits import send_openai_edit, stream_openai_edit_events
 from imagegen.providers.openai_models import azure_spec
 from imagegen.providers.transport import HttpResponse, HttpTransport
 from imagegen.types import ProviderResult
@@ -111,7 +112,15 @@ class AzureProvider(HttpProvider):
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
         return parse_openai_error(call, response, provider=self.name)
 
+    async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
+        if call.edit is not None:
+            # Both routes speak OpenAI's edits dialect beside their generations URL.
+            return await send_openai_edit(self, call, call.edit, transport)
+        return await super().generate(call, transport)
+
     def stream_events(
         self, call: ProviderCall, transport: HttpTransport
     ) -> AsyncIterator[ProviderEvent]:
+        if call.edit is not None:
+            return stream_openai_edit_events(self, call, call.edit, transport)
         return stream_openai_events(self, call, transport)

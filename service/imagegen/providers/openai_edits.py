@@ -253,8 +253,10 @@ _MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp
 def edit_request(
     generation: HttpRequest, call: ProviderCall, payload: EditPayload, *, stream: bool
 ) -> HttpRequest:
-    """The edits request beside the adapter's generation request: same host, same auth."""
-    if not generation.url.endswith(_GENERATIONS_SUFFIX):
+    """The edits request beside the adapter's generation request: same host, same auth, same
+    query (Azure's api-version)."""
+    path, question, query = generation.url.partition("?")
+    if not path.endswith(_GENERATIONS_SUFFIX):
         raise ValueError("the adapter's URL is not an images/generations URL")
     fields = edit_fields(
         prompt=call.prompt,
@@ -272,7 +274,7 @@ def edit_request(
     headers["content-type"] = built.content_type
     return HttpRequest(
         method="POST",
-        url=generation.url.removesuffix(_GENERATIONS_SUFFIX) + EDITS_PATH,
+        url=path.removesuffix(_GENERATIONS_SUFFIX) + EDITS_PATH + question + query,
         headers=headers,
         json={},
         body=built.body,

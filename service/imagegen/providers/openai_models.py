@@ -153,5 +153,10 @@ def azure_spec(base_model: str) -> ModelSpec:
         spec = replace(spec, provider_params=extras)
     if spec.sizes is not None:
         spec = replace(spec, sizes=tuple(s for s in spec.sizes if s not in ("256x256", "512x512")))
-    # The Azure adapter does not send edits yet: its models must not claim them.
-    return replace(spec, edit=None)
+    if spec.edit is not None and spec.edit.provider_params is not None:
+        # Edits keep their own parameters, with Azure's narrower output formats too.
+        edit_extras = dict(spec.edit.provider_params)
+        if "output_format" in edit_extras:
+            edit_extras["output_format"] = ParamSpec(str, choices=("png", "jpeg"))
+        spec = replace(spec, edit=replace(spec.edit, provider_params=edit_extras))
+    return spec
