@@ -74,6 +74,8 @@ async def test_every_input_image_goes_inline_in_order(
     assert base64.b64decode(parts[1]["inlineData"]["data"]) == images[0]
     assert len(response.images) == 1
     assert response.usage.input_tokens_details.image_tokens == 3 * INPUT_IMAGE_TOKENS
+    # The price table has no input-image rate for Gemini yet: unknown, never a silent 0.
+    assert response.cost.response_cost == "unknown"
 
 
 async def test_gemini_takes_no_mask_and_imagen_does_not_edit(
