@@ -162,3 +162,23 @@ async def test_a_json_body_and_a_form_without_images_are_refused(serve: ServeFac
             image_error = (await no_image.json())["error"]
     assert as_json.status == 400 and json_error["type"] == "invalid_request_error"
     assert no_image.status == 400 and image_error["param"] == "image"
+
+
+async def test_a_form_larger_than_the_message_limit_is_413(serve: ServeFactory) -> None:
+    served = await serve(
+        "model_list:\n"
+        "  - model_name: placeholder\n"
+        "    litellm_params: {model: local/placeholder}\n"
+        "server_settings:\n"
+        "  max_message_mb: 4\n"
+    )
+    form = aiohttp.MultipartWriter("form-data")
+    form.append("x").set_content_disposition("form-data", name="prompt")
+    big = form.append(io.BytesIO(b"\0" * (5 * 1024 * 1024)))
+    big.set_content_disposition("form-data", name="image", filename="big.png")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{served.http_base_url}/v1/images/edits", data=form) as response,
+    ):
+        assert response.status == 413
+        assert set((await response.json())["error"]) == {"message", "type", "param", "code"}
