@@ -5,32 +5,65 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
+UV_DIR := .tools/uv
+UV := $(UV_DIR)/bin/uv
+# The interpreter uv builds .venv with; never one uv would download.
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+# Redis and PostgreSQL: the servers tests start. `make run` needs none unless CONFIG names one.
+SYSTEM_DEPS ?= redis-server postgresql
 NODE_STAMP := node_modules/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
+# Empty: the config's server_settings.http_port (4000 by default).
+HTTP_PORT ?=
 
-.PHONY: setup run test lint breaking proto clients clients-test check-gen ci clean soak bench
+.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench
 
-## setup: create .venv with the imagegen command and dev tools (and buf, ts-proto from npm)
-setup: $(VENV_STAMP) $(NODE_STAMP)
+## setup: create .venv from uv.lock (hash-checked) with the imagegen command and dev tools,
+## the system servers the tests start, and buf / ts-proto from npm
+setup: $(VENV_STAMP) $(NODE_STAMP) system-deps
 
-$(VENV_STAMP): pyproject.toml
+# uv itself comes from PyPI at a pinned version with its hashes, into a venv of its own:
+# `uv sync` would remove it from .venv as a package the lock does not name.
+$(UV): scripts/uv-requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit("imagegen needs Python >= 3.11") if sys.version_info < (3, 11) else None'
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv --clear $(UV_DIR)
+	$(UV_DIR)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+	  -r scripts/uv-requirements.txt
+
+## lock: re-resolve uv.lock from pyproject.toml (run after changing a dependency)
+lock: $(UV)
+	$(UV) lock
+	$(UV) pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	  --output-file bench/litellm-requirements.txt bench/litellm-requirements.in
+
+## lock-check: uv.lock must match pyproject.toml (CI fails here when someone forgot `make lock`)
+lock-check: $(UV)
+	@$(UV) lock --check --quiet || { \
+	  echo "uv.lock is stale against pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1; }
+
+# --locked: install exactly what uv.lock says (hashes checked), and fail if it is stale.
+$(VENV_STAMP): pyproject.toml uv.lock $(UV)
+	@$(MAKE) --no-print-directory lock-check
+	$(UV) sync --locked --quiet --extra dev
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## run: serve the gateway on :$(PORT) (embedded offline default, or CONFIG=path/to/config.yaml)
+## system-deps: the servers the tests start for real (redis-server, PostgreSQL); apt-get as root
+system-deps:
+	@scripts/system_deps.sh $(SYSTEM_DEPS)
+
+## run: serve the gateway on :$(PORT), HTTP on :4000 or HTTP_PORT (embedded offline default, or CONFIG=path/to/config.yaml)
 run: $(VENV_STAMP)
-	$(VENV)/bin/imagegen serve --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
+	@$(if $(CONFIG),packages=$$($(PY) scripts/config_services.py $(CONFIG)) && scripts/system_deps.sh $$packages)
+	$(VENV)/bin/imagegen serve --port $(PORT) $(if $(HTTP_PORT),--http-port $(HTTP_PORT)) $(if $(CONFIG),--config $(CONFIG))
 
 ## test: the test suite (real gRPC server and fake providers on loopback; no keys, no network)
-test: $(VENV_STAMP)
+test: $(VENV_STAMP) system-deps
 	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
@@ -40,7 +73,7 @@ soak: $(VENV_STAMP)
 	$(PY) scripts/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
 ## lint: buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts
-lint: setup
+lint: setup lock-check
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
 	$(VENV)/bin/ruff check service tests scripts clients/python bench
@@ -83,15 +116,15 @@ LITELLM_STAMP := $(LITELLM_VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_BUDGET ?= 840
 
-$(BENCH_STAMP): $(VENV_STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+$(BENCH_STAMP): $(VENV_STAMP) pyproject.toml uv.lock
+	$(UV) sync --locked --quiet --extra dev --extra bench
 	touch $@
 
 # LiteLLM in a venv of its own: it is what we compare against, never a project dependency.
-$(LITELLM_STAMP):
-	$(PYTHON) -m venv $(LITELLM_VENV)
-	$(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LITELLM_VENV)/bin/python -m pip install --quiet 'litellm[proxy]==1.80.0'
+# Locked too (bench/litellm-requirements.txt, hashes), so both sides of the comparison stay put.
+$(LITELLM_STAMP): bench/litellm-requirements.txt $(UV)
+	$(UV) venv --quiet --allow-existing $(LITELLM_VENV)
+	VIRTUAL_ENV=$(LITELLM_VENV) $(UV) pip sync --quiet --require-hashes bench/litellm-requirements.txt
 	touch $@
 
 bench: $(BENCH_STAMP) $(LITELLM_STAMP)

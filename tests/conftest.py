@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
@@ -11,6 +13,7 @@ import pytest
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.config import Settings, parse_settings
 from imagegen.gateway import Gateway
+from imagegen.paths import DATA_DIR_ENV
 from imagegen.providers.registry import Providers
 from imagegen.server.app import RunningServer, start_server
 from tests.fakes.azure import AzureFake
@@ -19,6 +22,12 @@ from tests.fakes.xinference import XinferenceFake
 from tests.postgres import postgres_cluster
 
 pytest_plugins = ["tests.leak_scan"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Default data files (the spend log without spend_log_path) go to a throwaway directory,
+    # never the developer's ~/.local/state; servers the tests start as processes inherit it.
+    os.environ[DATA_DIR_ENV] = tempfile.mkdtemp(prefix="imagegen-test-data-")
 
 
 @dataclass

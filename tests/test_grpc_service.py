@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 import yaml
-from google.protobuf import descriptor_pool, message_factory
+from google.protobuf import descriptor_pool, json_format, message_factory
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
@@ -343,7 +343,11 @@ async def test_call_built_from_reflection_alone_returns_png_with_trailers(
         response_deserializer=response_class.FromString,
     )
 
-    call = generate(request_class(prompt="a reflected otter", model="placeholder", size="96x64"))
+    # A class made from a descriptor has no typed fields: fill it the way grpcurl does, from JSON.
+    request = json_format.ParseDict(
+        {"prompt": "a reflected otter", "model": "placeholder", "size": "96x64"}, request_class()
+    )
+    call = generate(request)
     response: Any = await call
     trailers = text_trailers(await call.trailing_metadata())
 

@@ -27,7 +27,9 @@ def _free_port() -> int:
         return port
 
 
-async def _start(args: list[str]) -> tuple[asyncio.subprocess.Process, str]:
+async def _start(
+    args: list[str], cwd: Path | None = None
+) -> tuple[asyncio.subprocess.Process, str]:
     port = _free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -45,6 +47,7 @@ async def _start(args: list[str]) -> tuple[asyncio.subprocess.Process, str]:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "OPENAI_API_KEY": ""},
+        cwd=cwd,
     )
     return process, f"127.0.0.1:{port}"
 
@@ -210,3 +213,36 @@ server_settings:
         kinds = await streamed
         assert kinds[0] == "accepted" and kinds[-1] == "summary" and "image" in kinds
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+async def test_default_spend_log_goes_to_the_data_dir_not_the_working_directory(
+    tmp_path: Path, channel_factory: list[grpc.aio.Channel]
+) -> None:
+    # Keys turn the spend log on; with no spend_log_path it must not land in a checkout.
+    key = "ig-data-dir-test-key-0001"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: placeholder\n"
+        "    litellm_params: {model: local/placeholder}\n"
+        f"keys:\n  - alias: team\n    key: {key}\n"
+    )
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    data = tmp_path / "data"
+    process, address = await _start(
+        ["--config", str(config), "--data-dir", str(data)], cwd=checkout
+    )
+    try:
+        channel = await _ready_channel(address, channel_factory)
+        stub = pb_grpc.ImageGenerationStub(channel)
+        response = await stub.GenerateImages(
+            pb.GenerateImagesRequest(prompt="otter", model="placeholder", size="32x32"),
+            metadata=(("authorization", f"Bearer {key}"),),
+        )
+        assert response.images[0].data.startswith(b"\x89PNG")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    assert list(checkout.iterdir()) == []
+    assert (data / "spend.sqlite3").stat().st_size > 0

@@ -7,17 +7,22 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
 from imagegen.cli_admin import add_commands
 from imagegen.config import Settings, embedded_settings, load_settings
 from imagegen.errors import ConfigError, ImageGenError
+from imagegen.paths import DATA_DIR_ENV
 
 
 def _serve(args: argparse.Namespace) -> int:
     from imagegen.server.app import serve
 
+    if args.data_dir:
+        # Through the environment so that worker processes resolve the same directory.
+        os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
     try:
         settings = load_settings(args.config) if args.config else embedded_settings()
     except ConfigError as exc:
@@ -149,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="OpenAI-compatible HTTP port (default 4000; 0 picks a free one)",
     )
     http.add_argument("--no-http", action="store_true", help="do not serve the HTTP door")
+    serve.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"where default data files go, e.g. the spend log (default ${DATA_DIR_ENV}, "
+        "else $XDG_STATE_HOME/imagegen, else ~/.local/state/imagegen)",
+    )
     serve.set_defaults(run=_serve)
 
     generate = commands.add_parser("generate", help="generate images through a running gateway")

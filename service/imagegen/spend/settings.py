@@ -3,7 +3,7 @@
 general_settings:
   master_key: os.environ/IMAGEGEN_MASTER_KEY   # manages keys, reads all spend
   database_url: postgresql://user@host/db       # absent: SQLite at spend_log_path
-  spend_log_path: ./imagegen-spend.sqlite3
+  spend_log_path: ./spend.sqlite3               # absent: spend.sqlite3 in the data directory
 keys:
   - alias: team-a
     key: os.environ/TEAM_A_KEY                  # or key_hash: <sha256 hex of the key>
@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagegen.errors import ConfigError
 from imagegen.keys.model import KeySpec, hash_key
+from imagegen.paths import default_spend_log_path
 
-DEFAULT_SPEND_LOG_PATH = "./imagegen-spend.sqlite3"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -89,7 +89,7 @@ class AccessSettings:
 
     @property
     def sqlite_path(self) -> Path:
-        return Path(self.spend_log_path or DEFAULT_SPEND_LOG_PATH)
+        return Path(self.spend_log_path) if self.spend_log_path else default_spend_log_path()
 
 
 def build_access(general: GeneralSection, entries: list[KeyEntry], source: str) -> AccessSettings:
