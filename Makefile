@@ -72,7 +72,7 @@ test: $(VENV_STAMP) system-deps
 soak: $(VENV_STAMP)
 	$(PY) scripts/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
-## lint: buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts
+## lint: lock check, buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts
 lint: setup lock-check
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
