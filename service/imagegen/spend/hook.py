@@ -27,8 +27,8 @@ from imagegen.events import Caller, RequestState
 from imagegen.hooks import RequestHook
 from imagegen.keys.model import KeySpec
 from imagegen.keys.registry import KeyRegistry
-from imagegen.spend.budgets import BudgetLedger, Hold
-from imagegen.spend.limits import RateLimiter
+from imagegen.quota.build import build_quota
+from imagegen.spend.budgets import Hold
 from imagegen.spend.rows import SpendRow
 from imagegen.spend.store import Store, open_store
 from imagegen.spend.writer import SpendWriter
@@ -64,8 +64,8 @@ class AccessHook(RequestHook):
         self.access = settings.access
         self.store = store or open_store(self.access.database_url, str(self.access.sqlite_path))
         self.registry = KeyRegistry(self.store, self.access.keys, self.access.master_key)
-        self.ledger = BudgetLedger(self.store)
-        self.limiter = RateLimiter()
+        # Budgets and rate limits: this process's own, or the fleet's (imagegen.quota).
+        self.ledger = build_quota(settings, self.store)
         self.writer = SpendWriter(
             self.store, batch_size=self.access.batch_size, interval=self.access.batch_interval
         )
@@ -77,11 +77,13 @@ class AccessHook(RequestHook):
     async def start(self) -> None:
         await self.store.open()
         await self.registry.load()
+        await self.ledger.start(self.registry)
         self.writer.start()
 
     async def aclose(self) -> None:
         try:
             await self.writer.aclose()
+            await self.ledger.aclose()
         finally:
             await self.store.close()
 
@@ -146,12 +148,14 @@ class AccessHook(RequestHook):
                     f"{key.alias!r} has a budget (general_settings.allow_unpriced_models)",
                     metadata={"model": model[:128], "basis": quote.basis},
                 )
-            call.hold = await self.ledger.reserve(key, quote.cost or Decimal(0), call.started_at)
+            call.hold = await self.ledger.reserve(
+                key, quote.cost or Decimal(0), call.started_at, state.decisions
+            )
         try:
-            self.limiter.admit(key, images, time.time())
+            await self.ledger.admit(key, images, time.time(), state.decisions)
         except ImageGenError:
             if call.hold is not None:
-                self.ledger.settle(call.hold, Decimal(0))
+                await self.ledger.settle(call.hold, Decimal(0), self.writer.flush)
             raise
 
     async def after_call(self, state: RequestState, result: ProviderResult) -> ProviderResult:
@@ -171,9 +175,10 @@ class AccessHook(RequestHook):
         held = call.hold.amount if call.hold is not None else Decimal(0)
         # Unknown: the provider may have billed; the budget keeps the quote it held.
         charged = cost if cost is not None else held
-        if call.hold is not None:
-            self.ledger.settle(call.hold, charged)
         self.writer.put(self._row(state, call, error, charged))
+        if call.hold is not None:
+            # After the put: a shared store waits for this row to be committed (flush).
+            await self.ledger.settle(call.hold, charged, self.writer.flush)
 
     def _row(
         self, state: RequestState, call: _Call, error: ImageGenError | None, charged: Decimal
