@@ -77,6 +77,7 @@ class RedisQuota:
         self._epoch = self.redis.register_script(scripts.EPOCH)
         self._admit = self.redis.register_script(scripts.ADMIT)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._live: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         return None
@@ -87,6 +88,10 @@ class RedisQuota:
             await asyncio.wait(set(self._tasks), timeout=10)
         for task in list(self._tasks):
             task.cancel()
+        # Holds of calls that never settled (the server is going away): left to expire.
+        for task in list(self._live):
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._live, return_exceptions=True)
         await self.redis.aclose()
 
     # ------------------------------------------------------------------ keys in Redis
@@ -131,6 +136,8 @@ class RedisQuota:
             if verdict == "ok":
                 hold = SharedHold(key.key_id, start, amount, hold_id=hold_id, micros=micros)
                 hold.refresher = asyncio.create_task(self._keep_alive(hold, keys))
+                self._live.add(hold.refresher)
+                hold.refresher.add_done_callback(self._live.discard)
                 return hold
             if verdict == "over":
                 left = max(Decimal(0), key.max_budget - from_micros(int(committed) + int(held)))
