@@ -63,13 +63,14 @@ class QuotaPolicy:
         if now - self._logged_at >= _LOG_EVERY_SECONDS:
             self._logged_at = now
             log.warning(
-                "quota: Redis unreachable (%s) at %s for key_id=%s: %s",
+                "quota: Redis unreachable (%s) at %s for key_id=%s: %s, %s",
                 type(exc).__name__,
                 step,
                 key.key_id,
-                "serving under this replica's own limits (fail_open)"
+                action,
+                "serving under this replica's own limits"
                 if self.fail_open
-                else "refusing budgeted and rate-limited calls (fail closed)",
+                else "refusing budgeted and rate-limited calls",
             )
         if not self.fail_open:
             raise QuotaStateUnavailableError(
