@@ -41,6 +41,11 @@ class QuotaStore(Protocol):
     async def reserve(self, key: KeySpec, amount: Decimal, now: float) -> Hold:
         """Hold `amount` against the key's budget, or raise BudgetExceededError."""
 
+    async def take(
+        self, key: KeySpec, amount: Decimal | None, images: int, now: float
+    ) -> Hold | None:
+        """reserve `amount` (None: the key has no budget), then admit; both or neither."""
+
     async def settle(self, hold: Hold, charged: Decimal, durable: Durable) -> None:
         """Replace the hold by the charge `charged` (once; later calls do nothing).
 

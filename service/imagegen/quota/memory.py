@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from imagegen.errors import ImageGenError
 from imagegen.keys.model import KeySpec
 from imagegen.quota.base import Durable
 from imagegen.spend.budgets import BudgetLedger, Hold
@@ -33,6 +34,18 @@ class MemoryQuota:
 
     async def reserve(self, key: KeySpec, amount: Decimal, now: float) -> Hold:
         return await self.ledger.reserve(key, amount, now)
+
+    async def take(
+        self, key: KeySpec, amount: Decimal | None, images: int, now: float
+    ) -> Hold | None:
+        hold = None if amount is None else await self.ledger.reserve(key, amount, now)
+        try:
+            self.limiter.admit(key, images, now)
+        except ImageGenError:
+            if hold is not None:
+                self.ledger.settle(hold, Decimal(0))
+            raise
+        return hold
 
     async def settle(self, hold: Hold, charged: Decimal, durable: Durable) -> None:
         # The ledger adds the charge to what it summed from the log: no need to wait for it.

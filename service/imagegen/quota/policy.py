@@ -98,6 +98,22 @@ class QuotaPolicy:
                 self._unreachable(exc, key, "budget", decisions)
         return await self.local.reserve(key, amount, now)
 
+    async def take(
+        self,
+        key: KeySpec,
+        amount: Decimal | None,
+        images: int,
+        now: float,
+        decisions: list[Decision],
+    ) -> Hold | None:
+        """Hold the quote (None: no budget) and count the call; refused: nothing is kept."""
+        if self.shared is not None:
+            try:
+                return await self.shared.take(key, amount, images, now)
+            except RedisError as exc:
+                self._unreachable(exc, key, "take", decisions)
+        return await self.local.take(key, amount, images, now)
+
     async def settle(self, hold: Hold, charged: Decimal, durable: Durable) -> None:
         if isinstance(hold, SharedHold) and self.shared is not None:
             try:

@@ -69,13 +69,12 @@ class RedisQuota:
         # within one refresh, and seeding waits that long (plus a margin) first.
         self.refresh_seconds = min(1.0, hold_seconds / 4)
         self.reseed_wait_ms = int((self.refresh_seconds + 0.25) * 1000)
-        self._reserve = self.redis.register_script(scripts.RESERVE)
+        self._take = self.redis.register_script(scripts.TAKE)
         self._refresh = self.redis.register_script(scripts.REFRESH)
         self._finalize = self.redis.register_script(scripts.FINALIZE)
         self._probe = self.redis.register_script(scripts.SEED_PROBE)
         self._seed = self.redis.register_script(scripts.SEED_SET)
         self._epoch = self.redis.register_script(scripts.EPOCH)
-        self._admit = self.redis.register_script(scripts.ADMIT)
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: set[asyncio.Task[None]] = set()
 
@@ -97,50 +96,65 @@ class RedisQuota:
     # ------------------------------------------------------------------ keys in Redis
 
     def _slot(self, key_id: str, start: float) -> list[str]:
-        # One hash tag per slot: the keys a script touches share a Redis Cluster slot.
-        base = f"{self.ns}:{{{key_id}:{int(start)}}}"
+        # One hash tag per key: the keys a script touches share a Redis Cluster slot.
+        base = f"{self.ns}:{{{key_id}}}:{int(start)}"
         return [f"{base}:committed", f"{base}:holds", f"{base}:expiry", f"{base}:writes"]
 
-    # ------------------------------------------------------------------ rate windows
+    # ------------------------------------------------------------------ taking a call
 
     async def admit(self, key: KeySpec, images: int, now: float) -> None:
-        if key.rpm is None and key.ipm is None:
-            return
-        args: list[str | int] = [
-            -1 if key.rpm is None else key.rpm,
-            -1 if key.ipm is None else key.ipm,
-            images,
-            uuid.uuid4().hex,
-        ]
-        verdict, retry_ms = await self._admit(keys=[f"{self.ns}:rate:{key.key_id}"], args=args)
-        if verdict == "rpm":
-            assert key.rpm is not None
-            raise _limited(key, "rpm", key.rpm, "requests", int(retry_ms) / 1000)
-        if verdict == "ipm":
-            assert key.ipm is not None
-            raise _limited(key, "ipm", key.ipm, "images", int(retry_ms) / 1000)
-
-    # ------------------------------------------------------------------ budgets
+        await self.take(key, None, images, now)
 
     async def reserve(self, key: KeySpec, amount: Decimal, now: float) -> Hold:
+        hold = await self.take(key, amount, 0, now, count=False)
+        assert hold is not None
+        return hold
+
+    async def take(
+        self, key: KeySpec, amount: Decimal | None, images: int, now: float, *, count: bool = True
+    ) -> Hold | None:
+        """Hold `amount` (None: no budget) and count the call, in one round trip."""
         start, end = period_bounds(key.budget_period, now)
-        if key.max_budget is None:
-            return Hold(key.key_id, start, amount)
+        budgeted = amount is not None and key.max_budget is not None
+        limited = count and (key.rpm is not None or key.ipm is not None)
+        if not budgeted and not limited:
+            return None if amount is None else Hold(key.key_id, start, amount)
         keys = self._slot(key.key_id, start)
-        micros = to_micros(amount, up=True)
-        budget = to_micros(key.max_budget, up=False)
+        micros = to_micros(amount, up=True) if amount is not None and budgeted else -1
+        budget = to_micros(key.max_budget, up=False) if key.max_budget is not None else -1
         hold_id = uuid.uuid4().hex
-        args: list[str | int] = [hold_id, micros, budget, self.hold_ms]
+        args: list[str | int] = [
+            hold_id,
+            micros,
+            budget,
+            self.hold_ms,
+            -1 if key.rpm is None or not limited else key.rpm,
+            -1 if key.ipm is None or not limited else key.ipm,
+            images,
+            hold_id,
+        ]
+        window = f"{self.ns}:{{{key.key_id}}}:rate"
         for _ in range(3):
-            verdict, committed, held = await self._reserve(keys=keys[:3], args=args)
+            verdict, first, second = await self._take(keys=[*keys[:3], window], args=args)
             if verdict == "ok":
+                if amount is None:
+                    return None
+                if not budgeted:
+                    return Hold(key.key_id, start, amount)
                 hold = SharedHold(key.key_id, start, amount, hold_id=hold_id, micros=micros)
                 hold.refresher = asyncio.create_task(self._keep_alive(hold, keys))
                 self._live.add(hold.refresher)
                 hold.refresher.add_done_callback(self._live.discard)
                 return hold
+            if verdict == "rpm":
+                assert key.rpm is not None
+                raise _limited(key, "rpm", key.rpm, "requests", int(first) / 1000)
+            if verdict == "ipm":
+                assert key.ipm is not None
+                raise _limited(key, "ipm", key.ipm, "images", int(first) / 1000)
             if verdict == "over":
-                left = max(Decimal(0), key.max_budget - from_micros(int(committed) + int(held)))
+                assert key.max_budget is not None and amount is not None
+                left = max(Decimal(0), key.max_budget - from_micros(int(first) + int(second)))
                 raise BudgetExceededError(
                     f"the budget of key {key.alias!r} does not cover this call "
                     f"(quote {amount} USD, {left} USD left of {key.max_budget})",

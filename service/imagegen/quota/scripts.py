@@ -26,26 +26,6 @@ for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
 end
 """
 
-# KEYS: committed, holds, expiry. ARGV: hold id, micros, budget micros, hold ttl ms.
-RESERVE = (
-    _NOW
-    + """
-local committed = redis.call('GET', KEYS[1])
-if not committed then return {'unseeded', 0, 0} end
-committed = tonumber(committed)
-"""
-    + _PURGE_AND_SUM
-    + """
-local amount = tonumber(ARGV[2])
-if committed + held + amount > tonumber(ARGV[3]) then return {'over', committed, held} end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':h')
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], 4 * tonumber(ARGV[4]))
-redis.call('PEXPIRE', KEYS[3], 4 * tonumber(ARGV[4]))
-return {'ok', committed, held}
-"""
-)
-
 # KEYS: holds, expiry, writes. ARGV: hold id, "<micros>:<h|w>", hold ttl ms, count a write.
 # Also re-creates a hold that a flush of Redis lost, so that live calls count again.
 REFRESH = (
@@ -120,19 +100,16 @@ if left < 0 then return 0 end
 return left
 """
 
-# KEYS: the key's window. ARGV: rpm (-1: none), ipm (-1: none), images, call id.
-# A sliding minute: one member per admitted call, "<id>:<images>", scored by its time.
-ADMIT = (
-    _NOW
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
-local calls = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+
+_WINDOW = """
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
+local calls = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
 local count = #calls / 2
-local rpm = tonumber(ARGV[1])
-local ipm = tonumber(ARGV[2])
-local images = tonumber(ARGV[3])
+local rpm = tonumber(ARGV[5])
+local ipm = tonumber(ARGV[6])
+local images = tonumber(ARGV[7])
 if rpm >= 0 and count >= rpm then
-  return {'rpm', tonumber(calls[(count - rpm) * 2 + 2]) + 60000 - now}
+  return {'rpm', tonumber(calls[(count - rpm) * 2 + 2]) + 60000 - now, 0}
 end
 if ipm >= 0 then
   local used = 0
@@ -142,14 +119,46 @@ if ipm >= 0 then
     for i = 1, #calls, 2 do
       freed = freed + tonumber(string.match(calls[i], ':(%d+)$'))
       if used - freed + images <= ipm then
-        return {'ipm', tonumber(calls[i + 1]) + 60000 - now}
+        return {'ipm', tonumber(calls[i + 1]) + 60000 - now, 0}
       end
     end
-    return {'ipm', 60000}
+    return {'ipm', 60000, 0}
   end
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. ARGV[3])
-redis.call('PEXPIRE', KEYS[1], 61000)
-return {'ok', 0}
+"""
+
+# KEYS: committed, holds, expiry, window. ARGV: hold id, micros (-1: no budget), budget
+# micros, hold ttl ms, rpm (-1: none), ipm (-1: none), images, call id.
+# One round trip per request: the budget is checked, then the rate window, and only when
+# both admit is the hold taken and the call counted (as the memory store does in turn).
+TAKE = (
+    _NOW
+    + """
+local amount = tonumber(ARGV[2])
+local committed = 0
+local held = 0
+if amount >= 0 then
+  committed = redis.call('GET', KEYS[1])
+  if not committed then return {'unseeded', 0, 0} end
+  committed = tonumber(committed)
+"""
+    + _PURGE_AND_SUM
+    + """
+  if committed + held + amount > tonumber(ARGV[3]) then return {'over', committed, held} end
+end
+if tonumber(ARGV[5]) >= 0 or tonumber(ARGV[6]) >= 0 then
+"""
+    + _WINDOW
+    + """
+  redis.call('ZADD', KEYS[4], now, ARGV[8] .. ':' .. ARGV[7])
+  redis.call('PEXPIRE', KEYS[4], 61000)
+end
+if amount >= 0 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':h')
+  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], 4 * tonumber(ARGV[4]))
+  redis.call('PEXPIRE', KEYS[3], 4 * tonumber(ARGV[4]))
+end
+return {'ok', committed, held}
 """
 )

@@ -138,6 +138,7 @@ class AccessHook(RequestHook):
                 metadata={"key_alias": key.alias, "model": model[:128]},
             )
         images = state.request.n or 1
+        amount: Decimal | None = None
         if key.max_budget is not None:
             assert self._gateway is not None, "the hook was not bound to its gateway"
             quote = self._gateway.quote(state.request)
@@ -148,15 +149,9 @@ class AccessHook(RequestHook):
                     f"{key.alias!r} has a budget (general_settings.allow_unpriced_models)",
                     metadata={"model": model[:128], "basis": quote.basis},
                 )
-            call.hold = await self.ledger.reserve(
-                key, quote.cost or Decimal(0), call.started_at, state.decisions
-            )
-        try:
-            await self.ledger.admit(key, images, time.time(), state.decisions)
-        except ImageGenError:
-            if call.hold is not None:
-                await self.ledger.settle(call.hold, Decimal(0), self.writer.flush)
-            raise
+            amount = quote.cost or Decimal(0)
+        # The budget hold and the rate windows: both taken, or neither.
+        call.hold = await self.ledger.take(key, amount, images, time.time(), state.decisions)
 
     async def after_call(self, state: RequestState, result: ProviderResult) -> ProviderResult:
         call = state.extensions.get(self.name)
