@@ -79,25 +79,6 @@ class QuotaPolicy:
                 metadata={"key_alias": key.alias},
             ) from None
 
-    async def admit(self, key: KeySpec, images: int, now: float, decisions: list[Decision]) -> None:
-        if self.shared is not None:
-            try:
-                await self.shared.admit(key, images, now)
-                return
-            except RedisError as exc:
-                self._unreachable(exc, key, "rate_limit", decisions)
-        await self.local.admit(key, images, now)
-
-    async def reserve(
-        self, key: KeySpec, amount: Decimal, now: float, decisions: list[Decision]
-    ) -> Hold:
-        if self.shared is not None:
-            try:
-                return await self.shared.reserve(key, amount, now)
-            except RedisError as exc:
-                self._unreachable(exc, key, "budget", decisions)
-        return await self.local.reserve(key, amount, now)
-
     async def take(
         self,
         key: KeySpec,
