@@ -254,3 +254,31 @@ async def test_an_unreachable_redis_fails_budgeted_keys_closed_unless_told_other
         assert isinstance(outcome, QuotaStateUnavailableError), outcome
         assert outcome.code is Code.UNAVAILABLE and outcome.retry_after == 1.0
         assert openai_fake.requests == []
+
+
+async def test_images_per_minute_are_shared_and_a_refusal_keeps_nothing(
+    tmp_path: Path, redis_url: str
+) -> None:
+    store = SqliteStore(str(tmp_path / "spend.sqlite3"))
+    await store.open()
+    namespace = f"test:{uuid.uuid4().hex}"
+    replicas = [RedisQuota(redis_url, namespace, store) for _ in range(2)]
+    key = KeySpec(key_hash="cd" * 32, alias="team", ipm=5, max_budget=Decimal("1"))
+    try:
+        now = time.time()
+        await replicas[0].take(key, DALLE2_256 * 2, 2, now)
+        await replicas[1].take(key, DALLE2_256 * 2, 2, now)
+        with pytest.raises(KeyRateLimitedError) as caught:
+            await replicas[0].take(key, DALLE2_256 * 2, 2, now)
+        assert caught.value.subject == "key:team:ipm"
+        assert caught.value.retry_after is not None and 55 < caught.value.retry_after <= 60
+        # The refused call neither counted nor held: one image still fits, on either replica.
+        hold = await replicas[1].take(key, DALLE2_256, 1, now)
+        assert hold is not None
+        assert await replicas[0].spent(key) == 0  # held, not committed
+        with pytest.raises(KeyRateLimitedError):
+            await replicas[0].take(key, DALLE2_256, 1, now)
+    finally:
+        for replica in replicas:
+            await replica.aclose()
+        await store.close()

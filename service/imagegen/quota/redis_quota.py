@@ -133,9 +133,10 @@ class RedisQuota:
             images,
             hold_id,
         ]
-        window = f"{self.ns}:{{{key.key_id}}}:rate"
+        # The rate window (one member per call) and its running image count.
+        window = [f"{self.ns}:{{{key.key_id}}}:rate", f"{self.ns}:{{{key.key_id}}}:rate-images"]
         for _ in range(3):
-            verdict, first, second = await self._take(keys=[*keys[:3], window], args=args)
+            verdict, first, second = await self._take(keys=[*keys[:3], *window], args=args)
             if verdict == "ok":
                 if amount is None:
                     return None

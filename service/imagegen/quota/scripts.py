@@ -102,19 +102,28 @@ return left
 
 
 _WINDOW = """
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
-local calls = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
-local count = #calls / 2
+local cutoff = now - 60000
+local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', cutoff)
+if #expired > 0 then
+  local freed = 0
+  for _, m in ipairs(expired) do freed = freed + tonumber(string.match(m, ':(%d+)$')) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', cutoff)
+  redis.call('DECRBY', KEYS[5], freed)
+end
+local count = redis.call('ZCARD', KEYS[4])
+if count == 0 then redis.call('DEL', KEYS[5]) end
 local rpm = tonumber(ARGV[5])
 local ipm = tonumber(ARGV[6])
 local images = tonumber(ARGV[7])
 if rpm >= 0 and count >= rpm then
-  return {'rpm', tonumber(calls[(count - rpm) * 2 + 2]) + 60000 - now, 0}
+  local at = redis.call('ZRANGE', KEYS[4], count - rpm, count - rpm, 'WITHSCORES')
+  return {'rpm', tonumber(at[2]) + 60000 - now, 0}
 end
 if ipm >= 0 then
-  local used = 0
-  for i = 1, #calls, 2 do used = used + tonumber(string.match(calls[i], ':(%d+)$')) end
+  local used = tonumber(redis.call('GET', KEYS[5]) or '0')
   if used + images > ipm then
+    -- Only a refusal walks the window, to tell when enough images leave it.
+    local calls = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
     local freed = 0
     for i = 1, #calls, 2 do
       freed = freed + tonumber(string.match(calls[i], ':(%d+)$'))
@@ -127,8 +136,10 @@ if ipm >= 0 then
 end
 """
 
-# KEYS: committed, holds, expiry, window. ARGV: hold id, micros (-1: no budget), budget
-# micros, hold ttl ms, rpm (-1: none), ipm (-1: none), images, call id.
+# KEYS: committed, holds, expiry, rate window (a sorted set, one "<id>:<images>" member per
+# call, scored by time), images in the window (a running sum, so that admitting does not
+# walk the window). ARGV: hold id, micros (-1: no budget), budget micros, hold ttl ms,
+# rpm (-1: none), ipm (-1: none), images, call id.
 # One round trip per request: the budget is checked, then the rate window, and only when
 # both admit is the hold taken and the call counted (as the memory store does in turn).
 TAKE = (
@@ -151,7 +162,9 @@ if tonumber(ARGV[5]) >= 0 or tonumber(ARGV[6]) >= 0 then
     + _WINDOW
     + """
   redis.call('ZADD', KEYS[4], now, ARGV[8] .. ':' .. ARGV[7])
+  redis.call('INCRBY', KEYS[5], ARGV[7])
   redis.call('PEXPIRE', KEYS[4], 61000)
+  redis.call('PEXPIRE', KEYS[5], 61000)
 end
 if amount >= 0 then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':h')
