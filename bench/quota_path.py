@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from imagegen.keys.model import KeySpec
-from imagegen.quota.memory import MemoryQuota
-from imagegen.quota.policy import QuotaPolicy
-from imagegen.quota.redis_quota import RedisQuota
+from imagegen.spend.quota.memory import MemoryQuota
+from imagegen.spend.quota.policy import QuotaPolicy
+from imagegen.spend.quota.redis_quota import RedisQuota
 from imagegen.spend.store_sqlite import SqliteStore
 
 QUOTE = Decimal("0.016")

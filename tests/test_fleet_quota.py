@@ -23,7 +23,7 @@ from imagegen.errors import (
     UnauthenticatedError,
 )
 from imagegen.keys.model import KeySpec
-from imagegen.quota.redis_quota import RedisQuota, SharedHold
+from imagegen.spend.quota.redis_quota import RedisQuota, SharedHold
 from imagegen.spend.store_sqlite import SqliteStore
 from tests.conftest import Served, ServeFactory
 from tests.fakes.openai import OpenAIFake

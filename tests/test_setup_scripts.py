@@ -52,17 +52,24 @@ def test_environment_references_are_resolved(tmp_path: Path) -> None:
 
 def test_missing_package_without_root_fails_naming_it_and_the_command() -> None:
     # A PATH with only what the script uses besides the package check: redis-server is absent.
-    # As root, the script runs as `nobody`, so it cannot install and must say what to do.
+    # As root, the script runs as `nobody`, so it cannot install and must say what to do; it
+    # runs from a world-readable copy, since the checkout may sit below a private directory.
     bin_dir = Path(tempfile.mkdtemp(prefix="imagegen-path-"))
     try:
         for tool in ("id", "cat"):
             (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+        script = bin_dir / "system_deps.sh"
+        shutil.copyfile(ROOT / "scripts" / "system_deps.sh", script)
+        os.chmod(script, 0o755)
         os.chmod(bin_dir, 0o755)
         as_nobody = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "nobody", "--"]
-        command = [*(as_nobody if os.geteuid() == 0 else [])]
-        command += ["/bin/bash", str(ROOT / "scripts" / "system_deps.sh"), "redis-server"]
+        command = [*(as_nobody if os.geteuid() == 0 else []), "/bin/bash", str(script)]
         result = subprocess.run(
-            command, capture_output=True, text=True, env={"PATH": str(bin_dir)}, check=False
+            [*command, "redis-server"],
+            capture_output=True,
+            text=True,
+            env={"PATH": str(bin_dir)},
+            check=False,
         )
     finally:
         shutil.rmtree(bin_dir)

@@ -38,8 +38,8 @@ async def test_each_outage_decision_is_counted_and_logged(
         keys=[{"alias": "team", "key": TEAM_KEY, "max_budget": "1", "rpm": 10}],
     )
     settings = parse_settings(config, source="quota-policy.yaml")
-    observed = await observe(settings, hooks=[AccessHook(settings)])
-    caplog.set_level(logging.WARNING, logger="imagegen.quota")
+    observed = await observe(settings, hooks=[AccessHook(settings.access, default_model=None)])
+    caplog.set_level(logging.WARNING, logger="imagegen.spend.quota")
     async with AsyncImageGenClient(observed.served.address, api_key=TEAM_KEY) as team:
         for _ in range(2):
             if fail_open:
@@ -51,7 +51,7 @@ async def test_each_outage_decision_is_counted_and_logged(
     action = "fail_open" if fail_open else "fail_closed"
     # One decision per call: the budget and the rate windows are taken in one step.
     assert observed.point("imagegen.quota.decisions", step="take", action=action).value == 2
-    warnings = [r.getMessage() for r in caplog.records if r.name == "imagegen.quota.policy"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "imagegen.spend.quota.policy"]
     assert len(warnings) == 1  # one line per outage window, not one per call
     assert action in warnings[0] and "key_id=" in warnings[0]
     assert TEAM_KEY not in warnings[0] and MASTER not in warnings[0]

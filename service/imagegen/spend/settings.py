@@ -44,7 +44,7 @@ class GeneralSection(BaseModel):
     spend_batch_interval_ms: int = Field(default=50, ge=1, le=60_000)
     log_prompts: bool = False
     allow_unpriced_models: bool = False
-    # Fleet mode (imagegen.quota): budgets and key limits shared through Redis.
+    # Fleet mode (imagegen.spend.quota): budgets and key limits shared through Redis.
     quota_redis_url: str | None = None
     quota_redis_namespace: str = Field(default="imagegen:quota", min_length=1)
     quota_fail_open: bool = False

@@ -25,10 +25,10 @@ import redis.asyncio as aioredis
 
 from imagegen.errors import BudgetExceededError, ConfigError, QuotaStateUnavailableError
 from imagegen.keys.model import KeySpec
-from imagegen.quota import scripts
-from imagegen.quota.base import Durable, from_micros, to_micros
 from imagegen.spend.budgets import Hold, period_bounds
 from imagegen.spend.limits import _limited
+from imagegen.spend.quota import scripts
+from imagegen.spend.quota.base import Durable, from_micros, to_micros
 from imagegen.spend.store import Store
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from imagegen.events import Decision
 from imagegen.keys.model import KeySpec
 from imagegen.keys.registry import KeyRegistry
 from imagegen.keys.sync import KeySync
-from imagegen.quota.base import Durable
-from imagegen.quota.memory import MemoryQuota
-from imagegen.quota.redis_quota import RedisQuota, SharedHold
 from imagegen.spend.budgets import Hold
+from imagegen.spend.quota.base import Durable
+from imagegen.spend.quota.memory import MemoryQuota
+from imagegen.spend.quota.redis_quota import RedisQuota, SharedHold
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from imagegen.errors import ImageGenError
 from imagegen.keys.model import KeySpec
-from imagegen.quota.base import Durable
 from imagegen.spend.budgets import BudgetLedger, Hold
 from imagegen.spend.limits import RateLimiter
+from imagegen.spend.quota.base import Durable
 from imagegen.spend.store import Store
 
 
