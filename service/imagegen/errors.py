@@ -590,6 +590,7 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "QuotaError",
+    "QuotaStateUnavailableError",
     "RequestCancelledError",
     "RouterStateUnavailableError",
     "ServerLimitError",
