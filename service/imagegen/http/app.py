@@ -38,6 +38,7 @@ from imagegen.http.convert import (
     partial_event,
 )
 from imagegen.http.errors import error_body, error_headers
+from imagegen.http.litellm_headers import litellm_headers
 from imagegen.http.tracing import server_span_middleware
 from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
@@ -138,6 +139,8 @@ def _fact_headers(facts: CallFacts) -> dict[str, str]:
     if facts.request_id:
         # What OpenAI's SDKs read as the request id (`_request_id`, APIError.request_id).
         headers["x-request-id"] = headers["x-imagegen-request-id"]
+    # LiteLLM proxy callers (scripts, its SDK's litellm_proxy provider) read these names.
+    headers.update(litellm_headers(facts))
     return headers
 
 
