@@ -39,9 +39,11 @@ from imagegen.http.convert import (
 )
 from imagegen.http.errors import error_body, error_headers
 from imagegen.http.litellm_headers import litellm_headers
+from imagegen.http.litellm_keys import add_litellm_key_routes
 from imagegen.http.tracing import server_span_middleware
 from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
+from imagegen.spend.hook import access_of
 from imagegen.telemetry.hook import telemetry_hook
 from imagegen.types import CallFacts
 
@@ -168,6 +170,8 @@ class HttpDoor:
             # /v1 (OpenAI's) or not (LiteLLM proxy users commonly point at the bare host).
             self.app.router.add_post(f"{prefix}/images/generations", self._generations)
             self.app.router.add_get(f"{prefix}/models", self._models)
+        # LiteLLM's key-admin routes, for operators' scripts written against its proxy.
+        add_litellm_key_routes(self.app, access_of(gateway.hooks))
         self.app.router.add_get("/health/liveliness", self._liveliness)
         self.app.router.add_get("/health/liveness", self._liveliness)
         self.app.router.add_get("/health/readiness", self._readiness)
