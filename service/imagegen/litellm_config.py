@@ -25,6 +25,9 @@ OWN_KEYS = frozenset({"drop_params", "request_timeout"})
 # (LiteLLM's proxy hands them to its Router).
 ROUTER_KEYS = ("num_retries", "fallbacks", "default_fallbacks", "content_policy_fallbacks")
 CALLBACK_KEYS = ("callbacks", "success_callback", "failure_callback")
+# LiteLLM's switch for Entra ID tokens from the default Azure credential (managed or
+# workload identity) on azure/ deployments without a key; per deployment in imagegen.
+AZURE_TOKEN_REFRESH = "enable_azure_ad_token_refresh"
 # Keys accepted only with the value that is imagegen's behaviour anyway.
 _SAME_AS_IMAGEGEN: Mapping[str, object] = {"set_verbose": False}
 # Keys imagegen has no equivalent for, with what to use instead.
@@ -110,6 +113,11 @@ def fold_litellm_settings(raw: dict[str, Any], source: str) -> dict[str, Any]:
             router[key] = value
         elif key in CALLBACK_KEYS:
             otel = _callbacks(value, where) or otel
+        elif key == AZURE_TOKEN_REFRESH:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: must be true or false")
+            if value:
+                raw["model_list"] = _with_azure_token_refresh(raw.get("model_list"))
         elif key in _SAME_AS_IMAGEGEN and value == _SAME_AS_IMAGEGEN[key]:
             continue
         elif key in _REFUSED:
@@ -127,6 +135,21 @@ def fold_litellm_settings(raw: dict[str, Any], source: str) -> dict[str, Any]:
     if telemetry:
         raw["telemetry_settings"] = telemetry
     return raw
+
+
+def _with_azure_token_refresh(entries: Any) -> Any:
+    if not isinstance(entries, list):
+        return entries
+    updated = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            name = "litellm_params" if "litellm_params" in entry else "params"
+            params = entry.get(name)
+            model = params.get("model") if isinstance(params, dict) else None
+            if isinstance(params, dict) and isinstance(model, str) and model.startswith("azure/"):
+                entry = {**entry, name: {AZURE_TOKEN_REFRESH: True, **params}}
+        updated.append(entry)
+    return updated
 
 
 def _section(raw: Mapping[str, Any], name: str, source: str) -> dict[str, Any]:
