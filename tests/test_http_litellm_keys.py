@@ -5,14 +5,19 @@ envelope; a generated key then works (and a deleted one does not) on both doors.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from imagegen.errors import UnauthenticatedError
 from tests.conftest import Served, ServeFactory
 from tests.fakes.openai import OpenAIFake
 from tests.spend_helpers import MASTER, TEAM_KEY, access_config, client
+from tests.test_http_openapi import packaged_document
 
 
 @pytest.fixture
@@ -169,3 +174,28 @@ async def test_without_a_master_key_the_routes_say_what_is_missing(
         answer = await http.get("/key/list")
     assert answer.status_code == 400
     assert "master_key" in answer.json()["error"]["message"]
+
+
+async def test_answers_match_the_documented_schemas(serve: ServeFactory, config: str) -> None:
+    document = packaged_document()
+    registry: Registry[Any] = Registry().with_resource(
+        "openapi.json", Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+
+    def check(answer: httpx.Response, schema: str) -> None:
+        assert answer.status_code == 200, answer.text
+        ref = {"$ref": f"openapi.json#/components/schemas/{schema}"}
+        Draft202012Validator(ref, registry=registry).validate(answer.json())
+
+    served = await serve(config)
+    async with admin(served) as http:
+        made = await http.post("/key/generate", json={"key_alias": "doc", "max_budget": 2})
+        check(made, "LiteLLMGeneratedKey")
+        check(
+            await http.get("/key/info", params={"key": made.json()["key"]}),
+            "LiteLLMKeyInfoResponse",
+        )
+        check(await http.get("/key/list"), "LiteLLMKeyList")
+        full = await http.get("/key/list", params={"return_full_object": "true"})
+        check(full, "LiteLLMKeyList")
+        check(await http.post("/key/delete", json={"key_aliases": ["doc"]}), "LiteLLMDeletedKeys")
