@@ -126,3 +126,17 @@ def test_retries_count_on_the_last_group_only() -> None:
         "1",
         "1",
     )
+
+
+async def test_a_stream_carries_litellms_routing_headers_but_no_cost(
+    serve: ServeFactory, http: aiohttp.ClientSession, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(yaml.safe_dump({"model_list": [deployment(openai_fake, "dep-a")]}))
+    body = {"model": "img", "prompt": "an otter", "size": "1024x1024", "stream": True}
+    async with http.post(f"{served.http_base_url}/v1/images/generations", json=body) as response:
+        assert response.status == 200
+        await response.read()
+        headers = {k.lower(): v for k, v in response.headers.items()}
+    assert headers["x-litellm-model-id"] == "dep-a"
+    assert headers["x-litellm-call-id"] == headers["x-imagegen-request-id"]
+    assert "x-litellm-response-cost" not in headers  # known only at the end: on the last event

@@ -75,6 +75,10 @@ _ROUTING_HEADERS = frozenset(
         "x-imagegen-api-base",
         "x-imagegen-request-id",
         "x-request-id",
+        # LiteLLM's names for the same facts; its cost headers wait for the end, like ours.
+        "x-litellm-model-id",
+        "x-litellm-model-api-base",
+        "x-litellm-call-id",
     }
 )
 
