@@ -48,6 +48,8 @@ from imagegen.litellm_config import (
     aliases_of,
     apply_environment_variables,
     fold_litellm_settings,
+    refuse_deployment_keys,
+    refuse_unknown,
 )
 from imagegen.pricing.table import price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
@@ -349,10 +351,9 @@ def _loc_part(part: str | int) -> str:
 
 
 def _build(document: _File, source: str, alias_value: Any = None) -> Settings:
-    for key in sorted(set(document.litellm_settings.model_extra or {})):
-        log.warning("%s: litellm_settings.%s is not used by imagegen and is ignored", source, key)
-    for key in sorted(set(document.general_settings.model_extra or {})):
-        log.warning("%s: general_settings.%s is not used by imagegen and is ignored", source, key)
+    refuse_unknown("litellm_settings", document.litellm_settings.model_extra or {}, source)
+    refuse_unknown("general_settings", document.general_settings.model_extra or {}, source)
+    refuse_unknown("router_settings", document.router_settings.model_extra or {}, source)
     # Adapters check the endpoints here; each gateway then makes instances of its own.
     providers = Providers.discover()
     deployments = tuple(
@@ -438,12 +439,7 @@ def _deployment(entry: _Entry, where: str, providers: Providers) -> Deployment:
     request_defaults = _request_defaults(
         {k: extras.pop(k) for k in list(extras) if k in STANDARD_PARAMS}, where_params
     )
-    if router_options:
-        log.warning(
-            "%s: %s have no effect on image models and are ignored",
-            where_params,
-            ", ".join(sorted(router_options)),
-        )
+    refuse_deployment_keys(router_options, where_params)
     info = entry.model_info
     info_extra = dict(info.model_extra or {}) if info else {}
     price = price_from_model_info(info_extra, f"{where}.model_info")

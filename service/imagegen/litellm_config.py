@@ -11,7 +11,7 @@ what to use instead: a changed behaviour is never silent.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,10 @@ CALLBACK_KEYS = ("callbacks", "success_callback", "failure_callback")
 # workload identity) on azure/ deployments without a key; per deployment in imagegen.
 AZURE_TOKEN_REFRESH = "enable_azure_ad_token_refresh"
 # Keys accepted only with the value that is imagegen's behaviour anyway.
-_SAME_AS_IMAGEGEN: Mapping[str, object] = {"set_verbose": False}
+_SAME_AS_IMAGEGEN: Mapping[str, object] = {
+    "set_verbose": False,
+    "telemetry": False,  # LiteLLM's usage reporting to its makers; imagegen sends none
+}
 # Keys imagegen has no equivalent for, with what to use instead.
 _REFUSED: Mapping[str, str] = {
     "context_window_fallbacks": "not for images (image models have no context window)",
@@ -242,3 +245,30 @@ def aliases_of(value: Any, served: set[str], source: str) -> Aliases:
             raise ConfigError(f"{at}: {target!r} is not in model_list")
         targets[alias] = target
     return Aliases(targets=targets, hidden=frozenset(hidden))
+
+
+# Per-deployment LiteLLM router keys imagegen has no per-deployment equivalent for.
+DEPLOYMENT_REFUSED: Mapping[str, str] = {
+    "tpm": "image models are not limited by tokens; use rpm or ipm (images per minute)",
+    "num_retries": "retries are the router's: router_settings.num_retries",
+    "max_retries": "retries are the router's: router_settings.num_retries",
+    "cooldown_time": "cooldowns are the router's: router_settings.cooldown_time",
+    "stream_timeout": "use timeout (it bounds streams too)",
+    "region_name": "use the provider's own key (aws_region_name, vertex_location)",
+    "custom_llm_provider": "name the provider in model: provider/model",
+}
+
+
+def refuse_unknown(section: str, keys: Iterable[str], source: str) -> None:
+    """A ConfigError naming the first key of `section` that imagegen does not act on."""
+    for key in sorted(keys):
+        raise ConfigError(
+            f"{source}: {section}.{key}: not supported by imagegen; remove it (a setting that "
+            "silently does nothing would change behaviour unseen)"
+        )
+
+
+def refuse_deployment_keys(keys: Iterable[str], where: str) -> None:
+    """A ConfigError for the first per-deployment key of DEPLOYMENT_REFUSED in `keys`."""
+    for key in sorted(keys):
+        raise ConfigError(f"{where}.{key}: not supported by imagegen: {DEPLOYMENT_REFUSED[key]}")
