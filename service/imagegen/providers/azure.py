@@ -127,6 +127,9 @@ class AzureProvider(HttpProvider):
         return existing
 
     async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
+        if call.edit is not None:
+            # Both routes speak OpenAI's edits dialect beside their generations URL.
+            return await send_openai_edit(self, call, call.edit, transport)
         request = await self.prepare(call)
         response = await transport.send(request, deadline=call.deadline, provider=self.name)
         tokens = self.token_source(call.endpoint)
@@ -183,12 +186,6 @@ class AzureProvider(HttpProvider):
 
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
         return parse_openai_error(call, response, provider=self.name)
-
-    async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
-        if call.edit is not None:
-            # Both routes speak OpenAI's edits dialect beside their generations URL.
-            return await send_openai_edit(self, call, call.edit, transport)
-        return await super().generate(call, transport)
 
     def stream_events(
         self, call: ProviderCall, transport: HttpTransport
