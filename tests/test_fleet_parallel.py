@@ -5,6 +5,7 @@ back exactly once, on success, error or cancellation, and a dead replica's expir
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -12,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from imagegen.config import parse_settings
-from imagegen.errors import Code, ConfigError, KeyRateLimitedError, QuotaStateUnavailableError
+from imagegen.errors import (
+    Code,
+    ConfigError,
+    InvalidRequestError,
+    KeyRateLimitedError,
+    QuotaStateUnavailableError,
+)
 from imagegen.keys.model import KeySpec, hash_key
 from imagegen.spend.quota.parallel import ParallelCounter
 from imagegen.spend.quota.redis_quota import RedisQuota
@@ -243,3 +250,50 @@ def test_parallel_limits_must_be_positive(openai_fake: OpenAIFake) -> None:
         config = fleet_config(openai_fake, "postgresql://x/y", "", "test", key={field: 0})
         with pytest.raises(ConfigError, match=field):
             parse_settings(config, source="test.yaml")
+
+
+async def test_a_key_created_with_a_parallel_limit_is_held_to_it_by_every_replica(
+    serve: ServeFactory, openai_fake: OpenAIFake, pg_database: str, redis_url: str
+) -> None:
+    config = fleet_config(openai_fake, pg_database, redis_url, f"test:{uuid.uuid4().hex}")
+    a, b = await fleet(serve, config)
+    async with client(a, MASTER) as admin:
+        with pytest.raises(InvalidRequestError):
+            await admin.create_key("bad", max_parallel_requests=-1)
+        created = await admin.create_key("burst", max_parallel_requests=2, max_parallel_streams=1)
+        assert (created.info.max_parallel_requests, created.info.max_parallel_streams) == (2, 1)
+        listed = {k.alias: k for k in await admin.list_keys()}
+        assert listed["burst"].max_parallel_requests == 2
+    await asyncio.sleep(1.0)  # the key reaches replica b (within 1 s: see test_fleet_quota)
+    openai_fake.delay = 0.6
+    outcomes = await asyncio.gather(*(call((a, b)[i % 2], created.key) for i in range(6)))
+    assert len([o for o in outcomes if not isinstance(o, BaseException)]) == 2, outcomes
+    refused = [o for o in outcomes if isinstance(o, KeyRateLimitedError)]
+    assert len(refused) == 4
+    assert all(r.subject == "key:burst:max_parallel_requests" for r in refused)
+
+
+async def test_a_spend_log_from_before_parallel_limits_gains_their_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE imagegen_keys (key_hash TEXT PRIMARY KEY, alias TEXT NOT NULL UNIQUE,"
+            " models TEXT NOT NULL, rpm INTEGER, ipm INTEGER, max_budget TEXT,"
+            " budget_period TEXT, tags TEXT NOT NULL, allow_request_credentials INTEGER NOT NULL,"
+            " revoked INTEGER NOT NULL, created_at REAL NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO imagegen_keys VALUES (?, 'old', '[]', 5, NULL, NULL, NULL, '[]', 0, 0, 1)",
+            ("ab" * 32,),
+        )
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        (old,) = await store.load_keys()
+        assert (old.alias, old.rpm, old.max_parallel_requests) == ("old", 5, None)
+        await store.add_key(
+            KeySpec(key_hash="cd" * 32, alias="new", max_parallel_streams=3, created_at=2)
+        )
+        assert [k.max_parallel_streams for k in await store.load_keys()] == [None, 3]
+    finally:
+        await store.close()
