@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from imagegen.config import parse_settings
@@ -23,6 +24,7 @@ from imagegen.errors import (
 from imagegen.keys.model import KeySpec, hash_key
 from imagegen.spend.quota.parallel import ParallelCounter
 from imagegen.spend.quota.redis_quota import RedisQuota
+from imagegen.spend.store_postgres import PostgresStore
 from imagegen.spend.store_sqlite import SqliteStore
 from tests.conftest import Served, ServeFactory
 from tests.fakes.openai import OpenAIFake
@@ -295,5 +297,32 @@ async def test_a_spend_log_from_before_parallel_limits_gains_their_columns(tmp_p
             KeySpec(key_hash="cd" * 32, alias="new", max_parallel_streams=3, created_at=2)
         )
         assert [k.max_parallel_streams for k in await store.load_keys()] == [None, 3]
+    finally:
+        await store.close()
+
+
+async def test_a_postgresql_key_table_from_before_parallel_limits_gains_their_columns(
+    pg_database: str,
+) -> None:
+    with psycopg.connect(pg_database) as db:
+        db.execute(
+            "CREATE TABLE imagegen_keys (key_hash TEXT PRIMARY KEY, alias TEXT NOT NULL UNIQUE,"
+            " models TEXT NOT NULL, rpm INTEGER, ipm INTEGER, max_budget TEXT,"
+            " budget_period TEXT, tags TEXT NOT NULL, allow_request_credentials INTEGER NOT NULL,"
+            " revoked INTEGER NOT NULL, created_at DOUBLE PRECISION NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO imagegen_keys VALUES"
+            " (%s, 'old', '[]', 5, NULL, NULL, NULL, '[]', 0, 0, 1)",
+            ("ab" * 32,),
+        )
+    store = PostgresStore(pg_database)
+    await store.open()
+    try:
+        await store.add_key(
+            KeySpec(key_hash="cd" * 32, alias="new", max_parallel_requests=4, created_at=2)
+        )
+        keys = await store.load_keys()
+        assert [(k.alias, k.max_parallel_requests) for k in keys] == [("old", None), ("new", 4)]
     finally:
         await store.close()
