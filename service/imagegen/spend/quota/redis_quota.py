@@ -162,7 +162,8 @@ class RedisQuota:
         task, lease.refresher = lease.refresher, None
         lease.stopping.set()
         if task is not None:
-            await task
+            # wait, not await: a refresher cancelled by aclose must not raise into the call.
+            await asyncio.wait({task})
         await self._lease_release(
             keys=self._lease_sets(lease.key_id, lease.stream), args=[lease.lease_id]
         )
