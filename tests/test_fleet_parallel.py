@@ -326,3 +326,37 @@ async def test_a_postgresql_key_table_from_before_parallel_limits_gains_their_co
         assert [(k.alias, k.max_parallel_requests) for k in keys] == [("old", None), ("new", 4)]
     finally:
         await store.close()
+
+
+async def test_a_stopped_replicas_calls_do_not_hold_the_key_for_long(
+    serve: ServeFactory, openai_fake: OpenAIFake, pg_database: str, redis_url: str, tmp_path: Path
+) -> None:
+    namespace = f"test:{uuid.uuid4().hex}"
+    config = fleet_config(
+        openai_fake, pg_database, redis_url, namespace, key={"max_parallel_requests": 1}
+    )
+    a, b = await fleet(serve, config)  # quota_hold_seconds: 2
+
+    async def hang() -> object:
+        async with client(a, TEAM_KEY) as team:
+            try:
+                return await team.generate_images("hang on", model="dall-e-2", size="256x256")
+            except Exception as exc:
+                return exc
+
+    hanging = asyncio.create_task(hang())
+    for _ in range(100):
+        if await in_flight(redis_url, namespace, tmp_path) == (1, 0):
+            break
+        await asyncio.sleep(0.02)
+    assert isinstance(await call(b), KeyRateLimitedError)
+    await a.running.stop(grace=0)  # replica a goes away with its call in flight
+    started = time.monotonic()
+    for _ in range(60):
+        if not isinstance(await call(b), KeyRateLimitedError):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the stopped replica's lease was never freed")
+    assert time.monotonic() - started < 3.0  # given back, or expired after 2 s at most
+    assert isinstance(await hanging, BaseException)
