@@ -73,6 +73,8 @@ _ENDPOINT_OPTIONS = frozenset(
         "organization",
         "project",
         "azure_ad_token",
+        # Submit-then-poll providers (providers/polling.py): a fixed poll interval, seconds.
+        "poll_interval",
         # Vertex AI (LiteLLM's names, with its vertex_ai_* aliases): where to call and as whom.
         "vertex_project",
         "vertex_location",

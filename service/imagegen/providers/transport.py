@@ -287,8 +287,14 @@ def _prepare(
     timeout = aiohttp.ClientTimeout(
         total=remaining, connect=min(remaining, DEFAULT_CONNECT_TIMEOUT)
     )
+    if request.method in _BODYLESS_METHODS:
+        # Job status and result-file fetches (polling providers) carry no body.
+        return b"", dict(request.headers), timeout
     headers = {"content-type": "application/json", **request.headers}
     return encode_body(request), headers, timeout
+
+
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 
 
 def map_transport_error(exc: Exception, *, provider: str, deadline: Deadline) -> ImageGenError:
