@@ -10,6 +10,7 @@ from imagegen.providers.azure import AzureProvider
 from imagegen.providers.base import Endpoint, Provider
 from imagegen.providers.bedrock import BedrockProvider
 from imagegen.providers.bfl import BlackForestLabsProvider
+from imagegen.providers.fal import FalProvider
 from imagegen.providers.gemini import GeminiProvider
 from imagegen.providers.local import PLACEHOLDER_MODEL, LocalProvider
 from imagegen.providers.openai import OpenAIProvider
@@ -28,6 +29,7 @@ _ADAPTERS: tuple[Provider, ...] = (
     BedrockProvider(),
     LocalProvider(),
     BlackForestLabsProvider(),
+    FalProvider(),
 )
 PROVIDERS: Mapping[str, Provider] = {provider.name: provider for provider in _ADAPTERS}
 # Bare model names that unambiguously belong to one provider, as LiteLLM resolves them.
