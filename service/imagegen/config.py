@@ -75,6 +75,8 @@ _ENDPOINT_OPTIONS = frozenset(
         "azure_ad_token",
         # Submit-then-poll providers (providers/polling.py): a fixed poll interval, seconds.
         "poll_interval",
+        # Replicate: how long a submit may wait for the prediction (`Prefer: wait=N`).
+        "prefer_wait",
         # Vertex AI (LiteLLM's names, with its vertex_ai_* aliases): where to call and as whom.
         "vertex_project",
         "vertex_location",

@@ -16,6 +16,7 @@ from imagegen.providers.local import PLACEHOLDER_MODEL, LocalProvider
 from imagegen.providers.openai import OpenAIProvider
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.recraft import RecraftProvider
+from imagegen.providers.replicate import ReplicateProvider
 from imagegen.providers.vertex import VertexProvider
 from imagegen.providers.xinference import XinferenceProvider
 
@@ -30,6 +31,7 @@ _ADAPTERS: tuple[Provider, ...] = (
     LocalProvider(),
     BlackForestLabsProvider(),
     FalProvider(),
+    ReplicateProvider(),
 )
 PROVIDERS: Mapping[str, Provider] = {provider.name: provider for provider in _ADAPTERS}
 # Bare model names that unambiguously belong to one provider, as LiteLLM resolves them.
