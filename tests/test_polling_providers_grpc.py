@@ -1,0 +1,149 @@
+"""One LiteLLM-format config naming a model of each submit-then-poll provider, served by a real
+grpc.aio server on 127.0.0.1 from the fakes: ListModels, unary and streamed generation with job
+progress before the image, and a streamed job cancelled upstream when the caller cancels."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import grpc
+import pytest
+import yaml
+
+from imagegen._gen.v1 import image_generation_pb2 as pb
+from tests.conftest import TRAILER_KEYS, ServeFactory
+from tests.fakes.bfl import BflFake
+from tests.fakes.fal import FalFake
+from tests.fakes.replicate import ReplicateFake
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[BflFake, FalFake, ReplicateFake]]:
+    async with BflFake() as bfl, FalFake() as fal, ReplicateFake() as replicate:
+        yield bfl, fal, replicate
+
+
+def litellm_config(bfl: BflFake, fal: FalFake, replicate: ReplicateFake) -> str:
+    """What a LiteLLM proxy config for these models looks like (keys by os.environ/)."""
+    entries = [
+        {
+            "model_name": "flux-pro",
+            "litellm_params": {
+                "model": "black_forest_labs/flux-pro-1.1",
+                "api_key": "os.environ/BFL_API_KEY",
+                "api_base": bfl.base_url,
+                "poll_interval": 0.05,
+            },
+        },
+        {
+            "model_name": "flux-ultra-fal",
+            "litellm_params": {
+                "model": "fal_ai/fal-ai/flux-pro/v1.1-ultra",
+                "api_key": "os.environ/FAL_KEY",
+                "api_base": fal.base_url,
+                "poll_interval": 0.05,
+            },
+        },
+        {
+            "model_name": "flux-schnell",
+            "litellm_params": {
+                "model": "replicate/black-forest-labs/flux-schnell",
+                "api_key": "os.environ/REPLICATE_API_TOKEN",
+                "api_base": f"{replicate.base_url}/v1",
+                "poll_interval": 0.05,
+            },
+        },
+    ]
+    server = {"stream_keepalive_seconds": 30}
+    return yaml.safe_dump({"model_list": entries, "server_settings": server})
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-test-key")
+    monkeypatch.setenv("FAL_KEY", "fal-test-key")
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_test")
+
+
+async def test_list_models_shows_each_provider_with_sizes_params_and_price_basis(
+    serve: ServeFactory, fakes: tuple[BflFake, FalFake, ReplicateFake], env: None
+) -> None:
+    served = await serve(litellm_config(*fakes))
+    answer = await served.stub.ListModels(pb.ListModelsRequest())
+    models = {m.name: m for m in answer.models}
+    bfl, fal, replicate = models["flux-pro"], models["flux-ultra-fal"], models["flux-schnell"]
+    assert (bfl.provider, bfl.provider_model) == ("black_forest_labs", "flux-pro-1.1")
+    assert bfl.free_form_sizes and "multiples of 32" in bfl.size_rule
+    assert "provider_params.safety_tolerance" in bfl.supported_params
+    assert bfl.price_basis == "per_image" and bfl.fan_out
+    assert fal.provider == "fal_ai" and "16:9" in fal.aspect_ratios
+    assert fal.price_basis == "per_image"
+    assert replicate.provider == "replicate" and "1:1" in replicate.aspect_ratios
+    assert replicate.price_basis == "per_image"
+
+
+@pytest.mark.parametrize("model", ["flux-pro", "flux-ultra-fal", "flux-schnell"])
+async def test_each_provider_serves_an_image_with_its_cost_in_the_trailers(
+    serve: ServeFactory,
+    fakes: tuple[BflFake, FalFake, ReplicateFake],
+    env: None,
+    model: str,
+) -> None:
+    served = await serve(litellm_config(*fakes))
+    call = served.stub.GenerateImages(pb.GenerateImagesRequest(prompt="a fox", model=model))
+    response = await call
+    trailers = dict(await call.trailing_metadata())
+    (image,) = response.images
+    assert image.WhichOneof("content") == "data"  # raw bytes, fetched by the gateway
+    assert image.mime_type.startswith("image/") and len(image.data) > 100
+    assert trailers.keys() >= TRAILER_KEYS
+    assert Decimal(str(trailers["x-imagegen-response-cost"])) > 0
+
+
+@pytest.mark.parametrize("model", ["flux-pro", "flux-ultra-fal"])
+async def test_a_streamed_job_shows_progress_before_its_image(
+    serve: ServeFactory,
+    fakes: tuple[BflFake, FalFake, ReplicateFake],
+    env: None,
+    model: str,
+) -> None:
+    served = await serve(litellm_config(*fakes))
+    call = served.stub.StreamGenerateImages(
+        pb.StreamGenerateImagesRequest(prompt="a fox", model=model)
+    )
+    events = [event async for event in call]
+    kinds = [event.WhichOneof("event") for event in events]
+    assert kinds[0] == "accepted" and kinds[-2:] == ["image", "summary"]
+    progress = [e.progress for e in events if e.WhichOneof("event") == "progress"]
+    assert len(progress) >= 2 and kinds.index("progress") < kinds.index("image")
+    assert all(p.job_status for p in progress)  # job reports, not keep-alives (30 s)
+    if model == "flux-ultra-fal":
+        positions = [p.queue_position for p in progress if p.HasField("queue_position")]
+        assert positions == [1, 0]
+        assert progress[-1].job_status == "in_progress"
+    else:
+        assert all(p.job_status == "pending" and p.HasField("percent") for p in progress)
+
+
+async def test_cancelling_a_streamed_job_cancels_it_upstream(
+    serve: ServeFactory, fakes: tuple[BflFake, FalFake, ReplicateFake], env: None
+) -> None:
+    _, fal, _ = fakes
+    fal.queue_polls = 10_000
+    served = await serve(litellm_config(*fakes))
+    call = served.stub.StreamGenerateImages(
+        pb.StreamGenerateImagesRequest(prompt="a fox", model="flux-ultra-fal")
+    )
+    seen = 0
+    async for event in call:
+        if event.WhichOneof("event") == "progress":
+            seen += 1
+            if seen == 2:
+                break
+    call.cancel()
+    await asyncio.wait_for(fal.cancel_seen.wait(), 5)
+    (job_id,) = fal.jobs
+    assert fal.cancelled == [job_id]
+    assert await call.code() == grpc.StatusCode.CANCELLED
