@@ -6,8 +6,9 @@ cancel_url}`` (the request routes hang off the app's owner/name, without its sub
 ``queue_polls`` polls, then ``IN_PROGRESS`` for ``progress_polls``, then ``COMPLETED``.
 ``GET .../requests/{id}`` is the app's output; ``PUT .../requests/{id}/cancel`` answers 202
 ``CANCELLATION_REQUESTED`` (400 ``ALREADY_COMPLETED`` once done) and records the id in
-``cancelled``. Prompt words: ``nsfw`` flags every image (``has_nsfw_concepts``), ``halfnsfw``
-the first one only, ``crash`` completes with an ``error``. ``file_base`` moves the image URLs.
+``cancelled``. ``status_failures``: statuses the next polls fail with. Prompt words: ``nsfw``
+flags every image (``has_nsfw_concepts``), ``halfnsfw`` the first one only, ``crash`` completes
+with an ``error``. ``file_base`` moves the image URLs.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class FalFake(FakeProvider):
         self.cancelled: list[str] = []
         self.cancel_seen = asyncio.Event()
         self.file_base: str | None = None
+        #: HTTP statuses the next status polls answer with (transient failures), in order.
+        self.status_failures: list[int] = []
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -71,6 +74,9 @@ class FalFake(FakeProvider):
             if job is None:
                 return web.json_response({"detail": "Request not found"}, status=404)
             if rest[1:] == ["status"] and request.method == "GET":
+                if self.status_failures:
+                    status = self.status_failures.pop(0)
+                    return web.json_response({"detail": "try again later"}, status=status)
                 return self._status(job)
             if rest[1:] == ["cancel"] and request.method == "PUT":
                 return self._cancel(job)
