@@ -18,6 +18,7 @@ from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.recraft import RecraftProvider
 from imagegen.providers.replicate import ReplicateProvider
 from imagegen.providers.vertex import VertexProvider
+from imagegen.providers.xai import XaiProvider
 from imagegen.providers.xinference import XinferenceProvider
 
 _ADAPTERS: tuple[Provider, ...] = (
@@ -32,6 +33,7 @@ _ADAPTERS: tuple[Provider, ...] = (
     BlackForestLabsProvider(),
     FalProvider(),
     ReplicateProvider(),
+    XaiProvider(),
 )
 PROVIDERS: Mapping[str, Provider] = {provider.name: provider for provider in _ADAPTERS}
 # Bare model names that unambiguously belong to one provider, as LiteLLM resolves them.
