@@ -17,6 +17,7 @@ from imagegen.providers.openai import OpenAIProvider
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.recraft import RecraftProvider
 from imagegen.providers.replicate import ReplicateProvider
+from imagegen.providers.together import TogetherProvider
 from imagegen.providers.vertex import VertexProvider
 from imagegen.providers.xai import XaiProvider
 from imagegen.providers.xinference import XinferenceProvider
@@ -34,6 +35,7 @@ _ADAPTERS: tuple[Provider, ...] = (
     FalProvider(),
     ReplicateProvider(),
     XaiProvider(),
+    TogetherProvider(),
 )
 PROVIDERS: Mapping[str, Provider] = {provider.name: provider for provider in _ADAPTERS}
 # Bare model names that unambiguously belong to one provider, as LiteLLM resolves them.
