@@ -15,6 +15,7 @@ from imagegen.providers.gemini import GeminiProvider
 from imagegen.providers.local import PLACEHOLDER_MODEL, LocalProvider
 from imagegen.providers.openai import OpenAIProvider
 from imagegen.providers.openai_models import OPENAI_MODELS
+from imagegen.providers.openrouter import OpenRouterProvider
 from imagegen.providers.recraft import RecraftProvider
 from imagegen.providers.replicate import ReplicateProvider
 from imagegen.providers.together import TogetherProvider
@@ -36,6 +37,7 @@ _ADAPTERS: tuple[Provider, ...] = (
     ReplicateProvider(),
     XaiProvider(),
     TogetherProvider(),
+    OpenRouterProvider(),
 )
 PROVIDERS: Mapping[str, Provider] = {provider.name: provider for provider in _ADAPTERS}
 # Bare model names that unambiguously belong to one provider, as LiteLLM resolves them.
