@@ -1,6 +1,7 @@
-"""One LiteLLM-format config naming a model of each submit-then-poll provider, served by a real
-grpc.aio server on 127.0.0.1 from the fakes: ListModels, unary and streamed generation with job
-progress before the image, and a streamed job cancelled upstream when the caller cancels."""
+"""One LiteLLM-format config naming a model of each provider added with the polling engine
+(BFL, fal, Replicate, xAI, Together, OpenRouter), served by a real grpc.aio server on 127.0.0.1
+from the fakes: ListModels, unary generation from each, streamed jobs with progress before the
+image, and a streamed job cancelled upstream when the caller cancels."""
 
 from __future__ import annotations
 
@@ -16,7 +17,26 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import TRAILER_KEYS, ServeFactory
 from tests.fakes.bfl import BflFake
 from tests.fakes.fal import FalFake
+from tests.fakes.openrouter import OpenRouterFake
 from tests.fakes.replicate import ReplicateFake
+from tests.fakes.together import TogetherFake
+from tests.fakes.xai import XaiFake
+
+SYNC_MODELS = {
+    "grok": ("xai/grok-imagine-image", "XAI_API_KEY", "xai-test-key", "/v1"),
+    "flux-together": (
+        "together_ai/black-forest-labs/FLUX.1-schnell",
+        "TOGETHER_API_KEY",
+        "together-test-key",
+        "/v1",
+    ),
+    "nano": (
+        "openrouter/google/gemini-2.5-flash-image",
+        "OPENROUTER_API_KEY",
+        "sk-or-test",
+        "/api/v1",
+    ),
+}
 
 
 @pytest.fixture
@@ -25,7 +45,18 @@ async def fakes() -> AsyncIterator[tuple[BflFake, FalFake, ReplicateFake]]:
         yield bfl, fal, replicate
 
 
-def litellm_config(bfl: BflFake, fal: FalFake, replicate: ReplicateFake) -> str:
+@pytest.fixture
+async def sync_fakes() -> AsyncIterator[dict[str, XaiFake | TogetherFake | OpenRouterFake]]:
+    async with XaiFake() as xai, TogetherFake() as together, OpenRouterFake() as openrouter:
+        yield {"grok": xai, "flux-together": together, "nano": openrouter}
+
+
+def litellm_config(
+    bfl: BflFake,
+    fal: FalFake,
+    replicate: ReplicateFake,
+    sync: dict[str, XaiFake | TogetherFake | OpenRouterFake] | None = None,
+) -> str:
     """What a LiteLLM proxy config for these models looks like (keys by os.environ/)."""
     entries = [
         {
@@ -56,6 +87,12 @@ def litellm_config(bfl: BflFake, fal: FalFake, replicate: ReplicateFake) -> str:
             },
         },
     ]
+    for name, fake in (sync or {}).items():
+        model, env_key, _, path = SYNC_MODELS[name]
+        params = {"model": model, "api_key": f"os.environ/{env_key}"}
+        entries.append(
+            {"model_name": name, "litellm_params": {**params, "api_base": fake.base_url + path}}
+        )
     server = {"stream_keepalive_seconds": 30}
     return yaml.safe_dump({"model_list": entries, "server_settings": server})
 
@@ -65,6 +102,8 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BFL_API_KEY", "bfl-test-key")
     monkeypatch.setenv("FAL_KEY", "fal-test-key")
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_test")
+    for _, env_key, key, _ in SYNC_MODELS.values():
+        monkeypatch.setenv(env_key, key)
 
 
 async def test_list_models_shows_each_provider_with_sizes_params_and_price_basis(
@@ -84,22 +123,33 @@ async def test_list_models_shows_each_provider_with_sizes_params_and_price_basis
     assert replicate.price_basis == "per_image"
 
 
-@pytest.mark.parametrize("model", ["flux-pro", "flux-ultra-fal", "flux-schnell"])
+@pytest.mark.parametrize(
+    "model", ["flux-pro", "flux-ultra-fal", "flux-schnell", "grok", "flux-together", "nano"]
+)
 async def test_each_provider_serves_an_image_with_its_cost_in_the_trailers(
     serve: ServeFactory,
     fakes: tuple[BflFake, FalFake, ReplicateFake],
+    sync_fakes: dict[str, XaiFake | TogetherFake | OpenRouterFake],
     env: None,
     model: str,
 ) -> None:
-    served = await serve(litellm_config(*fakes))
-    call = served.stub.GenerateImages(pb.GenerateImagesRequest(prompt="a fox", model=model))
+    served = await serve(litellm_config(*fakes, sync_fakes))
+    # Bytes for every model (xAI and Together answer with a URL when not asked for bytes).
+    request = pb.GenerateImagesRequest(
+        prompt="a fox", model=model, response_format=pb.RESPONSE_FORMAT_B64_JSON
+    )
+    call = served.stub.GenerateImages(request)
     response = await call
     trailers = dict(await call.trailing_metadata())
     (image,) = response.images
     assert image.WhichOneof("content") == "data"  # raw bytes, fetched by the gateway
     assert image.mime_type.startswith("image/") and len(image.data) > 100
     assert trailers.keys() >= TRAILER_KEYS
-    assert Decimal(str(trailers["x-imagegen-response-cost"])) > 0
+    cost = str(trailers["x-imagegen-response-cost"])
+    if model in ("flux-together", "nano"):
+        assert cost == "unknown"  # billed per megapixel / by OpenRouter: no price row
+    else:
+        assert Decimal(cost) > 0
 
 
 @pytest.mark.parametrize("model", ["flux-pro", "flux-ultra-fal"])
