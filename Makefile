@@ -72,13 +72,14 @@ test: $(VENV_STAMP) system-deps
 soak: $(VENV_STAMP)
 	$(PY) scripts/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
-## lint: buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict
+## lint: lock check, buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts
 lint: setup lock-check
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
 	$(VENV)/bin/ruff check service tests scripts clients/python bench
 	$(VENV)/bin/ruff format --check service tests scripts clients/python bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 ## breaking: the contract must stay wire- and source-compatible with the previous commit (buf FILE rules)
 breaking: $(NODE_STAMP)

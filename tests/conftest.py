@@ -14,7 +14,7 @@ from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.config import Settings, parse_settings
 from imagegen.gateway import Gateway
 from imagegen.paths import DATA_DIR_ENV
-from imagegen.providers.registry import PROVIDERS
+from imagegen.providers.registry import Providers
 from imagegen.server.app import RunningServer, start_server
 from tests.fakes.azure import AzureFake
 from tests.fakes.openai import OpenAIFake
@@ -70,7 +70,7 @@ GatewayFactory = Callable[[str], Gateway]
 PROVIDER_ENV = sorted(
     {
         name
-        for provider in PROVIDERS.values()
+        for provider in Providers.discover().values()
         for name in (*provider.env_api_key, *provider.env_api_base, *provider.env_api_version)
     }
 )

@@ -6,13 +6,16 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from imagegen.cli import main
-from imagegen.config import load_settings, parse_settings
+from imagegen.config import ServerSettings, load_settings, parse_settings, settings_from_mapping
 from imagegen.errors import ConfigError
-from imagegen.providers.registry import PROVIDERS
+from imagegen.providers.registry import Providers
 
 # A LiteLLM proxy config for image models, as its docs write one.
 LITELLM_CONFIG = """\
@@ -172,6 +175,33 @@ def test_server_settings() -> None:
     assert settings.server.allow_request_credentials is True
 
 
+def test_the_server_section_is_used_as_validated_frozen() -> None:
+    settings = parse_settings("server_settings: {stream_chunk_kb: 64, http_port: null}")
+    assert isinstance(settings.server, ServerSettings)
+    assert settings.server.stream_chunk_bytes == 64 * 1024
+    assert settings.server.http_port is None
+    with pytest.raises(ValidationError):
+        settings.server.port = 1  # type: ignore[misc]
+    # One schema: every key the file accepts is a field of the settings the server reads.
+    with pytest.raises(ConfigError, match=r"server_settings\.max_message_bytes"):
+        parse_settings("server_settings: {max_message_bytes: 1}")
+
+
+def test_settings_from_a_mapping_are_those_from_its_yaml() -> None:
+    document: dict[str, Any] = {
+        "model_list": [
+            {"model_name": "img", "litellm_params": {"model": "local/placeholder", "rpm": 5}}
+        ],
+        "router_settings": {"num_retries": 2},
+        "server_settings": {"default_model": "img"},
+    }
+    from_mapping = settings_from_mapping(document, source="mapping")
+    assert from_mapping == parse_settings(yaml.safe_dump(document), source="mapping")
+    assert from_mapping.deployments[0].rpm == 5
+    with pytest.raises(ConfigError, match=r"^Router\(\.\.\.\): model_list\[0\]"):
+        settings_from_mapping({"model_list": [{"model_name": "x"}]}, source="Router(...)")
+
+
 # ---------------------------------------------------------------- os.environ/ references
 
 
@@ -249,7 +279,7 @@ def test_model_needs_a_known_provider_prefix(model: str) -> None:
         f"model_list:\n  - model_name: a\n    litellm_params:\n      model: {model}\n"
     )
     assert message.startswith(f"bad.yaml: model_list[0].litellm_params.model: {model!r} must be")
-    assert ", ".join(sorted(PROVIDERS)) in message
+    assert ", ".join(sorted(Providers.discover())) in message
 
 
 def test_params_alias_is_named_in_errors() -> None:

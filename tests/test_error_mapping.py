@@ -14,11 +14,13 @@ import pytest
 import yarl
 from google.rpc import error_details_pb2
 
+import imagegen.errors
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.client._convert import error_from
 from imagegen.config import embedded_settings
 from imagegen.deadline import Deadline
 from imagegen.errors import (
+    ContentPolicyViolationError,
     DeadlineExceededError,
     FieldViolation,
     GatewayUnavailableError,
@@ -29,10 +31,13 @@ from imagegen.errors import (
     PermissionDeniedError,
     ProviderError,
     ProviderQuotaExceededError,
+    ProviderRateLimitedError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    RequestCancelledError,
     UnsupportedParameterError,
     all_error_classes,
+    error_class_for_reason,
 )
 from imagegen.providers.transport import map_transport_error
 from imagegen.server.status import STATUS_DETAILS_KEY, grpc_code, to_rpc_status
@@ -137,6 +142,7 @@ def test_client_rebuilds_the_same_class(cls: type[ImageGenError]) -> None:
         assert isinstance(rebuilt, ProviderError)
         assert rebuilt.provider == "openai"
         assert rebuilt.upstream_status == 499
+    assert rebuilt.request_sent is None
     assert rebuilt.facts is not None
     assert rebuilt.facts.response_cost == Decimal("0.04")
     assert rebuilt.facts.model_id == "oai-gpt-image-1"
@@ -273,6 +279,51 @@ def test_timeout_before_the_request_left_is_marked_not_sent() -> None:
     assert grpc_code(early) == grpc.StatusCode.UNAVAILABLE
     assert passed.metadata["request_sent"] == "false"
     assert early.metadata["request_sent"] == "false"
+    assert passed.request_sent is False and early.request_sent is False
+    assert early.upstream_status is None
+
+
+def test_not_sent_and_upstream_status_survive_the_wire_as_attributes() -> None:
+    not_sent = ProviderUnavailableError("no connection", provider="openai", request_sent=False)
+    rebuilt = error_from(rpc_error_for(not_sent), dict(TRAILERS))
+    assert rebuilt.request_sent is False
+    assert rebuilt.upstream_status is None
+
+    answered = ContentPolicyViolationError("refused", upstream_status=400)
+    assert answered.metadata["upstream_status"] == "400"
+    rebuilt = error_from(rpc_error_for(answered), dict(TRAILERS))
+    assert (rebuilt.upstream_status, rebuilt.request_sent) == (400, None)
+
+
+def test_reason_lookup_names_each_concrete_class() -> None:
+    for cls in CLASSES:
+        if cls not in ABSTRACT:
+            assert error_class_for_reason(cls.reason) is cls
+    assert error_class_for_reason("NO_SUCH_REASON") is ImageGenError
+
+
+def test_annotating_an_error_wraps_it_and_leaves_it_unchanged() -> None:
+    original = ProviderRateLimitedError(
+        "slow down", provider="openai", upstream_status=429, retry_after=3.0
+    )
+    wrapped = original.annotated("tried: a, b", {"tried": "a,b"})
+
+    assert type(wrapped) is ProviderRateLimitedError
+    assert wrapped is not original and wrapped.__cause__ is original
+    assert wrapped.message == "slow down (tried: a, b)"
+    assert str(wrapped) == "PROVIDER_RATE_LIMITED: slow down (tried: a, b)"
+    assert wrapped.metadata["tried"] == "a,b"
+    assert (wrapped.provider, wrapped.upstream_status, wrapped.retry_after) == ("openai", 429, 3.0)
+    # What a hook or the attempt log saw keeps its own words.
+    assert original.message == "slow down"
+    assert "tried" not in original.metadata
+
+
+def test_the_old_cancellation_name_still_works_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="RequestCancelledError"):
+        old = imagegen.errors.CancelledError
+    assert old is RequestCancelledError
+    assert not issubclass(RequestCancelledError, asyncio.CancelledError)
 
 
 @pytest.mark.parametrize(

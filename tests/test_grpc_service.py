@@ -334,7 +334,8 @@ async def test_call_built_from_reflection_alone_returns_png_with_trailers(
 ) -> None:
     served = await serve(embedded_settings())
     _, method = await asyncio.to_thread(_reflect, served.address)
-    request_class = message_factory.GetMessageClass(method.input_type)
+    # Built from the reflected descriptor: typed as Any, its fields are known only at run time.
+    request_class: Any = message_factory.GetMessageClass(method.input_type)
     response_class = message_factory.GetMessageClass(method.output_type)
     generate = served.channel.unary_unary(
         f"/{SERVICE}/{method.name}",

@@ -29,8 +29,9 @@ from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
-from imagegen.config import Deployment, Settings, parse_settings
+from imagegen.config import Settings, parse_settings
 from imagegen.deadline import Deadline
+from imagegen.deployment import Deployment
 from imagegen.errors import (
     CallerCredentialRejectedError,
     Code,
@@ -65,7 +66,6 @@ from imagegen.providers.bedrock_models import (
     TITAN_SIZES,
     base_model_id,
 )
-from imagegen.providers.registry import PROVIDERS
 from imagegen.providers.transport import HttpResponse
 from imagegen.sizes import choose_aspect_ratio
 from imagegen.types import GeneratedImage, ImageRequest, ResponseFormat
@@ -118,8 +118,9 @@ AWS_ENV = (
 )
 
 
-def provider() -> BedrockProvider:
-    adapter = PROVIDERS["bedrock"]
+def provider(gateway: Gateway | None = None) -> BedrockProvider:
+    """The gateway's own Bedrock adapter (its credential chain), or a fresh one."""
+    adapter = gateway.providers["bedrock"] if gateway is not None else BedrockProvider()
     assert isinstance(adapter, BedrockProvider)
     return adapter
 
@@ -131,10 +132,7 @@ def _isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # The adapter is a process-wide singleton: what one test's chain resolved must not leak.
-    provider().credential_chain.clear()
     yield
-    provider().credential_chain.clear()
 
 
 @pytest.fixture
@@ -490,7 +488,7 @@ async def test_credential_chain_is_resolved_once_not_per_request(
         await generate(gateway, model="core", prompt="x")
         assert {i.access_key_id for i in fake.invocations} == {"ASIAPROC0001EXAMPLE"}
     assert counter.read_text() == "1"
-    assert provider().credential_chain.resolutions == 1
+    assert provider(gateway).credential_chain.resolutions == 1
 
 
 async def test_refreshable_credentials_near_expiry_are_refreshed_and_used(
@@ -507,7 +505,7 @@ async def test_refreshable_credentials_near_expiry_are_refreshed_and_used(
     assert first != second
     assert {first, second} <= {f"ASIAPROC{n:04d}EXAMPLE" for n in range(2, 5)}
     assert int(counter.read_text()) >= 3
-    assert provider().credential_chain.resolutions == 1
+    assert provider(gateway).credential_chain.resolutions == 1
 
 
 async def test_no_credentials_anywhere_is_not_configured_and_nothing_is_sent(
@@ -521,7 +519,7 @@ async def test_no_credentials_anywhere_is_not_configured_and_nothing_is_sent(
     assert cost_of(error) == 0
     await rejected(gateway, ProviderNotConfiguredError, model="core", prompt="x")
     # An empty chain is not walked again on every request.
-    assert provider().credential_chain.resolutions == 1
+    assert provider(gateway).credential_chain.resolutions == 1
     assert bedrock_fake.requests == []
 
 

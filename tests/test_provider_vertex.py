@@ -55,7 +55,6 @@ from imagegen.gateway import Gateway, RequestCredentials
 from imagegen.pricing import load_price_table
 from imagegen.providers.base import CallParams, Endpoint, ProviderCall
 from imagegen.providers.google_auth import GoogleTokenSource
-from imagegen.providers.registry import PROVIDERS
 from imagegen.providers.vertex import VERTEX_MODELS, VertexProvider, vertex_model
 from imagegen.types import GeneratedImage, ImageRequest, ResponseFormat
 from tests.conftest import TRAILER_KEYS, GatewayFactory, ServeFactory
@@ -180,8 +179,9 @@ def decoded(image: GeneratedImage) -> tuple[str | None, tuple[int, int]]:
         return picture.format, picture.size
 
 
-def vertex_provider() -> VertexProvider:
-    provider = PROVIDERS["vertex_ai"]
+def vertex_provider(gateway: Gateway | None = None) -> VertexProvider:
+    """The gateway's own Vertex adapter (its token sources), or a fresh one."""
+    provider = gateway.providers["vertex_ai"] if gateway is not None else VertexProvider()
     assert isinstance(provider, VertexProvider)
     return provider
 
@@ -189,7 +189,7 @@ def vertex_provider() -> VertexProvider:
 def token_source(gateway: Gateway, model_name: str) -> GoogleTokenSource:
     deployment = gateway.settings.deployment(model_name)
     assert deployment is not None
-    return vertex_provider().token_source(deployment.endpoint)
+    return vertex_provider(gateway).token_source(deployment.endpoint)
 
 
 def bearer(fake: VertexFake, index: int = -1) -> str:

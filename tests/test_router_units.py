@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 import imagegen
-from imagegen.config import Deployment
+from imagegen.deployment import Deployment
 from imagegen.errors import (
     CallerCredentialRejectedError,
     ContentPolicyViolationError,

@@ -376,14 +376,14 @@ async def test_invalid_arguments(arguments: dict[str, object], field: str) -> No
 
 
 def test_each_event_loops_gateway_is_closed_when_its_loop_ends() -> None:
-    from imagegen import sdk
+    from imagegen.sdk import calls
 
     async def one_call() -> aiohttp.ClientSession:
         fake = OpenAIFake()
         await fake.start()
         try:
             await aimage_generation("a sea otter", model="gpt-image-1", **openai_args(fake))
-            session = sdk._gateway().transport._session
+            session = calls._gateway().transport._session
             assert session is not None and not session.closed
             return session
         finally:

@@ -9,7 +9,7 @@ import yaml
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.errors import InvalidRequestError
 from imagegen.providers.base import check_params
-from imagegen.providers.registry import PROVIDERS
+from imagegen.providers.registry import Providers
 from imagegen.sizes import (
     AspectRatio,
     Size,
@@ -162,7 +162,7 @@ def test_a_models_own_output_size_is_its_ratio(native: str, ratio: str) -> None:
 def test_adapters_accept_their_models_native_sizes(
     provider: str, model: str, size: str, ratio: str
 ) -> None:
-    spec = PROVIDERS[provider].spec_for(model)
+    spec = Providers.discover()[provider].spec_for(model)
     params = check_params(spec, ImageRequest.create(prompt="x", size=size), drop=False)
     assert params.aspect_ratio == ratio
     assert params.size_coerced_from is None

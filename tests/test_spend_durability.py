@@ -76,7 +76,7 @@ async def test_a_locked_database_delays_rows_but_loses_none(
 ) -> None:
     db = tmp_path / "spend.sqlite3"
     served = await serve(keyed_config(openai_fake, db))
-    access = access_of(served.running.gateway)
+    access = access_of(served.running.gateway.hooks)
     assert access is not None
     blocker = sqlite3.connect(db, timeout=0, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # every insert of the writer now fails after 5 s

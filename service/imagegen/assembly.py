@@ -28,7 +28,7 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     # call anything (an external moderation endpoint included). A request a guardrail then
     # blocks has its budget hold released when it finishes, at a cost of 0.
     if settings.access.spend_log:
-        hooks.append(AccessHook(settings))
+        hooks.append(AccessHook(settings.access, default_model=settings.default_model))
     if settings.guardrails.active:
         hooks.append(GuardrailHook(settings.guardrails, settings.default_model))
     # After access control, which tells whose stream it is.

@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.no_http:
         settings = dataclasses.replace(
-            settings, server=dataclasses.replace(settings.server, http_port=None)
+            settings, server=settings.server.model_copy(update={"http_port": None})
         )
     if settings.server.workers > 1:
         return _serve_workers(settings, args)

@@ -33,20 +33,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imagegen.deadline import DEFAULT_TIMEOUT_SECONDS
+from imagegen.deployment import Deployment
 from imagegen.errors import ConfigError, ImageGenError, InvalidRequestError
 from imagegen.guardrails.settings import (
     GuardrailEntry,
     GuardrailSettings,
     build_guardrail_settings,
 )
-from imagegen.pricing.table import Price, price_from_model_info
+from imagegen.pricing.table import price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
-from imagegen.providers.registry import PROVIDERS, endpoint_from_env
+from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.router.settings import (
     RouterSection,
     RouterSettings,
@@ -55,7 +56,7 @@ from imagegen.router.settings import (
     deployment_limit,
 )
 from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
-from imagegen.telemetry.settings import TelemetrySection, TelemetrySettings
+from imagegen.telemetry.settings import TelemetrySettings
 from imagegen.types import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS, ImageRequest
 
 log = logging.getLogger(__name__)
@@ -67,31 +68,6 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # 2 MiB pieces stay well under the 4 MiB default receive limit of every gRPC client.
 DEFAULT_STREAM_CHUNK_BYTES = 2 * 1024 * 1024
 
-# Keys of a LiteLLM deployment that configure the endpoint, not the request body.
-_ENDPOINT_OPTIONS = frozenset(
-    {
-        "organization",
-        "project",
-        "azure_ad_token",
-        # Submit-then-poll providers (providers/polling.py): a fixed poll interval, seconds.
-        "poll_interval",
-        # Replicate: how long a submit may wait for the prediction (`Prefer: wait=N`).
-        "prefer_wait",
-        # Vertex AI (LiteLLM's names, with its vertex_ai_* aliases): where to call and as whom.
-        "vertex_project",
-        "vertex_location",
-        "vertex_credentials",
-        "vertex_ai_project",
-        "vertex_ai_location",
-        "vertex_ai_credentials",
-        # AWS Bedrock (LiteLLM's names).
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "aws_region_name",
-        "aws_profile_name",
-    }
-)
 # Per-deployment router keys the router acts on (typed fields of Deployment).
 _ROUTING_KEYS = frozenset({"rpm", "ipm", "weight", "order", "max_parallel_requests"})
 # Other LiteLLM router keys: accepted so existing configs load, with no effect on image models.
@@ -120,87 +96,59 @@ _KNOWN_TOP_LEVEL = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    """One served model: a public name bound to a provider model and its endpoint."""
+class ServerSettings(BaseModel):
+    """`server_settings`: how the server listens (the gRPC door and the OpenAI-compatible
+    HTTP door) and its bounds. The file's section, validated, used as is."""
 
-    model_name: str
-    """The name callers send in the request's `model` field."""
-    model_id: str
-    """Stable id of this deployment (config `model_info.id`, else a hash of its settings)."""
-    provider: str
-    """Adapter name: openai, azure, xinference, local."""
-    provider_model: str
-    """The provider's own model name (for Azure: the deployment name)."""
-    endpoint: Endpoint
-    """Base URL, credentials and provider options."""
-    base_model: str | None = None
-    """The underlying model, when `provider_model` does not say (Azure deployments)."""
-    price: Price | None = None
-    """A price from the config, overriding the shipped table."""
-    timeout: float | None = None
-    """Per-deployment upper bound on a call, in seconds."""
-    drop_params: bool | None = None
-    """Drop unsupported parameters for this deployment (overrides the global setting)."""
-    provider_params: Mapping[str, JsonValue] = field(default_factory=dict)
-    """Provider parameters sent on every call (a request's own values win)."""
-    coerce_size: bool | None = None
-    """Let the gateway pick the nearest size the model can make (reported), instead of failing."""
-    request_defaults: Mapping[str, Any] = field(default_factory=dict)
-    """Standard parameters (quality, size, n...) used when a request leaves them unset."""
-    router_options: Mapping[str, Any] = field(default_factory=dict)
-    """LiteLLM router keys with no effect here (tpm, stream_timeout...), kept as given."""
-    weight: float = 1.0
-    """Share of the group's traffic under weighted random routing."""
-    rpm: int | None = None
-    """Requests per minute this deployment may receive (None: no limit)."""
-    ipm: int | None = None
-    """Images per minute this deployment may be asked for (None: no limit)."""
-    max_parallel_requests: int | None = None
-    """Provider calls in flight at once at most (None: no limit)."""
-    order: int | None = None
-    """Priority tier: lower orders are tried first; None sorts after every number."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
-    """How the server listens: the gRPC door, and the OpenAI-compatible HTTP door."""
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     host: str = "0.0.0.0"
-    port: int = DEFAULT_PORT
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     http_host: str | None = None
     """The HTTP door's listen address (None: the same as `host`)."""
-    http_port: int | None = DEFAULT_HTTP_PORT
+    http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
     """The HTTP door's port: None turns the door off, 0 picks a free port."""
-    grace_period_seconds: float = 30.0
-    drain_seconds: float = 0.0
+    grace_period_seconds: float = Field(default=30.0, ge=0)
+    """How long in-flight calls may finish after SIGTERM."""
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
     """After SIGTERM, health says NOT_SERVING for this long while calls are still taken,
     so that load balancers polling health stop sending before the listener closes."""
-    """How long in-flight calls may finish after SIGTERM."""
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_message_mb: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES // (1024 * 1024), ge=4, le=2047)
     """Send/receive limit, sized for several multi-MB images in one unary response."""
+    default_model: str | None = None
+    """The model of requests that name none."""
     allow_request_credentials: bool = False
     """Whether callers may send api_key/api_base/api_version (off: no SSRF, no open relay)."""
-    stream_keepalive_seconds: float = 5.0
+    serve_unlisted_models: bool = False
+    """Serve any "provider/model" string, not just model_list names."""
+    stream_keepalive_seconds: float = Field(default=5.0, gt=0)
     """StreamGenerateImages sends a progress event after this long without another event."""
-    stream_chunk_bytes: int = DEFAULT_STREAM_CHUNK_BYTES
+    stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
     """Streamed images larger than this go as several image_chunk events, so that no message
     exceeds a client's default 4 MiB receive limit."""
-    max_in_flight_requests: int | None = None
+    max_in_flight_requests: int | None = Field(default=None, ge=1)
     """Requests this process serves at once (both doors); more are RESOURCE_EXHAUSTED."""
-    max_streams_per_key: int | None = None
+    max_streams_per_key: int | None = Field(default=None, ge=1)
     """Streams open at once per virtual key (per anonymous caller without keys)."""
     tls_cert_file: str | None = None
     """PEM certificate chain: with tls_key_file, both doors serve TLS."""
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
     """PEM CA bundle: when set, gRPC callers must present a certificate it signed (mTLS)."""
-    max_prompt_chars: int | None = None
+    max_prompt_chars: int | None = Field(default=None, ge=1, le=MAX_PROMPT_CHARS)
     """A bound on prompt length tighter than the built-in 100,000 characters."""
-    max_images_per_request: int | None = None
+    max_images_per_request: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_REQUEST)
     """A bound on n tighter than the built-in 10."""
-    workers: int = 1
+    workers: int = Field(default=1, ge=1, le=64)
     """Serving processes sharing the ports (SO_REUSEPORT), each with its own event loop."""
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * 1024 * 1024
+
+    @property
+    def stream_chunk_bytes(self) -> int:
+        return self.stream_chunk_kb * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,39 +220,14 @@ class _LitellmSettings(BaseModel):
     request_timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0)
 
 
-class _ServerSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: str = "0.0.0.0"
-    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
-    http_host: str | None = None
-    http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
-    grace_period_seconds: float = Field(default=30.0, ge=0)
-    drain_seconds: float = Field(default=0.0, ge=0, le=300)
-    max_message_mb: int = Field(default=64, ge=4, le=2047)
-    default_model: str | None = None
-    allow_request_credentials: bool = False
-    serve_unlisted_models: bool = False
-    stream_keepalive_seconds: float = Field(default=5.0, gt=0)
-    stream_chunk_kb: int = Field(default=DEFAULT_STREAM_CHUNK_BYTES // 1024, ge=16, le=3072)
-    max_in_flight_requests: int | None = Field(default=None, ge=1)
-    max_streams_per_key: int | None = Field(default=None, ge=1)
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    tls_client_ca_file: str | None = None
-    max_prompt_chars: int | None = Field(default=None, ge=1, le=MAX_PROMPT_CHARS)
-    max_images_per_request: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_REQUEST)
-    workers: int = Field(default=1, ge=1, le=64)
-
-
 class _File(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     model_list: list[_Entry] = Field(default_factory=list)
     litellm_settings: _LitellmSettings = Field(default_factory=_LitellmSettings)
-    server_settings: _ServerSection = Field(default_factory=_ServerSection)
+    server_settings: ServerSettings = Field(default_factory=ServerSettings)
     guardrails: list[GuardrailEntry] = Field(default_factory=list)
-    telemetry_settings: TelemetrySection = Field(default_factory=TelemetrySection)
+    telemetry_settings: TelemetrySettings = Field(default_factory=TelemetrySettings)
     general_settings: GeneralSection = Field(default_factory=GeneralSection)
     keys: list[KeyEntry] = Field(default_factory=list)
     router_settings: RouterSection = Field(default_factory=RouterSection)
@@ -359,7 +282,7 @@ def load_settings(path: str | Path) -> Settings:
 
 
 def parse_settings(text: str, *, source: str = "<config>") -> Settings:
-    """Validate a config document."""
+    """Validate a config document (YAML text)."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -372,6 +295,12 @@ def parse_settings(text: str, *, source: str = "<config>") -> Settings:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
+    return settings_from_mapping(raw, source=source)
+
+
+def settings_from_mapping(raw: Mapping[str, Any], *, source: str = "<config>") -> Settings:
+    """Validate a config given as a mapping (the file's shape), as a file is validated."""
+    raw = dict(raw)
     for key in sorted(set(raw) - _KNOWN_TOP_LEVEL):
         log.warning("%s: section %r is not used by imagegen and is ignored", source, key)
     try:
@@ -396,8 +325,10 @@ def _build(document: _File, source: str) -> Settings:
         log.warning("%s: litellm_settings.%s is not used by imagegen and is ignored", source, key)
     for key in sorted(set(document.general_settings.model_extra or {})):
         log.warning("%s: general_settings.%s is not used by imagegen and is ignored", source, key)
+    # Adapters check the endpoints here; each gateway then makes instances of its own.
+    providers = Providers.discover()
     deployments = tuple(
-        _deployment(entry, f"{source}: model_list[{index}]")
+        _deployment(entry, f"{source}: model_list[{index}]", providers)
         for index, entry in enumerate(document.model_list)
     )
     seen = {deployment.model_name for deployment in deployments}
@@ -423,30 +354,11 @@ def _build(document: _File, source: str) -> Settings:
         drop_params=document.litellm_settings.drop_params,
         request_timeout=document.litellm_settings.request_timeout,
         serve_unlisted_models=server.serve_unlisted_models,
-        server=ServerSettings(
-            host=server.host,
-            port=server.port,
-            http_host=server.http_host,
-            http_port=server.http_port,
-            grace_period_seconds=server.grace_period_seconds,
-            drain_seconds=server.drain_seconds,
-            max_message_bytes=server.max_message_mb * 1024 * 1024,
-            allow_request_credentials=server.allow_request_credentials,
-            stream_keepalive_seconds=server.stream_keepalive_seconds,
-            stream_chunk_bytes=server.stream_chunk_kb * 1024,
-            max_in_flight_requests=server.max_in_flight_requests,
-            max_streams_per_key=server.max_streams_per_key,
-            tls_cert_file=server.tls_cert_file,
-            tls_key_file=server.tls_key_file,
-            tls_client_ca_file=server.tls_client_ca_file,
-            max_prompt_chars=server.max_prompt_chars,
-            max_images_per_request=server.max_images_per_request,
-            workers=server.workers,
-        ),
+        server=server,
         guardrails=build_guardrail_settings(
             document.guardrails, _model_guardrails(document.model_list), source
         ),
-        telemetry=document.telemetry_settings.build(),
+        telemetry=document.telemetry_settings,
         access=build_access(document.general_settings, document.keys, source),
         source=source,
         router=router,
@@ -463,7 +375,7 @@ def _model_guardrails(entries: list[_Entry]) -> list[tuple[str, object]]:
     ]
 
 
-def _check_tls(server: _ServerSection, source: str) -> None:
+def _check_tls(server: ServerSettings, source: str) -> None:
     if (server.tls_cert_file is None) != (server.tls_key_file is None):
         raise ConfigError(
             f"{source}: server_settings: give tls_cert_file and tls_key_file together"
@@ -476,7 +388,7 @@ def _check_tls(server: _ServerSection, source: str) -> None:
             raise ConfigError(f"{source}: server_settings.{name}: no file at {path}")
 
 
-def _deployment(entry: _Entry, where: str) -> Deployment:
+def _deployment(entry: _Entry, where: str, providers: Providers) -> Deployment:
     if entry.litellm_params is not None and entry.params is not None:
         raise ConfigError(f"{where}: give litellm_params or params, not both")
     params = entry.litellm_params or entry.params
@@ -484,13 +396,13 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
         raise ConfigError(f"{where}: litellm_params (or params) with a model is required")
     where_params = f"{where}.{'litellm_params' if entry.litellm_params else 'params'}"
     provider_name, sep, provider_model = params.model.partition("/")
-    if not sep or provider_name not in PROVIDERS or not provider_model:
+    if not sep or provider_name not in providers or not provider_model:
         raise ConfigError(
             f"{where_params}.model: {params.model!r} must be provider/model with a provider "
-            f"among {', '.join(sorted(PROVIDERS))}"
+            f"among {', '.join(sorted(providers))}"
         )
     extras = dict(params.model_extra or {})
-    options = {k: extras.pop(k) for k in list(extras) if k in _ENDPOINT_OPTIONS}
+    options = {k: extras.pop(k) for k in list(extras) if k in providers.endpoint_options}
     router_options = {k: extras.pop(k) for k in list(extras) if k in _ROUTER_KEYS}
     routing = {k: extras.pop(k) for k in list(extras) if k in _ROUTING_KEYS}
     request_defaults = _request_defaults(
@@ -505,7 +417,7 @@ def _deployment(entry: _Entry, where: str) -> Deployment:
     info = entry.model_info
     info_extra = dict(info.model_extra or {}) if info else {}
     price = price_from_model_info(info_extra, f"{where}.model_info")
-    provider = PROVIDERS[provider_name]
+    provider = providers[provider_name]
     endpoint = endpoint_from_env(
         provider,
         Endpoint(
@@ -584,8 +496,7 @@ def embedded_settings(*, port: int = DEFAULT_PORT) -> Settings:
         )
     ]
     if os.environ.get("OPENAI_API_KEY"):
-        openai = PROVIDERS["openai"]
-        endpoint = endpoint_from_env(openai, Endpoint())
+        endpoint = endpoint_from_env(Providers.discover()["openai"], Endpoint())
         deployments += [
             Deployment(
                 model_name=model,

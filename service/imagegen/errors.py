@@ -31,7 +31,7 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── NoDeploymentAvailableError          UNAVAILABLE        NO_HEALTHY_DEPLOYMENT
     ├── RouterStateUnavailableError         UNAVAILABLE        ROUTER_STATE_UNAVAILABLE
     ├── InternalError                       INTERNAL           INTERNAL
-    ├── CancelledError                      CANCELLED          CANCELLED (reported to hooks)
+    ├── RequestCancelledError               CANCELLED          CANCELLED (reported to hooks)
     └── ProviderError                       (an upstream provider answered badly)
         ├── ProviderInvalidRequestError     INVALID_ARGUMENT   PROVIDER_INVALID_REQUEST
         ├── ProviderAuthenticationError     FAILED_PRECONDITION PROVIDER_AUTHENTICATION_FAILED
@@ -56,10 +56,11 @@ lower layers, secrets or image data. Provider messages are passed through
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
     from imagegen.types import CallFacts
@@ -133,14 +134,38 @@ class ImageGenError(Exception):
         metadata: Mapping[str, str] | None = None,
         field_violations: Sequence[FieldViolation] = (),
         retry_after: float | None = None,
+        upstream_status: int | None = None,
+        request_sent: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.metadata: dict[str, str] = dict(metadata or {})
         self.field_violations: tuple[FieldViolation, ...] = tuple(field_violations)
         self.retry_after = retry_after
+        self.upstream_status = upstream_status
+        """The HTTP status the provider answered with; None when no answer came."""
+        self.request_sent = request_sent
+        """False when the provider request never left (no bill possible, safe to retry);
+        None when it may have."""
+        # The wire carries both as ErrorInfo metadata; the gateway decides on the attributes.
+        if upstream_status is not None:
+            self.metadata["upstream_status"] = str(upstream_status)
+        if request_sent is False:
+            self.metadata["request_sent"] = "false"
         # Filled by the gateway so that a failed call still reports where it went.
         self.facts: CallFacts | None = None
+
+    def annotated(self, note: str | None, metadata: Mapping[str, str]) -> Self:
+        """A new error of the same class whose message ends with `(note)` and whose
+        metadata adds `metadata`; `self` is left as it was and becomes the new one's cause."""
+        wrapped = type(self).__new__(type(self))
+        wrapped.__dict__.update(self.__dict__)
+        if note is not None:
+            wrapped.message = f"{self.message} ({note})"[:1000]
+        wrapped.args = (wrapped.message,)
+        wrapped.metadata = {**self.metadata, **metadata}
+        wrapped.__cause__ = self
+        return wrapped
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
@@ -346,8 +371,10 @@ class ServerLimitError(ImageGenError):
     reason = "SERVER_LIMIT_REACHED"
 
 
-class CancelledError(ImageGenError):
-    """The caller cancelled the request or went away (reported to hooks, not sent)."""
+class RequestCancelledError(ImageGenError):
+    """The caller cancelled the request or went away (reported to hooks, not sent).
+
+    Named apart from asyncio.CancelledError, which it reports but is not."""
 
     code = Code.CANCELLED
     http_status = 499
@@ -363,21 +390,20 @@ class ProviderError(ImageGenError):
         *,
         provider: str,
         upstream_status: int | None = None,
+        request_sent: bool | None = None,
         metadata: Mapping[str, str] | None = None,
         field_violations: Sequence[FieldViolation] = (),
         retry_after: float | None = None,
     ) -> None:
-        merged = {"provider": provider, **(metadata or {})}
-        if upstream_status is not None:
-            merged["upstream_status"] = str(upstream_status)
         super().__init__(
             redact_secrets(message),
-            metadata=merged,
+            metadata={"provider": provider, **(metadata or {})},
             field_violations=field_violations,
             retry_after=retry_after,
+            upstream_status=upstream_status,
+            request_sent=request_sent,
         )
         self.provider = provider
-        self.upstream_status = upstream_status
 
 
 class ProviderInvalidRequestError(ProviderError):
@@ -492,10 +518,76 @@ def all_error_classes() -> list[type[ImageGenError]]:
     return found
 
 
+# reason → class, built once. The two abstract bases inherit INTERNAL; InternalError is the
+# class that owns it.
+_BY_REASON: dict[str, type[ImageGenError]] = {
+    cls.reason: cls for cls in all_error_classes() if cls not in (ImageGenError, ProviderError)
+}
+
+
 def error_class_for_reason(reason: str) -> type[ImageGenError]:
     """The class whose `reason` is `reason` (ImageGenError when none matches)."""
-    for cls in all_error_classes():
-        # The two abstract bases inherit INTERNAL; InternalError is the one that owns it.
-        if cls.reason == reason and cls not in (ImageGenError, ProviderError):
-            return cls
-    return ImageGenError
+    return _BY_REASON.get(reason, ImageGenError)
+
+
+def __getattr__(name: str) -> Any:
+    # The old name of RequestCancelledError, kept for hooks written against it.
+    if name == "CancelledError":
+        warnings.warn(
+            "imagegen.errors.CancelledError is now RequestCancelledError",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return RequestCancelledError
+    raise AttributeError(f"module 'imagegen.errors' has no attribute {name!r}")
+
+
+__all__ = [
+    "ERROR_DOMAIN",
+    "AlreadyExistsError",
+    "BudgetExceededError",
+    "CallerCredentialRejectedError",
+    "Code",
+    "ConfigError",
+    "ContentPolicyViolationError",
+    "CostUnknownError",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "FieldViolation",
+    "GatewayUnavailableError",
+    "GuardrailBlockedError",
+    "GuardrailUnavailableError",
+    "ImageGenError",
+    "InternalError",
+    "InvalidRequestError",
+    "KeyMissingError",
+    "KeyRateLimitedError",
+    "MasterKeyRequiredError",
+    "ModelNotAllowedError",
+    "ModelNotFoundError",
+    "NoDeploymentAvailableError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProviderAuthenticationError",
+    "ProviderBadResponseError",
+    "ProviderConflictError",
+    "ProviderError",
+    "ProviderInvalidRequestError",
+    "ProviderModelNotFoundError",
+    "ProviderNotConfiguredError",
+    "ProviderPermissionDeniedError",
+    "ProviderQuotaExceededError",
+    "ProviderRateLimitedError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "QuotaError",
+    "RequestCancelledError",
+    "RouterStateUnavailableError",
+    "ServerLimitError",
+    "UnauthenticatedError",
+    "UnsupportedParameterError",
+    "all_error_classes",
+    "error_class_for_reason",
+    "invalid_field",
+    "redact_secrets",
+]

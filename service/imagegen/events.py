@@ -12,14 +12,22 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from enum import Enum
 
 from imagegen.providers.base import PreviewEvent
 from imagegen.providers.progress import JobProgress, progress_sink
 from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ProviderResult
 
-if TYPE_CHECKING:
-    from imagegen.gateway import RequestCredentials
+
+class RequestCredentials(Enum):
+    """What the gateway does with api_key / api_base / api_version sent in a request."""
+
+    REFUSE = "refuse"
+    """PERMISSION_DENIED: a server whose callers may not pick hosts or keys (the default)."""
+    ACCEPT = "accept"
+    """Use them, but never send the configured key to a base URL the caller chose."""
+    TRUST = "trust"
+    """The caller is the program itself (in-process SDK): LiteLLM's behaviour."""
 
 
 @dataclass(frozen=True, slots=True)

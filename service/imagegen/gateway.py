@@ -17,12 +17,11 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from enum import Enum
 
-from imagegen.config import Deployment, Settings
+from imagegen.config import Settings
 from imagegen.deadline import Deadline
+from imagegen.deployment import Deployment
 from imagegen.errors import (
-    CancelledError,
     ContentPolicyViolationError,
     FieldViolation,
     ImageGenError,
@@ -30,6 +29,7 @@ from imagegen.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     PermissionDeniedError,
+    RequestCancelledError,
     UnsupportedParameterError,
     invalid_field,
 )
@@ -41,12 +41,12 @@ from imagegen.events import (
     StreamEvent,
     with_keepalive,
 )
-from imagegen.fanout import FanOutFailed, fan_out
+from imagegen.events import RequestCredentials as RequestCredentials
 from imagegen.hooks import RequestHook
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.pricing.calculator import image_price
+from imagegen.pricing.quote import Quote, quote_for
 from imagegen.providers.base import (
-    CREDENTIAL_OPTIONS,
     CallParams,
     Endpoint,
     ImageEvent,
@@ -57,27 +57,15 @@ from imagegen.providers.base import (
     StreamingProvider,
     check_params,
 )
-from imagegen.providers.registry import endpoint_from_env, get_provider, split_model
+from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.providers.transport import HttpTransport
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
-from imagegen.spend.quote import Quote, quote_for
 from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult
 
 log = logging.getLogger(__name__)
 
 # OpenAI's limit on previews per image.
 MAX_PARTIAL_IMAGES = 3
-
-
-class RequestCredentials(Enum):
-    """What the gateway does with api_key / api_base / api_version sent in a request."""
-
-    REFUSE = "refuse"
-    """PERMISSION_DENIED: a server whose callers may not pick hosts or keys (the default)."""
-    ACCEPT = "accept"
-    """Use them, but never send the configured key to a base URL the caller chose."""
-    TRUST = "trust"
-    """The caller is the program itself (in-process SDK): LiteLLM's behaviour."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +90,11 @@ class Gateway:
         request_credentials: RequestCredentials = RequestCredentials.TRUST,
         hooks: Sequence[RequestHook] = (),
         router: RequestRouter | None = None,
+        providers: Providers | None = None,
     ) -> None:
         self.settings = settings
+        # This gateway's own adapter instances (their token and credential caches with them).
+        self.providers = providers or Providers.discover()
         self.router = router or RequestRouter(settings.router)
         self.transport = transport or HttpTransport()
         self.prices = prices or load_price_table()
@@ -114,8 +105,9 @@ class Gateway:
             hook for hook in self.hooks if type(hook).check_image is not RequestHook.check_image
         )
         for hook in self.hooks:
-            hook.bind(self)
+            hook.bind(self.quote)
         self._warned_unpriced: set[str] = set()
+        self._resolved: dict[tuple[str, str, str, str | None], Resolved] = {}
 
     async def start(self) -> None:
         """Start the hooks (background writers, pools); call once before serving."""
@@ -273,7 +265,7 @@ class Gateway:
             facts.response_cost = None if facts.attempt_log else Decimal(0)
             facts.overhead_ms = state.overhead_ms()
             if isinstance(exc, GeneratorExit | asyncio.CancelledError):
-                ended = CancelledError("the caller cancelled the request")
+                ended = RequestCancelledError("the caller cancelled the request")
             else:
                 ended = InternalError("internal error")
             await self._finished(state, ended)
@@ -352,7 +344,8 @@ class Gateway:
         policy: RequestCredentials | None = None,
     ) -> _Call:
         """Check the request against `deployment`'s model rules; the call to make."""
-        provider = get_provider(deployment.provider)
+        resolved = self.resolve(deployment)
+        provider, spec = resolved.provider, resolved.spec
         facts = facts_before_first_call
         if facts is not None and not facts.attempt_log:
             # Until a call is made, the facts name the deployment being prepared, so that a
@@ -363,7 +356,6 @@ class Gateway:
         endpoint = self._endpoint(deployment, request, policy or self.request_credentials)
         if facts is not None and not facts.attempt_log:
             facts.api_base = provider.api_base(endpoint)
-        spec = provider.spec_for(deployment.base_model or deployment.provider_model)
         params = self._params(spec, deployment, request)
         if partial_images:
             params = self._with_partials(spec, provider, params, partial_images, request)
@@ -379,7 +371,7 @@ class Gateway:
             endpoint=endpoint,
             deadline=deadline,
         )
-        return _Call(provider=provider, spec=spec, call=call)
+        return _Call(provider=provider, spec=spec, call=call, price=resolved.price)
 
     def _with_partials(
         self,
@@ -413,7 +405,7 @@ class Gateway:
                 elif isinstance(event, ImageEvent):
                     yield ImageReady(index=event.index, image=event.image)
                 else:
-                    cost = compute_cost(self._price(deployment, call.spec), event.result)
+                    cost = compute_cost(call.price, event.result)
                     self._attempt_finished(state, attempt, None, cost, event.result)
                     yield event.result
         except BaseException as exc:
@@ -431,7 +423,7 @@ class Gateway:
         except BaseException as exc:
             self._attempt_finished(state, attempt, exc)
             raise
-        cost = compute_cost(self._price(deployment, call.spec), result)
+        cost = compute_cost(call.price, result)
         self._attempt_finished(state, attempt, None, cost, result)
         return result
 
@@ -483,15 +475,34 @@ class Gateway:
         # One entry per model name: a group's deployments serve the same model.
         for name in self.settings.model_names():
             deployment = self.settings.group(name)[0]
-            provider = get_provider(deployment.provider)
-            spec = provider.spec_for(deployment.base_model or deployment.provider_model)
-            price = self._price(deployment, spec)
+            resolved = self.resolve(deployment)
+            spec, price = resolved.spec, resolved.price
             basis = "unknown" if price is None else price.basis
             supported = tuple(sorted(spec.params)) + tuple(
                 f"provider_params.{name}" for name in sorted(spec.provider_params or {})
             )
             described.append(ModelDescription(deployment, spec, basis, supported))
         return described
+
+    def resolve(self, deployment: Deployment) -> Resolved:
+        """`deployment`'s adapter, model rules and price, looked up once and then reused by
+        every step of every request (routing costs, quotes, each attempt, its cost)."""
+        key = (
+            deployment.model_id,
+            deployment.provider,
+            deployment.provider_model,
+            deployment.base_model,
+        )
+        hit = self._resolved.get(key)
+        if hit is not None and hit.configured_price is deployment.price:
+            return hit
+        provider = self.providers.adapter(deployment.provider)
+        spec = provider.spec_for(deployment.base_model or deployment.provider_model)
+        resolved = Resolved(provider, spec, self._price(deployment, spec), deployment.price)
+        # Bounded: an SDK caller may name any number of unlisted "provider/model" strings.
+        if len(self._resolved) < _MAX_RESOLVED:
+            self._resolved[key] = resolved
+        return resolved
 
     def _price(self, deployment: Deployment, spec: ModelSpec) -> Price | None:
         # A configured price wins; else the table, by model family (snapshots share a row).
@@ -504,7 +515,7 @@ class Gateway:
         if group:
             return group
         if self.settings.serve_unlisted_models:
-            split = split_model(name)
+            split = self.providers.split_model(name)
             if split is not None:
                 provider, model = split
                 return (
@@ -513,7 +524,7 @@ class Gateway:
                         model_id=f"{provider}/{model}",
                         provider=provider,
                         provider_model=model,
-                        endpoint=endpoint_from_env(get_provider(provider), Endpoint()),
+                        endpoint=endpoint_from_env(self.providers.adapter(provider), Endpoint()),
                     ),
                 )
         served = self.settings.model_names()
@@ -525,10 +536,8 @@ class Gateway:
 
     def cost_per_image(self, deployment: Deployment, request: ImageRequest) -> Decimal | None:
         """The price of one image of the request's quality and size on `deployment`, if known."""
-        spec = get_provider(deployment.provider).spec_for(
-            deployment.base_model or deployment.provider_model
-        )
-        price = self._price(deployment, spec)
+        resolved = self.resolve(deployment)
+        spec, price = resolved.spec, resolved.price
         if price is None or price.basis == "per_token":
             return None
         if price.basis == "free":
@@ -544,14 +553,12 @@ class Gateway:
         """
         quotes = []
         for deployment in self.resolve_group(self._model_name(request)):
-            spec = get_provider(deployment.provider).spec_for(
-                deployment.base_model or deployment.provider_model
-            )
-            params = self._params(spec, deployment, request)
+            resolved = self.resolve(deployment)
+            params = self._params(resolved.spec, deployment, request)
             quotes.append(
                 quote_for(
-                    self._price(deployment, spec),
-                    spec,
+                    resolved.price,
+                    resolved.spec,
                     params,
                     model_id=deployment.model_id,
                     provider=deployment.provider,
@@ -597,7 +604,9 @@ class Gateway:
                     ],
                     metadata={"field": "api_key"},
                 )
-            options = {k: v for k, v in base.options.items() if k not in CREDENTIAL_OPTIONS}
+            options = {
+                k: v for k, v in base.options.items() if k not in self.providers.credential_options
+            }
         return Endpoint(
             api_base=request.api_base or base.api_base,
             api_key=request.api_key or base.api_key,
@@ -637,9 +646,9 @@ def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None
     mid-way (timeout, dropped connection, unreadable answer) the provider may have
     generated and billed: unknown.
     """
-    if not called_provider or "upstream_status" in error.metadata:
+    if not called_provider or error.upstream_status is not None:
         return Decimal(0)
-    if error.metadata.get("request_sent") == "false":
+    if error.request_sent is False:
         return Decimal(0)
     return None
 
@@ -657,12 +666,28 @@ def _attempts_cost(facts: CallFacts, *, skip_refused: bool = False) -> Decimal |
 
 
 @dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a deployment resolves to: its adapter, its model's rules and its price."""
+
+    provider: Provider
+    spec: ModelSpec
+    price: Price | None
+    configured_price: Price | None
+    """The deployment's own price (model_info), which `price` is when set."""
+
+
+# Deployments a gateway keeps resolved at most (configured ones plus unlisted SDK models).
+_MAX_RESOLVED = 4096
+
+
+@dataclass(frozen=True, slots=True)
 class _Call:
     """A provider call prepared for one deployment (the router's Plan payload)."""
 
     provider: Provider
     spec: ModelSpec
     call: ProviderCall
+    price: Price | None
 
 
 class _GatewayRoute:
@@ -697,46 +722,26 @@ class _GatewayRoute:
         splits = per_call is not None and params.n > per_call and not streams
         if n is not None and splits:
             raise invalid_field("n", f"{deployment.model_id} makes at most {per_call} per call")
-        return Plan(deployment=deployment, payload=call, images=params.n, fan_out=splits)
+        return Plan(
+            deployment=deployment,
+            payload=call,
+            images=params.n,
+            fan_out=splits,
+            call=call.call,
+            per_call=per_call,
+        )
 
     async def execute(
         self, plan: Plan
     ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
+        """One provider call (the router splits fan-out plans into sub-calls first)."""
         gateway, state = self.gateway, self.ctx.state
         call: _Call = plan.payload
         if call.call.params.partial_images and isinstance(call.provider, StreamingProvider):
             async for event in gateway._stream_attempt(state, plan.deployment, call):
                 yield event
             return
-        if not plan.fan_out:
-            result = await gateway._single_attempt(state, plan.deployment, call)
-            for index, image in enumerate(result.images):
-                yield ImageReady(index=index, image=image)
-            yield result
-            return
-        settings = gateway.router.settings
-        model = plan.deployment.model_name
-
-        async def generate(sub: ProviderCall) -> ProviderResult:
-            return await gateway.router.sub_call(self, self.ctx, model, sub.params.n)
-
-        per_call = call.spec.max_images_per_call
-        assert per_call is not None  # a fan-out plan has a per-call limit
-        try:
-            async for outcome in fan_out(
-                generate,
-                call.call,
-                per_call,
-                concurrency=settings.fan_out_concurrency,
-                partial=settings.fan_out_on_failure == "partial",
-            ):
-                if isinstance(outcome, ProviderResult) and outcome.failed:
-                    self.ctx.decide(
-                        "fan_out",
-                        "partial",
-                        f"{outcome.failed} of {call.call.params.n} images failed; "
-                        "returning the rest",
-                    )
-                yield outcome
-        except FanOutFailed as broken:
-            raise broken.error from None
+        result = await gateway._single_attempt(state, plan.deployment, call)
+        for index, image in enumerate(result.images):
+            yield ImageReady(index=index, image=image)
+        yield result

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from imagegen.errors import ImageGenError
     from imagegen.events import RequestState
-    from imagegen.gateway import Gateway
+    from imagegen.pricing.quote import Quoter
     from imagegen.types import Attempt, GeneratedImage, ProviderResult
 
 
@@ -41,8 +41,9 @@ class RequestHook:
 
     name: str = "hook"
 
-    def bind(self, gateway: Gateway) -> None:
-        """Called once by the Gateway that runs the hook (for hooks that price requests)."""
+    def bind(self, quote: Quoter) -> None:
+        """Called once by the Gateway that runs the hook, with its pre-flight pricing
+        (for hooks that hold budgets): hooks call down, never back into the gateway."""
 
     async def start(self) -> None:
         """Called once before the first request (open pools, start background writers)."""

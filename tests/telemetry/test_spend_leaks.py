@@ -61,7 +61,7 @@ async def test_spend_rows_spans_and_payloads_carry_no_secret_prompt_or_image(
     spend_log = tmp_path / "spend.sqlite3"
     async with OpenAIFake() as fake:
         settings = parse_settings(config(fake, spend_log), source="leaks.yaml")
-        access = AccessHook(settings)
+        access = AccessHook(settings.access, default_model=settings.default_model)
         observed = await observe(settings, hooks=[access])
         png = noisy_png(1024)
         auth = (("authorization", f"Bearer {CALLER_KEY}"),)

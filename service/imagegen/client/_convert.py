@@ -264,17 +264,18 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
                 subject = quota.violations[0].subject if quota.violations else ""
         cls = error_class_for_reason(info.reason) if info.domain == ERROR_DOMAIN else ImageGenError
         error = ImageGenError.__new__(cls)
+        upstream = info.metadata.get("upstream_status", "")
         ImageGenError.__init__(
             error,
             status.message,
             metadata=dict(info.metadata),
             field_violations=violations,
             retry_after=retry_after,
+            upstream_status=int(upstream) if upstream.isdigit() else None,
+            request_sent=False if info.metadata.get("request_sent") == "false" else None,
         )
         if isinstance(error, ProviderError):
             error.provider = info.metadata.get("provider", "")
-            upstream = info.metadata.get("upstream_status", "")
-            error.upstream_status = int(upstream) if upstream.isdigit() else None
         if isinstance(error, QuotaError):
             error.subject = subject
     error.facts = facts_from(None, trailers)

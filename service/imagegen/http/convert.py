@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from imagegen.errors import FieldViolation, InvalidRequestError
 from imagegen.events import Generation
 from imagegen.gateway import ModelDescription
+from imagegen.openai_compat import build_request, image_response_from
 from imagegen.providers.base import PreviewEvent
-from imagegen.sdk import build_request, image_response_from
 from imagegen.types import (
     MAX_IMAGES_PER_REQUEST,
     GeneratedImage,

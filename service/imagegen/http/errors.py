@@ -47,7 +47,7 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.NoDeploymentAvailableError: "server_error",
     e.RouterStateUnavailableError: "server_error",
     e.InternalError: "server_error",
-    e.CancelledError: "server_error",
+    e.RequestCancelledError: "server_error",
     e.ServerLimitError: "rate_limit_error",
     e.ProviderError: "server_error",
     e.ProviderInvalidRequestError: "invalid_request_error",

@@ -14,13 +14,13 @@ from dataclasses import replace
 
 from imagegen.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from imagegen.keys.model import KeySpec, hash_key, new_key
-from imagegen.spend.store import Store
+from imagegen.keys.store import KeyStore
 
 
 class KeyRegistry:
     """Lookup and management of virtual keys."""
 
-    def __init__(self, store: Store, configured: Iterable[KeySpec], master_key: str | None):
+    def __init__(self, store: KeyStore, configured: Iterable[KeySpec], master_key: str | None):
         self.store = store
         self.master_key = master_key
         self._by_hash: dict[str, KeySpec] = {key.key_hash: key for key in configured}

@@ -49,6 +49,8 @@ class AzureProvider(HttpProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY")
     env_api_base: ClassVar[tuple[str, ...]] = ("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT")
     env_api_version: ClassVar[tuple[str, ...]] = ("AZURE_API_VERSION",)
+    endpoint_options: ClassVar[tuple[str, ...]] = ("azure_ad_token",)
+    credential_options: ClassVar[tuple[str, ...]] = ("azure_ad_token",)
 
     def spec_for(self, model: str) -> ModelSpec:
         return azure_spec(model)

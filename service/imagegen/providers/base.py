@@ -258,20 +258,6 @@ def _choose_size(spec: ModelSpec, text: str, coerce: bool) -> SizeChoice:
     return SizeChoice(size=size, aspect_ratio=None)
 
 
-# Endpoint options that are credentials: never sent along to a base URL a caller chose.
-CREDENTIAL_OPTIONS = frozenset(
-    {
-        "azure_ad_token",
-        "vertex_credentials",
-        "vertex_ai_credentials",
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "aws_bearer_token",
-    }
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where and as whom to call a provider: a deployment's resolved settings."""
@@ -373,6 +359,22 @@ class Provider(Protocol):
         """Environment variables that may hold the API version."""
         ...
 
+    @property
+    def endpoint_options(self) -> tuple[str, ...]:
+        """Deployment keys (litellm_params) that configure this provider's endpoint, kept in
+        `Endpoint.options` instead of being sent as provider parameters."""
+        ...
+
+    @property
+    def credential_options(self) -> tuple[str, ...]:
+        """Which of `endpoint_options` are credentials: never sent to a caller's api_base."""
+        ...
+
+    @property
+    def bare_models(self) -> tuple[str, ...]:
+        """Model names that mean this provider without a "provider/" prefix."""
+        ...
+
     def spec_for(self, model: str) -> ModelSpec:
         """The rules for `model` (a permissive spec when the model is unknown)."""
         ...
@@ -394,6 +396,12 @@ class HttpProvider(ABC):
     """An adapter whose provider is reached over HTTP through the shared transport."""
 
     name: ClassVar[str]
+    env_api_key: ClassVar[tuple[str, ...]] = ()
+    env_api_base: ClassVar[tuple[str, ...]] = ()
+    env_api_version: ClassVar[tuple[str, ...]] = ()
+    endpoint_options: ClassVar[tuple[str, ...]] = ()
+    credential_options: ClassVar[tuple[str, ...]] = ()
+    bare_models: ClassVar[tuple[str, ...]] = ()
 
     async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
         request = await self.prepare(call)

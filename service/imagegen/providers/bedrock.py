@@ -94,7 +94,6 @@ _CREDENTIAL_ERRORS = frozenset(
     }
 )
 _TRANSIENT_ERRORS = frozenset({"ModelErrorException", "ModelNotReadyException"})
-_NOT_SENT = {"request_sent": "false"}
 
 
 def _option(endpoint: Endpoint, name: str) -> str | None:
@@ -148,14 +147,6 @@ class CredentialChain:
                 self._regions[profile] = region if isinstance(region, str) and region else None
             return self._regions[profile]
 
-    def clear(self) -> None:
-        """Forget everything resolved (credentials files or the environment changed)."""
-        with self._lock, self._region_lock:
-            self._resolved.clear()
-            self._missing_until.clear()
-            self._regions.clear()
-            self.resolutions = 0
-
     def _resolve(self, profile: str | None) -> Credentials | None:
         with self._lock:
             if profile in self._resolved:
@@ -196,6 +187,13 @@ class BedrockProvider(HttpProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ("AWS_BEARER_TOKEN_BEDROCK",)
     env_api_base: ClassVar[tuple[str, ...]] = ("AWS_BEDROCK_RUNTIME_ENDPOINT",)
     env_api_version: ClassVar[tuple[str, ...]] = ()
+    endpoint_options: ClassVar[tuple[str, ...]] = ENDPOINT_OPTIONS
+    credential_options: ClassVar[tuple[str, ...]] = (
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_bearer_token",
+    )
 
     def __init__(self) -> None:
         self.credential_chain = CredentialChain()
@@ -240,7 +238,8 @@ class BedrockProvider(HttpProvider):
         if problems:
             raise ProviderNotConfiguredError(
                 f"bedrock/{model} needs " + "; ".join(problems),
-                metadata={"provider": self.name, "model": model[:128], **_NOT_SENT},
+                metadata={"provider": self.name, "model": model[:128]},
+                request_sent=False,
             )
 
     def _family(self, call: ProviderCall) -> Family:
@@ -250,7 +249,8 @@ class BedrockProvider(HttpProvider):
                 f"bedrock/{call.provider_model}: the request format of this model is unknown; "
                 "set model_info.base_model to its foundation model id "
                 "(for example amazon.nova-canvas-v1:0)",
-                metadata={"provider": self.name, **_NOT_SENT},
+                metadata={"provider": self.name},
+                request_sent=False,
             )
         return family
 
@@ -271,13 +271,14 @@ class BedrockProvider(HttpProvider):
             raise PermissionDeniedError(
                 "this server does not sign requests to an api_base chosen by the caller; "
                 "send a Bedrock API key as api_key",
-                metadata={"field": "api_base", **_NOT_SENT},
+                metadata={"field": "api_base"},
+                request_sent=False,
             )
         credentials = await self._credentials(call)
         region = self.region(endpoint)
         if region is None:  # check_endpoint ran first; the profile's region may have vanished
             raise ProviderNotConfiguredError(
-                f"bedrock/{call.provider_model} needs a region", metadata=dict(_NOT_SENT)
+                f"bedrock/{call.provider_model} needs a region", request_sent=False
             )
         return sign_request(request, credentials, region)
 
@@ -296,7 +297,8 @@ class BedrockProvider(HttpProvider):
             raise ProviderNotConfiguredError(
                 f"bedrock/{call.provider_model}: could not load AWS credentials "
                 f"({type(exc).__name__})",
-                metadata={"provider": self.name, **_NOT_SENT},
+                metadata={"provider": self.name},
+                request_sent=False,
             ) from None
         if frozen is None:
             raise ProviderNotConfiguredError(
@@ -304,7 +306,8 @@ class BedrockProvider(HttpProvider):
                 "aws_access_key_id and aws_secret_access_key (or AWS_ACCESS_KEY_ID / "
                 "AWS_SECRET_ACCESS_KEY), a profile, or an instance role; or use a Bedrock API "
                 "key (api_key or AWS_BEARER_TOKEN_BEDROCK)",
-                metadata={"provider": self.name, **_NOT_SENT},
+                metadata={"provider": self.name},
+                request_sent=False,
             )
         return frozen
 

@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 REFRESH_MARGIN = timedelta(minutes=5)
-_NOT_SENT = {"request_sent": "false"}
 _MAX_REASON_CHARS = 200
 
 
@@ -167,13 +166,13 @@ class GoogleTokenSource:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise DeadlineExceededError(
-                "the deadline passed before a Google access token was fetched", metadata=_NOT_SENT
+                "the deadline passed before a Google access token was fetched", request_sent=False
             )
         try:
             return await asyncio.wait_for(asyncio.shield(task), remaining)
         except TimeoutError:
             raise DeadlineExceededError(
-                "the deadline passed while fetching a Google access token", metadata=_NOT_SENT
+                "the deadline passed while fetching a Google access token", request_sent=False
             ) from None
 
     async def _refresh(self) -> _Fetched:
@@ -199,21 +198,21 @@ class GoogleTokenSource:
             raise ProviderUnavailableError(
                 "could not reach the Google token endpoint",
                 provider=self.provider,
-                metadata=_NOT_SENT,
+                request_sent=False,
             ) from None
         except google.auth.exceptions.GoogleAuthError as exc:
             log.warning("%s: Google token refresh failed: %s", self.provider, exc)
             raise ProviderAuthenticationError(
                 f"Google refused {self.source.describe()}",
                 provider=self.provider,
-                metadata=_NOT_SENT,
+                request_sent=False,
             ) from None
         token = credentials.token
         if not isinstance(token, str) or not token:
             raise ProviderAuthenticationError(
                 "the Google token endpoint returned no access token",
                 provider=self.provider,
-                metadata=_NOT_SENT,
+                request_sent=False,
             )
         expiry = credentials.expiry
         quota = getattr(credentials, "quota_project_id", None)
@@ -244,13 +243,15 @@ class GoogleTokenSource:
             )
             raise ProviderNotConfiguredError(
                 f"{self.provider}: {self.source.describe()} could not be loaded; {hint}",
-                metadata={"provider": self.provider, **_NOT_SENT},
+                metadata={"provider": self.provider},
+                request_sent=False,
             ) from None
         credentials, project = loaded
         if not isinstance(credentials, Credentials):
             raise ProviderNotConfiguredError(
                 f"{self.provider}: {self.source.describe()} are not Google credentials",
-                metadata={"provider": self.provider, **_NOT_SENT},
+                metadata={"provider": self.provider},
+                request_sent=False,
             )
         return credentials, project if isinstance(project, str) and project else None
 
@@ -263,12 +264,12 @@ class GoogleTokenSource:
             return ProviderUnavailableError(
                 f"the Google token endpoint failed{detail}",
                 provider=self.provider,
-                metadata=_NOT_SENT,
+                request_sent=False,
             )
         return ProviderAuthenticationError(
             f"Google refused {self.source.describe()}{detail}",
             provider=self.provider,
-            metadata=_NOT_SENT,
+            request_sent=False,
         )
 
 

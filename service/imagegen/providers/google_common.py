@@ -52,7 +52,6 @@ from imagegen.errors import (
     ImageGenError,
     InvalidRequestError,
     ProviderBadResponseError,
-    ProviderError,
 )
 from imagegen.imagefmt import image_dimensions, sniff_mime
 from imagegen.providers.base import ModelSpec, ParamSpec, ProviderCall
@@ -366,7 +365,8 @@ def _tier_for_size(call: ProviderCall, model: GoogleImageModel) -> str | None:
     raise InvalidRequestError(
         description,
         field_violations=[FieldViolation("size", description)],
-        metadata={"field": "size", "request_sent": "false"},
+        metadata={"field": "size"},
+        request_sent=False,
     )
 
 
@@ -700,9 +700,10 @@ def status_error(
         quota_exhausted=any("perday" in quota.lower() for quota in quota_ids),
     )
     if status != response.status:
-        result.metadata["upstream_status"] = str(response.status)
-        if isinstance(result, ProviderError):
-            result.upstream_status = response.status
+        # The error was parsed from an envelope that names another status: the one on the
+        # wire is what tells whether the provider answered (and billed).
+        result = result.annotated(None, {"upstream_status": str(response.status)})
+        result.upstream_status = response.status
     return result
 
 

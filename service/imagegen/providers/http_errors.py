@@ -112,10 +112,11 @@ def error_for_status(
 def _content_policy(
     provider: str, status: int | None, message: str, metadata: dict[str, str]
 ) -> ContentPolicyViolationError:
-    metadata = {"provider": provider, **metadata}
-    if status is not None:
-        metadata["upstream_status"] = str(status)
-    return ContentPolicyViolationError(redact_secrets(message), metadata=metadata)
+    return ContentPolicyViolationError(
+        redact_secrets(message),
+        metadata={"provider": provider, **metadata},
+        upstream_status=status,
+    )
 
 
 def content_policy_error(

@@ -72,6 +72,9 @@ class LocalProvider:
     env_api_key: ClassVar[tuple[str, ...]] = ()
     env_api_base: ClassVar[tuple[str, ...]] = ()
     env_api_version: ClassVar[tuple[str, ...]] = ()
+    endpoint_options: ClassVar[tuple[str, ...]] = ()
+    credential_options: ClassVar[tuple[str, ...]] = ()
+    bare_models: ClassVar[tuple[str, ...]] = (PLACEHOLDER_MODEL,)
 
     def spec_for(self, model: str) -> ModelSpec:
         if model != PLACEHOLDER_MODEL:

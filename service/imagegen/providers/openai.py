@@ -35,7 +35,8 @@ from imagegen.providers.base import (
     ProviderEvent,
 )
 from imagegen.providers.http_errors import content_policy_error, error_for_status
-from imagegen.providers.openai_models import openai_spec
+from imagegen.providers.openai_models import OPENAI_MODELS, openai_spec
+from imagegen.providers.openai_shape import created_of, image_entries
 from imagegen.providers.sse import parse_sse
 from imagegen.providers.transport import HttpResponse, HttpTransport, json_or_none
 from imagegen.sizes import AUTO, parse_size
@@ -127,41 +128,30 @@ def parse_openai_images(
     call: ProviderCall, response: HttpResponse, *, provider: str
 ) -> ProviderResult:
     """Images and usage from an OpenAI-shaped 200 answer."""
-    payload, blobs, mark = _lift_base64(response.content)
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        raise ProviderBadResponseError(
-            "the provider's response has no image list", provider=provider
-        )
+    lifted, blobs, mark = _lift_base64(response.content)
+    payload, entries = image_entries(lifted, provider=provider)
     output_format = payload.get("output_format") or call.params.extra.get("output_format") or "png"
     mime = _MIME_BY_FORMAT.get(str(output_format), "image/png")
     width, height = _dimensions(payload.get("size") or call.params.size or call.spec.default_size)
     images = []
-    for item in payload["data"]:
-        if not isinstance(item, dict):
-            raise ProviderBadResponseError("an image entry is not an object", provider=provider)
-        revised = (
-            item.get("revised_prompt") if isinstance(item.get("revised_prompt"), str) else None
-        )
-        if item.get("b64_json"):
-            data = _image_bytes(item["b64_json"], (blobs, mark), provider)
+    for entry in entries:
+        revised = entry.revised_prompt
+        if entry.url is None:
+            data = _image_bytes(entry.b64_json, (blobs, mark), provider)
             images.append(
                 GeneratedImage(
                     data=data, mime_type=mime, width=width, height=height, revised_prompt=revised
                 )
             )
-        elif isinstance(item.get("url"), str) and item["url"]:
+        else:
             images.append(
                 GeneratedImage(
-                    url=item["url"],
+                    url=entry.url,
                     mime_type=None,
                     width=width,
                     height=height,
                     revised_prompt=revised,
                 )
-            )
-        else:
-            raise ProviderBadResponseError(
-                "an image entry has neither b64_json nor url", provider=provider
             )
     if not images:
         raise ProviderBadResponseError("the provider returned no images", provider=provider)
@@ -173,11 +163,10 @@ def parse_openai_images(
             raise ProviderBadResponseError(
                 "the provider's usage block is malformed", provider=provider
             ) from None
-    created = payload.get("created")
     return ProviderResult(
         images=images,
         usage=usage,
-        created=created if isinstance(created, int) else int(time.time()),
+        created=created_of(payload),
         quality=_str_or(payload.get("quality"), call.params.quality or call.spec.default_quality),
         size=_str_or(payload.get("size"), call.params.size or call.spec.default_size),
         headers=dict(response.headers),
@@ -321,6 +310,8 @@ class OpenAIProvider(HttpProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     env_api_base: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
     env_api_version: ClassVar[tuple[str, ...]] = ()
+    endpoint_options: ClassVar[tuple[str, ...]] = ("organization", "project")
+    bare_models: ClassVar[tuple[str, ...]] = OPENAI_MODELS
 
     def spec_for(self, model: str) -> ModelSpec:
         return openai_spec(model)

@@ -190,6 +190,8 @@ class PollingProvider(HttpProvider):
     """An adapter whose provider answers a submit with a job to poll."""
 
     poll_policy: ClassVar[PollPolicy] = PollPolicy()
+    # A deployment may fix the poll interval (seconds) with `poll_interval`.
+    endpoint_options: ClassVar[tuple[str, ...]] = ("poll_interval",)
     # Hostnames (".suffix" for subdomains) the provider's status/cancel URLs may name.
     api_hosts: ClassVar[tuple[str, ...]] = ()
     # Hostnames its result files may be served from (no credentials go there).

@@ -40,7 +40,6 @@ model pages and pricing), read 2026-11-24.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -53,7 +52,6 @@ from imagegen.errors import (
     FieldViolation,
     ImageGenError,
     InvalidRequestError,
-    ProviderBadResponseError,
     ProviderModelNotFoundError,
     ProviderNotConfiguredError,
     ProviderQuotaExceededError,
@@ -70,6 +68,7 @@ from imagegen.providers.base import (
     ProviderCall,
 )
 from imagegen.providers.http_errors import content_policy_error, error_for_status
+from imagegen.providers.openai_shape import created_of, image_entries
 from imagegen.providers.transport import HttpResponse
 from imagegen.sizes import parse_aspect_ratio, parse_size
 from imagegen.types import (
@@ -471,7 +470,8 @@ class RecraftProvider(HttpProvider):
             raise InvalidRequestError(
                 description,
                 field_violations=[FieldViolation("provider_params.style_id", description)],
-                metadata={"field": "provider_params.style_id", "request_sent": "false"},
+                metadata={"field": "provider_params.style_id"},
+                request_sent=False,
             )
         body: dict[str, JsonValue] = {
             "prompt": call.prompt,
@@ -495,11 +495,7 @@ class RecraftProvider(HttpProvider):
         )
 
     def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
-        payload = response.json()
-        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-            raise ProviderBadResponseError(
-                "the provider's response has no image list", provider=self.name
-            )
+        payload, entries = image_entries(response.json(), provider=self.name)
         params = call.params
         pixel_size = params.size or call.spec.default_size
         width, height = (None, None)
@@ -508,15 +504,10 @@ class RecraftProvider(HttpProvider):
             width, height = parsed.width, parsed.height
         images: list[GeneratedImage] = []
         seen: set[OutputKind] = set()
-        for item in payload["data"]:
-            if not isinstance(item, dict):
-                raise ProviderBadResponseError(
-                    "an image entry is not an object", provider=self.name
-                )
-            revised = item.get("revised_prompt")
-            revised = revised if isinstance(revised, str) and revised else None
-            if item.get("b64_json"):
-                data = decode_b64_image(item["b64_json"], provider=self.name)
+        for entry in entries:
+            revised = entry.revised_prompt or None
+            if entry.url is None:
+                data = decode_b64_image(entry.b64_json, provider=self.name)
                 svg = _is_svg(data)
                 seen.add(VECTOR if svg else RASTER)
                 mime = "image/svg+xml" if svg else sniff_mime(data)
@@ -527,8 +518,8 @@ class RecraftProvider(HttpProvider):
                     height=None if svg else height,
                     revised_prompt=revised,
                 )
-            elif isinstance(item.get("url"), str) and item["url"]:
-                url = item["url"]
+            else:
+                url = entry.url
                 kind = _kind_from_url(url)
                 if kind is not None:
                     seen.add(kind)
@@ -540,10 +531,6 @@ class RecraftProvider(HttpProvider):
                     height=None if vector else height,
                     revised_prompt=revised,
                 )
-            else:
-                raise ProviderBadResponseError(
-                    "an image entry has neither b64_json nor url", provider=self.name
-                )
             images.append(image)
         if not images:
             raise content_policy_error(
@@ -553,10 +540,9 @@ class RecraftProvider(HttpProvider):
                 # A 200 answer: Recraft bills per image returned, so this one cost nothing.
                 status=response.status,
             )
-        created = payload.get("created")
         return ProviderResult(
             images=images,
-            created=created if isinstance(created, int) else int(time.time()),
+            created=created_of(payload),
             quality=self._output_kind(call, seen),
             size=(
                 _RATIO_SPELLING.get(params.aspect_ratio, params.aspect_ratio)

@@ -1,68 +1,117 @@
-"""Which adapter serves which provider name, and how model strings name them."""
+"""Which adapters exist, found through the `imagegen.providers` entry point group.
+
+Every adapter, imagegen's own included, is declared as an entry point (name = the
+provider's name in model strings, value = its class or a factory with no arguments):
+
+    [project.entry-points."imagegen.providers"]
+    acme = "acme_imagegen.adapter:AcmeProvider"
+
+so a package installed beside imagegen adds a provider without editing it. Each adapter
+declares what is its own — environment variables, endpoint and credential options, the
+bare model names it answers to — and this module only gathers them. `Providers` holds
+fresh instances: each Gateway owns its adapters (and their token and credential caches).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from importlib.metadata import entry_points
 
-from imagegen.errors import ModelNotFoundError
-from imagegen.providers.azure import AzureProvider
+from imagegen.errors import ConfigError, ModelNotFoundError
 from imagegen.providers.base import Endpoint, Provider
-from imagegen.providers.bedrock import BedrockProvider
-from imagegen.providers.bfl import BlackForestLabsProvider
-from imagegen.providers.fal import FalProvider
-from imagegen.providers.gemini import GeminiProvider
-from imagegen.providers.local import PLACEHOLDER_MODEL, LocalProvider
-from imagegen.providers.openai import OpenAIProvider
-from imagegen.providers.openai_models import OPENAI_MODELS
-from imagegen.providers.openrouter import OpenRouterProvider
-from imagegen.providers.recraft import RecraftProvider
-from imagegen.providers.replicate import ReplicateProvider
-from imagegen.providers.together import TogetherProvider
-from imagegen.providers.vertex import VertexProvider
-from imagegen.providers.xai import XaiProvider
-from imagegen.providers.xinference import XinferenceProvider
 
-_ADAPTERS: tuple[Provider, ...] = (
-    OpenAIProvider(),
-    AzureProvider(),
-    XinferenceProvider(),
-    RecraftProvider(),
-    GeminiProvider(),
-    VertexProvider(),
-    BedrockProvider(),
-    LocalProvider(),
-    BlackForestLabsProvider(),
-    FalProvider(),
-    ReplicateProvider(),
-    XaiProvider(),
-    TogetherProvider(),
-    OpenRouterProvider(),
-)
-PROVIDERS: Mapping[str, Provider] = {provider.name: provider for provider in _ADAPTERS}
-# Bare model names that unambiguously belong to one provider, as LiteLLM resolves them.
-_BARE_MODELS = {**{model: "openai" for model in OPENAI_MODELS}, PLACEHOLDER_MODEL: "local"}
+ENTRY_POINT_GROUP = "imagegen.providers"
 
 
-def get_provider(name: str) -> Provider:
-    """The adapter called `name`."""
-    try:
-        return PROVIDERS[name]
-    except KeyError:
-        raise ModelNotFoundError(
-            f"unknown provider {name!r}; known: {', '.join(sorted(PROVIDERS))}",
-            metadata={"provider": name[:64]},
-        ) from None
+def adapter_factories() -> dict[str, Callable[[], Provider]]:
+    """Every installed adapter's factory, by provider name."""
+    found: dict[str, Callable[[], Provider]] = {}
+    origins: dict[str, str] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in found:
+            raise ConfigError(
+                f"provider {point.name!r} is declared twice ({origins[point.name]} and "
+                f"{point.value}); uninstall one"
+            )
+        found[point.name] = point.load()
+        origins[point.name] = point.value
+    if not found:
+        raise ConfigError(
+            f"no provider adapters found in the {ENTRY_POINT_GROUP!r} entry points: "
+            "is imagegen installed (pip install -e '.[server]')?"
+        )
+    return found
 
 
-def split_model(model: str) -> tuple[str, str] | None:
-    """("openai", "gpt-image-1") for "openai/gpt-image-1"; None when no provider is named."""
-    provider, sep, rest = model.partition("/")
-    if sep and provider in PROVIDERS and rest:
-        return provider, rest
-    if model in _BARE_MODELS:
-        return _BARE_MODELS[model], model
-    return None
+class Providers(Mapping[str, Provider]):
+    """A set of adapter instances, by provider name."""
+
+    def __init__(self, adapters: Iterable[Provider]) -> None:
+        self._adapters: dict[str, Provider] = {}
+        bare: dict[str, str] = {}
+        for adapter in adapters:
+            self._adapters[adapter.name] = adapter
+            for model in adapter.bare_models:
+                if model in bare:
+                    raise ConfigError(
+                        f"the bare model name {model!r} is claimed by both {bare[model]!r} "
+                        f"and {adapter.name!r}"
+                    )
+                bare[model] = adapter.name
+        # Bare model names that unambiguously belong to one provider, as LiteLLM resolves them.
+        self._bare_models = bare
+        self.endpoint_options = frozenset(
+            option for adapter in self._adapters.values() for option in adapter.endpoint_options
+        )
+        """Deployment keys that configure an endpoint (not the request body), any adapter's."""
+        self.credential_options = frozenset(
+            option for adapter in self._adapters.values() for option in adapter.credential_options
+        )
+        """Endpoint options that are credentials: never sent to a base URL a caller chose."""
+
+    @classmethod
+    def discover(cls) -> Providers:
+        """Fresh instances of every installed adapter."""
+        factories = adapter_factories()
+        adapters = []
+        for name, factory in factories.items():
+            adapter = factory()
+            if adapter.name != name:
+                raise ConfigError(
+                    f"the {ENTRY_POINT_GROUP!r} entry point {name!r} makes an adapter named "
+                    f"{adapter.name!r}: the two must match"
+                )
+            adapters.append(adapter)
+        return cls(adapters)
+
+    def __getitem__(self, name: str) -> Provider:
+        return self._adapters[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._adapters)
+
+    def __len__(self) -> int:
+        return len(self._adapters)
+
+    def adapter(self, name: str) -> Provider:
+        """The adapter called `name` (ModelNotFoundError naming the known ones)."""
+        try:
+            return self._adapters[name]
+        except KeyError:
+            raise ModelNotFoundError(
+                f"unknown provider {name!r}; known: {', '.join(sorted(self._adapters))}",
+                metadata={"provider": name[:64]},
+            ) from None
+
+    def split_model(self, model: str) -> tuple[str, str] | None:
+        """("openai", "gpt-image-1") for "openai/gpt-image-1"; None when no provider is named."""
+        provider, sep, rest = model.partition("/")
+        if sep and provider in self._adapters and rest:
+            return provider, rest
+        if model in self._bare_models:
+            return self._bare_models[model], model
+        return None
 
 
 def endpoint_from_env(provider: Provider, endpoint: Endpoint) -> Endpoint:

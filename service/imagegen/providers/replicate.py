@@ -143,6 +143,8 @@ class ReplicateProvider(PollingProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ("REPLICATE_API_TOKEN", "REPLICATE_API_KEY")
     env_api_base: ClassVar[tuple[str, ...]] = ("REPLICATE_API_BASE",)
     env_api_version: ClassVar[tuple[str, ...]] = ()
+    # `prefer_wait`: seconds a submit may hold for the prediction (`Prefer: wait=N`, 1..60).
+    endpoint_options: ClassVar[tuple[str, ...]] = ("poll_interval", "prefer_wait")
     api_hosts: ClassVar[tuple[str, ...]] = ("api.replicate.com",)
     delivery_hosts: ClassVar[tuple[str, ...]] = ("replicate.delivery", ".replicate.delivery")
 

@@ -271,9 +271,7 @@ def _url(url: str) -> yarl.URL:
     except (ValueError, TypeError):
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidRequestError(
-            "the provider URL is not a valid http(s) URL", metadata={"request_sent": "false"}
-        )
+        raise InvalidRequestError("the provider URL is not a valid http(s) URL", request_sent=False)
     return parsed
 
 
@@ -301,17 +299,16 @@ def map_transport_error(exc: Exception, *, provider: str, deadline: Deadline) ->
     """The gateway error for any exception the HTTP client raises. Never includes its text.
 
     Errors raised before the request left (no connection, no pool slot, a bad URL) carry
-    `request_sent: false` in their metadata: the provider cannot have billed, and a caller
-    may retry without fear of paying twice.
+    `request_sent=False` (ErrorInfo metadata `request_sent: false`): the provider cannot
+    have billed, and a caller may retry without fear of paying twice.
     """
-    not_sent = {"request_sent": "false"}
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         if deadline.expired:
             return DeadlineExceededError(
-                "the deadline passed before the provider could be reached", metadata=not_sent
+                "the deadline passed before the provider could be reached", request_sent=False
             )
         return ProviderUnavailableError(
-            "timed out connecting to the provider", provider=provider, metadata=not_sent
+            "timed out connecting to the provider", provider=provider, request_sent=False
         )
     if isinstance(exc, TimeoutError):
         # aiohttp's SocketTimeoutError, ServerTimeoutError and the total timeout.
@@ -321,10 +318,12 @@ def map_transport_error(exc: Exception, *, provider: str, deadline: Deadline) ->
     if isinstance(exc, aiohttp.ClientConnectorError):
         # Refused, DNS, TLS handshake, proxy: the request did not leave.
         return ProviderUnavailableError(
-            "could not connect to the provider", provider=provider, metadata=not_sent
+            "could not connect to the provider", provider=provider, request_sent=False
         )
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return InvalidRequestError("the provider URL is not a valid http(s) URL", metadata=not_sent)
+        return InvalidRequestError(
+            "the provider URL is not a valid http(s) URL", request_sent=False
+        )
     if isinstance(exc, aiohttp.ClientResponseError | aiohttp.RedirectClientError):
         # A status line or headers that are not HTTP, a bad content encoding.
         return ProviderBadResponseError(

@@ -100,7 +100,6 @@ _CREDENTIAL_OPTIONS = ("vertex_credentials", "vertex_ai_credentials")
 # Project ids, project numbers and domain-scoped ids ("example.com:proj"); region names.
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9.:-]{0,99}$")
 _LOCATION_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_NOT_SENT = {"request_sent": "false"}
 
 # Imagen on Vertex: the Gemini API set plus the Vertex-only fields (§4.2).
 _IMAGEN_EXTRAS: Mapping[str, ParamSpec] = {
@@ -203,6 +202,13 @@ class VertexProvider(HttpProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ()
     env_api_base: ClassVar[tuple[str, ...]] = ()
     env_api_version: ClassVar[tuple[str, ...]] = ()
+    # LiteLLM's names, with its vertex_ai_* aliases: where to call and as whom.
+    endpoint_options: ClassVar[tuple[str, ...]] = (
+        *_PROJECT_OPTIONS,
+        *_LOCATION_OPTIONS,
+        *_CREDENTIAL_OPTIONS,
+    )
+    credential_options: ClassVar[tuple[str, ...]] = _CREDENTIAL_OPTIONS
 
     def __init__(self) -> None:
         self._sources: dict[CredentialSource, GoogleTokenSource] = {}
@@ -293,7 +299,8 @@ class VertexProvider(HttpProvider):
                 "this server does not send its Google credentials to an api_base chosen by the "
                 "caller; send an api_key (Vertex AI express mode) with it, or leave api_base unset",
                 field_violations=[FieldViolation("api_base", "not accepted without api_key")],
-                metadata={"field": "api_base", **_NOT_SENT},
+                metadata={"field": "api_base"},
+                request_sent=False,
             )
         # Validate the request before spending a token refresh on it.
         self._request(call, target, target.project or "-")
@@ -321,7 +328,8 @@ class VertexProvider(HttpProvider):
                 raise ProviderNotConfiguredError(
                     f"vertex_ai/{call.provider_model} needs a project: set vertex_project (or "
                     "VERTEXAI_PROJECT / GOOGLE_CLOUD_PROJECT); the credentials name none",
-                    metadata={"provider": self.name, **_NOT_SENT},
+                    metadata={"provider": self.name},
+                    request_sent=False,
                 )
             url = (
                 f"{target.host}/{target.version}/projects/{quote(project, safe='.:-')}"
@@ -348,7 +356,8 @@ def _invalid(field: str, description: str) -> InvalidRequestError:
     return InvalidRequestError(
         description,
         field_violations=[FieldViolation(field, description)],
-        metadata={"field": field, **_NOT_SENT},
+        metadata={"field": field},
+        request_sent=False,
     )
 
 

@@ -75,7 +75,7 @@ def policy_key(error: ImageGenError) -> str | None:
         return "BadResponseErrorRetries"
     if isinstance(error, ProviderUnavailableError):
         # No upstream status: the connection failed before any answer.
-        if "upstream_status" in error.metadata:
+        if error.upstream_status is not None:
             return "InternalServerErrorRetries"
         return "ConnectionErrorRetries"
     if isinstance(error, ProviderAuthenticationError | ProviderPermissionDeniedError):

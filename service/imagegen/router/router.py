@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from imagegen.config import Deployment
 from imagegen.deadline import Deadline
+from imagegen.deployment import Deployment
 from imagegen.errors import (
     DeadlineExceededError,
     ImageGenError,
@@ -30,8 +30,9 @@ from imagegen.errors import (
     RouterStateUnavailableError,
 )
 from imagegen.events import Decision, ImageReady, RequestState
-from imagegen.providers.base import PreviewEvent
+from imagegen.providers.base import PreviewEvent, ProviderCall
 from imagegen.router.fallbacks import content_policy_fallbacks, general_fallbacks
+from imagegen.router.fanout import FanOutFailed, fan_out
 from imagegen.router.retry import Failure, backoff, classify, retries_for
 from imagegen.router.settings import RouterSettings
 from imagegen.router.state import Limits, RouterStore, seconds_to_next_window
@@ -53,6 +54,10 @@ class Plan:
     images: int
     fan_out: bool = False
     """Served by routed sub-calls: takes no slot of its own and is not retried as a whole."""
+    call: ProviderCall | None = None
+    """The provider call (what a fan-out splits into sub-calls)."""
+    per_call: int | None = None
+    """Images one provider call makes at most (None: no limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +91,8 @@ class Route(Protocol):
         ...
 
     def execute(self, plan: Plan) -> AsyncIterator[AttemptEvent]:
-        """Run the call: previews and images as they come, then the ProviderResult."""
+        """Make the one provider call of a (not fan-out) plan: previews and images as they
+        come, then the ProviderResult."""
         ...
 
     def cost_per_image(self, deployment: Deployment) -> Decimal | None: ...
@@ -395,8 +401,9 @@ class RequestRouter:
         deployment = plan.deployment
         began = time.monotonic()
         result: ProviderResult | None = None
+        events = self._fan_out(route, ctx, plan) if plan.fan_out else route.execute(plan)
         try:
-            async for event in route.execute(plan):
+            async for event in events:
                 if isinstance(event, ProviderResult):
                     result = event
                     continue
@@ -416,23 +423,53 @@ class RequestRouter:
             )
         yield Served(plan, result)
 
+    async def _fan_out(
+        self, route: Route, ctx: RouteContext, plan: Plan
+    ) -> AsyncIterator[AttemptEvent]:
+        """A plan for more images than one call makes: sub-calls, each routed (and retried)
+        within the group like a request of its own, merged into one result."""
+        call, per_call = plan.call, plan.per_call
+        assert call is not None and per_call is not None  # a fan-out plan has both
+        model = plan.deployment.model_name
+
+        async def generate(sub: ProviderCall) -> ProviderResult:
+            return await self.sub_call(route, ctx, model, sub.params.n)
+
+        try:
+            async for outcome in fan_out(
+                generate,
+                call,
+                per_call,
+                concurrency=self.settings.fan_out_concurrency,
+                partial=self.settings.fan_out_on_failure == "partial",
+            ):
+                if isinstance(outcome, ProviderResult) and outcome.failed:
+                    ctx.decide(
+                        "fan_out",
+                        "partial",
+                        f"{outcome.failed} of {call.params.n} images failed; returning the rest",
+                    )
+                yield outcome
+        except FanOutFailed as broken:
+            raise broken.error from None
+
     def _annotated(self, error: ImageGenError, ctx: RouteContext) -> ImageGenError:
-        """`error`, its message and metadata saying what was tried (when more than one thing)."""
+        """`error`, wrapped with what was tried when more than one thing was (the
+        provider's error itself is not changed)."""
         if len(ctx.tried) + len(ctx.skipped) <= 1 and not isinstance(
             error, NoDeploymentAvailableError
         ):
             return error
         tried = ", ".join(ctx.tried) or "nothing"
+        metadata: dict[str, str] = {}
         if ctx.tried:
-            error.metadata["tried"] = ",".join(ctx.tried)[:1000]
+            metadata["tried"] = ",".join(ctx.tried)[:1000]
         skipped = "; ".join(f"{i}: {why}" for i, why in ctx.skipped.items())
         if skipped:
-            error.metadata["skipped"] = skipped[:1000]
-        if "(tried:" not in error.message:
-            told = f"tried: {tried}" + (f"; skipped: {skipped}" if skipped else "")
-            error.message = f"{error.message} ({told})"[:1000]
-            error.args = (error.message,)
-        return error
+            metadata["skipped"] = skipped[:1000]
+        told = f"tried: {tried}" + (f"; skipped: {skipped}" if skipped else "")
+        # A sub-call's error already tells, in its message, what was tried.
+        return error.annotated(None if "(tried:" in error.message else told, metadata)
 
 
 def _listed(ctx: RouteContext, ids: Sequence[str]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from imagegen.config import Deployment
+from imagegen.deployment import Deployment
 from imagegen.errors import ConfigError
 from imagegen.router.state import Load
 

@@ -122,7 +122,7 @@ async def start_server(
         options=server_options(settings), interceptors=server_interceptors(gateway)
     )
     add_to_server(ImageGenerationServicer(gateway), server)
-    add_key_admin(KeyAdminServicer(access_of(gateway)), server)
+    add_key_admin(KeyAdminServicer(access_of(gateway.hooks)), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -110,7 +110,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         self, request: pb.EstimateCostRequest, context: Context
     ) -> pb.EstimateCostResponse:
         try:
-            access = access_of(self.gateway)
+            access = access_of(self.gateway.hooks)
             if access is not None:
                 access.authenticate(_bearer(context))
             return quote_to_proto(self.gateway.quote(estimate_request(request)))
@@ -122,7 +122,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         self, request: pb.QuerySpendRequest, context: Context
     ) -> pb.QuerySpendResponse:
         try:
-            access = access_of(self.gateway)
+            access = access_of(self.gateway.hooks)
             if access is None:
                 raise FailedPreconditionError(
                     "this gateway keeps no spend log (set general_settings in the config)"

@@ -10,8 +10,8 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import key_admin_pb2 as kpb
 from imagegen.errors import invalid_field
 from imagegen.keys.model import BudgetPeriod, KeySpec
+from imagegen.pricing.quote import Quote
 from imagegen.server.convert import _integral
-from imagegen.spend.quote import Quote
 from imagegen.spend.rows import GroupBy, SpendGroup
 from imagegen.types import ImageRequest
 

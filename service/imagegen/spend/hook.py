@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from imagegen.config import Settings
 from imagegen.errors import (
     CostUnknownError,
     ImageGenError,
@@ -23,19 +22,18 @@ from imagegen.errors import (
     ModelNotAllowedError,
     UnauthenticatedError,
 )
-from imagegen.events import Caller, RequestState
+from imagegen.events import Caller, RequestCredentials, RequestState
 from imagegen.hooks import RequestHook
 from imagegen.keys.model import KeySpec
 from imagegen.keys.registry import KeyRegistry
+from imagegen.pricing.quote import Quoter
 from imagegen.spend.budgets import BudgetLedger, Hold
 from imagegen.spend.limits import RateLimiter
 from imagegen.spend.rows import SpendRow
+from imagegen.spend.settings import AccessSettings
 from imagegen.spend.store import Store, open_store
 from imagegen.spend.writer import SpendWriter
 from imagegen.types import ProviderResult
-
-if TYPE_CHECKING:
-    from imagegen.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +57,11 @@ class AccessHook(RequestHook):
 
     name = "access"
 
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
-        self.settings = settings
-        self.access = settings.access
+    def __init__(
+        self, access: AccessSettings, *, default_model: str | None, store: Store | None = None
+    ) -> None:
+        self.access = access
+        self.default_model = default_model
         self.store = store or open_store(self.access.database_url, str(self.access.sqlite_path))
         self.registry = KeyRegistry(self.store, self.access.keys, self.access.master_key)
         self.ledger = BudgetLedger(self.store)
@@ -69,10 +69,10 @@ class AccessHook(RequestHook):
         self.writer = SpendWriter(
             self.store, batch_size=self.access.batch_size, interval=self.access.batch_interval
         )
-        self._gateway: Gateway | None = None
+        self._quote: Quoter | None = None
 
-    def bind(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    def bind(self, quote: Quoter) -> None:
+        self._quote = quote
 
     async def start(self) -> None:
         await self.store.open()
@@ -116,8 +116,6 @@ class AccessHook(RequestHook):
         state.extensions[self.name] = call
         if state.door == "sdk" or not self.access.keys_required:
             return
-        from imagegen.gateway import RequestCredentials
-
         key = self.authenticate(state.credentials)
         if key is None:
             state.caller = MASTER
@@ -129,7 +127,7 @@ class AccessHook(RequestHook):
             if key.allow_request_credentials
             else RequestCredentials.REFUSE
         )
-        model = state.request.model or self.settings.default_model or ""
+        model = state.request.model or self.default_model or ""
         if key.models and model not in key.models:
             raise ModelNotAllowedError(
                 f"key {key.alias!r} may not call model {model[:128]!r}",
@@ -137,8 +135,8 @@ class AccessHook(RequestHook):
             )
         images = state.request.n or 1
         if key.max_budget is not None:
-            assert self._gateway is not None, "the hook was not bound to its gateway"
-            quote = self._gateway.quote(state.request)
+            assert self._quote is not None, "the hook was not bound to its gateway"
+            quote = self._quote(state.request)
             images = quote.n
             if quote.cost is None and not self.access.allow_unpriced_models:
                 raise CostUnknownError(
@@ -188,7 +186,7 @@ class AccessHook(RequestHook):
             key_alias=caller.alias if caller else "",
             user=request.user or "",
             tags=tuple(dict.fromkeys((*request.tags, *key_tags))),
-            model_group=request.model or self.settings.default_model or "",
+            model_group=request.model or self.default_model or "",
             deployment=facts.model_id,
             provider=facts.provider,
             door=state.door,
@@ -207,6 +205,6 @@ class AccessHook(RequestHook):
         )
 
 
-def access_of(gateway: Gateway) -> AccessHook | None:
-    """The gateway's access hook, when keys or a spend log are configured."""
-    return next((h for h in gateway.hooks if isinstance(h, AccessHook)), None)
+def access_of(hooks: Iterable[RequestHook]) -> AccessHook | None:
+    """The access hook among a gateway's hooks, when keys or a spend log are configured."""
+    return next((h for h in hooks if isinstance(h, AccessHook)), None)

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Protocol
 
-from imagegen.keys.model import KeySpec
+from imagegen.keys.store import KeyStore
 from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
 
 
-class Store(Protocol):
+class Store(KeyStore, Protocol):
     """Spend rows and virtual keys, in one database."""
 
     async def open(self) -> None:
@@ -28,14 +28,6 @@ class Store(Protocol):
         self, group_by: GroupBy, since: float | None, key_id: str | None
     ) -> list[SpendGroup]:
         """Totals per group, largest cost first (only `key_id`'s rows when given)."""
-
-    async def load_keys(self) -> list[KeySpec]: ...
-
-    async def add_key(self, key: KeySpec) -> None:
-        """Store a new key; AlreadyExistsError when the alias is taken."""
-
-    async def revoke_key(self, alias: str) -> bool:
-        """Mark the key revoked; False when no stored key has that alias."""
 
 
 def open_store(database_url: str | None, sqlite_path: str) -> Store:

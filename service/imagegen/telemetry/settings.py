@@ -21,8 +21,6 @@ telemetry_settings:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,56 +31,33 @@ DEFAULT_SERVICE_NAME = "imagegen"
 DEFAULT_QUEUE_SIZE = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackSettings:
-    """One configured logging callback."""
+class CallbackSettings(BaseModel):
+    """One configured logging callback (a `type` of its own below)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     type: str
-    """stdout, file, webhook or python."""
-    options: Mapping[str, Any] = field(default_factory=dict)
-    """The type's own options (path, url, headers, class...)."""
-    queue_size: int = DEFAULT_QUEUE_SIZE
+    """stdout, file, webhook or python (each subclass fixes its own)."""
+    queue_size: int = Field(default=DEFAULT_QUEUE_SIZE, ge=1, le=1_000_000)
     """Payloads waiting for this callback; beyond it new ones are dropped (and counted)."""
 
-
-@dataclass(frozen=True, slots=True)
-class TelemetrySettings:
-    """Traces, metrics, the request log line and logging callbacks."""
-
-    service_name: str | None = None
-    """The OTel service.name (None: OTEL_SERVICE_NAME, else "imagegen")."""
-    log_requests: bool = True
-    """Emit one structured line per request on the `imagegen.requests` logger."""
-    log_format: str = "json"
-    """"json" (one JSON object) or "text" (key=value pairs)."""
-    log_prompts: bool = False
-    """Include the prompt text in the log line and callback payloads."""
-    prometheus_host: str = "0.0.0.0"
-    prometheus_port: int | None = None
-    """Serve /metrics for Prometheus on this port (0: a free one); None: no endpoint."""
-    otlp_endpoint: str | None = None
-    """OTLP/HTTP base URL; overrides OTEL_EXPORTER_OTLP_ENDPOINT."""
-    callbacks: tuple[CallbackSettings, ...] = ()
+    def init_options(self) -> dict[str, Any]:
+        """The type's own options (path, url, headers, class...), as its callback takes them."""
+        return self.model_dump(by_alias=True, exclude={"type", "queue_size"})
 
 
-class _Callback(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    queue_size: int = Field(default=DEFAULT_QUEUE_SIZE, ge=1, le=1_000_000)
-
-
-class _Stdout(_Callback):
+class _Stdout(CallbackSettings):
     type: Literal["stdout"]
 
 
-class _File(_Callback):
+class _File(CallbackSettings):
     type: Literal["file"]
     path: str = Field(min_length=1)
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     backup_count: int = Field(default=5, ge=0, le=1000)
 
 
-class _Webhook(_Callback):
+class _Webhook(CallbackSettings):
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
     headers: dict[str, str] = Field(default_factory=dict)
@@ -93,7 +68,7 @@ class _Webhook(_Callback):
     timeout_seconds: float = Field(default=10.0, gt=0)
 
 
-class _Python(_Callback):
+class _Python(CallbackSettings):
     type: Literal["python"]
     class_: str = Field(alias="class", pattern=r"^[\w.]+:[\w.]+$")
     options: dict[str, Any] = Field(default_factory=dict)
@@ -109,33 +84,22 @@ class _Python(_Callback):
 _AnyCallback = Annotated[_Stdout | _File | _Webhook | _Python, Field(discriminator="type")]
 
 
-class TelemetrySection(BaseModel):
-    """The YAML shape of `telemetry_settings:` (validated by config.py)."""
+class TelemetrySettings(BaseModel):
+    """`telemetry_settings`: traces, metrics, the request log line and logging callbacks."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     service_name: str | None = Field(default=None, min_length=1)
+    """The OTel service.name (None: OTEL_SERVICE_NAME, else "imagegen")."""
     log_requests: bool = True
+    """Emit one structured line per request on the `imagegen.requests` logger."""
     log_format: Literal["json", "text"] = "json"
+    """"json" (one JSON object) or "text" (key=value pairs)."""
     log_prompts: bool = False
+    """Include the prompt text in the log line and callback payloads."""
     prometheus_host: str = "0.0.0.0"
     prometheus_port: int | None = Field(default=None, ge=0, le=65535)
+    """Serve /metrics for Prometheus on this port (0: a free one); None: no endpoint."""
     otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
-    callbacks: list[_AnyCallback] = Field(default_factory=list)
-
-    def build(self) -> TelemetrySettings:
-        return TelemetrySettings(
-            service_name=self.service_name,
-            log_requests=self.log_requests,
-            log_format=self.log_format,
-            log_prompts=self.log_prompts,
-            prometheus_host=self.prometheus_host,
-            prometheus_port=self.prometheus_port,
-            otlp_endpoint=self.otlp_endpoint,
-            callbacks=tuple(_callback(c) for c in self.callbacks),
-        )
-
-
-def _callback(section: _Stdout | _File | _Webhook | _Python) -> CallbackSettings:
-    options = section.model_dump(by_alias=True, exclude={"type", "queue_size"})
-    return CallbackSettings(type=section.type, options=options, queue_size=section.queue_size)
+    """OTLP/HTTP base URL; overrides OTEL_EXPORTER_OTLP_ENDPOINT."""
+    callbacks: tuple[_AnyCallback, ...] = ()

@@ -54,7 +54,7 @@ _OTLP_METRICS_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_
 
 def build_callback(settings: CallbackSettings) -> Callback:
     """The callback a config entry describes."""
-    options = dict(settings.options)
+    options = settings.init_options()
     if settings.type == "python":
         cls = load_callback_class(str(options["class"]))
         return cls(**dict(options.get("options") or {}))

@@ -18,13 +18,12 @@ import asyncio
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import yaml
-
-from imagegen.config import Settings, parse_settings
+from imagegen.config import Settings, settings_from_mapping
 from imagegen.gateway import Gateway
+from imagegen.openai_compat import DEFAULT_TIMEOUT, build_request, image_response_from
 from imagegen.router.router import RequestRouter
 from imagegen.router.state_memory import MemoryStore
-from imagegen.sdk import DEFAULT_TIMEOUT, _sync_loop, build_request, image_response_from
+from imagegen.sdk._loop import sync_loop
 from imagegen.types import ImageResponse
 
 
@@ -32,8 +31,9 @@ class Router:
     """Load balancing, retries, cooldowns and fallbacks over `model_list`, in-process."""
 
     def __init__(self, model_list: list[dict[str, Any]], **router_settings: Any) -> None:
-        document = yaml.safe_dump({"model_list": model_list, "router_settings": router_settings})
-        self.settings: Settings = parse_settings(document, source="Router(...)")
+        self.settings: Settings = settings_from_mapping(
+            {"model_list": model_list, "router_settings": router_settings}, source="Router(...)"
+        )
         # One store for every event loop that uses this Router, so that its cooldowns and
         # counters are one view (Redis, when configured, is shared anyway).
         self._store = None if self.settings.router.redis_url else MemoryStore()
@@ -109,7 +109,7 @@ class Router:
         **kwargs: Any,
     ) -> ImageResponse:
         """Generate images (blocking). Same arguments as `aimage_generation`."""
-        return _sync_loop.run(
+        return sync_loop.run(
             self.aimage_generation(
                 prompt,
                 model=model,

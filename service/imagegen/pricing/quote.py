@@ -6,12 +6,14 @@ depends on the tokens its answer reports, so its quote is unknown (None), never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from imagegen.pricing import Price
 from imagegen.pricing.calculator import image_price
+from imagegen.pricing.table import Price
 from imagegen.providers.base import CallParams, ModelSpec
+from imagegen.types import ImageRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +68,7 @@ def quote_for(
         provider=provider,
         model_name=model_name,
     )
+
+
+Quoter = Callable[[ImageRequest], Quote]
+"""The gateway's pre-flight pricing of a request, as handed to the hooks that hold budgets."""

@@ -9,25 +9,14 @@ AZURE_API_BASE, AZURE_API_VERSION, XINFERENCE_API_BASE...).
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from imagegen.config import sdk_settings
-from imagegen.errors import FieldViolation, InvalidRequestError
-from imagegen.events import Generation
 from imagegen.gateway import Gateway
-from imagegen.types import (
-    ImageObject,
-    ImageRequest,
-    ImageResponse,
-    ResponseFormat,
-    hidden_params_for,
-)
-
-T = TypeVar("T")
-DEFAULT_TIMEOUT = 600.0
+from imagegen.openai_compat import DEFAULT_TIMEOUT, build_request, image_response_from
+from imagegen.sdk._loop import sync_loop
+from imagegen.types import ImageResponse
 
 # One Gateway (one connection pool) per event loop: aiohttp sessions are bound to the loop
 # they were created on.
@@ -55,81 +44,6 @@ async def _close_when_cancelled(gateway: Gateway) -> None:
         await asyncio.Event().wait()
     finally:
         await gateway.aclose()
-
-
-def build_request(
-    prompt: str,
-    *,
-    model: str | None,
-    n: int | None,
-    quality: str | None,
-    response_format: str | None,
-    size: str | None,
-    style: str | None,
-    user: str | None,
-    timeout: float | None,
-    api_key: str | None,
-    api_base: str | None,
-    api_version: str | None,
-    custom_llm_provider: str | None,
-    kwargs: dict[str, Any],
-) -> ImageRequest:
-    """The ImageRequest for a LiteLLM-style call; unknown kwargs become provider params."""
-    if custom_llm_provider and model and not model.startswith(f"{custom_llm_provider}/"):
-        model = f"{custom_llm_provider}/{model}"
-    drop_params = kwargs.pop("drop_params", None)
-    fallbacks = kwargs.pop("fallbacks", None)
-    disable_fallbacks = kwargs.pop("disable_fallbacks", False)
-    request_id = kwargs.pop("request_id", None)
-    tags = kwargs.pop("tags", None)
-    metadata = kwargs.pop("metadata", None)
-    if tags is None and isinstance(metadata, dict):
-        tags = metadata.get("tags")
-    if response_format is not None and response_format not in {f.value for f in ResponseFormat}:
-        raise InvalidRequestError(
-            "response_format must be url or b64_json",
-            field_violations=[FieldViolation("response_format", "must be url or b64_json")],
-            metadata={"field": "response_format"},
-        )
-    return ImageRequest.create(
-        prompt=prompt,
-        model=model,
-        n=n,
-        quality=quality,
-        response_format=response_format,
-        size=size,
-        style=style,
-        user=user,
-        timeout=timeout,
-        api_key=api_key,
-        api_base=api_base,
-        api_version=api_version,
-        provider_params=kwargs,
-        tags=tuple(tags or ()),
-        drop_params=drop_params,
-        request_id=request_id,
-        fallbacks=fallbacks,
-        disable_fallbacks=disable_fallbacks,
-    )
-
-
-def image_response_from(generation: Generation) -> ImageResponse:
-    """The OpenAI-compatible response for a finished generation."""
-    result = generation.result
-    data = [
-        ImageObject(
-            b64_json=image.b64_json() if image.has_content else None,
-            url=None if image.has_content else image.url,
-            revised_prompt=image.revised_prompt,
-        )
-        for image in result.images
-    ]
-    response = ImageResponse(data=data, usage=result.usage)
-    if result.created:
-        response.created = result.created
-    response._hidden_params = hidden_params_for(generation.facts)
-    response._response_headers = dict(result.headers)
-    return response
 
 
 async def aimage_generation(
@@ -169,25 +83,6 @@ async def aimage_generation(
     return image_response_from(generation)
 
 
-class _LoopThread:
-    """A private event loop on a daemon thread, so sync calls share one connection pool."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="imagegen-sdk", daemon=True).start()
-                self._loop = loop
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-
-_sync_loop = _LoopThread()
-
-
 def image_generation(
     prompt: str,
     model: str | None = None,
@@ -205,7 +100,7 @@ def image_generation(
     **kwargs: Any,
 ) -> ImageResponse:
     """Generate images in-process (blocking). Same arguments as `aimage_generation`."""
-    return _sync_loop.run(
+    return sync_loop.run(
         aimage_generation(
             prompt,
             model=model,

@@ -1,0 +1,1 @@
+"""Routing: deployments, strategies, retries, cooldowns, fallbacks, state (memory | redis)."""
