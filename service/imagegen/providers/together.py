@@ -13,16 +13,11 @@ cannot express: their cost is "unknown" rather than guessed.
 from __future__ import annotations
 
 import re
-import time
 from typing import ClassVar
 
 from pydantic import JsonValue
 
-from imagegen.errors import (
-    ImageGenError,
-    ProviderBadResponseError,
-    ProviderNotConfiguredError,
-)
+from imagegen.errors import ImageGenError, ProviderNotConfiguredError
 from imagegen.imagefmt import sniff_mime
 from imagegen.providers.base import (
     Endpoint,
@@ -32,6 +27,7 @@ from imagegen.providers.base import (
     ProviderCall,
 )
 from imagegen.providers.http_errors import error_for_status
+from imagegen.providers.openai_shape import created_of, image_entries
 from imagegen.providers.transport import HttpResponse
 from imagegen.sizes import FreeFormRule, parse_size
 from imagegen.types import (
@@ -102,40 +98,27 @@ class TogetherProvider(HttpProvider):
         )
 
     def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
-        payload = response.json()
-        items = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(items, list):
-            raise ProviderBadResponseError(
-                "the provider's response has no image list", provider=self.name
-            )
+        payload, entries = image_entries(response.json(), provider=self.name)
         size = call.params.size if call.params.size not in (None, "auto") else None
         width = height = None
         if size is not None:
             parsed = parse_size(size)
             width, height = parsed.width, parsed.height
         images = []
-        for item in items:
-            if not isinstance(item, dict):
-                raise ProviderBadResponseError(
-                    "an image entry is not an object", provider=self.name
-                )
-            if item.get("b64_json"):
-                data = decode_b64_image(item["b64_json"], provider=self.name)
+        for entry in entries:
+            if entry.url is None:
+                data = decode_b64_image(entry.b64_json, provider=self.name)
                 images.append(
                     GeneratedImage(
                         data=data, mime_type=sniff_mime(data), width=width, height=height
                     )
                 )
-            elif isinstance(item.get("url"), str) and item["url"]:
-                # The caller asked for a URL: it is handed back, never fetched here.
-                images.append(GeneratedImage(url=item["url"], width=width, height=height))
             else:
-                raise ProviderBadResponseError(
-                    "an image entry has neither b64_json nor url", provider=self.name
-                )
+                # The caller asked for a URL: it is handed back, never fetched here.
+                images.append(GeneratedImage(url=entry.url, width=width, height=height))
         return ProviderResult(
             images=images,
-            created=int(time.time()),
+            created=created_of(payload),
             size=size,
             headers=dict(response.headers),
             filtered=max(0, call.params.n - len(images)),

@@ -14,17 +14,12 @@ so: CONTENT_POLICY_VIOLATION.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import JsonValue
 
-from imagegen.errors import (
-    ImageGenError,
-    ProviderBadResponseError,
-    ProviderNotConfiguredError,
-)
+from imagegen.errors import ImageGenError, ProviderNotConfiguredError
 from imagegen.imagefmt import sniff_mime
 from imagegen.providers.base import (
     Endpoint,
@@ -35,6 +30,7 @@ from imagegen.providers.base import (
     ProviderCall,
 )
 from imagegen.providers.http_errors import error_for_status
+from imagegen.providers.openai_shape import created_of, image_entries
 from imagegen.providers.transport import HttpResponse
 from imagegen.types import (
     MAX_IMAGES_PER_REQUEST,
@@ -127,35 +123,21 @@ class XaiProvider(HttpProvider):
         )
 
     def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
-        payload = response.json()
-        items = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(items, list):
-            raise ProviderBadResponseError(
-                "the provider's response has no image list", provider=self.name
-            )
+        payload, entries = image_entries(response.json(), provider=self.name)
         images = []
-        for item in items:
-            if not isinstance(item, dict):
-                raise ProviderBadResponseError(
-                    "an image entry is not an object", provider=self.name
-                )
-            revised = item.get("revised_prompt")
-            revised = revised if isinstance(revised, str) and revised else None
-            if item.get("b64_json"):
-                data = decode_b64_image(item["b64_json"], provider=self.name)
+        for entry in entries:
+            revised = entry.revised_prompt or None
+            if entry.url is None:
+                data = decode_b64_image(entry.b64_json, provider=self.name)
                 images.append(
                     GeneratedImage(data=data, mime_type=sniff_mime(data), revised_prompt=revised)
                 )
-            elif isinstance(item.get("url"), str) and item["url"]:
-                # The caller asked for a URL: it is handed back, never fetched here.
-                images.append(GeneratedImage(url=item["url"], revised_prompt=revised))
             else:
-                raise ProviderBadResponseError(
-                    "an image entry has neither b64_json nor url", provider=self.name
-                )
+                # The caller asked for a URL: it is handed back, never fetched here.
+                images.append(GeneratedImage(url=entry.url, revised_prompt=revised))
         return ProviderResult(
             images=images,
-            created=int(time.time()),
+            created=created_of(payload),
             size=call.params.aspect_ratio,
             headers=dict(response.headers),
             filtered=max(0, call.params.n - len(images)),
