@@ -1,7 +1,7 @@
 """One LiteLLM-format config naming a model of each provider added with the polling engine
-(BFL, fal, Replicate, xAI, Together, OpenRouter), served by a real grpc.aio server on 127.0.0.1
-from the fakes: ListModels, unary generation from each, streamed jobs with progress before the
-image, and a streamed job cancelled upstream when the caller cancels."""
+(BFL, fal, Replicate, Stability, xAI, Together, OpenRouter), served by a real grpc.aio server
+on 127.0.0.1 from the fakes: ListModels, unary generation from each, streamed jobs with
+progress before the image, and a streamed job cancelled upstream when the caller cancels."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.fakes.bfl import BflFake
 from tests.fakes.fal import FalFake
 from tests.fakes.openrouter import OpenRouterFake
 from tests.fakes.replicate import ReplicateFake
+from tests.fakes.stability import StabilityFake
 from tests.fakes.together import TogetherFake
 from tests.fakes.xai import XaiFake
 
@@ -36,7 +37,9 @@ SYNC_MODELS = {
         "sk-or-test",
         "/api/v1",
     ),
+    "sd-ultra": ("stability/stable-image-ultra", "STABILITY_API_KEY", "sk-stability-test", ""),
 }
+SyncFake = XaiFake | TogetherFake | OpenRouterFake | StabilityFake
 
 
 @pytest.fixture
@@ -46,16 +49,21 @@ async def fakes() -> AsyncIterator[tuple[BflFake, FalFake, ReplicateFake]]:
 
 
 @pytest.fixture
-async def sync_fakes() -> AsyncIterator[dict[str, XaiFake | TogetherFake | OpenRouterFake]]:
-    async with XaiFake() as xai, TogetherFake() as together, OpenRouterFake() as openrouter:
-        yield {"grok": xai, "flux-together": together, "nano": openrouter}
+async def sync_fakes() -> AsyncIterator[dict[str, SyncFake]]:
+    async with (
+        XaiFake() as xai,
+        TogetherFake() as together,
+        OpenRouterFake() as openrouter,
+        StabilityFake() as stability,
+    ):
+        yield {"grok": xai, "flux-together": together, "nano": openrouter, "sd-ultra": stability}
 
 
 def litellm_config(
     bfl: BflFake,
     fal: FalFake,
     replicate: ReplicateFake,
-    sync: dict[str, XaiFake | TogetherFake | OpenRouterFake] | None = None,
+    sync: dict[str, SyncFake] | None = None,
 ) -> str:
     """What a LiteLLM proxy config for these models looks like (keys by os.environ/)."""
     entries = [
@@ -124,12 +132,13 @@ async def test_list_models_shows_each_provider_with_sizes_params_and_price_basis
 
 
 @pytest.mark.parametrize(
-    "model", ["flux-pro", "flux-ultra-fal", "flux-schnell", "grok", "flux-together", "nano"]
+    "model",
+    ["flux-pro", "flux-ultra-fal", "flux-schnell", "grok", "flux-together", "nano", "sd-ultra"],
 )
 async def test_each_provider_serves_an_image_with_its_cost_in_the_trailers(
     serve: ServeFactory,
     fakes: tuple[BflFake, FalFake, ReplicateFake],
-    sync_fakes: dict[str, XaiFake | TogetherFake | OpenRouterFake],
+    sync_fakes: dict[str, SyncFake],
     env: None,
     model: str,
 ) -> None:

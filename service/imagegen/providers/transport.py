@@ -260,6 +260,8 @@ class EnvironmentProxies:
 
 def encode_body(request: HttpRequest) -> bytes:
     """The exact bytes sent for `request` (adapters that sign the body sign these)."""
+    if request.body is not None:
+        return request.body
     return json.dumps(request.json, separators=(",", ":")).encode()
 
 
@@ -288,6 +290,8 @@ def _prepare(
     if request.method in _BODYLESS_METHODS:
         # Job status and result-file fetches (polling providers) carry no body.
         return b"", dict(request.headers), timeout
+    if request.body is not None:
+        return request.body, dict(request.headers), timeout
     headers = {"content-type": "application/json", **request.headers}
     return encode_body(request), headers, timeout
 
