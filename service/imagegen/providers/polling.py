@@ -29,7 +29,7 @@ import logging
 import time
 from abc import abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -183,7 +183,6 @@ class PollRun:
     slowest_poll: float = MIN_POLL_SECONDS
     settled: bool = False
     """The job reached an end upstream (done, failed, moderated): nothing to cancel."""
-    statuses: list[str] = field(default_factory=list)
 
 
 class PollingProvider(HttpProvider):
@@ -240,8 +239,11 @@ class PollingProvider(HttpProvider):
     def poll_policy_for(self, call: ProviderCall) -> PollPolicy:
         """The policy for `call`: a deployment may fix the interval (`poll_interval`)."""
         configured = call.endpoint.options.get("poll_interval")
-        number = isinstance(configured, int | float) and not isinstance(configured, bool)
-        if number and isinstance(configured, int | float) and configured > 0:
+        if (
+            isinstance(configured, int | float)
+            and not isinstance(configured, bool)
+            and configured > 0
+        ):
             return self.poll_policy.with_fixed_interval(float(configured))
         return self.poll_policy
 
@@ -319,7 +321,6 @@ class PollingProvider(HttpProvider):
 
     @staticmethod
     def _progress(run: PollRun, progress: JobProgress) -> None:
-        run.statuses.append(progress.status)
         if progress != run.last_progress:
             run.last_progress = progress
             report_progress(progress)
