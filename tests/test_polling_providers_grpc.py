@@ -12,6 +12,8 @@ from decimal import Decimal
 import grpc
 import pytest
 import yaml
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import TRAILER_KEYS, ServeFactory
@@ -206,3 +208,35 @@ async def test_cancelling_a_streamed_job_cancels_it_upstream(
     (job_id,) = fal.jobs
     assert fal.cancelled == [job_id]
     assert await call.code() == grpc.StatusCode.CANCELLED
+
+
+async def test_a_unary_call_past_its_grpc_deadline_cancels_the_job_upstream(
+    serve: ServeFactory, fakes: tuple[BflFake, FalFake, ReplicateFake], env: None
+) -> None:
+    _, fal, _ = fakes
+    fal.queue_polls = 10_000
+    served = await serve(litellm_config(*fakes))
+    call = served.stub.GenerateImages(
+        pb.GenerateImagesRequest(prompt="a fox", model="flux-ultra-fal"), timeout=0.5
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await asyncio.wait_for(fal.cancel_seen.wait(), 5)
+    assert len(fal.cancelled) == 1
+
+
+async def test_a_moderated_job_is_content_policy_violation_over_grpc(
+    serve: ServeFactory, fakes: tuple[BflFake, FalFake, ReplicateFake], env: None
+) -> None:
+    served = await serve(litellm_config(*fakes))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await served.stub.GenerateImages(
+            pb.GenerateImagesRequest(prompt="something moderated", model="flux-pro")
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert info.reason == "CONTENT_POLICY_VIOLATION"
