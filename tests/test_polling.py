@@ -102,3 +102,22 @@ async def test_a_result_file_over_the_size_limit_is_refused(
     with pytest.raises(ProviderBadResponseError) as info:
         await served.generate(ImageRequest.create(model="flux", prompt="a fox"))
     assert "too large" in info.value.message
+
+
+async def test_a_data_url_result_is_decoded_without_a_fetch(
+    fal_fake: FalFake, gateway_for: GatewayFactory
+) -> None:
+    params = {
+        "model": "fal_ai/fal-ai/some-app",
+        "api_base": fal_fake.base_url,
+        "api_key": KEY,
+        "poll_interval": 0.01,
+    }
+    served = gateway_for(
+        yaml.safe_dump({"model_list": [{"model_name": "app", "litellm_params": params}]})
+    )
+    request = ImageRequest.create(model="app", prompt="a fox", provider_params={"sync_mode": True})
+    generation = await served.generate(request)
+    (image,) = generation.result.images
+    assert image.mime_type == "image/png" and image.data()[:4] == b"\x89PNG"
+    assert fal_fake.aux_requests == []  # nothing fetched

@@ -8,12 +8,13 @@ cancel_url}`` (the request routes hang off the app's owner/name, without its sub
 ``CANCELLATION_REQUESTED`` (400 ``ALREADY_COMPLETED`` once done) and records the id in
 ``cancelled``. ``status_failures``: statuses the next polls fail with. Prompt words: ``nsfw``
 flags every image (``has_nsfw_concepts``), ``halfnsfw`` the first one only, ``crash`` completes
-with an ``error``. ``file_base`` moves the image URLs.
+with an ``error``. ``file_base`` moves the image URLs; ``sync_mode`` inlines them as data URIs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -148,9 +149,16 @@ class FalFake(FakeProvider):
         if isinstance(size, dict):
             width, height = int(size["width"]), int(size["height"])
         base = self.file_base or self.base_url
+        # `sync_mode`: the files come inline as data URIs instead of CDN URLs.
+        inline = bool(job.input.get("sync_mode"))
         images = [
             {
-                "url": f"{base}/files/{job.id}/{i}.png",
+                "url": (
+                    "data:image/png;base64,"
+                    + base64.b64encode(image_bytes("png", width, height, seed=i)).decode()
+                    if inline
+                    else f"{base}/files/{job.id}/{i}.png"
+                ),
                 "width": width,
                 "height": height,
                 "content_type": "image/png",

@@ -25,7 +25,10 @@ engine owns the policy every such provider needs:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
+import re
 import time
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -360,6 +363,25 @@ class PollingProvider(HttpProvider):
 
     # ---------------------------------------------------------------- fetching
 
+    def _data_url(self, url: str) -> tuple[bytes, str | None]:
+        match = _DATA_URL.match(url[: MAX_IMAGE_BYTES * 2])
+        if match is None:
+            raise ProviderBadResponseError(
+                "the provider's result is a data URL that is not a base64 image",
+                provider=self.name,
+            )
+        try:
+            data = base64.b64decode(match.group(2), validate=True)
+        except (binascii.Error, ValueError):
+            raise ProviderBadResponseError(
+                "the provider's result is not valid base64", provider=self.name
+            ) from None
+        if not data or len(data) > MAX_IMAGE_BYTES:
+            raise ProviderBadResponseError(
+                "the provider's result file is empty or too large", provider=self.name
+            )
+        return data, sniff_mime(data) or match.group(1).lower()
+
     async def fetch_json(
         self, run: PollRun, url: str, headers: Mapping[str, str]
     ) -> tuple[HttpResponse, object]:
@@ -373,7 +395,9 @@ class PollingProvider(HttpProvider):
 
     async def fetch_image(self, run: PollRun, url: str) -> tuple[bytes, str | None]:
         """The bytes and media type of a result file, from an allowed host, without
-        credentials, up to MAX_IMAGE_BYTES."""
+        credentials, up to MAX_IMAGE_BYTES. A data URL (fal's `sync_mode`) is decoded here."""
+        if url.startswith("data:"):
+            return self._data_url(url)
         url = run.allowed.check(url, provider=self.name, credentials=False)
         request = HttpRequest(method="GET", url=url, headers={}, json={})
         response = await run.transport.send(request, deadline=run.call.deadline, provider=self.name)
@@ -392,6 +416,9 @@ class PollingProvider(HttpProvider):
                 "the provider's result file is empty", provider=self.name
             )
         return response.content, sniff_mime(response.content)
+
+
+_DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.*)$", re.I | re.S)
 
 
 def job_failed(provider: str, message: str) -> ProviderUnavailableError:
