@@ -157,8 +157,8 @@ async def test_each_provider_serves_an_image_with_its_cost_in_the_trailers(
     assert image.mime_type.startswith("image/") and len(image.data) > 100
     assert trailers.keys() >= TRAILER_KEYS
     cost = str(trailers["x-imagegen-response-cost"])
-    if model in ("flux-together", "nano"):
-        assert cost == "unknown"  # billed per megapixel / by OpenRouter: no price row
+    if model == "flux-together":
+        assert cost == "unknown"  # billed per megapixel: no price row
     else:
         assert Decimal(cost) > 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -56,6 +57,8 @@ async def test_the_prompt_goes_as_a_chat_message_and_the_data_url_comes_back_as_
     assert [i.mime_type for i in images] == ["image/png"] * 2
     assert generation.result.usage is not None
     assert generation.result.usage.output_tokens == 2 * 1290
+    # Priced by what OpenRouter says each call cost (usage.cost), summed over the fan-out.
+    assert generation.facts.response_cost == Decimal("0.0774072")
 
 
 async def test_a_text_only_answer_is_a_content_policy_violation(

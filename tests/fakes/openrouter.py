@@ -3,7 +3,8 @@
 
 ``POST /api/v1/chat/completions`` with ``Authorization: Bearer``: ``model``, ``messages``,
 ``modalities`` (must include ``image`` for an image), ``image_config.aspect_ratio``. The answer
-carries ``choices[0].message.images[].image_url.url`` as a PNG data URL and a ``usage`` block.
+carries ``choices[0].message.images[].image_url.url`` as a PNG data URL and a ``usage`` block
+with OpenRouter's ``cost``.
 Prompt word ``refuse`` answers text only with ``finish_reason: content_filter``; a bad key is
 401 ``{"error": {"message", "code": 401}}``.
 """
@@ -27,6 +28,8 @@ class OpenRouterFake(FakeProvider):
 
     def __init__(self, api_key: str = "sk-or-test") -> None:
         self.api_key = api_key
+        #: What each answer says it cost (usage.cost, in credits of $1).
+        self.cost = 0.0387036
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -61,7 +64,12 @@ class OpenRouterFake(FakeProvider):
                 "object": "chat.completion",
                 "created": 1796400000,
                 "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-                "usage": {"prompt_tokens": 12, "completion_tokens": 1290, "total_tokens": 1302},
+                "usage": {
+                    "prompt_tokens": 12,
+                    "completion_tokens": 1290,
+                    "total_tokens": 1302,
+                    "cost": self.cost if "images" in message else 0.0000036,
+                },
             }
         )
 

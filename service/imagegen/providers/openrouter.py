@@ -9,8 +9,9 @@ ratio, `image_config: {"aspect_ratio": "16:9"}`. The answer's
 `choices[0].message.images` is a list of `{"type": "image_url", "image_url": {"url":
 "data:image/png;base64,..."}}`; text the model wrote besides is ignored. One image per call:
 the gateway fans `n` out. A refusal comes back as a finish reason of `content_filter`, or as
-text with no image: CONTENT_POLICY_VIOLATION. The cost is priced from the answer's `usage`
-when the price table has the model; OpenRouter's own models are many, so most are "unknown".
+text with no image: CONTENT_POLICY_VIOLATION. The cost is what OpenRouter says it charged:
+every answer's `usage.cost`, in credits of $1 (openrouter.ai/docs "Usage accounting"); an
+answer without it costs "unknown".
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import base64
 import binascii
 import re
 import time
+from decimal import Decimal
 from typing import ClassVar
 
 from pydantic import JsonValue
@@ -125,6 +127,7 @@ class OpenRouterProvider(HttpProvider):
         return ProviderResult(
             images=images,
             usage=_usage(payload.get("usage")),
+            billed_usd=_billed(payload.get("usage")),
             created=int(time.time()),
             size=call.params.aspect_ratio,
             headers=dict(response.headers),
@@ -180,3 +183,12 @@ def _usage(value: JsonValue) -> Usage | None:
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
     return Usage(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+
+
+def _billed(value: JsonValue) -> Decimal | None:
+    """`usage.cost` (credits; one credit is one US dollar), when present and sane."""
+    cost = value.get("cost") if isinstance(value, dict) else None
+    if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
+        return None
+    # Through str: the float's shortest repr, not its binary expansion.
+    return Decimal(str(cost))
