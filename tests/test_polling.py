@@ -121,3 +121,29 @@ async def test_a_data_url_result_is_decoded_without_a_fetch(
     (image,) = generation.result.images
     assert image.mime_type == "image/png" and image.data()[:4] == b"\x89PNG"
     assert fal_fake.aux_requests == []  # nothing fetched
+
+
+async def test_a_chunked_result_file_over_the_limit_is_refused_while_reading(
+    gateway_for: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.bfl import BflFake
+
+    monkeypatch.setattr(polling, "MAX_IMAGE_BYTES", 2048)
+    async with BflFake(api_key="k", pending_polls=0) as bfl:
+        bfl.chunked_delivery = True
+        params = {
+            "model": "black_forest_labs/flux-pro-1.1",
+            "api_base": bfl.base_url,
+            "api_key": "k",
+            "poll_interval": 0.01,
+        }
+        served = gateway_for(
+            yaml.safe_dump({"model_list": [{"model_name": "f", "litellm_params": params}]})
+        )
+        with pytest.raises(ProviderBadResponseError) as info:
+            await served.generate(ImageRequest.create(model="f", prompt="a busy market"))
+        assert "too large" in info.value.message
+        # Under the limit, the same chunked file is read whole.
+        monkeypatch.setattr(polling, "MAX_IMAGE_BYTES", 64 * 1024 * 1024)
+        generation = await served.generate(ImageRequest.create(model="f", prompt="a market"))
+        assert generation.result.images[0].data()[:3] == b"\xff\xd8\xff"

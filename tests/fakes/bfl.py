@@ -50,6 +50,8 @@ class BflFake(FakeProvider):
         self.jobs: dict[str, BflJob] = {}
         self.polling_base: str | None = None
         self.delivery_base: str | None = None
+        #: Serve result files chunked, without a Content-Length.
+        self.chunked_delivery = False
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -126,7 +128,16 @@ class BflFake(FakeProvider):
         if job.output_format in ("png", "webp"):
             fmt = "png" if job.output_format == "png" else "webp"
         data = image_bytes(fmt, job.width, job.height, seed=len(job.prompt))
-        return web.Response(body=data, headers={"Content-Type": MIME_TYPES[fmt]})
+        if not self.chunked_delivery:
+            return web.Response(body=data, headers={"Content-Type": MIME_TYPES[fmt]})
+        # Chunked, with no Content-Length: the size is only known by reading.
+        response = web.StreamResponse(headers={"Content-Type": MIME_TYPES[fmt]})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(data), 1024):
+            await response.write(data[start : start + 1024])
+        await response.write_eof()
+        return response
 
 
 def _invalid(loc: list[str], message: str) -> web.Response:

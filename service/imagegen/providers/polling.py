@@ -400,22 +400,26 @@ class PollingProvider(HttpProvider):
             return self._data_url(url)
         url = run.allowed.check(url, provider=self.name, credentials=False)
         request = HttpRequest(method="GET", url=url, headers={}, json={})
-        response = await run.transport.send(request, deadline=run.call.deadline, provider=self.name)
-        if response.status >= 400:
-            raise ProviderBadResponseError(
-                f"the provider's result file could not be fetched ({response.status})",
-                provider=self.name,
-                upstream_status=response.status,
-            )
-        if len(response.content) > MAX_IMAGE_BYTES:
-            raise ProviderBadResponseError(
-                "the provider's result file is too large", provider=self.name
-            )
-        if not response.content:
+        transport, deadline = run.transport, run.call.deadline
+        async with transport.stream(request, deadline=deadline, provider=self.name) as response:
+            if response.status >= 400:
+                raise ProviderBadResponseError(
+                    f"the provider's result file could not be fetched ({response.status})",
+                    provider=self.name,
+                    upstream_status=response.status,
+                )
+            # Read with the limit: a file past it is refused before it is held in memory
+            # (raising here closes the connection rather than reading the rest).
+            data = await response.read_at_most(MAX_IMAGE_BYTES)
+            if data is None:
+                raise ProviderBadResponseError(
+                    "the provider's result file is too large", provider=self.name
+                )
+        if not data:
             raise ProviderBadResponseError(
                 "the provider's result file is empty", provider=self.name
             )
-        return response.content, sniff_mime(response.content)
+        return data, sniff_mime(data)
 
 
 _DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.*)$", re.I | re.S)
