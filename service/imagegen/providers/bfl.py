@@ -169,11 +169,47 @@ def _percent(value: JsonValue) -> float | None:
     return number if 1 < number <= 100 else None
 
 
+# Prices of this adapter's models, in the prices.toml format (read by the gateway).
+PRICE_ROWS = """
+# Black Forest Labs: flat prices per image for FLUX.1 / Kontext (1 credit = $0.01). FLUX.2 is
+# billed per megapixel of input and output (a first-megapixel rate plus a rate per further
+# megapixel): no row here, so its cost is reported as unknown rather than guessed.
+[[price]]
+providers = ["black_forest_labs"]
+models = ["flux-pro-1.1", "flux-kontext-pro"]
+basis = "per_image"
+# FLUX1.1 [pro] and FLUX.1 Kontext [pro]: 4 credits each, 1 credit = $0.01.
+source = "https://docs.bfl.ai/quick_start/pricing (4 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.04"
+
+[[price]]
+providers = ["black_forest_labs"]
+models = ["flux-pro-1.1-ultra"]
+basis = "per_image"
+source = "https://docs.bfl.ai/quick_start/pricing (FLUX1.1 [pro] Ultra and Raw: 6 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.06"
+
+[[price]]
+providers = ["black_forest_labs"]
+models = ["flux-kontext-max"]
+basis = "per_image"
+source = "https://docs.bfl.ai/quick_start/pricing (FLUX.1 Kontext [max]: 8 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.08"
+"""
+
+
 class BlackForestLabsProvider(PollingProvider):
     """api.bfl.ai (and hosts speaking its API, reached with `api_base`)."""
 
     name: ClassVar[str] = "black_forest_labs"
     env_api_key: ClassVar[tuple[str, ...]] = ("BFL_API_KEY",)
+    price_rows: ClassVar[str] = PRICE_ROWS
     env_api_base: ClassVar[tuple[str, ...]] = ("BFL_API_BASE",)
     env_api_version: ClassVar[tuple[str, ...]] = ()
     api_hosts: ClassVar[tuple[str, ...]] = (".bfl.ai", ".bfl.ml")

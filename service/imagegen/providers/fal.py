@@ -142,11 +142,28 @@ def _request_root(app: str) -> str:
     return "/".join(app.split("/")[:2])
 
 
+# Prices of this adapter's models, in the prices.toml format (read by the gateway).
+PRICE_ROWS = """
+# fal: most image apps are billed per megapixel (rounded up), which no row here can express;
+# only flat-priced apps are listed, the others cost "unknown".
+[[price]]
+providers = ["fal_ai"]
+models = ["fal-ai/flux-pro/v1.1-ultra"]
+basis = "per_image"
+# $0.06 per image, on the app's API reference page.
+source = "https://fal.ai/docs/model-api-reference/image-generation-api/flux-pro-v1.1-ultra"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.06"
+"""
+
+
 class FalProvider(PollingProvider):
     """queue.fal.run (and hosts speaking its API, reached with `api_base`)."""
 
     name: ClassVar[str] = "fal_ai"
     env_api_key: ClassVar[tuple[str, ...]] = ("FAL_KEY", "FAL_AI_API_KEY", "FAL_API_KEY")
+    price_rows: ClassVar[str] = PRICE_ROWS
     env_api_base: ClassVar[tuple[str, ...]] = ("FAL_API_BASE",)
     env_api_version: ClassVar[tuple[str, ...]] = ()
     api_hosts: ClassVar[tuple[str, ...]] = ("queue.fal.run",)

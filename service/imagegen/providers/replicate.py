@@ -136,11 +136,64 @@ def _percent(logs: JsonValue) -> float | None:
     return float(min(100, int(found[-1]))) if found else None
 
 
+# Prices of this adapter's models, in the prices.toml format (read by the gateway).
+PRICE_ROWS = """
+# Replicate: official models are billed per output image (replicate.com changelog
+# 2025-01-29 "Official models"); each model page shows its price. Other models are billed by
+# run time, which no row here can express: their cost is "unknown".
+[[price]]
+providers = ["replicate"]
+models = ["black-forest-labs/flux-schnell"]
+basis = "per_image"
+source = "https://replicate.com/black-forest-labs/flux-schnell ($0.003 per output image)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.003"
+
+[[price]]
+providers = ["replicate"]
+models = ["black-forest-labs/flux-dev"]
+basis = "per_image"
+source = "https://replicate.com/black-forest-labs/flux-dev ($0.025 per output image)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.025"
+
+[[price]]
+providers = ["replicate"]
+models = ["black-forest-labs/flux-pro"]
+basis = "per_image"
+source = "https://replicate.com/black-forest-labs/flux-pro ($0.055 per image)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.055"
+
+[[price]]
+providers = ["replicate"]
+models = ["black-forest-labs/flux-1.1-pro"]
+basis = "per_image"
+source = "https://replicate.com/black-forest-labs/flux-1.1-pro ($0.04 per output image)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.04"
+
+[[price]]
+providers = ["replicate"]
+models = ["black-forest-labs/flux-1.1-pro-ultra"]
+basis = "per_image"
+source = "https://replicate.com/black-forest-labs/flux-1.1-pro-ultra ($0.06 per output image)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.06"
+"""
+
+
 class ReplicateProvider(PollingProvider):
     """api.replicate.com (and hosts speaking its API, reached with `api_base`)."""
 
     name: ClassVar[str] = "replicate"
     env_api_key: ClassVar[tuple[str, ...]] = ("REPLICATE_API_TOKEN", "REPLICATE_API_KEY")
+    price_rows: ClassVar[str] = PRICE_ROWS
     env_api_base: ClassVar[tuple[str, ...]] = ("REPLICATE_API_BASE",)
     env_api_version: ClassVar[tuple[str, ...]] = ()
     # `prefer_wait`: seconds a submit may hold for the prediction (`Prefer: wait=N`, 1..60).

@@ -127,11 +127,62 @@ def stability_model(model: str) -> StabilityModel:
     return found
 
 
+# Prices of this adapter's models, in the prices.toml format (read by the gateway).
+PRICE_ROWS = """
+# Stability AI v2beta: credits per generation, 1 credit = $0.01.
+[[price]]
+providers = ["stability"]
+models = ["stable-image-ultra"]
+basis = "per_image"
+source = "https://platform.stability.ai/pricing (Stable Image Ultra: 8 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.08"
+
+[[price]]
+providers = ["stability"]
+models = ["stable-image-core"]
+basis = "per_image"
+source = "https://platform.stability.ai/pricing (Stable Image Core: 3 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.03"
+
+[[price]]
+providers = ["stability"]
+models = ["sd3.5-large"]
+basis = "per_image"
+source = "https://platform.stability.ai/pricing (SD 3.5 Large: 6.5 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.065"
+
+[[price]]
+providers = ["stability"]
+models = ["sd3.5-large-turbo"]
+basis = "per_image"
+source = "https://platform.stability.ai/pricing (SD 3.5 Large Turbo: 4 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.04"
+
+[[price]]
+providers = ["stability"]
+models = ["sd3.5-medium"]
+basis = "per_image"
+source = "https://platform.stability.ai/pricing (SD 3.5 Medium: 3.5 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.035"
+"""
+
+
 class StabilityProvider(HttpProvider):
     """api.stability.ai (and hosts speaking its API, reached with `api_base`)."""
 
     name: ClassVar[str] = "stability"
     env_api_key: ClassVar[tuple[str, ...]] = ("STABILITY_API_KEY",)
+    price_rows: ClassVar[str] = PRICE_ROWS
     env_api_base: ClassVar[tuple[str, ...]] = ("STABILITY_API_BASE",)
 
     def spec_for(self, model: str) -> ModelSpec:

@@ -69,11 +69,35 @@ XAI_MODELS: Mapping[str, ModelSpec] = {
 }
 
 
+# Prices of this adapter's models, in the prices.toml format (read by the gateway).
+PRICE_ROWS = """
+# xAI: per output image. grok-imagine-image-quality has no row (price not confirmed).
+[[price]]
+providers = ["xai"]
+models = ["grok-imagine-image"]
+basis = "per_image"
+source = "https://docs.x.ai/docs/models (grok-imagine-image: $0.02 per image)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.02"
+
+[[price]]
+providers = ["xai"]
+models = ["grok-2-image-1212"]
+basis = "per_image"
+source = "https://docs.x.ai/docs/models (grok-2-image-1212: $0.07 per image)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.07"
+"""
+
+
 class XaiProvider(HttpProvider):
     """api.x.ai (and hosts speaking its API, reached with `api_base`)."""
 
     name: ClassVar[str] = "xai"
     env_api_key: ClassVar[tuple[str, ...]] = ("XAI_API_KEY",)
+    price_rows: ClassVar[str] = PRICE_ROWS
     env_api_base: ClassVar[tuple[str, ...]] = ("XAI_API_BASE",)
     env_api_version: ClassVar[tuple[str, ...]] = ()
 
