@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imagegen.cli_admin import add_commands
 from imagegen.errors import ImageGenError
@@ -102,8 +102,7 @@ def _generate(args: argparse.Namespace) -> int:
                         f"accepted by {event.accepted.provider} ({event.accepted.model_id})"
                     )
                 elif kind == "progress":
-                    elapsed = event.progress.elapsed.ToTimedelta().total_seconds()
-                    progress.show(f"generating… {elapsed:.0f}s")
+                    progress.show(_progress_note(event.progress))
                 elif kind == "image":
                     image = event.image
                     if image.HasField("url"):
@@ -181,6 +180,19 @@ def _edit(args: argparse.Namespace) -> int:
         f"via {cost.provider}/{cost.provider_model} ({cost.model_id})"
     )
     return 0
+
+
+def _progress_note(progress: Any) -> str:
+    """ "generating… 12s", with the provider's job status where it reports one."""
+    note = f"generating… {progress.elapsed.ToTimedelta().total_seconds():.0f}s"
+    if progress.job_status:
+        note += f" ({progress.job_status.replace('_', ' ')}"
+        if progress.HasField("queue_position"):
+            note += f", {progress.queue_position} ahead"
+        if progress.HasField("percent"):
+            note += f", {progress.percent:.0f}%"
+        note += ")"
+    return note
 
 
 class _Progress:

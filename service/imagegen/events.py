@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from imagegen.providers.base import PreviewEvent
+from imagegen.providers.progress import JobProgress, progress_sink
 from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ProviderResult
 
 
@@ -115,10 +116,12 @@ class ImageReady:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Nothing happened for a keep-alive interval; the call is still running."""
+    """The call is still running: a keep-alive, or what the provider said about its job."""
 
     elapsed_seconds: float
     images_done: int
+    job: JobProgress | None = None
+    """The provider's job status (polling providers); None for a plain keep-alive."""
 
 
 StreamEvent = Accepted | Progress | PreviewEvent | ImageReady | Generation
@@ -128,15 +131,18 @@ async def with_keepalive(
     events: AsyncGenerator[StreamEvent, None], interval: float
 ) -> AsyncIterator[StreamEvent]:
     """`events`, with a Progress event whenever `interval` seconds pass without one."""
-    queue: asyncio.Queue[StreamEvent | _Ended] = asyncio.Queue()
+    queue: asyncio.Queue[StreamEvent | JobProgress | _Ended] = asyncio.Queue()
 
     async def pump() -> None:
-        try:
-            async for event in events:
-                await queue.put(event)
-            await queue.put(_Ended(None))
-        except Exception as exc:
-            await queue.put(_Ended(exc))
+        # The generation runs in this task: a polling provider's job progress (reported
+        # from within it, or from tasks it starts) joins the stream here.
+        with progress_sink(queue.put_nowait):
+            try:
+                async for event in events:
+                    await queue.put(event)
+                await queue.put(_Ended(None))
+            except Exception as exc:
+                await queue.put(_Ended(exc))
 
     started = time.monotonic()
     images_done = 0
@@ -147,6 +153,9 @@ async def with_keepalive(
                 item = await asyncio.wait_for(queue.get(), interval)
             except TimeoutError:
                 yield Progress(time.monotonic() - started, images_done)
+                continue
+            if isinstance(item, JobProgress):
+                yield Progress(time.monotonic() - started, images_done, job=item)
                 continue
             if isinstance(item, _Ended):
                 if item.error is not None:

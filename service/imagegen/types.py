@@ -241,6 +241,9 @@ class ProviderResult:
     filtered: int = 0
     # Images not made because their n fan-out sub-call failed (fan_out_on_failure: partial).
     failed: int = 0
+    # What the provider says this call was billed, in USD, when its answer says so
+    # (OpenRouter's `usage.cost`): it wins over the price table.
+    billed_usd: Decimal | None = None
 
 
 def merge_usage(parts: list[Usage | None]) -> Usage | None:

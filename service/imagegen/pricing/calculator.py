@@ -16,6 +16,9 @@ def compute_cost(price: Price | None, result: ProviderResult) -> Decimal | None:
     Never guesses: a token-priced model without usage in the answer, or a per-image
     price with no row for the generated quality and size, is unknown, not $0.
     """
+    if result.billed_usd is not None:
+        # The provider's own statement of what it charged beats any table.
+        return result.billed_usd
     if price is None:
         return None
     if price.basis == "free":

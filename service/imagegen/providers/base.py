@@ -301,8 +301,9 @@ class HttpRequest:
     url: str
     headers: Mapping[str, str]
     json: Mapping[str, JsonValue]
-    # Raw bytes sent instead of `json` (a multipart upload); its content-type goes in headers.
     body: bytes | None = None
+    """A body that is not JSON (a multipart form), sent as is instead of `json`; its
+    content-type goes in `headers`."""
 
 
 @dataclass(frozen=True, slots=True)

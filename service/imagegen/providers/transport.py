@@ -108,6 +108,21 @@ class StreamingResponse:
         content = await self._response.read()
         return HttpResponse(self.status, self.headers, content[:MAX_RESPONSE_BYTES])
 
+    async def read_at_most(self, limit: int) -> bytes | None:
+        """The body, or None as soon as it is longer than `limit` bytes (a result file from
+        a provider's delivery host: refused before it is held in memory)."""
+        length = self._response.content_length
+        if length is not None and length > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self._response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
 
 class HttpTransport:
     """Sends provider requests over one shared connection pool.
@@ -287,8 +302,16 @@ def _prepare(
     timeout = aiohttp.ClientTimeout(
         total=remaining, connect=min(remaining, DEFAULT_CONNECT_TIMEOUT)
     )
+    if request.method in _BODYLESS_METHODS:
+        # Job status and result-file fetches (polling providers) carry no body.
+        return b"", dict(request.headers), timeout
+    if request.body is not None:
+        return request.body, dict(request.headers), timeout
     headers = {"content-type": "application/json", **request.headers}
     return encode_body(request), headers, timeout
+
+
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 
 
 def map_transport_error(exc: Exception, *, provider: str, deadline: Deadline) -> ImageGenError:

@@ -231,6 +231,12 @@ def stream_messages(event: StreamEvent, chunk_bytes: int) -> list[pb.StreamGener
         elapsed = duration_pb2.Duration()
         elapsed.FromTimedelta(timedelta(seconds=event.elapsed_seconds))
         progress = pb.Progress(elapsed=elapsed, images_done=event.images_done)
+        if event.job is not None:
+            progress.job_status = event.job.status
+            if event.job.queue_position is not None:
+                progress.queue_position = event.job.queue_position
+            if event.job.percent is not None:
+                progress.percent = event.job.percent
         return [pb.StreamGenerateImagesResponse(progress=progress)]
     if isinstance(event, PreviewEvent):
         message = pb.StreamGenerateImagesResponse()

@@ -1037,13 +1037,21 @@ func (x *Accepted) GetN() int32 {
 	return 0
 }
 
-// A keep-alive: the generation is still running.
+// A keep-alive: the generation is still running. For providers that run a
+// job (submit, then poll), also what the provider said about the job.
 type Progress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Time since the call was accepted.
 	Elapsed *durationpb.Duration `protobuf:"bytes,1,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
 	// How many images have been sent so far.
-	ImagesDone    int32 `protobuf:"varint,2,opt,name=images_done,json=imagesDone,proto3" json:"images_done,omitempty"`
+	ImagesDone int32 `protobuf:"varint,2,opt,name=images_done,json=imagesDone,proto3" json:"images_done,omitempty"`
+	// The provider's job status, lower case (e.g. "in_queue", "processing");
+	// empty for a plain keep-alive.
+	JobStatus string `protobuf:"bytes,3,opt,name=job_status,json=jobStatus,proto3" json:"job_status,omitempty"`
+	// Jobs ahead of this one in the provider's queue, where it reports one.
+	QueuePosition *int32 `protobuf:"varint,4,opt,name=queue_position,json=queuePosition,proto3,oneof" json:"queue_position,omitempty"`
+	// How far the job is, 0 to 100, where the provider reports it.
+	Percent       *float32 `protobuf:"fixed32,5,opt,name=percent,proto3,oneof" json:"percent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1088,6 +1096,27 @@ func (x *Progress) GetElapsed() *durationpb.Duration {
 func (x *Progress) GetImagesDone() int32 {
 	if x != nil {
 		return x.ImagesDone
+	}
+	return 0
+}
+
+func (x *Progress) GetJobStatus() string {
+	if x != nil {
+		return x.JobStatus
+	}
+	return ""
+}
+
+func (x *Progress) GetQueuePosition() int32 {
+	if x != nil && x.QueuePosition != nil {
+		return *x.QueuePosition
+	}
+	return 0
+}
+
+func (x *Progress) GetPercent() float32 {
+	if x != nil && x.Percent != nil {
+		return *x.Percent
 	}
 	return 0
 }
@@ -3508,11 +3537,18 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x19\n" +
 	"\bmodel_id\x18\x03 \x01(\tR\amodelId\x12\x1a\n" +
 	"\bprovider\x18\x04 \x01(\tR\bprovider\x12\f\n" +
-	"\x01n\x18\x05 \x01(\x05R\x01n\"`\n" +
+	"\x01n\x18\x05 \x01(\x05R\x01n\"\xe9\x01\n" +
 	"\bProgress\x123\n" +
 	"\aelapsed\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\aelapsed\x12\x1f\n" +
 	"\vimages_done\x18\x02 \x01(\x05R\n" +
-	"imagesDone\"z\n" +
+	"imagesDone\x12\x1d\n" +
+	"\n" +
+	"job_status\x18\x03 \x01(\tR\tjobStatus\x12*\n" +
+	"\x0equeue_position\x18\x04 \x01(\x05H\x00R\rqueuePosition\x88\x01\x01\x12\x1d\n" +
+	"\apercent\x18\x05 \x01(\x02H\x01R\apercent\x88\x01\x01B\x11\n" +
+	"\x0f_queue_positionB\n" +
+	"\n" +
+	"\b_percent\"z\n" +
 	"\fPartialImage\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12#\n" +
 	"\rpartial_index\x18\x02 \x01(\x05R\fpartialIndex\x12\x12\n" +
@@ -3888,6 +3924,7 @@ func file_imagegen_v1_image_generation_proto_init() {
 		(*StreamGenerateImagesResponse_PartialImage)(nil),
 		(*StreamGenerateImagesResponse_ImageChunk)(nil),
 	}
+	file_imagegen_v1_image_generation_proto_msgTypes[5].OneofWrappers = []any{}
 	file_imagegen_v1_image_generation_proto_msgTypes[11].OneofWrappers = []any{
 		(*Image_Data)(nil),
 		(*Image_Url)(nil),

@@ -602,14 +602,27 @@ Global___Accepted: _TypeAlias = Accepted  # noqa: Y015
 
 @_typing.final
 class Progress(_message.Message):
-    """A keep-alive: the generation is still running."""
+    """A keep-alive: the generation is still running. For providers that run a
+    job (submit, then poll), also what the provider said about the job.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ELAPSED_FIELD_NUMBER: _builtins.int
     IMAGES_DONE_FIELD_NUMBER: _builtins.int
+    JOB_STATUS_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    PERCENT_FIELD_NUMBER: _builtins.int
     images_done: _builtins.int
     """How many images have been sent so far."""
+    job_status: _builtins.str
+    """The provider's job status, lower case (e.g. "in_queue", "processing");
+    empty for a plain keep-alive.
+    """
+    queue_position: _builtins.int
+    """Jobs ahead of this one in the provider's queue, where it reports one."""
+    percent: _builtins.float
+    """How far the job is, 0 to 100, where the provider reports it."""
     @_builtins.property
     def elapsed(self) -> _duration_pb2.Duration:
         """Time since the call was accepted."""
@@ -619,12 +632,22 @@ class Progress(_message.Message):
         *,
         elapsed: _duration_pb2.Duration | None = ...,
         images_done: _builtins.int = ...,
+        job_status: _builtins.str = ...,
+        queue_position: _builtins.int | None = ...,
+        percent: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["elapsed", b"elapsed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_percent", b"_percent", "_queue_position", b"_queue_position", "elapsed", b"elapsed", "percent", b"percent", "queue_position", b"queue_position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed", b"elapsed", "images_done", b"images_done"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_percent", b"_percent", "_queue_position", b"_queue_position", "elapsed", b"elapsed", "images_done", b"images_done", "job_status", b"job_status", "percent", b"percent", "queue_position", b"queue_position"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__percent: _TypeAlias = _typing.Literal["percent"]  # noqa: Y015
+    _WhichOneofArgType__percent: _TypeAlias = _typing.Literal["_percent", b"_percent"]  # noqa: Y015
+    _WhichOneofReturnType__queue_position: _TypeAlias = _typing.Literal["queue_position"]  # noqa: Y015
+    _WhichOneofArgType__queue_position: _TypeAlias = _typing.Literal["_queue_position", b"_queue_position"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__percent) -> _WhichOneofReturnType__percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__queue_position) -> _WhichOneofReturnType__queue_position | None: ...
 
 Global___Progress: _TypeAlias = Progress  # noqa: Y015
 

@@ -504,7 +504,10 @@ export interface Accepted {
   n: number;
 }
 
-/** A keep-alive: the generation is still running. */
+/**
+ * A keep-alive: the generation is still running. For providers that run a
+ * job (submit, then poll), also what the provider said about the job.
+ */
 export interface Progress {
   /** Time since the call was accepted. */
   elapsed:
@@ -512,6 +515,17 @@ export interface Progress {
     | undefined;
   /** How many images have been sent so far. */
   imagesDone: number;
+  /**
+   * The provider's job status, lower case (e.g. "in_queue", "processing");
+   * empty for a plain keep-alive.
+   */
+  jobStatus: string;
+  /** Jobs ahead of this one in the provider's queue, where it reports one. */
+  queuePosition?:
+    | number
+    | undefined;
+  /** How far the job is, 0 to 100, where the provider reports it. */
+  percent?: number | undefined;
 }
 
 /** A preview of an image that is still being generated. */
@@ -2415,7 +2429,7 @@ export const Accepted: MessageFns<Accepted> = {
 };
 
 function createBaseProgress(): Progress {
-  return { elapsed: undefined, imagesDone: 0 };
+  return { elapsed: undefined, imagesDone: 0, jobStatus: "", queuePosition: undefined, percent: undefined };
 }
 
 export const Progress: MessageFns<Progress> = {
@@ -2425,6 +2439,15 @@ export const Progress: MessageFns<Progress> = {
     }
     if (message.imagesDone !== 0) {
       writer.uint32(16).int32(message.imagesDone);
+    }
+    if (message.jobStatus !== "") {
+      writer.uint32(26).string(message.jobStatus);
+    }
+    if (message.queuePosition !== undefined) {
+      writer.uint32(32).int32(message.queuePosition);
+    }
+    if (message.percent !== undefined) {
+      writer.uint32(45).float(message.percent);
     }
     return writer;
   },
@@ -2458,6 +2481,30 @@ export const Progress: MessageFns<Progress> = {
             message.imagesDone = reader.int32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.jobStatus = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.queuePosition = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 45) {
+              break;
+            }
+
+            message.percent = reader.float();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2478,6 +2525,17 @@ export const Progress: MessageFns<Progress> = {
         : isSet(object.images_done)
         ? globalThis.Number(object.images_done)
         : 0,
+      jobStatus: isSet(object.jobStatus)
+        ? globalThis.String(object.jobStatus)
+        : isSet(object.job_status)
+        ? globalThis.String(object.job_status)
+        : "",
+      queuePosition: isSet(object.queuePosition)
+        ? globalThis.Number(object.queuePosition)
+        : isSet(object.queue_position)
+        ? globalThis.Number(object.queue_position)
+        : undefined,
+      percent: isSet(object.percent) ? globalThis.Number(object.percent) : undefined,
     };
   },
 
@@ -2488,6 +2546,15 @@ export const Progress: MessageFns<Progress> = {
     }
     if (message.imagesDone !== 0) {
       obj.imagesDone = Math.round(message.imagesDone);
+    }
+    if (message.jobStatus !== "") {
+      obj.jobStatus = message.jobStatus;
+    }
+    if (message.queuePosition !== undefined) {
+      obj.queuePosition = Math.round(message.queuePosition);
+    }
+    if (message.percent !== undefined) {
+      obj.percent = floatToJson(message.percent);
     }
     return obj;
   },
@@ -2501,6 +2568,9 @@ export const Progress: MessageFns<Progress> = {
       ? Duration.fromPartial(object.elapsed)
       : undefined;
     message.imagesDone = object.imagesDone ?? 0;
+    message.jobStatus = object.jobStatus ?? "";
+    message.queuePosition = object.queuePosition ?? undefined;
+    message.percent = object.percent ?? undefined;
     return message;
   },
 };

@@ -7,7 +7,8 @@ package dev.imagegen.v1;
 
 /**
  * <pre>
- * A keep-alive: the generation is still running.
+ * A keep-alive: the generation is still running. For providers that run a
+ * job (submit, then poll), also what the provider said about the job.
  * </pre>
  *
  * Protobuf type {@code imagegen.v1.Progress}
@@ -32,6 +33,7 @@ private static final long serialVersionUID = 0L;
     super(builder);
   }
   private Progress() {
+    jobStatus_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -106,6 +108,109 @@ private static final long serialVersionUID = 0L;
     return imagesDone_;
   }
 
+  public static final int JOB_STATUS_FIELD_NUMBER = 3;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object jobStatus_ = "";
+  /**
+   * <pre>
+   * The provider's job status, lower case (e.g. "in_queue", "processing");
+   * empty for a plain keep-alive.
+   * </pre>
+   *
+   * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+   * @return The jobStatus.
+   */
+  @java.lang.Override
+  public java.lang.String getJobStatus() {
+    java.lang.Object ref = jobStatus_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      jobStatus_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The provider's job status, lower case (e.g. "in_queue", "processing");
+   * empty for a plain keep-alive.
+   * </pre>
+   *
+   * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+   * @return The bytes for jobStatus.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getJobStatusBytes() {
+    java.lang.Object ref = jobStatus_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      jobStatus_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int QUEUE_POSITION_FIELD_NUMBER = 4;
+  private int queuePosition_ = 0;
+  /**
+   * <pre>
+   * Jobs ahead of this one in the provider's queue, where it reports one.
+   * </pre>
+   *
+   * <code>optional int32 queue_position = 4 [json_name = "queuePosition"];</code>
+   * @return Whether the queuePosition field is set.
+   */
+  @java.lang.Override
+  public boolean hasQueuePosition() {
+    return ((bitField0_ & 0x00000002) != 0);
+  }
+  /**
+   * <pre>
+   * Jobs ahead of this one in the provider's queue, where it reports one.
+   * </pre>
+   *
+   * <code>optional int32 queue_position = 4 [json_name = "queuePosition"];</code>
+   * @return The queuePosition.
+   */
+  @java.lang.Override
+  public int getQueuePosition() {
+    return queuePosition_;
+  }
+
+  public static final int PERCENT_FIELD_NUMBER = 5;
+  private float percent_ = 0F;
+  /**
+   * <pre>
+   * How far the job is, 0 to 100, where the provider reports it.
+   * </pre>
+   *
+   * <code>optional float percent = 5 [json_name = "percent"];</code>
+   * @return Whether the percent field is set.
+   */
+  @java.lang.Override
+  public boolean hasPercent() {
+    return ((bitField0_ & 0x00000004) != 0);
+  }
+  /**
+   * <pre>
+   * How far the job is, 0 to 100, where the provider reports it.
+   * </pre>
+   *
+   * <code>optional float percent = 5 [json_name = "percent"];</code>
+   * @return The percent.
+   */
+  @java.lang.Override
+  public float getPercent() {
+    return percent_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -126,6 +231,15 @@ private static final long serialVersionUID = 0L;
     if (imagesDone_ != 0) {
       output.writeInt32(2, imagesDone_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(jobStatus_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 3, jobStatus_);
+    }
+    if (((bitField0_ & 0x00000002) != 0)) {
+      output.writeInt32(4, queuePosition_);
+    }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      output.writeFloat(5, percent_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -137,6 +251,17 @@ private static final long serialVersionUID = 0L;
     if (imagesDone_ != 0) {
       size += com.google.protobuf.CodedOutputStream
         .computeInt32Size(2, imagesDone_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(jobStatus_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(3, jobStatus_);
+    }
+    if (((bitField0_ & 0x00000002) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(4, queuePosition_);
+    }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeFloatSize(5, percent_);
     }
     return size;
   }
@@ -169,6 +294,19 @@ private static final long serialVersionUID = 0L;
     }
     if (getImagesDone()
         != other.getImagesDone()) return false;
+    if (!getJobStatus()
+        .equals(other.getJobStatus())) return false;
+    if (hasQueuePosition() != other.hasQueuePosition()) return false;
+    if (hasQueuePosition()) {
+      if (getQueuePosition()
+          != other.getQueuePosition()) return false;
+    }
+    if (hasPercent() != other.hasPercent()) return false;
+    if (hasPercent()) {
+      if (java.lang.Float.floatToIntBits(getPercent())
+          != java.lang.Float.floatToIntBits(
+              other.getPercent())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -186,6 +324,17 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + IMAGES_DONE_FIELD_NUMBER;
     hash = (53 * hash) + getImagesDone();
+    hash = (37 * hash) + JOB_STATUS_FIELD_NUMBER;
+    hash = (53 * hash) + getJobStatus().hashCode();
+    if (hasQueuePosition()) {
+      hash = (37 * hash) + QUEUE_POSITION_FIELD_NUMBER;
+      hash = (53 * hash) + getQueuePosition();
+    }
+    if (hasPercent()) {
+      hash = (37 * hash) + PERCENT_FIELD_NUMBER;
+      hash = (53 * hash) + java.lang.Float.floatToIntBits(
+          getPercent());
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -285,7 +434,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * A keep-alive: the generation is still running.
+   * A keep-alive: the generation is still running. For providers that run a
+   * job (submit, then poll), also what the provider said about the job.
    * </pre>
    *
    * Protobuf type {@code imagegen.v1.Progress}
@@ -333,6 +483,9 @@ private static final long serialVersionUID = 0L;
         elapsedBuilder_ = null;
       }
       imagesDone_ = 0;
+      jobStatus_ = "";
+      queuePosition_ = 0;
+      percent_ = 0F;
       return this;
     }
 
@@ -376,6 +529,17 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.imagesDone_ = imagesDone_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.jobStatus_ = jobStatus_;
+      }
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.queuePosition_ = queuePosition_;
+        to_bitField0_ |= 0x00000002;
+      }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.percent_ = percent_;
+        to_bitField0_ |= 0x00000004;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -396,6 +560,17 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getImagesDone() != 0) {
         setImagesDone(other.getImagesDone());
+      }
+      if (!other.getJobStatus().isEmpty()) {
+        jobStatus_ = other.jobStatus_;
+        bitField0_ |= 0x00000004;
+        onChanged();
+      }
+      if (other.hasQueuePosition()) {
+        setQueuePosition(other.getQueuePosition());
+      }
+      if (other.hasPercent()) {
+        setPercent(other.getPercent());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -433,6 +608,21 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 16
+            case 26: {
+              jobStatus_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 26
+            case 32: {
+              queuePosition_ = input.readInt32();
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 32
+            case 45: {
+              percent_ = input.readFloat();
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 45
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -645,6 +835,215 @@ private static final long serialVersionUID = 0L;
     public Builder clearImagesDone() {
       bitField0_ = (bitField0_ & ~0x00000002);
       imagesDone_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object jobStatus_ = "";
+    /**
+     * <pre>
+     * The provider's job status, lower case (e.g. "in_queue", "processing");
+     * empty for a plain keep-alive.
+     * </pre>
+     *
+     * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+     * @return The jobStatus.
+     */
+    public java.lang.String getJobStatus() {
+      java.lang.Object ref = jobStatus_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        jobStatus_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The provider's job status, lower case (e.g. "in_queue", "processing");
+     * empty for a plain keep-alive.
+     * </pre>
+     *
+     * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+     * @return The bytes for jobStatus.
+     */
+    public com.google.protobuf.ByteString
+        getJobStatusBytes() {
+      java.lang.Object ref = jobStatus_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        jobStatus_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The provider's job status, lower case (e.g. "in_queue", "processing");
+     * empty for a plain keep-alive.
+     * </pre>
+     *
+     * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+     * @param value The jobStatus to set.
+     * @return This builder for chaining.
+     */
+    public Builder setJobStatus(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      jobStatus_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The provider's job status, lower case (e.g. "in_queue", "processing");
+     * empty for a plain keep-alive.
+     * </pre>
+     *
+     * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearJobStatus() {
+      jobStatus_ = getDefaultInstance().getJobStatus();
+      bitField0_ = (bitField0_ & ~0x00000004);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The provider's job status, lower case (e.g. "in_queue", "processing");
+     * empty for a plain keep-alive.
+     * </pre>
+     *
+     * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+     * @param value The bytes for jobStatus to set.
+     * @return This builder for chaining.
+     */
+    public Builder setJobStatusBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      jobStatus_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+
+    private int queuePosition_ ;
+    /**
+     * <pre>
+     * Jobs ahead of this one in the provider's queue, where it reports one.
+     * </pre>
+     *
+     * <code>optional int32 queue_position = 4 [json_name = "queuePosition"];</code>
+     * @return Whether the queuePosition field is set.
+     */
+    @java.lang.Override
+    public boolean hasQueuePosition() {
+      return ((bitField0_ & 0x00000008) != 0);
+    }
+    /**
+     * <pre>
+     * Jobs ahead of this one in the provider's queue, where it reports one.
+     * </pre>
+     *
+     * <code>optional int32 queue_position = 4 [json_name = "queuePosition"];</code>
+     * @return The queuePosition.
+     */
+    @java.lang.Override
+    public int getQueuePosition() {
+      return queuePosition_;
+    }
+    /**
+     * <pre>
+     * Jobs ahead of this one in the provider's queue, where it reports one.
+     * </pre>
+     *
+     * <code>optional int32 queue_position = 4 [json_name = "queuePosition"];</code>
+     * @param value The queuePosition to set.
+     * @return This builder for chaining.
+     */
+    public Builder setQueuePosition(int value) {
+
+      queuePosition_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Jobs ahead of this one in the provider's queue, where it reports one.
+     * </pre>
+     *
+     * <code>optional int32 queue_position = 4 [json_name = "queuePosition"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearQueuePosition() {
+      bitField0_ = (bitField0_ & ~0x00000008);
+      queuePosition_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private float percent_ ;
+    /**
+     * <pre>
+     * How far the job is, 0 to 100, where the provider reports it.
+     * </pre>
+     *
+     * <code>optional float percent = 5 [json_name = "percent"];</code>
+     * @return Whether the percent field is set.
+     */
+    @java.lang.Override
+    public boolean hasPercent() {
+      return ((bitField0_ & 0x00000010) != 0);
+    }
+    /**
+     * <pre>
+     * How far the job is, 0 to 100, where the provider reports it.
+     * </pre>
+     *
+     * <code>optional float percent = 5 [json_name = "percent"];</code>
+     * @return The percent.
+     */
+    @java.lang.Override
+    public float getPercent() {
+      return percent_;
+    }
+    /**
+     * <pre>
+     * How far the job is, 0 to 100, where the provider reports it.
+     * </pre>
+     *
+     * <code>optional float percent = 5 [json_name = "percent"];</code>
+     * @param value The percent to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPercent(float value) {
+
+      percent_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How far the job is, 0 to 100, where the provider reports it.
+     * </pre>
+     *
+     * <code>optional float percent = 5 [json_name = "percent"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearPercent() {
+      bitField0_ = (bitField0_ & ~0x00000010);
+      percent_ = 0F;
       onChanged();
       return this;
     }

@@ -46,4 +46,64 @@ public interface ProgressOrBuilder extends
    * @return The imagesDone.
    */
   int getImagesDone();
+
+  /**
+   * <pre>
+   * The provider's job status, lower case (e.g. "in_queue", "processing");
+   * empty for a plain keep-alive.
+   * </pre>
+   *
+   * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+   * @return The jobStatus.
+   */
+  java.lang.String getJobStatus();
+  /**
+   * <pre>
+   * The provider's job status, lower case (e.g. "in_queue", "processing");
+   * empty for a plain keep-alive.
+   * </pre>
+   *
+   * <code>string job_status = 3 [json_name = "jobStatus"];</code>
+   * @return The bytes for jobStatus.
+   */
+  com.google.protobuf.ByteString
+      getJobStatusBytes();
+
+  /**
+   * <pre>
+   * Jobs ahead of this one in the provider's queue, where it reports one.
+   * </pre>
+   *
+   * <code>optional int32 queue_position = 4 [json_name = "queuePosition"];</code>
+   * @return Whether the queuePosition field is set.
+   */
+  boolean hasQueuePosition();
+  /**
+   * <pre>
+   * Jobs ahead of this one in the provider's queue, where it reports one.
+   * </pre>
+   *
+   * <code>optional int32 queue_position = 4 [json_name = "queuePosition"];</code>
+   * @return The queuePosition.
+   */
+  int getQueuePosition();
+
+  /**
+   * <pre>
+   * How far the job is, 0 to 100, where the provider reports it.
+   * </pre>
+   *
+   * <code>optional float percent = 5 [json_name = "percent"];</code>
+   * @return Whether the percent field is set.
+   */
+  boolean hasPercent();
+  /**
+   * <pre>
+   * How far the job is, 0 to 100, where the provider reports it.
+   * </pre>
+   *
+   * <code>optional float percent = 5 [json_name = "percent"];</code>
+   * @return The percent.
+   */
+  float getPercent();
 }

@@ -1,0 +1,156 @@
+"""A faithful fake of Black Forest Labs' API (docs.bfl.ai, read 2026-12-04).
+
+``POST /v1/{model}`` with ``x-key`` answers ``{"id", "polling_url"}``; ``GET /v1/get_result?id=``
+answers ``{"id", "status", "result", "progress"}``: ``Pending`` for ``pending_polls`` polls
+(with a rising ``progress``), then ``Ready`` with ``result.sample`` on a delivery route. Prompt
+trigger words: ``moderated`` (``Request Moderated``), ``explicit`` (``Content Moderated``),
+``broken`` (``Error``). Validation failures are FastAPI 422 bodies; a bad key is 403
+``{"detail": "Not authenticated"}`` as BFL answers. ``polling_base`` / ``delivery_base`` move
+the URLs the answers name (for SSRF tests); BFL has no cancel call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from .base import AUX_ROUTE_PREFIX, FakeProvider, has_word
+from .images import MIME_TYPES, ImageFormat, image_bytes
+
+DELIVERY_ROUTE = f"{AUX_ROUTE_PREFIX}bfl-delivery"
+MODELS = frozenset(
+    {
+        "flux-pro-1.1", "flux-pro-1.1-ultra", "flux-pro", "flux-dev", "flux-kontext-pro",
+        "flux-kontext-max", "flux-2-pro", "flux-2-max", "flux-2-flex", "flux-2-klein-4b",
+        "flux-2-klein-9b",
+    }
+)  # fmt: skip
+
+
+@dataclass
+class BflJob:
+    id: str
+    model: str
+    prompt: str
+    width: int
+    height: int
+    output_format: str
+    polls: int = 0
+
+
+class BflFake(FakeProvider):
+    name: ClassVar[str] = "black_forest_labs"
+
+    def __init__(self, api_key: str = "bfl-test-key", pending_polls: int = 2) -> None:
+        self.api_key = api_key
+        self.pending_polls = pending_polls
+        self.jobs: dict[str, BflJob] = {}
+        self.polling_base: str | None = None
+        self.delivery_base: str | None = None
+        #: Serve result files chunked, without a Content-Length.
+        self.chunked_delivery = False
+        super().__init__()
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/v1/get_result", self.get_result)
+        router.add_get("/delivery/{job_id}/sample.{ext}", self.delivery, name=DELIVERY_ROUTE)
+        router.add_post("/v1/{model}", self.submit)
+
+    def _authorised(self, request: web.Request) -> bool:
+        return request.headers.get("x-key") == self.api_key
+
+    async def submit(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            return web.json_response({"detail": "Not authenticated"}, status=403)
+        model = request.match_info["model"]
+        if model not in MODELS:
+            return web.json_response({"detail": "Not Found"}, status=404)
+        body: Any = self.recorded(request).json
+        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
+            return _invalid(["body", "prompt"], "Field required")
+        width, height = int(body.get("width", 1024)), int(body.get("height", 768))
+        if "aspect_ratio" in body:
+            width, height = _ratio_size(str(body["aspect_ratio"]))
+        elif width % 32 or height % 32 or not 256 <= min(width, height) <= max(width, height):
+            return _invalid(["body", "width"], "Input should be a multiple of 32")
+        job = BflJob(
+            id=str(uuid.uuid4()),
+            model=model,
+            prompt=body["prompt"],
+            width=width,
+            height=height,
+            output_format=str(body.get("output_format", "jpeg")),
+        )
+        self.jobs[job.id] = job
+        base = self.polling_base or self.base_url
+        return web.json_response({"id": job.id, "polling_url": f"{base}/v1/get_result?id={job.id}"})
+
+    async def get_result(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            return web.json_response({"detail": "Not authenticated"}, status=403)
+        job = self.jobs.get(request.query.get("id", ""))
+        if job is None:
+            return web.json_response({"id": "", "status": "Task not found"})
+        job.polls += 1
+        answer: dict[str, Any] = {"id": job.id, "result": None, "progress": None}
+        if has_word(job.prompt, "moderated"):
+            answer["status"] = "Request Moderated"
+        elif has_word(job.prompt, "explicit") and job.polls > self.pending_polls:
+            answer["status"] = "Content Moderated"
+        elif has_word(job.prompt, "broken"):
+            answer["status"] = "Error"
+        elif job.polls <= self.pending_polls:
+            answer["status"] = "Pending"
+            answer["progress"] = round(job.polls / (self.pending_polls + 1), 2)
+        else:
+            base = self.delivery_base or self.base_url
+            ext = job.output_format
+            answer["status"] = "Ready"
+            answer["result"] = {
+                "sample": f"{base}/delivery/{job.id}/sample.{ext}?se=2026-12-04&sig=abc",
+                "prompt": job.prompt,
+                "seed": 42,
+                "start_time": 1.0,
+                "end_time": 2.0,
+                "duration": 1.0,
+            }
+            answer["progress"] = 1.0
+        return web.json_response(answer)
+
+    async def delivery(self, request: web.Request) -> web.StreamResponse:
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return web.Response(status=404)
+        fmt: ImageFormat = "jpeg"
+        if job.output_format in ("png", "webp"):
+            fmt = "png" if job.output_format == "png" else "webp"
+        data = image_bytes(fmt, job.width, job.height, seed=len(job.prompt))
+        if not self.chunked_delivery:
+            return web.Response(body=data, headers={"Content-Type": MIME_TYPES[fmt]})
+        # Chunked, with no Content-Length: the size is only known by reading.
+        response = web.StreamResponse(headers={"Content-Type": MIME_TYPES[fmt]})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(data), 1024):
+            await response.write(data[start : start + 1024])
+        await response.write_eof()
+        return response
+
+
+def _invalid(loc: list[str], message: str) -> web.Response:
+    detail = [{"type": "value_error", "loc": loc, "msg": message, "input": None}]
+    return web.json_response({"detail": detail}, status=422)
+
+
+def _ratio_size(ratio: str) -> tuple[int, int]:
+    w, _, h = ratio.partition(":")
+    try:
+        a, b = int(w), int(h)
+    except ValueError:
+        return 1024, 1024
+    # About one megapixel in the ratio, edges multiples of 32.
+    scale = (1024 * 1024 / (a * b)) ** 0.5
+    return max(32, round(a * scale / 32) * 32), max(32, round(b * scale / 32) * 32)
