@@ -38,6 +38,7 @@ from imagegen.http.convert import (
     partial_event,
 )
 from imagegen.http.errors import error_body, error_headers
+from imagegen.http.files import add_file_routes
 from imagegen.http.tracing import server_span_middleware
 from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
@@ -169,6 +170,7 @@ class HttpDoor:
         self.app.router.add_get("/health/liveness", self._liveliness)
         self.app.router.add_get("/health/readiness", self._readiness)
         self.app.router.add_get("/openapi.json", self._openapi_document)
+        add_file_routes(self.app, gateway)
 
     async def start(
         self,

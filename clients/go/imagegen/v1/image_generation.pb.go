@@ -206,8 +206,11 @@ type GenerateImagesRequest struct {
 	// Never fall back to another model for this call (retries within the
 	// requested model's deployments still happen).
 	DisableFallbacks bool `protobuf:"varint,19,opt,name=disable_fallbacks,json=disableFallbacks,proto3" json:"disable_fallbacks,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// LiteLLM's per-request cache controls. A request is cached when the model
+	// honours a seed and provider_params sets one, or when use_cache is true.
+	Cache         *CacheControl `protobuf:"bytes,30,opt,name=cache,proto3" json:"cache,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenerateImagesRequest) Reset() {
@@ -364,6 +367,13 @@ func (x *GenerateImagesRequest) GetDisableFallbacks() bool {
 		return x.DisableFallbacks
 	}
 	return false
+}
+
+func (x *GenerateImagesRequest) GetCache() *CacheControl {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
 }
 
 // All images of a finished generation, with usage and cost.
@@ -535,8 +545,11 @@ type StreamGenerateImagesRequest struct {
 	Fallbacks []string `protobuf:"bytes,18,rep,name=fallbacks,proto3" json:"fallbacks,omitempty"`
 	// Never fall back to another model for this call.
 	DisableFallbacks bool `protobuf:"varint,19,opt,name=disable_fallbacks,json=disableFallbacks,proto3" json:"disable_fallbacks,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// LiteLLM's per-request cache controls. A request is cached when the model
+	// honours a seed and provider_params sets one, or when use_cache is true.
+	Cache         *CacheControl `protobuf:"bytes,30,opt,name=cache,proto3" json:"cache,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamGenerateImagesRequest) Reset() {
@@ -702,6 +715,107 @@ func (x *StreamGenerateImagesRequest) GetDisableFallbacks() bool {
 	return false
 }
 
+func (x *StreamGenerateImagesRequest) GetCache() *CacheControl {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
+}
+
+// How one request uses the image cache (litellm_settings.cache), with the
+// meaning of LiteLLM's per-request `cache` object.
+type CacheControl struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Do not answer from the cache ("no-cache"); the new images may be stored.
+	NoCache bool `protobuf:"varint,1,opt,name=no_cache,json=noCache,proto3" json:"no_cache,omitempty"`
+	// Do not store the images of this request ("no-store").
+	NoStore bool `protobuf:"varint,2,opt,name=no_store,json=noStore,proto3" json:"no_store,omitempty"`
+	// Keep the images this long instead of the configured ttl ("ttl").
+	Ttl *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// Accept only an entry at most this old ("s-maxage").
+	MaxAge *durationpb.Duration `protobuf:"bytes,4,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	// true caches this request even without a seed; false never caches it;
+	// unset caches it when it is reproducible ("use-cache").
+	UseCache *bool `protobuf:"varint,5,opt,name=use_cache,json=useCache,proto3,oneof" json:"use_cache,omitempty"`
+	// Entries under another namespace are never read, within the caller's own
+	// key ("namespace").
+	Namespace     string `protobuf:"bytes,6,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheControl) Reset() {
+	*x = CacheControl{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheControl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheControl) ProtoMessage() {}
+
+func (x *CacheControl) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheControl.ProtoReflect.Descriptor instead.
+func (*CacheControl) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CacheControl) GetNoCache() bool {
+	if x != nil {
+		return x.NoCache
+	}
+	return false
+}
+
+func (x *CacheControl) GetNoStore() bool {
+	if x != nil {
+		return x.NoStore
+	}
+	return false
+}
+
+func (x *CacheControl) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *CacheControl) GetMaxAge() *durationpb.Duration {
+	if x != nil {
+		return x.MaxAge
+	}
+	return nil
+}
+
+func (x *CacheControl) GetUseCache() bool {
+	if x != nil && x.UseCache != nil {
+		return *x.UseCache
+	}
+	return false
+}
+
+func (x *CacheControl) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
 // One event of a streamed generation, in this order: accepted, then progress,
 // partial_image, image and image_chunk events as they happen, then summary.
 type StreamGenerateImagesResponse struct {
@@ -723,7 +837,7 @@ type StreamGenerateImagesResponse struct {
 
 func (x *StreamGenerateImagesResponse) Reset() {
 	*x = StreamGenerateImagesResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[3]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +849,7 @@ func (x *StreamGenerateImagesResponse) String() string {
 func (*StreamGenerateImagesResponse) ProtoMessage() {}
 
 func (x *StreamGenerateImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[3]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +862,7 @@ func (x *StreamGenerateImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamGenerateImagesResponse.ProtoReflect.Descriptor instead.
 func (*StreamGenerateImagesResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{3}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StreamGenerateImagesResponse) GetEvent() isStreamGenerateImagesResponse_Event {
@@ -878,7 +992,7 @@ type Accepted struct {
 
 func (x *Accepted) Reset() {
 	*x = Accepted{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[4]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1004,7 @@ func (x *Accepted) String() string {
 func (*Accepted) ProtoMessage() {}
 
 func (x *Accepted) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[4]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1017,7 @@ func (x *Accepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
 func (*Accepted) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{4}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Accepted) GetRequestId() string {
@@ -954,7 +1068,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[5]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1080,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[5]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1093,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{5}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Progress) GetElapsed() *durationpb.Duration {
@@ -1013,7 +1127,7 @@ type PartialImage struct {
 
 func (x *PartialImage) Reset() {
 	*x = PartialImage{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[6]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1139,7 @@ func (x *PartialImage) String() string {
 func (*PartialImage) ProtoMessage() {}
 
 func (x *PartialImage) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[6]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1152,7 @@ func (x *PartialImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartialImage.ProtoReflect.Descriptor instead.
 func (*PartialImage) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{6}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PartialImage) GetIndex() int32 {
@@ -1095,7 +1209,7 @@ type ImageChunk struct {
 
 func (x *ImageChunk) Reset() {
 	*x = ImageChunk{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[7]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1221,7 @@ func (x *ImageChunk) String() string {
 func (*ImageChunk) ProtoMessage() {}
 
 func (x *ImageChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[7]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1234,7 @@ func (x *ImageChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageChunk.ProtoReflect.Descriptor instead.
 func (*ImageChunk) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{7}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ImageChunk) GetIndex() int32 {
@@ -1206,7 +1320,7 @@ type GenerationSummary struct {
 
 func (x *GenerationSummary) Reset() {
 	*x = GenerationSummary{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[8]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1332,7 @@ func (x *GenerationSummary) String() string {
 func (*GenerationSummary) ProtoMessage() {}
 
 func (x *GenerationSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[8]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1345,7 @@ func (x *GenerationSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerationSummary.ProtoReflect.Descriptor instead.
 func (*GenerationSummary) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{8}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GenerationSummary) GetCreated() int64 {
@@ -1320,7 +1434,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1446,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1459,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{9}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Attempt) GetModelId() string {
@@ -1411,7 +1525,7 @@ type SizeCoercion struct {
 
 func (x *SizeCoercion) Reset() {
 	*x = SizeCoercion{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1537,7 @@ func (x *SizeCoercion) String() string {
 func (*SizeCoercion) ProtoMessage() {}
 
 func (x *SizeCoercion) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1550,7 @@ func (x *SizeCoercion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SizeCoercion.ProtoReflect.Descriptor instead.
 func (*SizeCoercion) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{10}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SizeCoercion) GetRequested() string {
@@ -1480,7 +1594,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1606,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1619,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{11}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Image) GetIndex() int32 {
@@ -1605,7 +1719,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1731,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1744,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{12}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -1681,7 +1795,7 @@ type TokenDetails struct {
 
 func (x *TokenDetails) Reset() {
 	*x = TokenDetails{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1807,7 @@ func (x *TokenDetails) String() string {
 func (*TokenDetails) ProtoMessage() {}
 
 func (x *TokenDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1820,7 @@ func (x *TokenDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenDetails.ProtoReflect.Descriptor instead.
 func (*TokenDetails) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{13}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TokenDetails) GetTextTokens() int64 {
@@ -1743,14 +1857,18 @@ type CostRecord struct {
 	// milliseconds.
 	OverheadMs float64 `protobuf:"fixed64,7,opt,name=overhead_ms,json=overheadMs,proto3" json:"overhead_ms,omitempty"`
 	// The request id (the caller's, or one the gateway made up).
-	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// "hit" when the images came from the image cache (the cost is 0), "miss"
+	// when the request was cacheable and the provider was called; empty when it
+	// was not cacheable.
+	Cache         string `protobuf:"bytes,20,opt,name=cache,proto3" json:"cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CostRecord) Reset() {
 	*x = CostRecord{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +1880,7 @@ func (x *CostRecord) String() string {
 func (*CostRecord) ProtoMessage() {}
 
 func (x *CostRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +1893,7 @@ func (x *CostRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRecord.ProtoReflect.Descriptor instead.
 func (*CostRecord) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{14}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CostRecord) GetResponseCost() string {
@@ -1834,6 +1952,13 @@ func (x *CostRecord) GetRequestId() string {
 	return ""
 }
 
+func (x *CostRecord) GetCache() string {
+	if x != nil {
+		return x.Cache
+	}
+	return ""
+}
+
 // Asks which models the gateway serves.
 type ListModelsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1843,7 +1968,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1980,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1993,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{15}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{16}
 }
 
 // The models the gateway serves.
@@ -1882,7 +2007,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2019,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2032,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{16}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelInfo {
@@ -1956,7 +2081,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2093,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2106,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{17}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -2104,7 +2229,7 @@ type EstimateCostRequest struct {
 
 func (x *EstimateCostRequest) Reset() {
 	*x = EstimateCostRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2241,7 @@ func (x *EstimateCostRequest) String() string {
 func (*EstimateCostRequest) ProtoMessage() {}
 
 func (x *EstimateCostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2254,7 @@ func (x *EstimateCostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimateCostRequest.ProtoReflect.Descriptor instead.
 func (*EstimateCostRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{18}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EstimateCostRequest) GetModel() string {
@@ -2199,7 +2324,7 @@ type EstimateCostResponse struct {
 
 func (x *EstimateCostResponse) Reset() {
 	*x = EstimateCostResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2336,7 @@ func (x *EstimateCostResponse) String() string {
 func (*EstimateCostResponse) ProtoMessage() {}
 
 func (x *EstimateCostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2349,7 @@ func (x *EstimateCostResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimateCostResponse.ProtoReflect.Descriptor instead.
 func (*EstimateCostResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{19}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EstimateCostResponse) GetCost() string {
@@ -2289,7 +2414,7 @@ type QuerySpendRequest struct {
 
 func (x *QuerySpendRequest) Reset() {
 	*x = QuerySpendRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2426,7 @@ func (x *QuerySpendRequest) String() string {
 func (*QuerySpendRequest) ProtoMessage() {}
 
 func (x *QuerySpendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2439,7 @@ func (x *QuerySpendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpendRequest.ProtoReflect.Descriptor instead.
 func (*QuerySpendRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{20}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QuerySpendRequest) GetGroupBy() SpendGroupBy {
@@ -2342,7 +2467,7 @@ type QuerySpendResponse struct {
 
 func (x *QuerySpendResponse) Reset() {
 	*x = QuerySpendResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2354,7 +2479,7 @@ func (x *QuerySpendResponse) String() string {
 func (*QuerySpendResponse) ProtoMessage() {}
 
 func (x *QuerySpendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2367,7 +2492,7 @@ func (x *QuerySpendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpendResponse.ProtoReflect.Descriptor instead.
 func (*QuerySpendResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{21}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QuerySpendResponse) GetGroups() []*SpendGroup {
@@ -2398,7 +2523,7 @@ type SpendGroup struct {
 
 func (x *SpendGroup) Reset() {
 	*x = SpendGroup{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2410,7 +2535,7 @@ func (x *SpendGroup) String() string {
 func (*SpendGroup) ProtoMessage() {}
 
 func (x *SpendGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2423,7 +2548,7 @@ func (x *SpendGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpendGroup.ProtoReflect.Descriptor instead.
 func (*SpendGroup) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{22}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SpendGroup) GetGroup() string {
@@ -2472,7 +2597,7 @@ var File_imagegen_v1_image_generation_proto protoreflect.FileDescriptor
 
 const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\n" +
-	"\"imagegen/v1/image_generation.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x05\n" +
+	"\"imagegen/v1/image_generation.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x06\n" +
 	"\x15GenerateImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -2495,7 +2620,8 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12\"\n" +
 	"\tfallbacks\x18\x12 \x03(\tB\x04\xe2A\x01\x01R\tfallbacks\x121\n" +
-	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacksB\x04\n" +
+	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacks\x125\n" +
+	"\x05cache\x18\x1e \x01(\v2\x19.imagegen.v1.CacheControlB\x04\xe2A\x01\x01R\x05cacheB\x04\n" +
 	"\x02_nJ\x04\b\x11\x10\x12\"\x98\x03\n" +
 	"\x16GenerateImagesResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12*\n" +
@@ -2506,7 +2632,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x0efiltered_count\x18\x06 \x01(\x05R\rfilteredCount\x120\n" +
 	"\battempts\x18\a \x03(\v2\x14.imagegen.v1.AttemptR\battempts\x12%\n" +
 	"\x0efallback_model\x18\b \x01(\tR\rfallbackModel\x12!\n" +
-	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\x86\x06\n" +
+	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\xbd\x06\n" +
 	"\x1bStreamGenerateImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -2530,8 +2656,18 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12+\n" +
 	"\x0epartial_images\x18\x11 \x01(\x05B\x04\xe2A\x01\x01R\rpartialImages\x12\"\n" +
 	"\tfallbacks\x18\x12 \x03(\tB\x04\xe2A\x01\x01R\tfallbacks\x121\n" +
-	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacksB\x04\n" +
-	"\x02_n\"\xf7\x02\n" +
+	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacks\x125\n" +
+	"\x05cache\x18\x1e \x01(\v2\x19.imagegen.v1.CacheControlB\x04\xe2A\x01\x01R\x05cacheB\x04\n" +
+	"\x02_n\"\x97\x02\n" +
+	"\fCacheControl\x12\x1f\n" +
+	"\bno_cache\x18\x01 \x01(\bB\x04\xe2A\x01\x01R\anoCache\x12\x1f\n" +
+	"\bno_store\x18\x02 \x01(\bB\x04\xe2A\x01\x01R\anoStore\x121\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x03ttl\x128\n" +
+	"\amax_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x06maxAge\x12&\n" +
+	"\tuse_cache\x18\x05 \x01(\bB\x04\xe2A\x01\x01H\x00R\buseCache\x88\x01\x01\x12\"\n" +
+	"\tnamespace\x18\x06 \x01(\tB\x04\xe2A\x01\x01R\tnamespaceB\f\n" +
+	"\n" +
+	"_use_cache\"\xf7\x02\n" +
 	"\x1cStreamGenerateImagesResponse\x12*\n" +
 	"\x05image\x18\x01 \x01(\v2\x12.imagegen.v1.ImageH\x00R\x05image\x12:\n" +
 	"\asummary\x18\x02 \x01(\v2\x1e.imagegen.v1.GenerationSummaryH\x00R\asummary\x123\n" +
@@ -2610,7 +2746,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\fTokenDetails\x12\x1f\n" +
 	"\vtext_tokens\x18\x01 \x01(\x03R\n" +
 	"textTokens\x12!\n" +
-	"\fimage_tokens\x18\x02 \x01(\x03R\vimageTokens\"\x86\x02\n" +
+	"\fimage_tokens\x18\x02 \x01(\x03R\vimageTokens\"\x9c\x02\n" +
 	"\n" +
 	"CostRecord\x12#\n" +
 	"\rresponse_cost\x18\x01 \x01(\tR\fresponseCost\x12\x19\n" +
@@ -2622,7 +2758,8 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\voverhead_ms\x18\a \x01(\x01R\n" +
 	"overheadMs\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\b \x01(\tR\trequestId\"\x13\n" +
+	"request_id\x18\b \x01(\tR\trequestId\x12\x14\n" +
+	"\x05cache\x18\x14 \x01(\tR\x05cache\"\x13\n" +
 	"\x11ListModelsRequest\"D\n" +
 	"\x12ListModelsResponse\x12.\n" +
 	"\x06models\x18\x01 \x03(\v2\x16.imagegen.v1.ModelInfoR\x06models\"\xad\x03\n" +
@@ -2705,82 +2842,87 @@ func file_imagegen_v1_image_generation_proto_rawDescGZIP() []byte {
 }
 
 var file_imagegen_v1_image_generation_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_imagegen_v1_image_generation_proto_goTypes = []any{
 	(ResponseFormat)(0),                  // 0: imagegen.v1.ResponseFormat
 	(SpendGroupBy)(0),                    // 1: imagegen.v1.SpendGroupBy
 	(*GenerateImagesRequest)(nil),        // 2: imagegen.v1.GenerateImagesRequest
 	(*GenerateImagesResponse)(nil),       // 3: imagegen.v1.GenerateImagesResponse
 	(*StreamGenerateImagesRequest)(nil),  // 4: imagegen.v1.StreamGenerateImagesRequest
-	(*StreamGenerateImagesResponse)(nil), // 5: imagegen.v1.StreamGenerateImagesResponse
-	(*Accepted)(nil),                     // 6: imagegen.v1.Accepted
-	(*Progress)(nil),                     // 7: imagegen.v1.Progress
-	(*PartialImage)(nil),                 // 8: imagegen.v1.PartialImage
-	(*ImageChunk)(nil),                   // 9: imagegen.v1.ImageChunk
-	(*GenerationSummary)(nil),            // 10: imagegen.v1.GenerationSummary
-	(*Attempt)(nil),                      // 11: imagegen.v1.Attempt
-	(*SizeCoercion)(nil),                 // 12: imagegen.v1.SizeCoercion
-	(*Image)(nil),                        // 13: imagegen.v1.Image
-	(*Usage)(nil),                        // 14: imagegen.v1.Usage
-	(*TokenDetails)(nil),                 // 15: imagegen.v1.TokenDetails
-	(*CostRecord)(nil),                   // 16: imagegen.v1.CostRecord
-	(*ListModelsRequest)(nil),            // 17: imagegen.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),           // 18: imagegen.v1.ListModelsResponse
-	(*ModelInfo)(nil),                    // 19: imagegen.v1.ModelInfo
-	(*EstimateCostRequest)(nil),          // 20: imagegen.v1.EstimateCostRequest
-	(*EstimateCostResponse)(nil),         // 21: imagegen.v1.EstimateCostResponse
-	(*QuerySpendRequest)(nil),            // 22: imagegen.v1.QuerySpendRequest
-	(*QuerySpendResponse)(nil),           // 23: imagegen.v1.QuerySpendResponse
-	(*SpendGroup)(nil),                   // 24: imagegen.v1.SpendGroup
-	(*durationpb.Duration)(nil),          // 25: google.protobuf.Duration
-	(*structpb.Struct)(nil),              // 26: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
+	(*CacheControl)(nil),                 // 5: imagegen.v1.CacheControl
+	(*StreamGenerateImagesResponse)(nil), // 6: imagegen.v1.StreamGenerateImagesResponse
+	(*Accepted)(nil),                     // 7: imagegen.v1.Accepted
+	(*Progress)(nil),                     // 8: imagegen.v1.Progress
+	(*PartialImage)(nil),                 // 9: imagegen.v1.PartialImage
+	(*ImageChunk)(nil),                   // 10: imagegen.v1.ImageChunk
+	(*GenerationSummary)(nil),            // 11: imagegen.v1.GenerationSummary
+	(*Attempt)(nil),                      // 12: imagegen.v1.Attempt
+	(*SizeCoercion)(nil),                 // 13: imagegen.v1.SizeCoercion
+	(*Image)(nil),                        // 14: imagegen.v1.Image
+	(*Usage)(nil),                        // 15: imagegen.v1.Usage
+	(*TokenDetails)(nil),                 // 16: imagegen.v1.TokenDetails
+	(*CostRecord)(nil),                   // 17: imagegen.v1.CostRecord
+	(*ListModelsRequest)(nil),            // 18: imagegen.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),           // 19: imagegen.v1.ListModelsResponse
+	(*ModelInfo)(nil),                    // 20: imagegen.v1.ModelInfo
+	(*EstimateCostRequest)(nil),          // 21: imagegen.v1.EstimateCostRequest
+	(*EstimateCostResponse)(nil),         // 22: imagegen.v1.EstimateCostResponse
+	(*QuerySpendRequest)(nil),            // 23: imagegen.v1.QuerySpendRequest
+	(*QuerySpendResponse)(nil),           // 24: imagegen.v1.QuerySpendResponse
+	(*SpendGroup)(nil),                   // 25: imagegen.v1.SpendGroup
+	(*durationpb.Duration)(nil),          // 26: google.protobuf.Duration
+	(*structpb.Struct)(nil),              // 27: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),        // 28: google.protobuf.Timestamp
 }
 var file_imagegen_v1_image_generation_proto_depIdxs = []int32{
 	0,  // 0: imagegen.v1.GenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	25, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	26, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	13, // 3: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
-	14, // 4: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
-	16, // 5: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
-	12, // 6: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	11, // 7: imagegen.v1.GenerateImagesResponse.attempts:type_name -> imagegen.v1.Attempt
-	0,  // 8: imagegen.v1.StreamGenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	25, // 9: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	26, // 10: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	13, // 11: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
-	10, // 12: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
-	6,  // 13: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
-	7,  // 14: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
-	8,  // 15: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
-	9,  // 16: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
-	25, // 17: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
-	14, // 18: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
-	16, // 19: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
-	12, // 20: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	11, // 21: imagegen.v1.GenerationSummary.attempts:type_name -> imagegen.v1.Attempt
-	15, // 22: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
-	15, // 23: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
-	19, // 24: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
-	26, // 25: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
-	1,  // 26: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
-	27, // 27: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
-	24, // 28: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
-	2,  // 29: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
-	4,  // 30: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
-	17, // 31: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
-	20, // 32: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
-	22, // 33: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
-	3,  // 34: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
-	5,  // 35: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
-	18, // 36: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
-	21, // 37: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
-	23, // 38: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
-	34, // [34:39] is the sub-list for method output_type
-	29, // [29:34] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	26, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	27, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	5,  // 3: imagegen.v1.GenerateImagesRequest.cache:type_name -> imagegen.v1.CacheControl
+	14, // 4: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
+	15, // 5: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
+	17, // 6: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	13, // 7: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	12, // 8: imagegen.v1.GenerateImagesResponse.attempts:type_name -> imagegen.v1.Attempt
+	0,  // 9: imagegen.v1.StreamGenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	26, // 10: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	27, // 11: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	5,  // 12: imagegen.v1.StreamGenerateImagesRequest.cache:type_name -> imagegen.v1.CacheControl
+	26, // 13: imagegen.v1.CacheControl.ttl:type_name -> google.protobuf.Duration
+	26, // 14: imagegen.v1.CacheControl.max_age:type_name -> google.protobuf.Duration
+	14, // 15: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
+	11, // 16: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	7,  // 17: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	8,  // 18: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
+	9,  // 19: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	10, // 20: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	26, // 21: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
+	15, // 22: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
+	17, // 23: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
+	13, // 24: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	12, // 25: imagegen.v1.GenerationSummary.attempts:type_name -> imagegen.v1.Attempt
+	16, // 26: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
+	16, // 27: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
+	20, // 28: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
+	27, // 29: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
+	1,  // 30: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
+	28, // 31: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
+	25, // 32: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
+	2,  // 33: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
+	4,  // 34: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
+	18, // 35: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
+	21, // 36: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
+	23, // 37: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
+	3,  // 38: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
+	6,  // 39: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
+	19, // 40: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
+	22, // 41: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
+	24, // 42: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
+	38, // [38:43] is the sub-list for method output_type
+	33, // [33:38] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_imagegen_v1_image_generation_proto_init() }
@@ -2790,7 +2932,8 @@ func file_imagegen_v1_image_generation_proto_init() {
 	}
 	file_imagegen_v1_image_generation_proto_msgTypes[0].OneofWrappers = []any{}
 	file_imagegen_v1_image_generation_proto_msgTypes[2].OneofWrappers = []any{}
-	file_imagegen_v1_image_generation_proto_msgTypes[3].OneofWrappers = []any{
+	file_imagegen_v1_image_generation_proto_msgTypes[3].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[4].OneofWrappers = []any{
 		(*StreamGenerateImagesResponse_Image)(nil),
 		(*StreamGenerateImagesResponse_Summary)(nil),
 		(*StreamGenerateImagesResponse_Accepted)(nil),
@@ -2798,18 +2941,18 @@ func file_imagegen_v1_image_generation_proto_init() {
 		(*StreamGenerateImagesResponse_PartialImage)(nil),
 		(*StreamGenerateImagesResponse_ImageChunk)(nil),
 	}
-	file_imagegen_v1_image_generation_proto_msgTypes[11].OneofWrappers = []any{
+	file_imagegen_v1_image_generation_proto_msgTypes[12].OneofWrappers = []any{
 		(*Image_Data)(nil),
 		(*Image_Url)(nil),
 	}
-	file_imagegen_v1_image_generation_proto_msgTypes[18].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagegen_v1_image_generation_proto_rawDesc), len(file_imagegen_v1_image_generation_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

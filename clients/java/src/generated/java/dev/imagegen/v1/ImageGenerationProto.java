@@ -42,6 +42,11 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_imagegen_v1_StreamGenerateImagesRequest_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_imagegen_v1_CacheControl_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_imagegen_v1_CacheControl_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -154,7 +159,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "agegen.v1\032\037google/api/field_behavior.pro" +
       "to\032\036google/protobuf/duration.proto\032\034goog" +
       "le/protobuf/struct.proto\032\037google/protobu" +
-      "f/timestamp.proto\"\331\005\n\025GenerateImagesRequ" +
+      "f/timestamp.proto\"\220\006\n\025GenerateImagesRequ" +
       "est\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\002R\006prompt\022\032\n\005mod" +
       "el\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000" +
       "R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quality\022J" +
@@ -172,153 +177,163 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "\001R\ndropParams\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R" +
       "\trequestId\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfal" +
       "lbacks\0221\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001R" +
-      "\020disableFallbacksB\004\n\002_nJ\004\010\021\020\022\"\230\003\n\026Genera" +
-      "teImagesResponse\022\030\n\007created\030\001 \001(\003R\007creat" +
-      "ed\022*\n\006images\030\002 \003(\0132\022.imagegen.v1.ImageR\006" +
-      "images\022(\n\005usage\030\003 \001(\0132\022.imagegen.v1.Usag" +
-      "eR\005usage\022+\n\004cost\030\004 \001(\0132\027.imagegen.v1.Cos" +
-      "tRecordR\004cost\022>\n\rsize_coercion\030\005 \001(\0132\031.i" +
-      "magegen.v1.SizeCoercionR\014sizeCoercion\022%\n" +
-      "\016filtered_count\030\006 \001(\005R\rfilteredCount\0220\n\010" +
-      "attempts\030\007 \003(\0132\024.imagegen.v1.AttemptR\010at" +
-      "tempts\022%\n\016fallback_model\030\010 \001(\tR\rfallback" +
-      "Model\022!\n\014failed_count\030\t \001(\005R\013failedCount" +
-      "\"\206\006\n\033StreamGenerateImagesRequest\022\034\n\006prom" +
-      "pt\030\001 \001(\tB\004\342A\001\002R\006prompt\022\032\n\005model\030\002 \001(\tB\004\342" +
-      "A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007q" +
-      "uality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017response_" +
-      "format\030\005 \001(\0162\033.imagegen.v1.ResponseForma" +
-      "tB\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006 \001(\tB\004\342" +
-      "A\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005style\022\030\n" +
-      "\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeout\030\t \001(\013" +
-      "2\031.google.protobuf.DurationB\004\342A\001\001R\007timeo" +
-      "ut\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010api" +
-      "_base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api_versio" +
-      "n\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017provider_pa" +
-      "rams\030\r \001(\0132\027.google.protobuf.StructB\004\342A\001" +
-      "\001R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001R\004t" +
-      "ags\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\ndropPara" +
-      "ms\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\trequestId\022" +
-      "+\n\016partial_images\030\021 \001(\005B\004\342A\001\001R\rpartialIm" +
-      "ages\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfallbacks" +
-      "\0221\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001R\020disab" +
-      "leFallbacksB\004\n\002_n\"\367\002\n\034StreamGenerateImag" +
-      "esResponse\022*\n\005image\030\001 \001(\0132\022.imagegen.v1." +
-      "ImageH\000R\005image\022:\n\007summary\030\002 \001(\0132\036.imageg" +
-      "en.v1.GenerationSummaryH\000R\007summary\0223\n\010ac" +
-      "cepted\030\003 \001(\0132\025.imagegen.v1.AcceptedH\000R\010a" +
-      "ccepted\0223\n\010progress\030\004 \001(\0132\025.imagegen.v1." +
-      "ProgressH\000R\010progress\022@\n\rpartial_image\030\005 " +
-      "\001(\0132\031.imagegen.v1.PartialImageH\000R\014partia" +
-      "lImage\022:\n\013image_chunk\030\006 \001(\0132\027.imagegen.v" +
-      "1.ImageChunkH\000R\nimageChunkB\007\n\005event\"\204\001\n\010" +
-      "Accepted\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022" +
-      "\024\n\005model\030\002 \001(\tR\005model\022\031\n\010model_id\030\003 \001(\tR" +
-      "\007modelId\022\032\n\010provider\030\004 \001(\tR\010provider\022\014\n\001" +
-      "n\030\005 \001(\005R\001n\"`\n\010Progress\0223\n\007elapsed\030\001 \001(\0132" +
-      "\031.google.protobuf.DurationR\007elapsed\022\037\n\013i" +
-      "mages_done\030\002 \001(\005R\nimagesDone\"z\n\014PartialI" +
-      "mage\022\024\n\005index\030\001 \001(\005R\005index\022#\n\rpartial_in" +
-      "dex\030\002 \001(\005R\014partialIndex\022\022\n\004data\030\003 \001(\014R\004d" +
-      "ata\022\033\n\tmime_type\030\004 \001(\tR\010mimeType\"\335\001\n\nIma" +
-      "geChunk\022\024\n\005index\030\001 \001(\005R\005index\022\022\n\004data\030\002 " +
-      "\001(\014R\004data\022\022\n\004last\030\003 \001(\010R\004last\022\037\n\013total_b" +
-      "ytes\030\004 \001(\003R\ntotalBytes\022\033\n\tmime_type\030\005 \001(" +
-      "\tR\010mimeType\022\024\n\005width\030\006 \001(\005R\005width\022\026\n\006hei" +
-      "ght\030\007 \001(\005R\006height\022%\n\016revised_prompt\030\010 \001(" +
-      "\tR\rrevisedPrompt\"\210\003\n\021GenerationSummary\022\030" +
-      "\n\007created\030\001 \001(\003R\007created\022\037\n\013image_count\030" +
-      "\002 \001(\005R\nimageCount\022(\n\005usage\030\003 \001(\0132\022.image" +
-      "gen.v1.UsageR\005usage\022+\n\004cost\030\004 \001(\0132\027.imag" +
-      "egen.v1.CostRecordR\004cost\022>\n\rsize_coercio" +
-      "n\030\005 \001(\0132\031.imagegen.v1.SizeCoercionR\014size" +
-      "Coercion\022%\n\016filtered_count\030\006 \001(\005R\rfilter" +
-      "edCount\0220\n\010attempts\030\007 \003(\0132\024.imagegen.v1." +
-      "AttemptR\010attempts\022%\n\016fallback_model\030\010 \001(" +
-      "\tR\rfallbackModel\022!\n\014failed_count\030\t \001(\005R\013" +
-      "failedCount\"\306\001\n\007Attempt\022\031\n\010model_id\030\001 \001(" +
-      "\tR\007modelId\022\035\n\nmodel_name\030\002 \001(\tR\tmodelNam" +
-      "e\022\032\n\010provider\030\003 \001(\tR\010provider\022\030\n\007outcome" +
-      "\030\004 \001(\tR\007outcome\022\037\n\013duration_ms\030\005 \001(\001R\ndu" +
-      "rationMs\022\022\n\004cost\030\006 \001(\tR\004cost\022\026\n\006images\030\007" +
-      " \001(\005R\006images\"D\n\014SizeCoercion\022\034\n\trequeste" +
-      "d\030\001 \001(\tR\trequested\022\026\n\006actual\030\002 \001(\tR\006actu" +
-      "al\"\304\001\n\005Image\022\024\n\005index\030\001 \001(\005R\005index\022\024\n\004da" +
-      "ta\030\002 \001(\014H\000R\004data\022\022\n\003url\030\003 \001(\tH\000R\003url\022\033\n\t" +
-      "mime_type\030\004 \001(\tR\010mimeType\022\024\n\005width\030\005 \001(\005" +
-      "R\005width\022\026\n\006height\030\006 \001(\005R\006height\022%\n\016revis" +
-      "ed_prompt\030\007 \001(\tR\rrevisedPromptB\t\n\007conten" +
-      "t\"\216\002\n\005Usage\022!\n\014input_tokens\030\001 \001(\003R\013input" +
-      "Tokens\022#\n\routput_tokens\030\002 \001(\003R\014outputTok" +
-      "ens\022!\n\014total_tokens\030\003 \001(\003R\013totalTokens\022K" +
-      "\n\024input_tokens_details\030\004 \001(\0132\031.imagegen." +
-      "v1.TokenDetailsR\022inputTokensDetails\022M\n\025o" +
-      "utput_tokens_details\030\005 \001(\0132\031.imagegen.v1" +
-      ".TokenDetailsR\023outputTokensDetails\"R\n\014To" +
-      "kenDetails\022\037\n\013text_tokens\030\001 \001(\003R\ntextTok" +
-      "ens\022!\n\014image_tokens\030\002 \001(\003R\013imageTokens\"\206" +
-      "\002\n\nCostRecord\022#\n\rresponse_cost\030\001 \001(\tR\014re" +
-      "sponseCost\022\031\n\010model_id\030\002 \001(\tR\007modelId\022\032\n" +
-      "\010provider\030\003 \001(\tR\010provider\022\031\n\010api_base\030\004 " +
-      "\001(\tR\007apiBase\022%\n\016provider_model\030\005 \001(\tR\rpr" +
-      "oviderModel\022\032\n\010attempts\030\006 \001(\005R\010attempts\022" +
-      "\037\n\013overhead_ms\030\007 \001(\001R\noverheadMs\022\035\n\nrequ" +
-      "est_id\030\010 \001(\tR\trequestId\"\023\n\021ListModelsReq" +
-      "uest\"D\n\022ListModelsResponse\022.\n\006models\030\001 \003" +
-      "(\0132\026.imagegen.v1.ModelInfoR\006models\"\255\003\n\tM" +
-      "odelInfo\022\022\n\004name\030\001 \001(\tR\004name\022\032\n\010provider" +
-      "\030\002 \001(\tR\010provider\022%\n\016provider_model\030\003 \001(\t" +
-      "R\rproviderModel\022\031\n\010model_id\030\004 \001(\tR\007model" +
-      "Id\022)\n\020supported_params\030\005 \003(\tR\017supportedP" +
-      "arams\022\024\n\005sizes\030\006 \003(\tR\005sizes\022\034\n\tqualities" +
-      "\030\007 \003(\tR\tqualities\022\037\n\013price_basis\030\010 \001(\tR\n" +
-      "priceBasis\022&\n\017free_form_sizes\030\t \001(\010R\rfre" +
-      "eFormSizes\022\033\n\tsize_rule\030\n \001(\tR\010sizeRule\022" +
-      "#\n\raspect_ratios\030\013 \003(\tR\014aspectRatios\022\026\n\006" +
-      "styles\030\014 \003(\tR\006styles\022\023\n\005max_n\030\r \001(\005R\004max" +
-      "N\022\027\n\007fan_out\030\016 \001(\010R\006fanOut\"\356\001\n\023EstimateC" +
-      "ostRequest\022\032\n\005model\030\001 \001(\tB\004\342A\001\001R\005model\022\027" +
-      "\n\001n\030\002 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\030\n\004size\030\003 \001(\tB\004\342" +
-      "A\001\001R\004size\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007qualit" +
-      "y\022\032\n\005style\030\005 \001(\tB\004\342A\001\001R\005style\022F\n\017provide" +
-      "r_params\030\006 \001(\0132\027.google.protobuf.StructB" +
-      "\004\342A\001\001R\016providerParamsB\004\n\002_n\"\307\001\n\024Estimate" +
-      "CostResponse\022\022\n\004cost\030\001 \001(\tR\004cost\022\032\n\010curr" +
-      "ency\030\002 \001(\tR\010currency\022\024\n\005basis\030\003 \001(\tR\005bas" +
-      "is\022$\n\016per_image_cost\030\004 \001(\tR\014perImageCost" +
-      "\022\031\n\010model_id\030\005 \001(\tR\007modelId\022\032\n\010provider\030" +
-      "\006 \001(\tR\010provider\022\014\n\001n\030\007 \001(\005R\001n\"\207\001\n\021QueryS" +
-      "pendRequest\022:\n\010group_by\030\001 \001(\0162\031.imagegen" +
-      ".v1.SpendGroupByB\004\342A\001\002R\007groupBy\0226\n\005since" +
-      "\030\002 \001(\0132\032.google.protobuf.TimestampB\004\342A\001\001" +
-      "R\005since\"E\n\022QuerySpendResponse\022/\n\006groups\030" +
-      "\001 \003(\0132\027.imagegen.v1.SpendGroupR\006groups\"\260" +
-      "\001\n\nSpendGroup\022\024\n\005group\030\001 \001(\tR\005group\022\032\n\010r" +
-      "equests\030\002 \001(\003R\010requests\022\026\n\006errors\030\003 \001(\003R" +
-      "\006errors\022\026\n\006images\030\004 \001(\003R\006images\022\022\n\004cost\030" +
-      "\005 \001(\tR\004cost\022,\n\022unknown_cost_count\030\006 \001(\003R" +
-      "\020unknownCostCount*h\n\016ResponseFormat\022\037\n\033R" +
-      "ESPONSE_FORMAT_UNSPECIFIED\020\000\022\027\n\023RESPONSE" +
-      "_FORMAT_URL\020\001\022\034\n\030RESPONSE_FORMAT_B64_JSO" +
-      "N\020\002*\221\001\n\014SpendGroupBy\022\036\n\032SPEND_GROUP_BY_U" +
-      "NSPECIFIED\020\000\022\026\n\022SPEND_GROUP_BY_KEY\020\001\022\030\n\024" +
-      "SPEND_GROUP_BY_MODEL\020\002\022\027\n\023SPEND_GROUP_BY" +
-      "_USER\020\003\022\026\n\022SPEND_GROUP_BY_TAG\020\0042\316\003\n\017Imag" +
-      "eGeneration\022Y\n\016GenerateImages\022\".imagegen" +
-      ".v1.GenerateImagesRequest\032#.imagegen.v1." +
-      "GenerateImagesResponse\022m\n\024StreamGenerate" +
-      "Images\022(.imagegen.v1.StreamGenerateImage" +
-      "sRequest\032).imagegen.v1.StreamGenerateIma" +
-      "gesResponse0\001\022M\n\nListModels\022\036.imagegen.v" +
-      "1.ListModelsRequest\032\037.imagegen.v1.ListMo" +
-      "delsResponse\022S\n\014EstimateCost\022 .imagegen." +
-      "v1.EstimateCostRequest\032!.imagegen.v1.Est" +
-      "imateCostResponse\022M\n\nQuerySpend\022\036.imageg" +
-      "en.v1.QuerySpendRequest\032\037.imagegen.v1.Qu" +
-      "erySpendResponseBi\n\017dev.imagegen.v1B\024Ima" +
-      "geGenerationProtoP\001Z>github.com/imagegen" +
-      "/imagegen/clients/go/imagegen/v1;imagege" +
-      "nv1b\006proto3"
+      "\020disableFallbacks\0225\n\005cache\030\036 \001(\0132\031.image" +
+      "gen.v1.CacheControlB\004\342A\001\001R\005cacheB\004\n\002_nJ\004" +
+      "\010\021\020\022\"\230\003\n\026GenerateImagesResponse\022\030\n\007creat" +
+      "ed\030\001 \001(\003R\007created\022*\n\006images\030\002 \003(\0132\022.imag" +
+      "egen.v1.ImageR\006images\022(\n\005usage\030\003 \001(\0132\022.i" +
+      "magegen.v1.UsageR\005usage\022+\n\004cost\030\004 \001(\0132\027." +
+      "imagegen.v1.CostRecordR\004cost\022>\n\rsize_coe" +
+      "rcion\030\005 \001(\0132\031.imagegen.v1.SizeCoercionR\014" +
+      "sizeCoercion\022%\n\016filtered_count\030\006 \001(\005R\rfi" +
+      "lteredCount\0220\n\010attempts\030\007 \003(\0132\024.imagegen" +
+      ".v1.AttemptR\010attempts\022%\n\016fallback_model\030" +
+      "\010 \001(\tR\rfallbackModel\022!\n\014failed_count\030\t \001" +
+      "(\005R\013failedCount\"\275\006\n\033StreamGenerateImages" +
+      "Request\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\002R\006prompt\022\032\n" +
+      "\005model\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A" +
+      "\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quali" +
+      "ty\022J\n\017response_format\030\005 \001(\0162\033.imagegen.v" +
+      "1.ResponseFormatB\004\342A\001\001R\016responseFormat\022\030" +
+      "\n\004size\030\006 \001(\tB\004\342A\001\001R\004size\022\032\n\005style\030\007 \001(\tB" +
+      "\004\342A\001\001R\005style\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229" +
+      "\n\007timeout\030\t \001(\0132\031.google.protobuf.Durati" +
+      "onB\004\342A\001\001R\007timeout\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001" +
+      "R\006apiKey\022\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007apiBas" +
+      "e\022%\n\013api_version\030\014 \001(\tB\004\342A\001\001R\napiVersion" +
+      "\022F\n\017provider_params\030\r \001(\0132\027.google.proto" +
+      "buf.StructB\004\342A\001\001R\016providerParams\022\030\n\004tags" +
+      "\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013drop_params\030\017 \001(\010B" +
+      "\004\342A\001\001R\ndropParams\022#\n\nrequest_id\030\020 \001(\tB\004\342" +
+      "A\001\001R\trequestId\022+\n\016partial_images\030\021 \001(\005B\004" +
+      "\342A\001\001R\rpartialImages\022\"\n\tfallbacks\030\022 \003(\tB\004" +
+      "\342A\001\001R\tfallbacks\0221\n\021disable_fallbacks\030\023 \001" +
+      "(\010B\004\342A\001\001R\020disableFallbacks\0225\n\005cache\030\036 \001(" +
+      "\0132\031.imagegen.v1.CacheControlB\004\342A\001\001R\005cach" +
+      "eB\004\n\002_n\"\227\002\n\014CacheControl\022\037\n\010no_cache\030\001 \001" +
+      "(\010B\004\342A\001\001R\007noCache\022\037\n\010no_store\030\002 \001(\010B\004\342A\001" +
+      "\001R\007noStore\0221\n\003ttl\030\003 \001(\0132\031.google.protobu" +
+      "f.DurationB\004\342A\001\001R\003ttl\0228\n\007max_age\030\004 \001(\0132\031" +
+      ".google.protobuf.DurationB\004\342A\001\001R\006maxAge\022" +
+      "&\n\tuse_cache\030\005 \001(\010B\004\342A\001\001H\000R\010useCache\210\001\001\022" +
+      "\"\n\tnamespace\030\006 \001(\tB\004\342A\001\001R\tnamespaceB\014\n\n_" +
+      "use_cache\"\367\002\n\034StreamGenerateImagesRespon" +
+      "se\022*\n\005image\030\001 \001(\0132\022.imagegen.v1.ImageH\000R" +
+      "\005image\022:\n\007summary\030\002 \001(\0132\036.imagegen.v1.Ge" +
+      "nerationSummaryH\000R\007summary\0223\n\010accepted\030\003" +
+      " \001(\0132\025.imagegen.v1.AcceptedH\000R\010accepted\022" +
+      "3\n\010progress\030\004 \001(\0132\025.imagegen.v1.Progress" +
+      "H\000R\010progress\022@\n\rpartial_image\030\005 \001(\0132\031.im" +
+      "agegen.v1.PartialImageH\000R\014partialImage\022:" +
+      "\n\013image_chunk\030\006 \001(\0132\027.imagegen.v1.ImageC" +
+      "hunkH\000R\nimageChunkB\007\n\005event\"\204\001\n\010Accepted" +
+      "\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022\024\n\005model" +
+      "\030\002 \001(\tR\005model\022\031\n\010model_id\030\003 \001(\tR\007modelId" +
+      "\022\032\n\010provider\030\004 \001(\tR\010provider\022\014\n\001n\030\005 \001(\005R" +
+      "\001n\"`\n\010Progress\0223\n\007elapsed\030\001 \001(\0132\031.google" +
+      ".protobuf.DurationR\007elapsed\022\037\n\013images_do" +
+      "ne\030\002 \001(\005R\nimagesDone\"z\n\014PartialImage\022\024\n\005" +
+      "index\030\001 \001(\005R\005index\022#\n\rpartial_index\030\002 \001(" +
+      "\005R\014partialIndex\022\022\n\004data\030\003 \001(\014R\004data\022\033\n\tm" +
+      "ime_type\030\004 \001(\tR\010mimeType\"\335\001\n\nImageChunk\022" +
+      "\024\n\005index\030\001 \001(\005R\005index\022\022\n\004data\030\002 \001(\014R\004dat" +
+      "a\022\022\n\004last\030\003 \001(\010R\004last\022\037\n\013total_bytes\030\004 \001" +
+      "(\003R\ntotalBytes\022\033\n\tmime_type\030\005 \001(\tR\010mimeT" +
+      "ype\022\024\n\005width\030\006 \001(\005R\005width\022\026\n\006height\030\007 \001(" +
+      "\005R\006height\022%\n\016revised_prompt\030\010 \001(\tR\rrevis" +
+      "edPrompt\"\210\003\n\021GenerationSummary\022\030\n\007create" +
+      "d\030\001 \001(\003R\007created\022\037\n\013image_count\030\002 \001(\005R\ni" +
+      "mageCount\022(\n\005usage\030\003 \001(\0132\022.imagegen.v1.U" +
+      "sageR\005usage\022+\n\004cost\030\004 \001(\0132\027.imagegen.v1." +
+      "CostRecordR\004cost\022>\n\rsize_coercion\030\005 \001(\0132" +
+      "\031.imagegen.v1.SizeCoercionR\014sizeCoercion" +
+      "\022%\n\016filtered_count\030\006 \001(\005R\rfilteredCount\022" +
+      "0\n\010attempts\030\007 \003(\0132\024.imagegen.v1.AttemptR" +
+      "\010attempts\022%\n\016fallback_model\030\010 \001(\tR\rfallb" +
+      "ackModel\022!\n\014failed_count\030\t \001(\005R\013failedCo" +
+      "unt\"\306\001\n\007Attempt\022\031\n\010model_id\030\001 \001(\tR\007model" +
+      "Id\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\032\n\010pro" +
+      "vider\030\003 \001(\tR\010provider\022\030\n\007outcome\030\004 \001(\tR\007" +
+      "outcome\022\037\n\013duration_ms\030\005 \001(\001R\ndurationMs" +
+      "\022\022\n\004cost\030\006 \001(\tR\004cost\022\026\n\006images\030\007 \001(\005R\006im" +
+      "ages\"D\n\014SizeCoercion\022\034\n\trequested\030\001 \001(\tR" +
+      "\trequested\022\026\n\006actual\030\002 \001(\tR\006actual\"\304\001\n\005I" +
+      "mage\022\024\n\005index\030\001 \001(\005R\005index\022\024\n\004data\030\002 \001(\014" +
+      "H\000R\004data\022\022\n\003url\030\003 \001(\tH\000R\003url\022\033\n\tmime_typ" +
+      "e\030\004 \001(\tR\010mimeType\022\024\n\005width\030\005 \001(\005R\005width\022" +
+      "\026\n\006height\030\006 \001(\005R\006height\022%\n\016revised_promp" +
+      "t\030\007 \001(\tR\rrevisedPromptB\t\n\007content\"\216\002\n\005Us" +
+      "age\022!\n\014input_tokens\030\001 \001(\003R\013inputTokens\022#" +
+      "\n\routput_tokens\030\002 \001(\003R\014outputTokens\022!\n\014t" +
+      "otal_tokens\030\003 \001(\003R\013totalTokens\022K\n\024input_" +
+      "tokens_details\030\004 \001(\0132\031.imagegen.v1.Token" +
+      "DetailsR\022inputTokensDetails\022M\n\025output_to" +
+      "kens_details\030\005 \001(\0132\031.imagegen.v1.TokenDe" +
+      "tailsR\023outputTokensDetails\"R\n\014TokenDetai" +
+      "ls\022\037\n\013text_tokens\030\001 \001(\003R\ntextTokens\022!\n\014i" +
+      "mage_tokens\030\002 \001(\003R\013imageTokens\"\234\002\n\nCostR" +
+      "ecord\022#\n\rresponse_cost\030\001 \001(\tR\014responseCo" +
+      "st\022\031\n\010model_id\030\002 \001(\tR\007modelId\022\032\n\010provide" +
+      "r\030\003 \001(\tR\010provider\022\031\n\010api_base\030\004 \001(\tR\007api" +
+      "Base\022%\n\016provider_model\030\005 \001(\tR\rproviderMo" +
+      "del\022\032\n\010attempts\030\006 \001(\005R\010attempts\022\037\n\013overh" +
+      "ead_ms\030\007 \001(\001R\noverheadMs\022\035\n\nrequest_id\030\010" +
+      " \001(\tR\trequestId\022\024\n\005cache\030\024 \001(\tR\005cache\"\023\n" +
+      "\021ListModelsRequest\"D\n\022ListModelsResponse" +
+      "\022.\n\006models\030\001 \003(\0132\026.imagegen.v1.ModelInfo" +
+      "R\006models\"\255\003\n\tModelInfo\022\022\n\004name\030\001 \001(\tR\004na" +
+      "me\022\032\n\010provider\030\002 \001(\tR\010provider\022%\n\016provid" +
+      "er_model\030\003 \001(\tR\rproviderModel\022\031\n\010model_i" +
+      "d\030\004 \001(\tR\007modelId\022)\n\020supported_params\030\005 \003" +
+      "(\tR\017supportedParams\022\024\n\005sizes\030\006 \003(\tR\005size" +
+      "s\022\034\n\tqualities\030\007 \003(\tR\tqualities\022\037\n\013price" +
+      "_basis\030\010 \001(\tR\npriceBasis\022&\n\017free_form_si" +
+      "zes\030\t \001(\010R\rfreeFormSizes\022\033\n\tsize_rule\030\n " +
+      "\001(\tR\010sizeRule\022#\n\raspect_ratios\030\013 \003(\tR\014as" +
+      "pectRatios\022\026\n\006styles\030\014 \003(\tR\006styles\022\023\n\005ma" +
+      "x_n\030\r \001(\005R\004maxN\022\027\n\007fan_out\030\016 \001(\010R\006fanOut" +
+      "\"\356\001\n\023EstimateCostRequest\022\032\n\005model\030\001 \001(\tB" +
+      "\004\342A\001\001R\005model\022\027\n\001n\030\002 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\030\n" +
+      "\004size\030\003 \001(\tB\004\342A\001\001R\004size\022\036\n\007quality\030\004 \001(\t" +
+      "B\004\342A\001\001R\007quality\022\032\n\005style\030\005 \001(\tB\004\342A\001\001R\005st" +
+      "yle\022F\n\017provider_params\030\006 \001(\0132\027.google.pr" +
+      "otobuf.StructB\004\342A\001\001R\016providerParamsB\004\n\002_" +
+      "n\"\307\001\n\024EstimateCostResponse\022\022\n\004cost\030\001 \001(\t" +
+      "R\004cost\022\032\n\010currency\030\002 \001(\tR\010currency\022\024\n\005ba" +
+      "sis\030\003 \001(\tR\005basis\022$\n\016per_image_cost\030\004 \001(\t" +
+      "R\014perImageCost\022\031\n\010model_id\030\005 \001(\tR\007modelI" +
+      "d\022\032\n\010provider\030\006 \001(\tR\010provider\022\014\n\001n\030\007 \001(\005" +
+      "R\001n\"\207\001\n\021QuerySpendRequest\022:\n\010group_by\030\001 " +
+      "\001(\0162\031.imagegen.v1.SpendGroupByB\004\342A\001\002R\007gr" +
+      "oupBy\0226\n\005since\030\002 \001(\0132\032.google.protobuf.T" +
+      "imestampB\004\342A\001\001R\005since\"E\n\022QuerySpendRespo" +
+      "nse\022/\n\006groups\030\001 \003(\0132\027.imagegen.v1.SpendG" +
+      "roupR\006groups\"\260\001\n\nSpendGroup\022\024\n\005group\030\001 \001" +
+      "(\tR\005group\022\032\n\010requests\030\002 \001(\003R\010requests\022\026\n" +
+      "\006errors\030\003 \001(\003R\006errors\022\026\n\006images\030\004 \001(\003R\006i" +
+      "mages\022\022\n\004cost\030\005 \001(\tR\004cost\022,\n\022unknown_cos" +
+      "t_count\030\006 \001(\003R\020unknownCostCount*h\n\016Respo" +
+      "nseFormat\022\037\n\033RESPONSE_FORMAT_UNSPECIFIED" +
+      "\020\000\022\027\n\023RESPONSE_FORMAT_URL\020\001\022\034\n\030RESPONSE_" +
+      "FORMAT_B64_JSON\020\002*\221\001\n\014SpendGroupBy\022\036\n\032SP" +
+      "END_GROUP_BY_UNSPECIFIED\020\000\022\026\n\022SPEND_GROU" +
+      "P_BY_KEY\020\001\022\030\n\024SPEND_GROUP_BY_MODEL\020\002\022\027\n\023" +
+      "SPEND_GROUP_BY_USER\020\003\022\026\n\022SPEND_GROUP_BY_" +
+      "TAG\020\0042\316\003\n\017ImageGeneration\022Y\n\016GenerateIma" +
+      "ges\022\".imagegen.v1.GenerateImagesRequest\032" +
+      "#.imagegen.v1.GenerateImagesResponse\022m\n\024" +
+      "StreamGenerateImages\022(.imagegen.v1.Strea" +
+      "mGenerateImagesRequest\032).imagegen.v1.Str" +
+      "eamGenerateImagesResponse0\001\022M\n\nListModel" +
+      "s\022\036.imagegen.v1.ListModelsRequest\032\037.imag" +
+      "egen.v1.ListModelsResponse\022S\n\014EstimateCo" +
+      "st\022 .imagegen.v1.EstimateCostRequest\032!.i" +
+      "magegen.v1.EstimateCostResponse\022M\n\nQuery" +
+      "Spend\022\036.imagegen.v1.QuerySpendRequest\032\037." +
+      "imagegen.v1.QuerySpendResponseBi\n\017dev.im" +
+      "agegen.v1B\024ImageGenerationProtoP\001Z>githu" +
+      "b.com/imagegen/imagegen/clients/go/image" +
+      "gen/v1;imagegenv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -333,7 +348,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_GenerateImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_GenerateImagesRequest_descriptor,
-        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", });
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", "Cache", });
     internal_static_imagegen_v1_GenerateImagesResponse_descriptor =
       getDescriptor().getMessageType(1);
     internal_static_imagegen_v1_GenerateImagesResponse_fieldAccessorTable = new
@@ -345,123 +360,129 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_StreamGenerateImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_StreamGenerateImagesRequest_descriptor,
-        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", });
-    internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor =
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", "Cache", });
+    internal_static_imagegen_v1_CacheControl_descriptor =
       getDescriptor().getMessageType(3);
+    internal_static_imagegen_v1_CacheControl_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_imagegen_v1_CacheControl_descriptor,
+        new java.lang.String[] { "NoCache", "NoStore", "Ttl", "MaxAge", "UseCache", "Namespace", });
+    internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor =
+      getDescriptor().getMessageType(4);
     internal_static_imagegen_v1_StreamGenerateImagesResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor,
         new java.lang.String[] { "Image", "Summary", "Accepted", "Progress", "PartialImage", "ImageChunk", "Event", });
     internal_static_imagegen_v1_Accepted_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_imagegen_v1_Accepted_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Accepted_descriptor,
         new java.lang.String[] { "RequestId", "Model", "ModelId", "Provider", "N", });
     internal_static_imagegen_v1_Progress_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_imagegen_v1_Progress_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Progress_descriptor,
         new java.lang.String[] { "Elapsed", "ImagesDone", });
     internal_static_imagegen_v1_PartialImage_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_imagegen_v1_PartialImage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_PartialImage_descriptor,
         new java.lang.String[] { "Index", "PartialIndex", "Data", "MimeType", });
     internal_static_imagegen_v1_ImageChunk_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_imagegen_v1_ImageChunk_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ImageChunk_descriptor,
         new java.lang.String[] { "Index", "Data", "Last", "TotalBytes", "MimeType", "Width", "Height", "RevisedPrompt", });
     internal_static_imagegen_v1_GenerationSummary_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_imagegen_v1_GenerationSummary_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_GenerationSummary_descriptor,
         new java.lang.String[] { "Created", "ImageCount", "Usage", "Cost", "SizeCoercion", "FilteredCount", "Attempts", "FallbackModel", "FailedCount", });
     internal_static_imagegen_v1_Attempt_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_imagegen_v1_Attempt_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Attempt_descriptor,
         new java.lang.String[] { "ModelId", "ModelName", "Provider", "Outcome", "DurationMs", "Cost", "Images", });
     internal_static_imagegen_v1_SizeCoercion_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_imagegen_v1_SizeCoercion_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_SizeCoercion_descriptor,
         new java.lang.String[] { "Requested", "Actual", });
     internal_static_imagegen_v1_Image_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_imagegen_v1_Image_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Image_descriptor,
         new java.lang.String[] { "Index", "Data", "Url", "MimeType", "Width", "Height", "RevisedPrompt", "Content", });
     internal_static_imagegen_v1_Usage_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(13);
     internal_static_imagegen_v1_Usage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Usage_descriptor,
         new java.lang.String[] { "InputTokens", "OutputTokens", "TotalTokens", "InputTokensDetails", "OutputTokensDetails", });
     internal_static_imagegen_v1_TokenDetails_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(14);
     internal_static_imagegen_v1_TokenDetails_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_TokenDetails_descriptor,
         new java.lang.String[] { "TextTokens", "ImageTokens", });
     internal_static_imagegen_v1_CostRecord_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(15);
     internal_static_imagegen_v1_CostRecord_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_CostRecord_descriptor,
-        new java.lang.String[] { "ResponseCost", "ModelId", "Provider", "ApiBase", "ProviderModel", "Attempts", "OverheadMs", "RequestId", });
+        new java.lang.String[] { "ResponseCost", "ModelId", "Provider", "ApiBase", "ProviderModel", "Attempts", "OverheadMs", "RequestId", "Cache", });
     internal_static_imagegen_v1_ListModelsRequest_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(16);
     internal_static_imagegen_v1_ListModelsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ListModelsRequest_descriptor,
         new java.lang.String[] { });
     internal_static_imagegen_v1_ListModelsResponse_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(17);
     internal_static_imagegen_v1_ListModelsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ListModelsResponse_descriptor,
         new java.lang.String[] { "Models", });
     internal_static_imagegen_v1_ModelInfo_descriptor =
-      getDescriptor().getMessageType(17);
+      getDescriptor().getMessageType(18);
     internal_static_imagegen_v1_ModelInfo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ModelInfo_descriptor,
         new java.lang.String[] { "Name", "Provider", "ProviderModel", "ModelId", "SupportedParams", "Sizes", "Qualities", "PriceBasis", "FreeFormSizes", "SizeRule", "AspectRatios", "Styles", "MaxN", "FanOut", });
     internal_static_imagegen_v1_EstimateCostRequest_descriptor =
-      getDescriptor().getMessageType(18);
+      getDescriptor().getMessageType(19);
     internal_static_imagegen_v1_EstimateCostRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EstimateCostRequest_descriptor,
         new java.lang.String[] { "Model", "N", "Size", "Quality", "Style", "ProviderParams", });
     internal_static_imagegen_v1_EstimateCostResponse_descriptor =
-      getDescriptor().getMessageType(19);
+      getDescriptor().getMessageType(20);
     internal_static_imagegen_v1_EstimateCostResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EstimateCostResponse_descriptor,
         new java.lang.String[] { "Cost", "Currency", "Basis", "PerImageCost", "ModelId", "Provider", "N", });
     internal_static_imagegen_v1_QuerySpendRequest_descriptor =
-      getDescriptor().getMessageType(20);
+      getDescriptor().getMessageType(21);
     internal_static_imagegen_v1_QuerySpendRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_QuerySpendRequest_descriptor,
         new java.lang.String[] { "GroupBy", "Since", });
     internal_static_imagegen_v1_QuerySpendResponse_descriptor =
-      getDescriptor().getMessageType(21);
+      getDescriptor().getMessageType(22);
     internal_static_imagegen_v1_QuerySpendResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_QuerySpendResponse_descriptor,
         new java.lang.String[] { "Groups", });
     internal_static_imagegen_v1_SpendGroup_descriptor =
-      getDescriptor().getMessageType(22);
+      getDescriptor().getMessageType(23);
     internal_static_imagegen_v1_SpendGroup_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_SpendGroup_descriptor,

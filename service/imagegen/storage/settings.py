@@ -1,0 +1,57 @@
+"""`storage_settings`: where images answered as URLs are kept, and how long URLs live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagegen.errors import ConfigError
+from imagegen.paths import data_dir
+from imagegen.storage.base import ResultStore
+from imagegen.storage.local import LocalStore
+from imagegen.storage.signing import UrlSigner, load_or_create_secret
+
+RESULTS_DIR = "results"
+
+
+class StorageSettings(BaseModel):
+    """The file's `storage_settings` section, validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    type: Literal["local", "s3", "gcs", "azure"] = "local"
+    """The backend; only `local` is built so far (the others are refused at start)."""
+    directory: str | None = None
+    """The local store's directory (default: `results/` in the data directory)."""
+    url_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
+    """How long a URL handed to a caller stays valid."""
+    public_base_url: str | None = None
+    """The HTTP door as callers reach it (default: its listen address)."""
+    url_secret: str | None = Field(default=None, min_length=16)
+    """The HMAC secret of signed URLs (default: generated once, kept in the data directory)."""
+
+
+def check_storage(settings: StorageSettings, source: str) -> None:
+    """Refuse, at start, a backend this build cannot serve."""
+    if settings.type != "local":
+        raise ConfigError(
+            f"{source}: storage_settings.type {settings.type!r} is not available in this "
+            "build; use type: local (the HTTP door serves signed URLs)"
+        )
+
+
+def store_from_settings(settings: StorageSettings) -> ResultStore:
+    """The store `settings` describe (the directory and secret are created on first use)."""
+    check_storage(settings, "storage_settings")
+    directory = Path(settings.directory) if settings.directory else data_dir() / RESULTS_DIR
+    secret = (
+        settings.url_secret.encode() if settings.url_secret else load_or_create_secret(data_dir())
+    )
+    return LocalStore(
+        directory,
+        UrlSigner(secret),
+        ttl_seconds=settings.url_ttl_seconds,
+        base_url=settings.public_base_url,
+    )
