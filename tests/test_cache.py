@@ -364,3 +364,24 @@ async def test_disk_cache_survives_a_restart(serve: ServeFactory, tmp_path: Path
     assert image_bytes(second) == image_bytes(first)
     files = list((tmp_path / "cache").iterdir())
     assert len(files) == 1 and b"glacier" not in files[0].read_bytes()
+
+
+async def test_python_client_sends_litellm_cache_controls(serve: ServeFactory) -> None:
+    from imagegen.client import AsyncImageGenClient
+
+    served = await serve(cache_config())
+    client = AsyncImageGenClient(served.address)
+    try:
+        kwargs: dict[str, Any] = {"model": "placeholder", "size": "16x16", "seed": 6}
+        first = await client.image_generation("a gull", **kwargs)
+        stored = await client.image_generation("a gull", **kwargs)
+        skipped = await client.image_generation("a gull", cache={"no-cache": True}, **kwargs)
+        assert [r._hidden_params["cache"] for r in (first, stored, skipped)] == [
+            "miss",
+            "hit",
+            "miss",
+        ]
+        with pytest.raises(ValueError, match=r"cache\.ttl"):
+            await client.image_generation("a gull", cache={"ttl": "soon"}, **kwargs)
+    finally:
+        await client.close()

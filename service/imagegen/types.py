@@ -421,5 +421,8 @@ def hidden_params_for(facts: CallFacts) -> dict[str, Any]:
         "failed_count": facts.failed,
         "fallback_model": facts.fallback_model or None,
         "attempt_log": [attempt_dict(a) for a in facts.attempt_log],
+        # LiteLLM's own name for a cached answer, and ours ("hit", "miss" or None).
+        "cache_hit": facts.cache == "hit",
+        "cache": facts.cache or None,
         "cost": facts,
     }
