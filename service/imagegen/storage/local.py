@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 FILES_PATH = "/v1/files"
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "image/gif": "gif"}
 MIME_TYPES = {ext: mime for mime, ext in _EXTENSIONS.items()} | {"bin": "application/octet-stream"}
+
+
+def extension_for(mime_type: str | None) -> str:
+    return _EXTENSIONS.get(mime_type or "", "bin")
+
+
 _KEY = re.compile(r"^[0-9a-f]{64}\.(png|jpeg|webp|gif|bin)$")
 
 
@@ -55,7 +61,7 @@ class LocalStore:
             self.base_url = base_url.rstrip("/")
 
     async def put(self, data: bytes, mime_type: str | None) -> StoredImage:
-        key = f"{hashlib.sha256(data).hexdigest()}.{_EXTENSIONS.get(mime_type or '', 'bin')}"
+        key = f"{hashlib.sha256(data).hexdigest()}.{extension_for(mime_type)}"
         await asyncio.to_thread(self._write, key, data)
         return StoredImage(key=key, url=self.url(key), size=len(data))
 

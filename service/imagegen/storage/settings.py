@@ -11,6 +11,7 @@ from imagegen.errors import ConfigError
 from imagegen.paths import data_dir
 from imagegen.storage.base import ResultStore
 from imagegen.storage.local import LocalStore
+from imagegen.storage.s3 import S3Store
 from imagegen.storage.signing import UrlSigner, load_or_create_secret
 
 RESULTS_DIR = "results"
@@ -22,7 +23,8 @@ class StorageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     type: Literal["local", "s3", "gcs", "azure"] = "local"
-    """The backend; only `local` is built so far (the others are refused at start)."""
+    """local (a directory the HTTP door serves) or s3 (any S3-compatible server); gcs and
+    azure are refused at start."""
     directory: str | None = None
     """The local store's directory (default: `results/` in the data directory)."""
     url_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
@@ -31,20 +33,49 @@ class StorageSettings(BaseModel):
     """The HTTP door as callers reach it (default: its listen address)."""
     url_secret: str | None = Field(default=None, min_length=16)
     """The HMAC secret of signed URLs (default: generated once, kept in the data directory)."""
+    bucket: str | None = None
+    """s3: the bucket."""
+    prefix: str = "imagegen/"
+    """s3: the key layout: objects are `<prefix><sha256 of the bytes>.<ext>`."""
+    region: str | None = None
+    endpoint_url: str | None = None
+    """s3: an S3-compatible server other than AWS (MinIO, Ceph, SeaweedFS...)."""
+    aws_access_key_id: str | None = None
+    """s3: credentials (default: the standard AWS credential chain)."""
+    aws_secret_access_key: str | None = None
 
 
 def check_storage(settings: StorageSettings, source: str) -> None:
-    """Refuse, at start, a backend this build cannot serve."""
-    if settings.type != "local":
+    """Refuse, at start, a backend this build cannot serve or a missing setting."""
+    if settings.type in ("gcs", "azure"):
         raise ConfigError(
             f"{source}: storage_settings.type {settings.type!r} is not available in this "
-            "build; use type: local (the HTTP door serves signed URLs)"
+            "build; use type: local (the HTTP door serves signed URLs) or s3"
         )
+    if settings.type == "s3" and not settings.bucket:
+        raise ConfigError(f"{source}: storage_settings.bucket: required with type s3")
+    if settings.type == "local":
+        s3_only = ("bucket", "region", "endpoint_url", "aws_access_key_id")
+        given = [name for name in s3_only if getattr(settings, name) is not None]
+        if given:
+            raise ConfigError(f"{source}: storage_settings.{given[0]}: only with type s3")
 
 
 def store_from_settings(settings: StorageSettings) -> ResultStore:
     """The store `settings` describe (the directory and secret are created on first use)."""
     check_storage(settings, "storage_settings")
+    if settings.type == "s3":
+        assert settings.bucket is not None  # checked above
+        return S3Store(
+            bucket=settings.bucket,
+            prefix=settings.prefix,
+            ttl_seconds=settings.url_ttl_seconds,
+            region=settings.region,
+            endpoint_url=settings.endpoint_url,
+            access_key_id=settings.aws_access_key_id,
+            secret_access_key=settings.aws_secret_access_key,
+            public_base_url=settings.public_base_url,
+        )
     directory = Path(settings.directory) if settings.directory else data_dir() / RESULTS_DIR
     secret = (
         settings.url_secret.encode() if settings.url_secret else load_or_create_secret(data_dir())
