@@ -63,6 +63,7 @@ from imagegen.providers.transport import HttpTransport
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
 from imagegen.storage import ResultStore, store_from_settings
 from imagegen.storage.deliver import UrlDelivery
+from imagegen.storage.settings import rehoster_from_settings
 from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult, ResponseFormat
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class Gateway:
         if results is None and settings.storage is not None:
             self.results = store_from_settings(settings.storage)
         self.cache = ImageCache(settings.cache) if settings.cache is not None else None
+        self.rehost = rehoster_from_settings(settings.storage)
         # This gateway's own adapter instances (their token and credential caches with them).
         self.providers = providers or Providers.discover()
         self.router = router or RequestRouter(settings.router)
@@ -135,6 +137,8 @@ class Gateway:
             await self.results.aclose()
         if self.cache is not None:
             await self.cache.aclose()
+        if self.rehost is not None:
+            await self.rehost.aclose()
 
     def new_state(
         self,
@@ -304,8 +308,11 @@ class Gateway:
     def _delivery(self, request: ImageRequest) -> UrlDelivery | None:
         """How images reach a caller who asked for URLs: through the result store."""
         store = self.results
-        if request.response_format is ResponseFormat.URL and store is not None and store.ready:
-            return UrlDelivery(store)
+        if store is None or not store.ready:
+            return None
+        wants_url = request.response_format is ResponseFormat.URL
+        if wants_url or self.rehost is not None:
+            return UrlDelivery(store, store_bytes=wants_url, rehost=self.rehost)
         return None
 
     async def _image_passes(self, state: RequestState, ready: ImageReady) -> bool:

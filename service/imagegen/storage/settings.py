@@ -11,6 +11,7 @@ from imagegen.errors import ConfigError
 from imagegen.paths import data_dir
 from imagegen.storage.base import ResultStore
 from imagegen.storage.local import LocalStore
+from imagegen.storage.rehost import Rehoster
 from imagegen.storage.s3 import S3Store
 from imagegen.storage.signing import UrlSigner, load_or_create_secret
 
@@ -43,6 +44,13 @@ class StorageSettings(BaseModel):
     aws_access_key_id: str | None = None
     """s3: credentials (default: the standard AWS credential chain)."""
     aws_secret_access_key: str | None = None
+    rehost_provider_urls: bool = False
+    """Fetch images that providers answer as links to their own storage (DALL·E, Recraft,
+    BFL, fal) and store them, so that their URLs live as long as this store's."""
+    rehost_hosts: tuple[str, ...] = ()
+    """Hosts to re-host from besides the providers' known ones (a self-hosted provider)."""
+    rehost_max_mb: int = Field(default=50, ge=1, le=1024)
+    """The largest image re-hosting downloads."""
 
 
 def check_storage(settings: StorageSettings, source: str) -> None:
@@ -59,6 +67,13 @@ def check_storage(settings: StorageSettings, source: str) -> None:
         given = [name for name in s3_only if getattr(settings, name) is not None]
         if given:
             raise ConfigError(f"{source}: storage_settings.{given[0]}: only with type s3")
+
+
+def rehoster_from_settings(settings: StorageSettings | None) -> Rehoster | None:
+    """The provider-URL fetcher, when re-hosting is on."""
+    if settings is None or not settings.rehost_provider_urls:
+        return None
+    return Rehoster(settings.rehost_hosts, settings.rehost_max_mb * 1024 * 1024)
 
 
 def store_from_settings(settings: StorageSettings) -> ResultStore:
