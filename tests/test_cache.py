@@ -385,3 +385,23 @@ async def test_python_client_sends_litellm_cache_controls(serve: ServeFactory) -
             await client.image_generation("a gull", cache={"ttl": "soon"}, **kwargs)
     finally:
         await client.close()
+
+
+async def test_a_callers_own_key_never_reads_the_operators_entries(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(
+        cache_config(
+            fake=openai_fake, extra={"server_settings": {"allow_request_credentials": True}}
+        )
+    )
+    opt_in = pb.CacheControl(use_cache=True)
+    fields: dict[str, Any] = {"model": "gpt-image-1", "size": "1024x1024", "cache": opt_in}
+    _, operator = await generate(served, prompt="a quay", **fields)
+    _, own_key = await generate(served, prompt="a quay", api_key=openai_fake.api_key, **fields)
+    _, own_again = await generate(served, prompt="a quay", api_key=openai_fake.api_key, **fields)
+    assert [t["x-imagegen-cache"] for t in (operator, own_key, own_again)] == [
+        "miss",
+        "miss",
+        "hit",
+    ]

@@ -37,10 +37,16 @@ def material(
     input_digests: Sequence[str] = (),
 ) -> Material:
     """Every input that shapes the images: the group's models, each normalised parameter
-    (seed included), the prompt, and the input images' hashes (edits: `input_digests`)."""
+    (seed included), the prompt, a caller's own endpoint, and the input images' hashes
+    (edits: `input_digests`). Hashed here; none of it is stored."""
     params = call.params
+    endpoint = call.endpoint
     document = {
         "models": sorted((d.provider, d.provider_model, d.base_model or "") for d in group),
+        # A caller's own api_base or api_key (when the server accepts them) is another
+        # upstream or another account: its images are never answered from the operator's.
+        "api_base": endpoint.api_base,
+        "api_key": endpoint.api_key if endpoint.caller_credentials else None,
         "prompt": call.prompt,
         "n": params.n,
         "quality": params.quality,
