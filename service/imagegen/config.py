@@ -272,7 +272,10 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
             "storage_settings": StorageSettings,
         }
         if key in sections and isinstance(value, dict):
-            used = sections[key].model_fields
+            used = set(sections[key].model_fields)
+            if key == "litellm_settings" and value.get("cache") is not True:
+                # The cache's secrets (a Redis password) matter only when the cache is on.
+                used.discard("cache_params")
             resolved[key] = {
                 name: resolve_env_refs(item, f"{key}.{name}") if name in used else item
                 for name, item in value.items()

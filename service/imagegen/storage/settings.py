@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagegen.errors import ConfigError
 from imagegen.paths import data_dir
+from imagegen.storage.azure import AzureBlobStore
 from imagegen.storage.base import ResultStore
 from imagegen.storage.local import LocalStore
 from imagegen.storage.rehost import Rehoster
@@ -24,8 +25,8 @@ class StorageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     type: Literal["local", "s3", "gcs", "azure"] = "local"
-    """local (a directory the HTTP door serves) or s3 (any S3-compatible server); gcs and
-    azure are refused at start."""
+    """local (a directory the HTTP door serves), s3 (any S3-compatible server) or azure
+    (Blob Storage); gcs is refused at start."""
     directory: str | None = None
     """The local store's directory (default: `results/` in the data directory)."""
     url_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
@@ -44,6 +45,13 @@ class StorageSettings(BaseModel):
     aws_access_key_id: str | None = None
     """s3: credentials (default: the standard AWS credential chain)."""
     aws_secret_access_key: str | None = None
+    container: str | None = None
+    """azure: the blob container (created on first use when missing)."""
+    azure_account_url: str | None = None
+    """azure: https://<account>.blob.core.windows.net (or an emulator's URL)."""
+    azure_account_name: str | None = None
+    azure_account_key: str | None = None
+    """azure: the account key that signs the SAS URLs."""
     rehost_provider_urls: bool = False
     """Fetch images that providers answer as links to their own storage (DALL·E, Recraft,
     BFL, fal) and store them, so that their URLs live as long as this store's."""
@@ -55,18 +63,23 @@ class StorageSettings(BaseModel):
 
 def check_storage(settings: StorageSettings, source: str) -> None:
     """Refuse, at start, a backend this build cannot serve or a missing setting."""
-    if settings.type in ("gcs", "azure"):
+    if settings.type == "gcs":
         raise ConfigError(
-            f"{source}: storage_settings.type {settings.type!r} is not available in this "
-            "build; use type: local (the HTTP door serves signed URLs) or s3"
+            f"{source}: storage_settings.type 'gcs' is not available in this build; use "
+            "type: local (the HTTP door serves signed URLs), s3 or azure"
         )
     if settings.type == "s3" and not settings.bucket:
         raise ConfigError(f"{source}: storage_settings.bucket: required with type s3")
-    if settings.type == "local":
-        s3_only = ("bucket", "region", "endpoint_url", "aws_access_key_id")
-        given = [name for name in s3_only if getattr(settings, name) is not None]
-        if given:
-            raise ConfigError(f"{source}: storage_settings.{given[0]}: only with type s3")
+    if settings.type == "azure":
+        for name in ("container", "azure_account_name", "azure_account_key"):
+            if not getattr(settings, name):
+                raise ConfigError(f"{source}: storage_settings.{name}: required with type azure")
+    s3_only = ("bucket", "region", "endpoint_url", "aws_access_key_id")
+    azure_only = ("container", "azure_account_url", "azure_account_name", "azure_account_key")
+    for kind, names in (("s3", s3_only), ("azure", azure_only)):
+        given = [name for name in names if getattr(settings, name) is not None]
+        if given and settings.type != kind:
+            raise ConfigError(f"{source}: storage_settings.{given[0]}: only with type {kind}")
 
 
 def rehoster_from_settings(settings: StorageSettings | None) -> Rehoster | None:
@@ -79,6 +92,19 @@ def rehoster_from_settings(settings: StorageSettings | None) -> Rehoster | None:
 def store_from_settings(settings: StorageSettings) -> ResultStore:
     """The store `settings` describe (the directory and secret are created on first use)."""
     check_storage(settings, "storage_settings")
+    if settings.type == "azure":
+        assert settings.container and settings.azure_account_name  # checked above
+        assert settings.azure_account_key
+        return AzureBlobStore(
+            account_url=settings.azure_account_url
+            or f"https://{settings.azure_account_name}.blob.core.windows.net",
+            account_name=settings.azure_account_name,
+            account_key=settings.azure_account_key,
+            container=settings.container,
+            prefix=settings.prefix,
+            ttl_seconds=settings.url_ttl_seconds,
+            public_base_url=settings.public_base_url,
+        )
     if settings.type == "s3":
         assert settings.bucket is not None  # checked above
         return S3Store(
