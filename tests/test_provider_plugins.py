@@ -5,6 +5,7 @@ its adapter instances."""
 from __future__ import annotations
 
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from tests.fakes.openai import OpenAIFake
 
 # A third-party adapter: an OpenAI-shaped API under its own name, its own option and models.
 ADAPTER = """
+from dataclasses import replace
 from typing import ClassVar
 
 from imagegen.providers.base import Endpoint, HttpProvider, HttpRequest, ModelSpec, ProviderCall
@@ -33,9 +35,18 @@ class AcmeProvider(HttpProvider):
     env_api_key: ClassVar[tuple[str, ...]] = ("ACME_API_KEY",)
     endpoint_options: ClassVar[tuple[str, ...]] = ("acme_team",)
     bare_models: ClassVar[tuple[str, ...]] = ("acme-painter",)
+    price_rows: ClassVar[str] = '''
+[[price]]
+providers = ["acme"]
+models = ["acme-painter"]
+basis = "per_image"
+per_image = {"*" = "0.02"}
+source = "acme.invalid/pricing"
+retrieved = "2026-12-04"
+'''
 
     def spec_for(self, model):
-        return openai_spec("gpt-image-1")
+        return replace(openai_spec("gpt-image-1"), family="acme-painter")
 
     def api_base(self, endpoint):
         return (endpoint.api_base or "https://api.acme.invalid/v1").rstrip("/")
@@ -100,6 +111,8 @@ async def test_an_installed_package_adds_a_provider(
         generation = await gateway.generate(ImageRequest.create(prompt="an otter", model="painter"))
     assert len(generation.result.images) == 1
     assert generation.facts.provider == "acme"
+    # Priced from the rows the adapter brought, not from imagegen's table.
+    assert generation.facts.response_cost == Decimal("0.02")
     # acme_team is the adapter's endpoint option: a header, not a body parameter.
     assert fake.requests[-1].headers["x-acme-team"] == "blue"
     assert "acme_team" not in fake.requests[-1].json

@@ -104,6 +104,12 @@ def test_the_client_loads_none_of_the_server() -> None:
     assert [p for p in SERVER_ONLY if _loaded(modules, p)] == []
 
 
+def test_the_command_line_loads_the_server_only_to_serve() -> None:
+    # `imagegen generate` and the key commands are gRPC calls: a client-only install runs them.
+    modules = _modules_after("import imagegen.cli")
+    assert [p for p in SERVER_ONLY if _loaded(modules, p)] == []
+
+
 def test_importing_the_package_loads_nothing_until_a_name_is_used() -> None:
     modules = _modules_after("import imagegen")
     assert [m for m in modules if m.startswith("imagegen.")] == []

@@ -10,15 +10,32 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagegen.cli_admin import add_commands
-from imagegen.config import Settings, embedded_settings, load_settings
-from imagegen.errors import ConfigError, ImageGenError
+from imagegen.errors import ImageGenError
 from imagegen.paths import DATA_DIR_ENV
+
+if TYPE_CHECKING:
+    from imagegen.config import Settings
+
+# `imagegen generate` and the admin commands are gRPC calls: they work with the client-only
+# install. `imagegen serve` imports the gateway, which needs the `server` extra.
+SERVER_EXTRA_HINT = "pip install 'imagegen[server]'"
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from imagegen.server.app import serve
+    try:
+        from imagegen.config import embedded_settings, load_settings
+        from imagegen.errors import ConfigError
+        from imagegen.server.app import serve
+    except ModuleNotFoundError as exc:
+        print(
+            f"imagegen: serving needs the server's dependencies ({exc.name} is missing): "
+            f"{SERVER_EXTRA_HINT}",
+            file=sys.stderr,
+        )
+        return 2
 
     if args.data_dir:
         # Through the environment so that worker processes resolve the same directory.

@@ -50,10 +50,9 @@ from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
 from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.router.settings import (
-    RouterSection,
     RouterSettings,
-    build_router_settings,
     check_fallback_names,
+    check_router_settings,
     deployment_limit,
 )
 from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
@@ -239,7 +238,7 @@ class _File(BaseModel):
     telemetry_settings: TelemetrySettings = Field(default_factory=TelemetrySettings)
     general_settings: GeneralSection = Field(default_factory=GeneralSection)
     keys: list[KeyEntry] = Field(default_factory=list)
-    router_settings: RouterSection = Field(default_factory=RouterSection)
+    router_settings: RouterSettings = Field(default_factory=RouterSettings)
     storage_settings: StorageSettings | None = None
 
 
@@ -268,7 +267,7 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
         sections: dict[str, type[BaseModel]] = {
             "litellm_settings": _LitellmSettings,
             "general_settings": GeneralSection,
-            "router_settings": RouterSection,
+            "router_settings": RouterSettings,
             "storage_settings": StorageSettings,
         }
         if key in sections and isinstance(value, dict):
@@ -353,7 +352,7 @@ def _build(document: _File, source: str) -> Settings:
                 f"{source}: two deployments have the id {model_id!r}; give each its own "
                 "model_info.id"
             )
-    router = build_router_settings(document.router_settings, source)
+    router = check_router_settings(document.router_settings, source)
     check_fallback_names(router, seen, source)
     server = document.server_settings
     _check_tls(server, source)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import tomllib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from imagegen.config import Settings
 from imagegen.deadline import Deadline
 from imagegen.deployment import Deployment
 from imagegen.errors import (
+    ConfigError,
     ContentPolicyViolationError,
     FieldViolation,
     ImageGenError,
@@ -47,6 +49,7 @@ from imagegen.hooks import RequestHook
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.pricing.calculator import image_price
 from imagegen.pricing.quote import Quote, quote_for
+from imagegen.pricing.table import parse_price_table
 from imagegen.providers.base import (
     CallParams,
     Endpoint,
@@ -108,7 +111,7 @@ class Gateway:
         self.providers = providers or Providers.discover()
         self.router = router or RequestRouter(settings.router)
         self.transport = transport or HttpTransport()
-        self.prices = prices or load_price_table()
+        self.prices = _with_adapter_prices(prices or load_price_table(), self.providers)
         self.request_credentials = request_credentials
         self.hooks: tuple[RequestHook, ...] = tuple(hooks)
         # Only hooks that look at images one by one are asked (output guardrails).
@@ -684,6 +687,26 @@ class Gateway:
                 else self.settings.drop_params
             )
         return check_params(spec, request, drop=drop, coerce_size=bool(deployment.coerce_size))
+
+
+def _with_adapter_prices(table: PriceTable, providers: Providers) -> PriceTable:
+    """`table` plus the rows adapters bring for their own models (a plug-in's prices)."""
+    rows = dict(table.rows)
+    for adapter in providers.values():
+        if not adapter.price_rows:
+            continue
+        origin = f"the {adapter.name} adapter's price_rows"
+        try:
+            table_rows = parse_price_table(adapter.price_rows, origin).rows
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{origin}: not valid TOML ({exc})") from None
+        for (provider, model), price in table_rows.items():
+            if provider != adapter.name:
+                raise ConfigError(f"{origin}: prices {provider}/{model}, not its own model")
+            if (provider, model) in rows:
+                raise ConfigError(f"{origin}: {provider}/{model} is priced twice")
+            rows[(provider, model)] = price
+    return PriceTable(rows)
 
 
 def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None:

@@ -375,6 +375,12 @@ class Provider(Protocol):
         """Model names that mean this provider without a "provider/" prefix."""
         ...
 
+    @property
+    def price_rows(self) -> str:
+        """Prices of this provider's models in the prices.toml format ("": imagegen's own
+        table has them). How a provider from another package brings its prices."""
+        ...
+
     def spec_for(self, model: str) -> ModelSpec:
         """The rules for `model` (a permissive spec when the model is unknown)."""
         ...
@@ -402,6 +408,7 @@ class HttpProvider(ABC):
     endpoint_options: ClassVar[tuple[str, ...]] = ()
     credential_options: ClassVar[tuple[str, ...]] = ()
     bare_models: ClassVar[tuple[str, ...]] = ()
+    price_rows: ClassVar[str] = ""
 
     async def generate(self, call: ProviderCall, transport: HttpTransport) -> ProviderResult:
         request = await self.prepare(call)

@@ -75,6 +75,7 @@ class LocalProvider:
     endpoint_options: ClassVar[tuple[str, ...]] = ()
     credential_options: ClassVar[tuple[str, ...]] = ()
     bare_models: ClassVar[tuple[str, ...]] = (PLACEHOLDER_MODEL,)
+    price_rows: ClassVar[str] = ""
 
     def spec_for(self, model: str) -> ModelSpec:
         if model != PLACEHOLDER_MODEL:
