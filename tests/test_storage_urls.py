@@ -7,6 +7,7 @@ bytes the model made, and a tampered or expired URL is refused with 403.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -169,3 +170,25 @@ def test_local_store_needs_a_door_or_a_base_url() -> None:
         "  public_base_url: https://img.example\n"
     )
     assert settings.storage is not None
+
+
+async def test_files_go_once_every_url_for_them_has_expired(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, UrlSigner(b"s" * 32), ttl_seconds=600, base_url="http://x")
+    old = await store.put(b"old image", "image/png")
+    kept = await store.put(b"kept image", "image/png")
+    long_ago = time.time() - 3600
+    for stored in (old, kept):
+        path = tmp_path / stored.key[:2] / stored.key
+        os.utime(path, (long_ago, long_ago))
+    # Handed out again: the file must live as long as the new URL.
+    again = await store.put(b"kept image", "image/png")
+    assert again.key == kept.key
+    assert store.sweep() == 1
+    assert not (tmp_path / old.key[:2] / old.key).exists()
+    assert store.open(kept.key, *_signed(again.url)) is not None
+    await store.aclose()
+
+
+def _signed(url: str) -> tuple[str, str]:
+    query = parse_qs(urlsplit(url).query)
+    return query["expires"][0], query["sig"][0]

@@ -2,6 +2,8 @@
 
 Objects are named by the SHA-256 of their bytes, so the same image stored twice is one file,
 and a name can never reach outside the directory (it is checked against a strict pattern).
+A file is deleted once every URL handed out for it has expired (its modification time is
+the last time it was handed out), so the directory holds at most `ttl_seconds` of images.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def extension_for(mime_type: str | None) -> str:
     return _EXTENSIONS.get(mime_type or "", "bin")
 
 
+# How often the directory is swept for files whose URLs have all expired.
+SWEEP_SECONDS = 3600.0
+# A URL is refused after its expiry; its file goes a minute later (clock steps, slow readers).
+_SWEEP_MARGIN = 60.0
 _KEY = re.compile(r"^[0-9a-f]{64}\.(png|jpeg|webp|gif|bin)$")
 
 
@@ -50,6 +56,8 @@ class LocalStore:
         self.signer = signer
         self.ttl_seconds = ttl_seconds
         self.base_url = base_url.rstrip("/") if base_url else None
+        self._next_sweep = 0.0
+        self._sweeping: asyncio.Future[int] | None = None
 
     @property
     def ready(self) -> bool:
@@ -63,7 +71,27 @@ class LocalStore:
     async def put(self, data: bytes, mime_type: str | None) -> StoredImage:
         key = f"{hashlib.sha256(data).hexdigest()}.{extension_for(mime_type)}"
         await asyncio.to_thread(self._write, key, data)
+        now = time.time()
+        if now >= self._next_sweep:
+            # At most one sweep at a time, off the event loop, at most every SWEEP_SECONDS.
+            self._next_sweep = now + SWEEP_SECONDS
+            self._sweeping = asyncio.ensure_future(asyncio.to_thread(self.sweep, now))
         return StoredImage(key=key, url=self.url(key), size=len(data))
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete the files whose every URL has expired; returns how many went."""
+        cutoff = (time.time() if now is None else now) - self.ttl_seconds - _SWEEP_MARGIN
+        removed = 0
+        if not self.directory.is_dir():
+            return 0
+        for path in self.directory.glob("??/*"):
+            try:
+                if _KEY.match(path.name) and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # another worker swept it first
+        return removed
 
     def url(self, key: str, *, now: float | None = None) -> str:
         if self.base_url is None:
@@ -82,7 +110,13 @@ class LocalStore:
     def _write(self, key: str, data: bytes) -> None:
         path = self.directory / key[:2] / key
         if path.is_file():
-            return  # content-addressed: already there, byte for byte
+            # Content-addressed: already there, byte for byte. Handed out again now, so it
+            # must outlive the new URL.
+            try:
+                os.utime(path)
+                return
+            except FileNotFoundError:
+                pass  # swept in between: write it again
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
@@ -90,7 +124,8 @@ class LocalStore:
         os.replace(tmp, path)
 
     async def aclose(self) -> None:
-        return None
+        if self._sweeping is not None:
+            await self._sweeping
 
 
 def bind_to_door(
