@@ -405,3 +405,27 @@ async def test_a_callers_own_key_never_reads_the_operators_entries(
         "miss",
         "hit",
     ]
+
+
+async def test_single_flight_spans_replicas_through_redis(
+    serve: ServeFactory,
+    openai_fake: OpenAIFake,
+    redis_url: str,  # noqa: F811
+) -> None:
+    params = {"type": "redis", "redis_url": redis_url, "namespace": f"sf{id(object())}"}
+    config = cache_config(params, fake=openai_fake)
+    one, two = await serve(config), await serve(config)
+    openai_fake.delay = 0.5
+    fields: dict[str, Any] = {
+        "model": "gpt-image-1",
+        "size": "1024x1024",
+        "prompt": "two harbours",
+        "cache": pb.CacheControl(use_cache=True),
+    }
+    answers = await asyncio.gather(
+        *(generate(served, **fields) for served in (one, two, one, two, one, two))
+    )
+    assert len(openai_fake.requests) == 1
+    assert len({tuple(image_bytes(response)) for response, _ in answers}) == 1
+    caches = sorted(trailers["x-imagegen-cache"] for _, trailers in answers)
+    assert caches == ["hit"] * 5 + ["miss"]

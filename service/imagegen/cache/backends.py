@@ -16,6 +16,8 @@ class CacheBackend(Protocol):
     """Opaque bytes under string keys, each with its own time to live."""
 
     name: str
+    shared: bool
+    """Whether other processes read it too (then single flight spans them: `lead`)."""
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -23,8 +25,33 @@ class CacheBackend(Protocol):
 
     async def aclose(self) -> None: ...
 
+    async def lead(self, key: str, token: str, ttl: float) -> bool:
+        """Claim the call for `key` across processes (True: this caller makes it)."""
+        ...
 
-class MemoryBackend:
+    async def leading(self, key: str) -> bool:
+        """Whether some process still holds the claim on `key`."""
+        ...
+
+    async def release(self, key: str, token: str) -> None: ...
+
+
+class _Unshared:
+    """One process: its in-process flights are all the single flight there is."""
+
+    shared = False
+
+    async def lead(self, key: str, token: str, ttl: float) -> bool:
+        return True
+
+    async def leading(self, key: str) -> bool:
+        return False
+
+    async def release(self, key: str, token: str) -> None:
+        return None
+
+
+class MemoryBackend(_Unshared):
     """In this process only, bounded by bytes: the least recently used entry goes first."""
 
     name = "local"
@@ -64,7 +91,7 @@ class MemoryBackend:
         self._bytes = 0
 
 
-class DiskBackend:
+class DiskBackend(_Unshared):
     """One file per entry in a directory (kept across restarts, shared by the workers)."""
 
     name = "disk"
@@ -103,10 +130,18 @@ class DiskBackend:
         return None
 
 
+# Deletes the claim only if it is still the caller's (it may have expired and been retaken).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisBackend:
     """Shared by every replica pointing at the same Redis and namespace."""
 
     name = "redis"
+    shared = True
 
     def __init__(self, url: str) -> None:
         self.client = aioredis.Redis.from_url(url)
@@ -117,6 +152,17 @@ class RedisBackend:
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self.client.set(key, value, px=max(1, int(ttl * 1000)))
+
+    async def lead(self, key: str, token: str, ttl: float) -> bool:
+        # The claim expires with the leader's deadline: a replica that dies frees it.
+        claimed = await self.client.set(f"{key}:flight", token, nx=True, px=max(1, int(ttl * 1000)))
+        return bool(claimed)
+
+    async def leading(self, key: str) -> bool:
+        return bool(await self.client.exists(f"{key}:flight"))
+
+    async def release(self, key: str, token: str) -> None:
+        await self.client.eval(_RELEASE, 1, f"{key}:flight", token)  # type: ignore[misc]
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -6,7 +6,9 @@ For a cacheable request (see `key.cacheable`), the router's run is wrapped:
   again (the facts name it), its images are replayed, and no attempt is made, so the
   request's cost is 0 and no budget is charged;
 - otherwise, if an identical request is already in flight in this process, this one waits
-  for it (within its own deadline) and is answered from its result (single flight);
+  for it (within its own deadline) and is answered from its result (single flight); with a
+  shared cache (redis) the same holds across replicas: one claims the call in Redis, the
+  others poll for its entry until the claim ends;
 - otherwise this request calls the provider, and stores the result unless told not to.
 
 Only whole, byte-carrying results are stored: not partial fan-outs, filtered answers or
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +42,8 @@ DECISION_KIND = "cache"
 _NO_CONTROL = CacheControl()
 # A waiter whose leader failed tries again (it may lead, or find another flight) this often.
 _MAX_ROUNDS = 3
+# How often a replica waiting for another replica's call looks for its entry.
+_POLL_SECONDS = 0.05
 
 
 class Runner(Protocol):
@@ -76,6 +81,7 @@ class ImageCache:
             async for event in router.run(route, ctx):
                 yield event
             return
+        claim: str | None = None
         for _ in range(_MAX_ROUNDS):
             plain, coalesced = None, False
             if not lookup.control.no_cache:
@@ -86,6 +92,9 @@ class ImageCache:
                     coalesced = plain is not None
                     if plain is None:
                         continue  # the leader failed or stored nothing: try again
+                if plain is None and self.backend.shared:
+                    claim, plain = await self._claim(lookup, ctx)
+                    coalesced = plain is not None
             if plain is not None:
                 entry = Entry.decode(plain)
                 replayed = await self._replay(entry, route, ctx, coalesced)
@@ -94,8 +103,40 @@ class ImageCache:
                         yield event
                     return
             break
-        async for event in self._lead(router, route, ctx, lookup):
+        async for event in self._lead(router, route, ctx, lookup, claim):
             yield event
+
+    async def _claim(self, lookup: _Lookup, ctx: RouteContext) -> tuple[str | None, bytes | None]:
+        """Across replicas: (a claim token, None) when this request is to make the call, or
+        (None, the entry) when another replica made it meanwhile."""
+        token = uuid.uuid4().hex
+        try:
+            while True:
+                ttl = max(ctx.deadline.remaining(), 1.0)
+                if await self.backend.lead(lookup.key, token, ttl):
+                    return token, None
+                # Another replica is making these images: wait for its entry.
+                while await self.backend.leading(lookup.key):
+                    remaining = ctx.deadline.remaining()
+                    if remaining <= 0:
+                        raise DeadlineExceededError(
+                            "the deadline passed while an identical request was generating"
+                        )
+                    await asyncio.sleep(min(_POLL_SECONDS, remaining))
+                    plain = await self._read(lookup)
+                    if plain is not None:
+                        return None, plain
+                plain = await self._read(lookup)
+                if plain is not None:
+                    return None, plain
+                # Its claim ended with no entry (it failed): try to make the call here.
+        except ImageGenError:
+            raise
+        except Exception:
+            log.warning(
+                "the %s cache could not coordinate; calling the provider", self.backend.name
+            )
+            return None, None
 
     def _lookup(self, route: Route, ctx: RouteContext) -> _Lookup | None:
         control = ctx.request.cache or _NO_CONTROL
@@ -169,7 +210,7 @@ class ImageCache:
         return events
 
     async def _lead(
-        self, router: Runner, route: Route, ctx: RouteContext, lookup: _Lookup
+        self, router: Runner, route: Route, ctx: RouteContext, lookup: _Lookup, claim: str | None
     ) -> AsyncIterator[RouteEvent]:
         facts = ctx.state.facts
         facts.cache = "miss"
@@ -196,6 +237,8 @@ class ImageCache:
                 flight.set_result(plain)
                 if self._flights.get(lookup.key) is flight:
                     del self._flights[lookup.key]
+            if claim is not None:
+                await self._release(lookup, claim)
 
     def _entry(
         self, served: Served | None, ctx: RouteContext, control: CacheControl
@@ -230,6 +273,13 @@ class ImageCache:
             await self.backend.set(lookup.key, lookup.material.seal(plain), ttl)
         except Exception:
             log.warning("the %s cache could not be written", self.backend.name)
+
+    async def _release(self, lookup: _Lookup, claim: str) -> None:
+        try:
+            await self.backend.release(lookup.key, claim)
+        except Exception:
+            # It expires with the deadline it was taken for.
+            log.warning("the %s cache claim could not be released", self.backend.name)
 
     def _decide(self, ctx: RouteContext, action: str) -> None:
         ctx.state.decisions.append(
