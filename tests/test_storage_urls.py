@@ -6,6 +6,7 @@ bytes the model made, and a tampered or expired URL is refused with 403.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -192,3 +193,16 @@ async def test_files_go_once_every_url_for_them_has_expired(tmp_path: Path) -> N
 def _signed(url: str) -> tuple[str, str]:
     query = parse_qs(urlsplit(url).query)
     return query["expires"][0], query["sig"][0]
+
+
+async def test_the_same_image_stored_concurrently_is_one_file(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, UrlSigner(b"s" * 32), ttl_seconds=600, base_url="http://x")
+    stored = await asyncio.gather(*(store.put(b"same bytes", "image/png") for _ in range(20)))
+    assert {s.key for s in stored} == {stored[0].key}
+    assert _names(tmp_path, "??/*") == [stored[0].key]
+    assert _names(tmp_path, "??/.*") == []  # no temporary file left behind
+    await store.aclose()
+
+
+def _names(directory: Path, pattern: str) -> list[str]:
+    return [path.name for path in directory.glob(pattern)]

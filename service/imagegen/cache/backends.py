@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -122,7 +123,8 @@ class DiskBackend(_Unshared):
 
     def _write(self, path: Path, value: bytes, expires: float) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # A name of its own: two threads may write the same entry at once.
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         tmp.write_bytes(f"{expires:<20.3f}".encode() + value)
         os.replace(tmp, path)  # readers see the old entry or the new one, never half
 

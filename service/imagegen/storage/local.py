@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -118,7 +119,8 @@ class LocalStore:
             except FileNotFoundError:
                 pass  # swept in between: write it again
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
+        # A name of its own: two threads may write the same image at once.
+        tmp = path.with_name(f".{key}.{secrets.token_hex(8)}.tmp")
         tmp.write_bytes(data)
         # A reader never sees a half-written file.
         os.replace(tmp, path)
