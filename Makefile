@@ -10,8 +10,8 @@ UV := $(UV_DIR)/bin/uv
 # The interpreter uv builds .venv with; never one uv would download.
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
-# Redis and PostgreSQL: the servers tests start. `make run` needs none unless CONFIG names one.
-SYSTEM_DEPS ?= redis-server postgresql
+# Redis, PostgreSQL and nginx: the servers tests start. `make run` needs none unless CONFIG names one.
+SYSTEM_DEPS ?= redis-server postgresql nginx
 NODE_STAMP := node_modules/.installed
 BUF := npx --no-install buf
 PORT ?= 50051

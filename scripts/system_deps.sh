@@ -9,6 +9,8 @@ installed() {
     redis-server) command -v redis-server >/dev/null 2>&1 ;;
     # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<version>/bin.
     postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 ;;
+    # Debian installs nginx in /usr/sbin, which a non-root PATH may lack.
+    nginx) command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] ;;
     *) echo "system_deps.sh: no check for package '$1'" >&2; return 2 ;;
   esac
 }
@@ -31,7 +33,7 @@ fi
 
 cat >&2 <<MESSAGE
 imagegen needs these system packages, which are not installed: ${missing[*]}
-(the tests start a real redis-server and PostgreSQL on loopback ports; nothing is skipped).
+(the tests start a real redis-server, PostgreSQL and nginx on loopback ports; nothing is skipped).
 Install them, then run the command again:
     sudo apt-get install -y ${missing[*]}
 MESSAGE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from imagegen.config import Settings
 from imagegen.guardrails.hook import GuardrailHook
 from imagegen.hooks import RequestHook
@@ -28,7 +30,13 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     # call anything (an external moderation endpoint included). A request a guardrail then
     # blocks has its budget hold released when it finishes, at a cost of 0.
     if settings.access.spend_log:
-        hooks.append(AccessHook(settings.access, default_model=settings.default_model))
+        # One Redis, one fleet: without a quota_redis_url of their own, quotas are shared
+        # through the router's Redis.
+        access = replace(
+            settings.access,
+            quota_redis_url=settings.access.quota_redis_url or settings.router.redis_url,
+        )
+        hooks.append(AccessHook(access, default_model=settings.default_model))
     if settings.guardrails.active:
         hooks.append(GuardrailHook(settings.guardrails, settings.default_model))
     # After access control, which tells whose stream it is.

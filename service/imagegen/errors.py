@@ -30,6 +30,7 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── ServerLimitError                    RESOURCE_EXHAUSTED SERVER_LIMIT_REACHED
     ├── NoDeploymentAvailableError          UNAVAILABLE        NO_HEALTHY_DEPLOYMENT
     ├── RouterStateUnavailableError         UNAVAILABLE        ROUTER_STATE_UNAVAILABLE
+    ├── QuotaStateUnavailableError          UNAVAILABLE        QUOTA_STATE_UNAVAILABLE
     ├── InternalError                       INTERNAL           INTERNAL
     ├── RequestCancelledError               CANCELLED          CANCELLED (reported to hooks)
     └── ProviderError                       (an upstream provider answered badly)
@@ -359,6 +360,14 @@ class RouterStateUnavailableError(ImageGenError):
     reason = "ROUTER_STATE_UNAVAILABLE"
 
 
+class QuotaStateUnavailableError(ImageGenError):
+    """The shared quota store (Redis) could not be reached, and the policy fails closed."""
+
+    code = Code.UNAVAILABLE
+    http_status = 503
+    reason = "QUOTA_STATE_UNAVAILABLE"
+
+
 class InternalError(ImageGenError):
     """A bug in the gateway. The message never carries the original exception."""
 
@@ -581,6 +590,7 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "QuotaError",
+    "QuotaStateUnavailableError",
     "RequestCancelledError",
     "RouterStateUnavailableError",
     "ServerLimitError",

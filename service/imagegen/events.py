@@ -44,7 +44,7 @@ class Decision:
     """Something a guardrail or the router decided for a request (span event, log field)."""
 
     kind: str
-    """"guardrail" or "router"."""
+    """"guardrail", "router" or "quota"."""
     name: str
     """The guardrail's name, or the router step (e.g. "fallback", "cooldown", "retry")."""
     action: str

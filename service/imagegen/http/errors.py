@@ -46,6 +46,7 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.GatewayUnavailableError: "server_error",
     e.NoDeploymentAvailableError: "server_error",
     e.RouterStateUnavailableError: "server_error",
+    e.QuotaStateUnavailableError: "server_error",
     e.InternalError: "server_error",
     e.RequestCancelledError: "server_error",
     e.ServerLimitError: "rate_limit_error",

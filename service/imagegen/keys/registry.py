@@ -1,15 +1,16 @@
 """The keys a gateway accepts: the config's, and the database's (managed by KeyAdmin).
 
 Held in memory, by hash, so authenticating a call costs one SHA-256 and a dict lookup.
-Keys are only created and revoked through this process's KeyAdmin service, which
-updates the database and the memory together.
+Keys are created and revoked through a KeyAdmin service, which updates the database and
+the memory together, then tells `listeners` (in a fleet: the other replicas, which
+`refresh` from the database).
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 from imagegen.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
@@ -24,11 +25,25 @@ class KeyRegistry:
         self.store = store
         self.master_key = master_key
         self._by_hash: dict[str, KeySpec] = {key.key_hash: key for key in configured}
+        self.listeners: list[Callable[[], Awaitable[None]]] = []
+        """Called after this process created or revoked a key."""
 
     async def load(self) -> None:
         """Add the database's keys (config keys win on a clash of hashes)."""
         for key in await self.store.load_keys():
             self._by_hash.setdefault(key.key_hash, key)
+
+    async def refresh(self) -> None:
+        """Replace the database's keys by what the database holds now (config keys stay)."""
+        stored = await self.store.load_keys()
+        by_hash = {k.key_hash: k for k in self._by_hash.values() if k.source == "config"}
+        for key in stored:
+            by_hash.setdefault(key.key_hash, key)
+        self._by_hash = by_hash
+
+    async def _changed(self) -> None:
+        for listener in self.listeners:
+            await listener()
 
     def is_master(self, token: str) -> bool:
         return self.master_key is not None and hmac.compare_digest(
@@ -59,6 +74,7 @@ class KeyRegistry:
         )
         await self.store.add_key(key)
         self._by_hash[key.key_hash] = key
+        await self._changed()
         return secret, key
 
     async def revoke(self, alias: str) -> KeySpec:
@@ -73,4 +89,5 @@ class KeyRegistry:
         await self.store.revoke_key(alias)
         revoked = replace(key, revoked=True)
         self._by_hash[key.key_hash] = revoked
+        await self._changed()
         return revoked

@@ -27,8 +27,8 @@ from imagegen.hooks import RequestHook
 from imagegen.keys.model import KeySpec
 from imagegen.keys.registry import KeyRegistry
 from imagegen.pricing.quote import Quoter
-from imagegen.spend.budgets import BudgetLedger, Hold
-from imagegen.spend.limits import RateLimiter
+from imagegen.spend.budgets import Hold
+from imagegen.spend.quota.build import build_quota
 from imagegen.spend.rows import SpendRow
 from imagegen.spend.settings import AccessSettings
 from imagegen.spend.store import Store, open_store
@@ -64,8 +64,8 @@ class AccessHook(RequestHook):
         self.default_model = default_model
         self.store = store or open_store(self.access.database_url, str(self.access.sqlite_path))
         self.registry = KeyRegistry(self.store, self.access.keys, self.access.master_key)
-        self.ledger = BudgetLedger(self.store)
-        self.limiter = RateLimiter()
+        # Budgets and rate limits: this process's own, or the fleet's (imagegen.spend.quota).
+        self.ledger = build_quota(access, self.store)
         self.writer = SpendWriter(
             self.store, batch_size=self.access.batch_size, interval=self.access.batch_interval
         )
@@ -77,11 +77,13 @@ class AccessHook(RequestHook):
     async def start(self) -> None:
         await self.store.open()
         await self.registry.load()
+        await self.ledger.start(self.registry)
         self.writer.start()
 
     async def aclose(self) -> None:
         try:
             await self.writer.aclose()
+            await self.ledger.aclose()
         finally:
             await self.store.close()
 
@@ -134,6 +136,7 @@ class AccessHook(RequestHook):
                 metadata={"key_alias": key.alias, "model": model[:128]},
             )
         images = state.request.n or 1
+        amount: Decimal | None = None
         if key.max_budget is not None:
             assert self._quote is not None, "the hook was not bound to its gateway"
             quote = self._quote(state.request)
@@ -144,13 +147,9 @@ class AccessHook(RequestHook):
                     f"{key.alias!r} has a budget (general_settings.allow_unpriced_models)",
                     metadata={"model": model[:128], "basis": quote.basis},
                 )
-            call.hold = await self.ledger.reserve(key, quote.cost or Decimal(0), call.started_at)
-        try:
-            self.limiter.admit(key, images, time.time())
-        except ImageGenError:
-            if call.hold is not None:
-                self.ledger.settle(call.hold, Decimal(0))
-            raise
+            amount = quote.cost or Decimal(0)
+        # The budget hold and the rate windows: both taken, or neither.
+        call.hold = await self.ledger.take(key, amount, images, time.time(), state.decisions)
 
     async def after_call(self, state: RequestState, result: ProviderResult) -> ProviderResult:
         call = state.extensions.get(self.name)
@@ -169,9 +168,10 @@ class AccessHook(RequestHook):
         held = call.hold.amount if call.hold is not None else Decimal(0)
         # Unknown: the provider may have billed; the budget keeps the quote it held.
         charged = cost if cost is not None else held
-        if call.hold is not None:
-            self.ledger.settle(call.hold, charged)
         self.writer.put(self._row(state, call, error, charged))
+        if call.hold is not None:
+            # After the put: a shared store waits for this row to be committed (flush).
+            await self.ledger.settle(call.hold, charged, self.writer.flush)
 
     def _row(
         self, state: RequestState, call: _Call, error: ImageGenError | None, charged: Decimal

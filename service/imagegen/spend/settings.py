@@ -44,6 +44,11 @@ class GeneralSection(BaseModel):
     spend_batch_interval_ms: int = Field(default=50, ge=1, le=60_000)
     log_prompts: bool = False
     allow_unpriced_models: bool = False
+    # Fleet mode (imagegen.spend.quota): budgets and key limits shared through Redis.
+    quota_redis_url: str | None = None
+    quota_redis_namespace: str = Field(default="imagegen:quota", min_length=1)
+    quota_fail_open: bool = False
+    quota_hold_seconds: float = Field(default=10.0, ge=1, le=300)
 
 
 class KeyEntry(BaseModel):
@@ -76,6 +81,13 @@ class AccessSettings:
     allow_unpriced_models: bool = False
     """Let budgeted keys call models that cannot be priced before the call."""
     keys: tuple[KeySpec, ...] = ()
+    quota_redis_url: str | None = None
+    """Share key limits, budgets and key changes through this Redis (else router's redis_url)."""
+    quota_redis_namespace: str = "imagegen:quota"
+    quota_fail_open: bool = False
+    """Redis unreachable: serve under this replica's own limits instead of refusing."""
+    quota_hold_seconds: float = 10.0
+    """How long a budget hold outlives the last sign of life of the replica that made it."""
 
     @property
     def keys_required(self) -> bool:
@@ -129,4 +141,8 @@ def build_access(general: GeneralSection, entries: list[KeyEntry], source: str) 
         log_prompts=general.log_prompts,
         allow_unpriced_models=general.allow_unpriced_models,
         keys=tuple(keys),
+        quota_redis_url=general.quota_redis_url,
+        quota_redis_namespace=general.quota_redis_namespace,
+        quota_fail_open=general.quota_fail_open,
+        quota_hold_seconds=general.quota_hold_seconds,
     )

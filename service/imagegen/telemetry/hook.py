@@ -163,6 +163,10 @@ class TelemetryHook(RequestHook):
                 metrics.router_decisions.add(
                     1, {n.LABEL_STEP: decision.name, n.LABEL_ACTION: decision.action}
                 )
+            elif decision.kind == "quota":
+                metrics.quota_decisions.add(
+                    1, {n.LABEL_STEP: decision.name, n.LABEL_ACTION: decision.action}
+                )
             elif decision.kind == "cache":
                 metrics.cache_lookups.add(
                     1, {n.LABEL_BACKEND: decision.name, n.LABEL_RESULT: decision.action}

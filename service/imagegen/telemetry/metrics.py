@@ -73,6 +73,11 @@ class Metrics:
             unit="{decision}",
             description="Router decisions (retry, fallback, cooldown...) by step and action.",
         )
+        self.quota_decisions = meter.create_counter(
+            n.METRIC_QUOTA_DECISIONS,
+            unit="{decision}",
+            description="Shared quota store unreachable: calls failed open or closed, by step.",
+        )
         self.callback_dropped = meter.create_counter(
             n.METRIC_CALLBACK_DROPPED,
             unit="{payload}",
