@@ -174,7 +174,10 @@ def test_local_store_needs_a_door_or_a_base_url() -> None:
 
 
 async def test_files_go_once_every_url_for_them_has_expired(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path, UrlSigner(b"s" * 32), ttl_seconds=600, base_url="http://x")
+    # No background sweep: this test sweeps by hand, at a known moment.
+    store = LocalStore(
+        tmp_path, UrlSigner(b"s" * 32), ttl_seconds=600, base_url="http://x", sweep_every=None
+    )
     old = await store.put(b"old image", "image/png")
     kept = await store.put(b"kept image", "image/png")
     long_ago = time.time() - 3600
@@ -206,3 +209,20 @@ async def test_the_same_image_stored_concurrently_is_one_file(tmp_path: Path) ->
 
 def _names(directory: Path, pattern: str) -> list[str]:
     return [path.name for path in directory.glob(pattern)]
+
+
+async def test_a_put_sweeps_in_the_background(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, UrlSigner(b"s" * 32), ttl_seconds=600, base_url="http://x")
+    stale = await store.put(b"stale", "image/png")
+    await store.aclose()  # waits for the sweep that first put started (nothing to remove)
+    path = tmp_path / stale.key[:2] / stale.key
+    long_ago = time.time() - 3600
+    os.utime(path, (long_ago, long_ago))
+    fresh = LocalStore(tmp_path, UrlSigner(b"s" * 32), ttl_seconds=600, base_url="http://x")
+    await fresh.put(b"fresh", "image/png")
+    await fresh.aclose()
+    assert _names(tmp_path, "??/*") == [fresh_key(b"fresh")]
+
+
+def fresh_key(data: bytes) -> str:
+    return f"{hashlib.sha256(data).hexdigest()}.png"

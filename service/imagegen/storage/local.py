@@ -52,8 +52,11 @@ class LocalStore:
         *,
         ttl_seconds: int,
         base_url: str | None = None,
+        sweep_every: float | None = SWEEP_SECONDS,
     ) -> None:
         self.directory = directory
+        # None: no sweep in the background (only explicit `sweep()` calls).
+        self.sweep_every = sweep_every
         self.signer = signer
         self.ttl_seconds = ttl_seconds
         self.base_url = base_url.rstrip("/") if base_url else None
@@ -73,9 +76,9 @@ class LocalStore:
         key = f"{hashlib.sha256(data).hexdigest()}.{extension_for(mime_type)}"
         await asyncio.to_thread(self._write, key, data)
         now = time.time()
-        if now >= self._next_sweep:
-            # At most one sweep at a time, off the event loop, at most every SWEEP_SECONDS.
-            self._next_sweep = now + SWEEP_SECONDS
+        if self.sweep_every is not None and now >= self._next_sweep:
+            # At most one sweep at a time, off the event loop, at most every `sweep_every`.
+            self._next_sweep = now + self.sweep_every
             self._sweeping = asyncio.ensure_future(asyncio.to_thread(self.sweep, now))
         return StoredImage(key=key, url=self.url(key), size=len(data))
 
