@@ -94,32 +94,27 @@ def test_litellm_config_loads_unchanged(keys: None, caplog: pytest.LogCaptureFix
     assert settings.access.master_key == "sk-litellm-master"
     assert not any("'general_settings' is not used" in w for w in warnings)
     assert not any("'router_settings' is not used" in w for w in warnings)
-    assert any("litellm_settings.set_verbose is not used" in w for w in warnings)
+    # set_verbose: false is what imagegen does anyway, so it is accepted without a word.
+    assert not any("set_verbose" in w for w in warnings)
     assert all(r.levelno < logging.ERROR for r in caplog.records)
 
 
-def test_ignored_sections_are_not_resolved(
-    keys: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def test_unused_litellm_keys_are_refused_naming_the_key_before_resolving_them(
+    keys: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # LiteLLM configs keep their own secrets in these sections; imagegen never reads them,
-    # so a variable imagegen's environment lacks must not stop it from starting.
-    monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
+    # A key imagegen would not act on stops the start, named; its os.environ/ reference is
+    # not resolved first (the missing variable would hide which key is the problem).
     monkeypatch.delenv("REDIS_PASSWORD", raising=False)
-    text = (
-        LITELLM_CONFIG.replace(
-            "general_settings:\n",
-            "general_settings:\n  redis_password: os.environ/REDIS_PASSWORD\n",
-        )
-        + "environment_variables:\n  SOME_KEY: os.environ/LITELLM_MASTER_KEY\n"
+    text = LITELLM_CONFIG.replace(
+        "general_settings:\n",
+        "general_settings:\n  redis_password: os.environ/REDIS_PASSWORD\n",
     )
-    text = text.replace(
-        "  set_verbose: false\n",
-        "  set_verbose: false\n  cache_params:\n    password: os.environ/REDIS_PASSWORD\n",
+    message = config_error(text, source="config.yaml")
+    assert message.startswith("config.yaml: general_settings.redis_password: not supported")
+    text = LITELLM_CONFIG.replace(
+        "router_settings:\n", "router_settings:\n  enable_pre_call_checks: true\n"
     )
-    with caplog.at_level(logging.WARNING, logger="imagegen.config"):
-        settings = parse_settings(text, source="config.yaml")
-    assert len(settings.deployments) == 2
-    assert any("'environment_variables' is not used" in r.getMessage() for r in caplog.records)
+    assert "router_settings.enable_pre_call_checks: not supported" in config_error(text)
 
 
 def test_params_is_an_alias_of_litellm_params() -> None:
@@ -422,18 +417,28 @@ def test_router_keys_become_deployment_fields(caplog: pytest.LogCaptureFixture) 
             "      ipm: 40\n"
             "      weight: 3\n"
             "      order: 2\n"
-            "      max_parallel_requests: 5\n"
-            "      tpm: 1000\n",
+            "      max_parallel_requests: 5\n",
             source="c.yaml",
         )
     (deployment,) = settings.deployments
     assert (deployment.rpm, deployment.ipm, deployment.weight) == (100, 40, 3.0)
     assert (deployment.order, deployment.max_parallel_requests) == (2, 5)
-    assert deployment.router_options == {"tpm": 1000}
     assert deployment.provider_params == {}
-    assert [r.getMessage() for r in caplog.records] == [
-        "c.yaml: model_list[0].litellm_params: tpm have no effect on image models and are ignored"
-    ]
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [("tpm", "use rpm or ipm"), ("num_retries", "router_settings.num_retries")],
+)
+def test_per_deployment_router_keys_without_an_equivalent_are_refused(key: str, hint: str) -> None:
+    message = config_error(
+        f"model_list:\n  - model_name: dev\n    litellm_params:\n"
+        f"      model: local/placeholder\n      {key}: 3\n",
+        source="c.yaml",
+    )
+    assert message.startswith(f"c.yaml: model_list[0].litellm_params.{key}: not supported")
+    assert hint in message
 
 
 def test_bad_router_values_name_the_key() -> None:
@@ -473,7 +478,6 @@ def test_router_settings_are_parsed() -> None:
         "  redis_host: 127.0.0.1\n"
         "  redis_port: 6380\n"
         "  fan_out_on_failure: partial\n"
-        "  enable_pre_call_checks: true\n"
     )
     router = settings.router
     assert router.routing_strategy == "least-busy"

@@ -44,6 +44,14 @@ from imagegen.guardrails.settings import (
     GuardrailSettings,
     build_guardrail_settings,
 )
+from imagegen.litellm_config import (
+    Aliases,
+    aliases_of,
+    apply_environment_variables,
+    fold_litellm_settings,
+    refuse_deployment_keys,
+    refuse_unknown,
+)
 from imagegen.pricing.table import price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
@@ -94,6 +102,7 @@ _KNOWN_TOP_LEVEL = frozenset(
         "keys",
         "router_settings",
         "storage_settings",
+        "environment_variables",
     }
 )
 
@@ -175,6 +184,12 @@ class Settings:
     """Where images answered as URLs are kept (None: no store, only provider URLs)."""
     cache: CacheSettings | None = None
     """The image cache (litellm_settings.cache); None: off."""
+    aliases: Aliases = field(default_factory=Aliases)
+    """router_settings.model_group_alias: names served as another model group."""
+
+    def served_name(self, model_name: str) -> str:
+        """The model group `model_name` is served as (itself unless an alias)."""
+        return self.aliases.targets.get(model_name, model_name)
 
     def deployment(self, model_name: str) -> Deployment | None:
         """The first deployment of the group `model_name` (None when not served)."""
@@ -183,11 +198,13 @@ class Settings:
 
     def group(self, model_name: str) -> tuple[Deployment, ...]:
         """Every deployment serving `model_name`, in config order."""
-        return tuple(d for d in self.deployments if d.model_name == model_name)
+        name = self.served_name(model_name)
+        return tuple(d for d in self.deployments if d.model_name == name)
 
     def model_names(self) -> list[str]:
-        """The served model names, each once, in config order."""
-        return list(dict.fromkeys(d.model_name for d in self.deployments))
+        """The served model names, each once, in config order; then the listed aliases."""
+        names = list(dict.fromkeys(d.model_name for d in self.deployments))
+        return names + [a for a in self.aliases.targets if a not in self.aliases.hidden]
 
 
 class _Params(BaseModel):
@@ -314,8 +331,22 @@ def parse_settings(text: str, *, source: str = "<config>") -> Settings:
 def settings_from_mapping(raw: Mapping[str, Any], *, source: str = "<config>") -> Settings:
     """Validate a config given as a mapping (the file's shape), as a file is validated."""
     raw = dict(raw)
-    for key in sorted(set(raw) - _KNOWN_TOP_LEVEL):
-        log.warning("%s: section %r is not used by imagegen and is ignored", source, key)
+    for key in sorted(set(raw) - _KNOWN_TOP_LEVEL, key=str):
+        raise ConfigError(
+            f"{source}: section {key!r} is not supported by imagegen; remove it (sections: "
+            f"{', '.join(sorted(_KNOWN_TOP_LEVEL))})"
+        )
+    # Before any os.environ/ reference resolves: the section may define what they name.
+    apply_environment_variables(raw, source)
+    raw.pop("environment_variables", None)
+    raw = fold_litellm_settings(raw, source)
+    alias_section = raw.get("router_settings")
+    if isinstance(alias_section, dict) and "model_group_alias" in alias_section:
+        alias_section = dict(alias_section)
+        alias_value = alias_section.pop("model_group_alias")
+        raw["router_settings"] = alias_section
+    else:
+        alias_value = None
     try:
         resolved = _resolve_used(raw)
     except ConfigError as exc:
@@ -326,18 +357,17 @@ def settings_from_mapping(raw: Mapping[str, Any], *, source: str = "<config>") -
         first = exc.errors(include_input=False, include_url=False)[0]
         location = ".".join(_loc_part(p) for p in first["loc"]).replace(".[", "[")
         raise ConfigError(f"{source}: {location}: {first['msg']}") from None
-    return _build(document, source)
+    return _build(document, source, alias_value)
 
 
 def _loc_part(part: str | int) -> str:
     return f"[{part}]" if isinstance(part, int) else str(part)
 
 
-def _build(document: _File, source: str) -> Settings:
-    for key in sorted(set(document.litellm_settings.model_extra or {})):
-        log.warning("%s: litellm_settings.%s is not used by imagegen and is ignored", source, key)
-    for key in sorted(set(document.general_settings.model_extra or {})):
-        log.warning("%s: general_settings.%s is not used by imagegen and is ignored", source, key)
+def _build(document: _File, source: str, alias_value: Any = None) -> Settings:
+    refuse_unknown("litellm_settings", document.litellm_settings.model_extra or {}, source)
+    refuse_unknown("general_settings", document.general_settings.model_extra or {}, source)
+    refuse_unknown("router_settings", document.router_settings.model_extra or {}, source)
     # Adapters check the endpoints here; each gateway then makes instances of its own.
     providers = Providers.discover()
     deployments = tuple(
@@ -352,8 +382,9 @@ def _build(document: _File, source: str) -> Settings:
                 f"{source}: two deployments have the id {model_id!r}; give each its own "
                 "model_info.id"
             )
+    aliases = aliases_of(alias_value, seen, source)
     router = check_router_settings(document.router_settings, source)
-    check_fallback_names(router, seen, source)
+    check_fallback_names(router, seen | set(aliases.targets), source)
     server = document.server_settings
     _check_tls(server, source)
     default_model = server.default_model
@@ -379,6 +410,7 @@ def _build(document: _File, source: str) -> Settings:
         cache=build_cache_settings(
             document.litellm_settings.cache, document.litellm_settings.cache_params, source
         ),
+        aliases=aliases,
     )
 
 
@@ -441,12 +473,7 @@ def _deployment(entry: _Entry, where: str, providers: Providers) -> Deployment:
     request_defaults = _request_defaults(
         {k: extras.pop(k) for k in list(extras) if k in STANDARD_PARAMS}, where_params
     )
-    if router_options:
-        log.warning(
-            "%s: %s have no effect on image models and are ignored",
-            where_params,
-            ", ".join(sorted(router_options)),
-        )
+    refuse_deployment_keys(router_options, where_params)
     info = entry.model_info
     info_extra = dict(info.model_extra or {}) if info else {}
     price = price_from_model_info(info_extra, f"{where}.model_info")

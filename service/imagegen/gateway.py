@@ -359,7 +359,9 @@ class Gateway:
                 field_violations=[FieldViolation("model", "required")],
                 metadata={"field": "model"},
             )
-        return name
+        # An alias (router_settings.model_group_alias) is its group from here on, as in
+        # LiteLLM: the group's fallbacks, spend and facts name the group.
+        return self.settings.served_name(name)
 
     def _group_timeout(self, model: str) -> float:
         # A group's deployments each bound their own attempts (see _GatewayRoute.prepare);
@@ -519,6 +521,8 @@ class Gateway:
         # One entry per model name: a group's deployments serve the same model.
         for name in self.settings.model_names():
             deployment = self.settings.group(name)[0]
+            if deployment.model_name != name:  # an alias is listed under its own name
+                deployment = replace(deployment, model_name=name)
             resolved = self.resolve(deployment)
             spec, price = resolved.spec, resolved.price
             basis = "unknown" if price is None else price.basis

@@ -39,9 +39,12 @@ from imagegen.http.convert import (
 )
 from imagegen.http.errors import error_body, error_headers
 from imagegen.http.files import add_file_routes
+from imagegen.http.litellm_headers import litellm_headers
+from imagegen.http.litellm_keys import add_litellm_key_routes
 from imagegen.http.tracing import server_span_middleware
 from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
+from imagegen.spend.hook import access_of
 from imagegen.telemetry.hook import telemetry_hook
 from imagegen.types import CallFacts
 
@@ -73,6 +76,10 @@ _ROUTING_HEADERS = frozenset(
         "x-imagegen-api-base",
         "x-imagegen-request-id",
         "x-request-id",
+        # LiteLLM's names for the same facts; its cost headers wait for the end, like ours.
+        "x-litellm-model-id",
+        "x-litellm-model-api-base",
+        "x-litellm-call-id",
     }
 )
 
@@ -139,6 +146,8 @@ def _fact_headers(facts: CallFacts) -> dict[str, str]:
     if facts.request_id:
         # What OpenAI's SDKs read as the request id (`_request_id`, APIError.request_id).
         headers["x-request-id"] = headers["x-imagegen-request-id"]
+    # LiteLLM proxy callers (scripts, its SDK's litellm_proxy provider) read these names.
+    headers.update(litellm_headers(facts))
     return headers
 
 
@@ -166,6 +175,8 @@ class HttpDoor:
             # /v1 (OpenAI's) or not (LiteLLM proxy users commonly point at the bare host).
             self.app.router.add_post(f"{prefix}/images/generations", self._generations)
             self.app.router.add_get(f"{prefix}/models", self._models)
+        # LiteLLM's key-admin routes, for operators' scripts written against its proxy.
+        add_litellm_key_routes(self.app, access_of(gateway.hooks))
         self.app.router.add_get("/health/liveliness", self._liveliness)
         self.app.router.add_get("/health/liveness", self._liveliness)
         self.app.router.add_get("/health/readiness", self._readiness)

@@ -10,6 +10,11 @@ replaces the scheme and host (a VPC endpoint, a test server). Quirks handled:
 - auth is SigV4 for service `bedrock`, computed by botocore's signer in the async `prepare` hook
   over the exact bytes the transport sends; or a Bedrock API key as `Authorization: Bearer`
   (config `api_key`, env AWS_BEARER_TOKEN_BEDROCK, or a caller's own key), which wins when set;
+- `aws_bedrock_runtime_endpoint` (LiteLLM's name; a VPC endpoint) is the runtime URL, ahead of
+  `api_base` and AWS_BEDROCK_RUNTIME_ENDPOINT;
+- `aws_role_name` (with `aws_session_name`, `aws_external_id`, `aws_sts_endpoint`, or
+  `aws_web_identity_token`) is assumed through STS, signed with the credentials below, and the
+  role's credentials sign the Bedrock calls (`aws_assume.py`);
 - credentials: the deployment's `aws_access_key_id` / `aws_secret_access_key` /
   `aws_session_token`, else botocore's standard chain (environment, shared files and
   `aws_profile_name`, SSO, credential_process, container and instance roles), resolved once per
@@ -43,7 +48,7 @@ import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from imagegen.errors import (
     CallerCredentialRejectedError,
@@ -57,6 +62,7 @@ from imagegen.errors import (
     ProviderUnavailableError,
     redact_secrets,
 )
+from imagegen.providers.aws_assume import ROLE_OPTIONS, AssumedRoles, RoleSpec
 from imagegen.providers.base import Endpoint, HttpProvider, HttpRequest, ModelSpec, ProviderCall
 from imagegen.providers.bedrock_models import (
     PROVIDER,
@@ -78,6 +84,8 @@ ENDPOINT_OPTIONS = (
     "aws_session_token",
     "aws_region_name",
     "aws_profile_name",
+    "aws_bedrock_runtime_endpoint",
+    *ROLE_OPTIONS,
 )
 _REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 _AWS_HOST = re.compile(r"(?:^|\.)bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
@@ -193,10 +201,15 @@ class BedrockProvider(HttpProvider):
         "aws_secret_access_key",
         "aws_session_token",
         "aws_bearer_token",
+        *ROLE_OPTIONS,
     )
 
     def __init__(self) -> None:
         self.credential_chain = CredentialChain()
+        self.roles = AssumedRoles()
+
+    def _runtime_base(self, endpoint: Endpoint) -> str | None:
+        return _option(endpoint, "aws_bedrock_runtime_endpoint") or endpoint.api_base
 
     def spec_for(self, model: str) -> ModelSpec:
         family = family_for(model)
@@ -207,8 +220,9 @@ class BedrockProvider(HttpProvider):
         configured = _option(endpoint, "aws_region_name")
         if configured:
             return configured
-        if endpoint.api_base:
-            match = _AWS_HOST.search(urlsplit(endpoint.api_base).hostname or "")
+        base = self._runtime_base(endpoint)
+        if base:
+            match = _AWS_HOST.search(urlsplit(base).hostname or "")
             if match:
                 return match.group(1)
         for name in _REGION_ENV:
@@ -217,8 +231,9 @@ class BedrockProvider(HttpProvider):
         return self.credential_chain.region(_option(endpoint, "aws_profile_name"))
 
     def api_base(self, endpoint: Endpoint) -> str:
-        if endpoint.api_base:
-            return endpoint.api_base.rstrip("/")
+        base = self._runtime_base(endpoint)
+        if base:
+            return base.rstrip("/")
         region = self.region(endpoint)
         return f"https://bedrock-runtime.{region or 'REGION'}.amazonaws.com"
 
@@ -232,6 +247,9 @@ class BedrockProvider(HttpProvider):
             _option(endpoint, "aws_secret_access_key")
         ):
             problems.append("aws_access_key_id and aws_secret_access_key together")
+        role_parts = [n for n in ROLE_OPTIONS[1:] if _option(endpoint, n)]
+        if role_parts and not _option(endpoint, "aws_role_name"):
+            problems.append(f"aws_role_name with {', '.join(role_parts)}")
         # A bearer key sent to an explicit api_base is the one case that needs no region.
         if not (endpoint.api_key and endpoint.api_base) and self.region(endpoint) is None:
             problems.append("a region (aws_region_name, AWS_REGION or AWS_DEFAULT_REGION)")
@@ -283,6 +301,54 @@ class BedrockProvider(HttpProvider):
         return sign_request(request, credentials, region)
 
     async def _credentials(self, call: ProviderCall) -> ReadOnlyCredentials:
+        role = _option(call.endpoint, "aws_role_name")
+        if role:
+            return await self._role_credentials(call, role)
+        return await self._base_credentials(call)
+
+    async def _role_credentials(self, call: ProviderCall, role: str) -> ReadOnlyCredentials:
+        endpoint = call.endpoint
+        spec = RoleSpec(
+            role_arn=role,
+            session_name=_option(endpoint, "aws_session_name") or "imagegen",
+            external_id=_option(endpoint, "aws_external_id"),
+            sts_endpoint=_option(endpoint, "aws_sts_endpoint"),
+            region=self.region(endpoint),
+            profile=_option(endpoint, "aws_profile_name"),
+            web_identity_token=_option(endpoint, "aws_web_identity_token"),
+            base_key_id=_option(endpoint, "aws_access_key_id"),
+            base_secret=_option(endpoint, "aws_secret_access_key"),
+            base_token=_option(endpoint, "aws_session_token"),
+        )
+        try:
+            credentials = await asyncio.to_thread(self.roles.credentials, spec)
+            if credentials.refresh_needed():
+                return await asyncio.to_thread(credentials.get_frozen_credentials)
+            return credentials.get_frozen_credentials()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "")) or "ClientError"
+            raise ProviderAuthenticationError(
+                f"AWS STS refused to let these credentials assume the role ({code[:64]})",
+                provider=self.name,
+                request_sent=False,
+                metadata={"upstream_code": code[:64]},
+            ) from None
+        except NoCredentialsError:
+            raise ProviderNotConfiguredError(
+                f"bedrock/{call.provider_model}: no AWS credentials to assume the role with; "
+                "set aws_access_key_id and aws_secret_access_key, a profile, or an instance role",
+                metadata={"provider": self.name},
+                request_sent=False,
+            ) from None
+        except BotoCoreError as exc:
+            # The class name says what failed (EndpointConnectionError, ...).
+            raise ProviderUnavailableError(
+                f"could not assume the role through AWS STS ({type(exc).__name__})",
+                provider=self.name,
+                request_sent=False,
+            ) from None
+
+    async def _base_credentials(self, call: ProviderCall) -> ReadOnlyCredentials:
         endpoint = call.endpoint
         key_id = _option(endpoint, "aws_access_key_id")
         secret = _option(endpoint, "aws_secret_access_key")

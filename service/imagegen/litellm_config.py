@@ -1,0 +1,273 @@
+"""LiteLLM's config keys that live outside imagegen's own sections, folded into them.
+
+A LiteLLM proxy config carries some settings where LiteLLM's module reads them
+(`litellm_settings`, `environment_variables`, `router_settings.model_group_alias`).
+This module turns each into what imagegen does with it, on the raw document before
+validation, so that the rest of the config code sees one shape. A key is either
+honoured with LiteLLM's meaning or refused with a ConfigError that names it and says
+what to use instead: a changed behaviour is never silent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from imagegen.errors import ConfigError
+
+ENV_PREFIX = "os.environ/"
+
+# litellm_settings keys the config validates itself (config._LitellmSettings).
+# cache / cache_params: the image cache (imagegen.cache.settings checks cache_params).
+OWN_KEYS = frozenset({"drop_params", "request_timeout", "cache", "cache_params"})
+# litellm_settings keys that are router_settings keys of the same name and meaning
+# (LiteLLM's proxy hands them to its Router).
+ROUTER_KEYS = ("num_retries", "fallbacks", "default_fallbacks", "content_policy_fallbacks")
+CALLBACK_KEYS = ("callbacks", "success_callback", "failure_callback")
+# LiteLLM's switch for Entra ID tokens from the default Azure credential (managed or
+# workload identity) on azure/ deployments without a key; per deployment in imagegen.
+AZURE_TOKEN_REFRESH = "enable_azure_ad_token_refresh"
+# Keys accepted only with the value that is imagegen's behaviour anyway.
+_SAME_AS_IMAGEGEN: Mapping[str, object] = {
+    "set_verbose": False,
+    "telemetry": False,  # LiteLLM's usage reporting to its makers; imagegen sends none
+}
+# Keys imagegen has no equivalent for, with what to use instead.
+_REFUSED: Mapping[str, str] = {
+    "context_window_fallbacks": "not for images (image models have no context window)",
+    "set_verbose": "set the log level of the `imagegen` logger instead",
+    "json_logs": "use telemetry_settings.log_format: json",
+    "turn_off_message_logging": (
+        "prompts are left out by default; see telemetry_settings.log_prompts"
+    ),
+    "service_callbacks": "use telemetry_settings.callbacks",
+    "max_budget": "use general_settings / keys budgets",
+}
+# LiteLLM's otel callback reads these; the first is its own endpoint variable.
+_LITELLM_OTEL_ENDPOINT = "OTEL_ENDPOINT"
+_OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+@dataclass(frozen=True, slots=True)
+class Aliases:
+    """router_settings.model_group_alias: names served as another model group."""
+
+    targets: Mapping[str, str] = field(default_factory=dict)
+    """alias → the model_name it is served as."""
+    hidden: frozenset[str] = frozenset()
+    """Aliases that are served but not listed (LiteLLM's `hidden: true`)."""
+
+
+def apply_environment_variables(raw: Mapping[str, Any], source: str) -> None:
+    """`environment_variables`: set each variable before `os.environ/` references resolve.
+
+    As in LiteLLM, a value is a default: a variable the process already has keeps its
+    value (so a deployment's environment overrides the file).
+    """
+    section = raw.get("environment_variables")
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise ConfigError(f"{source}: environment_variables: must be a mapping of NAME: value")
+    for name, value in section.items():
+        where = f"{source}: environment_variables.{name}"
+        if not isinstance(name, str) or not name or "=" in name or "\x00" in name:
+            raise ConfigError(f"{where}: not a valid variable name")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigError(f"{where}: must be a string or a number")
+        if name in os.environ:
+            continue
+        text = str(value)
+        if text.startswith(ENV_PREFIX):
+            ref = text[len(ENV_PREFIX) :]
+            if ref not in os.environ:
+                raise ConfigError(f"{where}: environment variable {ref} is not set")
+            text = os.environ[ref]
+        os.environ[name] = text
+
+
+def fold_litellm_settings(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """The document with `litellm_settings` keys moved to the sections that act on them.
+
+    Raises ConfigError for a key imagegen cannot honour.
+    """
+    section = raw.get("litellm_settings")
+    if section is None:
+        return raw
+    if not isinstance(section, dict):
+        return raw  # the schema reports the wrong type with its location
+    raw = dict(raw)
+    own: dict[str, Any] = {}
+    router = _section(raw, "router_settings", source)
+    telemetry = _section(raw, "telemetry_settings", source)
+    otel = False
+    for key, value in section.items():
+        where = f"{source}: litellm_settings.{key}"
+        if key in OWN_KEYS:
+            own[key] = value
+        elif key in ROUTER_KEYS:
+            if key in router and router[key] != value:
+                raise ConfigError(
+                    f"{where}: router_settings.{key} says otherwise; give it in one place"
+                )
+            router[key] = value
+        elif key in CALLBACK_KEYS:
+            otel = _callbacks(value, where) or otel
+        elif key == AZURE_TOKEN_REFRESH:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: must be true or false")
+            if value:
+                raw["model_list"] = _with_azure_token_refresh(raw.get("model_list"))
+        elif key in _SAME_AS_IMAGEGEN and value == _SAME_AS_IMAGEGEN[key]:
+            continue
+        elif key in _REFUSED:
+            raise ConfigError(f"{where}: not supported by imagegen: {_REFUSED[key]}")
+        else:
+            raise ConfigError(
+                f"{where}: not supported by imagegen (it would change nothing here, and a "
+                "setting that silently does nothing is worse than none); remove it"
+            )
+    if otel:
+        _turn_on_otlp(telemetry, source)
+    raw["litellm_settings"] = own
+    if router:
+        raw["router_settings"] = router
+    if telemetry:
+        raw["telemetry_settings"] = telemetry
+    return raw
+
+
+def _with_azure_token_refresh(entries: Any) -> Any:
+    if not isinstance(entries, list):
+        return entries
+    updated = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            name = "litellm_params" if "litellm_params" in entry else "params"
+            params = entry.get(name)
+            model = params.get("model") if isinstance(params, dict) else None
+            if isinstance(params, dict) and isinstance(model, str) and model.startswith("azure/"):
+                entry = {**entry, name: {AZURE_TOKEN_REFRESH: True, **params}}
+        updated.append(entry)
+    return updated
+
+
+def _section(raw: Mapping[str, Any], name: str, source: str) -> dict[str, Any]:
+    value = raw.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {name}: must be a mapping")
+    return dict(value)
+
+
+def _callbacks(value: Any, where: str) -> bool:
+    """Whether the list names LiteLLM's `otel`; any other callback is refused."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{where}: must be a list of callback names")
+    for name in names:
+        if name != "otel":
+            raise ConfigError(
+                f"{where}: callback {name!r} is not supported by imagegen; 'otel' is (OTLP "
+                "export), and telemetry_settings.callbacks sends each request to stdout, a "
+                "file, a webhook or a Python class"
+            )
+    return bool(names)
+
+
+def _turn_on_otlp(telemetry: dict[str, Any], source: str) -> None:
+    # LiteLLM's otel callback exports to OTEL_ENDPOINT (or the standard OTLP variables);
+    # imagegen exports traces over OTLP/HTTP whenever an endpoint is known, so the callback
+    # means: find the endpoint, and refuse when there is none rather than trace nowhere.
+    where = f"{source}: litellm_settings.callbacks: 'otel'"
+    exporter = os.environ.get("OTEL_EXPORTER", "").strip().lower()
+    if exporter and exporter not in ("otlp_http", "otlp"):
+        raise ConfigError(
+            f"{where}: OTEL_EXPORTER={exporter!r} is not supported; imagegen exports over "
+            "OTLP/HTTP (OTEL_EXPORTER=otlp_http)"
+        )
+    if os.environ.get("OTEL_HEADERS") and not os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"):
+        raise ConfigError(
+            f"{where}: OTEL_HEADERS is LiteLLM's name; set OTEL_EXPORTER_OTLP_HEADERS instead"
+        )
+    if telemetry.get("otlp_endpoint") or any(os.environ.get(name) for name in _OTLP_ENV):
+        return
+    endpoint = os.environ.get(_LITELLM_OTEL_ENDPOINT)
+    if not endpoint:
+        raise ConfigError(
+            f"{where}: needs an OTLP/HTTP endpoint: set OTEL_ENDPOINT or "
+            "OTEL_EXPORTER_OTLP_ENDPOINT, or telemetry_settings.otlp_endpoint"
+        )
+    telemetry["otlp_endpoint"] = _otlp_base(endpoint)
+
+
+def _otlp_base(endpoint: str) -> str:
+    # LiteLLM's OTEL_ENDPOINT may name the traces path itself; imagegen adds it.
+    stripped = endpoint.rstrip("/")
+    suffix = "/v1/traces"
+    return stripped[: -len(suffix)] if stripped.endswith(suffix) else stripped
+
+
+def aliases_of(value: Any, served: set[str], source: str) -> Aliases:
+    """router_settings.model_group_alias, checked against the served model names.
+
+    LiteLLM writes `{alias: group}` or `{alias: {model: group, hidden: true}}`.
+    """
+    where = f"{source}: router_settings.model_group_alias"
+    if value is None:
+        return Aliases()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be a mapping of alias: model_name")
+    targets: dict[str, str] = {}
+    hidden: set[str] = set()
+    for alias, target in value.items():
+        at = f"{where}.{alias}"
+        if isinstance(target, dict):
+            unknown = set(target) - {"model", "hidden"}
+            if unknown:
+                raise ConfigError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+            if not isinstance(target.get("hidden", False), bool):
+                raise ConfigError(f"{at}.hidden: must be true or false")
+            if target.get("hidden", False):
+                hidden.add(str(alias))
+            target = target.get("model")
+        if not isinstance(alias, str) or not alias:
+            raise ConfigError(f"{where}: an alias must be a non-empty string")
+        if not isinstance(target, str) or not target:
+            raise ConfigError(f"{at}: must name a model_name (or be {{model: ..., hidden: ...}})")
+        if alias in served:
+            raise ConfigError(f"{at}: {alias!r} is a model_name already; an alias needs a new name")
+        if target not in served:
+            raise ConfigError(f"{at}: {target!r} is not in model_list")
+        targets[alias] = target
+    return Aliases(targets=targets, hidden=frozenset(hidden))
+
+
+# Per-deployment LiteLLM router keys imagegen has no per-deployment equivalent for.
+DEPLOYMENT_REFUSED: Mapping[str, str] = {
+    "tpm": "image models are not limited by tokens; use rpm or ipm (images per minute)",
+    "num_retries": "retries are the router's: router_settings.num_retries",
+    "max_retries": "retries are the router's: router_settings.num_retries",
+    "cooldown_time": "cooldowns are the router's: router_settings.cooldown_time",
+    "stream_timeout": "use timeout (it bounds streams too)",
+    "region_name": "use the provider's own key (aws_region_name, vertex_location)",
+    "custom_llm_provider": "name the provider in model: provider/model",
+}
+
+
+def refuse_unknown(section: str, keys: Iterable[str], source: str) -> None:
+    """A ConfigError naming the first key of `section` that imagegen does not act on."""
+    for key in sorted(keys):
+        raise ConfigError(
+            f"{source}: {section}.{key}: not supported by imagegen; remove it (a setting that "
+            "silently does nothing would change behaviour unseen)"
+        )
+
+
+def refuse_deployment_keys(keys: Iterable[str], where: str) -> None:
+    """A ConfigError for the first per-deployment key of DEPLOYMENT_REFUSED in `keys`."""
+    for key in sorted(keys):
+        raise ConfigError(f"{where}.{key}: not supported by imagegen: {DEPLOYMENT_REFUSED[key]}")
