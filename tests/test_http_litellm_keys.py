@@ -4,6 +4,7 @@ envelope; a generated key then works (and a deleted one does not) on both doors.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from imagegen.errors import UnauthenticatedError
+from imagegen.errors import KeyRateLimitedError, UnauthenticatedError
 from tests.conftest import Served, ServeFactory
 from tests.fakes.openai import OpenAIFake
 from tests.spend_helpers import MASTER, TEAM_KEY, access_config, client
@@ -199,3 +200,25 @@ async def test_answers_match_the_documented_schemas(serve: ServeFactory, config:
         full = await http.get("/key/list", params={"return_full_object": "true"})
         check(full, "LiteLLMKeyList")
         check(await http.post("/key/delete", json={"key_aliases": ["doc"]}), "LiteLLMDeletedKeys")
+
+
+async def test_a_generated_keys_max_parallel_requests_is_kept_and_enforced(
+    serve: ServeFactory, config: str, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(config)
+    async with admin(served) as http:
+        bad = await http.post("/key/generate", json={"max_parallel_requests": -1})
+        assert bad.status_code == 400 and "max_parallel_requests" in bad.text
+        made = await http.post(
+            "/key/generate", json={"key_alias": "one-at-a-time", "max_parallel_requests": 1}
+        )
+        assert made.status_code == 200, made.text
+        assert made.json()["max_parallel_requests"] == 1
+    openai_fake.delay = 0.5
+    async with client(served, made.json()["key"]) as new:
+        outcomes = await asyncio.gather(
+            *(new.generate_images("a cat", model="dall-e-2") for _ in range(3)),
+            return_exceptions=True,
+        )
+    refused = [o for o in outcomes if isinstance(o, KeyRateLimitedError)]
+    assert len(refused) == 2 and refused[0].subject == "key:one-at-a-time:max_parallel_requests"

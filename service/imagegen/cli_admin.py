@@ -73,6 +73,8 @@ def _keys_create(args: argparse.Namespace) -> int:
             models=args.models or [],
             rpm=args.rpm or 0,
             ipm=args.ipm or 0,
+            max_parallel_requests=args.max_parallel_requests or 0,
+            max_parallel_streams=args.max_parallel_streams or 0,
             max_budget=args.max_budget or "",
             budget_period=periods[args.budget_period],
             tags=args.tags or [],
@@ -160,6 +162,12 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--models", nargs="*", help="allowed model names (default: all)")
     create.add_argument("--rpm", type=int, default=None, help="requests per minute")
     create.add_argument("--ipm", type=int, default=None, help="images per minute")
+    create.add_argument(
+        "--max-parallel-requests", type=int, default=None, help="calls in flight at once"
+    )
+    create.add_argument(
+        "--max-parallel-streams", type=int, default=None, help="streams open at once"
+    )
     create.add_argument("--max-budget", default=None, help="USD per budget period")
     create.add_argument("--budget-period", choices=["daily", "monthly"], default=None)
     create.add_argument("--tags", nargs="*")

@@ -44,12 +44,19 @@ _PERIOD_NAMES: dict[BudgetPeriod | None, str | None] = {
 }
 # /key/generate fields and how they map; anything else is refused.
 _GENERATE_FIELDS = frozenset(
-    {"key_alias", "models", "max_budget", "budget_duration", "rpm_limit", "tags", "metadata"}
+    {
+        "key_alias",
+        "models",
+        "max_budget",
+        "budget_duration",
+        "rpm_limit",
+        "max_parallel_requests",
+        "tags",
+        "metadata",
+    }
 )
 # Fields LiteLLM callers often send empty: accepted only when they ask for nothing.
-_EMPTY_OK = frozenset(
-    {"duration", "tpm_limit", "team_id", "user_id", "max_parallel_requests", "aliases"}
-)
+_EMPTY_OK = frozenset({"duration", "tpm_limit", "team_id", "user_id", "aliases"})
 _MAX_PAGE_SIZE = 100
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -186,6 +193,7 @@ def _template(body: dict[str, Any]) -> KeySpec:
         alias=alias.strip(),
         models=tuple(_strings(body, "models")),
         rpm=_limit(body.get("rpm_limit"), "rpm_limit"),
+        max_parallel_requests=_limit(body.get("max_parallel_requests"), "max_parallel_requests"),
         max_budget=budget,
         budget_period=period,
         tags=tuple(_strings(body, "tags")),
@@ -204,6 +212,7 @@ async def _info(access: AccessHook, key: KeySpec) -> dict[str, Any]:
         "models": list(key.models),
         "rpm_limit": key.rpm,
         "tpm_limit": None,
+        "max_parallel_requests": key.max_parallel_requests,
         "tags": list(key.tags),
         "expires": None,
         "blocked": key.revoked,

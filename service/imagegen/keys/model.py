@@ -37,6 +37,10 @@ class KeySpec:
     rpm: int | None = None
     ipm: int | None = None
     """Images per minute (the n of each request counts)."""
+    max_parallel_requests: int | None = None
+    """Calls of the key in flight at once (streams included), fleet-wide in fleet mode."""
+    max_parallel_streams: int | None = None
+    """Streaming calls of the key open at once (they also count as requests)."""
     max_budget: Decimal | None = None
     budget_period: BudgetPeriod | None = None
     """None: the budget covers the key's whole life."""

@@ -90,6 +90,9 @@ def key_template(message: kpb.CreateKeyRequest) -> KeySpec:
         raise invalid_field("alias", "alias is required (at most 128 characters)")
     if message.rpm < 0 or message.ipm < 0:
         raise invalid_field("rpm" if message.rpm < 0 else "ipm", "limits must not be negative")
+    for name in ("max_parallel_requests", "max_parallel_streams"):
+        if getattr(message, name) < 0:
+            raise invalid_field(name, "limits must not be negative")
     budget: Decimal | None = None
     if message.max_budget:
         try:
@@ -107,6 +110,8 @@ def key_template(message: kpb.CreateKeyRequest) -> KeySpec:
         models=tuple(message.models),
         rpm=message.rpm or None,
         ipm=message.ipm or None,
+        max_parallel_requests=message.max_parallel_requests or None,
+        max_parallel_streams=message.max_parallel_streams or None,
         max_budget=budget,
         budget_period=period,
         tags=tuple(message.tags),
@@ -128,4 +133,6 @@ def key_to_proto(key: KeySpec, period_spend: Decimal) -> kpb.KeyInfo:
         revoked=key.revoked,
         source=key.source,
         period_spend=str(period_spend),
+        max_parallel_requests=key.max_parallel_requests or 0,
+        max_parallel_streams=key.max_parallel_streams or 0,
     )

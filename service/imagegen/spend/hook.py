@@ -8,6 +8,7 @@ The in-process SDK (door "sdk") is the program itself: it is not asked for a key
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ from imagegen.keys.registry import KeyRegistry
 from imagegen.pricing.quote import Quoter
 from imagegen.spend.budgets import Hold
 from imagegen.spend.quota.build import build_quota
+from imagegen.spend.quota.parallel import Lease
 from imagegen.spend.rows import SpendRow
 from imagegen.spend.settings import AccessSettings
 from imagegen.spend.store import Store, open_store
@@ -47,6 +49,7 @@ class _Call:
     started_at: float
     key: KeySpec | None = None
     hold: Hold | None = None
+    lease: Lease | None = None
     images: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -135,6 +138,9 @@ class AccessHook(RequestHook):
                 f"key {key.alias!r} may not call model {model[:128]!r}",
                 metadata={"key_alias": key.alias, "model": model[:128]},
             )
+        # A place among the key's calls (and streams) in flight, given back in `finished`
+        # whatever happens next (the gateway calls it even when a hook refuses the call).
+        call.lease = await self.ledger.enter(key, state.streaming, state.decisions)
         images = state.request.n or 1
         amount: Decimal | None = None
         if key.max_budget is not None:
@@ -164,6 +170,10 @@ class AccessHook(RequestHook):
         call = state.extensions.get(self.name)
         if not isinstance(call, _Call):
             call = _Call(started_at=time.time())
+        if call.lease is not None:
+            lease, call.lease = call.lease, None
+            # Shielded: a caller's cancellation must not leave the lease to expire.
+            await asyncio.shield(self.ledger.leave(lease))
         cost = state.facts.response_cost
         held = call.hold.amount if call.hold is not None else Decimal(0)
         # Unknown: the provider may have billed; the budget keeps the quote it held.

@@ -46,7 +46,11 @@ KEY_COLUMNS = (
     "allow_request_credentials",
     "revoked",
     "created_at",
+    "max_parallel_requests",
+    "max_parallel_streams",
 )
+# Columns added after the first release: a database created before them gets them at open.
+ADDED_KEY_COLUMNS = (("max_parallel_requests", "INTEGER"), ("max_parallel_streams", "INTEGER"))
 # The SQL expression each grouping reads (tags are unnested by each store its own way).
 GROUP_COLUMNS = {"key": "key_alias", "model": "model_group", "user": "user_id"}
 
@@ -92,6 +96,8 @@ def key_values(key: KeySpec) -> tuple[Any, ...]:
         int(key.allow_request_credentials),
         int(key.revoked),
         key.created_at,
+        key.max_parallel_requests,
+        key.max_parallel_streams,
     )
 
 
@@ -111,4 +117,6 @@ def key_from(values: Sequence[Any]) -> KeySpec:
         revoked=bool(record["revoked"]),
         source="database",
         created_at=float(record["created_at"]),
+        max_parallel_requests=record["max_parallel_requests"],
+        max_parallel_streams=record["max_parallel_streams"],
     )

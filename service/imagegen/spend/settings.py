@@ -10,6 +10,8 @@ keys:
     models: [dall-e-3]
     rpm: 60
     ipm: 120
+    max_parallel_requests: 8                    # calls in flight at once (streams included)
+    max_parallel_streams: 2                     # streams open at once
     max_budget: 25.00
     budget_period: monthly
     tags: [team-a]
@@ -62,6 +64,8 @@ class KeyEntry(BaseModel):
     models: list[str] = Field(default_factory=list)
     rpm: int | None = Field(default=None, ge=1)
     ipm: int | None = Field(default=None, ge=1)
+    max_parallel_requests: int | None = Field(default=None, ge=1)
+    max_parallel_streams: int | None = Field(default=None, ge=1)
     max_budget: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
     budget_period: Literal["daily", "monthly"] | None = None
     tags: list[str] = Field(default_factory=list)
@@ -126,6 +130,8 @@ def build_access(general: GeneralSection, entries: list[KeyEntry], source: str) 
                 models=tuple(entry.models),
                 rpm=entry.rpm,
                 ipm=entry.ipm,
+                max_parallel_requests=entry.max_parallel_requests,
+                max_parallel_streams=entry.max_parallel_streams,
                 max_budget=entry.max_budget,
                 budget_period=entry.budget_period,
                 tags=tuple(entry.tags),

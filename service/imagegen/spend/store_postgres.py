@@ -16,6 +16,7 @@ from imagegen.errors import AlreadyExistsError
 from imagegen.keys.model import KeySpec
 from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
 from imagegen.spend.schema import (
+    ADDED_KEY_COLUMNS,
     GROUP_COLUMNS,
     KEY_COLUMNS,
     SPEND_COLUMNS,
@@ -39,7 +40,12 @@ _SCHEMA = (
     key_hash TEXT PRIMARY KEY, alias TEXT NOT NULL UNIQUE, models TEXT NOT NULL,
     rpm INTEGER, ipm INTEGER, max_budget TEXT, budget_period TEXT, tags TEXT NOT NULL,
     allow_request_credentials INTEGER NOT NULL, revoked INTEGER NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL)""",
+    created_at DOUBLE PRECISION NOT NULL,
+    max_parallel_requests INTEGER, max_parallel_streams INTEGER)""",
+    *(
+        f"ALTER TABLE imagegen_keys ADD COLUMN IF NOT EXISTS {name} {kind}"
+        for name, kind in ADDED_KEY_COLUMNS
+    ),
 )
 
 

@@ -20,6 +20,7 @@ from imagegen.errors import AlreadyExistsError
 from imagegen.keys.model import KeySpec
 from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
 from imagegen.spend.schema import (
+    ADDED_KEY_COLUMNS,
     GROUP_COLUMNS,
     KEY_COLUMNS,
     SPEND_COLUMNS,
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS imagegen_keys (
     key_hash TEXT PRIMARY KEY, alias TEXT NOT NULL UNIQUE, models TEXT NOT NULL,
     rpm INTEGER, ipm INTEGER, max_budget TEXT, budget_period TEXT, tags TEXT NOT NULL,
     allow_request_credentials INTEGER NOT NULL, revoked INTEGER NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL, max_parallel_requests INTEGER, max_parallel_streams INTEGER
 );
 """
 
@@ -88,6 +89,10 @@ class SqliteStore:
             db.execute("PRAGMA synchronous=FULL")
             db.create_aggregate("decsum", 1, _DecimalSum)  # type: ignore[arg-type]
             db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(imagegen_keys)")}
+            for name, kind in ADDED_KEY_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE imagegen_keys ADD COLUMN {name} {kind}")
             self._db = db
 
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)

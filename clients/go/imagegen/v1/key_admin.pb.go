@@ -99,8 +99,14 @@ type CreateKeyRequest struct {
 	// Whether calls with this key may send their own api_key, api_base and
 	// api_version.
 	AllowRequestCredentials bool `protobuf:"varint,8,opt,name=allow_request_credentials,json=allowRequestCredentials,proto3" json:"allow_request_credentials,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Calls of the key in flight at once, streams included (fleet-wide in fleet
+	// mode); 0 means no limit.
+	MaxParallelRequests int32 `protobuf:"varint,9,opt,name=max_parallel_requests,json=maxParallelRequests,proto3" json:"max_parallel_requests,omitempty"`
+	// Streams of the key open at once (fleet-wide in fleet mode); 0 means no
+	// limit.
+	MaxParallelStreams int32 `protobuf:"varint,10,opt,name=max_parallel_streams,json=maxParallelStreams,proto3" json:"max_parallel_streams,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CreateKeyRequest) Reset() {
@@ -187,6 +193,20 @@ func (x *CreateKeyRequest) GetAllowRequestCredentials() bool {
 		return x.AllowRequestCredentials
 	}
 	return false
+}
+
+func (x *CreateKeyRequest) GetMaxParallelRequests() int32 {
+	if x != nil {
+		return x.MaxParallelRequests
+	}
+	return 0
+}
+
+func (x *CreateKeyRequest) GetMaxParallelStreams() int32 {
+	if x != nil {
+		return x.MaxParallelStreams
+	}
+	return 0
 }
 
 // The created key.
@@ -445,9 +465,13 @@ type KeyInfo struct {
 	// Where the key comes from: "config" or "database".
 	Source string `protobuf:"bytes,11,opt,name=source,proto3" json:"source,omitempty"`
 	// What it spent in the current budget period, as a decimal string in USD.
-	PeriodSpend   string `protobuf:"bytes,12,opt,name=period_spend,json=periodSpend,proto3" json:"period_spend,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PeriodSpend string `protobuf:"bytes,12,opt,name=period_spend,json=periodSpend,proto3" json:"period_spend,omitempty"`
+	// Calls in flight at once, streams included; 0 means no limit.
+	MaxParallelRequests int32 `protobuf:"varint,13,opt,name=max_parallel_requests,json=maxParallelRequests,proto3" json:"max_parallel_requests,omitempty"`
+	// Streams open at once; 0 means no limit.
+	MaxParallelStreams int32 `protobuf:"varint,14,opt,name=max_parallel_streams,json=maxParallelStreams,proto3" json:"max_parallel_streams,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *KeyInfo) Reset() {
@@ -564,11 +588,25 @@ func (x *KeyInfo) GetPeriodSpend() string {
 	return ""
 }
 
+func (x *KeyInfo) GetMaxParallelRequests() int32 {
+	if x != nil {
+		return x.MaxParallelRequests
+	}
+	return 0
+}
+
+func (x *KeyInfo) GetMaxParallelStreams() int32 {
+	if x != nil {
+		return x.MaxParallelStreams
+	}
+	return 0
+}
+
 var File_imagegen_v1_key_admin_proto protoreflect.FileDescriptor
 
 const file_imagegen_v1_key_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1bimagegen/v1/key_admin.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\"\xc3\x02\n" +
+	"\x1bimagegen/v1/key_admin.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\"\xb5\x03\n" +
 	"\x10CreateKeyRequest\x12\x1a\n" +
 	"\x05alias\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05alias\x12\x1c\n" +
 	"\x06models\x18\x02 \x03(\tB\x04\xe2A\x01\x01R\x06models\x12\x16\n" +
@@ -578,7 +616,10 @@ const file_imagegen_v1_key_admin_proto_rawDesc = "" +
 	"max_budget\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\tmaxBudget\x12D\n" +
 	"\rbudget_period\x18\x06 \x01(\x0e2\x19.imagegen.v1.BudgetPeriodB\x04\xe2A\x01\x01R\fbudgetPeriod\x12\x18\n" +
 	"\x04tags\x18\a \x03(\tB\x04\xe2A\x01\x01R\x04tags\x12@\n" +
-	"\x19allow_request_credentials\x18\b \x01(\bB\x04\xe2A\x01\x01R\x17allowRequestCredentials\"O\n" +
+	"\x19allow_request_credentials\x18\b \x01(\bB\x04\xe2A\x01\x01R\x17allowRequestCredentials\x128\n" +
+	"\x15max_parallel_requests\x18\t \x01(\x05B\x04\xe2A\x01\x01R\x13maxParallelRequests\x126\n" +
+	"\x14max_parallel_streams\x18\n" +
+	" \x01(\x05B\x04\xe2A\x01\x01R\x12maxParallelStreams\"O\n" +
 	"\x11CreateKeyResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12(\n" +
 	"\x04info\x18\x02 \x01(\v2\x14.imagegen.v1.KeyInfoR\x04info\"\x11\n" +
@@ -588,7 +629,7 @@ const file_imagegen_v1_key_admin_proto_rawDesc = "" +
 	"\x10RevokeKeyRequest\x12\x1a\n" +
 	"\x05alias\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05alias\"=\n" +
 	"\x11RevokeKeyResponse\x12(\n" +
-	"\x04info\x18\x01 \x01(\v2\x14.imagegen.v1.KeyInfoR\x04info\"\xf6\x02\n" +
+	"\x04info\x18\x01 \x01(\v2\x14.imagegen.v1.KeyInfoR\x04info\"\xdc\x03\n" +
 	"\aKeyInfo\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x16\n" +
@@ -603,7 +644,9 @@ const file_imagegen_v1_key_admin_proto_rawDesc = "" +
 	"\arevoked\x18\n" +
 	" \x01(\bR\arevoked\x12\x16\n" +
 	"\x06source\x18\v \x01(\tR\x06source\x12!\n" +
-	"\fperiod_spend\x18\f \x01(\tR\vperiodSpend*a\n" +
+	"\fperiod_spend\x18\f \x01(\tR\vperiodSpend\x122\n" +
+	"\x15max_parallel_requests\x18\r \x01(\x05R\x13maxParallelRequests\x120\n" +
+	"\x14max_parallel_streams\x18\x0e \x01(\x05R\x12maxParallelStreams*a\n" +
 	"\fBudgetPeriod\x12\x1d\n" +
 	"\x19BUDGET_PERIOD_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13BUDGET_PERIOD_DAILY\x10\x01\x12\x19\n" +

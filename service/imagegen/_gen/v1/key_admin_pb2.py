@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bimagegen/v1/key_admin.proto\x12\x0bimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\"\xf2\x01\n\x10\x43reateKeyRequest\x12\x13\n\x05\x61lias\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06models\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x11\n\x03rpm\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x11\n\x03ipm\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\nmax_budget\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x36\n\rbudget_period\x18\x06 \x01(\x0e\x32\x19.imagegen.v1.BudgetPeriodB\x04\xe2\x41\x01\x01\x12\x12\n\x04tags\x18\x07 \x03(\tB\x04\xe2\x41\x01\x01\x12\'\n\x19\x61llow_request_credentials\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x01\"D\n\x11\x43reateKeyResponse\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x04info\x18\x02 \x01(\x0b\x32\x14.imagegen.v1.KeyInfo\"\x11\n\x0fListKeysRequest\"6\n\x10ListKeysResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.imagegen.v1.KeyInfo\"\'\n\x10RevokeKeyRequest\x12\x13\n\x05\x61lias\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"7\n\x11RevokeKeyResponse\x12\"\n\x04info\x18\x01 \x01(\x0b\x32\x14.imagegen.v1.KeyInfo\"\x80\x02\n\x07KeyInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x0b\n\x03rpm\x18\x04 \x01(\x05\x12\x0b\n\x03ipm\x18\x05 \x01(\x05\x12\x12\n\nmax_budget\x18\x06 \x01(\t\x12\x30\n\rbudget_period\x18\x07 \x01(\x0e\x32\x19.imagegen.v1.BudgetPeriod\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12!\n\x19\x61llow_request_credentials\x18\t \x01(\x08\x12\x0f\n\x07revoked\x18\n \x01(\x08\x12\x0e\n\x06source\x18\x0b \x01(\t\x12\x14\n\x0cperiod_spend\x18\x0c \x01(\t*a\n\x0c\x42udgetPeriod\x12\x1d\n\x19\x42UDGET_PERIOD_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42UDGET_PERIOD_DAILY\x10\x01\x12\x19\n\x15\x42UDGET_PERIOD_MONTHLY\x10\x02\x32\xeb\x01\n\x08KeyAdmin\x12J\n\tCreateKey\x12\x1d.imagegen.v1.CreateKeyRequest\x1a\x1e.imagegen.v1.CreateKeyResponse\x12G\n\x08ListKeys\x12\x1c.imagegen.v1.ListKeysRequest\x1a\x1d.imagegen.v1.ListKeysResponse\x12J\n\tRevokeKey\x12\x1d.imagegen.v1.RevokeKeyRequest\x1a\x1e.imagegen.v1.RevokeKeyResponseBb\n\x0f\x64\x65v.imagegen.v1B\rKeyAdminProtoP\x01Z>github.com/imagegen/imagegen/clients/go/imagegen/v1;imagegenv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bimagegen/v1/key_admin.proto\x12\x0bimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\"\xbb\x02\n\x10\x43reateKeyRequest\x12\x13\n\x05\x61lias\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06models\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x11\n\x03rpm\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x11\n\x03ipm\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\nmax_budget\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x36\n\rbudget_period\x18\x06 \x01(\x0e\x32\x19.imagegen.v1.BudgetPeriodB\x04\xe2\x41\x01\x01\x12\x12\n\x04tags\x18\x07 \x03(\tB\x04\xe2\x41\x01\x01\x12\'\n\x19\x61llow_request_credentials\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12#\n\x15max_parallel_requests\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\"\n\x14max_parallel_streams\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x01\"D\n\x11\x43reateKeyResponse\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x04info\x18\x02 \x01(\x0b\x32\x14.imagegen.v1.KeyInfo\"\x11\n\x0fListKeysRequest\"6\n\x10ListKeysResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.imagegen.v1.KeyInfo\"\'\n\x10RevokeKeyRequest\x12\x13\n\x05\x61lias\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"7\n\x11RevokeKeyResponse\x12\"\n\x04info\x18\x01 \x01(\x0b\x32\x14.imagegen.v1.KeyInfo\"\xbd\x02\n\x07KeyInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x0b\n\x03rpm\x18\x04 \x01(\x05\x12\x0b\n\x03ipm\x18\x05 \x01(\x05\x12\x12\n\nmax_budget\x18\x06 \x01(\t\x12\x30\n\rbudget_period\x18\x07 \x01(\x0e\x32\x19.imagegen.v1.BudgetPeriod\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12!\n\x19\x61llow_request_credentials\x18\t \x01(\x08\x12\x0f\n\x07revoked\x18\n \x01(\x08\x12\x0e\n\x06source\x18\x0b \x01(\t\x12\x14\n\x0cperiod_spend\x18\x0c \x01(\t\x12\x1d\n\x15max_parallel_requests\x18\r \x01(\x05\x12\x1c\n\x14max_parallel_streams\x18\x0e \x01(\x05*a\n\x0c\x42udgetPeriod\x12\x1d\n\x19\x42UDGET_PERIOD_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42UDGET_PERIOD_DAILY\x10\x01\x12\x19\n\x15\x42UDGET_PERIOD_MONTHLY\x10\x02\x32\xeb\x01\n\x08KeyAdmin\x12J\n\tCreateKey\x12\x1d.imagegen.v1.CreateKeyRequest\x1a\x1e.imagegen.v1.CreateKeyResponse\x12G\n\x08ListKeys\x12\x1c.imagegen.v1.ListKeysRequest\x1a\x1d.imagegen.v1.ListKeysResponse\x12J\n\tRevokeKey\x12\x1d.imagegen.v1.RevokeKeyRequest\x1a\x1e.imagegen.v1.RevokeKeyResponseBb\n\x0f\x64\x65v.imagegen.v1B\rKeyAdminProtoP\x01Z>github.com/imagegen/imagegen/clients/go/imagegen/v1;imagegenv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,24 +50,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEKEYREQUEST'].fields_by_name['tags']._serialized_options = b'\342A\001\001'
   _globals['_CREATEKEYREQUEST'].fields_by_name['allow_request_credentials']._loaded_options = None
   _globals['_CREATEKEYREQUEST'].fields_by_name['allow_request_credentials']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEKEYREQUEST'].fields_by_name['max_parallel_requests']._loaded_options = None
+  _globals['_CREATEKEYREQUEST'].fields_by_name['max_parallel_requests']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEKEYREQUEST'].fields_by_name['max_parallel_streams']._loaded_options = None
+  _globals['_CREATEKEYREQUEST'].fields_by_name['max_parallel_streams']._serialized_options = b'\342A\001\001'
   _globals['_REVOKEKEYREQUEST'].fields_by_name['alias']._loaded_options = None
   _globals['_REVOKEKEYREQUEST'].fields_by_name['alias']._serialized_options = b'\342A\001\002'
-  _globals['_BUDGETPERIOD']._serialized_start=824
-  _globals['_BUDGETPERIOD']._serialized_end=921
+  _globals['_BUDGETPERIOD']._serialized_start=958
+  _globals['_BUDGETPERIOD']._serialized_end=1055
   _globals['_CREATEKEYREQUEST']._serialized_start=78
-  _globals['_CREATEKEYREQUEST']._serialized_end=320
-  _globals['_CREATEKEYRESPONSE']._serialized_start=322
-  _globals['_CREATEKEYRESPONSE']._serialized_end=390
-  _globals['_LISTKEYSREQUEST']._serialized_start=392
-  _globals['_LISTKEYSREQUEST']._serialized_end=409
-  _globals['_LISTKEYSRESPONSE']._serialized_start=411
-  _globals['_LISTKEYSRESPONSE']._serialized_end=465
-  _globals['_REVOKEKEYREQUEST']._serialized_start=467
-  _globals['_REVOKEKEYREQUEST']._serialized_end=506
-  _globals['_REVOKEKEYRESPONSE']._serialized_start=508
-  _globals['_REVOKEKEYRESPONSE']._serialized_end=563
-  _globals['_KEYINFO']._serialized_start=566
-  _globals['_KEYINFO']._serialized_end=822
-  _globals['_KEYADMIN']._serialized_start=924
-  _globals['_KEYADMIN']._serialized_end=1159
+  _globals['_CREATEKEYREQUEST']._serialized_end=393
+  _globals['_CREATEKEYRESPONSE']._serialized_start=395
+  _globals['_CREATEKEYRESPONSE']._serialized_end=463
+  _globals['_LISTKEYSREQUEST']._serialized_start=465
+  _globals['_LISTKEYSREQUEST']._serialized_end=482
+  _globals['_LISTKEYSRESPONSE']._serialized_start=484
+  _globals['_LISTKEYSRESPONSE']._serialized_end=538
+  _globals['_REVOKEKEYREQUEST']._serialized_start=540
+  _globals['_REVOKEKEYREQUEST']._serialized_end=579
+  _globals['_REVOKEKEYRESPONSE']._serialized_start=581
+  _globals['_REVOKEKEYRESPONSE']._serialized_end=636
+  _globals['_KEYINFO']._serialized_start=639
+  _globals['_KEYINFO']._serialized_end=956
+  _globals['_KEYADMIN']._serialized_start=1058
+  _globals['_KEYADMIN']._serialized_end=1293
 # @@protoc_insertion_point(module_scope)

@@ -59,6 +59,8 @@ class CreateKeyRequest(_message.Message):
     BUDGET_PERIOD_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     ALLOW_REQUEST_CREDENTIALS_FIELD_NUMBER: _builtins.int
+    MAX_PARALLEL_REQUESTS_FIELD_NUMBER: _builtins.int
+    MAX_PARALLEL_STREAMS_FIELD_NUMBER: _builtins.int
     alias: _builtins.str
     """A unique, human-readable name shown in the spend log."""
     rpm: _builtins.int
@@ -74,6 +76,14 @@ class CreateKeyRequest(_message.Message):
     allow_request_credentials: _builtins.bool
     """Whether calls with this key may send their own api_key, api_base and
     api_version.
+    """
+    max_parallel_requests: _builtins.int
+    """Calls of the key in flight at once, streams included (fleet-wide in fleet
+    mode); 0 means no limit.
+    """
+    max_parallel_streams: _builtins.int
+    """Streams of the key open at once (fleet-wide in fleet mode); 0 means no
+    limit.
     """
     @_builtins.property
     def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -94,10 +104,12 @@ class CreateKeyRequest(_message.Message):
         budget_period: Global___BudgetPeriod.ValueType = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
         allow_request_credentials: _builtins.bool = ...,
+        max_parallel_requests: _builtins.int = ...,
+        max_parallel_streams: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "allow_request_credentials", b"allow_request_credentials", "budget_period", b"budget_period", "ipm", b"ipm", "max_budget", b"max_budget", "models", b"models", "rpm", b"rpm", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "allow_request_credentials", b"allow_request_credentials", "budget_period", b"budget_period", "ipm", b"ipm", "max_budget", b"max_budget", "max_parallel_requests", b"max_parallel_requests", "max_parallel_streams", b"max_parallel_streams", "models", b"models", "rpm", b"rpm", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -236,6 +248,8 @@ class KeyInfo(_message.Message):
     REVOKED_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     PERIOD_SPEND_FIELD_NUMBER: _builtins.int
+    MAX_PARALLEL_REQUESTS_FIELD_NUMBER: _builtins.int
+    MAX_PARALLEL_STREAMS_FIELD_NUMBER: _builtins.int
     key_id: _builtins.str
     """A stable, non-secret id (a prefix of the key's hash)."""
     alias: _builtins.str
@@ -256,6 +270,10 @@ class KeyInfo(_message.Message):
     """Where the key comes from: "config" or "database"."""
     period_spend: _builtins.str
     """What it spent in the current budget period, as a decimal string in USD."""
+    max_parallel_requests: _builtins.int
+    """Calls in flight at once, streams included; 0 means no limit."""
+    max_parallel_streams: _builtins.int
+    """Streams open at once; 0 means no limit."""
     @_builtins.property
     def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The model names it may call; empty means every served model."""
@@ -279,10 +297,12 @@ class KeyInfo(_message.Message):
         revoked: _builtins.bool = ...,
         source: _builtins.str = ...,
         period_spend: _builtins.str = ...,
+        max_parallel_requests: _builtins.int = ...,
+        max_parallel_streams: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "allow_request_credentials", b"allow_request_credentials", "budget_period", b"budget_period", "ipm", b"ipm", "key_id", b"key_id", "max_budget", b"max_budget", "models", b"models", "period_spend", b"period_spend", "revoked", b"revoked", "rpm", b"rpm", "source", b"source", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "allow_request_credentials", b"allow_request_credentials", "budget_period", b"budget_period", "ipm", b"ipm", "key_id", b"key_id", "max_budget", b"max_budget", "max_parallel_requests", b"max_parallel_requests", "max_parallel_streams", b"max_parallel_streams", "models", b"models", "period_spend", b"period_spend", "revoked", b"revoked", "rpm", b"rpm", "source", b"source", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from imagegen.keys.model import KeySpec
 from imagegen.spend.budgets import Hold
+from imagegen.spend.quota.parallel import Lease
 
 MICROS = Decimal(1_000_000)
 
@@ -34,6 +35,13 @@ class QuotaStore(Protocol):
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...
+
+    async def enter(self, key: KeySpec, stream: bool) -> Lease | None:
+        """A place among the key's calls (and streams) in flight, or KeyRateLimitedError;
+        None when the key has no concurrency limit."""
+
+    async def leave(self, lease: Lease) -> None:
+        """Give the place back (once; later calls do nothing)."""
 
     async def admit(self, key: KeySpec, images: int, now: float) -> None:
         """Count a call of `images` images in the key's minute, or raise KeyRateLimitedError."""

@@ -13,6 +13,7 @@ from imagegen.keys.model import KeySpec
 from imagegen.spend.budgets import BudgetLedger, Hold
 from imagegen.spend.limits import RateLimiter
 from imagegen.spend.quota.base import Durable
+from imagegen.spend.quota.parallel import Lease, ParallelCounter
 from imagegen.spend.store import Store
 
 
@@ -22,12 +23,19 @@ class MemoryQuota:
     def __init__(self, store: Store) -> None:
         self.ledger = BudgetLedger(store)
         self.limiter = RateLimiter()
+        self.parallel = ParallelCounter()
 
     async def start(self) -> None:
         return None
 
     async def aclose(self) -> None:
         return None
+
+    async def enter(self, key: KeySpec, stream: bool) -> Lease | None:
+        return self.parallel.enter(key, stream)
+
+    async def leave(self, lease: Lease) -> None:
+        self.parallel.leave(lease)
 
     async def admit(self, key: KeySpec, images: int, now: float) -> None:
         self.limiter.admit(key, images, now)

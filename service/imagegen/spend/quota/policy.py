@@ -23,6 +23,7 @@ from imagegen.keys.sync import KeySync
 from imagegen.spend.budgets import Hold
 from imagegen.spend.quota.base import Durable
 from imagegen.spend.quota.memory import MemoryQuota
+from imagegen.spend.quota.parallel import Lease
 from imagegen.spend.quota.redis_quota import RedisQuota, SharedHold
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,25 @@ class QuotaPolicy:
                 retry_after=RETRY_AFTER_SECONDS,
                 metadata={"key_alias": key.alias},
             ) from None
+
+    async def enter(self, key: KeySpec, stream: bool, decisions: list[Decision]) -> Lease | None:
+        """A place among the key's calls in flight (None: no concurrency limit)."""
+        if self.shared is not None:
+            try:
+                return await self.shared.enter(key, stream)
+            except RedisError as exc:
+                self._unreachable(exc, key, "enter", decisions)
+        return await self.local.enter(key, stream)
+
+    async def leave(self, lease: Lease) -> None:
+        if lease.shared and self.shared is not None:
+            try:
+                await self.shared.leave(lease)
+            except RedisError as exc:
+                # The lease expires by itself within hold_seconds.
+                log.warning("quota: releasing a lease failed (%s)", type(exc).__name__)
+            return
+        await self.local.leave(lease)
 
     async def take(
         self,

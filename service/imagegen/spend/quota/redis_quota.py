@@ -29,6 +29,7 @@ from imagegen.spend.budgets import Hold, period_bounds
 from imagegen.spend.limits import _limited
 from imagegen.spend.quota import scripts
 from imagegen.spend.quota.base import Durable, from_micros, to_micros
+from imagegen.spend.quota.parallel import Lease, limited, too_many
 from imagegen.spend.store import Store
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class RedisQuota:
         self._probe = self.redis.register_script(scripts.SEED_PROBE)
         self._seed = self.redis.register_script(scripts.SEED_SET)
         self._epoch = self.redis.register_script(scripts.EPOCH)
+        self._lease_take = self.redis.register_script(scripts.LEASE_TAKE)
+        self._lease_refresh = self.redis.register_script(scripts.LEASE_REFRESH)
+        self._lease_release = self.redis.register_script(scripts.LEASE_RELEASE)
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: set[asyncio.Task[None]] = set()
 
@@ -99,6 +103,79 @@ class RedisQuota:
         # One hash tag per key: the keys a script touches share a Redis Cluster slot.
         base = f"{self.ns}:{{{key_id}}}:{int(start)}"
         return [f"{base}:committed", f"{base}:holds", f"{base}:expiry", f"{base}:writes"]
+
+    def _lease_sets(self, key_id: str, stream: bool) -> list[str]:
+        base = f"{self.ns}:{{{key_id}}}"
+        return [f"{base}:leases", f"{base}:stream-leases"][: 2 if stream else 1]
+
+    # ------------------------------------------------------------------ calls in flight
+
+    async def enter(self, key: KeySpec, stream: bool) -> Lease | None:
+        """A lease among the key's calls (and streams) in flight fleet-wide, or
+        KeyRateLimitedError; None when the key has no concurrency limit.
+
+        The lease expires `hold_seconds` after its replica last refreshed it, like a hold.
+        """
+        if not limited(key):
+            return None
+        lease = Lease(key.key_id, stream, lease_id=uuid.uuid4().hex, shared=True)
+        sets = self._lease_sets(key.key_id, True)
+        verdict = await self._lease_take(
+            keys=sets,
+            args=[
+                lease.lease_id,
+                self.hold_ms,
+                -1 if key.max_parallel_requests is None else key.max_parallel_requests,
+                -1 if key.max_parallel_streams is None else key.max_parallel_streams,
+                int(stream),
+            ],
+        )
+        if verdict == "requests":
+            assert key.max_parallel_requests is not None
+            raise too_many(key, "max_parallel_requests", key.max_parallel_requests, "calls")
+        if verdict == "streams":
+            assert key.max_parallel_streams is not None
+            raise too_many(key, "max_parallel_streams", key.max_parallel_streams, "streams")
+        lease.refresher = asyncio.create_task(self._keep_lease(lease))
+        self._live.add(lease.refresher)
+        lease.refresher.add_done_callback(self._live.discard)
+        return lease
+
+    async def _keep_lease(self, lease: Lease) -> None:
+        sets = self._lease_sets(lease.key_id, lease.stream)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lease.stopping.wait(), self.refresh_seconds)
+            if lease.stopping.is_set():
+                return
+            try:
+                await self._lease_refresh(keys=sets, args=[lease.lease_id, self.hold_ms])
+            except Exception as exc:
+                # The lease expires by itself if Redis stays away; the call goes on.
+                log.warning("quota: refreshing a lease failed (%s)", type(exc).__name__)
+
+    async def leave(self, lease: Lease) -> None:
+        """Give the lease back, once; a refresh still on the wire lands before the release."""
+        if lease.released:
+            return
+        lease.released = True
+        task, lease.refresher = lease.refresher, None
+        lease.stopping.set()
+        if task is not None:
+            # wait, not await: a refresher cancelled by aclose must not raise into the call.
+            await asyncio.wait({task})
+        await self._lease_release(
+            keys=self._lease_sets(lease.key_id, lease.stream), args=[lease.lease_id]
+        )
+
+    async def in_flight(self, key_id: str) -> tuple[int, int]:
+        """Live leases of the key: (calls, streams), expired ones not counted."""
+        now_s, now_us = await self.redis.time()
+        now_ms = int(now_s) * 1000 + int(now_us) // 1000
+        sets = self._lease_sets(key_id, True)
+        calls = await self.redis.zcount(sets[0], f"({now_ms}", "+inf")
+        streams = await self.redis.zcount(sets[1], f"({now_ms}", "+inf")
+        return int(calls), int(streams)
 
     # ------------------------------------------------------------------ taking a call
 

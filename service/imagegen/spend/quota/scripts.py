@@ -175,3 +175,49 @@ end
 return {'ok', committed, held}
 """
 )
+
+
+# KEYS: the key's requests lease set, its streams lease set (sorted sets of lease ids
+# scored by expiry). ARGV: lease id, lease ttl ms, max requests (-1: none), max streams
+# (-1: none), '1' for a stream. Expired leases (their replica died) are purged first; the
+# lease goes into both sets or neither.
+LEASE_TAKE = (
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local maxreq = tonumber(ARGV[3])
+local maxstr = tonumber(ARGV[4])
+if maxreq >= 0 and redis.call('ZCARD', KEYS[1]) >= maxreq then return 'requests' end
+local stream = ARGV[5] == '1'
+if stream and maxstr >= 0 and redis.call('ZCARD', KEYS[2]) >= maxstr then return 'streams' end
+local deadline = now + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], deadline, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 4 * tonumber(ARGV[2]))
+if stream then
+  redis.call('ZADD', KEYS[2], deadline, ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], 4 * tonumber(ARGV[2]))
+end
+return 'ok'
+"""
+)
+
+# KEYS: the lease sets the lease is in. ARGV: lease id, lease ttl ms. Pushes the deadline
+# back; re-creates a lease that a flush of Redis lost, so that live calls count again
+# (the releaser stops this refresh before it releases, so nothing is brought back).
+LEASE_REFRESH = (
+    _NOW
+    + """
+for _, k in ipairs(KEYS) do
+  redis.call('ZADD', k, now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', k, 4 * tonumber(ARGV[2]))
+end
+return 1
+"""
+)
+
+# KEYS: the lease sets the lease is in. ARGV: lease id.
+LEASE_RELEASE = """
+for _, k in ipairs(KEYS) do redis.call('ZREM', k, ARGV[1]) end
+return 1
+"""

@@ -95,6 +95,16 @@ export interface CreateKeyRequest {
    * api_version.
    */
   allowRequestCredentials: boolean;
+  /**
+   * Calls of the key in flight at once, streams included (fleet-wide in fleet
+   * mode); 0 means no limit.
+   */
+  maxParallelRequests: number;
+  /**
+   * Streams of the key open at once (fleet-wide in fleet mode); 0 means no
+   * limit.
+   */
+  maxParallelStreams: number;
 }
 
 /** The created key. */
@@ -153,6 +163,10 @@ export interface KeyInfo {
   source: string;
   /** What it spent in the current budget period, as a decimal string in USD. */
   periodSpend: string;
+  /** Calls in flight at once, streams included; 0 means no limit. */
+  maxParallelRequests: number;
+  /** Streams open at once; 0 means no limit. */
+  maxParallelStreams: number;
 }
 
 function createBaseCreateKeyRequest(): CreateKeyRequest {
@@ -165,6 +179,8 @@ function createBaseCreateKeyRequest(): CreateKeyRequest {
     budgetPeriod: 0,
     tags: [],
     allowRequestCredentials: false,
+    maxParallelRequests: 0,
+    maxParallelStreams: 0,
   };
 }
 
@@ -193,6 +209,12 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
     }
     if (message.allowRequestCredentials !== false) {
       writer.uint32(64).bool(message.allowRequestCredentials);
+    }
+    if (message.maxParallelRequests !== 0) {
+      writer.uint32(72).int32(message.maxParallelRequests);
+    }
+    if (message.maxParallelStreams !== 0) {
+      writer.uint32(80).int32(message.maxParallelStreams);
     }
     return writer;
   },
@@ -274,6 +296,22 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
             message.allowRequestCredentials = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.maxParallelRequests = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.maxParallelStreams = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -308,6 +346,16 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
         : isSet(object.allow_request_credentials)
         ? globalThis.Boolean(object.allow_request_credentials)
         : false,
+      maxParallelRequests: isSet(object.maxParallelRequests)
+        ? globalThis.Number(object.maxParallelRequests)
+        : isSet(object.max_parallel_requests)
+        ? globalThis.Number(object.max_parallel_requests)
+        : 0,
+      maxParallelStreams: isSet(object.maxParallelStreams)
+        ? globalThis.Number(object.maxParallelStreams)
+        : isSet(object.max_parallel_streams)
+        ? globalThis.Number(object.max_parallel_streams)
+        : 0,
     };
   },
 
@@ -337,6 +385,12 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
     if (message.allowRequestCredentials !== false) {
       obj.allowRequestCredentials = message.allowRequestCredentials;
     }
+    if (message.maxParallelRequests !== 0) {
+      obj.maxParallelRequests = Math.round(message.maxParallelRequests);
+    }
+    if (message.maxParallelStreams !== 0) {
+      obj.maxParallelStreams = Math.round(message.maxParallelStreams);
+    }
     return obj;
   },
 
@@ -353,6 +407,8 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
     message.budgetPeriod = object.budgetPeriod ?? 0;
     message.tags = object.tags?.map((e) => e) || [];
     message.allowRequestCredentials = object.allowRequestCredentials ?? false;
+    message.maxParallelRequests = object.maxParallelRequests ?? 0;
+    message.maxParallelStreams = object.maxParallelStreams ?? 0;
     return message;
   },
 };
@@ -709,6 +765,8 @@ function createBaseKeyInfo(): KeyInfo {
     revoked: false,
     source: "",
     periodSpend: "",
+    maxParallelRequests: 0,
+    maxParallelStreams: 0,
   };
 }
 
@@ -749,6 +807,12 @@ export const KeyInfo: MessageFns<KeyInfo> = {
     }
     if (message.periodSpend !== "") {
       writer.uint32(98).string(message.periodSpend);
+    }
+    if (message.maxParallelRequests !== 0) {
+      writer.uint32(104).int32(message.maxParallelRequests);
+    }
+    if (message.maxParallelStreams !== 0) {
+      writer.uint32(112).int32(message.maxParallelStreams);
     }
     return writer;
   },
@@ -862,6 +926,22 @@ export const KeyInfo: MessageFns<KeyInfo> = {
             message.periodSpend = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.maxParallelRequests = reader.int32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.maxParallelStreams = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -910,6 +990,16 @@ export const KeyInfo: MessageFns<KeyInfo> = {
         : isSet(object.period_spend)
         ? globalThis.String(object.period_spend)
         : "",
+      maxParallelRequests: isSet(object.maxParallelRequests)
+        ? globalThis.Number(object.maxParallelRequests)
+        : isSet(object.max_parallel_requests)
+        ? globalThis.Number(object.max_parallel_requests)
+        : 0,
+      maxParallelStreams: isSet(object.maxParallelStreams)
+        ? globalThis.Number(object.maxParallelStreams)
+        : isSet(object.max_parallel_streams)
+        ? globalThis.Number(object.max_parallel_streams)
+        : 0,
     };
   },
 
@@ -951,6 +1041,12 @@ export const KeyInfo: MessageFns<KeyInfo> = {
     if (message.periodSpend !== "") {
       obj.periodSpend = message.periodSpend;
     }
+    if (message.maxParallelRequests !== 0) {
+      obj.maxParallelRequests = Math.round(message.maxParallelRequests);
+    }
+    if (message.maxParallelStreams !== 0) {
+      obj.maxParallelStreams = Math.round(message.maxParallelStreams);
+    }
     return obj;
   },
 
@@ -971,6 +1067,8 @@ export const KeyInfo: MessageFns<KeyInfo> = {
     message.revoked = object.revoked ?? false;
     message.source = object.source ?? "";
     message.periodSpend = object.periodSpend ?? "";
+    message.maxParallelRequests = object.maxParallelRequests ?? 0;
+    message.maxParallelStreams = object.maxParallelStreams ?? 0;
     return message;
   },
 };

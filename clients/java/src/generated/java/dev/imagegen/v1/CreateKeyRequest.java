@@ -333,6 +333,38 @@ private static final long serialVersionUID = 0L;
     return allowRequestCredentials_;
   }
 
+  public static final int MAX_PARALLEL_REQUESTS_FIELD_NUMBER = 9;
+  private int maxParallelRequests_ = 0;
+  /**
+   * <pre>
+   * Calls of the key in flight at once, streams included (fleet-wide in fleet
+   * mode); 0 means no limit.
+   * </pre>
+   *
+   * <code>int32 max_parallel_requests = 9 [json_name = "maxParallelRequests", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The maxParallelRequests.
+   */
+  @java.lang.Override
+  public int getMaxParallelRequests() {
+    return maxParallelRequests_;
+  }
+
+  public static final int MAX_PARALLEL_STREAMS_FIELD_NUMBER = 10;
+  private int maxParallelStreams_ = 0;
+  /**
+   * <pre>
+   * Streams of the key open at once (fleet-wide in fleet mode); 0 means no
+   * limit.
+   * </pre>
+   *
+   * <code>int32 max_parallel_streams = 10 [json_name = "maxParallelStreams", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The maxParallelStreams.
+   */
+  @java.lang.Override
+  public int getMaxParallelStreams() {
+    return maxParallelStreams_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -370,6 +402,12 @@ private static final long serialVersionUID = 0L;
     }
     if (allowRequestCredentials_ != false) {
       output.writeBool(8, allowRequestCredentials_);
+    }
+    if (maxParallelRequests_ != 0) {
+      output.writeInt32(9, maxParallelRequests_);
+    }
+    if (maxParallelStreams_ != 0) {
+      output.writeInt32(10, maxParallelStreams_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -413,6 +451,14 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(8, allowRequestCredentials_);
     }
+    if (maxParallelRequests_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(9, maxParallelRequests_);
+    }
+    if (maxParallelStreams_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(10, maxParallelStreams_);
+    }
     return size;
   }
   @java.lang.Override
@@ -452,6 +498,10 @@ private static final long serialVersionUID = 0L;
         .equals(other.getTagsList())) return false;
     if (getAllowRequestCredentials()
         != other.getAllowRequestCredentials()) return false;
+    if (getMaxParallelRequests()
+        != other.getMaxParallelRequests()) return false;
+    if (getMaxParallelStreams()
+        != other.getMaxParallelStreams()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -484,6 +534,10 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + ALLOW_REQUEST_CREDENTIALS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getAllowRequestCredentials());
+    hash = (37 * hash) + MAX_PARALLEL_REQUESTS_FIELD_NUMBER;
+    hash = (53 * hash) + getMaxParallelRequests();
+    hash = (37 * hash) + MAX_PARALLEL_STREAMS_FIELD_NUMBER;
+    hash = (53 * hash) + getMaxParallelStreams();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -629,6 +683,8 @@ private static final long serialVersionUID = 0L;
       tags_ =
           com.google.protobuf.LazyStringArrayList.emptyList();
       allowRequestCredentials_ = false;
+      maxParallelRequests_ = 0;
+      maxParallelStreams_ = 0;
       return this;
     }
 
@@ -688,6 +744,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000080) != 0)) {
         result.allowRequestCredentials_ = allowRequestCredentials_;
       }
+      if (((from_bitField0_ & 0x00000100) != 0)) {
+        result.maxParallelRequests_ = maxParallelRequests_;
+      }
+      if (((from_bitField0_ & 0x00000200) != 0)) {
+        result.maxParallelStreams_ = maxParallelStreams_;
+      }
     }
 
     @java.lang.Override
@@ -743,6 +805,12 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getAllowRequestCredentials() != false) {
         setAllowRequestCredentials(other.getAllowRequestCredentials());
+      }
+      if (other.getMaxParallelRequests() != 0) {
+        setMaxParallelRequests(other.getMaxParallelRequests());
+      }
+      if (other.getMaxParallelStreams() != 0) {
+        setMaxParallelStreams(other.getMaxParallelStreams());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -808,6 +876,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000080;
               break;
             } // case 64
+            case 72: {
+              maxParallelRequests_ = input.readInt32();
+              bitField0_ |= 0x00000100;
+              break;
+            } // case 72
+            case 80: {
+              maxParallelStreams_ = input.readInt32();
+              bitField0_ |= 0x00000200;
+              break;
+            } // case 80
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1511,6 +1589,100 @@ private static final long serialVersionUID = 0L;
     public Builder clearAllowRequestCredentials() {
       bitField0_ = (bitField0_ & ~0x00000080);
       allowRequestCredentials_ = false;
+      onChanged();
+      return this;
+    }
+
+    private int maxParallelRequests_ ;
+    /**
+     * <pre>
+     * Calls of the key in flight at once, streams included (fleet-wide in fleet
+     * mode); 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_requests = 9 [json_name = "maxParallelRequests", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The maxParallelRequests.
+     */
+    @java.lang.Override
+    public int getMaxParallelRequests() {
+      return maxParallelRequests_;
+    }
+    /**
+     * <pre>
+     * Calls of the key in flight at once, streams included (fleet-wide in fleet
+     * mode); 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_requests = 9 [json_name = "maxParallelRequests", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param value The maxParallelRequests to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxParallelRequests(int value) {
+
+      maxParallelRequests_ = value;
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Calls of the key in flight at once, streams included (fleet-wide in fleet
+     * mode); 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_requests = 9 [json_name = "maxParallelRequests", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMaxParallelRequests() {
+      bitField0_ = (bitField0_ & ~0x00000100);
+      maxParallelRequests_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int maxParallelStreams_ ;
+    /**
+     * <pre>
+     * Streams of the key open at once (fleet-wide in fleet mode); 0 means no
+     * limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_streams = 10 [json_name = "maxParallelStreams", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The maxParallelStreams.
+     */
+    @java.lang.Override
+    public int getMaxParallelStreams() {
+      return maxParallelStreams_;
+    }
+    /**
+     * <pre>
+     * Streams of the key open at once (fleet-wide in fleet mode); 0 means no
+     * limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_streams = 10 [json_name = "maxParallelStreams", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param value The maxParallelStreams to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxParallelStreams(int value) {
+
+      maxParallelStreams_ = value;
+      bitField0_ |= 0x00000200;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Streams of the key open at once (fleet-wide in fleet mode); 0 means no
+     * limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_streams = 10 [json_name = "maxParallelStreams", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMaxParallelStreams() {
+      bitField0_ = (bitField0_ & ~0x00000200);
+      maxParallelStreams_ = 0;
       onChanged();
       return this;
     }

@@ -183,4 +183,26 @@ public interface CreateKeyRequestOrBuilder extends
    * @return The allowRequestCredentials.
    */
   boolean getAllowRequestCredentials();
+
+  /**
+   * <pre>
+   * Calls of the key in flight at once, streams included (fleet-wide in fleet
+   * mode); 0 means no limit.
+   * </pre>
+   *
+   * <code>int32 max_parallel_requests = 9 [json_name = "maxParallelRequests", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The maxParallelRequests.
+   */
+  int getMaxParallelRequests();
+
+  /**
+   * <pre>
+   * Streams of the key open at once (fleet-wide in fleet mode); 0 means no
+   * limit.
+   * </pre>
+   *
+   * <code>int32 max_parallel_streams = 10 [json_name = "maxParallelStreams", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The maxParallelStreams.
+   */
+  int getMaxParallelStreams();
 }

@@ -71,7 +71,7 @@ public final class KeyAdminProto extends com.google.protobuf.GeneratedFile {
   static {
     java.lang.String[] descriptorData = {
       "\n\033imagegen/v1/key_admin.proto\022\013imagegen." +
-      "v1\032\037google/api/field_behavior.proto\"\303\002\n\020" +
+      "v1\032\037google/api/field_behavior.proto\"\265\003\n\020" +
       "CreateKeyRequest\022\032\n\005alias\030\001 \001(\tB\004\342A\001\002R\005a" +
       "lias\022\034\n\006models\030\002 \003(\tB\004\342A\001\001R\006models\022\026\n\003rp" +
       "m\030\003 \001(\005B\004\342A\001\001R\003rpm\022\026\n\003ipm\030\004 \001(\005B\004\342A\001\001R\003i" +
@@ -80,34 +80,39 @@ public final class KeyAdminProto extends com.google.protobuf.GeneratedFile {
       "getPeriodB\004\342A\001\001R\014budgetPeriod\022\030\n\004tags\030\007 " +
       "\003(\tB\004\342A\001\001R\004tags\022@\n\031allow_request_credent" +
       "ials\030\010 \001(\010B\004\342A\001\001R\027allowRequestCredential" +
-      "s\"O\n\021CreateKeyResponse\022\020\n\003key\030\001 \001(\tR\003key" +
-      "\022(\n\004info\030\002 \001(\0132\024.imagegen.v1.KeyInfoR\004in" +
-      "fo\"\021\n\017ListKeysRequest\"<\n\020ListKeysRespons" +
-      "e\022(\n\004keys\030\001 \003(\0132\024.imagegen.v1.KeyInfoR\004k" +
-      "eys\".\n\020RevokeKeyRequest\022\032\n\005alias\030\001 \001(\tB\004" +
-      "\342A\001\002R\005alias\"=\n\021RevokeKeyResponse\022(\n\004info" +
-      "\030\001 \001(\0132\024.imagegen.v1.KeyInfoR\004info\"\366\002\n\007K" +
-      "eyInfo\022\025\n\006key_id\030\001 \001(\tR\005keyId\022\024\n\005alias\030\002" +
-      " \001(\tR\005alias\022\026\n\006models\030\003 \003(\tR\006models\022\020\n\003r" +
-      "pm\030\004 \001(\005R\003rpm\022\020\n\003ipm\030\005 \001(\005R\003ipm\022\035\n\nmax_b" +
-      "udget\030\006 \001(\tR\tmaxBudget\022>\n\rbudget_period\030" +
-      "\007 \001(\0162\031.imagegen.v1.BudgetPeriodR\014budget" +
-      "Period\022\022\n\004tags\030\010 \003(\tR\004tags\022:\n\031allow_requ" +
-      "est_credentials\030\t \001(\010R\027allowRequestCrede" +
-      "ntials\022\030\n\007revoked\030\n \001(\010R\007revoked\022\026\n\006sour" +
-      "ce\030\013 \001(\tR\006source\022!\n\014period_spend\030\014 \001(\tR\013" +
-      "periodSpend*a\n\014BudgetPeriod\022\035\n\031BUDGET_PE" +
-      "RIOD_UNSPECIFIED\020\000\022\027\n\023BUDGET_PERIOD_DAIL" +
-      "Y\020\001\022\031\n\025BUDGET_PERIOD_MONTHLY\020\0022\353\001\n\010KeyAd" +
-      "min\022J\n\tCreateKey\022\035.imagegen.v1.CreateKey" +
-      "Request\032\036.imagegen.v1.CreateKeyResponse\022" +
-      "G\n\010ListKeys\022\034.imagegen.v1.ListKeysReques" +
-      "t\032\035.imagegen.v1.ListKeysResponse\022J\n\tRevo" +
-      "keKey\022\035.imagegen.v1.RevokeKeyRequest\032\036.i" +
-      "magegen.v1.RevokeKeyResponseBb\n\017dev.imag" +
-      "egen.v1B\rKeyAdminProtoP\001Z>github.com/ima" +
-      "gegen/imagegen/clients/go/imagegen/v1;im" +
-      "agegenv1b\006proto3"
+      "s\0228\n\025max_parallel_requests\030\t \001(\005B\004\342A\001\001R\023" +
+      "maxParallelRequests\0226\n\024max_parallel_stre" +
+      "ams\030\n \001(\005B\004\342A\001\001R\022maxParallelStreams\"O\n\021C" +
+      "reateKeyResponse\022\020\n\003key\030\001 \001(\tR\003key\022(\n\004in" +
+      "fo\030\002 \001(\0132\024.imagegen.v1.KeyInfoR\004info\"\021\n\017" +
+      "ListKeysRequest\"<\n\020ListKeysResponse\022(\n\004k" +
+      "eys\030\001 \003(\0132\024.imagegen.v1.KeyInfoR\004keys\".\n" +
+      "\020RevokeKeyRequest\022\032\n\005alias\030\001 \001(\tB\004\342A\001\002R\005" +
+      "alias\"=\n\021RevokeKeyResponse\022(\n\004info\030\001 \001(\013" +
+      "2\024.imagegen.v1.KeyInfoR\004info\"\334\003\n\007KeyInfo" +
+      "\022\025\n\006key_id\030\001 \001(\tR\005keyId\022\024\n\005alias\030\002 \001(\tR\005" +
+      "alias\022\026\n\006models\030\003 \003(\tR\006models\022\020\n\003rpm\030\004 \001" +
+      "(\005R\003rpm\022\020\n\003ipm\030\005 \001(\005R\003ipm\022\035\n\nmax_budget\030" +
+      "\006 \001(\tR\tmaxBudget\022>\n\rbudget_period\030\007 \001(\0162" +
+      "\031.imagegen.v1.BudgetPeriodR\014budgetPeriod" +
+      "\022\022\n\004tags\030\010 \003(\tR\004tags\022:\n\031allow_request_cr" +
+      "edentials\030\t \001(\010R\027allowRequestCredentials" +
+      "\022\030\n\007revoked\030\n \001(\010R\007revoked\022\026\n\006source\030\013 \001" +
+      "(\tR\006source\022!\n\014period_spend\030\014 \001(\tR\013period" +
+      "Spend\0222\n\025max_parallel_requests\030\r \001(\005R\023ma" +
+      "xParallelRequests\0220\n\024max_parallel_stream" +
+      "s\030\016 \001(\005R\022maxParallelStreams*a\n\014BudgetPer" +
+      "iod\022\035\n\031BUDGET_PERIOD_UNSPECIFIED\020\000\022\027\n\023BU" +
+      "DGET_PERIOD_DAILY\020\001\022\031\n\025BUDGET_PERIOD_MON" +
+      "THLY\020\0022\353\001\n\010KeyAdmin\022J\n\tCreateKey\022\035.image" +
+      "gen.v1.CreateKeyRequest\032\036.imagegen.v1.Cr" +
+      "eateKeyResponse\022G\n\010ListKeys\022\034.imagegen.v" +
+      "1.ListKeysRequest\032\035.imagegen.v1.ListKeys" +
+      "Response\022J\n\tRevokeKey\022\035.imagegen.v1.Revo" +
+      "keKeyRequest\032\036.imagegen.v1.RevokeKeyResp" +
+      "onseBb\n\017dev.imagegen.v1B\rKeyAdminProtoP\001" +
+      "Z>github.com/imagegen/imagegen/clients/g" +
+      "o/imagegen/v1;imagegenv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -119,7 +124,7 @@ public final class KeyAdminProto extends com.google.protobuf.GeneratedFile {
     internal_static_imagegen_v1_CreateKeyRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_CreateKeyRequest_descriptor,
-        new java.lang.String[] { "Alias", "Models", "Rpm", "Ipm", "MaxBudget", "BudgetPeriod", "Tags", "AllowRequestCredentials", });
+        new java.lang.String[] { "Alias", "Models", "Rpm", "Ipm", "MaxBudget", "BudgetPeriod", "Tags", "AllowRequestCredentials", "MaxParallelRequests", "MaxParallelStreams", });
     internal_static_imagegen_v1_CreateKeyResponse_descriptor =
       getDescriptor().getMessageType(1);
     internal_static_imagegen_v1_CreateKeyResponse_fieldAccessorTable = new
@@ -155,7 +160,7 @@ public final class KeyAdminProto extends com.google.protobuf.GeneratedFile {
     internal_static_imagegen_v1_KeyInfo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_KeyInfo_descriptor,
-        new java.lang.String[] { "KeyId", "Alias", "Models", "Rpm", "Ipm", "MaxBudget", "BudgetPeriod", "Tags", "AllowRequestCredentials", "Revoked", "Source", "PeriodSpend", });
+        new java.lang.String[] { "KeyId", "Alias", "Models", "Rpm", "Ipm", "MaxBudget", "BudgetPeriod", "Tags", "AllowRequestCredentials", "Revoked", "Source", "PeriodSpend", "MaxParallelRequests", "MaxParallelStreams", });
     descriptor.resolveAllFeaturesImmutable();
     com.google.api.FieldBehaviorProto.getDescriptor();
     com.google.protobuf.ExtensionRegistry registry =

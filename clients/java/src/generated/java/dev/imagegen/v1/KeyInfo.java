@@ -489,6 +489,36 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int MAX_PARALLEL_REQUESTS_FIELD_NUMBER = 13;
+  private int maxParallelRequests_ = 0;
+  /**
+   * <pre>
+   * Calls in flight at once, streams included; 0 means no limit.
+   * </pre>
+   *
+   * <code>int32 max_parallel_requests = 13 [json_name = "maxParallelRequests"];</code>
+   * @return The maxParallelRequests.
+   */
+  @java.lang.Override
+  public int getMaxParallelRequests() {
+    return maxParallelRequests_;
+  }
+
+  public static final int MAX_PARALLEL_STREAMS_FIELD_NUMBER = 14;
+  private int maxParallelStreams_ = 0;
+  /**
+   * <pre>
+   * Streams open at once; 0 means no limit.
+   * </pre>
+   *
+   * <code>int32 max_parallel_streams = 14 [json_name = "maxParallelStreams"];</code>
+   * @return The maxParallelStreams.
+   */
+  @java.lang.Override
+  public int getMaxParallelStreams() {
+    return maxParallelStreams_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -538,6 +568,12 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(periodSpend_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 12, periodSpend_);
+    }
+    if (maxParallelRequests_ != 0) {
+      output.writeInt32(13, maxParallelRequests_);
+    }
+    if (maxParallelStreams_ != 0) {
+      output.writeInt32(14, maxParallelStreams_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -594,6 +630,14 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(periodSpend_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(12, periodSpend_);
     }
+    if (maxParallelRequests_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(13, maxParallelRequests_);
+    }
+    if (maxParallelStreams_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(14, maxParallelStreams_);
+    }
     return size;
   }
   @java.lang.Override
@@ -641,6 +685,10 @@ private static final long serialVersionUID = 0L;
         .equals(other.getSource())) return false;
     if (!getPeriodSpend()
         .equals(other.getPeriodSpend())) return false;
+    if (getMaxParallelRequests()
+        != other.getMaxParallelRequests()) return false;
+    if (getMaxParallelStreams()
+        != other.getMaxParallelStreams()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -682,6 +730,10 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getSource().hashCode();
     hash = (37 * hash) + PERIOD_SPEND_FIELD_NUMBER;
     hash = (53 * hash) + getPeriodSpend().hashCode();
+    hash = (37 * hash) + MAX_PARALLEL_REQUESTS_FIELD_NUMBER;
+    hash = (53 * hash) + getMaxParallelRequests();
+    hash = (37 * hash) + MAX_PARALLEL_STREAMS_FIELD_NUMBER;
+    hash = (53 * hash) + getMaxParallelStreams();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -831,6 +883,8 @@ private static final long serialVersionUID = 0L;
       revoked_ = false;
       source_ = "";
       periodSpend_ = "";
+      maxParallelRequests_ = 0;
+      maxParallelStreams_ = 0;
       return this;
     }
 
@@ -901,6 +955,12 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000800) != 0)) {
         result.periodSpend_ = periodSpend_;
+      }
+      if (((from_bitField0_ & 0x00001000) != 0)) {
+        result.maxParallelRequests_ = maxParallelRequests_;
+      }
+      if (((from_bitField0_ & 0x00002000) != 0)) {
+        result.maxParallelStreams_ = maxParallelStreams_;
       }
     }
 
@@ -975,6 +1035,12 @@ private static final long serialVersionUID = 0L;
         periodSpend_ = other.periodSpend_;
         bitField0_ |= 0x00000800;
         onChanged();
+      }
+      if (other.getMaxParallelRequests() != 0) {
+        setMaxParallelRequests(other.getMaxParallelRequests());
+      }
+      if (other.getMaxParallelStreams() != 0) {
+        setMaxParallelStreams(other.getMaxParallelStreams());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1060,6 +1126,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000800;
               break;
             } // case 98
+            case 104: {
+              maxParallelRequests_ = input.readInt32();
+              bitField0_ |= 0x00001000;
+              break;
+            } // case 104
+            case 112: {
+              maxParallelStreams_ = input.readInt32();
+              bitField0_ |= 0x00002000;
+              break;
+            } // case 112
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2075,6 +2151,94 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       periodSpend_ = value;
       bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+
+    private int maxParallelRequests_ ;
+    /**
+     * <pre>
+     * Calls in flight at once, streams included; 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_requests = 13 [json_name = "maxParallelRequests"];</code>
+     * @return The maxParallelRequests.
+     */
+    @java.lang.Override
+    public int getMaxParallelRequests() {
+      return maxParallelRequests_;
+    }
+    /**
+     * <pre>
+     * Calls in flight at once, streams included; 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_requests = 13 [json_name = "maxParallelRequests"];</code>
+     * @param value The maxParallelRequests to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxParallelRequests(int value) {
+
+      maxParallelRequests_ = value;
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Calls in flight at once, streams included; 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_requests = 13 [json_name = "maxParallelRequests"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMaxParallelRequests() {
+      bitField0_ = (bitField0_ & ~0x00001000);
+      maxParallelRequests_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int maxParallelStreams_ ;
+    /**
+     * <pre>
+     * Streams open at once; 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_streams = 14 [json_name = "maxParallelStreams"];</code>
+     * @return The maxParallelStreams.
+     */
+    @java.lang.Override
+    public int getMaxParallelStreams() {
+      return maxParallelStreams_;
+    }
+    /**
+     * <pre>
+     * Streams open at once; 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_streams = 14 [json_name = "maxParallelStreams"];</code>
+     * @param value The maxParallelStreams to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxParallelStreams(int value) {
+
+      maxParallelStreams_ = value;
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Streams open at once; 0 means no limit.
+     * </pre>
+     *
+     * <code>int32 max_parallel_streams = 14 [json_name = "maxParallelStreams"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMaxParallelStreams() {
+      bitField0_ = (bitField0_ & ~0x00002000);
+      maxParallelStreams_ = 0;
       onChanged();
       return this;
     }

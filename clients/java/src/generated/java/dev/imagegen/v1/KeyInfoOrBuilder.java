@@ -250,4 +250,24 @@ public interface KeyInfoOrBuilder extends
    */
   com.google.protobuf.ByteString
       getPeriodSpendBytes();
+
+  /**
+   * <pre>
+   * Calls in flight at once, streams included; 0 means no limit.
+   * </pre>
+   *
+   * <code>int32 max_parallel_requests = 13 [json_name = "maxParallelRequests"];</code>
+   * @return The maxParallelRequests.
+   */
+  int getMaxParallelRequests();
+
+  /**
+   * <pre>
+   * Streams open at once; 0 means no limit.
+   * </pre>
+   *
+   * <code>int32 max_parallel_streams = 14 [json_name = "maxParallelStreams"];</code>
+   * @return The maxParallelStreams.
+   */
+  int getMaxParallelStreams();
 }
