@@ -278,12 +278,6 @@ BAD_INPUT = [
     case("unsupported-quality", _request(quality="hd"), "UNSUPPORTED_PARAMETER", "quality"),
     case("unsupported-style", _request(style="vivid"), "UNSUPPORTED_PARAMETER", "style"),
     case(
-        "unsupported-url-format",
-        _request(response_format=pb.RESPONSE_FORMAT_URL),
-        "UNSUPPORTED_PARAMETER",
-        "response_format",
-    ),
-    case(
         "negative-timeout",
         _request(timeout=duration_pb2.Duration(seconds=-1)),
         "INVALID_PARAMETER",

@@ -546,9 +546,6 @@ PARITY = [
     pytest.param({"prompt": "servererror", "model": "gpt-image-1"}, id="outage"),
     pytest.param({"prompt": "a fox", "model": "nope"}, id="unknown-model"),
     pytest.param({"prompt": "a fox", "model": "gpt-image-1", "quality": "ultra"}, id="quality"),
-    pytest.param(
-        {"prompt": "a fox", "model": "gpt-image-1", "response_format": "url"}, id="gpt-url"
-    ),
     pytest.param({"prompt": "a fox", "model": "gpt-image-1", "seed": 3}, id="provider-param"),
     pytest.param({"prompt": "", "model": "gpt-image-1"}, id="empty-prompt"),
     pytest.param({"prompt": "a fox", "model": "gpt-image-1", "api_key": "sk-x"}, id="api-key"),

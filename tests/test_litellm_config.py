@@ -133,7 +133,7 @@ async def test_litellm_num_retries_retries_through_the_running_server(
     ("key", "value", "message"),
     [
         ("context_window_fallbacks", [{"dev": ["dev"]}], "not for images"),
-        ("cache", True, "no response cache"),
+        ("max_budget", 10, "keys budgets"),
         ("set_verbose", True, "log level"),
         ("some_future_flag", 1, "litellm_settings.some_future_flag: not supported"),
         ("callbacks", ["langfuse"], "callback 'langfuse' is not supported"),

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from imagegen.cache.settings import CacheParams, CacheSettings, build_cache_settings
 from imagegen.deadline import DEFAULT_TIMEOUT_SECONDS
 from imagegen.deployment import Deployment
 from imagegen.errors import ConfigError, ImageGenError, InvalidRequestError
@@ -63,6 +64,7 @@ from imagegen.router.settings import (
     deployment_limit,
 )
 from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
+from imagegen.storage.settings import StorageSettings, check_storage
 from imagegen.telemetry.settings import TelemetrySettings
 from imagegen.types import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS, ImageRequest
 
@@ -99,6 +101,7 @@ _KNOWN_TOP_LEVEL = frozenset(
         "general_settings",
         "keys",
         "router_settings",
+        "storage_settings",
         "environment_variables",
     }
 )
@@ -177,6 +180,10 @@ class Settings:
     """Virtual keys, budgets and the spend log (general_settings, keys)."""
     source: str = "<built-in>"
     router: RouterSettings = field(default_factory=RouterSettings)
+    storage: StorageSettings | None = None
+    """Where images answered as URLs are kept (None: no store, only provider URLs)."""
+    cache: CacheSettings | None = None
+    """The image cache (litellm_settings.cache); None: off."""
     aliases: Aliases = field(default_factory=Aliases)
     """router_settings.model_group_alias: names served as another model group."""
 
@@ -234,6 +241,8 @@ class _LitellmSettings(BaseModel):
 
     drop_params: bool = False
     request_timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0)
+    cache: bool = False
+    cache_params: CacheParams | None = None
 
 
 class _File(BaseModel):
@@ -247,6 +256,7 @@ class _File(BaseModel):
     general_settings: GeneralSection = Field(default_factory=GeneralSection)
     keys: list[KeyEntry] = Field(default_factory=list)
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
+    storage_settings: StorageSettings | None = None
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -275,9 +285,13 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
             "litellm_settings": _LitellmSettings,
             "general_settings": GeneralSection,
             "router_settings": RouterSettings,
+            "storage_settings": StorageSettings,
         }
         if key in sections and isinstance(value, dict):
-            used = sections[key].model_fields
+            used = set(sections[key].model_fields)
+            if key == "litellm_settings" and value.get("cache") is not True:
+                # The cache's secrets (a Redis password) matter only when the cache is on.
+                used.discard("cache_params")
             resolved[key] = {
                 name: resolve_env_refs(item, f"{key}.{name}") if name in used else item
                 for name, item in value.items()
@@ -392,8 +406,28 @@ def _build(document: _File, source: str, alias_value: Any = None) -> Settings:
         access=build_access(document.general_settings, document.keys, source),
         source=source,
         router=router,
+        storage=_storage(document.storage_settings, server, source),
+        cache=build_cache_settings(
+            document.litellm_settings.cache, document.litellm_settings.cache_params, source
+        ),
         aliases=aliases,
     )
+
+
+def _storage(
+    section: StorageSettings | None, server: ServerSettings, source: str
+) -> StorageSettings | None:
+    # The embedded default: a local directory served by the HTTP door, so that
+    # response_format=url works for every model; without the door there is nobody to serve it.
+    if section is None:
+        return StorageSettings() if server.http_port is not None else None
+    check_storage(section, source)
+    if section.type == "local" and server.http_port is None and section.public_base_url is None:
+        raise ConfigError(
+            f"{source}: storage_settings: the local store is served by the HTTP door; "
+            "turn the door on (server_settings.http_port) or set public_base_url"
+        )
+    return section
 
 
 def _model_guardrails(entries: list[_Entry]) -> list[tuple[str, object]]:
@@ -537,6 +571,7 @@ def embedded_settings(*, port: int = DEFAULT_PORT) -> Settings:
         deployments=tuple(deployments),
         default_model=PLACEHOLDER_MODEL,
         server=ServerSettings(port=port),
+        storage=StorageSettings(),
     )
 
 

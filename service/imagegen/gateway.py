@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from imagegen.cache import ImageCache
 from imagegen.config import Settings
 from imagegen.deadline import Deadline
 from imagegen.deployment import Deployment
@@ -64,7 +65,10 @@ from imagegen.providers.edit_support import spec_for_edit
 from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.providers.transport import HttpTransport
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
-from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult
+from imagegen.storage import ResultStore, store_from_settings
+from imagegen.storage.deliver import UrlDelivery
+from imagegen.storage.settings import rehoster_from_settings
+from imagegen.types import Attempt, CallFacts, ImageRequest, ProviderResult, ResponseFormat
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +99,15 @@ class Gateway:
         hooks: Sequence[RequestHook] = (),
         router: RequestRouter | None = None,
         providers: Providers | None = None,
+        results: ResultStore | None = None,
     ) -> None:
         self.settings = settings
+        # Where images answered as URLs go (None: only models that return URLs can).
+        self.results = results
+        if results is None and settings.storage is not None:
+            self.results = store_from_settings(settings.storage)
+        self.cache = ImageCache(settings.cache) if settings.cache is not None else None
+        self.rehost = rehoster_from_settings(settings.storage)
         # This gateway's own adapter instances (their token and credential caches with them).
         self.providers = providers or Providers.discover()
         self.router = router or RequestRouter(settings.router)
@@ -126,6 +137,12 @@ class Gateway:
                 log.exception("hook %s failed to close", hook.name)
         await self.router.aclose()
         await self.transport.aclose()
+        if self.results is not None:
+            await self.results.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
+        if self.rehost is not None:
+            await self.rehost.aclose()
 
     def new_state(
         self,
@@ -216,12 +233,18 @@ class Gateway:
                 deadline = Deadline.after(request.timeout or self._group_timeout(model))
             ctx = RouteContext(request=request, model=model, state=state, deadline=deadline)
             route = _GatewayRoute(self, ctx, partial_images)
+            delivery = self._delivery(request)
             served: Served | None = None
             accepted = False
             delivered = 0
             began = time.monotonic()
             try:
-                async for event in self.router.run(route, ctx):
+                routed = (
+                    self.router.run(route, ctx)
+                    if self.cache is None
+                    else self.cache.run(self.router, route, ctx)
+                )
+                async for event in routed:
                     if isinstance(event, Picked):
                         first = not accepted
                         accepted = True
@@ -233,8 +256,13 @@ class Gateway:
                     elif isinstance(event, ImageReady) and self._image_checks:
                         if await self._image_passes(state, event):
                             # Withheld images leave no gap: indexes stay 0..delivered-1.
-                            yield ImageReady(index=delivered, image=event.image)
+                            image = event.image
+                            if delivery is not None and state.streaming:
+                                image = await delivery.image(image)
+                            yield ImageReady(index=delivered, image=image)
                             delivered += 1
+                    elif isinstance(event, ImageReady) and delivery and state.streaming:
+                        yield ImageReady(index=event.index, image=await delivery.image(event.image))
                     else:
                         yield event
             finally:
@@ -246,6 +274,9 @@ class Gateway:
                 result = await hook.after_call(state, result)
             facts.filtered = result.filtered
             facts.failed = result.failed
+            if delivery is not None:
+                result = replace(result, images=await delivery.images_of(result.images))
+                facts.stored_images, facts.stored_bytes = delivery.images, delivery.bytes
             if served.plan.deployment.model_name != model:
                 facts.fallback_model = served.plan.deployment.model_name
             # Sub-calls refused for safety became filtered images, as before the router.
@@ -277,6 +308,16 @@ class Gateway:
         facts.overhead_ms = state.overhead_ms()
         await self._finished(state, None)
         yield Generation(result=result, state=state)
+
+    def _delivery(self, request: ImageRequest) -> UrlDelivery | None:
+        """How images reach a caller who asked for URLs: through the result store."""
+        store = self.results
+        if store is None or not store.ready:
+            return None
+        wants_url = request.response_format is ResponseFormat.URL
+        if wants_url or self.rehost is not None:
+            return UrlDelivery(store, store_bytes=wants_url, rehost=self.rehost)
+        return None
 
     async def _image_passes(self, state: RequestState, ready: ImageReady) -> bool:
         for hook in self._image_checks:
@@ -628,6 +669,14 @@ class Gateway:
         )
 
     def _params(self, spec: ModelSpec, deployment: Deployment, request: ImageRequest) -> CallParams:
+        if (
+            request.response_format is ResponseFormat.URL
+            and self.results is not None
+            and self.results.ready
+            and ResponseFormat.URL not in spec.response_formats
+        ):
+            # The model returns bytes; the result store turns them into the URL asked for.
+            request = request.model_copy(update={"response_format": None})
         unset = {
             name: value
             for name, value in deployment.request_defaults.items()

@@ -20,7 +20,8 @@ from imagegen.errors import ConfigError
 ENV_PREFIX = "os.environ/"
 
 # litellm_settings keys the config validates itself (config._LitellmSettings).
-OWN_KEYS = frozenset({"drop_params", "request_timeout"})
+# cache / cache_params: the image cache (imagegen.cache.settings checks cache_params).
+OWN_KEYS = frozenset({"drop_params", "request_timeout", "cache", "cache_params"})
 # litellm_settings keys that are router_settings keys of the same name and meaning
 # (LiteLLM's proxy hands them to its Router).
 ROUTER_KEYS = ("num_retries", "fallbacks", "default_fallbacks", "content_policy_fallbacks")
@@ -41,8 +42,6 @@ _REFUSED: Mapping[str, str] = {
     "turn_off_message_logging": (
         "prompts are left out by default; see telemetry_settings.log_prompts"
     ),
-    "cache": "no response cache for images here; remove the key",
-    "cache_params": "no response cache for images here; remove the key",
     "service_callbacks": "use telemetry_settings.callbacks",
     "max_budget": "use general_settings / keys budgets",
 }

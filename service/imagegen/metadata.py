@@ -31,6 +31,8 @@ TRAILER_WITHHELD = "x-imagegen-withheld"
 _MAX_WITHHELD_CHARS = 1024
 TRAILER_FALLBACK_MODEL = "x-imagegen-fallback-model"
 TRAILER_FAILED = "x-imagegen-failed-count"
+# "hit" (answered from the cache, cost 0) or "miss" (cacheable; the provider was called).
+TRAILER_CACHE = "x-imagegen-cache"
 
 
 def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
@@ -57,6 +59,8 @@ def trailers(facts: CallFacts) -> tuple[tuple[str, str], ...]:
         optional.append((TRAILER_FALLBACK_MODEL, _header_safe(facts.fallback_model)))
     if facts.failed:
         optional.append((TRAILER_FAILED, str(facts.failed)))
+    if facts.cache:
+        optional.append((TRAILER_CACHE, facts.cache))
     return (*always, *optional)
 
 

@@ -42,6 +42,7 @@ def build_request(
     fallbacks = kwargs.pop("fallbacks", None)
     disable_fallbacks = kwargs.pop("disable_fallbacks", False)
     request_id = kwargs.pop("request_id", None)
+    cache = kwargs.pop("cache", None)
     tags = kwargs.pop("tags", None)
     metadata = kwargs.pop("metadata", None)
     if tags is None and isinstance(metadata, dict):
@@ -71,6 +72,7 @@ def build_request(
         request_id=request_id,
         fallbacks=fallbacks,
         disable_fallbacks=disable_fallbacks,
+        cache=cache,
     )
 
 

@@ -55,6 +55,25 @@ class ResponseFormat(StrEnum):
     B64_JSON = "b64_json"
 
 
+class CacheControl(BaseModel):
+    """A request's `cache` controls, with LiteLLM's names (`no-cache`, `no-store`, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    no_cache: bool = Field(default=False, alias="no-cache")
+    """Do not answer from the cache (the new images may still be stored)."""
+    no_store: bool = Field(default=False, alias="no-store")
+    """Do not store these images in the cache."""
+    ttl: float | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+    """Keep these images this many seconds (instead of cache_params.ttl)."""
+    s_maxage: float | None = Field(default=None, ge=0, alias="s-maxage")
+    """Accept only an entry at most this many seconds old."""
+    use_cache: bool | None = Field(default=None, alias="use-cache")
+    """true: cache this request even without a seed; false: never cache it."""
+    namespace: str | None = Field(default=None, max_length=128)
+    """Entries under another namespace are never read (within the caller's own key)."""
+
+
 class ImageRequest(BaseModel):
     """One validated request, with the parameters of the seed `image_generation()`."""
 
@@ -82,6 +101,8 @@ class ImageRequest(BaseModel):
     request_id: str | None = Field(default=None, max_length=128, pattern=REQUEST_ID_PATTERN)
     # Set for EditImages: the operation and its inputs, validated by the door. Never dumped.
     edit: Annotated[_EditField, SkipValidation] = Field(default=None, exclude=True)
+    cache: CacheControl | None = None
+    """LiteLLM's per-request cache controls."""
 
     @field_validator("tags")
     @classmethod
@@ -340,6 +361,14 @@ class CallFacts:
     fallback_model: str = ""
     # Images missing because their fan-out sub-call failed (fan_out_on_failure: partial).
     failed: int = 0
+    # "hit": answered from the cache at no cost; "miss": cacheable, so the provider was called
+    # and its images stored; "" when the request was not cacheable.
+    cache: str = ""
+    # What a hit would have cost from the provider (the money it saved).
+    cache_saved: Decimal | None = None
+    # Images (and their bytes) written to the result store for this request.
+    stored_images: int = 0
+    stored_bytes: int = 0
 
     @property
     def response_cost_text(self) -> str:
@@ -407,5 +436,8 @@ def hidden_params_for(facts: CallFacts) -> dict[str, Any]:
         "failed_count": facts.failed,
         "fallback_model": facts.fallback_model or None,
         "attempt_log": [attempt_dict(a) for a in facts.attempt_log],
+        # LiteLLM's own name for a cached answer, and ours ("hit", "miss" or None).
+        "cache_hit": facts.cache == "hit",
+        "cache": facts.cache or None,
         "cost": facts,
     }

@@ -36,6 +36,7 @@ from imagegen.client._convert import (
     ChunkAssembler,
     GenerateResult,
     build_request,
+    cache_control,
     edit_request,
     error_from,
     image_response_from,
@@ -87,6 +88,7 @@ def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.Ge
     request_id = kwargs.pop("request_id", None)
     fallbacks: Sequence[str] = kwargs.pop("fallbacks", None) or ()
     disable_fallbacks = bool(kwargs.pop("disable_fallbacks", False))
+    cache = kwargs.pop("cache", None)
     provider_params.update(kwargs)  # LiteLLM's **kwargs are provider parameters
     request = build_request(
         prompt,
@@ -98,6 +100,8 @@ def _request(prompt: str, args: dict[str, Any], kwargs: dict[str, Any]) -> pb.Ge
         disable_fallbacks=disable_fallbacks,
         **args,
     )
+    if cache is not None:
+        request.cache.CopyFrom(cache_control(cache))
     # The timeout travels as the gRPC deadline, which the server turns into the upstream timeout.
     return request
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -133,6 +134,26 @@ def edit_request(
     return edit
 
 
+_CACHE_FLAGS = {"no-cache": "no_cache", "no-store": "no_store", "use-cache": "use_cache"}
+_CACHE_SECONDS = {"ttl": "ttl", "s-maxage": "max_age"}
+
+
+def cache_control(cache: Mapping[str, Any]) -> pb.CacheControl:
+    """LiteLLM's per-request `cache` object (no-cache, no-store, ttl, s-maxage, use-cache,
+    namespace) as the request's CacheControl."""
+    message = pb.CacheControl()
+    for name, value in cache.items():
+        if name in _CACHE_FLAGS and isinstance(value, bool):
+            setattr(message, _CACHE_FLAGS[name], value)
+        elif name in _CACHE_SECONDS and isinstance(value, int | float) and value >= 0:
+            getattr(message, _CACHE_SECONDS[name]).FromTimedelta(timedelta(seconds=value))
+        elif name == "namespace" and isinstance(value, str):
+            message.namespace = value
+        else:
+            raise ValueError(f"cache.{name}: not a cache control (or not of its type)")
+    return message
+
+
 def stream_request(
     request: pb.GenerateImagesRequest, partial_images: int = 0
 ) -> pb.StreamGenerateImagesRequest:
@@ -201,6 +222,7 @@ def _facts_from(record: pb.CostRecord | None, trailers: dict[str, str]) -> CallF
             attempts=record.attempts,
             response_cost=_decimal(cost_text),
             overhead_ms=record.overhead_ms,
+            cache=record.cache,
         )
     return CallFacts(
         request_id=trailers.get("x-imagegen-request-id", ""),
@@ -210,6 +232,7 @@ def _facts_from(record: pb.CostRecord | None, trailers: dict[str, str]) -> CallF
         attempts=int(trailers.get("x-imagegen-attempts", "0") or 0),
         response_cost=_decimal(trailers.get("x-imagegen-response-cost", "unknown")),
         overhead_ms=float(trailers.get("x-imagegen-overhead-ms", "0") or 0),
+        cache=trailers.get("x-imagegen-cache", ""),
     )
 
 

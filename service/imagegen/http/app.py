@@ -46,6 +46,7 @@ from imagegen.http.edits import (
     read_edit_form,
 )
 from imagegen.http.errors import error_body, error_headers
+from imagegen.http.files import add_file_routes
 from imagegen.http.litellm_headers import litellm_headers
 from imagegen.http.litellm_keys import add_litellm_key_routes
 from imagegen.http.tracing import server_span_middleware
@@ -213,6 +214,7 @@ class HttpDoor:
         self.app.router.add_get("/health/liveness", self._liveliness)
         self.app.router.add_get("/health/readiness", self._readiness)
         self.app.router.add_get("/openapi.json", self._openapi_document)
+        add_file_routes(self.app, gateway)
 
     async def start(
         self,

@@ -24,6 +24,7 @@ from imagegen.server.key_admin import KeyAdminServicer, add_key_admin
 from imagegen.server.servicer import ImageGenerationServicer, add_to_server
 from imagegen.server.tls import http_ssl_context, server_credentials
 from imagegen.spend.hook import access_of
+from imagegen.storage.local import bind_to_door
 from imagegen.telemetry.hook import telemetry_hook
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,12 @@ async def start_server(
             if owns_gateway:
                 await gateway.aclose()
             raise
+    gateway.results = bind_to_door(
+        gateway.results,
+        host or settings.server.http_host or settings.server.host,
+        door.port if door is not None else None,
+        tls=settings.server.tls_cert_file is not None,
+    )
     for name in ("", SERVICE_NAME, KEY_ADMIN_SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(

@@ -57,7 +57,23 @@ def request_from_proto(message: RequestMessage) -> ImageRequest:
         fields["timeout"] = message.timeout.seconds + message.timeout.nanos / 1e9
     if message.HasField("provider_params"):
         fields["provider_params"] = _integral(json_format.MessageToDict(message.provider_params))
+    if message.HasField("cache"):
+        fields["cache"] = cache_from_proto(message.cache)
     return ImageRequest.create(**fields)
+
+
+def cache_from_proto(message: pb.CacheControl) -> dict[str, object]:
+    """The cache controls under LiteLLM's names (validated with the request)."""
+    control: dict[str, object] = {"no-cache": message.no_cache, "no-store": message.no_store}
+    if message.HasField("ttl"):
+        control["ttl"] = message.ttl.ToTimedelta().total_seconds()
+    if message.HasField("max_age"):
+        control["s-maxage"] = message.max_age.ToTimedelta().total_seconds()
+    if message.HasField("use_cache"):
+        control["use-cache"] = message.use_cache
+    if message.namespace:
+        control["namespace"] = message.namespace
+    return control
 
 
 def _integral(value: JsonValue) -> JsonValue:
@@ -117,6 +133,7 @@ def cost_to_proto(facts: CallFacts) -> pb.CostRecord:
         attempts=facts.attempts,
         overhead_ms=facts.overhead_ms,
         request_id=facts.request_id,
+        cache=facts.cache,
     )
 
 

@@ -35,7 +35,7 @@ from imagegen.spend.rows import SpendRow
 from imagegen.spend.settings import AccessSettings
 from imagegen.spend.store import Store, open_store
 from imagegen.spend.writer import SpendWriter
-from imagegen.types import ProviderResult
+from imagegen.types import CallFacts, ProviderResult
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,8 @@ class AccessHook(RequestHook):
             key_id=caller.key_id if caller else "",
             key_alias=caller.alias if caller else "",
             user=request.user or "",
-            tags=tuple(dict.fromkeys((*request.tags, *key_tags))),
+            # A cache hit is marked by a tag, so that spend queries by tag count the hits.
+            tags=tuple(dict.fromkeys((*request.tags, *key_tags, *cache_tags(facts)))),
             model_group=request.model or self.default_model or "",
             deployment=facts.model_id,
             provider=facts.provider,
@@ -218,3 +219,11 @@ class AccessHook(RequestHook):
 def access_of(hooks: Iterable[RequestHook]) -> AccessHook | None:
     """The access hook among a gateway's hooks, when keys or a spend log are configured."""
     return next((h for h in hooks if isinstance(h, AccessHook)), None)
+
+
+CACHE_HIT_TAG = "imagegen:cache-hit"
+
+
+def cache_tags(facts: CallFacts) -> tuple[str, ...]:
+    """The spend row's mark of a request answered from the cache."""
+    return (CACHE_HIT_TAG,) if facts.cache == "hit" else ()

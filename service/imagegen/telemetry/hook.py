@@ -167,6 +167,15 @@ class TelemetryHook(RequestHook):
                 metrics.quota_decisions.add(
                     1, {n.LABEL_STEP: decision.name, n.LABEL_ACTION: decision.action}
                 )
+            elif decision.kind == "cache":
+                metrics.cache_lookups.add(
+                    1, {n.LABEL_BACKEND: decision.name, n.LABEL_RESULT: decision.action}
+                )
+        if facts.cache == "hit" and facts.cache_saved:
+            metrics.cache_saved.add(float(facts.cache_saved), cost_labels)
+        if facts.stored_images:
+            metrics.store_writes.add(facts.stored_images)
+            metrics.store_bytes_written.add(facts.stored_bytes)
         span = trace.get_current_span()
         if span.is_recording():
             span.set_attributes(

@@ -84,6 +84,31 @@ class Metrics:
             description="Payloads a logging callback's full queue had to drop.",
         )
 
+        self.cache_lookups = meter.create_counter(
+            n.METRIC_CACHE_LOOKUPS,
+            unit="{request}",
+            description="Cacheable requests by result: hit, coalesced (waited for an identical "
+            "request in flight) or miss.",
+        )
+        self.cache_saved = meter.create_counter(
+            n.METRIC_CACHE_SAVED,
+            unit="USD",
+            description="What the cache hits would have cost from the provider.",
+        )
+        self.store_writes = meter.create_counter(
+            n.METRIC_STORE_WRITES, unit="{image}", description="Images written to the result store."
+        )
+        self.store_bytes_written = meter.create_counter(
+            n.METRIC_STORE_BYTES_WRITTEN,
+            unit="By",
+            description="Bytes written to the result store.",
+        )
+        self.store_bytes_served = meter.create_counter(
+            n.METRIC_STORE_BYTES_SERVED,
+            unit="By",
+            description="Bytes of stored images served by the HTTP door's signed URLs.",
+        )
+
     def record_cost(self, cost: Decimal | None, labels: dict[str, str]) -> None:
         if cost is None:
             self.cost_unknown.add(1, labels)

@@ -67,6 +67,11 @@ METRIC_GUARDRAIL_OUTCOMES: Final = "imagegen.guardrail.outcomes"
 METRIC_ROUTER_DECISIONS: Final = "imagegen.router.decisions"
 METRIC_QUOTA_DECISIONS: Final = "imagegen.quota.decisions"
 METRIC_CALLBACK_DROPPED: Final = "imagegen.callback.dropped"
+METRIC_CACHE_LOOKUPS: Final = "imagegen.cache.lookups"
+METRIC_CACHE_SAVED: Final = "imagegen.cache.saved"
+METRIC_STORE_WRITES: Final = "imagegen.store.writes"
+METRIC_STORE_BYTES_WRITTEN: Final = "imagegen.store.bytes_written"
+METRIC_STORE_BYTES_SERVED: Final = "imagegen.store.bytes_served"
 METRIC_GEN_AI_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_GEN_AI_TOKENS: Final = "gen_ai.client.token.usage"
 
@@ -81,6 +86,8 @@ LABEL_GUARDRAIL: Final = "guardrail"
 LABEL_ACTION: Final = "action"
 LABEL_STEP: Final = "step"
 LABEL_CALLBACK: Final = "callback"
+LABEL_RESULT: Final = "result"
+LABEL_BACKEND: Final = "backend"
 
 # ---------------------------------------------------------------- logs
 

@@ -302,8 +302,11 @@ type GenerateImagesRequest struct {
 	// Never fall back to another model for this call (retries within the
 	// requested model's deployments still happen).
 	DisableFallbacks bool `protobuf:"varint,19,opt,name=disable_fallbacks,json=disableFallbacks,proto3" json:"disable_fallbacks,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// LiteLLM's per-request cache controls. A request is cached when the model
+	// honours a seed and provider_params sets one, or when use_cache is true.
+	Cache         *CacheControl `protobuf:"bytes,30,opt,name=cache,proto3" json:"cache,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenerateImagesRequest) Reset() {
@@ -460,6 +463,13 @@ func (x *GenerateImagesRequest) GetDisableFallbacks() bool {
 		return x.DisableFallbacks
 	}
 	return false
+}
+
+func (x *GenerateImagesRequest) GetCache() *CacheControl {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
 }
 
 // All images of a finished generation, with usage and cost.
@@ -631,8 +641,11 @@ type StreamGenerateImagesRequest struct {
 	Fallbacks []string `protobuf:"bytes,18,rep,name=fallbacks,proto3" json:"fallbacks,omitempty"`
 	// Never fall back to another model for this call.
 	DisableFallbacks bool `protobuf:"varint,19,opt,name=disable_fallbacks,json=disableFallbacks,proto3" json:"disable_fallbacks,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// LiteLLM's per-request cache controls. A request is cached when the model
+	// honours a seed and provider_params sets one, or when use_cache is true.
+	Cache         *CacheControl `protobuf:"bytes,30,opt,name=cache,proto3" json:"cache,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamGenerateImagesRequest) Reset() {
@@ -798,6 +811,107 @@ func (x *StreamGenerateImagesRequest) GetDisableFallbacks() bool {
 	return false
 }
 
+func (x *StreamGenerateImagesRequest) GetCache() *CacheControl {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
+}
+
+// How one request uses the image cache (litellm_settings.cache), with the
+// meaning of LiteLLM's per-request `cache` object.
+type CacheControl struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Do not answer from the cache ("no-cache"); the new images may be stored.
+	NoCache bool `protobuf:"varint,1,opt,name=no_cache,json=noCache,proto3" json:"no_cache,omitempty"`
+	// Do not store the images of this request ("no-store").
+	NoStore bool `protobuf:"varint,2,opt,name=no_store,json=noStore,proto3" json:"no_store,omitempty"`
+	// Keep the images this long instead of the configured ttl ("ttl").
+	Ttl *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// Accept only an entry at most this old ("s-maxage").
+	MaxAge *durationpb.Duration `protobuf:"bytes,4,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	// true caches this request even without a seed; false never caches it;
+	// unset caches it when it is reproducible ("use-cache").
+	UseCache *bool `protobuf:"varint,5,opt,name=use_cache,json=useCache,proto3,oneof" json:"use_cache,omitempty"`
+	// Entries under another namespace are never read, within the caller's own
+	// key ("namespace").
+	Namespace     string `protobuf:"bytes,6,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheControl) Reset() {
+	*x = CacheControl{}
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheControl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheControl) ProtoMessage() {}
+
+func (x *CacheControl) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheControl.ProtoReflect.Descriptor instead.
+func (*CacheControl) Descriptor() ([]byte, []int) {
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CacheControl) GetNoCache() bool {
+	if x != nil {
+		return x.NoCache
+	}
+	return false
+}
+
+func (x *CacheControl) GetNoStore() bool {
+	if x != nil {
+		return x.NoStore
+	}
+	return false
+}
+
+func (x *CacheControl) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *CacheControl) GetMaxAge() *durationpb.Duration {
+	if x != nil {
+		return x.MaxAge
+	}
+	return nil
+}
+
+func (x *CacheControl) GetUseCache() bool {
+	if x != nil && x.UseCache != nil {
+		return *x.UseCache
+	}
+	return false
+}
+
+func (x *CacheControl) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
 // One event of a streamed generation, in this order: accepted, then progress,
 // partial_image, image and image_chunk events as they happen, then summary.
 type StreamGenerateImagesResponse struct {
@@ -819,7 +933,7 @@ type StreamGenerateImagesResponse struct {
 
 func (x *StreamGenerateImagesResponse) Reset() {
 	*x = StreamGenerateImagesResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[3]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +945,7 @@ func (x *StreamGenerateImagesResponse) String() string {
 func (*StreamGenerateImagesResponse) ProtoMessage() {}
 
 func (x *StreamGenerateImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[3]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +958,7 @@ func (x *StreamGenerateImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamGenerateImagesResponse.ProtoReflect.Descriptor instead.
 func (*StreamGenerateImagesResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{3}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StreamGenerateImagesResponse) GetEvent() isStreamGenerateImagesResponse_Event {
@@ -974,7 +1088,7 @@ type Accepted struct {
 
 func (x *Accepted) Reset() {
 	*x = Accepted{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[4]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1100,7 @@ func (x *Accepted) String() string {
 func (*Accepted) ProtoMessage() {}
 
 func (x *Accepted) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[4]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1113,7 @@ func (x *Accepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
 func (*Accepted) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{4}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Accepted) GetRequestId() string {
@@ -1058,7 +1172,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[5]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1184,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[5]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1197,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{5}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Progress) GetElapsed() *durationpb.Duration {
@@ -1138,7 +1252,7 @@ type PartialImage struct {
 
 func (x *PartialImage) Reset() {
 	*x = PartialImage{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[6]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1264,7 @@ func (x *PartialImage) String() string {
 func (*PartialImage) ProtoMessage() {}
 
 func (x *PartialImage) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[6]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1277,7 @@ func (x *PartialImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartialImage.ProtoReflect.Descriptor instead.
 func (*PartialImage) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{6}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PartialImage) GetIndex() int32 {
@@ -1220,7 +1334,7 @@ type ImageChunk struct {
 
 func (x *ImageChunk) Reset() {
 	*x = ImageChunk{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[7]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1346,7 @@ func (x *ImageChunk) String() string {
 func (*ImageChunk) ProtoMessage() {}
 
 func (x *ImageChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[7]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1359,7 @@ func (x *ImageChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageChunk.ProtoReflect.Descriptor instead.
 func (*ImageChunk) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{7}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ImageChunk) GetIndex() int32 {
@@ -1331,7 +1445,7 @@ type GenerationSummary struct {
 
 func (x *GenerationSummary) Reset() {
 	*x = GenerationSummary{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[8]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1457,7 @@ func (x *GenerationSummary) String() string {
 func (*GenerationSummary) ProtoMessage() {}
 
 func (x *GenerationSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[8]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1470,7 @@ func (x *GenerationSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerationSummary.ProtoReflect.Descriptor instead.
 func (*GenerationSummary) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{8}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GenerationSummary) GetCreated() int64 {
@@ -1445,7 +1559,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1571,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[9]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1584,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{9}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Attempt) GetModelId() string {
@@ -1536,7 +1650,7 @@ type SizeCoercion struct {
 
 func (x *SizeCoercion) Reset() {
 	*x = SizeCoercion{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1662,7 @@ func (x *SizeCoercion) String() string {
 func (*SizeCoercion) ProtoMessage() {}
 
 func (x *SizeCoercion) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[10]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1675,7 @@ func (x *SizeCoercion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SizeCoercion.ProtoReflect.Descriptor instead.
 func (*SizeCoercion) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{10}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SizeCoercion) GetRequested() string {
@@ -1605,7 +1719,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1731,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[11]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1744,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{11}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Image) GetIndex() int32 {
@@ -1730,7 +1844,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1856,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[12]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1869,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{12}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -1806,7 +1920,7 @@ type TokenDetails struct {
 
 func (x *TokenDetails) Reset() {
 	*x = TokenDetails{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1932,7 @@ func (x *TokenDetails) String() string {
 func (*TokenDetails) ProtoMessage() {}
 
 func (x *TokenDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[13]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +1945,7 @@ func (x *TokenDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenDetails.ProtoReflect.Descriptor instead.
 func (*TokenDetails) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{13}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TokenDetails) GetTextTokens() int64 {
@@ -1868,14 +1982,18 @@ type CostRecord struct {
 	// milliseconds.
 	OverheadMs float64 `protobuf:"fixed64,7,opt,name=overhead_ms,json=overheadMs,proto3" json:"overhead_ms,omitempty"`
 	// The request id (the caller's, or one the gateway made up).
-	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// "hit" when the images came from the image cache (the cost is 0), "miss"
+	// when the request was cacheable and the provider was called; empty when it
+	// was not cacheable.
+	Cache         string `protobuf:"bytes,20,opt,name=cache,proto3" json:"cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CostRecord) Reset() {
 	*x = CostRecord{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2005,7 @@ func (x *CostRecord) String() string {
 func (*CostRecord) ProtoMessage() {}
 
 func (x *CostRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[14]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2018,7 @@ func (x *CostRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRecord.ProtoReflect.Descriptor instead.
 func (*CostRecord) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{14}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CostRecord) GetResponseCost() string {
@@ -1959,6 +2077,13 @@ func (x *CostRecord) GetRequestId() string {
 	return ""
 }
 
+func (x *CostRecord) GetCache() string {
+	if x != nil {
+		return x.Cache
+	}
+	return ""
+}
+
 // Asks which models the gateway serves.
 type ListModelsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1968,7 +2093,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2105,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[15]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2118,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{15}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{16}
 }
 
 // The models the gateway serves.
@@ -2007,7 +2132,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2144,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[16]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2157,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{16}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelInfo {
@@ -2087,7 +2212,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2224,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[17]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2237,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{17}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -2249,7 +2374,7 @@ type EstimateCostRequest struct {
 
 func (x *EstimateCostRequest) Reset() {
 	*x = EstimateCostRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2386,7 @@ func (x *EstimateCostRequest) String() string {
 func (*EstimateCostRequest) ProtoMessage() {}
 
 func (x *EstimateCostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[18]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2399,7 @@ func (x *EstimateCostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimateCostRequest.ProtoReflect.Descriptor instead.
 func (*EstimateCostRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{18}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EstimateCostRequest) GetModel() string {
@@ -2344,7 +2469,7 @@ type EstimateCostResponse struct {
 
 func (x *EstimateCostResponse) Reset() {
 	*x = EstimateCostResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +2481,7 @@ func (x *EstimateCostResponse) String() string {
 func (*EstimateCostResponse) ProtoMessage() {}
 
 func (x *EstimateCostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[19]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +2494,7 @@ func (x *EstimateCostResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimateCostResponse.ProtoReflect.Descriptor instead.
 func (*EstimateCostResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{19}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EstimateCostResponse) GetCost() string {
@@ -2434,7 +2559,7 @@ type QuerySpendRequest struct {
 
 func (x *QuerySpendRequest) Reset() {
 	*x = QuerySpendRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2446,7 +2571,7 @@ func (x *QuerySpendRequest) String() string {
 func (*QuerySpendRequest) ProtoMessage() {}
 
 func (x *QuerySpendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[20]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2459,7 +2584,7 @@ func (x *QuerySpendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpendRequest.ProtoReflect.Descriptor instead.
 func (*QuerySpendRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{20}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QuerySpendRequest) GetGroupBy() SpendGroupBy {
@@ -2487,7 +2612,7 @@ type QuerySpendResponse struct {
 
 func (x *QuerySpendResponse) Reset() {
 	*x = QuerySpendResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +2624,7 @@ func (x *QuerySpendResponse) String() string {
 func (*QuerySpendResponse) ProtoMessage() {}
 
 func (x *QuerySpendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[21]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +2637,7 @@ func (x *QuerySpendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpendResponse.ProtoReflect.Descriptor instead.
 func (*QuerySpendResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{21}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QuerySpendResponse) GetGroups() []*SpendGroup {
@@ -2543,7 +2668,7 @@ type SpendGroup struct {
 
 func (x *SpendGroup) Reset() {
 	*x = SpendGroup{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +2680,7 @@ func (x *SpendGroup) String() string {
 func (*SpendGroup) ProtoMessage() {}
 
 func (x *SpendGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[22]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +2693,7 @@ func (x *SpendGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpendGroup.ProtoReflect.Descriptor instead.
 func (*SpendGroup) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{22}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SpendGroup) GetGroup() string {
@@ -2631,7 +2756,7 @@ type OutpaintExtension struct {
 
 func (x *OutpaintExtension) Reset() {
 	*x = OutpaintExtension{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[23]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +2768,7 @@ func (x *OutpaintExtension) String() string {
 func (*OutpaintExtension) ProtoMessage() {}
 
 func (x *OutpaintExtension) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[23]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +2781,7 @@ func (x *OutpaintExtension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutpaintExtension.ProtoReflect.Descriptor instead.
 func (*OutpaintExtension) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{23}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OutpaintExtension) GetLeft() int32 {
@@ -2752,7 +2877,7 @@ type EditImagesRequest struct {
 
 func (x *EditImagesRequest) Reset() {
 	*x = EditImagesRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[24]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2764,7 +2889,7 @@ func (x *EditImagesRequest) String() string {
 func (*EditImagesRequest) ProtoMessage() {}
 
 func (x *EditImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[24]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2777,7 +2902,7 @@ func (x *EditImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditImagesRequest.ProtoReflect.Descriptor instead.
 func (*EditImagesRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{24}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EditImagesRequest) GetPrompt() string {
@@ -2964,7 +3089,7 @@ type EditImagesResponse struct {
 
 func (x *EditImagesResponse) Reset() {
 	*x = EditImagesResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[25]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3101,7 @@ func (x *EditImagesResponse) String() string {
 func (*EditImagesResponse) ProtoMessage() {}
 
 func (x *EditImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[25]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3114,7 @@ func (x *EditImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditImagesResponse.ProtoReflect.Descriptor instead.
 func (*EditImagesResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{25}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EditImagesResponse) GetCreated() int64 {
@@ -3113,7 +3238,7 @@ type StreamEditImagesRequest struct {
 
 func (x *StreamEditImagesRequest) Reset() {
 	*x = StreamEditImagesRequest{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[26]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3250,7 @@ func (x *StreamEditImagesRequest) String() string {
 func (*StreamEditImagesRequest) ProtoMessage() {}
 
 func (x *StreamEditImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[26]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3263,7 @@ func (x *StreamEditImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEditImagesRequest.ProtoReflect.Descriptor instead.
 func (*StreamEditImagesRequest) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{26}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StreamEditImagesRequest) GetPrompt() string {
@@ -3323,7 +3448,7 @@ type StreamEditImagesResponse struct {
 
 func (x *StreamEditImagesResponse) Reset() {
 	*x = StreamEditImagesResponse{}
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[27]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +3460,7 @@ func (x *StreamEditImagesResponse) String() string {
 func (*StreamEditImagesResponse) ProtoMessage() {}
 
 func (x *StreamEditImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegen_v1_image_generation_proto_msgTypes[27]
+	mi := &file_imagegen_v1_image_generation_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3348,7 +3473,7 @@ func (x *StreamEditImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEditImagesResponse.ProtoReflect.Descriptor instead.
 func (*StreamEditImagesResponse) Descriptor() ([]byte, []int) {
-	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{27}
+	return file_imagegen_v1_image_generation_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StreamEditImagesResponse) GetEvent() isStreamEditImagesResponse_Event {
@@ -3462,7 +3587,7 @@ var File_imagegen_v1_image_generation_proto protoreflect.FileDescriptor
 
 const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\n" +
-	"\"imagegen/v1/image_generation.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x05\n" +
+	"\"imagegen/v1/image_generation.proto\x12\vimagegen.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x06\n" +
 	"\x15GenerateImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -3485,7 +3610,8 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12\"\n" +
 	"\tfallbacks\x18\x12 \x03(\tB\x04\xe2A\x01\x01R\tfallbacks\x121\n" +
-	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacksB\x04\n" +
+	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacks\x125\n" +
+	"\x05cache\x18\x1e \x01(\v2\x19.imagegen.v1.CacheControlB\x04\xe2A\x01\x01R\x05cacheB\x04\n" +
 	"\x02_nJ\x04\b\x11\x10\x12\"\x98\x03\n" +
 	"\x16GenerateImagesResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12*\n" +
@@ -3496,7 +3622,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x0efiltered_count\x18\x06 \x01(\x05R\rfilteredCount\x120\n" +
 	"\battempts\x18\a \x03(\v2\x14.imagegen.v1.AttemptR\battempts\x12%\n" +
 	"\x0efallback_model\x18\b \x01(\tR\rfallbackModel\x12!\n" +
-	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\x86\x06\n" +
+	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\xbd\x06\n" +
 	"\x1bStreamGenerateImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -3520,8 +3646,18 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"request_id\x18\x10 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12+\n" +
 	"\x0epartial_images\x18\x11 \x01(\x05B\x04\xe2A\x01\x01R\rpartialImages\x12\"\n" +
 	"\tfallbacks\x18\x12 \x03(\tB\x04\xe2A\x01\x01R\tfallbacks\x121\n" +
-	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacksB\x04\n" +
-	"\x02_n\"\xf7\x02\n" +
+	"\x11disable_fallbacks\x18\x13 \x01(\bB\x04\xe2A\x01\x01R\x10disableFallbacks\x125\n" +
+	"\x05cache\x18\x1e \x01(\v2\x19.imagegen.v1.CacheControlB\x04\xe2A\x01\x01R\x05cacheB\x04\n" +
+	"\x02_n\"\x97\x02\n" +
+	"\fCacheControl\x12\x1f\n" +
+	"\bno_cache\x18\x01 \x01(\bB\x04\xe2A\x01\x01R\anoCache\x12\x1f\n" +
+	"\bno_store\x18\x02 \x01(\bB\x04\xe2A\x01\x01R\anoStore\x121\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x03ttl\x128\n" +
+	"\amax_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x06maxAge\x12&\n" +
+	"\tuse_cache\x18\x05 \x01(\bB\x04\xe2A\x01\x01H\x00R\buseCache\x88\x01\x01\x12\"\n" +
+	"\tnamespace\x18\x06 \x01(\tB\x04\xe2A\x01\x01R\tnamespaceB\f\n" +
+	"\n" +
+	"_use_cache\"\xf7\x02\n" +
 	"\x1cStreamGenerateImagesResponse\x12*\n" +
 	"\x05image\x18\x01 \x01(\v2\x12.imagegen.v1.ImageH\x00R\x05image\x12:\n" +
 	"\asummary\x18\x02 \x01(\v2\x1e.imagegen.v1.GenerationSummaryH\x00R\asummary\x123\n" +
@@ -3607,7 +3743,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\fTokenDetails\x12\x1f\n" +
 	"\vtext_tokens\x18\x01 \x01(\x03R\n" +
 	"textTokens\x12!\n" +
-	"\fimage_tokens\x18\x02 \x01(\x03R\vimageTokens\"\x86\x02\n" +
+	"\fimage_tokens\x18\x02 \x01(\x03R\vimageTokens\"\x9c\x02\n" +
 	"\n" +
 	"CostRecord\x12#\n" +
 	"\rresponse_cost\x18\x01 \x01(\tR\fresponseCost\x12\x19\n" +
@@ -3619,7 +3755,8 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\voverhead_ms\x18\a \x01(\x01R\n" +
 	"overheadMs\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\b \x01(\tR\trequestId\"\x13\n" +
+	"request_id\x18\b \x01(\tR\trequestId\x12\x14\n" +
+	"\x05cache\x18\x14 \x01(\tR\x05cache\"\x13\n" +
 	"\x11ListModelsRequest\"D\n" +
 	"\x12ListModelsResponse\x12.\n" +
 	"\x06models\x18\x01 \x03(\v2\x16.imagegen.v1.ModelInfoR\x06models\"\x9c\x04\n" +
@@ -3799,7 +3936,7 @@ func file_imagegen_v1_image_generation_proto_rawDescGZIP() []byte {
 }
 
 var file_imagegen_v1_image_generation_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_imagegen_v1_image_generation_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_imagegen_v1_image_generation_proto_goTypes = []any{
 	(ResponseFormat)(0),                  // 0: imagegen.v1.ResponseFormat
 	(SpendGroupBy)(0),                    // 1: imagegen.v1.SpendGroupBy
@@ -3807,106 +3944,111 @@ var file_imagegen_v1_image_generation_proto_goTypes = []any{
 	(*GenerateImagesRequest)(nil),        // 3: imagegen.v1.GenerateImagesRequest
 	(*GenerateImagesResponse)(nil),       // 4: imagegen.v1.GenerateImagesResponse
 	(*StreamGenerateImagesRequest)(nil),  // 5: imagegen.v1.StreamGenerateImagesRequest
-	(*StreamGenerateImagesResponse)(nil), // 6: imagegen.v1.StreamGenerateImagesResponse
-	(*Accepted)(nil),                     // 7: imagegen.v1.Accepted
-	(*Progress)(nil),                     // 8: imagegen.v1.Progress
-	(*PartialImage)(nil),                 // 9: imagegen.v1.PartialImage
-	(*ImageChunk)(nil),                   // 10: imagegen.v1.ImageChunk
-	(*GenerationSummary)(nil),            // 11: imagegen.v1.GenerationSummary
-	(*Attempt)(nil),                      // 12: imagegen.v1.Attempt
-	(*SizeCoercion)(nil),                 // 13: imagegen.v1.SizeCoercion
-	(*Image)(nil),                        // 14: imagegen.v1.Image
-	(*Usage)(nil),                        // 15: imagegen.v1.Usage
-	(*TokenDetails)(nil),                 // 16: imagegen.v1.TokenDetails
-	(*CostRecord)(nil),                   // 17: imagegen.v1.CostRecord
-	(*ListModelsRequest)(nil),            // 18: imagegen.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),           // 19: imagegen.v1.ListModelsResponse
-	(*ModelInfo)(nil),                    // 20: imagegen.v1.ModelInfo
-	(*EstimateCostRequest)(nil),          // 21: imagegen.v1.EstimateCostRequest
-	(*EstimateCostResponse)(nil),         // 22: imagegen.v1.EstimateCostResponse
-	(*QuerySpendRequest)(nil),            // 23: imagegen.v1.QuerySpendRequest
-	(*QuerySpendResponse)(nil),           // 24: imagegen.v1.QuerySpendResponse
-	(*SpendGroup)(nil),                   // 25: imagegen.v1.SpendGroup
-	(*OutpaintExtension)(nil),            // 26: imagegen.v1.OutpaintExtension
-	(*EditImagesRequest)(nil),            // 27: imagegen.v1.EditImagesRequest
-	(*EditImagesResponse)(nil),           // 28: imagegen.v1.EditImagesResponse
-	(*StreamEditImagesRequest)(nil),      // 29: imagegen.v1.StreamEditImagesRequest
-	(*StreamEditImagesResponse)(nil),     // 30: imagegen.v1.StreamEditImagesResponse
-	(*durationpb.Duration)(nil),          // 31: google.protobuf.Duration
-	(*structpb.Struct)(nil),              // 32: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),        // 33: google.protobuf.Timestamp
+	(*CacheControl)(nil),                 // 6: imagegen.v1.CacheControl
+	(*StreamGenerateImagesResponse)(nil), // 7: imagegen.v1.StreamGenerateImagesResponse
+	(*Accepted)(nil),                     // 8: imagegen.v1.Accepted
+	(*Progress)(nil),                     // 9: imagegen.v1.Progress
+	(*PartialImage)(nil),                 // 10: imagegen.v1.PartialImage
+	(*ImageChunk)(nil),                   // 11: imagegen.v1.ImageChunk
+	(*GenerationSummary)(nil),            // 12: imagegen.v1.GenerationSummary
+	(*Attempt)(nil),                      // 13: imagegen.v1.Attempt
+	(*SizeCoercion)(nil),                 // 14: imagegen.v1.SizeCoercion
+	(*Image)(nil),                        // 15: imagegen.v1.Image
+	(*Usage)(nil),                        // 16: imagegen.v1.Usage
+	(*TokenDetails)(nil),                 // 17: imagegen.v1.TokenDetails
+	(*CostRecord)(nil),                   // 18: imagegen.v1.CostRecord
+	(*ListModelsRequest)(nil),            // 19: imagegen.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),           // 20: imagegen.v1.ListModelsResponse
+	(*ModelInfo)(nil),                    // 21: imagegen.v1.ModelInfo
+	(*EstimateCostRequest)(nil),          // 22: imagegen.v1.EstimateCostRequest
+	(*EstimateCostResponse)(nil),         // 23: imagegen.v1.EstimateCostResponse
+	(*QuerySpendRequest)(nil),            // 24: imagegen.v1.QuerySpendRequest
+	(*QuerySpendResponse)(nil),           // 25: imagegen.v1.QuerySpendResponse
+	(*SpendGroup)(nil),                   // 26: imagegen.v1.SpendGroup
+	(*OutpaintExtension)(nil),            // 27: imagegen.v1.OutpaintExtension
+	(*EditImagesRequest)(nil),            // 28: imagegen.v1.EditImagesRequest
+	(*EditImagesResponse)(nil),           // 29: imagegen.v1.EditImagesResponse
+	(*StreamEditImagesRequest)(nil),      // 30: imagegen.v1.StreamEditImagesRequest
+	(*StreamEditImagesResponse)(nil),     // 31: imagegen.v1.StreamEditImagesResponse
+	(*durationpb.Duration)(nil),          // 32: google.protobuf.Duration
+	(*structpb.Struct)(nil),              // 33: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),        // 34: google.protobuf.Timestamp
 }
 var file_imagegen_v1_image_generation_proto_depIdxs = []int32{
 	0,  // 0: imagegen.v1.GenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	31, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	32, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	14, // 3: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
-	15, // 4: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
-	17, // 5: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
-	13, // 6: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	12, // 7: imagegen.v1.GenerateImagesResponse.attempts:type_name -> imagegen.v1.Attempt
-	0,  // 8: imagegen.v1.StreamGenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	31, // 9: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
-	32, // 10: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	14, // 11: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
-	11, // 12: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
-	7,  // 13: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
-	8,  // 14: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
-	9,  // 15: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
-	10, // 16: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
-	31, // 17: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
-	15, // 18: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
-	17, // 19: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
-	13, // 20: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	12, // 21: imagegen.v1.GenerationSummary.attempts:type_name -> imagegen.v1.Attempt
-	16, // 22: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
-	16, // 23: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
-	20, // 24: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
-	2,  // 25: imagegen.v1.ModelInfo.edit_operations:type_name -> imagegen.v1.EditOperation
-	32, // 26: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
-	1,  // 27: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
-	33, // 28: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
-	25, // 29: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
-	0,  // 30: imagegen.v1.EditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	31, // 31: imagegen.v1.EditImagesRequest.timeout:type_name -> google.protobuf.Duration
-	32, // 32: imagegen.v1.EditImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	2,  // 33: imagegen.v1.EditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
-	26, // 34: imagegen.v1.EditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
-	14, // 35: imagegen.v1.EditImagesResponse.images:type_name -> imagegen.v1.Image
-	15, // 36: imagegen.v1.EditImagesResponse.usage:type_name -> imagegen.v1.Usage
-	17, // 37: imagegen.v1.EditImagesResponse.cost:type_name -> imagegen.v1.CostRecord
-	13, // 38: imagegen.v1.EditImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	12, // 39: imagegen.v1.EditImagesResponse.attempts:type_name -> imagegen.v1.Attempt
-	0,  // 40: imagegen.v1.StreamEditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	31, // 41: imagegen.v1.StreamEditImagesRequest.timeout:type_name -> google.protobuf.Duration
-	32, // 42: imagegen.v1.StreamEditImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	2,  // 43: imagegen.v1.StreamEditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
-	26, // 44: imagegen.v1.StreamEditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
-	14, // 45: imagegen.v1.StreamEditImagesResponse.image:type_name -> imagegen.v1.Image
-	11, // 46: imagegen.v1.StreamEditImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
-	7,  // 47: imagegen.v1.StreamEditImagesResponse.accepted:type_name -> imagegen.v1.Accepted
-	8,  // 48: imagegen.v1.StreamEditImagesResponse.progress:type_name -> imagegen.v1.Progress
-	9,  // 49: imagegen.v1.StreamEditImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
-	10, // 50: imagegen.v1.StreamEditImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
-	3,  // 51: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
-	5,  // 52: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
-	27, // 53: imagegen.v1.ImageGeneration.EditImages:input_type -> imagegen.v1.EditImagesRequest
-	29, // 54: imagegen.v1.ImageGeneration.StreamEditImages:input_type -> imagegen.v1.StreamEditImagesRequest
-	18, // 55: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
-	21, // 56: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
-	23, // 57: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
-	4,  // 58: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
-	6,  // 59: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
-	28, // 60: imagegen.v1.ImageGeneration.EditImages:output_type -> imagegen.v1.EditImagesResponse
-	30, // 61: imagegen.v1.ImageGeneration.StreamEditImages:output_type -> imagegen.v1.StreamEditImagesResponse
-	19, // 62: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
-	22, // 63: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
-	24, // 64: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
-	58, // [58:65] is the sub-list for method output_type
-	51, // [51:58] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	32, // 1: imagegen.v1.GenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 2: imagegen.v1.GenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	6,  // 3: imagegen.v1.GenerateImagesRequest.cache:type_name -> imagegen.v1.CacheControl
+	15, // 4: imagegen.v1.GenerateImagesResponse.images:type_name -> imagegen.v1.Image
+	16, // 5: imagegen.v1.GenerateImagesResponse.usage:type_name -> imagegen.v1.Usage
+	18, // 6: imagegen.v1.GenerateImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	14, // 7: imagegen.v1.GenerateImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	13, // 8: imagegen.v1.GenerateImagesResponse.attempts:type_name -> imagegen.v1.Attempt
+	0,  // 9: imagegen.v1.StreamGenerateImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	32, // 10: imagegen.v1.StreamGenerateImagesRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 11: imagegen.v1.StreamGenerateImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	6,  // 12: imagegen.v1.StreamGenerateImagesRequest.cache:type_name -> imagegen.v1.CacheControl
+	32, // 13: imagegen.v1.CacheControl.ttl:type_name -> google.protobuf.Duration
+	32, // 14: imagegen.v1.CacheControl.max_age:type_name -> google.protobuf.Duration
+	15, // 15: imagegen.v1.StreamGenerateImagesResponse.image:type_name -> imagegen.v1.Image
+	12, // 16: imagegen.v1.StreamGenerateImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	8,  // 17: imagegen.v1.StreamGenerateImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	9,  // 18: imagegen.v1.StreamGenerateImagesResponse.progress:type_name -> imagegen.v1.Progress
+	10, // 19: imagegen.v1.StreamGenerateImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	11, // 20: imagegen.v1.StreamGenerateImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	32, // 21: imagegen.v1.Progress.elapsed:type_name -> google.protobuf.Duration
+	16, // 22: imagegen.v1.GenerationSummary.usage:type_name -> imagegen.v1.Usage
+	18, // 23: imagegen.v1.GenerationSummary.cost:type_name -> imagegen.v1.CostRecord
+	14, // 24: imagegen.v1.GenerationSummary.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	13, // 25: imagegen.v1.GenerationSummary.attempts:type_name -> imagegen.v1.Attempt
+	17, // 26: imagegen.v1.Usage.input_tokens_details:type_name -> imagegen.v1.TokenDetails
+	17, // 27: imagegen.v1.Usage.output_tokens_details:type_name -> imagegen.v1.TokenDetails
+	21, // 28: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
+	2,  // 29: imagegen.v1.ModelInfo.edit_operations:type_name -> imagegen.v1.EditOperation
+	33, // 30: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
+	1,  // 31: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
+	34, // 32: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
+	26, // 33: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
+	0,  // 34: imagegen.v1.EditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	32, // 35: imagegen.v1.EditImagesRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 36: imagegen.v1.EditImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	2,  // 37: imagegen.v1.EditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
+	27, // 38: imagegen.v1.EditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
+	15, // 39: imagegen.v1.EditImagesResponse.images:type_name -> imagegen.v1.Image
+	16, // 40: imagegen.v1.EditImagesResponse.usage:type_name -> imagegen.v1.Usage
+	18, // 41: imagegen.v1.EditImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	14, // 42: imagegen.v1.EditImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	13, // 43: imagegen.v1.EditImagesResponse.attempts:type_name -> imagegen.v1.Attempt
+	0,  // 44: imagegen.v1.StreamEditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	32, // 45: imagegen.v1.StreamEditImagesRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 46: imagegen.v1.StreamEditImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	2,  // 47: imagegen.v1.StreamEditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
+	27, // 48: imagegen.v1.StreamEditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
+	15, // 49: imagegen.v1.StreamEditImagesResponse.image:type_name -> imagegen.v1.Image
+	12, // 50: imagegen.v1.StreamEditImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	8,  // 51: imagegen.v1.StreamEditImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	9,  // 52: imagegen.v1.StreamEditImagesResponse.progress:type_name -> imagegen.v1.Progress
+	10, // 53: imagegen.v1.StreamEditImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	11, // 54: imagegen.v1.StreamEditImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	3,  // 55: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
+	5,  // 56: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
+	28, // 57: imagegen.v1.ImageGeneration.EditImages:input_type -> imagegen.v1.EditImagesRequest
+	30, // 58: imagegen.v1.ImageGeneration.StreamEditImages:input_type -> imagegen.v1.StreamEditImagesRequest
+	19, // 59: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
+	22, // 60: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
+	24, // 61: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
+	4,  // 62: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
+	7,  // 63: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
+	29, // 64: imagegen.v1.ImageGeneration.EditImages:output_type -> imagegen.v1.EditImagesResponse
+	31, // 65: imagegen.v1.ImageGeneration.StreamEditImages:output_type -> imagegen.v1.StreamEditImagesResponse
+	20, // 66: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
+	23, // 67: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
+	25, // 68: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
+	62, // [62:69] is the sub-list for method output_type
+	55, // [55:62] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_imagegen_v1_image_generation_proto_init() }
@@ -3916,7 +4058,8 @@ func file_imagegen_v1_image_generation_proto_init() {
 	}
 	file_imagegen_v1_image_generation_proto_msgTypes[0].OneofWrappers = []any{}
 	file_imagegen_v1_image_generation_proto_msgTypes[2].OneofWrappers = []any{}
-	file_imagegen_v1_image_generation_proto_msgTypes[3].OneofWrappers = []any{
+	file_imagegen_v1_image_generation_proto_msgTypes[3].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[4].OneofWrappers = []any{
 		(*StreamGenerateImagesResponse_Image)(nil),
 		(*StreamGenerateImagesResponse_Summary)(nil),
 		(*StreamGenerateImagesResponse_Accepted)(nil),
@@ -3924,15 +4067,15 @@ func file_imagegen_v1_image_generation_proto_init() {
 		(*StreamGenerateImagesResponse_PartialImage)(nil),
 		(*StreamGenerateImagesResponse_ImageChunk)(nil),
 	}
-	file_imagegen_v1_image_generation_proto_msgTypes[5].OneofWrappers = []any{}
-	file_imagegen_v1_image_generation_proto_msgTypes[11].OneofWrappers = []any{
+	file_imagegen_v1_image_generation_proto_msgTypes[6].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[12].OneofWrappers = []any{
 		(*Image_Data)(nil),
 		(*Image_Url)(nil),
 	}
-	file_imagegen_v1_image_generation_proto_msgTypes[18].OneofWrappers = []any{}
-	file_imagegen_v1_image_generation_proto_msgTypes[24].OneofWrappers = []any{}
-	file_imagegen_v1_image_generation_proto_msgTypes[26].OneofWrappers = []any{}
-	file_imagegen_v1_image_generation_proto_msgTypes[27].OneofWrappers = []any{
+	file_imagegen_v1_image_generation_proto_msgTypes[19].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[25].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[27].OneofWrappers = []any{}
+	file_imagegen_v1_image_generation_proto_msgTypes[28].OneofWrappers = []any{
 		(*StreamEditImagesResponse_Image)(nil),
 		(*StreamEditImagesResponse_Summary)(nil),
 		(*StreamEditImagesResponse_Accepted)(nil),
@@ -3946,7 +4089,7 @@ func file_imagegen_v1_image_generation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagegen_v1_image_generation_proto_rawDesc), len(file_imagegen_v1_image_generation_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

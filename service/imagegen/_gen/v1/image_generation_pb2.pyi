@@ -212,6 +212,7 @@ class GenerateImagesRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     FALLBACKS_FIELD_NUMBER: _builtins.int
     DISABLE_FALLBACKS_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """The text prompt. Must be non-empty; each model has its own maximum length."""
     model: _builtins.str
@@ -284,6 +285,12 @@ class GenerateImagesRequest(_message.Message):
         configured ones.
         """
 
+    @_builtins.property
+    def cache(self) -> Global___CacheControl:
+        """LiteLLM's per-request cache controls. A request is cached when the model
+        honours a seed and provider_params sets one, or when use_cache is true.
+        """
+
     def __init__(
         self,
         *,
@@ -305,10 +312,11 @@ class GenerateImagesRequest(_message.Message):
         request_id: _builtins.str = ...,
         fallbacks: _abc.Iterable[_builtins.str] | None = ...,
         disable_fallbacks: _builtins.bool = ...,
+        cache: Global___CacheControl | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "cache", b"cache", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "model", b"model", "n", b"n", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "cache", b"cache", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "model", b"model", "n", b"n", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
@@ -416,6 +424,7 @@ class StreamGenerateImagesRequest(_message.Message):
     PARTIAL_IMAGES_FIELD_NUMBER: _builtins.int
     FALLBACKS_FIELD_NUMBER: _builtins.int
     DISABLE_FALLBACKS_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """The text prompt. Must be non-empty; each model has its own maximum length."""
     model: _builtins.str
@@ -469,6 +478,12 @@ class StreamGenerateImagesRequest(_message.Message):
         A stream falls back only before its first image or preview.
         """
 
+    @_builtins.property
+    def cache(self) -> Global___CacheControl:
+        """LiteLLM's per-request cache controls. A request is cached when the model
+        honours a seed and provider_params sets one, or when use_cache is true.
+        """
+
     def __init__(
         self,
         *,
@@ -491,16 +506,71 @@ class StreamGenerateImagesRequest(_message.Message):
         partial_images: _builtins.int = ...,
         fallbacks: _abc.Iterable[_builtins.str] | None = ...,
         disable_fallbacks: _builtins.bool = ...,
+        cache: Global___CacheControl | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "cache", b"cache", "n", b"n", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "model", b"model", "n", b"n", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "cache", b"cache", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "model", b"model", "n", b"n", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__n) -> _WhichOneofReturnType__n | None: ...
 
 Global___StreamGenerateImagesRequest: _TypeAlias = StreamGenerateImagesRequest  # noqa: Y015
+
+@_typing.final
+class CacheControl(_message.Message):
+    """How one request uses the image cache (litellm_settings.cache), with the
+    meaning of LiteLLM's per-request `cache` object.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NO_CACHE_FIELD_NUMBER: _builtins.int
+    NO_STORE_FIELD_NUMBER: _builtins.int
+    TTL_FIELD_NUMBER: _builtins.int
+    MAX_AGE_FIELD_NUMBER: _builtins.int
+    USE_CACHE_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    no_cache: _builtins.bool
+    """Do not answer from the cache ("no-cache"); the new images may be stored."""
+    no_store: _builtins.bool
+    """Do not store the images of this request ("no-store")."""
+    use_cache: _builtins.bool
+    """true caches this request even without a seed; false never caches it;
+    unset caches it when it is reproducible ("use-cache").
+    """
+    namespace: _builtins.str
+    """Entries under another namespace are never read, within the caller's own
+    key ("namespace").
+    """
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """Keep the images this long instead of the configured ttl ("ttl")."""
+
+    @_builtins.property
+    def max_age(self) -> _duration_pb2.Duration:
+        """Accept only an entry at most this old ("s-maxage")."""
+
+    def __init__(
+        self,
+        *,
+        no_cache: _builtins.bool = ...,
+        no_store: _builtins.bool = ...,
+        ttl: _duration_pb2.Duration | None = ...,
+        max_age: _duration_pb2.Duration | None = ...,
+        use_cache: _builtins.bool | None = ...,
+        namespace: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_use_cache", b"_use_cache", "max_age", b"max_age", "ttl", b"ttl", "use_cache", b"use_cache"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_use_cache", b"_use_cache", "max_age", b"max_age", "namespace", b"namespace", "no_cache", b"no_cache", "no_store", b"no_store", "ttl", b"ttl", "use_cache", b"use_cache"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__use_cache: _TypeAlias = _typing.Literal["use_cache"]  # noqa: Y015
+    _WhichOneofArgType__use_cache: _TypeAlias = _typing.Literal["_use_cache", b"_use_cache"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__use_cache) -> _WhichOneofReturnType__use_cache | None: ...
+
+Global___CacheControl: _TypeAlias = CacheControl  # noqa: Y015
 
 @_typing.final
 class StreamGenerateImagesResponse(_message.Message):
@@ -1005,6 +1075,7 @@ class CostRecord(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     OVERHEAD_MS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
     response_cost: _builtins.str
     """Cost in US dollars as a decimal string (e.g. "0.042"), or "unknown" when
     the model has no known price. Never a silent "0".
@@ -1025,6 +1096,11 @@ class CostRecord(_message.Message):
     """
     request_id: _builtins.str
     """The request id (the caller's, or one the gateway made up)."""
+    cache: _builtins.str
+    """"hit" when the images came from the image cache (the cost is 0), "miss"
+    when the request was cacheable and the provider was called; empty when it
+    was not cacheable.
+    """
     def __init__(
         self,
         *,
@@ -1036,10 +1112,11 @@ class CostRecord(_message.Message):
         attempts: _builtins.int = ...,
         overhead_ms: _builtins.float = ...,
         request_id: _builtins.str = ...,
+        cache: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_base", b"api_base", "attempts", b"attempts", "model_id", b"model_id", "overhead_ms", b"overhead_ms", "provider", b"provider", "provider_model", b"provider_model", "request_id", b"request_id", "response_cost", b"response_cost"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_base", b"api_base", "attempts", b"attempts", "cache", b"cache", "model_id", b"model_id", "overhead_ms", b"overhead_ms", "provider", b"provider", "provider_model", b"provider_model", "request_id", b"request_id", "response_cost", b"response_cost"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -355,6 +355,11 @@ export interface GenerateImagesRequest {
    * requested model's deployments still happen).
    */
   disableFallbacks: boolean;
+  /**
+   * LiteLLM's per-request cache controls. A request is cached when the model
+   * honours a seed and provider_params sets one, or when use_cache is true.
+   */
+  cache: CacheControl | undefined;
 }
 
 /** All images of a finished generation, with usage and cost. */
@@ -457,6 +462,42 @@ export interface StreamGenerateImagesRequest {
   fallbacks: string[];
   /** Never fall back to another model for this call. */
   disableFallbacks: boolean;
+  /**
+   * LiteLLM's per-request cache controls. A request is cached when the model
+   * honours a seed and provider_params sets one, or when use_cache is true.
+   */
+  cache: CacheControl | undefined;
+}
+
+/**
+ * How one request uses the image cache (litellm_settings.cache), with the
+ * meaning of LiteLLM's per-request `cache` object.
+ */
+export interface CacheControl {
+  /** Do not answer from the cache ("no-cache"); the new images may be stored. */
+  noCache: boolean;
+  /** Do not store the images of this request ("no-store"). */
+  noStore: boolean;
+  /** Keep the images this long instead of the configured ttl ("ttl"). */
+  ttl:
+    | Duration
+    | undefined;
+  /** Accept only an entry at most this old ("s-maxage"). */
+  maxAge:
+    | Duration
+    | undefined;
+  /**
+   * true caches this request even without a seed; false never caches it;
+   * unset caches it when it is reproducible ("use-cache").
+   */
+  useCache?:
+    | boolean
+    | undefined;
+  /**
+   * Entries under another namespace are never read, within the caller's own
+   * key ("namespace").
+   */
+  namespace: string;
 }
 
 /**
@@ -694,6 +735,12 @@ export interface CostRecord {
   overheadMs: number;
   /** The request id (the caller's, or one the gateway made up). */
   requestId: string;
+  /**
+   * "hit" when the images came from the image cache (the cost is 0), "miss"
+   * when the request was cacheable and the provider was called; empty when it
+   * was not cacheable.
+   */
+  cache: string;
 }
 
 /** Asks which models the gateway serves. */
@@ -1074,6 +1121,7 @@ function createBaseGenerateImagesRequest(): GenerateImagesRequest {
     requestId: "",
     fallbacks: [],
     disableFallbacks: false,
+    cache: undefined,
   };
 }
 
@@ -1132,6 +1180,9 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     }
     if (message.disableFallbacks !== false) {
       writer.uint32(152).bool(message.disableFallbacks);
+    }
+    if (message.cache !== undefined) {
+      CacheControl.encode(message.cache, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -1293,6 +1344,14 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
             message.disableFallbacks = reader.bool();
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.cache = CacheControl.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1361,6 +1420,7 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
         : isSet(object.disable_fallbacks)
         ? globalThis.Boolean(object.disable_fallbacks)
         : false,
+      cache: isSet(object.cache) ? CacheControl.fromJSON(object.cache) : undefined,
     };
   },
 
@@ -1420,6 +1480,9 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     if (message.disableFallbacks !== false) {
       obj.disableFallbacks = message.disableFallbacks;
     }
+    if (message.cache !== undefined) {
+      obj.cache = CacheControl.toJSON(message.cache);
+    }
     return obj;
   },
 
@@ -1448,6 +1511,9 @@ export const GenerateImagesRequest: MessageFns<GenerateImagesRequest> = {
     message.requestId = object.requestId ?? "";
     message.fallbacks = object.fallbacks?.map((e) => e) || [];
     message.disableFallbacks = object.disableFallbacks ?? false;
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? CacheControl.fromPartial(object.cache)
+      : undefined;
     return message;
   },
 };
@@ -1700,6 +1766,7 @@ function createBaseStreamGenerateImagesRequest(): StreamGenerateImagesRequest {
     partialImages: 0,
     fallbacks: [],
     disableFallbacks: false,
+    cache: undefined,
   };
 }
 
@@ -1761,6 +1828,9 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     }
     if (message.disableFallbacks !== false) {
       writer.uint32(152).bool(message.disableFallbacks);
+    }
+    if (message.cache !== undefined) {
+      CacheControl.encode(message.cache, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -1930,6 +2000,14 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
             message.disableFallbacks = reader.bool();
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.cache = CacheControl.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2003,6 +2081,7 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
         : isSet(object.disable_fallbacks)
         ? globalThis.Boolean(object.disable_fallbacks)
         : false,
+      cache: isSet(object.cache) ? CacheControl.fromJSON(object.cache) : undefined,
     };
   },
 
@@ -2065,6 +2144,9 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     if (message.disableFallbacks !== false) {
       obj.disableFallbacks = message.disableFallbacks;
     }
+    if (message.cache !== undefined) {
+      obj.cache = CacheControl.toJSON(message.cache);
+    }
     return obj;
   },
 
@@ -2094,6 +2176,176 @@ export const StreamGenerateImagesRequest: MessageFns<StreamGenerateImagesRequest
     message.partialImages = object.partialImages ?? 0;
     message.fallbacks = object.fallbacks?.map((e) => e) || [];
     message.disableFallbacks = object.disableFallbacks ?? false;
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? CacheControl.fromPartial(object.cache)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCacheControl(): CacheControl {
+  return { noCache: false, noStore: false, ttl: undefined, maxAge: undefined, useCache: undefined, namespace: "" };
+}
+
+export const CacheControl: MessageFns<CacheControl> = {
+  encode(message: CacheControl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.noCache !== false) {
+      writer.uint32(8).bool(message.noCache);
+    }
+    if (message.noStore !== false) {
+      writer.uint32(16).bool(message.noStore);
+    }
+    if (message.ttl !== undefined) {
+      Duration.encode(message.ttl, writer.uint32(26).fork()).join();
+    }
+    if (message.maxAge !== undefined) {
+      Duration.encode(message.maxAge, writer.uint32(34).fork()).join();
+    }
+    if (message.useCache !== undefined) {
+      writer.uint32(40).bool(message.useCache);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(50).string(message.namespace);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CacheControl {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCacheControl();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.noCache = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.noStore = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ttl = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.maxAge = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.useCache = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CacheControl {
+    return {
+      noCache: isSet(object.noCache)
+        ? globalThis.Boolean(object.noCache)
+        : isSet(object.no_cache)
+        ? globalThis.Boolean(object.no_cache)
+        : false,
+      noStore: isSet(object.noStore)
+        ? globalThis.Boolean(object.noStore)
+        : isSet(object.no_store)
+        ? globalThis.Boolean(object.no_store)
+        : false,
+      ttl: isSet(object.ttl) ? Duration.fromJSON(object.ttl) : undefined,
+      maxAge: isSet(object.maxAge)
+        ? Duration.fromJSON(object.maxAge)
+        : isSet(object.max_age)
+        ? Duration.fromJSON(object.max_age)
+        : undefined,
+      useCache: isSet(object.useCache)
+        ? globalThis.Boolean(object.useCache)
+        : isSet(object.use_cache)
+        ? globalThis.Boolean(object.use_cache)
+        : undefined,
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+    };
+  },
+
+  toJSON(message: CacheControl): unknown {
+    const obj: any = {};
+    if (message.noCache !== false) {
+      obj.noCache = message.noCache;
+    }
+    if (message.noStore !== false) {
+      obj.noStore = message.noStore;
+    }
+    if (message.ttl !== undefined) {
+      obj.ttl = Duration.toJSON(message.ttl);
+    }
+    if (message.maxAge !== undefined) {
+      obj.maxAge = Duration.toJSON(message.maxAge);
+    }
+    if (message.useCache !== undefined) {
+      obj.useCache = message.useCache;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CacheControl>, I>>(base?: I): CacheControl {
+    return CacheControl.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CacheControl>, I>>(object: I): CacheControl {
+    const message = createBaseCacheControl();
+    message.noCache = object.noCache ?? false;
+    message.noStore = object.noStore ?? false;
+    message.ttl = (object.ttl !== undefined && object.ttl !== null) ? Duration.fromPartial(object.ttl) : undefined;
+    message.maxAge = (object.maxAge !== undefined && object.maxAge !== null)
+      ? Duration.fromPartial(object.maxAge)
+      : undefined;
+    message.useCache = object.useCache ?? undefined;
+    message.namespace = object.namespace ?? "";
     return message;
   },
 };
@@ -3852,6 +4104,7 @@ function createBaseCostRecord(): CostRecord {
     attempts: 0,
     overheadMs: 0,
     requestId: "",
+    cache: "",
   };
 }
 
@@ -3880,6 +4133,9 @@ export const CostRecord: MessageFns<CostRecord> = {
     }
     if (message.requestId !== "") {
       writer.uint32(66).string(message.requestId);
+    }
+    if (message.cache !== "") {
+      writer.uint32(162).string(message.cache);
     }
     return writer;
   },
@@ -3961,6 +4217,14 @@ export const CostRecord: MessageFns<CostRecord> = {
             message.requestId = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.cache = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4007,6 +4271,7 @@ export const CostRecord: MessageFns<CostRecord> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      cache: isSet(object.cache) ? globalThis.String(object.cache) : "",
     };
   },
 
@@ -4036,6 +4301,9 @@ export const CostRecord: MessageFns<CostRecord> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.cache !== "") {
+      obj.cache = message.cache;
+    }
     return obj;
   },
 
@@ -4052,6 +4320,7 @@ export const CostRecord: MessageFns<CostRecord> = {
     message.attempts = object.attempts ?? 0;
     message.overheadMs = object.overheadMs ?? 0;
     message.requestId = object.requestId ?? "";
+    message.cache = object.cache ?? "";
     return message;
   },
 };

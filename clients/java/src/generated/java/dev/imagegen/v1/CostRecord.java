@@ -38,6 +38,7 @@ private static final long serialVersionUID = 0L;
     apiBase_ = "";
     providerModel_ = "";
     requestId_ = "";
+    cache_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -373,6 +374,57 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int CACHE_FIELD_NUMBER = 20;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object cache_ = "";
+  /**
+   * <pre>
+   * "hit" when the images came from the image cache (the cost is 0), "miss"
+   * when the request was cacheable and the provider was called; empty when it
+   * was not cacheable.
+   * </pre>
+   *
+   * <code>string cache = 20 [json_name = "cache"];</code>
+   * @return The cache.
+   */
+  @java.lang.Override
+  public java.lang.String getCache() {
+    java.lang.Object ref = cache_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      cache_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * "hit" when the images came from the image cache (the cost is 0), "miss"
+   * when the request was cacheable and the provider was called; empty when it
+   * was not cacheable.
+   * </pre>
+   *
+   * <code>string cache = 20 [json_name = "cache"];</code>
+   * @return The bytes for cache.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getCacheBytes() {
+    java.lang.Object ref = cache_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      cache_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -411,6 +463,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(requestId_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 8, requestId_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(cache_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 20, cache_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -440,6 +495,9 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(requestId_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(8, requestId_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(cache_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(20, cache_);
     }
     return size;
   }
@@ -482,6 +540,8 @@ private static final long serialVersionUID = 0L;
             other.getOverheadMs())) return false;
     if (!getRequestId()
         .equals(other.getRequestId())) return false;
+    if (!getCache()
+        .equals(other.getCache())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -510,6 +570,8 @@ private static final long serialVersionUID = 0L;
         java.lang.Double.doubleToLongBits(getOverheadMs()));
     hash = (37 * hash) + REQUEST_ID_FIELD_NUMBER;
     hash = (53 * hash) + getRequestId().hashCode();
+    hash = (37 * hash) + CACHE_FIELD_NUMBER;
+    hash = (53 * hash) + getCache().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -653,6 +715,7 @@ private static final long serialVersionUID = 0L;
       attempts_ = 0;
       overheadMs_ = 0D;
       requestId_ = "";
+      cache_ = "";
       return this;
     }
 
@@ -710,6 +773,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000080) != 0)) {
         result.requestId_ = requestId_;
       }
+      if (((from_bitField0_ & 0x00000100) != 0)) {
+        result.cache_ = cache_;
+      }
     }
 
     @java.lang.Override
@@ -758,6 +824,11 @@ private static final long serialVersionUID = 0L;
       if (!other.getRequestId().isEmpty()) {
         requestId_ = other.requestId_;
         bitField0_ |= 0x00000080;
+        onChanged();
+      }
+      if (!other.getCache().isEmpty()) {
+        cache_ = other.cache_;
+        bitField0_ |= 0x00000100;
         onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
@@ -824,6 +895,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000080;
               break;
             } // case 66
+            case 162: {
+              cache_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000100;
+              break;
+            } // case 162
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1485,6 +1561,108 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       requestId_ = value;
       bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object cache_ = "";
+    /**
+     * <pre>
+     * "hit" when the images came from the image cache (the cost is 0), "miss"
+     * when the request was cacheable and the provider was called; empty when it
+     * was not cacheable.
+     * </pre>
+     *
+     * <code>string cache = 20 [json_name = "cache"];</code>
+     * @return The cache.
+     */
+    public java.lang.String getCache() {
+      java.lang.Object ref = cache_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        cache_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * "hit" when the images came from the image cache (the cost is 0), "miss"
+     * when the request was cacheable and the provider was called; empty when it
+     * was not cacheable.
+     * </pre>
+     *
+     * <code>string cache = 20 [json_name = "cache"];</code>
+     * @return The bytes for cache.
+     */
+    public com.google.protobuf.ByteString
+        getCacheBytes() {
+      java.lang.Object ref = cache_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        cache_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * "hit" when the images came from the image cache (the cost is 0), "miss"
+     * when the request was cacheable and the provider was called; empty when it
+     * was not cacheable.
+     * </pre>
+     *
+     * <code>string cache = 20 [json_name = "cache"];</code>
+     * @param value The cache to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCache(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      cache_ = value;
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * "hit" when the images came from the image cache (the cost is 0), "miss"
+     * when the request was cacheable and the provider was called; empty when it
+     * was not cacheable.
+     * </pre>
+     *
+     * <code>string cache = 20 [json_name = "cache"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearCache() {
+      cache_ = getDefaultInstance().getCache();
+      bitField0_ = (bitField0_ & ~0x00000100);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * "hit" when the images came from the image cache (the cost is 0), "miss"
+     * when the request was cacheable and the provider was called; empty when it
+     * was not cacheable.
+     * </pre>
+     *
+     * <code>string cache = 20 [json_name = "cache"];</code>
+     * @param value The bytes for cache to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCacheBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      cache_ = value;
+      bitField0_ |= 0x00000100;
       onChanged();
       return this;
     }

@@ -152,4 +152,28 @@ public interface CostRecordOrBuilder extends
    */
   com.google.protobuf.ByteString
       getRequestIdBytes();
+
+  /**
+   * <pre>
+   * "hit" when the images came from the image cache (the cost is 0), "miss"
+   * when the request was cacheable and the provider was called; empty when it
+   * was not cacheable.
+   * </pre>
+   *
+   * <code>string cache = 20 [json_name = "cache"];</code>
+   * @return The cache.
+   */
+  java.lang.String getCache();
+  /**
+   * <pre>
+   * "hit" when the images came from the image cache (the cost is 0), "miss"
+   * when the request was cacheable and the provider was called; empty when it
+   * was not cacheable.
+   * </pre>
+   *
+   * <code>string cache = 20 [json_name = "cache"];</code>
+   * @return The bytes for cache.
+   */
+  com.google.protobuf.ByteString
+      getCacheBytes();
 }

@@ -841,6 +841,47 @@ private static final long serialVersionUID = 0L;
     return disableFallbacks_;
   }
 
+  public static final int CACHE_FIELD_NUMBER = 30;
+  private dev.imagegen.v1.CacheControl cache_;
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls. A request is cached when the model
+   * honours a seed and provider_params sets one, or when use_cache is true.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return Whether the cache field is set.
+   */
+  @java.lang.Override
+  public boolean hasCache() {
+    return ((bitField0_ & 0x00000008) != 0);
+  }
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls. A request is cached when the model
+   * honours a seed and provider_params sets one, or when use_cache is true.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The cache.
+   */
+  @java.lang.Override
+  public dev.imagegen.v1.CacheControl getCache() {
+    return cache_ == null ? dev.imagegen.v1.CacheControl.getDefaultInstance() : cache_;
+  }
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls. A request is cached when the model
+   * honours a seed and provider_params sets one, or when use_cache is true.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   */
+  @java.lang.Override
+  public dev.imagegen.v1.CacheControlOrBuilder getCacheOrBuilder() {
+    return cache_ == null ? dev.imagegen.v1.CacheControl.getDefaultInstance() : cache_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -908,6 +949,9 @@ private static final long serialVersionUID = 0L;
     }
     if (disableFallbacks_ != false) {
       output.writeBool(19, disableFallbacks_);
+    }
+    if (((bitField0_ & 0x00000008) != 0)) {
+      output.writeMessage(30, getCache());
     }
     getUnknownFields().writeTo(output);
   }
@@ -983,6 +1027,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(19, disableFallbacks_);
     }
+    if (((bitField0_ & 0x00000008) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(30, getCache());
+    }
     return size;
   }
   @java.lang.Override
@@ -1051,6 +1099,11 @@ private static final long serialVersionUID = 0L;
         .equals(other.getFallbacksList())) return false;
     if (getDisableFallbacks()
         != other.getDisableFallbacks()) return false;
+    if (hasCache() != other.hasCache()) return false;
+    if (hasCache()) {
+      if (!getCache()
+          .equals(other.getCache())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1110,6 +1163,10 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + DISABLE_FALLBACKS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getDisableFallbacks());
+    if (hasCache()) {
+      hash = (37 * hash) + CACHE_FIELD_NUMBER;
+      hash = (53 * hash) + getCache().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1247,6 +1304,7 @@ private static final long serialVersionUID = 0L;
               .alwaysUseFieldBuilders) {
         internalGetTimeoutFieldBuilder();
         internalGetProviderParamsFieldBuilder();
+        internalGetCacheFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1281,6 +1339,11 @@ private static final long serialVersionUID = 0L;
       fallbacks_ =
           com.google.protobuf.LazyStringArrayList.emptyList();
       disableFallbacks_ = false;
+      cache_ = null;
+      if (cacheBuilder_ != null) {
+        cacheBuilder_.dispose();
+        cacheBuilder_ = null;
+      }
       return this;
     }
 
@@ -1377,6 +1440,12 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00020000) != 0)) {
         result.disableFallbacks_ = disableFallbacks_;
+      }
+      if (((from_bitField0_ & 0x00040000) != 0)) {
+        result.cache_ = cacheBuilder_ == null
+            ? cache_
+            : cacheBuilder_.build();
+        to_bitField0_ |= 0x00000008;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -1480,6 +1549,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getDisableFallbacks() != false) {
         setDisableFallbacks(other.getDisableFallbacks());
+      }
+      if (other.hasCache()) {
+        mergeCache(other.getCache());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1599,6 +1671,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00020000;
               break;
             } // case 152
+            case 242: {
+              input.readMessage(
+                  internalGetCacheFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00040000;
+              break;
+            } // case 242
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -3450,6 +3529,170 @@ private static final long serialVersionUID = 0L;
       disableFallbacks_ = false;
       onChanged();
       return this;
+    }
+
+    private dev.imagegen.v1.CacheControl cache_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.imagegen.v1.CacheControl, dev.imagegen.v1.CacheControl.Builder, dev.imagegen.v1.CacheControlOrBuilder> cacheBuilder_;
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return Whether the cache field is set.
+     */
+    public boolean hasCache() {
+      return ((bitField0_ & 0x00040000) != 0);
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The cache.
+     */
+    public dev.imagegen.v1.CacheControl getCache() {
+      if (cacheBuilder_ == null) {
+        return cache_ == null ? dev.imagegen.v1.CacheControl.getDefaultInstance() : cache_;
+      } else {
+        return cacheBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public Builder setCache(dev.imagegen.v1.CacheControl value) {
+      if (cacheBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        cache_ = value;
+      } else {
+        cacheBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public Builder setCache(
+        dev.imagegen.v1.CacheControl.Builder builderForValue) {
+      if (cacheBuilder_ == null) {
+        cache_ = builderForValue.build();
+      } else {
+        cacheBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public Builder mergeCache(dev.imagegen.v1.CacheControl value) {
+      if (cacheBuilder_ == null) {
+        if (((bitField0_ & 0x00040000) != 0) &&
+          cache_ != null &&
+          cache_ != dev.imagegen.v1.CacheControl.getDefaultInstance()) {
+          getCacheBuilder().mergeFrom(value);
+        } else {
+          cache_ = value;
+        }
+      } else {
+        cacheBuilder_.mergeFrom(value);
+      }
+      if (cache_ != null) {
+        bitField0_ |= 0x00040000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public Builder clearCache() {
+      bitField0_ = (bitField0_ & ~0x00040000);
+      cache_ = null;
+      if (cacheBuilder_ != null) {
+        cacheBuilder_.dispose();
+        cacheBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public dev.imagegen.v1.CacheControl.Builder getCacheBuilder() {
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return internalGetCacheFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public dev.imagegen.v1.CacheControlOrBuilder getCacheOrBuilder() {
+      if (cacheBuilder_ != null) {
+        return cacheBuilder_.getMessageOrBuilder();
+      } else {
+        return cache_ == null ?
+            dev.imagegen.v1.CacheControl.getDefaultInstance() : cache_;
+      }
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls. A request is cached when the model
+     * honours a seed and provider_params sets one, or when use_cache is true.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.imagegen.v1.CacheControl, dev.imagegen.v1.CacheControl.Builder, dev.imagegen.v1.CacheControlOrBuilder> 
+        internalGetCacheFieldBuilder() {
+      if (cacheBuilder_ == null) {
+        cacheBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.imagegen.v1.CacheControl, dev.imagegen.v1.CacheControl.Builder, dev.imagegen.v1.CacheControlOrBuilder>(
+                getCache(),
+                getParentForChildren(),
+                isClean());
+        cache_ = null;
+      }
+      return cacheBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:imagegen.v1.GenerateImagesRequest)

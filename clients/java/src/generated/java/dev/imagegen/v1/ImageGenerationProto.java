@@ -42,6 +42,11 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_imagegen_v1_StreamGenerateImagesRequest_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_imagegen_v1_CacheControl_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_imagegen_v1_CacheControl_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -179,7 +184,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "agegen.v1\032\037google/api/field_behavior.pro" +
       "to\032\036google/protobuf/duration.proto\032\034goog" +
       "le/protobuf/struct.proto\032\037google/protobu" +
-      "f/timestamp.proto\"\331\005\n\025GenerateImagesRequ" +
+      "f/timestamp.proto\"\220\006\n\025GenerateImagesRequ" +
       "est\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\002R\006prompt\022\032\n\005mod" +
       "el\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000" +
       "R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quality\022J" +
@@ -197,241 +202,251 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "\001R\ndropParams\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R" +
       "\trequestId\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfal" +
       "lbacks\0221\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001R" +
-      "\020disableFallbacksB\004\n\002_nJ\004\010\021\020\022\"\230\003\n\026Genera" +
-      "teImagesResponse\022\030\n\007created\030\001 \001(\003R\007creat" +
-      "ed\022*\n\006images\030\002 \003(\0132\022.imagegen.v1.ImageR\006" +
-      "images\022(\n\005usage\030\003 \001(\0132\022.imagegen.v1.Usag" +
-      "eR\005usage\022+\n\004cost\030\004 \001(\0132\027.imagegen.v1.Cos" +
-      "tRecordR\004cost\022>\n\rsize_coercion\030\005 \001(\0132\031.i" +
-      "magegen.v1.SizeCoercionR\014sizeCoercion\022%\n" +
-      "\016filtered_count\030\006 \001(\005R\rfilteredCount\0220\n\010" +
-      "attempts\030\007 \003(\0132\024.imagegen.v1.AttemptR\010at" +
-      "tempts\022%\n\016fallback_model\030\010 \001(\tR\rfallback" +
-      "Model\022!\n\014failed_count\030\t \001(\005R\013failedCount" +
-      "\"\206\006\n\033StreamGenerateImagesRequest\022\034\n\006prom" +
-      "pt\030\001 \001(\tB\004\342A\001\002R\006prompt\022\032\n\005model\030\002 \001(\tB\004\342" +
-      "A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007q" +
-      "uality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017response_" +
-      "format\030\005 \001(\0162\033.imagegen.v1.ResponseForma" +
-      "tB\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006 \001(\tB\004\342" +
-      "A\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005style\022\030\n" +
-      "\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeout\030\t \001(\013" +
-      "2\031.google.protobuf.DurationB\004\342A\001\001R\007timeo" +
-      "ut\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010api" +
-      "_base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api_versio" +
-      "n\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017provider_pa" +
-      "rams\030\r \001(\0132\027.google.protobuf.StructB\004\342A\001" +
-      "\001R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001R\004t" +
-      "ags\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\ndropPara" +
-      "ms\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\trequestId\022" +
-      "+\n\016partial_images\030\021 \001(\005B\004\342A\001\001R\rpartialIm" +
-      "ages\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfallbacks" +
-      "\0221\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001R\020disab" +
-      "leFallbacksB\004\n\002_n\"\367\002\n\034StreamGenerateImag" +
-      "esResponse\022*\n\005image\030\001 \001(\0132\022.imagegen.v1." +
-      "ImageH\000R\005image\022:\n\007summary\030\002 \001(\0132\036.imageg" +
-      "en.v1.GenerationSummaryH\000R\007summary\0223\n\010ac" +
-      "cepted\030\003 \001(\0132\025.imagegen.v1.AcceptedH\000R\010a" +
-      "ccepted\0223\n\010progress\030\004 \001(\0132\025.imagegen.v1." +
-      "ProgressH\000R\010progress\022@\n\rpartial_image\030\005 " +
-      "\001(\0132\031.imagegen.v1.PartialImageH\000R\014partia" +
-      "lImage\022:\n\013image_chunk\030\006 \001(\0132\027.imagegen.v" +
-      "1.ImageChunkH\000R\nimageChunkB\007\n\005event\"\204\001\n\010" +
-      "Accepted\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022" +
-      "\024\n\005model\030\002 \001(\tR\005model\022\031\n\010model_id\030\003 \001(\tR" +
-      "\007modelId\022\032\n\010provider\030\004 \001(\tR\010provider\022\014\n\001" +
-      "n\030\005 \001(\005R\001n\"\351\001\n\010Progress\0223\n\007elapsed\030\001 \001(\013" +
-      "2\031.google.protobuf.DurationR\007elapsed\022\037\n\013" +
-      "images_done\030\002 \001(\005R\nimagesDone\022\035\n\njob_sta" +
-      "tus\030\003 \001(\tR\tjobStatus\022*\n\016queue_position\030\004" +
-      " \001(\005H\000R\rqueuePosition\210\001\001\022\035\n\007percent\030\005 \001(" +
-      "\002H\001R\007percent\210\001\001B\021\n\017_queue_positionB\n\n\010_p" +
-      "ercent\"z\n\014PartialImage\022\024\n\005index\030\001 \001(\005R\005i" +
-      "ndex\022#\n\rpartial_index\030\002 \001(\005R\014partialInde" +
-      "x\022\022\n\004data\030\003 \001(\014R\004data\022\033\n\tmime_type\030\004 \001(\t" +
-      "R\010mimeType\"\335\001\n\nImageChunk\022\024\n\005index\030\001 \001(\005" +
-      "R\005index\022\022\n\004data\030\002 \001(\014R\004data\022\022\n\004last\030\003 \001(" +
-      "\010R\004last\022\037\n\013total_bytes\030\004 \001(\003R\ntotalBytes" +
-      "\022\033\n\tmime_type\030\005 \001(\tR\010mimeType\022\024\n\005width\030\006" +
-      " \001(\005R\005width\022\026\n\006height\030\007 \001(\005R\006height\022%\n\016r" +
-      "evised_prompt\030\010 \001(\tR\rrevisedPrompt\"\210\003\n\021G" +
-      "enerationSummary\022\030\n\007created\030\001 \001(\003R\007creat" +
-      "ed\022\037\n\013image_count\030\002 \001(\005R\nimageCount\022(\n\005u" +
-      "sage\030\003 \001(\0132\022.imagegen.v1.UsageR\005usage\022+\n" +
-      "\004cost\030\004 \001(\0132\027.imagegen.v1.CostRecordR\004co" +
-      "st\022>\n\rsize_coercion\030\005 \001(\0132\031.imagegen.v1." +
-      "SizeCoercionR\014sizeCoercion\022%\n\016filtered_c" +
-      "ount\030\006 \001(\005R\rfilteredCount\0220\n\010attempts\030\007 " +
-      "\003(\0132\024.imagegen.v1.AttemptR\010attempts\022%\n\016f" +
-      "allback_model\030\010 \001(\tR\rfallbackModel\022!\n\014fa" +
-      "iled_count\030\t \001(\005R\013failedCount\"\306\001\n\007Attemp" +
-      "t\022\031\n\010model_id\030\001 \001(\tR\007modelId\022\035\n\nmodel_na" +
-      "me\030\002 \001(\tR\tmodelName\022\032\n\010provider\030\003 \001(\tR\010p" +
-      "rovider\022\030\n\007outcome\030\004 \001(\tR\007outcome\022\037\n\013dur" +
-      "ation_ms\030\005 \001(\001R\ndurationMs\022\022\n\004cost\030\006 \001(\t" +
-      "R\004cost\022\026\n\006images\030\007 \001(\005R\006images\"D\n\014SizeCo" +
-      "ercion\022\034\n\trequested\030\001 \001(\tR\trequested\022\026\n\006" +
-      "actual\030\002 \001(\tR\006actual\"\304\001\n\005Image\022\024\n\005index\030" +
-      "\001 \001(\005R\005index\022\024\n\004data\030\002 \001(\014H\000R\004data\022\022\n\003ur" +
-      "l\030\003 \001(\tH\000R\003url\022\033\n\tmime_type\030\004 \001(\tR\010mimeT" +
-      "ype\022\024\n\005width\030\005 \001(\005R\005width\022\026\n\006height\030\006 \001(" +
-      "\005R\006height\022%\n\016revised_prompt\030\007 \001(\tR\rrevis" +
-      "edPromptB\t\n\007content\"\216\002\n\005Usage\022!\n\014input_t" +
-      "okens\030\001 \001(\003R\013inputTokens\022#\n\routput_token" +
-      "s\030\002 \001(\003R\014outputTokens\022!\n\014total_tokens\030\003 " +
-      "\001(\003R\013totalTokens\022K\n\024input_tokens_details" +
-      "\030\004 \001(\0132\031.imagegen.v1.TokenDetailsR\022input" +
-      "TokensDetails\022M\n\025output_tokens_details\030\005" +
-      " \001(\0132\031.imagegen.v1.TokenDetailsR\023outputT" +
-      "okensDetails\"R\n\014TokenDetails\022\037\n\013text_tok" +
-      "ens\030\001 \001(\003R\ntextTokens\022!\n\014image_tokens\030\002 " +
-      "\001(\003R\013imageTokens\"\206\002\n\nCostRecord\022#\n\rrespo" +
-      "nse_cost\030\001 \001(\tR\014responseCost\022\031\n\010model_id" +
-      "\030\002 \001(\tR\007modelId\022\032\n\010provider\030\003 \001(\tR\010provi" +
-      "der\022\031\n\010api_base\030\004 \001(\tR\007apiBase\022%\n\016provid" +
-      "er_model\030\005 \001(\tR\rproviderModel\022\032\n\010attempt" +
-      "s\030\006 \001(\005R\010attempts\022\037\n\013overhead_ms\030\007 \001(\001R\n" +
-      "overheadMs\022\035\n\nrequest_id\030\010 \001(\tR\trequestI" +
-      "d\"\023\n\021ListModelsRequest\"D\n\022ListModelsResp" +
-      "onse\022.\n\006models\030\001 \003(\0132\026.imagegen.v1.Model" +
-      "InfoR\006models\"\234\004\n\tModelInfo\022\022\n\004name\030\001 \001(\t" +
-      "R\004name\022\032\n\010provider\030\002 \001(\tR\010provider\022%\n\016pr" +
-      "ovider_model\030\003 \001(\tR\rproviderModel\022\031\n\010mod" +
-      "el_id\030\004 \001(\tR\007modelId\022)\n\020supported_params" +
-      "\030\005 \003(\tR\017supportedParams\022\024\n\005sizes\030\006 \003(\tR\005" +
-      "sizes\022\034\n\tqualities\030\007 \003(\tR\tqualities\022\037\n\013p" +
-      "rice_basis\030\010 \001(\tR\npriceBasis\022&\n\017free_for" +
-      "m_sizes\030\t \001(\010R\rfreeFormSizes\022\033\n\tsize_rul" +
-      "e\030\n \001(\tR\010sizeRule\022#\n\raspect_ratios\030\013 \003(\t" +
-      "R\014aspectRatios\022\026\n\006styles\030\014 \003(\tR\006styles\022\023" +
-      "\n\005max_n\030\r \001(\005R\004maxN\022\027\n\007fan_out\030\016 \001(\010R\006fa" +
-      "nOut\022C\n\017edit_operations\030\017 \003(\0162\032.imagegen" +
-      ".v1.EditOperationR\016editOperations\022(\n\020max" +
-      "_input_images\030\020 \001(\005R\016maxInputImages\"\356\001\n\023" +
-      "EstimateCostRequest\022\032\n\005model\030\001 \001(\tB\004\342A\001\001" +
-      "R\005model\022\027\n\001n\030\002 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\030\n\004size" +
-      "\030\003 \001(\tB\004\342A\001\001R\004size\022\036\n\007quality\030\004 \001(\tB\004\342A\001" +
-      "\001R\007quality\022\032\n\005style\030\005 \001(\tB\004\342A\001\001R\005style\022F" +
-      "\n\017provider_params\030\006 \001(\0132\027.google.protobu" +
-      "f.StructB\004\342A\001\001R\016providerParamsB\004\n\002_n\"\307\001\n" +
-      "\024EstimateCostResponse\022\022\n\004cost\030\001 \001(\tR\004cos" +
-      "t\022\032\n\010currency\030\002 \001(\tR\010currency\022\024\n\005basis\030\003" +
-      " \001(\tR\005basis\022$\n\016per_image_cost\030\004 \001(\tR\014per" +
-      "ImageCost\022\031\n\010model_id\030\005 \001(\tR\007modelId\022\032\n\010" +
-      "provider\030\006 \001(\tR\010provider\022\014\n\001n\030\007 \001(\005R\001n\"\207" +
-      "\001\n\021QuerySpendRequest\022:\n\010group_by\030\001 \001(\0162\031" +
-      ".imagegen.v1.SpendGroupByB\004\342A\001\002R\007groupBy" +
-      "\0226\n\005since\030\002 \001(\0132\032.google.protobuf.Timest" +
-      "ampB\004\342A\001\001R\005since\"E\n\022QuerySpendResponse\022/" +
-      "\n\006groups\030\001 \003(\0132\027.imagegen.v1.SpendGroupR" +
-      "\006groups\"\260\001\n\nSpendGroup\022\024\n\005group\030\001 \001(\tR\005g" +
-      "roup\022\032\n\010requests\030\002 \001(\003R\010requests\022\026\n\006erro" +
-      "rs\030\003 \001(\003R\006errors\022\026\n\006images\030\004 \001(\003R\006images" +
-      "\022\022\n\004cost\030\005 \001(\tR\004cost\022,\n\022unknown_cost_cou" +
-      "nt\030\006 \001(\003R\020unknownCostCount\"\177\n\021OutpaintEx" +
-      "tension\022\030\n\004left\030\001 \001(\005B\004\342A\001\001R\004left\022\026\n\003top" +
-      "\030\002 \001(\005B\004\342A\001\001R\003top\022\032\n\005right\030\003 \001(\005B\004\342A\001\001R\005" +
-      "right\022\034\n\006bottom\030\004 \001(\005B\004\342A\001\001R\006bottom\"\217\007\n\021" +
-      "EditImagesRequest\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\001R" +
-      "\006prompt\022\032\n\005model\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n" +
-      "\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342" +
-      "A\001\001R\007quality\022J\n\017response_format\030\005 \001(\0162\033." +
-      "imagegen.v1.ResponseFormatB\004\342A\001\001R\016respon" +
-      "seFormat\022\030\n\004size\030\006 \001(\tB\004\342A\001\001R\004size\022\032\n\005st" +
-      "yle\030\007 \001(\tB\004\342A\001\001R\005style\022\030\n\004user\030\010 \001(\tB\004\342A" +
-      "\001\001R\004user\0229\n\007timeout\030\t \001(\0132\031.google.proto" +
-      "buf.DurationB\004\342A\001\001R\007timeout\022\035\n\007api_key\030\n" +
-      " \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010api_base\030\013 \001(\tB\004\342A" +
-      "\001\001R\007apiBase\022%\n\013api_version\030\014 \001(\tB\004\342A\001\001R\n" +
-      "apiVersion\022F\n\017provider_params\030\r \001(\0132\027.go" +
-      "ogle.protobuf.StructB\004\342A\001\001R\016providerPara" +
-      "ms\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013drop_par" +
-      "ams\030\017 \001(\010B\004\342A\001\001R\ndropParams\022#\n\nrequest_i" +
-      "d\030\020 \001(\tB\004\342A\001\001R\trequestId\022\"\n\tfallbacks\030\022 " +
-      "\003(\tB\004\342A\001\001R\tfallbacks\0221\n\021disable_fallback" +
-      "s\030\023 \001(\010B\004\342A\001\001R\020disableFallbacks\022\034\n\006image" +
-      "s\030\024 \003(\014B\004\342A\001\002R\006images\022\030\n\004mask\030\025 \001(\014B\004\342A\001" +
-      "\001R\004mask\022>\n\toperation\030\026 \001(\0162\032.imagegen.v1" +
-      ".EditOperationB\004\342A\001\001R\toperation\022@\n\010outpa" +
-      "int\030\027 \001(\0132\036.imagegen.v1.OutpaintExtensio" +
-      "nB\004\342A\001\001R\010outpaintB\004\n\002_nJ\004\010\021\020\022\"\224\003\n\022EditIm" +
-      "agesResponse\022\030\n\007created\030\001 \001(\003R\007created\022*" +
-      "\n\006images\030\002 \003(\0132\022.imagegen.v1.ImageR\006imag" +
-      "es\022(\n\005usage\030\003 \001(\0132\022.imagegen.v1.UsageR\005u" +
-      "sage\022+\n\004cost\030\004 \001(\0132\027.imagegen.v1.CostRec" +
-      "ordR\004cost\022>\n\rsize_coercion\030\005 \001(\0132\031.image" +
-      "gen.v1.SizeCoercionR\014sizeCoercion\022%\n\016fil" +
-      "tered_count\030\006 \001(\005R\rfilteredCount\0220\n\010atte" +
-      "mpts\030\007 \003(\0132\024.imagegen.v1.AttemptR\010attemp" +
-      "ts\022%\n\016fallback_model\030\010 \001(\tR\rfallbackMode" +
-      "l\022!\n\014failed_count\030\t \001(\005R\013failedCount\"\274\007\n" +
-      "\027StreamEditImagesRequest\022\034\n\006prompt\030\001 \001(\t" +
-      "B\004\342A\001\001R\006prompt\022\032\n\005model\030\002 \001(\tB\004\342A\001\001R\005mod" +
-      "el\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004" +
-      " \001(\tB\004\342A\001\001R\007quality\022J\n\017response_format\030\005" +
-      " \001(\0162\033.imagegen.v1.ResponseFormatB\004\342A\001\001R" +
-      "\016responseFormat\022\030\n\004size\030\006 \001(\tB\004\342A\001\001R\004siz" +
-      "e\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005style\022\030\n\004user\030\010 " +
-      "\001(\tB\004\342A\001\001R\004user\0229\n\007timeout\030\t \001(\0132\031.googl" +
-      "e.protobuf.DurationB\004\342A\001\001R\007timeout\022\035\n\007ap" +
-      "i_key\030\n \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010api_base\030\013 " +
-      "\001(\tB\004\342A\001\001R\007apiBase\022%\n\013api_version\030\014 \001(\tB" +
-      "\004\342A\001\001R\napiVersion\022F\n\017provider_params\030\r \001" +
-      "(\0132\027.google.protobuf.StructB\004\342A\001\001R\016provi" +
-      "derParams\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013d" +
-      "rop_params\030\017 \001(\010B\004\342A\001\001R\ndropParams\022#\n\nre" +
-      "quest_id\030\020 \001(\tB\004\342A\001\001R\trequestId\022+\n\016parti" +
-      "al_images\030\021 \001(\005B\004\342A\001\001R\rpartialImages\022\"\n\t" +
-      "fallbacks\030\022 \003(\tB\004\342A\001\001R\tfallbacks\0221\n\021disa" +
-      "ble_fallbacks\030\023 \001(\010B\004\342A\001\001R\020disableFallba" +
-      "cks\022\034\n\006images\030\024 \003(\014B\004\342A\001\002R\006images\022\030\n\004mas" +
-      "k\030\025 \001(\014B\004\342A\001\001R\004mask\022>\n\toperation\030\026 \001(\0162\032" +
-      ".imagegen.v1.EditOperationB\004\342A\001\001R\toperat" +
-      "ion\022@\n\010outpaint\030\027 \001(\0132\036.imagegen.v1.Outp" +
-      "aintExtensionB\004\342A\001\001R\010outpaintB\004\n\002_n\"\363\002\n\030" +
-      "StreamEditImagesResponse\022*\n\005image\030\001 \001(\0132" +
-      "\022.imagegen.v1.ImageH\000R\005image\022:\n\007summary\030" +
-      "\002 \001(\0132\036.imagegen.v1.GenerationSummaryH\000R" +
-      "\007summary\0223\n\010accepted\030\003 \001(\0132\025.imagegen.v1" +
-      ".AcceptedH\000R\010accepted\0223\n\010progress\030\004 \001(\0132" +
-      "\025.imagegen.v1.ProgressH\000R\010progress\022@\n\rpa" +
-      "rtial_image\030\005 \001(\0132\031.imagegen.v1.PartialI" +
-      "mageH\000R\014partialImage\022:\n\013image_chunk\030\006 \001(" +
-      "\0132\027.imagegen.v1.ImageChunkH\000R\nimageChunk" +
-      "B\007\n\005event*h\n\016ResponseFormat\022\037\n\033RESPONSE_" +
-      "FORMAT_UNSPECIFIED\020\000\022\027\n\023RESPONSE_FORMAT_" +
-      "URL\020\001\022\034\n\030RESPONSE_FORMAT_B64_JSON\020\002*\221\001\n\014" +
-      "SpendGroupBy\022\036\n\032SPEND_GROUP_BY_UNSPECIFI" +
-      "ED\020\000\022\026\n\022SPEND_GROUP_BY_KEY\020\001\022\030\n\024SPEND_GR" +
-      "OUP_BY_MODEL\020\002\022\027\n\023SPEND_GROUP_BY_USER\020\003\022" +
-      "\026\n\022SPEND_GROUP_BY_TAG\020\004*\300\002\n\rEditOperatio" +
-      "n\022\036\n\032EDIT_OPERATION_UNSPECIFIED\020\000\022\027\n\023EDI" +
-      "T_OPERATION_EDIT\020\001\022\032\n\026EDIT_OPERATION_INP" +
-      "AINT\020\002\022\033\n\027EDIT_OPERATION_OUTPAINT\020\003\022\034\n\030E" +
-      "DIT_OPERATION_VARIATION\020\004\022$\n EDIT_OPERAT" +
-      "ION_REMOVE_BACKGROUND\020\005\022%\n!EDIT_OPERATIO" +
-      "N_REPLACE_BACKGROUND\020\006\022\032\n\026EDIT_OPERATION" +
-      "_UPSCALE\020\007\022\034\n\030EDIT_OPERATION_VECTORIZE\020\010" +
-      "\022\030\n\024EDIT_OPERATION_ERASE\020\t2\200\005\n\017ImageGene" +
-      "ration\022Y\n\016GenerateImages\022\".imagegen.v1.G" +
-      "enerateImagesRequest\032#.imagegen.v1.Gener" +
-      "ateImagesResponse\022m\n\024StreamGenerateImage" +
-      "s\022(.imagegen.v1.StreamGenerateImagesRequ" +
-      "est\032).imagegen.v1.StreamGenerateImagesRe" +
-      "sponse0\001\022M\n\nEditImages\022\036.imagegen.v1.Edi" +
-      "tImagesRequest\032\037.imagegen.v1.EditImagesR" +
-      "esponse\022a\n\020StreamEditImages\022$.imagegen.v" +
-      "1.StreamEditImagesRequest\032%.imagegen.v1." +
-      "StreamEditImagesResponse0\001\022M\n\nListModels" +
-      "\022\036.imagegen.v1.ListModelsRequest\032\037.image" +
-      "gen.v1.ListModelsResponse\022S\n\014EstimateCos" +
-      "t\022 .imagegen.v1.EstimateCostRequest\032!.im" +
-      "agegen.v1.EstimateCostResponse\022M\n\nQueryS" +
-      "pend\022\036.imagegen.v1.QuerySpendRequest\032\037.i" +
-      "magegen.v1.QuerySpendResponseBi\n\017dev.ima" +
-      "gegen.v1B\024ImageGenerationProtoP\001Z>github" +
-      ".com/imagegen/imagegen/clients/go/imageg" +
-      "en/v1;imagegenv1b\006proto3"
+      "\020disableFallbacks\0225\n\005cache\030\036 \001(\0132\031.image" +
+      "gen.v1.CacheControlB\004\342A\001\001R\005cacheB\004\n\002_nJ\004" +
+      "\010\021\020\022\"\230\003\n\026GenerateImagesResponse\022\030\n\007creat" +
+      "ed\030\001 \001(\003R\007created\022*\n\006images\030\002 \003(\0132\022.imag" +
+      "egen.v1.ImageR\006images\022(\n\005usage\030\003 \001(\0132\022.i" +
+      "magegen.v1.UsageR\005usage\022+\n\004cost\030\004 \001(\0132\027." +
+      "imagegen.v1.CostRecordR\004cost\022>\n\rsize_coe" +
+      "rcion\030\005 \001(\0132\031.imagegen.v1.SizeCoercionR\014" +
+      "sizeCoercion\022%\n\016filtered_count\030\006 \001(\005R\rfi" +
+      "lteredCount\0220\n\010attempts\030\007 \003(\0132\024.imagegen" +
+      ".v1.AttemptR\010attempts\022%\n\016fallback_model\030" +
+      "\010 \001(\tR\rfallbackModel\022!\n\014failed_count\030\t \001" +
+      "(\005R\013failedCount\"\275\006\n\033StreamGenerateImages" +
+      "Request\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\002R\006prompt\022\032\n" +
+      "\005model\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A" +
+      "\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quali" +
+      "ty\022J\n\017response_format\030\005 \001(\0162\033.imagegen.v" +
+      "1.ResponseFormatB\004\342A\001\001R\016responseFormat\022\030" +
+      "\n\004size\030\006 \001(\tB\004\342A\001\001R\004size\022\032\n\005style\030\007 \001(\tB" +
+      "\004\342A\001\001R\005style\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229" +
+      "\n\007timeout\030\t \001(\0132\031.google.protobuf.Durati" +
+      "onB\004\342A\001\001R\007timeout\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001" +
+      "R\006apiKey\022\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007apiBas" +
+      "e\022%\n\013api_version\030\014 \001(\tB\004\342A\001\001R\napiVersion" +
+      "\022F\n\017provider_params\030\r \001(\0132\027.google.proto" +
+      "buf.StructB\004\342A\001\001R\016providerParams\022\030\n\004tags" +
+      "\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013drop_params\030\017 \001(\010B" +
+      "\004\342A\001\001R\ndropParams\022#\n\nrequest_id\030\020 \001(\tB\004\342" +
+      "A\001\001R\trequestId\022+\n\016partial_images\030\021 \001(\005B\004" +
+      "\342A\001\001R\rpartialImages\022\"\n\tfallbacks\030\022 \003(\tB\004" +
+      "\342A\001\001R\tfallbacks\0221\n\021disable_fallbacks\030\023 \001" +
+      "(\010B\004\342A\001\001R\020disableFallbacks\0225\n\005cache\030\036 \001(" +
+      "\0132\031.imagegen.v1.CacheControlB\004\342A\001\001R\005cach" +
+      "eB\004\n\002_n\"\227\002\n\014CacheControl\022\037\n\010no_cache\030\001 \001" +
+      "(\010B\004\342A\001\001R\007noCache\022\037\n\010no_store\030\002 \001(\010B\004\342A\001" +
+      "\001R\007noStore\0221\n\003ttl\030\003 \001(\0132\031.google.protobu" +
+      "f.DurationB\004\342A\001\001R\003ttl\0228\n\007max_age\030\004 \001(\0132\031" +
+      ".google.protobuf.DurationB\004\342A\001\001R\006maxAge\022" +
+      "&\n\tuse_cache\030\005 \001(\010B\004\342A\001\001H\000R\010useCache\210\001\001\022" +
+      "\"\n\tnamespace\030\006 \001(\tB\004\342A\001\001R\tnamespaceB\014\n\n_" +
+      "use_cache\"\367\002\n\034StreamGenerateImagesRespon" +
+      "se\022*\n\005image\030\001 \001(\0132\022.imagegen.v1.ImageH\000R" +
+      "\005image\022:\n\007summary\030\002 \001(\0132\036.imagegen.v1.Ge" +
+      "nerationSummaryH\000R\007summary\0223\n\010accepted\030\003" +
+      " \001(\0132\025.imagegen.v1.AcceptedH\000R\010accepted\022" +
+      "3\n\010progress\030\004 \001(\0132\025.imagegen.v1.Progress" +
+      "H\000R\010progress\022@\n\rpartial_image\030\005 \001(\0132\031.im" +
+      "agegen.v1.PartialImageH\000R\014partialImage\022:" +
+      "\n\013image_chunk\030\006 \001(\0132\027.imagegen.v1.ImageC" +
+      "hunkH\000R\nimageChunkB\007\n\005event\"\204\001\n\010Accepted" +
+      "\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022\024\n\005model" +
+      "\030\002 \001(\tR\005model\022\031\n\010model_id\030\003 \001(\tR\007modelId" +
+      "\022\032\n\010provider\030\004 \001(\tR\010provider\022\014\n\001n\030\005 \001(\005R" +
+      "\001n\"\351\001\n\010Progress\0223\n\007elapsed\030\001 \001(\0132\031.googl" +
+      "e.protobuf.DurationR\007elapsed\022\037\n\013images_d" +
+      "one\030\002 \001(\005R\nimagesDone\022\035\n\njob_status\030\003 \001(" +
+      "\tR\tjobStatus\022*\n\016queue_position\030\004 \001(\005H\000R\r" +
+      "queuePosition\210\001\001\022\035\n\007percent\030\005 \001(\002H\001R\007per" +
+      "cent\210\001\001B\021\n\017_queue_positionB\n\n\010_percent\"z" +
+      "\n\014PartialImage\022\024\n\005index\030\001 \001(\005R\005index\022#\n\r" +
+      "partial_index\030\002 \001(\005R\014partialIndex\022\022\n\004dat" +
+      "a\030\003 \001(\014R\004data\022\033\n\tmime_type\030\004 \001(\tR\010mimeTy" +
+      "pe\"\335\001\n\nImageChunk\022\024\n\005index\030\001 \001(\005R\005index\022" +
+      "\022\n\004data\030\002 \001(\014R\004data\022\022\n\004last\030\003 \001(\010R\004last\022" +
+      "\037\n\013total_bytes\030\004 \001(\003R\ntotalBytes\022\033\n\tmime" +
+      "_type\030\005 \001(\tR\010mimeType\022\024\n\005width\030\006 \001(\005R\005wi" +
+      "dth\022\026\n\006height\030\007 \001(\005R\006height\022%\n\016revised_p" +
+      "rompt\030\010 \001(\tR\rrevisedPrompt\"\210\003\n\021Generatio" +
+      "nSummary\022\030\n\007created\030\001 \001(\003R\007created\022\037\n\013im" +
+      "age_count\030\002 \001(\005R\nimageCount\022(\n\005usage\030\003 \001" +
+      "(\0132\022.imagegen.v1.UsageR\005usage\022+\n\004cost\030\004 " +
+      "\001(\0132\027.imagegen.v1.CostRecordR\004cost\022>\n\rsi" +
+      "ze_coercion\030\005 \001(\0132\031.imagegen.v1.SizeCoer" +
+      "cionR\014sizeCoercion\022%\n\016filtered_count\030\006 \001" +
+      "(\005R\rfilteredCount\0220\n\010attempts\030\007 \003(\0132\024.im" +
+      "agegen.v1.AttemptR\010attempts\022%\n\016fallback_" +
+      "model\030\010 \001(\tR\rfallbackModel\022!\n\014failed_cou" +
+      "nt\030\t \001(\005R\013failedCount\"\306\001\n\007Attempt\022\031\n\010mod" +
+      "el_id\030\001 \001(\tR\007modelId\022\035\n\nmodel_name\030\002 \001(\t" +
+      "R\tmodelName\022\032\n\010provider\030\003 \001(\tR\010provider\022" +
+      "\030\n\007outcome\030\004 \001(\tR\007outcome\022\037\n\013duration_ms" +
+      "\030\005 \001(\001R\ndurationMs\022\022\n\004cost\030\006 \001(\tR\004cost\022\026" +
+      "\n\006images\030\007 \001(\005R\006images\"D\n\014SizeCoercion\022\034" +
+      "\n\trequested\030\001 \001(\tR\trequested\022\026\n\006actual\030\002" +
+      " \001(\tR\006actual\"\304\001\n\005Image\022\024\n\005index\030\001 \001(\005R\005i" +
+      "ndex\022\024\n\004data\030\002 \001(\014H\000R\004data\022\022\n\003url\030\003 \001(\tH" +
+      "\000R\003url\022\033\n\tmime_type\030\004 \001(\tR\010mimeType\022\024\n\005w" +
+      "idth\030\005 \001(\005R\005width\022\026\n\006height\030\006 \001(\005R\006heigh" +
+      "t\022%\n\016revised_prompt\030\007 \001(\tR\rrevisedPrompt" +
+      "B\t\n\007content\"\216\002\n\005Usage\022!\n\014input_tokens\030\001 " +
+      "\001(\003R\013inputTokens\022#\n\routput_tokens\030\002 \001(\003R" +
+      "\014outputTokens\022!\n\014total_tokens\030\003 \001(\003R\013tot" +
+      "alTokens\022K\n\024input_tokens_details\030\004 \001(\0132\031" +
+      ".imagegen.v1.TokenDetailsR\022inputTokensDe" +
+      "tails\022M\n\025output_tokens_details\030\005 \001(\0132\031.i" +
+      "magegen.v1.TokenDetailsR\023outputTokensDet" +
+      "ails\"R\n\014TokenDetails\022\037\n\013text_tokens\030\001 \001(" +
+      "\003R\ntextTokens\022!\n\014image_tokens\030\002 \001(\003R\013ima" +
+      "geTokens\"\234\002\n\nCostRecord\022#\n\rresponse_cost" +
+      "\030\001 \001(\tR\014responseCost\022\031\n\010model_id\030\002 \001(\tR\007" +
+      "modelId\022\032\n\010provider\030\003 \001(\tR\010provider\022\031\n\010a" +
+      "pi_base\030\004 \001(\tR\007apiBase\022%\n\016provider_model" +
+      "\030\005 \001(\tR\rproviderModel\022\032\n\010attempts\030\006 \001(\005R" +
+      "\010attempts\022\037\n\013overhead_ms\030\007 \001(\001R\noverhead" +
+      "Ms\022\035\n\nrequest_id\030\010 \001(\tR\trequestId\022\024\n\005cac" +
+      "he\030\024 \001(\tR\005cache\"\023\n\021ListModelsRequest\"D\n\022" +
+      "ListModelsResponse\022.\n\006models\030\001 \003(\0132\026.ima" +
+      "gegen.v1.ModelInfoR\006models\"\234\004\n\tModelInfo" +
+      "\022\022\n\004name\030\001 \001(\tR\004name\022\032\n\010provider\030\002 \001(\tR\010" +
+      "provider\022%\n\016provider_model\030\003 \001(\tR\rprovid" +
+      "erModel\022\031\n\010model_id\030\004 \001(\tR\007modelId\022)\n\020su" +
+      "pported_params\030\005 \003(\tR\017supportedParams\022\024\n" +
+      "\005sizes\030\006 \003(\tR\005sizes\022\034\n\tqualities\030\007 \003(\tR\t" +
+      "qualities\022\037\n\013price_basis\030\010 \001(\tR\npriceBas" +
+      "is\022&\n\017free_form_sizes\030\t \001(\010R\rfreeFormSiz" +
+      "es\022\033\n\tsize_rule\030\n \001(\tR\010sizeRule\022#\n\raspec" +
+      "t_ratios\030\013 \003(\tR\014aspectRatios\022\026\n\006styles\030\014" +
+      " \003(\tR\006styles\022\023\n\005max_n\030\r \001(\005R\004maxN\022\027\n\007fan" +
+      "_out\030\016 \001(\010R\006fanOut\022C\n\017edit_operations\030\017 " +
+      "\003(\0162\032.imagegen.v1.EditOperationR\016editOpe" +
+      "rations\022(\n\020max_input_images\030\020 \001(\005R\016maxIn" +
+      "putImages\"\356\001\n\023EstimateCostRequest\022\032\n\005mod" +
+      "el\030\001 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\002 \001(\005B\004\342A\001\001H\000" +
+      "R\001n\210\001\001\022\030\n\004size\030\003 \001(\tB\004\342A\001\001R\004size\022\036\n\007qual" +
+      "ity\030\004 \001(\tB\004\342A\001\001R\007quality\022\032\n\005style\030\005 \001(\tB" +
+      "\004\342A\001\001R\005style\022F\n\017provider_params\030\006 \001(\0132\027." +
+      "google.protobuf.StructB\004\342A\001\001R\016providerPa" +
+      "ramsB\004\n\002_n\"\307\001\n\024EstimateCostResponse\022\022\n\004c" +
+      "ost\030\001 \001(\tR\004cost\022\032\n\010currency\030\002 \001(\tR\010curre" +
+      "ncy\022\024\n\005basis\030\003 \001(\tR\005basis\022$\n\016per_image_c" +
+      "ost\030\004 \001(\tR\014perImageCost\022\031\n\010model_id\030\005 \001(" +
+      "\tR\007modelId\022\032\n\010provider\030\006 \001(\tR\010provider\022\014" +
+      "\n\001n\030\007 \001(\005R\001n\"\207\001\n\021QuerySpendRequest\022:\n\010gr" +
+      "oup_by\030\001 \001(\0162\031.imagegen.v1.SpendGroupByB" +
+      "\004\342A\001\002R\007groupBy\0226\n\005since\030\002 \001(\0132\032.google.p" +
+      "rotobuf.TimestampB\004\342A\001\001R\005since\"E\n\022QueryS" +
+      "pendResponse\022/\n\006groups\030\001 \003(\0132\027.imagegen." +
+      "v1.SpendGroupR\006groups\"\260\001\n\nSpendGroup\022\024\n\005" +
+      "group\030\001 \001(\tR\005group\022\032\n\010requests\030\002 \001(\003R\010re" +
+      "quests\022\026\n\006errors\030\003 \001(\003R\006errors\022\026\n\006images" +
+      "\030\004 \001(\003R\006images\022\022\n\004cost\030\005 \001(\tR\004cost\022,\n\022un" +
+      "known_cost_count\030\006 \001(\003R\020unknownCostCount" +
+      "\"\177\n\021OutpaintExtension\022\030\n\004left\030\001 \001(\005B\004\342A\001" +
+      "\001R\004left\022\026\n\003top\030\002 \001(\005B\004\342A\001\001R\003top\022\032\n\005right" +
+      "\030\003 \001(\005B\004\342A\001\001R\005right\022\034\n\006bottom\030\004 \001(\005B\004\342A\001" +
+      "\001R\006bottom\"\217\007\n\021EditImagesRequest\022\034\n\006promp" +
+      "t\030\001 \001(\tB\004\342A\001\001R\006prompt\022\032\n\005model\030\002 \001(\tB\004\342A" +
+      "\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007qu" +
+      "ality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017response_f" +
+      "ormat\030\005 \001(\0162\033.imagegen.v1.ResponseFormat" +
+      "B\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006 \001(\tB\004\342A" +
+      "\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005style\022\030\n\004" +
+      "user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeout\030\t \001(\0132" +
+      "\031.google.protobuf.DurationB\004\342A\001\001R\007timeou" +
+      "t\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010api_" +
+      "base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api_version" +
+      "\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017provider_par" +
+      "ams\030\r \001(\0132\027.google.protobuf.StructB\004\342A\001\001" +
+      "R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001R\004ta" +
+      "gs\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\ndropParam" +
+      "s\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\trequestId\022\"" +
+      "\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfallbacks\0221\n\021di" +
+      "sable_fallbacks\030\023 \001(\010B\004\342A\001\001R\020disableFall" +
+      "backs\022\034\n\006images\030\024 \003(\014B\004\342A\001\002R\006images\022\030\n\004m" +
+      "ask\030\025 \001(\014B\004\342A\001\001R\004mask\022>\n\toperation\030\026 \001(\016" +
+      "2\032.imagegen.v1.EditOperationB\004\342A\001\001R\toper" +
+      "ation\022@\n\010outpaint\030\027 \001(\0132\036.imagegen.v1.Ou" +
+      "tpaintExtensionB\004\342A\001\001R\010outpaintB\004\n\002_nJ\004\010" +
+      "\021\020\022\"\224\003\n\022EditImagesResponse\022\030\n\007created\030\001 " +
+      "\001(\003R\007created\022*\n\006images\030\002 \003(\0132\022.imagegen." +
+      "v1.ImageR\006images\022(\n\005usage\030\003 \001(\0132\022.imageg" +
+      "en.v1.UsageR\005usage\022+\n\004cost\030\004 \001(\0132\027.image" +
+      "gen.v1.CostRecordR\004cost\022>\n\rsize_coercion" +
+      "\030\005 \001(\0132\031.imagegen.v1.SizeCoercionR\014sizeC" +
+      "oercion\022%\n\016filtered_count\030\006 \001(\005R\rfiltere" +
+      "dCount\0220\n\010attempts\030\007 \003(\0132\024.imagegen.v1.A" +
+      "ttemptR\010attempts\022%\n\016fallback_model\030\010 \001(\t" +
+      "R\rfallbackModel\022!\n\014failed_count\030\t \001(\005R\013f" +
+      "ailedCount\"\274\007\n\027StreamEditImagesRequest\022\034" +
+      "\n\006prompt\030\001 \001(\tB\004\342A\001\001R\006prompt\022\032\n\005model\030\002 " +
+      "\001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001" +
+      "\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017res" +
+      "ponse_format\030\005 \001(\0162\033.imagegen.v1.Respons" +
+      "eFormatB\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006 " +
+      "\001(\tB\004\342A\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005st" +
+      "yle\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeout" +
+      "\030\t \001(\0132\031.google.protobuf.DurationB\004\342A\001\001R" +
+      "\007timeout\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey\022" +
+      "\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api_" +
+      "version\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017provi" +
+      "der_params\030\r \001(\0132\027.google.protobuf.Struc" +
+      "tB\004\342A\001\001R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004\342" +
+      "A\001\001R\004tags\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\ndr" +
+      "opParams\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\trequ" +
+      "estId\022+\n\016partial_images\030\021 \001(\005B\004\342A\001\001R\rpar" +
+      "tialImages\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfal" +
+      "lbacks\0221\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001R" +
+      "\020disableFallbacks\022\034\n\006images\030\024 \003(\014B\004\342A\001\002R" +
+      "\006images\022\030\n\004mask\030\025 \001(\014B\004\342A\001\001R\004mask\022>\n\tope" +
+      "ration\030\026 \001(\0162\032.imagegen.v1.EditOperation" +
+      "B\004\342A\001\001R\toperation\022@\n\010outpaint\030\027 \001(\0132\036.im" +
+      "agegen.v1.OutpaintExtensionB\004\342A\001\001R\010outpa" +
+      "intB\004\n\002_n\"\363\002\n\030StreamEditImagesResponse\022*" +
+      "\n\005image\030\001 \001(\0132\022.imagegen.v1.ImageH\000R\005ima" +
+      "ge\022:\n\007summary\030\002 \001(\0132\036.imagegen.v1.Genera" +
+      "tionSummaryH\000R\007summary\0223\n\010accepted\030\003 \001(\013" +
+      "2\025.imagegen.v1.AcceptedH\000R\010accepted\0223\n\010p" +
+      "rogress\030\004 \001(\0132\025.imagegen.v1.ProgressH\000R\010" +
+      "progress\022@\n\rpartial_image\030\005 \001(\0132\031.imageg" +
+      "en.v1.PartialImageH\000R\014partialImage\022:\n\013im" +
+      "age_chunk\030\006 \001(\0132\027.imagegen.v1.ImageChunk" +
+      "H\000R\nimageChunkB\007\n\005event*h\n\016ResponseForma" +
+      "t\022\037\n\033RESPONSE_FORMAT_UNSPECIFIED\020\000\022\027\n\023RE" +
+      "SPONSE_FORMAT_URL\020\001\022\034\n\030RESPONSE_FORMAT_B" +
+      "64_JSON\020\002*\221\001\n\014SpendGroupBy\022\036\n\032SPEND_GROU" +
+      "P_BY_UNSPECIFIED\020\000\022\026\n\022SPEND_GROUP_BY_KEY" +
+      "\020\001\022\030\n\024SPEND_GROUP_BY_MODEL\020\002\022\027\n\023SPEND_GR" +
+      "OUP_BY_USER\020\003\022\026\n\022SPEND_GROUP_BY_TAG\020\004*\300\002" +
+      "\n\rEditOperation\022\036\n\032EDIT_OPERATION_UNSPEC" +
+      "IFIED\020\000\022\027\n\023EDIT_OPERATION_EDIT\020\001\022\032\n\026EDIT" +
+      "_OPERATION_INPAINT\020\002\022\033\n\027EDIT_OPERATION_O" +
+      "UTPAINT\020\003\022\034\n\030EDIT_OPERATION_VARIATION\020\004\022" +
+      "$\n EDIT_OPERATION_REMOVE_BACKGROUND\020\005\022%\n" +
+      "!EDIT_OPERATION_REPLACE_BACKGROUND\020\006\022\032\n\026" +
+      "EDIT_OPERATION_UPSCALE\020\007\022\034\n\030EDIT_OPERATI" +
+      "ON_VECTORIZE\020\010\022\030\n\024EDIT_OPERATION_ERASE\020\t" +
+      "2\200\005\n\017ImageGeneration\022Y\n\016GenerateImages\022\"" +
+      ".imagegen.v1.GenerateImagesRequest\032#.ima" +
+      "gegen.v1.GenerateImagesResponse\022m\n\024Strea" +
+      "mGenerateImages\022(.imagegen.v1.StreamGene" +
+      "rateImagesRequest\032).imagegen.v1.StreamGe" +
+      "nerateImagesResponse0\001\022M\n\nEditImages\022\036.i" +
+      "magegen.v1.EditImagesRequest\032\037.imagegen." +
+      "v1.EditImagesResponse\022a\n\020StreamEditImage" +
+      "s\022$.imagegen.v1.StreamEditImagesRequest\032" +
+      "%.imagegen.v1.StreamEditImagesResponse0\001" +
+      "\022M\n\nListModels\022\036.imagegen.v1.ListModelsR" +
+      "equest\032\037.imagegen.v1.ListModelsResponse\022" +
+      "S\n\014EstimateCost\022 .imagegen.v1.EstimateCo" +
+      "stRequest\032!.imagegen.v1.EstimateCostResp" +
+      "onse\022M\n\nQuerySpend\022\036.imagegen.v1.QuerySp" +
+      "endRequest\032\037.imagegen.v1.QuerySpendRespo" +
+      "nseBi\n\017dev.imagegen.v1B\024ImageGenerationP" +
+      "rotoP\001Z>github.com/imagegen/imagegen/cli" +
+      "ents/go/imagegen/v1;imagegenv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -446,7 +461,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_GenerateImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_GenerateImagesRequest_descriptor,
-        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", });
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", "Cache", });
     internal_static_imagegen_v1_GenerateImagesResponse_descriptor =
       getDescriptor().getMessageType(1);
     internal_static_imagegen_v1_GenerateImagesResponse_fieldAccessorTable = new
@@ -458,153 +473,159 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_StreamGenerateImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_StreamGenerateImagesRequest_descriptor,
-        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", });
-    internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor =
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", "Cache", });
+    internal_static_imagegen_v1_CacheControl_descriptor =
       getDescriptor().getMessageType(3);
+    internal_static_imagegen_v1_CacheControl_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_imagegen_v1_CacheControl_descriptor,
+        new java.lang.String[] { "NoCache", "NoStore", "Ttl", "MaxAge", "UseCache", "Namespace", });
+    internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor =
+      getDescriptor().getMessageType(4);
     internal_static_imagegen_v1_StreamGenerateImagesResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_StreamGenerateImagesResponse_descriptor,
         new java.lang.String[] { "Image", "Summary", "Accepted", "Progress", "PartialImage", "ImageChunk", "Event", });
     internal_static_imagegen_v1_Accepted_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_imagegen_v1_Accepted_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Accepted_descriptor,
         new java.lang.String[] { "RequestId", "Model", "ModelId", "Provider", "N", });
     internal_static_imagegen_v1_Progress_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_imagegen_v1_Progress_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Progress_descriptor,
         new java.lang.String[] { "Elapsed", "ImagesDone", "JobStatus", "QueuePosition", "Percent", });
     internal_static_imagegen_v1_PartialImage_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_imagegen_v1_PartialImage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_PartialImage_descriptor,
         new java.lang.String[] { "Index", "PartialIndex", "Data", "MimeType", });
     internal_static_imagegen_v1_ImageChunk_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_imagegen_v1_ImageChunk_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ImageChunk_descriptor,
         new java.lang.String[] { "Index", "Data", "Last", "TotalBytes", "MimeType", "Width", "Height", "RevisedPrompt", });
     internal_static_imagegen_v1_GenerationSummary_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_imagegen_v1_GenerationSummary_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_GenerationSummary_descriptor,
         new java.lang.String[] { "Created", "ImageCount", "Usage", "Cost", "SizeCoercion", "FilteredCount", "Attempts", "FallbackModel", "FailedCount", });
     internal_static_imagegen_v1_Attempt_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_imagegen_v1_Attempt_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Attempt_descriptor,
         new java.lang.String[] { "ModelId", "ModelName", "Provider", "Outcome", "DurationMs", "Cost", "Images", });
     internal_static_imagegen_v1_SizeCoercion_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_imagegen_v1_SizeCoercion_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_SizeCoercion_descriptor,
         new java.lang.String[] { "Requested", "Actual", });
     internal_static_imagegen_v1_Image_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_imagegen_v1_Image_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Image_descriptor,
         new java.lang.String[] { "Index", "Data", "Url", "MimeType", "Width", "Height", "RevisedPrompt", "Content", });
     internal_static_imagegen_v1_Usage_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(13);
     internal_static_imagegen_v1_Usage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_Usage_descriptor,
         new java.lang.String[] { "InputTokens", "OutputTokens", "TotalTokens", "InputTokensDetails", "OutputTokensDetails", });
     internal_static_imagegen_v1_TokenDetails_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(14);
     internal_static_imagegen_v1_TokenDetails_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_TokenDetails_descriptor,
         new java.lang.String[] { "TextTokens", "ImageTokens", });
     internal_static_imagegen_v1_CostRecord_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(15);
     internal_static_imagegen_v1_CostRecord_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_CostRecord_descriptor,
-        new java.lang.String[] { "ResponseCost", "ModelId", "Provider", "ApiBase", "ProviderModel", "Attempts", "OverheadMs", "RequestId", });
+        new java.lang.String[] { "ResponseCost", "ModelId", "Provider", "ApiBase", "ProviderModel", "Attempts", "OverheadMs", "RequestId", "Cache", });
     internal_static_imagegen_v1_ListModelsRequest_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(16);
     internal_static_imagegen_v1_ListModelsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ListModelsRequest_descriptor,
         new java.lang.String[] { });
     internal_static_imagegen_v1_ListModelsResponse_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(17);
     internal_static_imagegen_v1_ListModelsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ListModelsResponse_descriptor,
         new java.lang.String[] { "Models", });
     internal_static_imagegen_v1_ModelInfo_descriptor =
-      getDescriptor().getMessageType(17);
+      getDescriptor().getMessageType(18);
     internal_static_imagegen_v1_ModelInfo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_ModelInfo_descriptor,
         new java.lang.String[] { "Name", "Provider", "ProviderModel", "ModelId", "SupportedParams", "Sizes", "Qualities", "PriceBasis", "FreeFormSizes", "SizeRule", "AspectRatios", "Styles", "MaxN", "FanOut", "EditOperations", "MaxInputImages", });
     internal_static_imagegen_v1_EstimateCostRequest_descriptor =
-      getDescriptor().getMessageType(18);
+      getDescriptor().getMessageType(19);
     internal_static_imagegen_v1_EstimateCostRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EstimateCostRequest_descriptor,
         new java.lang.String[] { "Model", "N", "Size", "Quality", "Style", "ProviderParams", });
     internal_static_imagegen_v1_EstimateCostResponse_descriptor =
-      getDescriptor().getMessageType(19);
+      getDescriptor().getMessageType(20);
     internal_static_imagegen_v1_EstimateCostResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EstimateCostResponse_descriptor,
         new java.lang.String[] { "Cost", "Currency", "Basis", "PerImageCost", "ModelId", "Provider", "N", });
     internal_static_imagegen_v1_QuerySpendRequest_descriptor =
-      getDescriptor().getMessageType(20);
+      getDescriptor().getMessageType(21);
     internal_static_imagegen_v1_QuerySpendRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_QuerySpendRequest_descriptor,
         new java.lang.String[] { "GroupBy", "Since", });
     internal_static_imagegen_v1_QuerySpendResponse_descriptor =
-      getDescriptor().getMessageType(21);
+      getDescriptor().getMessageType(22);
     internal_static_imagegen_v1_QuerySpendResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_QuerySpendResponse_descriptor,
         new java.lang.String[] { "Groups", });
     internal_static_imagegen_v1_SpendGroup_descriptor =
-      getDescriptor().getMessageType(22);
+      getDescriptor().getMessageType(23);
     internal_static_imagegen_v1_SpendGroup_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_SpendGroup_descriptor,
         new java.lang.String[] { "Group", "Requests", "Errors", "Images", "Cost", "UnknownCostCount", });
     internal_static_imagegen_v1_OutpaintExtension_descriptor =
-      getDescriptor().getMessageType(23);
+      getDescriptor().getMessageType(24);
     internal_static_imagegen_v1_OutpaintExtension_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_OutpaintExtension_descriptor,
         new java.lang.String[] { "Left", "Top", "Right", "Bottom", });
     internal_static_imagegen_v1_EditImagesRequest_descriptor =
-      getDescriptor().getMessageType(24);
+      getDescriptor().getMessageType(25);
     internal_static_imagegen_v1_EditImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EditImagesRequest_descriptor,
         new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", "Images", "Mask", "Operation", "Outpaint", });
     internal_static_imagegen_v1_EditImagesResponse_descriptor =
-      getDescriptor().getMessageType(25);
+      getDescriptor().getMessageType(26);
     internal_static_imagegen_v1_EditImagesResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EditImagesResponse_descriptor,
         new java.lang.String[] { "Created", "Images", "Usage", "Cost", "SizeCoercion", "FilteredCount", "Attempts", "FallbackModel", "FailedCount", });
     internal_static_imagegen_v1_StreamEditImagesRequest_descriptor =
-      getDescriptor().getMessageType(26);
+      getDescriptor().getMessageType(27);
     internal_static_imagegen_v1_StreamEditImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_StreamEditImagesRequest_descriptor,
         new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", "Images", "Mask", "Operation", "Outpaint", });
     internal_static_imagegen_v1_StreamEditImagesResponse_descriptor =
-      getDescriptor().getMessageType(27);
+      getDescriptor().getMessageType(28);
     internal_static_imagegen_v1_StreamEditImagesResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_StreamEditImagesResponse_descriptor,

@@ -421,4 +421,34 @@ public interface StreamGenerateImagesRequestOrBuilder extends
    * @return The disableFallbacks.
    */
   boolean getDisableFallbacks();
+
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls. A request is cached when the model
+   * honours a seed and provider_params sets one, or when use_cache is true.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return Whether the cache field is set.
+   */
+  boolean hasCache();
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls. A request is cached when the model
+   * honours a seed and provider_params sets one, or when use_cache is true.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The cache.
+   */
+  dev.imagegen.v1.CacheControl getCache();
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls. A request is cached when the model
+   * honours a seed and provider_params sets one, or when use_cache is true.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   */
+  dev.imagegen.v1.CacheControlOrBuilder getCacheOrBuilder();
 }

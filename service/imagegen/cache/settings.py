@@ -1,0 +1,92 @@
+"""`litellm_settings.cache` and `cache_params`: LiteLLM's keys, honoured or refused at start.
+
+LiteLLM's own keys this cache acts on: `type` (local | redis | disk; s3 and gcs are refused),
+`ttl`, `namespace`, `mode` (default_on | default_off), `host` / `port` / `password` /
+`redis_url` (type redis), `disk_cache_dir` (type disk). imagegen's own: `max_size_mb` (the
+local cache's byte bound) and `share_across_keys` (virtual keys read each other's entries).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagegen.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 24 * 3600
+# LiteLLM keys that shape what LiteLLM caches for text calls: meaningless for image calls.
+_INERT_KEYS = frozenset({"supported_call_types", "default_in_memory_ttl", "max_connections"})
+
+
+class CacheParams(BaseModel):
+    """The `cache_params` mapping, validated."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
+
+    type: str = "local"
+    """local (in memory, per process), redis (shared by replicas), disk (a directory)."""
+    ttl: float = Field(default=DEFAULT_TTL_SECONDS, gt=0)
+    """How long an entry is kept, in seconds (a request's `cache.ttl` may shorten it)."""
+    default_in_redis_ttl: float | None = Field(default=None, gt=0)
+    namespace: str | None = None
+    """A prefix of every key (replicas with the same namespace share entries)."""
+    mode: Literal["default_on", "default_off"] = "default_on"
+    """default_off: only requests that send `cache: {"use-cache": true}` are cached."""
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    password: str | None = None
+    redis_url: str | None = None
+    disk_cache_dir: str | None = None
+    max_size_mb: int = Field(default=256, ge=1, le=1024 * 1024)
+    """The local (in-memory) cache's bound on image bytes; least recently used go first."""
+    share_across_keys: bool = False
+    """Whether virtual keys read each other's entries (off: each key has its own)."""
+
+
+class CacheSettings(BaseModel):
+    """The cache as the gateway runs it (None in Settings: caching is off)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    params: CacheParams
+    redis_url: str | None = None
+
+
+def build_cache_settings(
+    enabled: bool, params: CacheParams | None, source: str
+) -> CacheSettings | None:
+    """The cache `litellm_settings` ask for, or ConfigError naming the key."""
+    where = f"{source}: litellm_settings.cache_params"
+    if not enabled:
+        if params is not None:
+            log.warning("%s is set but litellm_settings.cache is not true: no caching", where)
+        return None
+    params = params or CacheParams()
+    for key in sorted(params.model_extra or {}):
+        if key in _INERT_KEYS:
+            log.warning("%s.%s has no effect on image calls and is ignored", where, key)
+        else:
+            raise ConfigError(f"{where}.{key}: not a cache setting imagegen knows")
+    if params.type in ("s3", "gcs", "azure-blob", "redis-semantic", "qdrant-semantic"):
+        raise ConfigError(
+            f"{where}.type: {params.type!r} is not available for image calls; "
+            "use local, redis or disk"
+        )
+    if params.type not in ("local", "redis", "disk"):
+        raise ConfigError(f"{where}.type: must be local, redis or disk, not {params.type!r}")
+    redis_url = None
+    if params.type == "redis":
+        if params.redis_url:
+            redis_url = params.redis_url
+        elif params.host:
+            auth = f":{params.password}@" if params.password else ""
+            redis_url = f"redis://{auth}{params.host}:{params.port or 6379}/0"
+        else:
+            raise ConfigError(f"{where}: type redis needs host (and port) or redis_url")
+    elif params.disk_cache_dir is not None and params.type != "disk":
+        raise ConfigError(f"{where}.disk_cache_dir: only with type disk")
+    return CacheSettings(params=params, redis_url=redis_url)
