@@ -429,3 +429,58 @@ async def test_single_flight_spans_replicas_through_redis(
     assert len({tuple(image_bytes(response)) for response, _ in answers}) == 1
     caches = sorted(trailers["x-imagegen-cache"] for _, trailers in answers)
     assert caches == ["hit"] * 5 + ["miss"]
+
+
+# ----------------------------------------------------------------------------- edits
+
+
+def _png(color: tuple[int, int, int], alpha_box: tuple[int, int, int, int] | None = None) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.new("RGBA", (16, 16), (*color, 255))
+    if alpha_box is not None:
+        image.paste((0, 0, 0, 0), alpha_box)
+    out = BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+async def edit(
+    served: Served, images: list[bytes], mask: bytes | None = None, prompt: str = "recolour"
+) -> tuple[list[bytes], dict[str, str]]:
+    request = pb.EditImagesRequest(model="placeholder", prompt=prompt, images=images)
+    if mask is not None:
+        request.mask = mask
+    request.provider_params.update({"seed": 7})
+    call = served.stub.EditImages(request)
+    response = await call
+    trailers = {k: v for k, v in (await call.trailing_metadata() or ()) if isinstance(v, str)}
+    return [image.data for image in response.images], trailers
+
+
+async def test_an_edit_is_cached_by_its_inputs_never_by_its_prompt_alone(
+    serve: ServeFactory,
+) -> None:
+    served = await serve(cache_config())
+    blue, red = _png((0, 0, 200)), _png((200, 0, 0))
+    first, first_trailers = await edit(served, [blue])
+    again, again_trailers = await edit(served, [blue])
+    assert (first_trailers["x-imagegen-cache"], again_trailers["x-imagegen-cache"]) == (
+        "miss",
+        "hit",
+    )
+    assert again == first
+    # Same prompt and seed, other input image, other order, a mask: each is another edit.
+    other, other_trailers = await edit(served, [red])
+    assert other_trailers["x-imagegen-cache"] == "miss"
+    assert other != first
+    _, swapped = await edit(served, [red, blue])
+    _, ordered = await edit(served, [blue, red])
+    assert (swapped["x-imagegen-cache"], ordered["x-imagegen-cache"]) == ("miss", "miss")
+    _, masked = await edit(served, [blue], mask=_png((0, 0, 0), (4, 4, 12, 12)))
+    assert masked["x-imagegen-cache"] == "miss"
+    # A generation with the same prompt and seed is not answered from an edit's entry.
+    _, generated = await generate(served, prompt="recolour", seed=7, size="16x16")
+    assert generated["x-imagegen-cache"] == "miss"

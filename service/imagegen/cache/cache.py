@@ -28,7 +28,7 @@ from typing import Protocol
 
 from imagegen.cache.backends import CacheBackend, DiskBackend, MemoryBackend, RedisBackend
 from imagegen.cache.entry import Entry, Material
-from imagegen.cache.key import cacheable, honours_seed, material
+from imagegen.cache.key import cacheable, edit_digests, honours_seed, material
 from imagegen.cache.settings import CacheSettings
 from imagegen.errors import DeadlineExceededError, ImageGenError
 from imagegen.events import Decision, ImageReady
@@ -154,7 +154,9 @@ class ImageCache:
         caller = ctx.state.caller
         scope = "" if self.params.share_across_keys or caller is None else caller.key_id
         namespace = f"{scope}\x00{control.namespace or ''}"
-        found = material(plan.call, group, namespace=namespace)
+        found = material(
+            plan.call, group, namespace=namespace, input_digests=edit_digests(plan.call)
+        )
         return _Lookup(found, self._prefix + found.lookup_key, control)
 
     async def _read(self, lookup: _Lookup) -> bytes | None:

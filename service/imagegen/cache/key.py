@@ -29,6 +29,27 @@ def cacheable(call: ProviderCall, control: CacheControl, *, default_on: bool) ->
     return default_on and honours_seed(call)
 
 
+def edit_digests(call: ProviderCall) -> list[str]:
+    """An edit's inputs as digests, in order (the order of input images matters), with the
+    mask, the operation and the outpaint margins: two edits differing in any one of them
+    must never share an entry. Empty for a generation."""
+    edit = call.edit
+    if edit is None:
+        return []
+    inputs = [hashlib.sha256(image.data).hexdigest() for image in edit.inputs.images]
+    mask = edit.inputs.mask
+    outpaint = edit.outpaint
+    margins = (
+        None if outpaint is None else (outpaint.left, outpaint.top, outpaint.right, outpaint.bottom)
+    )
+    return [
+        f"operation:{edit.operation.value}",
+        f"outpaint:{margins}",
+        f"mask:{hashlib.sha256(mask.data).hexdigest() if mask is not None else ''}",
+        *(f"image:{digest}" for digest in inputs),
+    ]
+
+
 def material(
     call: ProviderCall,
     group: Sequence[Deployment],

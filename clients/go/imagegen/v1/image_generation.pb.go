@@ -2870,7 +2870,10 @@ type EditImagesRequest struct {
 	// What to do with the images. Unspecified means EDIT_OPERATION_EDIT.
 	Operation EditOperation `protobuf:"varint,22,opt,name=operation,proto3,enum=imagegen.v1.EditOperation" json:"operation,omitempty"`
 	// The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
-	Outpaint      *OutpaintExtension `protobuf:"bytes,23,opt,name=outpaint,proto3" json:"outpaint,omitempty"`
+	Outpaint *OutpaintExtension `protobuf:"bytes,23,opt,name=outpaint,proto3" json:"outpaint,omitempty"`
+	// LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+	// edit's cache key covers its input images, mask, operation and outpaint.
+	Cache         *CacheControl `protobuf:"bytes,30,opt,name=cache,proto3" json:"cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3059,6 +3062,13 @@ func (x *EditImagesRequest) GetOutpaint() *OutpaintExtension {
 	return nil
 }
 
+func (x *EditImagesRequest) GetCache() *CacheControl {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
+}
+
 // All images of a finished edit. The same fields, with the same numbers, as
 // GenerateImagesResponse.
 type EditImagesResponse struct {
@@ -3231,7 +3241,10 @@ type StreamEditImagesRequest struct {
 	// What to do with the images. Unspecified means EDIT_OPERATION_EDIT.
 	Operation EditOperation `protobuf:"varint,22,opt,name=operation,proto3,enum=imagegen.v1.EditOperation" json:"operation,omitempty"`
 	// The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
-	Outpaint      *OutpaintExtension `protobuf:"bytes,23,opt,name=outpaint,proto3" json:"outpaint,omitempty"`
+	Outpaint *OutpaintExtension `protobuf:"bytes,23,opt,name=outpaint,proto3" json:"outpaint,omitempty"`
+	// LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+	// edit's cache key covers its input images, mask, operation and outpaint.
+	Cache         *CacheControl `protobuf:"bytes,30,opt,name=cache,proto3" json:"cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3423,6 +3436,13 @@ func (x *StreamEditImagesRequest) GetOperation() EditOperation {
 func (x *StreamEditImagesRequest) GetOutpaint() *OutpaintExtension {
 	if x != nil {
 		return x.Outpaint
+	}
+	return nil
+}
+
+func (x *StreamEditImagesRequest) GetCache() *CacheControl {
+	if x != nil {
+		return x.Cache
 	}
 	return nil
 }
@@ -3812,7 +3832,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x04left\x18\x01 \x01(\x05B\x04\xe2A\x01\x01R\x04left\x12\x16\n" +
 	"\x03top\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\x03top\x12\x1a\n" +
 	"\x05right\x18\x03 \x01(\x05B\x04\xe2A\x01\x01R\x05right\x12\x1c\n" +
-	"\x06bottom\x18\x04 \x01(\x05B\x04\xe2A\x01\x01R\x06bottom\"\x8f\a\n" +
+	"\x06bottom\x18\x04 \x01(\x05B\x04\xe2A\x01\x01R\x06bottom\"\xc6\a\n" +
 	"\x11EditImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -3839,7 +3859,8 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x06images\x18\x14 \x03(\fB\x04\xe2A\x01\x02R\x06images\x12\x18\n" +
 	"\x04mask\x18\x15 \x01(\fB\x04\xe2A\x01\x01R\x04mask\x12>\n" +
 	"\toperation\x18\x16 \x01(\x0e2\x1a.imagegen.v1.EditOperationB\x04\xe2A\x01\x01R\toperation\x12@\n" +
-	"\boutpaint\x18\x17 \x01(\v2\x1e.imagegen.v1.OutpaintExtensionB\x04\xe2A\x01\x01R\boutpaintB\x04\n" +
+	"\boutpaint\x18\x17 \x01(\v2\x1e.imagegen.v1.OutpaintExtensionB\x04\xe2A\x01\x01R\boutpaint\x125\n" +
+	"\x05cache\x18\x1e \x01(\v2\x19.imagegen.v1.CacheControlB\x04\xe2A\x01\x01R\x05cacheB\x04\n" +
 	"\x02_nJ\x04\b\x11\x10\x12\"\x94\x03\n" +
 	"\x12EditImagesResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12*\n" +
@@ -3850,7 +3871,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x0efiltered_count\x18\x06 \x01(\x05R\rfilteredCount\x120\n" +
 	"\battempts\x18\a \x03(\v2\x14.imagegen.v1.AttemptR\battempts\x12%\n" +
 	"\x0efallback_model\x18\b \x01(\tR\rfallbackModel\x12!\n" +
-	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\xbc\a\n" +
+	"\ffailed_count\x18\t \x01(\x05R\vfailedCount\"\xf3\a\n" +
 	"\x17StreamEditImagesRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06prompt\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
@@ -3878,7 +3899,8 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x06images\x18\x14 \x03(\fB\x04\xe2A\x01\x02R\x06images\x12\x18\n" +
 	"\x04mask\x18\x15 \x01(\fB\x04\xe2A\x01\x01R\x04mask\x12>\n" +
 	"\toperation\x18\x16 \x01(\x0e2\x1a.imagegen.v1.EditOperationB\x04\xe2A\x01\x01R\toperation\x12@\n" +
-	"\boutpaint\x18\x17 \x01(\v2\x1e.imagegen.v1.OutpaintExtensionB\x04\xe2A\x01\x01R\boutpaintB\x04\n" +
+	"\boutpaint\x18\x17 \x01(\v2\x1e.imagegen.v1.OutpaintExtensionB\x04\xe2A\x01\x01R\boutpaint\x125\n" +
+	"\x05cache\x18\x1e \x01(\v2\x19.imagegen.v1.CacheControlB\x04\xe2A\x01\x01R\x05cacheB\x04\n" +
 	"\x02_n\"\xf3\x02\n" +
 	"\x18StreamEditImagesResponse\x12*\n" +
 	"\x05image\x18\x01 \x01(\v2\x12.imagegen.v1.ImageH\x00R\x05image\x12:\n" +
@@ -4014,41 +4036,43 @@ var file_imagegen_v1_image_generation_proto_depIdxs = []int32{
 	33, // 36: imagegen.v1.EditImagesRequest.provider_params:type_name -> google.protobuf.Struct
 	2,  // 37: imagegen.v1.EditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
 	27, // 38: imagegen.v1.EditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
-	15, // 39: imagegen.v1.EditImagesResponse.images:type_name -> imagegen.v1.Image
-	16, // 40: imagegen.v1.EditImagesResponse.usage:type_name -> imagegen.v1.Usage
-	18, // 41: imagegen.v1.EditImagesResponse.cost:type_name -> imagegen.v1.CostRecord
-	14, // 42: imagegen.v1.EditImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	13, // 43: imagegen.v1.EditImagesResponse.attempts:type_name -> imagegen.v1.Attempt
-	0,  // 44: imagegen.v1.StreamEditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	32, // 45: imagegen.v1.StreamEditImagesRequest.timeout:type_name -> google.protobuf.Duration
-	33, // 46: imagegen.v1.StreamEditImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	2,  // 47: imagegen.v1.StreamEditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
-	27, // 48: imagegen.v1.StreamEditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
-	15, // 49: imagegen.v1.StreamEditImagesResponse.image:type_name -> imagegen.v1.Image
-	12, // 50: imagegen.v1.StreamEditImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
-	8,  // 51: imagegen.v1.StreamEditImagesResponse.accepted:type_name -> imagegen.v1.Accepted
-	9,  // 52: imagegen.v1.StreamEditImagesResponse.progress:type_name -> imagegen.v1.Progress
-	10, // 53: imagegen.v1.StreamEditImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
-	11, // 54: imagegen.v1.StreamEditImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
-	3,  // 55: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
-	5,  // 56: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
-	28, // 57: imagegen.v1.ImageGeneration.EditImages:input_type -> imagegen.v1.EditImagesRequest
-	30, // 58: imagegen.v1.ImageGeneration.StreamEditImages:input_type -> imagegen.v1.StreamEditImagesRequest
-	19, // 59: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
-	22, // 60: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
-	24, // 61: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
-	4,  // 62: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
-	7,  // 63: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
-	29, // 64: imagegen.v1.ImageGeneration.EditImages:output_type -> imagegen.v1.EditImagesResponse
-	31, // 65: imagegen.v1.ImageGeneration.StreamEditImages:output_type -> imagegen.v1.StreamEditImagesResponse
-	20, // 66: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
-	23, // 67: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
-	25, // 68: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
-	62, // [62:69] is the sub-list for method output_type
-	55, // [55:62] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	6,  // 39: imagegen.v1.EditImagesRequest.cache:type_name -> imagegen.v1.CacheControl
+	15, // 40: imagegen.v1.EditImagesResponse.images:type_name -> imagegen.v1.Image
+	16, // 41: imagegen.v1.EditImagesResponse.usage:type_name -> imagegen.v1.Usage
+	18, // 42: imagegen.v1.EditImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	14, // 43: imagegen.v1.EditImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	13, // 44: imagegen.v1.EditImagesResponse.attempts:type_name -> imagegen.v1.Attempt
+	0,  // 45: imagegen.v1.StreamEditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	32, // 46: imagegen.v1.StreamEditImagesRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 47: imagegen.v1.StreamEditImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	2,  // 48: imagegen.v1.StreamEditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
+	27, // 49: imagegen.v1.StreamEditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
+	6,  // 50: imagegen.v1.StreamEditImagesRequest.cache:type_name -> imagegen.v1.CacheControl
+	15, // 51: imagegen.v1.StreamEditImagesResponse.image:type_name -> imagegen.v1.Image
+	12, // 52: imagegen.v1.StreamEditImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	8,  // 53: imagegen.v1.StreamEditImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	9,  // 54: imagegen.v1.StreamEditImagesResponse.progress:type_name -> imagegen.v1.Progress
+	10, // 55: imagegen.v1.StreamEditImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	11, // 56: imagegen.v1.StreamEditImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	3,  // 57: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
+	5,  // 58: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
+	28, // 59: imagegen.v1.ImageGeneration.EditImages:input_type -> imagegen.v1.EditImagesRequest
+	30, // 60: imagegen.v1.ImageGeneration.StreamEditImages:input_type -> imagegen.v1.StreamEditImagesRequest
+	19, // 61: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
+	22, // 62: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
+	24, // 63: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
+	4,  // 64: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
+	7,  // 65: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
+	29, // 66: imagegen.v1.ImageGeneration.EditImages:output_type -> imagegen.v1.EditImagesResponse
+	31, // 67: imagegen.v1.ImageGeneration.StreamEditImages:output_type -> imagegen.v1.StreamEditImagesResponse
+	20, // 68: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
+	23, // 69: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
+	25, // 70: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
+	64, // [64:71] is the sub-list for method output_type
+	57, // [57:64] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_imagegen_v1_image_generation_proto_init() }

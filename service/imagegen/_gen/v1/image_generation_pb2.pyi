@@ -1523,6 +1523,7 @@ class EditImagesRequest(_message.Message):
     MASK_FIELD_NUMBER: _builtins.int
     OPERATION_FIELD_NUMBER: _builtins.int
     OUTPAINT_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """What to do, in words. Required for EDIT, INPAINT, OUTPAINT and
     REPLACE_BACKGROUND; optional for the other operations, which some models
@@ -1596,6 +1597,12 @@ class EditImagesRequest(_message.Message):
     def outpaint(self) -> Global___OutpaintExtension:
         """The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise."""
 
+    @_builtins.property
+    def cache(self) -> Global___CacheControl:
+        """LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+        edit's cache key covers its input images, mask, operation and outpaint.
+        """
+
     def __init__(
         self,
         *,
@@ -1621,10 +1628,11 @@ class EditImagesRequest(_message.Message):
         mask: _builtins.bytes = ...,
         operation: Global___EditOperation.ValueType = ...,
         outpaint: Global___OutpaintExtension | None = ...,
+        cache: Global___CacheControl | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "outpaint", b"outpaint", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "cache", b"cache", "n", b"n", "outpaint", b"outpaint", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "images", b"images", "mask", b"mask", "model", b"model", "n", b"n", "operation", b"operation", "outpaint", b"outpaint", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "cache", b"cache", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "images", b"images", "mask", b"mask", "model", b"model", "n", b"n", "operation", b"operation", "outpaint", b"outpaint", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
@@ -1731,6 +1739,7 @@ class StreamEditImagesRequest(_message.Message):
     MASK_FIELD_NUMBER: _builtins.int
     OPERATION_FIELD_NUMBER: _builtins.int
     OUTPAINT_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """What to do, in words (see EditImagesRequest.prompt)."""
     model: _builtins.str
@@ -1795,6 +1804,12 @@ class StreamEditImagesRequest(_message.Message):
     def outpaint(self) -> Global___OutpaintExtension:
         """The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise."""
 
+    @_builtins.property
+    def cache(self) -> Global___CacheControl:
+        """LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+        edit's cache key covers its input images, mask, operation and outpaint.
+        """
+
     def __init__(
         self,
         *,
@@ -1821,10 +1836,11 @@ class StreamEditImagesRequest(_message.Message):
         mask: _builtins.bytes = ...,
         operation: Global___EditOperation.ValueType = ...,
         outpaint: Global___OutpaintExtension | None = ...,
+        cache: Global___CacheControl | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "outpaint", b"outpaint", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "cache", b"cache", "n", b"n", "outpaint", b"outpaint", "provider_params", b"provider_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "images", b"images", "mask", b"mask", "model", b"model", "n", b"n", "operation", b"operation", "outpaint", b"outpaint", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "api_base", b"api_base", "api_key", b"api_key", "api_version", b"api_version", "cache", b"cache", "disable_fallbacks", b"disable_fallbacks", "drop_params", b"drop_params", "fallbacks", b"fallbacks", "images", b"images", "mask", b"mask", "model", b"model", "n", b"n", "operation", b"operation", "outpaint", b"outpaint", "partial_images", b"partial_images", "prompt", b"prompt", "provider_params", b"provider_params", "quality", b"quality", "request_id", b"request_id", "response_format", b"response_format", "size", b"size", "style", b"style", "tags", b"tags", "timeout", b"timeout", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015

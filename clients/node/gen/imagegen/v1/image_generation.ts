@@ -968,7 +968,14 @@ export interface EditImagesRequest {
   /** What to do with the images. Unspecified means EDIT_OPERATION_EDIT. */
   operation: EditOperation;
   /** The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise. */
-  outpaint: OutpaintExtension | undefined;
+  outpaint:
+    | OutpaintExtension
+    | undefined;
+  /**
+   * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+   * edit's cache key covers its input images, mask, operation and outpaint.
+   */
+  cache: CacheControl | undefined;
 }
 
 /**
@@ -1070,7 +1077,14 @@ export interface StreamEditImagesRequest {
   /** What to do with the images. Unspecified means EDIT_OPERATION_EDIT. */
   operation: EditOperation;
   /** The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise. */
-  outpaint: OutpaintExtension | undefined;
+  outpaint:
+    | OutpaintExtension
+    | undefined;
+  /**
+   * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+   * edit's cache key covers its input images, mask, operation and outpaint.
+   */
+  cache: CacheControl | undefined;
 }
 
 /**
@@ -5612,6 +5626,7 @@ function createBaseEditImagesRequest(): EditImagesRequest {
     mask: Buffer.alloc(0),
     operation: 0,
     outpaint: undefined,
+    cache: undefined,
   };
 }
 
@@ -5682,6 +5697,9 @@ export const EditImagesRequest: MessageFns<EditImagesRequest> = {
     }
     if (message.outpaint !== undefined) {
       OutpaintExtension.encode(message.outpaint, writer.uint32(186).fork()).join();
+    }
+    if (message.cache !== undefined) {
+      CacheControl.encode(message.cache, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -5875,6 +5893,14 @@ export const EditImagesRequest: MessageFns<EditImagesRequest> = {
             message.outpaint = OutpaintExtension.decode(reader, reader.uint32());
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.cache = CacheControl.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5949,6 +5975,7 @@ export const EditImagesRequest: MessageFns<EditImagesRequest> = {
       mask: isSet(object.mask) ? Buffer.from(bytesFromBase64(object.mask)) : Buffer.alloc(0),
       operation: isSet(object.operation) ? editOperationFromJSON(object.operation) : 0,
       outpaint: isSet(object.outpaint) ? OutpaintExtension.fromJSON(object.outpaint) : undefined,
+      cache: isSet(object.cache) ? CacheControl.fromJSON(object.cache) : undefined,
     };
   },
 
@@ -6020,6 +6047,9 @@ export const EditImagesRequest: MessageFns<EditImagesRequest> = {
     if (message.outpaint !== undefined) {
       obj.outpaint = OutpaintExtension.toJSON(message.outpaint);
     }
+    if (message.cache !== undefined) {
+      obj.cache = CacheControl.toJSON(message.cache);
+    }
     return obj;
   },
 
@@ -6053,6 +6083,9 @@ export const EditImagesRequest: MessageFns<EditImagesRequest> = {
     message.operation = object.operation ?? 0;
     message.outpaint = (object.outpaint !== undefined && object.outpaint !== null)
       ? OutpaintExtension.fromPartial(object.outpaint)
+      : undefined;
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? CacheControl.fromPartial(object.cache)
       : undefined;
     return message;
   },
@@ -6310,6 +6343,7 @@ function createBaseStreamEditImagesRequest(): StreamEditImagesRequest {
     mask: Buffer.alloc(0),
     operation: 0,
     outpaint: undefined,
+    cache: undefined,
   };
 }
 
@@ -6383,6 +6417,9 @@ export const StreamEditImagesRequest: MessageFns<StreamEditImagesRequest> = {
     }
     if (message.outpaint !== undefined) {
       OutpaintExtension.encode(message.outpaint, writer.uint32(186).fork()).join();
+    }
+    if (message.cache !== undefined) {
+      CacheControl.encode(message.cache, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -6584,6 +6621,14 @@ export const StreamEditImagesRequest: MessageFns<StreamEditImagesRequest> = {
             message.outpaint = OutpaintExtension.decode(reader, reader.uint32());
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.cache = CacheControl.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6663,6 +6708,7 @@ export const StreamEditImagesRequest: MessageFns<StreamEditImagesRequest> = {
       mask: isSet(object.mask) ? Buffer.from(bytesFromBase64(object.mask)) : Buffer.alloc(0),
       operation: isSet(object.operation) ? editOperationFromJSON(object.operation) : 0,
       outpaint: isSet(object.outpaint) ? OutpaintExtension.fromJSON(object.outpaint) : undefined,
+      cache: isSet(object.cache) ? CacheControl.fromJSON(object.cache) : undefined,
     };
   },
 
@@ -6737,6 +6783,9 @@ export const StreamEditImagesRequest: MessageFns<StreamEditImagesRequest> = {
     if (message.outpaint !== undefined) {
       obj.outpaint = OutpaintExtension.toJSON(message.outpaint);
     }
+    if (message.cache !== undefined) {
+      obj.cache = CacheControl.toJSON(message.cache);
+    }
     return obj;
   },
 
@@ -6771,6 +6820,9 @@ export const StreamEditImagesRequest: MessageFns<StreamEditImagesRequest> = {
     message.operation = object.operation ?? 0;
     message.outpaint = (object.outpaint !== undefined && object.outpaint !== null)
       ? OutpaintExtension.fromPartial(object.outpaint)
+      : undefined;
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? CacheControl.fromPartial(object.cache)
       : undefined;
     return message;
   },

@@ -951,6 +951,47 @@ private static final long serialVersionUID = 0L;
     return outpaint_ == null ? dev.imagegen.v1.OutpaintExtension.getDefaultInstance() : outpaint_;
   }
 
+  public static final int CACHE_FIELD_NUMBER = 30;
+  private dev.imagegen.v1.CacheControl cache_;
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+   * edit's cache key covers its input images, mask, operation and outpaint.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return Whether the cache field is set.
+   */
+  @java.lang.Override
+  public boolean hasCache() {
+    return ((bitField0_ & 0x00000010) != 0);
+  }
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+   * edit's cache key covers its input images, mask, operation and outpaint.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The cache.
+   */
+  @java.lang.Override
+  public dev.imagegen.v1.CacheControl getCache() {
+    return cache_ == null ? dev.imagegen.v1.CacheControl.getDefaultInstance() : cache_;
+  }
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+   * edit's cache key covers its input images, mask, operation and outpaint.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   */
+  @java.lang.Override
+  public dev.imagegen.v1.CacheControlOrBuilder getCacheOrBuilder() {
+    return cache_ == null ? dev.imagegen.v1.CacheControl.getDefaultInstance() : cache_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1030,6 +1071,9 @@ private static final long serialVersionUID = 0L;
     }
     if (((bitField0_ & 0x00000008) != 0)) {
       output.writeMessage(23, getOutpaint());
+    }
+    if (((bitField0_ & 0x00000010) != 0)) {
+      output.writeMessage(30, getCache());
     }
     getUnknownFields().writeTo(output);
   }
@@ -1126,6 +1170,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(23, getOutpaint());
     }
+    if (((bitField0_ & 0x00000010) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(30, getCache());
+    }
     return size;
   }
   @java.lang.Override
@@ -1204,6 +1252,11 @@ private static final long serialVersionUID = 0L;
       if (!getOutpaint()
           .equals(other.getOutpaint())) return false;
     }
+    if (hasCache() != other.hasCache()) return false;
+    if (hasCache()) {
+      if (!getCache()
+          .equals(other.getCache())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1274,6 +1327,10 @@ private static final long serialVersionUID = 0L;
     if (hasOutpaint()) {
       hash = (37 * hash) + OUTPAINT_FIELD_NUMBER;
       hash = (53 * hash) + getOutpaint().hashCode();
+    }
+    if (hasCache()) {
+      hash = (37 * hash) + CACHE_FIELD_NUMBER;
+      hash = (53 * hash) + getCache().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -1414,6 +1471,7 @@ private static final long serialVersionUID = 0L;
         internalGetTimeoutFieldBuilder();
         internalGetProviderParamsFieldBuilder();
         internalGetOutpaintFieldBuilder();
+        internalGetCacheFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1455,6 +1513,11 @@ private static final long serialVersionUID = 0L;
       if (outpaintBuilder_ != null) {
         outpaintBuilder_.dispose();
         outpaintBuilder_ = null;
+      }
+      cache_ = null;
+      if (cacheBuilder_ != null) {
+        cacheBuilder_.dispose();
+        cacheBuilder_ = null;
       }
       return this;
     }
@@ -1568,6 +1631,12 @@ private static final long serialVersionUID = 0L;
             ? outpaint_
             : outpaintBuilder_.build();
         to_bitField0_ |= 0x00000008;
+      }
+      if (((from_bitField0_ & 0x00400000) != 0)) {
+        result.cache_ = cacheBuilder_ == null
+            ? cache_
+            : cacheBuilder_.build();
+        to_bitField0_ |= 0x00000010;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -1691,6 +1760,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasOutpaint()) {
         mergeOutpaint(other.getOutpaint());
+      }
+      if (other.hasCache()) {
+        mergeCache(other.getCache());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1833,6 +1905,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00200000;
               break;
             } // case 186
+            case 242: {
+              input.readMessage(
+                  internalGetCacheFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00400000;
+              break;
+            } // case 242
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -4029,6 +4108,170 @@ private static final long serialVersionUID = 0L;
         outpaint_ = null;
       }
       return outpaintBuilder_;
+    }
+
+    private dev.imagegen.v1.CacheControl cache_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.imagegen.v1.CacheControl, dev.imagegen.v1.CacheControl.Builder, dev.imagegen.v1.CacheControlOrBuilder> cacheBuilder_;
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return Whether the cache field is set.
+     */
+    public boolean hasCache() {
+      return ((bitField0_ & 0x00400000) != 0);
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The cache.
+     */
+    public dev.imagegen.v1.CacheControl getCache() {
+      if (cacheBuilder_ == null) {
+        return cache_ == null ? dev.imagegen.v1.CacheControl.getDefaultInstance() : cache_;
+      } else {
+        return cacheBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public Builder setCache(dev.imagegen.v1.CacheControl value) {
+      if (cacheBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        cache_ = value;
+      } else {
+        cacheBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00400000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public Builder setCache(
+        dev.imagegen.v1.CacheControl.Builder builderForValue) {
+      if (cacheBuilder_ == null) {
+        cache_ = builderForValue.build();
+      } else {
+        cacheBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00400000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public Builder mergeCache(dev.imagegen.v1.CacheControl value) {
+      if (cacheBuilder_ == null) {
+        if (((bitField0_ & 0x00400000) != 0) &&
+          cache_ != null &&
+          cache_ != dev.imagegen.v1.CacheControl.getDefaultInstance()) {
+          getCacheBuilder().mergeFrom(value);
+        } else {
+          cache_ = value;
+        }
+      } else {
+        cacheBuilder_.mergeFrom(value);
+      }
+      if (cache_ != null) {
+        bitField0_ |= 0x00400000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public Builder clearCache() {
+      bitField0_ = (bitField0_ & ~0x00400000);
+      cache_ = null;
+      if (cacheBuilder_ != null) {
+        cacheBuilder_.dispose();
+        cacheBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public dev.imagegen.v1.CacheControl.Builder getCacheBuilder() {
+      bitField0_ |= 0x00400000;
+      onChanged();
+      return internalGetCacheFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    public dev.imagegen.v1.CacheControlOrBuilder getCacheOrBuilder() {
+      if (cacheBuilder_ != null) {
+        return cacheBuilder_.getMessageOrBuilder();
+      } else {
+        return cache_ == null ?
+            dev.imagegen.v1.CacheControl.getDefaultInstance() : cache_;
+      }
+    }
+    /**
+     * <pre>
+     * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+     * edit's cache key covers its input images, mask, operation and outpaint.
+     * </pre>
+     *
+     * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.imagegen.v1.CacheControl, dev.imagegen.v1.CacheControl.Builder, dev.imagegen.v1.CacheControlOrBuilder> 
+        internalGetCacheFieldBuilder() {
+      if (cacheBuilder_ == null) {
+        cacheBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.imagegen.v1.CacheControl, dev.imagegen.v1.CacheControl.Builder, dev.imagegen.v1.CacheControlOrBuilder>(
+                getCache(),
+                getParentForChildren(),
+                isClean());
+        cache_ = null;
+      }
+      return cacheBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:imagegen.v1.EditImagesRequest)

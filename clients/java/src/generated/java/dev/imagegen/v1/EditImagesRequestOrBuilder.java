@@ -511,4 +511,34 @@ public interface EditImagesRequestOrBuilder extends
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
    */
   dev.imagegen.v1.OutpaintExtensionOrBuilder getOutpaintOrBuilder();
+
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+   * edit's cache key covers its input images, mask, operation and outpaint.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return Whether the cache field is set.
+   */
+  boolean hasCache();
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+   * edit's cache key covers its input images, mask, operation and outpaint.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The cache.
+   */
+  dev.imagegen.v1.CacheControl getCache();
+  /**
+   * <pre>
+   * LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
+   * edit's cache key covers its input images, mask, operation and outpaint.
+   * </pre>
+   *
+   * <code>.imagegen.v1.CacheControl cache = 30 [json_name = "cache", (.google.api.field_behavior) = OPTIONAL];</code>
+   */
+  dev.imagegen.v1.CacheControlOrBuilder getCacheOrBuilder();
 }

@@ -347,7 +347,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "\"\177\n\021OutpaintExtension\022\030\n\004left\030\001 \001(\005B\004\342A\001" +
       "\001R\004left\022\026\n\003top\030\002 \001(\005B\004\342A\001\001R\003top\022\032\n\005right" +
       "\030\003 \001(\005B\004\342A\001\001R\005right\022\034\n\006bottom\030\004 \001(\005B\004\342A\001" +
-      "\001R\006bottom\"\217\007\n\021EditImagesRequest\022\034\n\006promp" +
+      "\001R\006bottom\"\306\007\n\021EditImagesRequest\022\034\n\006promp" +
       "t\030\001 \001(\tB\004\342A\001\001R\006prompt\022\032\n\005model\030\002 \001(\tB\004\342A" +
       "\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007qu" +
       "ality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017response_f" +
@@ -369,84 +369,87 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "ask\030\025 \001(\014B\004\342A\001\001R\004mask\022>\n\toperation\030\026 \001(\016" +
       "2\032.imagegen.v1.EditOperationB\004\342A\001\001R\toper" +
       "ation\022@\n\010outpaint\030\027 \001(\0132\036.imagegen.v1.Ou" +
-      "tpaintExtensionB\004\342A\001\001R\010outpaintB\004\n\002_nJ\004\010" +
-      "\021\020\022\"\224\003\n\022EditImagesResponse\022\030\n\007created\030\001 " +
-      "\001(\003R\007created\022*\n\006images\030\002 \003(\0132\022.imagegen." +
-      "v1.ImageR\006images\022(\n\005usage\030\003 \001(\0132\022.imageg" +
-      "en.v1.UsageR\005usage\022+\n\004cost\030\004 \001(\0132\027.image" +
-      "gen.v1.CostRecordR\004cost\022>\n\rsize_coercion" +
-      "\030\005 \001(\0132\031.imagegen.v1.SizeCoercionR\014sizeC" +
-      "oercion\022%\n\016filtered_count\030\006 \001(\005R\rfiltere" +
-      "dCount\0220\n\010attempts\030\007 \003(\0132\024.imagegen.v1.A" +
-      "ttemptR\010attempts\022%\n\016fallback_model\030\010 \001(\t" +
-      "R\rfallbackModel\022!\n\014failed_count\030\t \001(\005R\013f" +
-      "ailedCount\"\274\007\n\027StreamEditImagesRequest\022\034" +
-      "\n\006prompt\030\001 \001(\tB\004\342A\001\001R\006prompt\022\032\n\005model\030\002 " +
-      "\001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001" +
-      "\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017res" +
-      "ponse_format\030\005 \001(\0162\033.imagegen.v1.Respons" +
-      "eFormatB\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006 " +
-      "\001(\tB\004\342A\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005st" +
-      "yle\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeout" +
-      "\030\t \001(\0132\031.google.protobuf.DurationB\004\342A\001\001R" +
-      "\007timeout\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey\022" +
-      "\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api_" +
-      "version\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017provi" +
-      "der_params\030\r \001(\0132\027.google.protobuf.Struc" +
-      "tB\004\342A\001\001R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004\342" +
-      "A\001\001R\004tags\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\ndr" +
-      "opParams\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\trequ" +
-      "estId\022+\n\016partial_images\030\021 \001(\005B\004\342A\001\001R\rpar" +
-      "tialImages\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfal" +
-      "lbacks\0221\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001R" +
-      "\020disableFallbacks\022\034\n\006images\030\024 \003(\014B\004\342A\001\002R" +
-      "\006images\022\030\n\004mask\030\025 \001(\014B\004\342A\001\001R\004mask\022>\n\tope" +
-      "ration\030\026 \001(\0162\032.imagegen.v1.EditOperation" +
-      "B\004\342A\001\001R\toperation\022@\n\010outpaint\030\027 \001(\0132\036.im" +
-      "agegen.v1.OutpaintExtensionB\004\342A\001\001R\010outpa" +
-      "intB\004\n\002_n\"\363\002\n\030StreamEditImagesResponse\022*" +
-      "\n\005image\030\001 \001(\0132\022.imagegen.v1.ImageH\000R\005ima" +
-      "ge\022:\n\007summary\030\002 \001(\0132\036.imagegen.v1.Genera" +
-      "tionSummaryH\000R\007summary\0223\n\010accepted\030\003 \001(\013" +
-      "2\025.imagegen.v1.AcceptedH\000R\010accepted\0223\n\010p" +
-      "rogress\030\004 \001(\0132\025.imagegen.v1.ProgressH\000R\010" +
-      "progress\022@\n\rpartial_image\030\005 \001(\0132\031.imageg" +
-      "en.v1.PartialImageH\000R\014partialImage\022:\n\013im" +
-      "age_chunk\030\006 \001(\0132\027.imagegen.v1.ImageChunk" +
-      "H\000R\nimageChunkB\007\n\005event*h\n\016ResponseForma" +
-      "t\022\037\n\033RESPONSE_FORMAT_UNSPECIFIED\020\000\022\027\n\023RE" +
-      "SPONSE_FORMAT_URL\020\001\022\034\n\030RESPONSE_FORMAT_B" +
-      "64_JSON\020\002*\221\001\n\014SpendGroupBy\022\036\n\032SPEND_GROU" +
-      "P_BY_UNSPECIFIED\020\000\022\026\n\022SPEND_GROUP_BY_KEY" +
-      "\020\001\022\030\n\024SPEND_GROUP_BY_MODEL\020\002\022\027\n\023SPEND_GR" +
-      "OUP_BY_USER\020\003\022\026\n\022SPEND_GROUP_BY_TAG\020\004*\300\002" +
-      "\n\rEditOperation\022\036\n\032EDIT_OPERATION_UNSPEC" +
-      "IFIED\020\000\022\027\n\023EDIT_OPERATION_EDIT\020\001\022\032\n\026EDIT" +
-      "_OPERATION_INPAINT\020\002\022\033\n\027EDIT_OPERATION_O" +
-      "UTPAINT\020\003\022\034\n\030EDIT_OPERATION_VARIATION\020\004\022" +
-      "$\n EDIT_OPERATION_REMOVE_BACKGROUND\020\005\022%\n" +
-      "!EDIT_OPERATION_REPLACE_BACKGROUND\020\006\022\032\n\026" +
-      "EDIT_OPERATION_UPSCALE\020\007\022\034\n\030EDIT_OPERATI" +
-      "ON_VECTORIZE\020\010\022\030\n\024EDIT_OPERATION_ERASE\020\t" +
-      "2\200\005\n\017ImageGeneration\022Y\n\016GenerateImages\022\"" +
-      ".imagegen.v1.GenerateImagesRequest\032#.ima" +
-      "gegen.v1.GenerateImagesResponse\022m\n\024Strea" +
-      "mGenerateImages\022(.imagegen.v1.StreamGene" +
-      "rateImagesRequest\032).imagegen.v1.StreamGe" +
-      "nerateImagesResponse0\001\022M\n\nEditImages\022\036.i" +
-      "magegen.v1.EditImagesRequest\032\037.imagegen." +
-      "v1.EditImagesResponse\022a\n\020StreamEditImage" +
-      "s\022$.imagegen.v1.StreamEditImagesRequest\032" +
-      "%.imagegen.v1.StreamEditImagesResponse0\001" +
-      "\022M\n\nListModels\022\036.imagegen.v1.ListModelsR" +
-      "equest\032\037.imagegen.v1.ListModelsResponse\022" +
-      "S\n\014EstimateCost\022 .imagegen.v1.EstimateCo" +
-      "stRequest\032!.imagegen.v1.EstimateCostResp" +
-      "onse\022M\n\nQuerySpend\022\036.imagegen.v1.QuerySp" +
-      "endRequest\032\037.imagegen.v1.QuerySpendRespo" +
-      "nseBi\n\017dev.imagegen.v1B\024ImageGenerationP" +
-      "rotoP\001Z>github.com/imagegen/imagegen/cli" +
-      "ents/go/imagegen/v1;imagegenv1b\006proto3"
+      "tpaintExtensionB\004\342A\001\001R\010outpaint\0225\n\005cache" +
+      "\030\036 \001(\0132\031.imagegen.v1.CacheControlB\004\342A\001\001R" +
+      "\005cacheB\004\n\002_nJ\004\010\021\020\022\"\224\003\n\022EditImagesRespons" +
+      "e\022\030\n\007created\030\001 \001(\003R\007created\022*\n\006images\030\002 " +
+      "\003(\0132\022.imagegen.v1.ImageR\006images\022(\n\005usage" +
+      "\030\003 \001(\0132\022.imagegen.v1.UsageR\005usage\022+\n\004cos" +
+      "t\030\004 \001(\0132\027.imagegen.v1.CostRecordR\004cost\022>" +
+      "\n\rsize_coercion\030\005 \001(\0132\031.imagegen.v1.Size" +
+      "CoercionR\014sizeCoercion\022%\n\016filtered_count" +
+      "\030\006 \001(\005R\rfilteredCount\0220\n\010attempts\030\007 \003(\0132" +
+      "\024.imagegen.v1.AttemptR\010attempts\022%\n\016fallb" +
+      "ack_model\030\010 \001(\tR\rfallbackModel\022!\n\014failed" +
+      "_count\030\t \001(\005R\013failedCount\"\363\007\n\027StreamEdit" +
+      "ImagesRequest\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\001R\006pro" +
+      "mpt\022\032\n\005model\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001" +
+      "(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R" +
+      "\007quality\022J\n\017response_format\030\005 \001(\0162\033.imag" +
+      "egen.v1.ResponseFormatB\004\342A\001\001R\016responseFo" +
+      "rmat\022\030\n\004size\030\006 \001(\tB\004\342A\001\001R\004size\022\032\n\005style\030" +
+      "\007 \001(\tB\004\342A\001\001R\005style\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004" +
+      "user\0229\n\007timeout\030\t \001(\0132\031.google.protobuf." +
+      "DurationB\004\342A\001\001R\007timeout\022\035\n\007api_key\030\n \001(\t" +
+      "B\004\342A\001\001R\006apiKey\022\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007" +
+      "apiBase\022%\n\013api_version\030\014 \001(\tB\004\342A\001\001R\napiV" +
+      "ersion\022F\n\017provider_params\030\r \001(\0132\027.google" +
+      ".protobuf.StructB\004\342A\001\001R\016providerParams\022\030" +
+      "\n\004tags\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013drop_params\030" +
+      "\017 \001(\010B\004\342A\001\001R\ndropParams\022#\n\nrequest_id\030\020 " +
+      "\001(\tB\004\342A\001\001R\trequestId\022+\n\016partial_images\030\021" +
+      " \001(\005B\004\342A\001\001R\rpartialImages\022\"\n\tfallbacks\030\022" +
+      " \003(\tB\004\342A\001\001R\tfallbacks\0221\n\021disable_fallbac" +
+      "ks\030\023 \001(\010B\004\342A\001\001R\020disableFallbacks\022\034\n\006imag" +
+      "es\030\024 \003(\014B\004\342A\001\002R\006images\022\030\n\004mask\030\025 \001(\014B\004\342A" +
+      "\001\001R\004mask\022>\n\toperation\030\026 \001(\0162\032.imagegen.v" +
+      "1.EditOperationB\004\342A\001\001R\toperation\022@\n\010outp" +
+      "aint\030\027 \001(\0132\036.imagegen.v1.OutpaintExtensi" +
+      "onB\004\342A\001\001R\010outpaint\0225\n\005cache\030\036 \001(\0132\031.imag" +
+      "egen.v1.CacheControlB\004\342A\001\001R\005cacheB\004\n\002_n\"" +
+      "\363\002\n\030StreamEditImagesResponse\022*\n\005image\030\001 " +
+      "\001(\0132\022.imagegen.v1.ImageH\000R\005image\022:\n\007summ" +
+      "ary\030\002 \001(\0132\036.imagegen.v1.GenerationSummar" +
+      "yH\000R\007summary\0223\n\010accepted\030\003 \001(\0132\025.imagege" +
+      "n.v1.AcceptedH\000R\010accepted\0223\n\010progress\030\004 " +
+      "\001(\0132\025.imagegen.v1.ProgressH\000R\010progress\022@" +
+      "\n\rpartial_image\030\005 \001(\0132\031.imagegen.v1.Part" +
+      "ialImageH\000R\014partialImage\022:\n\013image_chunk\030" +
+      "\006 \001(\0132\027.imagegen.v1.ImageChunkH\000R\nimageC" +
+      "hunkB\007\n\005event*h\n\016ResponseFormat\022\037\n\033RESPO" +
+      "NSE_FORMAT_UNSPECIFIED\020\000\022\027\n\023RESPONSE_FOR" +
+      "MAT_URL\020\001\022\034\n\030RESPONSE_FORMAT_B64_JSON\020\002*" +
+      "\221\001\n\014SpendGroupBy\022\036\n\032SPEND_GROUP_BY_UNSPE" +
+      "CIFIED\020\000\022\026\n\022SPEND_GROUP_BY_KEY\020\001\022\030\n\024SPEN" +
+      "D_GROUP_BY_MODEL\020\002\022\027\n\023SPEND_GROUP_BY_USE" +
+      "R\020\003\022\026\n\022SPEND_GROUP_BY_TAG\020\004*\300\002\n\rEditOper" +
+      "ation\022\036\n\032EDIT_OPERATION_UNSPECIFIED\020\000\022\027\n" +
+      "\023EDIT_OPERATION_EDIT\020\001\022\032\n\026EDIT_OPERATION" +
+      "_INPAINT\020\002\022\033\n\027EDIT_OPERATION_OUTPAINT\020\003\022" +
+      "\034\n\030EDIT_OPERATION_VARIATION\020\004\022$\n EDIT_OP" +
+      "ERATION_REMOVE_BACKGROUND\020\005\022%\n!EDIT_OPER" +
+      "ATION_REPLACE_BACKGROUND\020\006\022\032\n\026EDIT_OPERA" +
+      "TION_UPSCALE\020\007\022\034\n\030EDIT_OPERATION_VECTORI" +
+      "ZE\020\010\022\030\n\024EDIT_OPERATION_ERASE\020\t2\200\005\n\017Image" +
+      "Generation\022Y\n\016GenerateImages\022\".imagegen." +
+      "v1.GenerateImagesRequest\032#.imagegen.v1.G" +
+      "enerateImagesResponse\022m\n\024StreamGenerateI" +
+      "mages\022(.imagegen.v1.StreamGenerateImages" +
+      "Request\032).imagegen.v1.StreamGenerateImag" +
+      "esResponse0\001\022M\n\nEditImages\022\036.imagegen.v1" +
+      ".EditImagesRequest\032\037.imagegen.v1.EditIma" +
+      "gesResponse\022a\n\020StreamEditImages\022$.imageg" +
+      "en.v1.StreamEditImagesRequest\032%.imagegen" +
+      ".v1.StreamEditImagesResponse0\001\022M\n\nListMo" +
+      "dels\022\036.imagegen.v1.ListModelsRequest\032\037.i" +
+      "magegen.v1.ListModelsResponse\022S\n\014Estimat" +
+      "eCost\022 .imagegen.v1.EstimateCostRequest\032" +
+      "!.imagegen.v1.EstimateCostResponse\022M\n\nQu" +
+      "erySpend\022\036.imagegen.v1.QuerySpendRequest" +
+      "\032\037.imagegen.v1.QuerySpendResponseBi\n\017dev" +
+      ".imagegen.v1B\024ImageGenerationProtoP\001Z>gi" +
+      "thub.com/imagegen/imagegen/clients/go/im" +
+      "agegen/v1;imagegenv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -611,7 +614,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_EditImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EditImagesRequest_descriptor,
-        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", "Images", "Mask", "Operation", "Outpaint", });
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "Fallbacks", "DisableFallbacks", "Images", "Mask", "Operation", "Outpaint", "Cache", });
     internal_static_imagegen_v1_EditImagesResponse_descriptor =
       getDescriptor().getMessageType(26);
     internal_static_imagegen_v1_EditImagesResponse_fieldAccessorTable = new
@@ -623,7 +626,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_StreamEditImagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_StreamEditImagesRequest_descriptor,
-        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", "Images", "Mask", "Operation", "Outpaint", });
+        new java.lang.String[] { "Prompt", "Model", "N", "Quality", "ResponseFormat", "Size", "Style", "User", "Timeout", "ApiKey", "ApiBase", "ApiVersion", "ProviderParams", "Tags", "DropParams", "RequestId", "PartialImages", "Fallbacks", "DisableFallbacks", "Images", "Mask", "Operation", "Outpaint", "Cache", });
     internal_static_imagegen_v1_StreamEditImagesResponse_descriptor =
       getDescriptor().getMessageType(28);
     internal_static_imagegen_v1_StreamEditImagesResponse_fieldAccessorTable = new
