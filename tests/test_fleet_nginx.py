@@ -50,33 +50,65 @@ class Replica:
     http_port: int = field(default_factory=_free_port)
     process: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "imagegen.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.grpc_port),
-            "--http-port",
-            str(self.http_port),
-            "--config",
-            str(self.config),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env={**os.environ, "OPENAI_API_KEY": ""},
-        )
+    log: Path | None = None
+
+    async def start(self, *, fixed_ports: bool = False) -> None:
+        # A port picked free may be taken by another process before the replica binds it:
+        # then the replica exits at once saying so, and only then are new ports picked
+        # (never for a restart: nginx knows the replica by its ports).
+        for _ in range(1 if fixed_ports else 3):
+            if await self._start_once():
+                return
+            self.grpc_port, self.http_port = _free_port(), _free_port()
+        raise AssertionError(f"the replica could not listen:\n{self._log_tail()}")
+
+    async def _start_once(self) -> bool:
+        self.log = self.config.with_name(f"replica-{self.grpc_port}.log")
+        with self.log.open("wb") as stderr:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "imagegen.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.grpc_port),
+                "--http-port",
+                str(self.http_port),
+                "--config",
+                str(self.config),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
+                env={**os.environ, "OPENAI_API_KEY": ""},
+            )
+        process = self.process
         async with grpc.aio.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
-            await asyncio.wait_for(channel.channel_ready(), timeout=30)
+            ready = asyncio.ensure_future(channel.channel_ready())
+            exited = asyncio.ensure_future(process.wait())
+            # Generous: three replicas start at once on a 2-core machine that may be busy.
+            done, _ = await asyncio.wait({ready, exited}, timeout=90, return_when="FIRST_COMPLETED")
+            ready.cancel()
+            if exited in done:
+                self.process = None
+                if "cannot listen" in self._log_tail():
+                    return False
+                raise AssertionError(f"the replica exited at start:\n{self._log_tail()}")
+            exited.cancel()
+            if ready not in done:
+                raise AssertionError(f"the replica never answered:\n{self._log_tail()}")
             health = health_pb2_grpc.HealthStub(channel)
             for _ in range(300):
                 status = await health.Check(health_pb2.HealthCheckRequest(service=""))
                 if status.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
+                    return True
                 await asyncio.sleep(0.05)
-        raise AssertionError("the replica never became SERVING")
+        raise AssertionError(f"the replica never became SERVING:\n{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return self.log.read_text(errors="replace")[-2000:]
 
     async def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         assert self.process is not None
@@ -116,8 +148,9 @@ async def fleet(
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump(document))
         replicas = [Replica(config) for _ in range(3)]
-        await asyncio.gather(*(r.start() for r in replicas))
         try:
+            # Inside the try: a replica that fails to start must not leave the others running.
+            await asyncio.gather(*(r.start() for r in replicas))
             with nginx_in_front(
                 tmp_path / "nginx", [(r.grpc_port, r.http_port) for r in replicas]
             ) as balancer:
@@ -175,7 +208,7 @@ async def test_rolling_sigterm_restarts_under_steady_load_fail_no_call(fleet: Fl
         await asyncio.sleep(0.5)
         for replica in fleet.replicas:
             assert await replica.stop(signal.SIGTERM) == 0
-            await replica.start()
+            await replica.start(fixed_ports=True)
             await asyncio.sleep(0.5)
         done.set()
 
