@@ -8,12 +8,11 @@ which speak dialects of the same API.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import JsonValue, ValidationError
 
@@ -21,7 +20,6 @@ from imagegen.errors import (
     ImageGenError,
     ProviderBadResponseError,
     ProviderNotConfiguredError,
-    ProviderUnavailableError,
 )
 from imagegen.providers.base import (
     DoneEvent,
@@ -34,13 +32,20 @@ from imagegen.providers.base import (
     ProviderCall,
     ProviderEvent,
 )
-from imagegen.providers.http_errors import content_policy_error, error_for_status
+from imagegen.providers.http_errors import error_for_status
 from imagegen.providers.openai_edits import send_openai_edit, stream_openai_edit_events
 from imagegen.providers.openai_models import OPENAI_MODELS, openai_spec
 from imagegen.providers.openai_shape import created_of, image_entries
+from imagegen.providers.openai_stream import (
+    CONTENT_POLICY_CODES,
+    MIME_BY_FORMAT,
+    dimensions,
+    event_object,
+    event_usage,
+    stream_error,
+)
 from imagegen.providers.sse import parse_sse
 from imagegen.providers.transport import HttpResponse, HttpTransport, json_or_none
-from imagegen.sizes import AUTO, parse_size
 from imagegen.types import (
     GeneratedImage,
     ProviderResult,
@@ -50,8 +55,6 @@ from imagegen.types import (
 )
 
 OPENAI_API_BASE = "https://api.openai.com/v1"
-_CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
-_MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 def openai_body(call: ProviderCall, *, include_model: bool = True) -> dict[str, JsonValue]:
@@ -132,8 +135,8 @@ def parse_openai_images(
     lifted, blobs, mark = _lift_base64(response.content)
     payload, entries = image_entries(lifted, provider=provider)
     output_format = payload.get("output_format") or call.params.extra.get("output_format") or "png"
-    mime = _MIME_BY_FORMAT.get(str(output_format), "image/png")
-    width, height = _dimensions(payload.get("size") or call.params.size or call.spec.default_size)
+    mime = MIME_BY_FORMAT.get(str(output_format), "image/png")
+    width, height = dimensions(payload.get("size") or call.params.size or call.spec.default_size)
     images = []
     for entry in entries:
         revised = entry.revised_prompt
@@ -196,7 +199,7 @@ def parse_openai_error(
         code=code or (str(inner_code) if inner_code else None),
         param=_str_or(error.get("param"), None),
         content_policy=(
-            code in _CONTENT_POLICY_CODES or inner_code == "ResponsibleAIPolicyViolation"
+            code in CONTENT_POLICY_CODES or inner_code == "ResponsibleAIPolicyViolation"
         ),
         quota_exhausted=(code == "insufficient_quota" or kind == "insufficient_quota"),
     )
@@ -204,16 +207,6 @@ def parse_openai_error(
 
 def _str_or(value: object, default: str | None) -> str | None:
     return value if isinstance(value, str) and value else default
-
-
-def _dimensions(size: object) -> tuple[int | None, int | None]:
-    if not isinstance(size, str) or not size or size == AUTO:
-        return None, None
-    try:
-        parsed = parse_size(size)
-    except ImageGenError:
-        return None, None
-    return parsed.width, parsed.height
 
 
 async def stream_openai_events(
@@ -232,11 +225,11 @@ async def stream_openai_events(
         if response.status >= 400:
             raise adapter.parse_error(call, await response.read())
         async for event in parse_sse(response.lines()):
-            payload = _json_object(event.data, provider)
+            payload = event_object(event.data, provider)
             if "error" in payload:
-                raise _stream_error(payload["error"], provider)
+                raise stream_error(payload["error"], provider)
             kind = payload.get("type") or event.event
-            mime = _MIME_BY_FORMAT.get(str(payload.get("output_format") or "png"), "image/png")
+            mime = MIME_BY_FORMAT.get(str(payload.get("output_format") or "png"), "image/png")
             if kind == "image_generation.partial_image":
                 index = payload.get("partial_image_index")
                 yield PreviewEvent(
@@ -246,14 +239,14 @@ async def stream_openai_events(
                     mime_type=mime,
                 )
             elif kind == "image_generation.completed":
-                width, height = _dimensions(payload.get("size") or call.params.size)
+                width, height = dimensions(payload.get("size") or call.params.size)
                 image = GeneratedImage(
                     data=decode_b64_image(payload.get("b64_json"), provider=provider),
                     mime_type=mime,
                     width=width,
                     height=height,
                 )
-                usages.append(_usage(payload.get("usage"), provider))
+                usages.append(event_usage(payload.get("usage"), provider))
                 yield ImageEvent(index=len(images), image=image)
                 images.append(image)
     if not images:
@@ -270,38 +263,6 @@ async def stream_openai_events(
             headers=dict(response.headers),
         )
     )
-
-
-def _json_object(data: str, provider: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        raise ProviderBadResponseError("a streamed event is not JSON", provider=provider) from None
-    if not isinstance(payload, dict):
-        raise ProviderBadResponseError("a streamed event is not an object", provider=provider)
-    return payload
-
-
-def _usage(value: object, provider: str) -> Usage | None:
-    if not isinstance(value, dict):
-        return None
-    try:
-        return Usage.model_validate(value)
-    except ValidationError:
-        raise ProviderBadResponseError(
-            "the provider's usage block is malformed", provider=provider
-        ) from None
-
-
-def _stream_error(error: object, provider: str) -> ImageGenError:
-    # An error after the stream started has no HTTP status of its own: classify by code.
-    fields = error if isinstance(error, dict) else {}
-    code = _str_or(fields.get("code"), None)
-    message = _str_or(fields.get("message"), None) or "the provider's stream failed"
-    if code in _CONTENT_POLICY_CODES:
-        return content_policy_error(provider, message)
-    metadata = {"upstream_code": code[:64]} if code else {}
-    return ProviderUnavailableError(message, provider=provider, metadata=metadata)
 
 
 class OpenAIProvider(HttpProvider):

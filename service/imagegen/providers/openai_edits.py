@@ -14,21 +14,17 @@ Input images travel as raw bytes: no base64 anywhere on this leg.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import JsonValue, ValidationError
+from pydantic import JsonValue
 
 from imagegen.errors import (
     FieldViolation,
-    ImageGenError,
     InvalidRequestError,
     ProviderBadResponseError,
-    ProviderUnavailableError,
     UnsupportedParameterError,
 )
 from imagegen.images.decode import InputImage
@@ -42,10 +38,15 @@ from imagegen.providers.base import (
     ProviderCall,
     ProviderEvent,
 )
-from imagegen.providers.http_errors import content_policy_error
+from imagegen.providers.openai_stream import (
+    MIME_BY_FORMAT,
+    dimensions,
+    event_object,
+    event_usage,
+    stream_error,
+)
 from imagegen.providers.sse import parse_sse
 from imagegen.providers.transport import HttpTransport
-from imagegen.sizes import AUTO, parse_size
 from imagegen.types import GeneratedImage, ProviderResult, Usage, decode_b64_image, merge_usage
 
 EDITS_PATH = "/images/edits"
@@ -246,8 +247,6 @@ def _str(value: object) -> str | None:
 # ----------------------------------------------------------------------------- the calls
 
 _GENERATIONS_SUFFIX = "/images/generations"
-_CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
-_MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 def edit_request(
@@ -305,11 +304,11 @@ async def stream_openai_edit_events(
         if response.status >= 400:
             raise adapter.parse_error(call, await response.read())
         async for event in parse_sse(response.lines()):
-            message = _event(event.data, provider)
+            message = event_object(event.data, provider)
             if "error" in message:
-                raise _stream_error(message["error"], provider)
+                raise stream_error(message["error"], provider)
             kind = message.get("type") or event.event
-            mime = _MIME_BY_FORMAT.get(str(message.get("output_format") or "png"), "image/png")
+            mime = MIME_BY_FORMAT.get(str(message.get("output_format") or "png"), "image/png")
             if kind == PARTIAL_IMAGE_EVENT:
                 partial = message.get("partial_image_index")
                 yield PreviewEvent(
@@ -319,14 +318,14 @@ async def stream_openai_edit_events(
                     mime_type=mime,
                 )
             elif kind == COMPLETED_EVENT:
-                width, height = _dimensions(message.get("size"))
+                width, height = dimensions(message.get("size"))
                 image = GeneratedImage(
                     data=decode_b64_image(message.get("b64_json"), provider=provider),
                     mime_type=mime,
                     width=width,
                     height=height,
                 )
-                usages.append(_usage(message.get("usage"), provider))
+                usages.append(event_usage(message.get("usage"), provider))
                 yield ImageEvent(index=len(images), image=image)
                 images.append(image)
     if not images:
@@ -341,46 +340,3 @@ async def stream_openai_edit_events(
             headers=dict(response.headers),
         )
     )
-
-
-def _event(data: str, provider: str) -> dict[str, Any]:
-    try:
-        message = json.loads(data)
-    except ValueError:
-        raise ProviderBadResponseError("a streamed event is not JSON", provider=provider) from None
-    if not isinstance(message, dict):
-        raise ProviderBadResponseError("a streamed event is not an object", provider=provider)
-    return message
-
-
-def _usage(value: object, provider: str) -> Usage | None:
-    if not isinstance(value, dict):
-        return None
-    try:
-        return Usage.model_validate(value)
-    except ValidationError:
-        raise ProviderBadResponseError(
-            "the provider's usage block is malformed", provider=provider
-        ) from None
-
-
-def _stream_error(error: object, provider: str) -> ImageGenError:
-    # An error once the stream is under way has no HTTP status: classify it by its code.
-    fields = error if isinstance(error, dict) else {}
-    code = fields.get("code") if isinstance(fields.get("code"), str) else None
-    message = fields.get("message")
-    text = message if isinstance(message, str) and message else "the provider's stream failed"
-    if code in _CONTENT_POLICY_CODES:
-        return content_policy_error(provider, text)
-    metadata = {"upstream_code": code[:64]} if code else {}
-    return ProviderUnavailableError(text, provider=provider, metadata=metadata)
-
-
-def _dimensions(size: object) -> tuple[int | None, int | None]:
-    if not isinstance(size, str) or not size or size == AUTO:
-        return None, None
-    try:
-        parsed = parse_size(size)
-    except ImageGenError:
-        return None, None
-    return parsed.width, parsed.height
