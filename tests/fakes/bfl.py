@@ -11,11 +11,15 @@ the URLs the answers name (for SSRF tests); BFL has no cancel call.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aiohttp import web
+from PIL import Image
 
 from .base import AUX_ROUTE_PREFIX, FakeProvider, has_word
 from .images import MIME_TYPES, ImageFormat, image_bytes
@@ -52,6 +56,8 @@ class BflFake(FakeProvider):
         self.delivery_base: str | None = None
         #: Serve result files chunked, without a Content-Length.
         self.chunked_delivery = False
+        #: Per submit that carried input images: their decoded bytes in field order.
+        self.input_images: list[list[bytes]] = []
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -71,6 +77,11 @@ class BflFake(FakeProvider):
         body: Any = self.recorded(request).json
         if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
             return _invalid(["body", "prompt"], "Field required")
+        inputs = _input_images(body)
+        if isinstance(inputs, web.Response):
+            return inputs
+        if inputs:
+            self.input_images.append(inputs)
         width, height = int(body.get("width", 1024)), int(body.get("height", 768))
         if "aspect_ratio" in body:
             width, height = _ratio_size(str(body["aspect_ratio"]))
@@ -138,6 +149,31 @@ class BflFake(FakeProvider):
             await response.write(data[start : start + 1024])
         await response.write_eof()
         return response
+
+
+INPUT_FIELDS = ("input_image", "input_image_2", "input_image_3", "input_image_4")
+
+
+def _input_images(body: dict[str, Any]) -> list[bytes] | web.Response:
+    """Kontext's `input_image` .. `input_image_4`: base64 that must decode to an image; a later
+    reference without the earlier ones, or an unknown numbered field, is refused."""
+    unknown = [k for k in body if k.startswith("input_image") and k not in INPUT_FIELDS]
+    if unknown:
+        return _invalid(["body", unknown[0]], "Extra inputs are not permitted")
+    found: list[bytes] = []
+    for name in INPUT_FIELDS:
+        value = body.get(name)
+        if value is None:
+            break
+        try:
+            data = base64.b64decode(str(value), validate=True)
+            Image.open(io.BytesIO(data)).verify()
+        except (binascii.Error, ValueError, OSError):
+            return _invalid(["body", name], "Input should be a base64 encoded image or URL")
+        found.append(data)
+    if any(body.get(name) is not None for name in INPUT_FIELDS[len(found) :]):
+        return _invalid(["body", INPUT_FIELDS[len(found)]], "Field required")
+    return found
 
 
 def _invalid(loc: list[str], message: str) -> web.Response:

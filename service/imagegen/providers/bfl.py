@@ -16,8 +16,8 @@ model pages, read 2026-12-04):
   nothing else (a configured api_base's own host aside).
 - One image per request: `n` > 1 is fanned out by the gateway. BFL has no cancel call.
 
-Edits (Kontext with `input_image`, FLUX fill with `mask`, expand) use the same submit and
-poll: an edit adapter adds its fields to `submit_body` and reuses everything else here.
+Edits (Kontext with `input_image`, see bfl_edits.py) use the same submit and poll: their
+fields are added to `submit_body` and everything else here is reused.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from imagegen.providers.base import (
     ParamSpec,
     ProviderCall,
 )
+from imagegen.providers.bfl_edits import input_image_fields, with_kontext_edits
 from imagegen.providers.http_errors import content_policy_error, error_for_status
 from imagegen.providers.polling import (
     Finished,
@@ -122,6 +123,11 @@ _STEPS_GUIDANCE = {
     "guidance": ParamSpec(float, minimum=1.5, maximum=10),
 }
 
+def _kontext(family: str) -> BflModel:
+    model = _model(family, ratios=KONTEXT_RATIOS)
+    return BflModel(with_kontext_edits(model.spec), by_ratio=True)
+
+
 BFL_MODELS: Mapping[str, BflModel] = {
     "flux-pro-1.1": _model("flux-pro-1.1", rule=FLUX1_RULE),
     "flux-pro-1.1-ultra": _model(
@@ -129,8 +135,8 @@ BFL_MODELS: Mapping[str, BflModel] = {
     ),
     "flux-pro": _model("flux-pro", rule=FLUX1_RULE, extra=_STEPS_GUIDANCE),
     "flux-dev": _model("flux-dev", rule=FLUX1_RULE, extra=_STEPS_GUIDANCE),
-    "flux-kontext-pro": _model("flux-kontext-pro", ratios=KONTEXT_RATIOS),
-    "flux-kontext-max": _model("flux-kontext-max", ratios=KONTEXT_RATIOS),
+    "flux-kontext-pro": _kontext("flux-kontext-pro"),
+    "flux-kontext-max": _kontext("flux-kontext-max"),
     "flux-2-pro": _model("flux-2-pro", rule=FLUX2_RULE),
     "flux-2-max": _model("flux-2-max", rule=FLUX2_RULE),
     "flux-2-flex": _model("flux-2-flex", rule=FLUX2_RULE, extra=_STEPS_GUIDANCE),
@@ -241,6 +247,8 @@ class BlackForestLabsProvider(PollingProvider):
             size = parse_size(params.size or "")
             body["width"], body["height"] = size.width, size.height
         body.update(params.extra)
+        if call.edit is not None:
+            body.update(input_image_fields(call.edit))
         return body
 
     def build_request(self, call: ProviderCall) -> HttpRequest:

@@ -1,0 +1,114 @@
+"""FLUX.1 Kontext edits through a real gRPC server and the BFL fake: every input image goes as
+base64 in `input_image`, `input_image_2`, ... in the caller's order (the fake decodes each);
+Kontext takes no mask and serves only instruction edits; other BFL models do not edit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+import yaml
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from imagegen._gen.v1 import image_generation_pb2 as pb
+from tests.conftest import ServeFactory
+from tests.fakes.bfl import BflFake
+from tests.fakes.images import jpeg_bytes, png_bytes, webp_bytes
+
+KEY = "bfl-test-key"
+
+
+@pytest.fixture
+async def bfl_fake() -> AsyncIterator[BflFake]:
+    async with BflFake(api_key=KEY, pending_polls=1) as fake:
+        yield fake
+
+
+def config(fake: BflFake) -> str:
+    models = {"kontext": "flux-kontext-pro", "flux": "flux-pro-1.1"}
+    return yaml.safe_dump(
+        {
+            "model_list": [
+                {
+                    "model_name": name,
+                    "litellm_params": {
+                        "model": f"black_forest_labs/{model}",
+                        "api_base": fake.base_url,
+                        "api_key": KEY,
+                    },
+                }
+                for name, model in models.items()
+            ]
+        }
+    )
+
+
+def violations(error: grpc.aio.AioRpcError) -> list[str]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    found: list[str] = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            found += [v.field for v in bad.field_violations]
+    return found
+
+
+async def test_kontext_gets_every_input_image_in_its_numbered_field(
+    serve: ServeFactory, bfl_fake: BflFake
+) -> None:
+    served = await serve(config(bfl_fake))
+    images = [png_bytes(64, 48, 1), jpeg_bytes(32, 32, 2), webp_bytes(16, 16, 3)]
+
+    response = await served.stub.EditImages(
+        pb.EditImagesRequest(prompt="make it dusk", model="kontext", images=images)
+    )
+
+    assert bfl_fake.input_images == [images]
+    (submit,) = [r for r in bfl_fake.requests if r.method == "POST"]
+    assert submit.path == "/v1/flux-kontext-pro"
+    assert submit.json["prompt"] == "make it dusk"
+    assert sorted(k for k in submit.json if k.startswith("input_image")) == [
+        "input_image",
+        "input_image_2",
+        "input_image_3",
+    ]
+    assert len(response.images) == 1
+    assert response.images[0].data
+    # Kontext [pro] is a flat 4 credits an image, edits included.
+    assert response.cost.response_cost == "0.04"
+
+
+async def test_kontext_refuses_masks_other_operations_and_a_fifth_image(
+    serve: ServeFactory, bfl_fake: BflFake
+) -> None:
+    served = await serve(config(bfl_fake))
+    image = png_bytes(16, 16)
+    requests = {
+        "mask": pb.EditImagesRequest(prompt="x", model="kontext", images=[image], mask=image),
+        "operation": pb.EditImagesRequest(
+            prompt="x", model="kontext", images=[image], operation=pb.EDIT_OPERATION_INPAINT
+        ),
+        "model": pb.EditImagesRequest(prompt="x", model="flux", images=[image]),
+    }
+
+    for field, request in requests.items():
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await served.stub.EditImages(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in violations(refused.value), field
+    with pytest.raises(grpc.aio.AioRpcError) as too_many:
+        await served.stub.EditImages(
+            pb.EditImagesRequest(prompt="x", model="kontext", images=[image] * 5)
+        )
+    assert too_many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bfl_fake.requests == []
+
+
+async def test_list_models_reports_kontext_edits(serve: ServeFactory, bfl_fake: BflFake) -> None:
+    served = await serve(config(bfl_fake))
+    models = {m.name: m for m in (await served.stub.ListModels(pb.ListModelsRequest())).models}
+    assert list(models["kontext"].edit_operations) == [pb.EDIT_OPERATION_EDIT]
+    assert list(models["flux"].edit_operations) == []
