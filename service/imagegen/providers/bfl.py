@@ -123,6 +123,7 @@ _STEPS_GUIDANCE = {
     "guidance": ParamSpec(float, minimum=1.5, maximum=10),
 }
 
+
 def _kontext(family: str) -> BflModel:
     model = _model(family, ratios=KONTEXT_RATIOS)
     return BflModel(with_kontext_edits(model.spec), by_ratio=True)
