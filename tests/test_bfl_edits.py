@@ -1,9 +1,11 @@
-"""FLUX.1 Kontext edits through a real gRPC server and the BFL fake: every input image goes as
-base64 in `input_image`, `input_image_2`, ... in the caller's order (the fake decodes each);
-Kontext takes no mask and serves only instruction edits; other BFL models do not edit."""
+"""BFL edits through a real gRPC server and the BFL fake (which decodes every input): Kontext
+takes every image as base64 in `input_image`, `input_image_2`, ... in the caller's order and
+no mask; Fill inpaints with the caller's mask converted pixel for pixel to BFL's black/white
+(white = inpaint); Expand outpaints with the sides; other BFL models do not edit."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,6 +13,7 @@ import pytest
 import yaml
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import ServeFactory
@@ -27,7 +30,12 @@ async def bfl_fake() -> AsyncIterator[BflFake]:
 
 
 def config(fake: BflFake) -> str:
-    models = {"kontext": "flux-kontext-pro", "flux": "flux-pro-1.1"}
+    models = {
+        "kontext": "flux-kontext-pro",
+        "flux": "flux-pro-1.1",
+        "fill": "flux-pro-1.0-fill",
+        "expand": "flux-pro-1.0-expand",
+    }
     return yaml.safe_dump(
         {
             "model_list": [
@@ -112,3 +120,87 @@ async def test_list_models_reports_kontext_edits(serve: ServeFactory, bfl_fake: 
     models = {m.name: m for m in (await served.stub.ListModels(pb.ListModelsRequest())).models}
     assert list(models["kontext"].edit_operations) == [pb.EDIT_OPERATION_EDIT]
     assert list(models["flux"].edit_operations) == []
+    assert list(models["fill"].edit_operations) == [pb.EDIT_OPERATION_INPAINT]
+    assert list(models["expand"].edit_operations) == [pb.EDIT_OPERATION_OUTPAINT]
+
+
+def api_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
+    """An OpenAI-convention mask: opaque, with the box fully transparent (the area to edit)."""
+    mask = Image.new("RGBA", (width, height), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), box)
+    out = io.BytesIO()
+    mask.save(out, format="PNG")
+    return out.getvalue()
+
+
+async def test_fill_gets_the_mask_white_exactly_where_the_caller_marked_it(
+    serve: ServeFactory, bfl_fake: BflFake
+) -> None:
+    served = await serve(config(bfl_fake))
+    image = png_bytes(40, 24, 5)
+    box = (4, 6, 13, 19)
+
+    response = await served.stub.EditImages(
+        pb.EditImagesRequest(
+            prompt="a red door",
+            model="fill",
+            images=[image],
+            mask=api_mask(40, 24, box),
+            operation=pb.EDIT_OPERATION_INPAINT,
+        )
+    )
+
+    assert bfl_fake.input_images == [[image]]
+    (mask,) = bfl_fake.masks
+    white = {(x, y) for y in range(24) for x in range(40) if mask.getpixel((x, y)) == 255}
+    assert white == {(x, y) for y in range(box[1], box[3]) for x in range(box[0], box[2])}
+    (submit,) = [r for r in bfl_fake.requests if r.method == "POST"]
+    assert submit.path == "/v1/flux-pro-1.0-fill"
+    assert "width" not in submit.json and "height" not in submit.json
+    assert Image.open(io.BytesIO(response.images[0].data)).size == (40, 24)
+    assert response.cost.response_cost == "0.05"
+
+
+async def test_expand_sends_the_sides_and_answers_at_the_grown_size(
+    serve: ServeFactory, bfl_fake: BflFake
+) -> None:
+    served = await serve(config(bfl_fake))
+    image = jpeg_bytes(64, 32, 7)
+
+    response = await served.stub.EditImages(
+        pb.EditImagesRequest(
+            prompt="more sky",
+            model="expand",
+            images=[image],
+            operation=pb.EDIT_OPERATION_OUTPAINT,
+            outpaint=pb.OutpaintExtension(top=16, left=8),
+        )
+    )
+
+    (submit,) = [r for r in bfl_fake.requests if r.method == "POST"]
+    assert submit.path == "/v1/flux-pro-1.0-expand"
+    assert {k: submit.json[k] for k in ("top", "bottom", "left", "right")} == {
+        "top": 16,
+        "bottom": 0,
+        "left": 8,
+        "right": 0,
+    }
+    assert bfl_fake.input_images == [[image]]
+    assert Image.open(io.BytesIO(response.images[0].data)).size == (72, 48)
+    # Expand is not on BFL's pricing page: unknown, never a silent 0.
+    assert response.cost.response_cost == "unknown"
+
+
+async def test_fill_and_expand_serve_only_their_own_operation(
+    serve: ServeFactory, bfl_fake: BflFake
+) -> None:
+    served = await serve(config(bfl_fake))
+    image = png_bytes(16, 16)
+    for model in ("fill", "expand"):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await served.stub.EditImages(
+                pb.EditImagesRequest(prompt="x", model=model, images=[image])
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert violations(refused.value) == ["operation"]
+    assert bfl_fake.requests == []

@@ -29,9 +29,12 @@ MODELS = frozenset(
     {
         "flux-pro-1.1", "flux-pro-1.1-ultra", "flux-pro", "flux-dev", "flux-kontext-pro",
         "flux-kontext-max", "flux-2-pro", "flux-2-max", "flux-2-flex", "flux-2-klein-4b",
-        "flux-2-klein-9b",
+        "flux-2-klein-9b", "flux-pro-1.0-fill", "flux-pro-1.0-expand",
     }
 )  # fmt: skip
+#: Editing endpoints that take `image` (Fill also `mask`) and answer at the input's size.
+FILL, EXPAND = "flux-pro-1.0-fill", "flux-pro-1.0-expand"
+SIDES = ("top", "bottom", "left", "right")
 
 
 @dataclass
@@ -58,6 +61,8 @@ class BflFake(FakeProvider):
         self.chunked_delivery = False
         #: Per submit that carried input images: their decoded bytes in field order.
         self.input_images: list[list[bytes]] = []
+        #: Per Fill submit: the mask as BFL reads it (an "L" image, white = inpaint).
+        self.masks: list[Image.Image] = []
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -83,7 +88,12 @@ class BflFake(FakeProvider):
         if inputs:
             self.input_images.append(inputs)
         width, height = int(body.get("width", 1024)), int(body.get("height", 768))
-        if "aspect_ratio" in body:
+        if model in (FILL, EXPAND):
+            sized = self._edit_input(model, body)
+            if isinstance(sized, web.Response):
+                return sized
+            width, height = sized
+        elif "aspect_ratio" in body:
             width, height = _ratio_size(str(body["aspect_ratio"]))
         elif width % 32 or height % 32 or not 256 <= min(width, height) <= max(width, height):
             return _invalid(["body", "width"], "Input should be a multiple of 32")
@@ -98,6 +108,30 @@ class BflFake(FakeProvider):
         self.jobs[job.id] = job
         base = self.polling_base or self.base_url
         return web.json_response({"id": job.id, "polling_url": f"{base}/v1/get_result?id={job.id}"})
+
+    def _edit_input(self, model: str, body: dict[str, Any]) -> tuple[int, int] | web.Response:
+        """Fill and Expand: a base64 `image` (Fill: a same-size black/white `mask`; Expand:
+        non-negative sides); the answer's size is the image's, plus any added sides."""
+        image = _decode(body.get("image"))
+        if image is None:
+            return _invalid(["body", "image"], "Input should be a base64 encoded image")
+        self.input_images.append([base64.b64decode(str(body["image"]))])
+        width, height = image.size
+        if model == FILL and "mask" in body:
+            mask = _decode(body["mask"])
+            if mask is None or mask.size != image.size:
+                return _invalid(["body", "mask"], "Mask dimensions must match the image")
+            gray = mask.convert("L")
+            if {value for _, value in gray.getcolors() or []} - {0, 255}:
+                return _invalid(["body", "mask"], "Mask must be black and white")
+            self.masks.append(gray)
+        if model == EXPAND:
+            sides = {side: body.get(side, 0) for side in SIDES}
+            if any(not isinstance(v, int) or not 0 <= v <= 2048 for v in sides.values()):
+                return _invalid(["body", "top"], "Input should be between 0 and 2048")
+            width += sides["left"] + sides["right"]
+            height += sides["top"] + sides["bottom"]
+        return width, height
 
     async def get_result(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):
@@ -174,6 +208,15 @@ def _input_images(body: dict[str, Any]) -> list[bytes] | web.Response:
     if any(body.get(name) is not None for name in INPUT_FIELDS[len(found) :]):
         return _invalid(["body", INPUT_FIELDS[len(found)]], "Field required")
     return found
+
+
+def _decode(value: Any) -> Image.Image | None:
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(str(value), validate=True)))
+        image.load()
+    except (binascii.Error, ValueError, OSError):
+        return None
+    return image
 
 
 def _invalid(loc: list[str], message: str) -> web.Response:

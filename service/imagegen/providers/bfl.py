@@ -16,7 +16,7 @@ model pages, read 2026-12-04):
   nothing else (a configured api_base's own host aside).
 - One image per request: `n` > 1 is fanned out by the gateway. BFL has no cancel call.
 
-Edits (Kontext with `input_image`, see bfl_edits.py) use the same submit and poll: their
+Edits (Kontext, Fill and Expand: see bfl_edits.py) use the same submit and poll: their
 fields are added to `submit_body` and everything else here is reused.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from pydantic import JsonValue
@@ -43,7 +43,13 @@ from imagegen.providers.base import (
     ParamSpec,
     ProviderCall,
 )
-from imagegen.providers.bfl_edits import input_image_fields, with_kontext_edits
+from imagegen.providers.bfl_edits import (
+    EXPAND_EDITS,
+    FILL_EDITS,
+    edit_fields,
+    with_kontext_edits,
+)
+from imagegen.providers.edit_support import EditCapability
 from imagegen.providers.http_errors import content_policy_error, error_for_status
 from imagegen.providers.polling import (
     Finished,
@@ -129,6 +135,20 @@ def _kontext(family: str) -> BflModel:
     return BflModel(with_kontext_edits(model.spec), by_ratio=True)
 
 
+# Fill and Expand (docs.bfl.ai API reference): steps 15..50, guidance 1.5..100.
+_FILL_PARAMS = {
+    "steps": ParamSpec(int, minimum=15, maximum=50),
+    "guidance": ParamSpec(float, minimum=1.5, maximum=100),
+}
+
+
+def _edit_only(family: str, edit: EditCapability) -> BflModel:
+    """An editing endpoint: it answers at its input's size, so it takes no size of its own."""
+    model = _model(family, extra=_FILL_PARAMS, default_size=None)
+    spec = replace(model.spec, params=frozenset({"n", "response_format"}), edit=edit)
+    return BflModel(spec, by_ratio=False)
+
+
 BFL_MODELS: Mapping[str, BflModel] = {
     "flux-pro-1.1": _model("flux-pro-1.1", rule=FLUX1_RULE),
     "flux-pro-1.1-ultra": _model(
@@ -138,6 +158,8 @@ BFL_MODELS: Mapping[str, BflModel] = {
     "flux-dev": _model("flux-dev", rule=FLUX1_RULE, extra=_STEPS_GUIDANCE),
     "flux-kontext-pro": _kontext("flux-kontext-pro"),
     "flux-kontext-max": _kontext("flux-kontext-max"),
+    "flux-pro-1.0-fill": _edit_only("flux-pro-1.0-fill", FILL_EDITS),
+    "flux-pro-1.0-expand": _edit_only("flux-pro-1.0-expand", EXPAND_EDITS),
     "flux-2-pro": _model("flux-2-pro", rule=FLUX2_RULE),
     "flux-2-max": _model("flux-2-max", rule=FLUX2_RULE),
     "flux-2-flex": _model("flux-2-flex", rule=FLUX2_RULE, extra=_STEPS_GUIDANCE),
@@ -180,7 +202,8 @@ def _percent(value: JsonValue) -> float | None:
 PRICE_ROWS = """
 # Black Forest Labs: flat prices per image for FLUX.1 / Kontext (1 credit = $0.01). FLUX.2 is
 # billed per megapixel of input and output (a first-megapixel rate plus a rate per further
-# megapixel): no row here, so its cost is reported as unknown rather than guessed.
+# megapixel): no row here, so its cost is reported as unknown rather than guessed. FLUX.1
+# Expand [pro] is not on the pricing page: unknown too.
 [[price]]
 providers = ["black_forest_labs"]
 models = ["flux-pro-1.1", "flux-kontext-pro"]
@@ -208,6 +231,15 @@ source = "https://docs.bfl.ai/quick_start/pricing (FLUX.1 Kontext [max]: 8 credi
 retrieved = "2026-12-04"
 [price.per_image]
 "*" = "0.08"
+
+[[price]]
+providers = ["black_forest_labs"]
+models = ["flux-pro-1.0-fill"]
+basis = "per_image"
+source = "https://docs.bfl.ai/quick_start/pricing (FLUX.1 Fill [pro]: 5 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.05"
 """
 
 
@@ -249,7 +281,7 @@ class BlackForestLabsProvider(PollingProvider):
             body["width"], body["height"] = size.width, size.height
         body.update(params.extra)
         if call.edit is not None:
-            body.update(input_image_fields(call.edit))
+            body.update(edit_fields(call.edit))
         return body
 
     def build_request(self, call: ProviderCall) -> HttpRequest:
