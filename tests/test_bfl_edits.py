@@ -1,7 +1,8 @@
 """BFL edits through a real gRPC server and the BFL fake (which decodes every input): Kontext
 takes every image as base64 in `input_image`, `input_image_2`, ... in the caller's order and
 no mask; Fill inpaints with the caller's mask converted pixel for pixel to BFL's black/white
-(white = inpaint); Expand outpaints with the sides; other BFL models do not edit."""
+(white = inpaint); Expand outpaints with the sides; other BFL models do not edit. A job whose
+submit answer states its `cost` (FLUX.2, billed per megapixel) is priced at that."""
 
 from __future__ import annotations
 
@@ -204,3 +205,33 @@ async def test_fill_and_expand_serve_only_their_own_operation(
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert violations(refused.value) == ["operation"]
     assert bfl_fake.requests == []
+
+
+async def test_a_flux2_job_is_priced_at_the_cost_its_submit_answer_states(
+    serve: ServeFactory, bfl_fake: BflFake
+) -> None:
+    served = await serve(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {
+                        "model_name": "flux2",
+                        "litellm_params": {
+                            "model": "black_forest_labs/flux-2-pro",
+                            "api_base": bfl_fake.base_url,
+                            "api_key": KEY,
+                        },
+                    }
+                ]
+            }
+        )
+    )
+
+    response = await served.stub.GenerateImages(
+        pb.GenerateImagesRequest(prompt="a fox", model="flux2", size="1536x1024", n=2)
+    )
+
+    # 1.57 MP: 3 credits for the first megapixel, 1.5 for each further one, as BFL states it;
+    # two images are two jobs (BFL makes one per call), each stating its cost.
+    assert len(response.images) == 2
+    assert response.cost.response_cost == "0.0771"

@@ -35,6 +35,9 @@ MODELS = frozenset(
 #: Editing endpoints that take `image` (Fill also `mask`) and answer at the input's size.
 FILL, EXPAND = "flux-pro-1.0-fill", "flux-pro-1.0-expand"
 SIDES = ("top", "bottom", "left", "right")
+#: FLUX.2 rates in credits: (first output megapixel, each further output or input megapixel),
+#: per BFL's FLUX.2 pricing table; the submit answer states the job's `cost` from them.
+FLUX2_RATES = {"flux-2-pro": (3.0, 1.5), "flux-2-max": (7.0, 3.0)}
 
 
 @dataclass
@@ -107,7 +110,16 @@ class BflFake(FakeProvider):
         )
         self.jobs[job.id] = job
         base = self.polling_base or self.base_url
-        return web.json_response({"id": job.id, "polling_url": f"{base}/v1/get_result?id={job.id}"})
+        answer: dict[str, Any] = {"id": job.id, "polling_url": f"{base}/v1/get_result?id={job.id}"}
+        if model in FLUX2_RATES:
+            first, further = FLUX2_RATES[model]
+            output_mp = round(width * height / 1_000_000, 2)
+            answer.update(
+                cost=round(first + max(0.0, output_mp - 1) * further, 4),
+                input_mp=0,
+                output_mp=output_mp,
+            )
+        return web.json_response(answer)
 
     def _edit_input(self, model: str, body: dict[str, Any]) -> tuple[int, int] | web.Response:
         """Fill and Expand: a base64 `image` (Fill: a same-size black/white `mask`; Expand:

@@ -15,6 +15,8 @@ model pages, read 2026-12-04):
   (`api.eu1.bfl.ai`, `api.us1.bfl.ai`), so any `*.bfl.ai` host is accepted for polling, and
   nothing else (a configured api_base's own host aside).
 - One image per request: `n` > 1 is fanned out by the gateway. BFL has no cancel call.
+- The submit answer may state the job's `cost` in credits (with `input_mp`/`output_mp`): the
+  result is then priced at that, ahead of the price rows below.
 
 Edits (Kontext, Fill and Expand: see bfl_edits.py) use the same submit and poll: their
 fields are added to `submit_body` and everything else here is reused.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import ClassVar
 
 from pydantic import JsonValue
@@ -188,6 +191,13 @@ def bfl_model(model: str) -> BflModel:
     return BFL_MODELS.get(model, UNKNOWN_MODEL)
 
 
+def _credits_usd(value: JsonValue) -> Decimal | None:
+    """BFL's `cost` (credits, one credit = $0.01) in USD; None when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return Decimal(str(value)) / 100
+
+
 def _percent(value: JsonValue) -> float | None:
     # BFL reports `progress` as a fraction on some answers and a percentage on others [U].
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -202,8 +212,10 @@ def _percent(value: JsonValue) -> float | None:
 PRICE_ROWS = """
 # Black Forest Labs: flat prices per image for FLUX.1 / Kontext (1 credit = $0.01). FLUX.2 is
 # billed per megapixel of input and output (a first-megapixel rate plus a rate per further
-# megapixel): no row here, so its cost is reported as unknown rather than guessed. FLUX.1
-# Expand [pro] is not on the pricing page: unknown too.
+# megapixel) with no documented rounding: no row here. Every submit answer states its `cost`
+# in credits (API reference, "cost", "input_mp", "output_mp"), which prices the result ahead
+# of these rows; without it, FLUX.2 and FLUX.1 Expand [pro] (not on the pricing page) are
+# reported as unknown rather than guessed.
 [[price]]
 providers = ["black_forest_labs"]
 models = ["flux-pro-1.1", "flux-kontext-pro"]
@@ -306,7 +318,7 @@ class BlackForestLabsProvider(PollingProvider):
         if not isinstance(polling_url, str) or not polling_url:
             # Older answers carried only the id: poll the documented get_result route.
             polling_url = f"{self.api_base(call.endpoint)}/v1/get_result?id={job_id}"
-        return Job(id=job_id, status_url=polling_url)
+        return Job(id=job_id, status_url=polling_url, billed_usd=_credits_usd(payload.get("cost")))
 
     def status_request(self, call: ProviderCall, job: Job) -> HttpRequest:
         return HttpRequest(method="GET", url=job.status_url, headers=self._headers(call), json={})
@@ -345,6 +357,7 @@ class BlackForestLabsProvider(PollingProvider):
             images=[GeneratedImage(data=data, mime_type=mime, width=width, height=height)],
             created=int(time.time()),
             size=params.aspect_ratio or size,
+            billed_usd=run.job.billed_usd if run.job is not None else None,
         )
 
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
