@@ -15,16 +15,19 @@ model pages, read 2026-12-04):
   (`api.eu1.bfl.ai`, `api.us1.bfl.ai`), so any `*.bfl.ai` host is accepted for polling, and
   nothing else (a configured api_base's own host aside).
 - One image per request: `n` > 1 is fanned out by the gateway. BFL has no cancel call.
+- The submit answer may state the job's `cost` in credits (with `input_mp`/`output_mp`): the
+  result is then priced at that, ahead of the price rows below.
 
-Edits (Kontext with `input_image`, FLUX fill with `mask`, expand) use the same submit and
-poll: an edit adapter adds its fields to `submit_body` and reuses everything else here.
+Edits (Kontext, Fill and Expand: see bfl_edits.py) use the same submit and poll: their
+fields are added to `submit_body` and everything else here is reused.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import ClassVar
 
 from pydantic import JsonValue
@@ -43,6 +46,13 @@ from imagegen.providers.base import (
     ParamSpec,
     ProviderCall,
 )
+from imagegen.providers.bfl_edits import (
+    EXPAND_EDITS,
+    FILL_EDITS,
+    edit_fields,
+    with_kontext_edits,
+)
+from imagegen.providers.edit_support import EditCapability
 from imagegen.providers.http_errors import content_policy_error, error_for_status
 from imagegen.providers.polling import (
     Finished,
@@ -122,6 +132,26 @@ _STEPS_GUIDANCE = {
     "guidance": ParamSpec(float, minimum=1.5, maximum=10),
 }
 
+
+def _kontext(family: str) -> BflModel:
+    model = _model(family, ratios=KONTEXT_RATIOS)
+    return BflModel(with_kontext_edits(model.spec), by_ratio=True)
+
+
+# Fill and Expand (docs.bfl.ai API reference): steps 15..50, guidance 1.5..100.
+_FILL_PARAMS = {
+    "steps": ParamSpec(int, minimum=15, maximum=50),
+    "guidance": ParamSpec(float, minimum=1.5, maximum=100),
+}
+
+
+def _edit_only(family: str, edit: EditCapability) -> BflModel:
+    """An editing endpoint: it answers at its input's size, so it takes no size of its own."""
+    model = _model(family, extra=_FILL_PARAMS, default_size=None)
+    spec = replace(model.spec, params=frozenset({"n", "response_format"}), edit=edit)
+    return BflModel(spec, by_ratio=False)
+
+
 BFL_MODELS: Mapping[str, BflModel] = {
     "flux-pro-1.1": _model("flux-pro-1.1", rule=FLUX1_RULE),
     "flux-pro-1.1-ultra": _model(
@@ -129,8 +159,10 @@ BFL_MODELS: Mapping[str, BflModel] = {
     ),
     "flux-pro": _model("flux-pro", rule=FLUX1_RULE, extra=_STEPS_GUIDANCE),
     "flux-dev": _model("flux-dev", rule=FLUX1_RULE, extra=_STEPS_GUIDANCE),
-    "flux-kontext-pro": _model("flux-kontext-pro", ratios=KONTEXT_RATIOS),
-    "flux-kontext-max": _model("flux-kontext-max", ratios=KONTEXT_RATIOS),
+    "flux-kontext-pro": _kontext("flux-kontext-pro"),
+    "flux-kontext-max": _kontext("flux-kontext-max"),
+    "flux-pro-1.0-fill": _edit_only("flux-pro-1.0-fill", FILL_EDITS),
+    "flux-pro-1.0-expand": _edit_only("flux-pro-1.0-expand", EXPAND_EDITS),
     "flux-2-pro": _model("flux-2-pro", rule=FLUX2_RULE),
     "flux-2-max": _model("flux-2-max", rule=FLUX2_RULE),
     "flux-2-flex": _model("flux-2-flex", rule=FLUX2_RULE, extra=_STEPS_GUIDANCE),
@@ -159,6 +191,13 @@ def bfl_model(model: str) -> BflModel:
     return BFL_MODELS.get(model, UNKNOWN_MODEL)
 
 
+def _credits_usd(value: JsonValue) -> Decimal | None:
+    """BFL's `cost` (credits, one credit = $0.01) in USD; None when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return Decimal(str(value)) / 100
+
+
 def _percent(value: JsonValue) -> float | None:
     # BFL reports `progress` as a fraction on some answers and a percentage on others [U].
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -173,7 +212,10 @@ def _percent(value: JsonValue) -> float | None:
 PRICE_ROWS = """
 # Black Forest Labs: flat prices per image for FLUX.1 / Kontext (1 credit = $0.01). FLUX.2 is
 # billed per megapixel of input and output (a first-megapixel rate plus a rate per further
-# megapixel): no row here, so its cost is reported as unknown rather than guessed.
+# megapixel) with no documented rounding: no row here. Every submit answer states its `cost`
+# in credits (API reference, "cost", "input_mp", "output_mp"), which prices the result ahead
+# of these rows; without it, FLUX.2 and FLUX.1 Expand [pro] (not on the pricing page) are
+# reported as unknown rather than guessed.
 [[price]]
 providers = ["black_forest_labs"]
 models = ["flux-pro-1.1", "flux-kontext-pro"]
@@ -201,6 +243,15 @@ source = "https://docs.bfl.ai/quick_start/pricing (FLUX.1 Kontext [max]: 8 credi
 retrieved = "2026-12-04"
 [price.per_image]
 "*" = "0.08"
+
+[[price]]
+providers = ["black_forest_labs"]
+models = ["flux-pro-1.0-fill"]
+basis = "per_image"
+source = "https://docs.bfl.ai/quick_start/pricing (FLUX.1 Fill [pro]: 5 credits)"
+retrieved = "2026-12-04"
+[price.per_image]
+"*" = "0.05"
 """
 
 
@@ -241,6 +292,8 @@ class BlackForestLabsProvider(PollingProvider):
             size = parse_size(params.size or "")
             body["width"], body["height"] = size.width, size.height
         body.update(params.extra)
+        if call.edit is not None:
+            body.update(edit_fields(call.edit))
         return body
 
     def build_request(self, call: ProviderCall) -> HttpRequest:
@@ -265,7 +318,7 @@ class BlackForestLabsProvider(PollingProvider):
         if not isinstance(polling_url, str) or not polling_url:
             # Older answers carried only the id: poll the documented get_result route.
             polling_url = f"{self.api_base(call.endpoint)}/v1/get_result?id={job_id}"
-        return Job(id=job_id, status_url=polling_url)
+        return Job(id=job_id, status_url=polling_url, billed_usd=_credits_usd(payload.get("cost")))
 
     def status_request(self, call: ProviderCall, job: Job) -> HttpRequest:
         return HttpRequest(method="GET", url=job.status_url, headers=self._headers(call), json={})
@@ -304,6 +357,7 @@ class BlackForestLabsProvider(PollingProvider):
             images=[GeneratedImage(data=data, mime_type=mime, width=width, height=height)],
             created=int(time.time()),
             size=params.aspect_ratio or size,
+            billed_usd=run.job.billed_usd if run.job is not None else None,
         )
 
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:

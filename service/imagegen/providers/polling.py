@@ -33,6 +33,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -96,6 +97,9 @@ class Job:
     # The submit answer itself, when it may already hold the result (Replicate's
     # `Prefer: wait` answers with a finished prediction when the model is quick).
     finished: JsonValue = None
+    # What the submit answer says the job costs, in USD, when the provider states it (BFL's
+    # `cost`): it prices the result ahead of any price table.
+    billed_usd: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +288,7 @@ class PollingProvider(HttpProvider):
             cancel_url=check(job.cancel_url) if job.cancel_url else None,
             result_url=check(job.result_url) if job.result_url else None,
             finished=job.finished,
+            billed_usd=job.billed_usd,
         )
 
     def _check_api_url(self, run: PollRun, url: str) -> str:

@@ -15,15 +15,16 @@ Wire format, from Stability's API reference (platform.stability.ai/docs/api-refe
   (CONTENT_POLICY_VIOLATION), 402 an empty credit balance.
 - One image per request: the gateway fans `n` out. Prices are in credits ($0.01 each).
 
-Edit endpoints (`/v2beta/stable-image/edit/...`, upscale, control) take image files in the
-same multipart form: an edit adapter adds file parts to `form_fields`' form.
+Edit endpoints (`/v2beta/stable-image/edit/{inpaint|outpaint|erase|remove-background}`) are
+served as the models of those names, their image files in the same multipart form: see
+stability_edits.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from pydantic import JsonValue
@@ -46,6 +47,12 @@ from imagegen.providers.base import (
 )
 from imagegen.providers.http_errors import content_policy_error, error_for_status
 from imagegen.providers.multipart import encode_form
+from imagegen.providers.stability_edits import (
+    EDIT_ROUTES,
+    EditRoute,
+    edit_files,
+    outpaint_fields,
+)
 from imagegen.providers.transport import HttpResponse
 from imagegen.types import (
     MAX_IMAGES_PER_REQUEST,
@@ -77,6 +84,8 @@ class StabilityModel:
     spec: ModelSpec
     route: str
     sd3_model: str | None = None
+    #: Set for the edit endpoints (`/edit/{route}`), None for the generate ones.
+    edit: EditRoute | None = None
 
 
 def _model(
@@ -100,6 +109,22 @@ def _model(
     return StabilityModel(spec, route, sd3_model)
 
 
+def _edit_model(name: str, route: EditRoute) -> StabilityModel:
+    """An edit endpoint: it answers at its input's size (plus any outpainted sides), so it
+    takes no size or ratio; `grow_mask` widens the mask's edges on the masked routes."""
+    extra = (
+        {"grow_mask": ParamSpec(int, minimum=0, maximum=100)} if route.capability.takes_mask else {}
+    )
+    model = _model(name, route.route, extra=extra)
+    spec = replace(
+        model.spec,
+        params=frozenset({"n", "response_format"}),
+        aspect_ratios=None,
+        edit=route.capability,
+    )
+    return StabilityModel(spec, route.route, edit=route)
+
+
 STABILITY_MODELS: Mapping[str, StabilityModel] = {
     "stable-image-ultra": _model("stable-image-ultra", "ultra"),
     "stable-image-core": _model(
@@ -114,6 +139,7 @@ STABILITY_MODELS: Mapping[str, StabilityModel] = {
         )
         for name in ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3.5-flash")
     },
+    **{name: _edit_model(name, route) for name, route in EDIT_ROUTES.items()},
 }
 # LiteLLM's and Stability's shorter spellings.
 ALIASES = {"ultra": "stable-image-ultra", "core": "stable-image-core", "sd3": "sd3.5-large"}
@@ -201,6 +227,8 @@ class StabilityProvider(HttpProvider):
     def form_fields(self, call: ProviderCall) -> dict[str, str]:
         """The form's text fields (an edit adds its image parts beside them)."""
         model = stability_model(call.provider_model)
+        if model.edit is not None:
+            return self._edit_fields(call, model.edit)
         fields = {"prompt": call.prompt}
         if model.sd3_model is not None:
             fields["model"] = model.sd3_model
@@ -211,12 +239,22 @@ class StabilityProvider(HttpProvider):
             fields[name] = _form_value(value)
         return fields
 
+    def _edit_fields(self, call: ProviderCall, route: EditRoute) -> dict[str, str]:
+        fields = {"prompt": call.prompt} if route.sends_prompt and call.prompt else {}
+        if call.edit is not None and call.edit.outpaint is not None:
+            fields.update(outpaint_fields(call.edit))
+        for name, value in call.params.extra.items():
+            fields[name] = _form_value(value)
+        return fields
+
     def build_request(self, call: ProviderCall) -> HttpRequest:
-        route = stability_model(call.provider_model).route
-        body, content_type = encode_form(self.form_fields(call))
+        model = stability_model(call.provider_model)
+        files = edit_files(call.edit) if call.edit is not None else None
+        body, content_type = encode_form(self.form_fields(call), files)
+        kind = "edit" if model.edit is not None else "generate"
         return HttpRequest(
             method="POST",
-            url=f"{self.api_base(call.endpoint)}/v2beta/stable-image/generate/{route}",
+            url=f"{self.api_base(call.endpoint)}/v2beta/stable-image/{kind}/{model.route}",
             headers={
                 "authorization": f"Bearer {call.endpoint.api_key}",
                 "accept": "application/json",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from decimal import Decimal
 
 from imagegen.errors import ContentPolicyViolationError
 from imagegen.events import ImageReady
@@ -80,6 +81,7 @@ async def fan_out(
 def merge_results(results: list[ProviderResult], *, filtered: int = 0) -> ProviderResult:
     """One result for several calls' results (the first call's metadata, summed usage)."""
     first = results[0]
+    billed = [result.billed_usd for result in results if result.billed_usd is not None]
     return ProviderResult(
         images=[image for result in results for image in result.images],
         usage=merge_usage([result.usage for result in results]),
@@ -88,6 +90,9 @@ def merge_results(results: list[ProviderResult], *, filtered: int = 0) -> Provid
         size=first.size,
         headers=first.headers,
         filtered=filtered,
+        # What the provider stated each call cost adds up; one call without it leaves the
+        # whole to the price table.
+        billed_usd=sum(billed, Decimal(0)) if len(billed) == len(results) else None,
     )
 
 
