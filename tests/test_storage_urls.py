@@ -158,7 +158,7 @@ async def test_store_is_content_addressed_under_the_data_dir(serve: ServeFactory
 
 
 def test_unknown_backends_are_refused_loudly() -> None:
-    with pytest.raises(ConfigError, match="storage_settings.type"):
+    with pytest.raises(ConfigError, match=r"storage_settings\.type"):
         parse_settings("storage_settings:\n  type: ftp\n")
 
 

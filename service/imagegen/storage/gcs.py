@@ -29,7 +29,7 @@ def load_credentials(credentials_file: str | None) -> Any:
     """A service-account JSON file's credentials, or Application Default Credentials."""
     try:
         if credentials_file is not None:
-            return service_account.Credentials.from_service_account_file(
+            return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
                 credentials_file,
                 scopes=["https://www.googleapis.com/auth/devstorage.read_write"],
             )
@@ -75,7 +75,11 @@ class GcsStore:
         self._credentials = credentials
         # An emulator (endpoint_url) is spoken to unauthenticated, as google-cloud-storage does
         # under STORAGE_EMULATOR_HOST; URLs are still signed with the key.
-        client_credentials = AnonymousCredentials() if endpoint_url else credentials
+        client_credentials = (
+            AnonymousCredentials()  # type: ignore[no-untyped-call]
+            if endpoint_url
+            else credentials
+        )
         self._client = storage.Client(
             project=project or getattr(credentials, "project_id", None) or "imagegen",
             credentials=client_credentials,
