@@ -216,3 +216,27 @@ def test_gcs_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot load gcs_credentials_file") as refused:
         load_credentials(str(bad))
     assert "SECRET-MATERIAL" not in str(refused.value)
+
+
+def test_missing_application_default_credentials_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # ADC names a file that is not there: refused at start, not at the first upload.
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
+    with pytest.raises(ConfigError, match="cannot load Application Default Credentials"):
+        load_credentials(None)
+
+
+async def test_adc_service_account_signs(
+    monkeypatch: pytest.MonkeyPatch,
+    service_account_file: Path,  # noqa: F811
+) -> None:
+    # ADC pointing at a service-account key is honoured: those credentials sign URLs.
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account_file))
+    store = GcsStore(bucket="b", prefix="p/", ttl_seconds=600, credentials=load_credentials(None))
+    try:
+        query = parse_qs(urlsplit(store.url("p/x.png")).query)
+        assert query["X-Goog-Credential"][0].startswith(f"{SERVICE_ACCOUNT}/")
+        assert query["X-Goog-Expires"] == ["600"]
+    finally:
+        await store.aclose()
