@@ -93,11 +93,16 @@ class GcsStore:
 
     async def put(self, data: bytes, mime_type: str | None) -> StoredImage:
         key = f"{self.prefix}{hashlib.sha256(data).hexdigest()}.{extension_for(mime_type)}"
-        blob = self._bucket.blob(key)
-        await asyncio.to_thread(
-            blob.upload_from_string, data, content_type=mime_type or "application/octet-stream"
+        url = await asyncio.to_thread(self._upload, key, data, mime_type)
+        return StoredImage(key=key, url=url, size=len(data))
+
+    def _upload(self, key: str, data: bytes, mime_type: str | None) -> str:
+        """Upload and sign, in a worker thread: signing with ADC other than a key file (Compute
+        Engine, impersonation) is a call to the IAM API, which must not block the event loop."""
+        self._bucket.blob(key).upload_from_string(
+            data, content_type=mime_type or "application/octet-stream"
         )
-        return StoredImage(key=key, url=self.url(key), size=len(data))
+        return self.url(key)
 
     def url(self, key: str) -> str:
         if self.public_base_url is not None:
