@@ -80,6 +80,7 @@ class GcsStore:
             if endpoint_url
             else credentials
         )
+        # Uploads and signing need no project; the client insists on one, so a stand-in.
         self._client = storage.Client(
             project=project or getattr(credentials, "project_id", None) or "imagegen",
             credentials=client_credentials,
