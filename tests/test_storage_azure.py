@@ -104,5 +104,5 @@ def test_azure_settings_are_checked() -> None:
         parse_settings("storage_settings:\n  type: azure\n")
     with pytest.raises(ConfigError, match="container: only with type azure"):
         parse_settings("storage_settings:\n  container: c\n")
-    with pytest.raises(ConfigError, match="'gcs' is not available"):
-        parse_settings("storage_settings:\n  type: gcs\n")
+    with pytest.raises(ConfigError, match="azure_account_key: only with type azure"):
+        parse_settings("storage_settings:\n  type: gcs\n  bucket: b\n  azure_account_key: k\n")

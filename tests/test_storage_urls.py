@@ -157,10 +157,9 @@ async def test_store_is_content_addressed_under_the_data_dir(serve: ServeFactory
     assert store.directory == data_dir() / "results"
 
 
-def test_unbuilt_backends_are_refused_loudly() -> None:
-    for kind in ("gcs",):
-        with pytest.raises(ConfigError, match=f"storage_settings.type '{kind}'"):
-            parse_settings(f"storage_settings:\n  type: {kind}\n")
+def test_unknown_backends_are_refused_loudly() -> None:
+    with pytest.raises(ConfigError, match=r"storage_settings\.type"):
+        parse_settings("storage_settings:\n  type: ftp\n")
 
 
 def test_local_store_needs_a_door_or_a_base_url() -> None:

@@ -11,6 +11,7 @@ from imagegen.errors import ConfigError
 from imagegen.paths import data_dir
 from imagegen.storage.azure import AzureBlobStore
 from imagegen.storage.base import ResultStore
+from imagegen.storage.gcs import GcsStore, load_credentials
 from imagegen.storage.local import LocalStore
 from imagegen.storage.rehost import Rehoster
 from imagegen.storage.s3 import S3Store
@@ -25,8 +26,8 @@ class StorageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     type: Literal["local", "s3", "gcs", "azure"] = "local"
-    """local (a directory the HTTP door serves), s3 (any S3-compatible server) or azure
-    (Blob Storage); gcs is refused at start."""
+    """local (a directory the HTTP door serves), s3 (any S3-compatible server), gcs (Google
+    Cloud Storage) or azure (Blob Storage)."""
     directory: str | None = None
     """The local store's directory (default: `results/` in the data directory)."""
     url_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
@@ -36,15 +37,21 @@ class StorageSettings(BaseModel):
     url_secret: str | None = Field(default=None, min_length=16)
     """The HMAC secret of signed URLs (default: generated once, kept in the data directory)."""
     bucket: str | None = None
-    """s3: the bucket."""
+    """s3, gcs: the bucket."""
     prefix: str = "imagegen/"
-    """s3: the key layout: objects are `<prefix><sha256 of the bytes>.<ext>`."""
+    """s3, gcs, azure: the key layout: objects are `<prefix><sha256 of the bytes>.<ext>`."""
     region: str | None = None
     endpoint_url: str | None = None
-    """s3: an S3-compatible server other than AWS (MinIO, Ceph, SeaweedFS...)."""
+    """s3: an S3-compatible server other than AWS (MinIO, Ceph, SeaweedFS...); gcs: an
+    emulator (spoken to unauthenticated, as under STORAGE_EMULATOR_HOST; URLs still signed)."""
     aws_access_key_id: str | None = None
     """s3: credentials (default: the standard AWS credential chain)."""
     aws_secret_access_key: str | None = None
+    gcs_credentials_file: str | None = None
+    """gcs: a service-account JSON key file (default: Application Default Credentials, which
+    must be able to sign unless public_base_url is set)."""
+    gcs_project: str | None = None
+    """gcs: the project (default: the service account's)."""
     container: str | None = None
     """azure: the blob container (created on first use when missing)."""
     azure_account_url: str | None = None
@@ -63,23 +70,24 @@ class StorageSettings(BaseModel):
 
 def check_storage(settings: StorageSettings, source: str) -> None:
     """Refuse, at start, a backend this build cannot serve or a missing setting."""
-    if settings.type == "gcs":
-        raise ConfigError(
-            f"{source}: storage_settings.type 'gcs' is not available in this build; use "
-            "type: local (the HTTP door serves signed URLs), s3 or azure"
-        )
-    if settings.type == "s3" and not settings.bucket:
-        raise ConfigError(f"{source}: storage_settings.bucket: required with type s3")
+    if settings.type in ("s3", "gcs") and not settings.bucket:
+        raise ConfigError(f"{source}: storage_settings.bucket: required with type {settings.type}")
     if settings.type == "azure":
         for name in ("container", "azure_account_name", "azure_account_key"):
             if not getattr(settings, name):
                 raise ConfigError(f"{source}: storage_settings.{name}: required with type azure")
-    s3_only = ("bucket", "region", "endpoint_url", "aws_access_key_id")
-    azure_only = ("container", "azure_account_url", "azure_account_name", "azure_account_key")
-    for kind, names in (("s3", s3_only), ("azure", azure_only)):
+    only: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+        (("s3", "gcs"), ("bucket", "endpoint_url")),
+        (("s3",), ("region", "aws_access_key_id")),
+        (("gcs",), ("gcs_credentials_file", "gcs_project")),
+        (("azure",), ("container", "azure_account_url", "azure_account_name", "azure_account_key")),
+    )
+    for kinds, names in only:
         given = [name for name in names if getattr(settings, name) is not None]
-        if given and settings.type != kind:
-            raise ConfigError(f"{source}: storage_settings.{given[0]}: only with type {kind}")
+        if given and settings.type not in kinds:
+            raise ConfigError(
+                f"{source}: storage_settings.{given[0]}: only with type {' or '.join(kinds)}"
+            )
 
 
 def rehoster_from_settings(settings: StorageSettings | None) -> Rehoster | None:
@@ -103,6 +111,17 @@ def store_from_settings(settings: StorageSettings) -> ResultStore:
             container=settings.container,
             prefix=settings.prefix,
             ttl_seconds=settings.url_ttl_seconds,
+            public_base_url=settings.public_base_url,
+        )
+    if settings.type == "gcs":
+        assert settings.bucket is not None  # checked above
+        return GcsStore(
+            bucket=settings.bucket,
+            prefix=settings.prefix,
+            ttl_seconds=settings.url_ttl_seconds,
+            credentials=load_credentials(settings.gcs_credentials_file),
+            project=settings.gcs_project,
+            endpoint_url=settings.endpoint_url,
             public_base_url=settings.public_base_url,
         )
     if settings.type == "s3":
