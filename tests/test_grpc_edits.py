@@ -220,8 +220,18 @@ async def test_an_operation_the_model_does_not_serve_is_named(
         ({"operation": pb.EDIT_OPERATION_OUTPAINT, "prompt": "more"}, "outpaint"),
         ({"operation": pb.EDIT_OPERATION_ERASE}, "mask"),
         ({"operation": 42, "prompt": "x"}, "operation"),
+        (
+            {"operation": pb.EDIT_OPERATION_UPSCALE, "outpaint": pb.OutpaintExtension(left=8)},
+            "outpaint",
+        ),
     ],
-    ids=["edit-needs-prompt", "outpaint-needs-sides", "erase-needs-mask", "unknown-operation"],
+    ids=[
+        "edit-needs-prompt",
+        "outpaint-needs-sides",
+        "erase-needs-mask",
+        "unknown-operation",
+        "sides-only-with-outpaint",
+    ],
 )
 async def test_requests_missing_what_their_operation_needs_are_refused(
     serve: ServeFactory, request_fields: dict[str, Any], field: str

@@ -75,6 +75,11 @@ async def prepare_edit(
     capability = require_operation(spec, operation, model)
     if mask and not capability.takes_mask:
         raise invalid_field("mask", f"model {model!r} edits by instruction only: it takes no mask")
+    if operation is not EditOperation.OUTPAINT and outpaint is not None and not outpaint.is_empty:
+        # Canvas sides with another operation would do nothing: say so rather than drop them.
+        raise invalid_field(
+            "outpaint", f"canvas sides apply to the outpaint operation, not {operation.value}"
+        )
     sides = check_outpaint(outpaint) if operation is EditOperation.OUTPAINT else None
     # Decoding is CPU work: off the event loop.
     inputs = await asyncio.to_thread(

@@ -2869,7 +2869,8 @@ type EditImagesRequest struct {
 	Mask []byte `protobuf:"bytes,21,opt,name=mask,proto3" json:"mask,omitempty"`
 	// What to do with the images. Unspecified means EDIT_OPERATION_EDIT.
 	Operation EditOperation `protobuf:"varint,22,opt,name=operation,proto3,enum=imagegen.v1.EditOperation" json:"operation,omitempty"`
-	// The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+	// The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+	// operation.
 	Outpaint *OutpaintExtension `protobuf:"bytes,23,opt,name=outpaint,proto3" json:"outpaint,omitempty"`
 	// LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
 	// edit's cache key covers its input images, mask, operation and outpaint.
@@ -3240,7 +3241,8 @@ type StreamEditImagesRequest struct {
 	Mask []byte `protobuf:"bytes,21,opt,name=mask,proto3" json:"mask,omitempty"`
 	// What to do with the images. Unspecified means EDIT_OPERATION_EDIT.
 	Operation EditOperation `protobuf:"varint,22,opt,name=operation,proto3,enum=imagegen.v1.EditOperation" json:"operation,omitempty"`
-	// The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+	// The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+	// operation.
 	Outpaint *OutpaintExtension `protobuf:"bytes,23,opt,name=outpaint,proto3" json:"outpaint,omitempty"`
 	// LiteLLM's per-request cache controls, as on GenerateImagesRequest; an
 	// edit's cache key covers its input images, mask, operation and outpaint.

@@ -1595,7 +1595,9 @@ class EditImagesRequest(_message.Message):
 
     @_builtins.property
     def outpaint(self) -> Global___OutpaintExtension:
-        """The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise."""
+        """The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+        operation.
+        """
 
     @_builtins.property
     def cache(self) -> Global___CacheControl:
@@ -1802,7 +1804,9 @@ class StreamEditImagesRequest(_message.Message):
 
     @_builtins.property
     def outpaint(self) -> Global___OutpaintExtension:
-        """The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise."""
+        """The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+        operation.
+        """
 
     @_builtins.property
     def cache(self) -> Global___CacheControl:

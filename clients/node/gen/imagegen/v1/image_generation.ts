@@ -967,7 +967,10 @@ export interface EditImagesRequest {
   mask: Buffer;
   /** What to do with the images. Unspecified means EDIT_OPERATION_EDIT. */
   operation: EditOperation;
-  /** The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise. */
+  /**
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
+   */
   outpaint:
     | OutpaintExtension
     | undefined;
@@ -1076,7 +1079,10 @@ export interface StreamEditImagesRequest {
   mask: Buffer;
   /** What to do with the images. Unspecified means EDIT_OPERATION_EDIT. */
   operation: EditOperation;
-  /** The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise. */
+  /**
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
+   */
   outpaint:
     | OutpaintExtension
     | undefined;

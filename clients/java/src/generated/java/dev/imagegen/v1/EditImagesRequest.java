@@ -917,7 +917,8 @@ private static final long serialVersionUID = 0L;
   private dev.imagegen.v1.OutpaintExtension outpaint_;
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -929,7 +930,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -941,7 +943,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -3960,7 +3963,8 @@ private static final long serialVersionUID = 0L;
         dev.imagegen.v1.OutpaintExtension, dev.imagegen.v1.OutpaintExtension.Builder, dev.imagegen.v1.OutpaintExtensionOrBuilder> outpaintBuilder_;
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -3971,7 +3975,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -3986,7 +3991,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4004,7 +4010,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4022,7 +4029,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4047,7 +4055,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4064,7 +4073,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4076,7 +4086,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4091,7 +4102,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>

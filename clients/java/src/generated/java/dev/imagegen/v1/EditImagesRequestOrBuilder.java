@@ -487,7 +487,8 @@ public interface EditImagesRequestOrBuilder extends
 
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -496,7 +497,8 @@ public interface EditImagesRequestOrBuilder extends
   boolean hasOutpaint();
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -505,7 +507,8 @@ public interface EditImagesRequestOrBuilder extends
   dev.imagegen.v1.OutpaintExtension getOutpaint();
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>

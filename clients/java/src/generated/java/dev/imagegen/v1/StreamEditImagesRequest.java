@@ -914,7 +914,8 @@ private static final long serialVersionUID = 0L;
   private dev.imagegen.v1.OutpaintExtension outpaint_;
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -926,7 +927,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -938,7 +940,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -3981,7 +3984,8 @@ private static final long serialVersionUID = 0L;
         dev.imagegen.v1.OutpaintExtension, dev.imagegen.v1.OutpaintExtension.Builder, dev.imagegen.v1.OutpaintExtensionOrBuilder> outpaintBuilder_;
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -3992,7 +3996,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4007,7 +4012,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4025,7 +4031,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4043,7 +4050,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4068,7 +4076,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4085,7 +4094,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4097,7 +4107,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -4112,7 +4123,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+     * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+     * operation.
      * </pre>
      *
      * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>

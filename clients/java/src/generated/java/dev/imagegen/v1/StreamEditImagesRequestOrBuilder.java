@@ -481,7 +481,8 @@ public interface StreamEditImagesRequestOrBuilder extends
 
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -490,7 +491,8 @@ public interface StreamEditImagesRequestOrBuilder extends
   boolean hasOutpaint();
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
@@ -499,7 +501,8 @@ public interface StreamEditImagesRequestOrBuilder extends
   dev.imagegen.v1.OutpaintExtension getOutpaint();
   /**
    * <pre>
-   * The canvas extension for EDIT_OPERATION_OUTPAINT; ignored otherwise.
+   * The canvas extension for EDIT_OPERATION_OUTPAINT; refused with any other
+   * operation.
    * </pre>
    *
    * <code>.imagegen.v1.OutpaintExtension outpaint = 23 [json_name = "outpaint", (.google.api.field_behavior) = OPTIONAL];</code>
