@@ -48,7 +48,7 @@ def start_upstream(image_bytes: int) -> tuple[subprocess.Popen[str], int]:
 
 
 async def measure(
-    stub: pb_grpc.ImageGenerationStub, make: list[pb.GenerateImagesRequest]
+    stub: pb_grpc.ImageGenerationAsyncStub, make: list[pb.GenerateImagesRequest]
 ) -> list[float]:
     took = []
     for request in make:
