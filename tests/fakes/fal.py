@@ -9,6 +9,8 @@ cancel_url}`` (the request routes hang off the app's owner/name, without its sub
 ``cancelled``. ``status_failures``: statuses the next polls fail with. Prompt words: ``nsfw``
 flags every image (``has_nsfw_concepts``), ``halfnsfw`` the first one only, ``crash`` completes
 with an ``error``. ``file_base`` moves the image URLs; ``sync_mode`` inlines them as data URIs.
+An edit app's ``image_url`` data URI is decoded (422 when it is not base64 of a known image
+type) and its bytes recorded in ``input_images``, one list per submit.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class FalFake(FakeProvider):
         self.file_base: str | None = None
         #: HTTP statuses the next status polls answer with (transient failures), in order.
         self.status_failures: list[int] = []
+        #: The decoded `image_url` data URI of each submit that carried one.
+        self.input_images: list[list[bytes]] = []
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -93,6 +97,12 @@ class FalFake(FakeProvider):
         if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
             detail = [{"loc": ["body", "prompt"], "msg": "field required", "type": "missing"}]
             return web.json_response({"detail": detail}, status=422)
+        if "image_url" in body:
+            data = _decode_data_uri(body["image_url"])
+            if data is None:
+                detail = [{"loc": ["body", "image_url"], "msg": "bad image", "type": "value"}]
+                return web.json_response({"detail": detail}, status=422)
+            self.input_images.append([data])
         job = FalRequest(id=str(uuid.uuid4()), app=app, input=body)
         self.jobs[job.id] = job
         root = "/".join(app.split("/")[:2])
@@ -189,3 +199,22 @@ class FalFake(FakeProvider):
             width, height = int(size["width"]), int(size["height"])
         data = image_bytes("png", width, height, seed=int(request.match_info["index"]))
         return web.Response(body=data, headers={"Content-Type": "image/png"})
+
+
+_DATA_URI_TYPES = {"image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8", "image/webp": b"RIFF"}
+
+
+def _decode_data_uri(value: object) -> bytes | None:
+    """The bytes of a `data:<image type>;base64,...` URI whose bytes are of that type."""
+    if not isinstance(value, str) or not value.startswith("data:"):
+        return None
+    header, _, encoded = value[5:].partition(",")
+    mime, _, encoding = header.partition(";")
+    magic = _DATA_URI_TYPES.get(mime)
+    if encoding != "base64" or magic is None:
+        return None
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return None
+    return data if data.startswith(magic) else None

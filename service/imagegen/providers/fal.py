@@ -17,7 +17,7 @@ Wire format, from fal's docs (docs.fal.ai "Queue" and the model API reference pa
 
 The apps' inputs differ; the ones in `FAL_APPS` are checked here (their sizes map to
 `image_size` or `aspect_ratio`), any other app gets `prompt`, `num_images`, `image_size`
-from `size`, and its provider params unchecked. Edit apps (Kontext, fill) take `image_url`
+from `size`, and its provider params unchecked. Edit apps (Kontext: fal_edits.py) take `image_url`
 and friends in the same body: an edit adapter extends `submit_body`.
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from pydantic import JsonValue
@@ -44,6 +44,7 @@ from imagegen.providers.base import (
     ParamSpec,
     ProviderCall,
 )
+from imagegen.providers.fal_edits import edit_fields, with_kontext_edits
 from imagegen.providers.http_errors import content_policy_error, error_for_status
 from imagegen.providers.polling import (
     Finished,
@@ -120,6 +121,11 @@ def _app(
     return FalApp(spec, by_ratio=ratios is not None)
 
 
+def _kontext(app: str) -> FalApp:
+    spec = _app(app, {"seed": _SEED}).spec
+    return FalApp(with_kontext_edits(replace(spec, params=frozenset({"n", "response_format"}))))
+
+
 FAL_APPS: Mapping[str, FalApp] = {
     "fal-ai/flux/dev": _app("fal-ai/flux/dev", _FLUX_PARAMS, rule=FLUX_RULE),
     "fal-ai/flux/schnell": _app("fal-ai/flux/schnell", _FLUX_PARAMS, rule=FLUX_RULE),
@@ -129,6 +135,9 @@ FAL_APPS: Mapping[str, FalApp] = {
         {**_PRO_PARAMS, "raw": ParamSpec(bool)},
         ratios=ULTRA_RATIOS,
     ),
+    # Kontext edits: instruction edits of one image (fal_edits.py); no size of their own.
+    "fal-ai/flux-pro/kontext": _kontext("fal-ai/flux-pro/kontext"),
+    "fal-ai/flux-pro/kontext/max": _kontext("fal-ai/flux-pro/kontext/max"),
 }
 
 
@@ -195,6 +204,8 @@ class FalProvider(PollingProvider):
             size = parse_size(params.size or "")
             body["image_size"] = {"width": size.width, "height": size.height}
         body.update(params.extra)
+        if call.edit is not None:
+            body.update(edit_fields(call.edit))
         return body
 
     def build_request(self, call: ProviderCall) -> HttpRequest:
