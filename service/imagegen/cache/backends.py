@@ -1,4 +1,4 @@
-"""Where sealed cache entries are kept: memory (one process), a directory, or Redis."""
+"""Where sealed cache entries are kept: memory (one process), a directory, Redis or S3."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import secrets
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import botocore.session
 import redis.asyncio as aioredis
+from botocore.config import Config
 
 
 class CacheBackend(Protocol):
@@ -130,6 +132,91 @@ class DiskBackend(_Unshared):
 
     async def aclose(self) -> None:
         return None
+
+
+class S3Backend(_Unshared):
+    """One object per entry under `path` in a bucket (kept across restarts, read by replicas).
+
+    S3 has no per-object time to live: the expiry rides in the object's metadata and is
+    checked on read (an expired entry is a miss, and is deleted). Single flight is per
+    replica: S3 has no atomic claim-with-expiry to lead across replicas, so `lead`, `leading`
+    and `release` are process-local like the disk backend's (`shared` is False), and replicas
+    may each make the first call for the same request once.
+    """
+
+    name = "s3"
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        path: str | None = None,
+        region: str | None = None,
+        api_version: str | None = None,
+        use_ssl: bool = True,
+        verify: bool | str | None = None,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = f"{path.strip('/')}/" if path and path.strip("/") else ""
+        session = botocore.session.get_session()
+        # botocore's client is synchronous: every call runs in a worker thread.
+        self._client: Any = session.create_client(
+            "s3",
+            region_name=region or "us-east-1",
+            api_version=api_version,
+            use_ssl=use_ssl,
+            verify=verify,
+            endpoint_url=endpoint_url,
+            # None: the standard credential chain (environment, profile, instance role).
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            aws_session_token=session_token,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+
+    def object_key(self, key: str) -> str:
+        # Keys are hex digests behind a namespace: each colon a folder.
+        return self.prefix + key.replace(":", "/")
+
+    async def get(self, key: str) -> bytes | None:
+        return await asyncio.to_thread(self._read, self.object_key(key))
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        await asyncio.to_thread(
+            self._client.put_object,
+            Bucket=self.bucket,
+            Key=self.object_key(key),
+            Body=value,
+            ContentType="application/octet-stream",
+            Metadata={"expires": f"{time.time() + ttl:.3f}"},
+        )
+
+    def _read(self, object_key: str) -> bytes | None:
+        try:
+            found = self._client.get_object(Bucket=self.bucket, Key=object_key)
+        except self._client.exceptions.NoSuchKey:
+            return None
+        body = found["Body"]
+        try:
+            expires = float(found.get("Metadata", {}).get("expires", "0"))
+            if expires <= time.time():
+                self._client.delete_object(Bucket=self.bucket, Key=object_key)
+                return None
+            value: bytes = body.read()
+        finally:
+            body.close()
+        return value
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._client.close)
 
 
 # Deletes the claim only if it is still the caller's (it may have expired and been retaken).

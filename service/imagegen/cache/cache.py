@@ -26,7 +26,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
-from imagegen.cache.backends import CacheBackend, DiskBackend, MemoryBackend, RedisBackend
+from imagegen.cache.backends import (
+    CacheBackend,
+    DiskBackend,
+    MemoryBackend,
+    RedisBackend,
+    S3Backend,
+)
 from imagegen.cache.entry import Entry, Material
 from imagegen.cache.key import cacheable, edit_digests, honours_seed, material
 from imagegen.cache.settings import CacheSettings
@@ -306,6 +312,20 @@ def backend_for(settings: CacheSettings) -> CacheBackend:
     if params.type == "disk":
         directory = Path(params.disk_cache_dir) if params.disk_cache_dir else data_dir() / "cache"
         return DiskBackend(directory)
+    if params.type == "s3":
+        assert params.s3_bucket_name is not None  # checked with the settings
+        return S3Backend(
+            bucket=params.s3_bucket_name,
+            path=params.s3_path,
+            region=params.s3_region_name,
+            api_version=params.s3_api_version,
+            use_ssl=params.s3_use_ssl,
+            verify=params.s3_verify,
+            endpoint_url=params.s3_endpoint_url,
+            access_key_id=params.s3_aws_access_key_id,
+            secret_access_key=params.s3_aws_secret_access_key,
+            session_token=params.s3_aws_session_token,
+        )
     return MemoryBackend(params.max_size_mb * 1024 * 1024)
 
 

@@ -1,9 +1,12 @@
 """`litellm_settings.cache` and `cache_params`: LiteLLM's keys, honoured or refused at start.
 
-LiteLLM's own keys this cache acts on: `type` (local | redis | disk; s3 and gcs are refused),
+LiteLLM's own keys this cache acts on: `type` (local | redis | disk | s3; gcs is refused),
 `ttl`, `namespace`, `mode` (default_on | default_off), `host` / `port` / `password` /
-`redis_url` (type redis), `disk_cache_dir` (type disk). imagegen's own: `max_size_mb` (the
-local cache's byte bound) and `share_across_keys` (virtual keys read each other's entries).
+`redis_url` (type redis), `disk_cache_dir` (type disk), `s3_bucket_name` / `s3_region_name` /
+`s3_api_version` / `s3_use_ssl` / `s3_verify` / `s3_endpoint_url` / `s3_aws_access_key_id` /
+`s3_aws_secret_access_key` / `s3_aws_session_token` / `s3_path` (type s3). imagegen's own:
+`max_size_mb` (the local cache's byte bound) and `share_across_keys` (virtual keys read each
+other's entries).
 """
 
 from __future__ import annotations
@@ -41,6 +44,20 @@ class CacheParams(BaseModel):
     password: str | None = None
     redis_url: str | None = None
     disk_cache_dir: str | None = None
+    s3_bucket_name: str | None = None
+    """type s3: the bucket entries are kept in (required)."""
+    s3_region_name: str | None = None
+    s3_api_version: str | None = None
+    s3_use_ssl: bool = True
+    s3_verify: bool | str | None = None
+    """False: no TLS verification; a path: a CA bundle."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible server (MinIO, Ceph, ...); unset: AWS."""
+    s3_aws_access_key_id: str | None = None
+    s3_aws_secret_access_key: str | None = None
+    s3_aws_session_token: str | None = None
+    s3_path: str | None = None
+    """A folder in the bucket the entries go under."""
     max_size_mb: int = Field(default=256, ge=1, le=1024 * 1024)
     """The local (in-memory) cache's bound on image bytes; least recently used go first."""
     share_across_keys: bool = False
@@ -71,13 +88,20 @@ def build_cache_settings(
             log.warning("%s.%s has no effect on image calls and is ignored", where, key)
         else:
             raise ConfigError(f"{where}.{key}: not a cache setting imagegen knows")
-    if params.type in ("s3", "gcs", "azure-blob", "redis-semantic", "qdrant-semantic"):
+    if params.type in ("gcs", "azure-blob", "redis-semantic", "qdrant-semantic"):
         raise ConfigError(
             f"{where}.type: {params.type!r} is not available for image calls; "
-            "use local, redis or disk"
+            "use local, redis, disk or s3"
         )
-    if params.type not in ("local", "redis", "disk"):
-        raise ConfigError(f"{where}.type: must be local, redis or disk, not {params.type!r}")
+    if params.type not in ("local", "redis", "disk", "s3"):
+        raise ConfigError(f"{where}.type: must be local, redis, disk or s3, not {params.type!r}")
+    if params.type == "s3":
+        if not params.s3_bucket_name:
+            raise ConfigError(f"{where}: type s3 needs s3_bucket_name")
+    else:
+        for key in sorted(params.model_fields_set):
+            if key.startswith("s3_"):
+                raise ConfigError(f"{where}.{key}: only with type s3")
     redis_url = None
     if params.type == "redis":
         if params.redis_url:
