@@ -16,6 +16,7 @@ import pytest
 
 from imagegen.cli import main
 from imagegen.errors import BudgetExceededError, Code, CostUnknownError, ImageGenError
+from imagegen.spend.store_postgres import PostgresStore
 from tests.conftest import ServeFactory
 from tests.fakes.openai import OpenAIFake
 from tests.spend_helpers import MASTER, TEAM_KEY, access_config, client, sqlite_rows
@@ -227,3 +228,14 @@ async def test_spend_cli_prints_a_table_and_a_key_sees_only_its_own(
     code = await asyncio.to_thread(main, [*argv, "--api-key", TEAM_KEY, "--by", "key"])
     out = capsys.readouterr().out.splitlines()
     assert code == 0 and [line.split()[0] for line in out[2:]] == ["team"]
+
+
+async def test_replicas_opening_a_new_database_together_all_start(pg_database: str) -> None:
+    # Without serialising the schema statements, concurrent CREATE TABLE IF NOT EXISTS on a
+    # fresh database fails one opener with a duplicate pg_type row (seen with three replicas).
+    stores = [PostgresStore(pg_database) for _ in range(8)]
+    try:
+        await asyncio.gather(*(store.open() for store in stores))
+        assert [await store.charged_since("nobody", 0.0) for store in stores] == [Decimal(0)] * 8
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))

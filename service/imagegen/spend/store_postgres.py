@@ -49,6 +49,10 @@ _SCHEMA = (
 )
 
 
+_SCHEMA_LOCK = 0x1A6E_5E4D
+"""The advisory lock key that serialises schema creation across replicas."""
+
+
 class PostgresStore:
     """Store over a PostgreSQL database."""
 
@@ -64,6 +68,10 @@ class PostgresStore:
     async def open(self) -> None:
         self._conn = await psycopg.AsyncConnection.connect(self.url)
         async with self._lock, self._db().transaction():
+            # Replicas starting together on a new database would race: IF NOT EXISTS is not
+            # safe under concurrency (a duplicate pg_type row fails one of them). One at a
+            # time, under a transaction-scoped advisory lock released at commit.
+            await self._db().execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             for statement in _SCHEMA:
                 await self._db().execute(statement)
 
