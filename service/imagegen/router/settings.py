@@ -7,15 +7,12 @@ default_fallbacks, redis_url), so an existing config keeps its meaning.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imagegen.errors import ConfigError
-
-log = logging.getLogger("imagegen.config")
 
 STRATEGIES = (
     "simple-shuffle",
@@ -42,7 +39,7 @@ FallbackMap = dict[str, tuple[str, ...]]
 
 
 class RouterSettings(BaseModel):
-    """`router_settings`, validated and used as is (LiteLLM keys it lacks are ignored)."""
+    """`router_settings`, validated and used as is (keys with no equivalent are refused earlier)."""
 
     model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
 
@@ -129,8 +126,6 @@ class RouterSettings(BaseModel):
 
 def check_router_settings(settings: RouterSettings, source: str) -> RouterSettings:
     """`settings` once the checks that name the config file have passed."""
-    for key in sorted(settings.model_extra or {}):
-        log.warning("%s: router_settings.%s is not used by imagegen and is ignored", source, key)
     if settings.routing_strategy not in STRATEGIES:
         module, _, attr = settings.routing_strategy.partition(":")
         if not module or not attr:
