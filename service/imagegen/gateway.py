@@ -440,41 +440,35 @@ class Gateway:
             metadata={"field": "partial_images", "model": spec.family},
         )
 
-    async def _stream_attempt(
+    async def _provider_call(
         self, state: RequestState, deployment: Deployment, call: _Call
     ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
-        """One streaming provider call: previews and images as they come, then the result."""
+        """The one provider call of an attempt, recorded as an Attempt: previews and images
+        as they come (a streaming call) or at once, then the result, priced."""
         provider = call.provider
-        assert isinstance(provider, StreamingProvider)
         attempt = self._attempt_started(state, deployment, call)
         try:
-            async for event in provider.stream_events(call.call, self.transport):
-                if isinstance(event, PreviewEvent):
-                    yield event
-                elif isinstance(event, ImageEvent):
-                    yield ImageReady(index=event.index, image=event.image)
-                else:
-                    cost = compute_cost(call.price, event.result)
-                    self._attempt_finished(state, attempt, None, cost, event.result)
-                    yield event.result
+            if call.call.params.partial_images and isinstance(provider, StreamingProvider):
+                async for event in provider.stream_events(call.call, self.transport):
+                    if isinstance(event, PreviewEvent):
+                        yield event
+                    elif isinstance(event, ImageEvent):
+                        yield ImageReady(index=event.index, image=event.image)
+                    else:
+                        cost = compute_cost(call.price, event.result)
+                        self._attempt_finished(state, attempt, None, cost, event.result)
+                        yield event.result
+                return
+            result = await provider.generate(call.call, self.transport)
+            # Finished before the images go up: the attempt's time is the provider's alone.
+            self._attempt_finished(state, attempt, None, compute_cost(call.price, result), result)
+            for index, image in enumerate(result.images):
+                yield ImageReady(index=index, image=image)
+            yield result
         except BaseException as exc:
             if not attempt.outcome:
                 self._attempt_finished(state, attempt, exc)
             raise
-
-    async def _single_attempt(
-        self, state: RequestState, deployment: Deployment, call: _Call
-    ) -> ProviderResult:
-        """One provider call, recorded as an attempt."""
-        attempt = self._attempt_started(state, deployment, call)
-        try:
-            result = await call.provider.generate(call.call, self.transport)
-        except BaseException as exc:
-            self._attempt_finished(state, attempt, exc)
-            raise
-        cost = compute_cost(call.price, result)
-        self._attempt_finished(state, attempt, None, cost, result)
-        return result
 
     def _attempt_started(self, state: RequestState, deployment: Deployment, call: _Call) -> Attempt:
         attempt = Attempt(
@@ -845,13 +839,6 @@ class _GatewayRoute:
         self, plan: Plan
     ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
         """One provider call (the router splits fan-out plans into sub-calls first)."""
-        gateway, state = self.gateway, self.ctx.state
         call: _Call = plan.payload
-        if call.call.params.partial_images and isinstance(call.provider, StreamingProvider):
-            async for event in gateway._stream_attempt(state, plan.deployment, call):
-                yield event
-            return
-        result = await gateway._single_attempt(state, plan.deployment, call)
-        for index, image in enumerate(result.images):
-            yield ImageReady(index=index, image=image)
-        yield result
+        async for event in self.gateway._provider_call(self.ctx.state, plan.deployment, call):
+            yield event
