@@ -198,7 +198,12 @@ async def test_capability_inpaint_sends_raw_and_mask_references_exactly(
 ) -> None:
     image = png_bytes(96, 80, 3)
     box = (10, 20, 50, 64)
-    params = {"base_steps": 12, "mask_dilation": 0.03, "negative_prompt": "blur", "seed": 7}
+    params: dict[str, float | str] = {
+        "base_steps": 12,
+        "mask_dilation": 0.03,
+        "negative_prompt": "blur",
+        "seed": 7,
+    }
     request = pb.EditImagesRequest(
         prompt="a red cat",
         model="capability",
