@@ -1,4 +1,8 @@
-"""The text-to-image model families on AWS Bedrock: their rules, request bodies and answers.
+"""The image model families on AWS Bedrock: their rules, request bodies and answers.
+
+Titan and Nova Canvas also edit (their tasks in bedrock_edits.py); the Stability image services
+are edit-only families of their own (`Shape.STABILITY_EDIT`, bedrock_stability_edits.py) whose
+answers are read like any Stability model's.
 
 Facts from ../shared/reference/providers.md §5.3-5.6 (AWS model parameter pages), with the
 Titan size list from the AWS Titan Image Generator parameter page and the Nova Canvas size
