@@ -28,8 +28,15 @@ from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import Served, ServeFactory
-from tests.fakes.bedrock import ACCESS_KEY_ID, API_KEY, REGION, SECRET_ACCESS_KEY, BedrockFake
-from tests.fakes.images import jpeg_bytes, png_bytes
+from tests.fakes.bedrock import (
+    ACCESS_KEY_ID,
+    API_KEY,
+    REGION,
+    SECRET_ACCESS_KEY,
+    BedrockFake,
+    _picture_seed,
+)
+from tests.fakes.images import image_bytes, jpeg_bytes, png_bytes
 from tests.test_provider_bedrock import AWS_ENV
 
 MODELS = {
@@ -143,7 +150,7 @@ async def test_nova_inpaint_sends_the_mask_black_exactly_where_the_caller_marked
     image = png_bytes(512, 512, 3)
     box = (100, 120, 300, 260)
 
-    response = await served.stub.EditImages(
+    call = served.stub.EditImages(
         edit_request(
             prompt="a red armchair",
             model="nova",
@@ -154,6 +161,7 @@ async def test_nova_inpaint_sends_the_mask_black_exactly_where_the_caller_marked
             provider_params={"negativeText": "blur", "cfgScale": 6.5, "seed": 3},
         )
     )
+    response = await call
 
     (edit,) = fake.amazon_edits
     assert edit.mask is not None
@@ -176,9 +184,15 @@ async def test_nova_inpaint_sends_the_mask_black_exactly_where_the_caller_marked
             "seed": 3,
         },
     }
-    assert [size_of(i.data) for i in response.images] == [(512, 512), (512, 512)]
-    # Nova Canvas, standard, up to 1024x1024: $0.04 an image.
+    # The fake's own pictures come back, byte for byte.
+    assert [i.data for i in response.images] == [
+        image_bytes("png", 512, 512, _picture_seed("a red armchair", 3) + index)
+        for index in range(2)
+    ]
+    # Nova Canvas, standard, up to 1024x1024: $0.04 an image, in the trailers too.
     assert Decimal(response.cost.response_cost) == Decimal("0.08")
+    trailers = dict(await call.trailing_metadata())
+    assert trailers["x-imagegen-response-cost"] == response.cost.response_cost
 
 
 async def test_titan_edit_by_words_sends_a_mask_prompt(served: Served, fake: BedrockFake) -> None:
@@ -560,6 +574,12 @@ async def test_services_refuse_what_the_tool_cannot_take_before_calling(
             provider_params={"grow_mask": 101},
         ),
         "model": edit_request(prompt="a cat", model="sd35", images=[photo]),
+        "mask": edit_request(
+            model="remove-bg",
+            images=[photo],
+            mask=api_mask(96, 96, (0, 0, 8, 8)),
+            operation=pb.EDIT_OPERATION_REMOVE_BACKGROUND,
+        ),
     }
     for field, request in cases.items():
         assert field in await refused_fields(served, request), field

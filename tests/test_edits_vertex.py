@@ -23,7 +23,7 @@ from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import Served, ServeFactory
-from tests.fakes.images import jpeg_bytes, png_bytes, webp_bytes
+from tests.fakes.images import image_bytes, jpeg_bytes, png_bytes, webp_bytes
 from tests.fakes.vertex import INPUT_IMAGE_TOKENS, VertexFake
 from tests.test_provider_vertex import EMAIL, KEY_ID, PROJECT, key_info, rsa_key
 
@@ -254,7 +254,10 @@ async def test_capability_inpaint_sends_raw_and_mask_references_exactly(
             "editConfig": {"baseSteps": 12},
         },
     }
-    assert [(i.width, i.height) for i in response.images] == [(96, 80), (96, 80)]
+    # The fake's own pictures come back, byte for byte.
+    assert [i.data for i in response.images] == [
+        image_bytes("png", 96, 80, seed=index + len("a red cat")) for index in range(2)
+    ]
     # No first-party price for the capability model: unknown, never invented.
     assert response.cost.response_cost == "unknown"
 
