@@ -231,7 +231,10 @@ async def test_capability_inpaint_sends_raw_and_mask_references_exactly(
                     {
                         "referenceType": "REFERENCE_TYPE_RAW",
                         "referenceId": 1,
-                        "referenceImage": {"bytesBase64Encoded": b64(image)},
+                        "referenceImage": {
+                            "bytesBase64Encoded": b64(image),
+                            "mimeType": "image/png",
+                        },
                     },
                     {
                         "referenceType": "REFERENCE_TYPE_MASK",

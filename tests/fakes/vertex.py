@@ -147,9 +147,11 @@ INPUT_IMAGE_TOKENS = 560
 CAPABILITY_MODELS = frozenset({"imagen-3.0-capability-001"})
 EDIT_MODES = (
     "EDIT_MODE_DEFAULT",
-    "EDIT_MODE_INPAINT_INSERTION",
     "EDIT_MODE_INPAINT_REMOVAL",
+    "EDIT_MODE_INPAINT_INSERTION",
     "EDIT_MODE_OUTPAINT",
+    "EDIT_MODE_CONTROLLED_EDITING",
+    "EDIT_MODE_STYLE",
     "EDIT_MODE_BGSWAP",
     "EDIT_MODE_PRODUCT_IMAGE",
 )
@@ -909,13 +911,20 @@ class VertexFake(FakeProvider):
             return None
         if not isinstance(image, dict) or not isinstance(image.get("bytesBase64Encoded"), str):
             raise invalid(f"{where}.referenceImage needs bytesBase64Encoded.", where)
+        unknown = set(image) - {"bytesBase64Encoded", "mimeType", "gcsUri"}
+        if unknown:
+            raise invalid(f'Invalid JSON payload received. Unknown name "{unknown.pop()}".', where)
         try:
             data = base64.b64decode(image["bytesBase64Encoded"], validate=True)
             with Image.open(io.BytesIO(data)) as picture:
-                if picture.format not in ("PNG", "JPEG"):
-                    raise invalid(f"{where}: only PNG and JPEG images are supported.", where)
+                found = picture.format
         except (ValueError, UnidentifiedImageError):
             raise invalid(f"{where}.referenceImage is not a readable image.", where) from None
+        if found not in ("PNG", "JPEG"):
+            raise invalid(f"{where}: only PNG and JPEG images are supported.", where)
+        declared = image.get("mimeType")
+        if declared is not None and declared != f"image/{found.lower()}":
+            raise invalid(f"{where}.referenceImage.mimeType {declared!r} is not the image's type.")
         return data
 
     # ----------------------------------------------------------------- Gemini

@@ -19,7 +19,8 @@ says where the mask comes from; `parameters.editMode` picks the edit:
 Masks: Vertex edits where the mask is non-zero (the MaskReferenceImage type of the Google Gen AI
 SDKs), so the caller's mask (transparent = edit) becomes white = edit, pixel for pixel
 (images/masks.py). `base_steps` goes to `parameters.editConfig.baseSteps` and `mask_dilation` to
-`maskImageConfig.dilation`; the other provider params are Imagen's. Google lists every Imagen
+`maskImageConfig.dilation`, where the Google Gen AI SDK puts them (`EditImageConfig`,
+`MaskReferenceConfig`); the other provider params are Imagen's. Google lists every Imagen
 model as deprecated, to be shut down as early as 2026-08-17; this works while the model is
 served. No first-party price for the capability model was at hand: its cost is unknown unless
 the deployment sets `model_info.output_cost_per_image`.
@@ -132,12 +133,13 @@ def capability_body(
 
 
 def _references(call: ProviderCall, payload: EditPayload) -> list[JsonValue]:
-    image = payload.inputs.images[0].data
+    first = payload.inputs.images[0]
+    image, image_type = first.data, first.format.mime_type
     mask: bytes | None = None
     mode = "MASK_MODE_USER_PROVIDED"
     if payload.operation is EditOperation.OUTPAINT and payload.outpaint is not None:
         canvas = outpaint_canvas(image, payload.outpaint, EditValue.WHITE)
-        image, mask = canvas.image, canvas.mask
+        image, image_type, mask = canvas.image, "image/png", canvas.mask
     elif payload.inputs.mask is not None:
         mask = to_grayscale_mask(payload.inputs.mask.data, EditValue.WHITE)
     elif payload.operation is EditOperation.REPLACE_BACKGROUND:
@@ -152,11 +154,14 @@ def _references(call: ProviderCall, payload: EditPayload) -> list[JsonValue]:
         "maskImageConfig": config,
     }
     if mask is not None:
-        mask_reference["referenceImage"] = {"bytesBase64Encoded": _b64(mask)}
+        mask_reference["referenceImage"] = {
+            "bytesBase64Encoded": _b64(mask),
+            "mimeType": "image/png",
+        }
     raw: dict[str, JsonValue] = {
         "referenceType": "REFERENCE_TYPE_RAW",
         "referenceId": 1,
-        "referenceImage": {"bytesBase64Encoded": _b64(image)},
+        "referenceImage": {"bytesBase64Encoded": _b64(image), "mimeType": image_type},
     }
     return [raw, mask_reference]
 
