@@ -192,7 +192,7 @@ def vertex_model(model: str) -> GoogleImageModel:
 
 def _model_for(call: ProviderCall) -> GoogleImageModel:
     """The model whose spec `call` was checked against."""
-    if call.spec.family == _CAPABILITY.spec.family or is_capability_model(call.provider_model):
+    if call.spec.family == _CAPABILITY.spec.family:
         return _CAPABILITY
     return _MODELS.for_call(call)
 
