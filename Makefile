@@ -10,8 +10,9 @@ UV := $(UV_DIR)/bin/uv
 # The interpreter uv builds .venv with; never one uv would download.
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
-# Redis, PostgreSQL and nginx: the servers tests start. `make run` needs none unless CONFIG names one.
-SYSTEM_DEPS ?= redis-server postgresql nginx
+# Redis, PostgreSQL and nginx: the servers tests start; chromium: the browser the console's tests
+# drive (Playwright, never a downloaded browser). `make run` needs none unless CONFIG names one.
+SYSTEM_DEPS ?= redis-server postgresql nginx chromium
 NODE_STAMP := node_modules/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
@@ -53,7 +54,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## system-deps: the servers the tests start for real (redis-server, PostgreSQL); apt-get as root
+## system-deps: the servers the tests start for real (redis-server, PostgreSQL, nginx) and chromium; apt-get as root
 system-deps:
 	@scripts/system_deps.sh $(SYSTEM_DEPS)
 

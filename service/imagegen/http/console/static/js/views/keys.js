@@ -5,6 +5,8 @@ import { clear, el, field, message, table } from "../dom.js";
 import { usd, when } from "../format.js";
 
 const PAGE = 100;
+// LiteLLM's budget_duration values, as the gateway's budget periods.
+const PERIODS = { "1d": "daily", "1mo": "monthly" };
 
 export function mount(root, { api }) {
   const alias = el("input", { id: "key-alias", required: true, maxLength: 128, placeholder: "team-design" });
@@ -46,7 +48,7 @@ export function mount(root, { api }) {
             keys.map((k) => [
               k.key_alias,
               k.models.length ? k.models.join(", ") : "all",
-              k.max_budget === null ? "none" : `${usd(String(k.max_budget))} ${k.budget_duration || "total"}`,
+              k.max_budget === null ? "none" : `${usd(String(k.max_budget))} ${PERIODS[k.budget_duration] || "total"}`,
               usd(String(k.spend)),
               k.rpm_limit === null ? "" : String(k.rpm_limit),
               k.created_at ? when(k.created_at) : "",

@@ -237,7 +237,8 @@ class CallView {
   describe(card) {
     const facts = this.facts || {};
     const rows = [
-      ["cost", this.facts ? usd(facts[`${FACT}response-cost`]) : "…"],
+      // The cost is the call's: with several images, it is said to be for all of them.
+      ["cost", this.facts ? this.costText() : "…"],
       ["provider", facts[`${FACT}provider`] || "…"],
       ["latency", ms(card.latency)],
       ["attempts", facts[`${FACT}attempts`] || "…"],
@@ -247,6 +248,11 @@ class CallView {
     if (facts[`${FACT}request-id`]) {
       card.download.download = `imagegen-${facts[`${FACT}request-id`]}-${this.cards.indexOf(card) + 1}.png`;
     }
+  }
+
+  costText() {
+    const cost = usd(this.facts[`${FACT}response-cost`]);
+    return this.cards.length > 1 ? `${cost} for ${this.cards.length} images` : cost;
   }
 
   summary() {
