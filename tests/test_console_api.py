@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from imagegen.config import embedded_settings
 from imagegen.http.console.api import HEALTH_WINDOW_SECONDS
 from tests.conftest import Served, ServeFactory
 from tests.fakes.openai import OpenAIFake
@@ -29,7 +30,11 @@ FIRST_LOAD_BUDGET_BYTES = 300 * 1024
 def console_config(fake: OpenAIFake, tmp_path: Path, **general: Any) -> str:
     return access_config(
         fake,
-        general={"master_key": MASTER, "spend_log_path": str(tmp_path / "spend.sqlite3"), **general},
+        general={
+            "master_key": MASTER,
+            "spend_log_path": str(tmp_path / "spend.sqlite3"),
+            **general,
+        },
         keys=[
             {"alias": "team", "key": TEAM_KEY, "max_budget": "5", "budget_period": "monthly"},
             {"alias": "other", "key": OTHER_KEY, "models": ["dall-e-2"]},
@@ -216,9 +221,9 @@ async def test_spend_over_time_is_the_spend_query_and_a_key_sees_its_own(
     # The totals are QuerySpend's, to the row.
     async with client(served, MASTER) as grpc_client:
         expected = await grpc_client.query_spend("model", since=spend["since"])
-    assert [(g["group"], g["requests"], g["images"], Decimal(g["cost"])) for g in spend["groups"]] == [
-        (g.group, g.requests, g.images, Decimal(g.cost)) for g in expected
-    ]
+    assert [
+        (g["group"], g["requests"], g["images"], Decimal(g["cost"])) for g in spend["groups"]
+    ] == [(g.group, g.requests, g.images, Decimal(g.cost)) for g in expected]
     # The timeline adds up to the same totals.
     for group in spend["groups"]:
         points = [p for p in spend["timeline"] if p["group"] == group["group"]]
@@ -266,7 +271,9 @@ def two_deployment_config(fake: OpenAIFake, tmp_path: Path, log_prompts: bool) -
     # Two deployments of one model (different addresses of the same fake): a rate-limited
     # deployment of a group is cooled down.
     entries = [openai_entry(fake, "dall-e-3"), openai_entry(fake, "dall-e-3")]
-    entries[1]["litellm_params"]["api_base"] = fake.base_url.replace("127.0.0.1", "localhost") + "/v1"
+    entries[1]["litellm_params"]["api_base"] = (
+        fake.base_url.replace("127.0.0.1", "localhost") + "/v1"
+    )
     return yaml.safe_dump(
         {
             "model_list": entries,
@@ -314,3 +321,16 @@ async def test_live_lists_requests_and_deployment_health(
     assert by_id[failed]["recent_errors"] == 1
     assert by_id[failed]["error_rate"] == 1 / by_id[failed]["recent_requests"]
     assert sum(d["recent_requests"] for d in deployments) == 2
+
+
+async def test_the_console_is_on_by_default_with_make_runs_offline_config(
+    serve: ServeFactory,
+) -> None:
+    # `make run` with no CONFIG: the embedded settings, the placeholder model, no keys.
+    served = await serve(embedded_settings())
+    async with http(served, None) as browser:
+        assert (await browser.get("/ui")).status_code == 200
+        assert (await browser.get("/ui/api/session")).json()["role"] == "open"
+        models = (await browser.get("/ui/api/models")).json()
+        assert models["default_model"] == "placeholder"
+        assert models["models"][0]["name"] == "placeholder"

@@ -4,6 +4,7 @@ in the page, and leaves screenshots in test-artifacts/console/ (not committed)."
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import struct
 import zlib
@@ -155,7 +156,7 @@ async def test_each_view_loads_without_console_errors(console: Console) -> None:
 
 
 async def test_playground_generates_with_placeholder_and_shows_its_cost(
-    console: Console,
+    console: Console, tmp_path: Path
 ) -> None:
     page = console.page
     await console.sign_in(MASTER)
@@ -184,8 +185,10 @@ async def test_playground_generates_with_placeholder_and_shows_its_cost(
     async with page.expect_download() as waiting:
         await cards.nth(0).locator("a.download").click()
     download = await waiting.value
-    saved = await download.path()
-    assert Path(saved).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = tmp_path / "download.png"
+    await download.save_as(saved)
+    head = await asyncio.to_thread(lambda: saved.read_bytes()[:8])
+    assert head == b"\x89PNG\r\n\x1a\n"
 
 
 async def test_markup_in_model_names_and_prompts_is_shown_as_text(console: Console) -> None:
@@ -304,7 +307,12 @@ def png(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"".join(
-        (b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header), chunk(b"IDAT", zlib.compress(raw)), chunk(b"IEND", b""))
+        (
+            b"\x89PNG\r\n\x1a\n",
+            chunk(b"IHDR", header),
+            chunk(b"IDAT", zlib.compress(raw)),
+            chunk(b"IEND", b""),
+        )
     )
 
 
