@@ -18,7 +18,8 @@ import yaml
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from tests.conftest import Served, ServeFactory
-from tests.spend_helpers import MASTER, TEAM_KEY
+from tests.fakes.openai import OpenAIFake
+from tests.spend_helpers import MASTER, TEAM_KEY, openai_entry
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,11 +38,13 @@ CHROMIUM_ARGS = [
 PRICE = "0.04"
 
 
-def console_config(tmp_path: Path) -> str:
+def console_config(tmp_path: Path, openai: OpenAIFake) -> str:
     priced = {"output_cost_per_image": float(PRICE)}
     return yaml.safe_dump(
         {
             "model_list": [
+                # A model that streams partial previews (OpenAI's, against its fake).
+                openai_entry(openai, "gpt-image-1"),
                 {
                     "model_name": "placeholder",
                     "litellm_params": {"model": "local/placeholder"},
@@ -100,8 +103,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def served(serve: ServeFactory, tmp_path: Path) -> Served:
-    return await serve(console_config(tmp_path))
+async def served(serve: ServeFactory, tmp_path: Path, openai_fake: OpenAIFake) -> Served:
+    return await serve(console_config(tmp_path, openai_fake))
 
 
 @pytest.fixture
@@ -138,14 +141,14 @@ async def test_each_view_loads_without_console_errors(console: Console) -> None:
     await expect(page.locator("#login")).to_be_visible()
     await console.shot("login")
     await console.sign_in(MASTER)
-    await expect(page.locator("#pg-model option")).to_have_count(2)
+    await expect(page.locator("#pg-model option")).to_have_count(3)
     await console.shot("playground-empty")
     await console.open("spend")
     await expect(page.locator("#sp-totals")).to_be_visible()
     await console.open("keys")
     await expect(page.locator("#key-table")).to_be_visible()
     await console.open("live")
-    await expect(page.locator("#live-deployments tbody tr")).to_have_count(2)
+    await expect(page.locator("#live-deployments tbody tr")).to_have_count(3)
     await console.shot("live")
     # The key is in this tab's session storage only: not in local storage, not in the URL.
     stored = await page.evaluate(
@@ -346,3 +349,30 @@ async def test_edit_tab_inpaints_with_a_painted_mask(console: Console, tmp_path:
     size = await card.locator("img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [128, 128]
     await console.shot("playground-edit")
+
+
+async def test_partial_previews_show_before_the_finished_image(console: Console) -> None:
+    page = console.page
+    await console.sign_in(MASTER)
+    await page.select_option("#pg-model", "gpt-image-1")
+    await expect(page.locator("#pg-quality option")).to_contain_text(["default", "low"])
+    await page.select_option("#pg-size", "1024x1024")
+    await page.select_option("#pg-quality", "low")
+    # Every text the image's badge shows, in order, as the stream's events arrive.
+    await page.evaluate(
+        """() => {
+        window.__badges = [];
+        new MutationObserver((records) => {
+            for (const record of records) {
+                if (!record.target.classList || !record.target.classList.contains('badge')) continue;
+                for (const node of record.addedNodes) window.__badges.push(node.textContent);
+            }
+        }).observe(document.getElementById('pg-results'), {subtree: true, childList: true});
+    }"""
+    )
+    await generate(console, "a harbour at night")
+    assert await page.evaluate("window.__badges") == ["preview 1", "preview 2", "image 1"]
+    card = page.locator(".image-card")
+    await expect(card.locator("[data-fact=provider]")).to_have_text("openai")
+    await expect(card.locator("[data-fact=cost]")).not_to_have_text("unknown")
+    await console.shot("playground-partials")
