@@ -364,7 +364,7 @@ async def test_partial_previews_show_before_the_finished_image(console: Console)
         window.__badges = [];
         new MutationObserver((records) => {
             for (const record of records) {
-                if (!record.target.classList || !record.target.classList.contains('badge')) continue;
+                if (!record.target.matches || !record.target.matches('.badge')) continue;
                 for (const node of record.addedNodes) window.__badges.push(node.textContent);
             }
         }).observe(document.getElementById('pg-results'), {subtree: true, childList: true});
