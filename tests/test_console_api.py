@@ -334,3 +334,17 @@ async def test_the_console_is_on_by_default_with_make_runs_offline_config(
         models = (await browser.get("/ui/api/models")).json()
         assert models["default_model"] == "placeholder"
         assert models["models"][0]["name"] == "placeholder"
+
+
+async def test_live_says_when_the_routers_shared_state_is_unreachable(
+    serve: ServeFactory, openai_fake: OpenAIFake, tmp_path: Path
+) -> None:
+    document = yaml.safe_load(console_config(openai_fake, tmp_path))
+    # Nothing listens on port 1: the router's Redis is down.
+    document["router_settings"] = {"redis_url": "redis://127.0.0.1:1/0"}
+    served = await serve(yaml.safe_dump(document))
+    async with http(served) as master:
+        answer = await master.get("/ui/api/live")
+    assert answer.status_code == 503
+    error = answer.json()["error"]
+    assert "Redis" in error["message"] and "Traceback" not in error["message"]

@@ -14,11 +14,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from imagegen.errors import (
     FailedPreconditionError,
     ImageGenError,
     InternalError,
+    RouterStateUnavailableError,
     invalid_field,
 )
 from imagegen.gateway import Gateway
@@ -151,8 +153,14 @@ class ConsoleApi:
         deployments = [d for d in settings.deployments if viewer.may_use(d.model_name)]
         ids = [d.model_id for d in deployments]
         store = self.gateway.router.store
-        loads = await store.loads(ids)
-        cooldowns = await store.cooldowns(ids)
+        try:
+            loads = await store.loads(ids)
+            cooldowns = await store.cooldowns(ids)
+        except RedisError:
+            # As the router answers a call it cannot route: 503, never a leaked exception.
+            raise RouterStateUnavailableError(
+                "the router's shared state (Redis) is unreachable"
+            ) from None
         recent: list[dict[str, Any]] = []
         errors: dict[str, Any] = {}
         access = self.access

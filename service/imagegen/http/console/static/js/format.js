@@ -23,7 +23,8 @@ export function bucketLabel(unixSeconds, bucketSeconds) {
   if (bucketSeconds < 86400) {
     return `${date.getHours().toString().padStart(2, "0")}:00`;
   }
-  return `${date.getMonth() + 1}/${date.getDate()}`;
+  // Daily buckets are UTC days (the server aligns them on multiples of 86400 s).
+  return `${date.getUTCMonth() + 1}/${date.getUTCDate()}`;
 }
 
 export function percent(fraction) {
