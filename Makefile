@@ -73,7 +73,7 @@ test: $(VENV_STAMP) system-deps
 soak: $(VENV_STAMP)
 	$(PY) scripts/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
-## lint: lock check, buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts
+## lint: lock check, buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts, tsc on the console's JS
 lint: setup lock-check
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
@@ -81,6 +81,8 @@ lint: setup lock-check
 	$(VENV)/bin/ruff format --check service tests scripts clients/python bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	# The web console's JavaScript, type-checked against the DOM's types (no build, no output).
+	npx --no-install tsc -p service/imagegen/http/console/tsconfig.json
 
 ## breaking: the contract must stay wire- and source-compatible with the previous commit (buf FILE rules)
 breaking: $(NODE_STAMP)

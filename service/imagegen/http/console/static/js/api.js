@@ -45,6 +45,7 @@ export class Api {
   }
 
   async request(method, path, body) {
+    /** @type {RequestInit & {headers: Record<string, string>}} */
     const init = { method, headers: this.headers(), cache: "no-store", credentials: "omit" };
     if (body instanceof FormData) {
       init.body = body;

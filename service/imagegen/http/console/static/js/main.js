@@ -10,6 +10,8 @@ import * as live from "./views/live.js";
 const VIEWS = { playground, spend, keys, live };
 const api = new Api();
 const $ = (id) => document.getElementById(id);
+const keyInput = () => /** @type {HTMLInputElement} */ ($("login-key"));
+const navLinks = () => /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll("#nav a"));
 let session = null;
 let unmount = null;
 
@@ -21,7 +23,7 @@ function showLogin(error) {
   $("who").textContent = "";
   $("login").hidden = false;
   $("login-error").textContent = error || "";
-  $("login-key").focus();
+  keyInput().focus();
 }
 
 async function start() {
@@ -45,7 +47,7 @@ async function start() {
   $("signout").hidden = !api.key;
   const role = { master: "master key", key: `key ${session.alias}`, open: "no key needed" }[session.role];
   $("who").textContent = role;
-  for (const link of document.querySelectorAll("#nav a")) {
+  for (const link of navLinks()) {
     // Keys are managed with the master key only.
     link.hidden = link.dataset.view === "keys" && !session.manage_keys;
   }
@@ -56,7 +58,7 @@ function route() {
   if (!session) return;
   let name = location.hash.slice(1);
   if (!(name in VIEWS) || (name === "keys" && !session.manage_keys)) name = "playground";
-  for (const link of document.querySelectorAll("#nav a")) {
+  for (const link of navLinks()) {
     link.classList.toggle("active", link.dataset.view === name);
     if (link.dataset.view === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -74,8 +76,8 @@ function route() {
 
 $("login-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  api.remember($("login-key").value.trim());
-  $("login-key").value = "";
+  api.remember(keyInput().value.trim());
+  keyInput().value = "";
   start().catch((error) => showLogin(error.message));
 });
 $("signout").addEventListener("click", () => {

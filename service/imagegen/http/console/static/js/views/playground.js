@@ -123,6 +123,7 @@ export function mount(root, { api }) {
       if (state.mode === "edit") {
         await api.stream("/v1/images/edits", await editForm(body, partials), (...event) => call.event(...event));
       } else {
+        /** @type {Record<string, unknown>} */
         const streamed = { ...body, stream: true, response_format: "b64_json" };
         if (partials) streamed.partial_images = partials;
         await api.stream("/v1/images/generations", streamed, (...event) => call.event(...event));
