@@ -5,8 +5,9 @@ export function usd(text) {
   if (text === null || text === undefined || text === "unknown") return "unknown";
   const value = Number(text);
   if (!Number.isFinite(value)) return String(text);
-  const digits = value !== 0 && Math.abs(value) < 0.01 ? 4 : 2;
-  return `$${value.toFixed(digits)}`;
+  if (Math.abs(value) >= 1) return `$${value.toFixed(2)}`;
+  // Image prices are fractions of a cent apart: keep up to four decimals, at least two.
+  return `$${value.toFixed(4).replace(/(\.\d\d\d*?)0+$/, "$1")}`;
 }
 
 export function ms(value) {
