@@ -81,7 +81,6 @@ lint: setup lock-check
 	$(VENV)/bin/ruff format --check service tests scripts clients/python bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	# The web console's JavaScript, type-checked against the DOM's types (no build, no output).
 	npx --no-install tsc -p service/imagegen/http/console/tsconfig.json
 
 ## breaking: the contract must stay wire- and source-compatible with the previous commit (buf FILE rules)
