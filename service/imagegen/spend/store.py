@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from imagegen.keys.store import KeyStore
+from imagegen.spend.logs import LoggedRow, LogQuery
 from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
 
 
@@ -28,6 +29,9 @@ class Store(KeyStore, Protocol):
         self, group_by: GroupBy, since: float | None, key_id: str | None
     ) -> list[SpendGroup]:
         """Totals per group, largest cost first (only `key_id`'s rows when given)."""
+
+    async def logs(self, query: LogQuery) -> list[LoggedRow]:
+        """The rows `query` selects, newest first."""
 
 
 def open_store(database_url: str | None, sqlite_path: str) -> Store:
