@@ -203,12 +203,11 @@ def _check_section(
             Finding(name, "honoured", f"sets {', '.join(names) or 'nothing'} (values not shown)")
         ]
     document = {**base, "model_list": good, name: value}
+    whole: str | None = None
     try:
         settings_from_mapping(document, source=source)
     except ConfigError as exc:
         whole = _local(str(exc), source)
-    else:
-        whole = None
     if not isinstance(value, dict) or name not in _KEYED:
         if whole is not None:
             return [Finding(name, "refused", whole)]
