@@ -147,13 +147,16 @@ def _check_model(
         detail = _local(str(exc), source).replace("model_list[0]", f"model_list[{index}]", 1)
         return [Finding(where, "not served", detail)], False
     deployment = loaded.deployments[0]
-    findings = [Finding(where, "served", _served(deployment))]
+    status, detail = credentials(deployment)
+    if status in FAILING:
+        findings = [Finding(where, "not served", f"its credentials: {detail}")]
+    else:
+        findings = [Finding(where, "served", _served(deployment))]
     info = entry.get("model_info") if isinstance(entry, dict) else None
     if isinstance(info, dict):
         extra = {k: v for k, v in info.items() if k not in MODEL_INFO_USED}
         for key in check_model_info(extra, MODEL_INFO_PRICE_KEYS, f"{where}.model_info"):
             findings.append(Finding(f"{where}.model_info.{key}", "accepted", _any_info(key)))
-    status, detail = credentials(deployment)
     findings.append(Finding(f"{where} credentials", status, detail))
     return findings, status not in FAILING
 
@@ -220,7 +223,8 @@ def _check_section(
                     {**base, "model_list": good, name: {key: item}}, source=source
                 )
             except ConfigError as exc:
-                findings.append(Finding(f"{name}.{key}", "refused", _local(str(exc), source)))
+                message = _local(str(exc), source).removeprefix(f"{name}.{key}: ")
+                findings.append(Finding(f"{name}.{key}", "refused", message))
                 continue
         rule = rule_for(name, str(key))
         if rule is None or rule.verdict == "refused":
