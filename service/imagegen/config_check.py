@@ -276,6 +276,11 @@ def _azure(api_key: str | None, options: Mapping[str, Any]) -> tuple[Status, str
             f"Entra service principal {str(options.get('client_id'))[:64]!r} of tenant "
             f"{str(options.get('tenant_id'))[:64]!r} (its token is fetched at the first request)"
         )
+    if options.get("client_id"):  # alone (a service principal has its secret): user-assigned
+        return "note", (
+            f"the user-assigned managed identity {str(options['client_id'])[:64]!r}: only "
+            "the Azure host can answer (known at the first request)"
+        )
     federated = os.environ.get("AZURE_FEDERATED_TOKEN_FILE")
     if federated:
         if not Path(federated).is_file():

@@ -96,8 +96,8 @@ _STANDARD: Mapping[str, str] = {
 _OPTIONS: Mapping[str, str] = {
     "azure_ad_token": "a fixed Entra ID token",
     "tenant_id": "Entra service principal (with client_id, client_secret), via azure-identity",
-    "client_id": "Entra service principal; alone with enable_azure_ad_token_refresh: the "
-    "managed identity's client id",
+    "client_id": "Entra service principal; alone with enable_azure_ad_token_refresh: a "
+    "user-assigned managed identity",
     "client_secret": "Entra service principal secret",
     "azure_scope": "the Entra token scope (default Cognitive Services')",
     "enable_azure_ad_token_refresh": "this deployment uses DefaultAzureCredential (managed "
