@@ -197,8 +197,7 @@ class SqliteStore:
     async def update_key(self, key: KeySpec) -> bool:
         columns = [c for c in KEY_COLUMNS if c != "key_hash"]
         sql = (
-            f"UPDATE imagegen_keys SET {', '.join(f'{c} = ?' for c in columns)} "
-            "WHERE key_hash = ?"
+            f"UPDATE imagegen_keys SET {', '.join(f'{c} = ?' for c in columns)} WHERE key_hash = ?"
         )
         values = dict(zip(KEY_COLUMNS, key_values(key), strict=True))
 
