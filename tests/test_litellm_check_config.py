@@ -280,3 +280,23 @@ def test_workload_identity_and_its_missing_token_file(
     (credential,) = [f for f in bare.findings if f.where.endswith("credentials")]
     # Only an Azure host's managed identity could answer: said, not failed.
     assert credential.status == "note" and bare.ok
+
+
+def test_a_model_naming_a_guardrail_is_checked_with_the_guardrails_section() -> None:
+    report = check_config(
+        {
+            "model_list": [
+                {
+                    "model_name": "placeholder",
+                    "litellm_params": {"model": "local/placeholder"},
+                    "model_info": {"guardrails": ["no-pii"]},
+                }
+            ],
+            "guardrails": [{"guardrail_name": "no-pii", "litellm_params": {"guardrail": "pii"}}],
+        },
+        source="g.yaml",
+    )
+    assert report.ok, report.render()
+    assert [f.status for f in report.findings if f.where == "model_list[0] placeholder"] == [
+        "served"
+    ]

@@ -124,11 +124,14 @@ def _unreadable(source: str, why: str) -> ConfigReport:
 
 
 def _context(raw: Mapping[str, Any]) -> dict[str, Any]:
-    # What every partial load needs: the variables os.environ/ references may name, and the
-    # litellm_settings switch that changes what an azure/ deployment authenticates with.
+    # What every partial load needs: the variables os.environ/ references may name, the
+    # guardrails a model_info may name, and the litellm_settings switch that changes what an
+    # azure/ deployment authenticates with.
     context: dict[str, Any] = {}
     if isinstance(raw.get("environment_variables"), dict):
         context["environment_variables"] = raw["environment_variables"]
+    if isinstance(raw.get("guardrails"), list):
+        context["guardrails"] = raw["guardrails"]
     section = raw.get("litellm_settings")
     if isinstance(section, dict) and AZURE_TOKEN_REFRESH in section:
         context["litellm_settings"] = {AZURE_TOKEN_REFRESH: section[AZURE_TOKEN_REFRESH]}
