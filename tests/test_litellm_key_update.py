@@ -4,6 +4,9 @@ settings take effect on calls at once, and the change is kept in the database.""
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,9 @@ from imagegen.errors import BudgetExceededError, PermissionDeniedError
 from tests.conftest import Served, ServeFactory
 from tests.fakes.openai import OpenAIFake
 from tests.spend_helpers import MASTER, TEAM_KEY, access_config, client
+from tests.test_fleet_quota import fleet, fleet_config, pg_database, redis_url
+
+__all__ = ["pg_database", "redis_url"]  # fixtures, imported to be used here
 
 
 @pytest.fixture
@@ -142,3 +148,27 @@ async def test_config_keys_unknown_keys_and_non_master_callers_are_refused(
     async with httpx.AsyncClient(base_url=served.http_base_url) as http:
         anonymous = await http.post("/key/update", json={"key": TEAM_KEY})
         assert anonymous.status_code == 401
+
+
+async def test_an_update_on_one_replica_is_honoured_by_another_within_a_second(
+    serve: ServeFactory, openai_fake: OpenAIFake, pg_database: str, redis_url: str
+) -> None:
+    config = fleet_config(openai_fake, pg_database, redis_url, f"test:{uuid.uuid4().hex}")
+    a, b = await fleet(serve, config)
+    async with admin(a) as http:
+        made = await generated(http, key_alias="moved", models=["dall-e-2"])
+    async with client(b, made["key"]) as on_b:
+        await on_b.generate_images("a cat", model="dall-e-2", size="256x256")
+        async with admin(a) as http:
+            answer = await http.post(
+                "/key/update", json={"key": made["token"], "models": ["dall-e-3"]}
+            )
+            assert answer.status_code == 200, answer.text
+        started = time.monotonic()
+        while True:
+            try:
+                await on_b.generate_images("a cat", model="dall-e-2", size="256x256")
+            except PermissionDeniedError:
+                break
+            assert time.monotonic() - started < 1.0, "the update did not reach replica b"
+            await asyncio.sleep(0.01)
