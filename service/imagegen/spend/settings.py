@@ -136,3 +136,7 @@ def with_keys(general: AccessSettings, entries: list[KeyEntry], source: str) -> 
             )
         )
     return general.model_copy(update={"keys": tuple(keys)})
+
+
+# The keys a file's general_settings may hold (`keys` is a section of its own).
+GENERAL_SETTINGS_KEYS = tuple(name for name in AccessSettings.model_fields if name != "keys")
