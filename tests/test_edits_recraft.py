@@ -12,6 +12,7 @@ import io
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 import yaml
@@ -21,6 +22,7 @@ from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen.config import embedded_settings
 from tests.conftest import ServeFactory
 from tests.fakes.images import png_bytes, webp_bytes
 from tests.fakes.recraft import RecraftFake
@@ -409,3 +411,43 @@ async def test_recrafts_errors_on_an_edit_map_as_for_a_generation(
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     (request,) = fake.requests
     assert request.path == "/v1/images/imageToImage"
+
+
+async def test_vectorize_on_the_http_door_is_labelled_svg_not_a_raster_format(
+    serve: ServeFactory, fake: RecraftFake
+) -> None:
+    served = await serve(config(fake))
+    form = aiohttp.FormData()
+    form.add_field("model", "vectorize")
+    form.add_field("operation", "vectorize")
+    form.add_field("response_format", "b64_json")
+    form.add_field("image", png_bytes(256, 256, 6), filename="a.png", content_type="image/png")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{served.http_base_url}/v1/images/edits", data=form) as answer,
+    ):
+        assert answer.status == 200
+        body = await answer.json()
+    assert body["output_format"] == "svg"
+    assert base64.b64decode(body["data"][0]["b64_json"]).lstrip().startswith(b"<?xml")
+
+
+async def test_a_stored_svg_is_served_as_svg_and_may_run_nothing(serve: ServeFactory) -> None:
+    # The result store (response_format=url) keeps an SVG as .svg, served as image/svg+xml
+    # under a policy that lets no script in it run on the gateway's origin.
+    served = await serve(embedded_settings())
+    response = await served.stub.EditImages(
+        pb.EditImagesRequest(
+            model="placeholder",
+            images=[png_bytes(64, 48, 3)],
+            operation=pb.EDIT_OPERATION_VECTORIZE,
+            response_format=pb.RESPONSE_FORMAT_URL,
+        )
+    )
+    (image,) = response.images
+    assert image.url.endswith(".svg") or ".svg?" in image.url
+    async with aiohttp.ClientSession() as session, session.get(image.url) as got:
+        assert got.status == 200
+        assert got.headers["Content-Type"] == "image/svg+xml"
+        assert "sandbox" in got.headers["Content-Security-Policy"]
+        assert (await got.read()).startswith(b"<svg")
