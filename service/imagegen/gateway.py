@@ -62,7 +62,7 @@ from imagegen.providers.base import (
     StreamingProvider,
     check_params,
 )
-from imagegen.providers.edit_support import spec_for_edit
+from imagegen.providers.edit_support import require_operation, spec_for_edit
 from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.providers.transport import HttpTransport
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
@@ -627,8 +627,19 @@ class Gateway:
         """
         if edit is None and request.edit is not None:
             edit = request.edit.shape
+        name = self._model_name(request)
+        group = self.resolve_group(name)
+        if edit is not None:
+            # As EditImages refuses it: the operation (or the input count) the model as named
+            # does not take is the caller's field, not a precondition of some deployment.
+            capability = require_operation(self.resolve(group[0]).spec, edit.operation, name)
+            if edit.images > capability.limits.max_images:
+                raise invalid_field(
+                    "input_images",
+                    f"model {name!r} takes at most {capability.limits.max_images} input images",
+                )
         quotes = []
-        for deployment in self.resolve_group(self._model_name(request)):
+        for deployment in group:
             resolved = self.resolve(deployment)
             spec = resolved.spec
             if edit is not None:

@@ -9,9 +9,11 @@ from google.protobuf import json_format
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import key_admin_pb2 as kpb
 from imagegen.errors import invalid_field
+from imagegen.images.operations import EditShape
 from imagegen.keys.model import BudgetPeriod, KeySpec
 from imagegen.pricing.quote import Quote
 from imagegen.server.convert import _integral
+from imagegen.server.edits import OPERATIONS
 from imagegen.spend.rows import GroupBy, SpendGroup
 from imagegen.types import ImageRequest
 
@@ -27,6 +29,21 @@ _PERIODS: dict[kpb.BudgetPeriod.ValueType, BudgetPeriod | None] = {
     kpb.BUDGET_PERIOD_MONTHLY: "monthly",
 }
 _PERIOD_ENUM = {value: key for key, value in _PERIODS.items()}
+
+
+def estimate_edit(message: pb.EstimateCostRequest) -> EditShape | None:
+    """The edit to price (None: a generation): its operation and how many inputs it takes."""
+    if not message.HasField("operation"):
+        if message.HasField("input_images"):
+            raise invalid_field("input_images", "input_images prices an edit: set operation too")
+        return None
+    operation = OPERATIONS.get(message.operation)
+    if operation is None:
+        raise invalid_field("operation", f"unknown operation {message.operation}")
+    images = message.input_images if message.HasField("input_images") else 1
+    if images < 1:
+        raise invalid_field("input_images", "an edit takes at least one input image")
+    return EditShape(operation, images)
 
 
 def estimate_request(message: pb.EstimateCostRequest) -> ImageRequest:
@@ -57,6 +74,7 @@ def quote_to_proto(quote: Quote) -> pb.EstimateCostResponse:
         model_id=quote.model_id,
         provider=quote.provider,
         n=quote.n,
+        operation=quote.operation or "",
     )
 
 

@@ -819,7 +819,25 @@ export interface EstimateCostRequest {
   /** Style for models that take one. */
   style: string;
   /** Provider-specific parameters, checked as GenerateImages checks them. */
-  providerParams: { [key: string]: any } | undefined;
+  providerParams:
+    | { [key: string]: any }
+    | undefined;
+  /**
+   * Price an edit (EditImages) of this operation instead of a generation.
+   * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+   * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+   * checks it: the model must serve the operation and take input_images
+   * inputs. An edit may be priced otherwise than the model's generations (its
+   * operation's price row).
+   */
+  operation?:
+    | EditOperation
+    | undefined;
+  /**
+   * How many input images the edit carries (EditImages images). Unset means 1.
+   * Only with operation.
+   */
+  inputImages?: number | undefined;
 }
 
 /** The pre-flight price of a request. */
@@ -842,6 +860,11 @@ export interface EstimateCostResponse {
   provider: string;
   /** How many images were priced. */
   n: number;
+  /**
+   * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+   * a generation.
+   */
+  operation: string;
 }
 
 /** Asks for spend totals. */
@@ -4855,7 +4878,16 @@ export const ModelInfo: MessageFns<ModelInfo> = {
 };
 
 function createBaseEstimateCostRequest(): EstimateCostRequest {
-  return { model: "", n: undefined, size: "", quality: "", style: "", providerParams: undefined };
+  return {
+    model: "",
+    n: undefined,
+    size: "",
+    quality: "",
+    style: "",
+    providerParams: undefined,
+    operation: undefined,
+    inputImages: undefined,
+  };
 }
 
 export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
@@ -4877,6 +4909,12 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
     }
     if (message.providerParams !== undefined) {
       Struct.encode(Struct.wrap(message.providerParams), writer.uint32(50).fork()).join();
+    }
+    if (message.operation !== undefined) {
+      writer.uint32(56).int32(message.operation);
+    }
+    if (message.inputImages !== undefined) {
+      writer.uint32(64).int32(message.inputImages);
     }
     return writer;
   },
@@ -4942,6 +4980,22 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
             message.providerParams = Struct.unwrap(Struct.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.operation = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.inputImages = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4966,6 +5020,12 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
         : isObject(object.provider_params)
         ? object.provider_params
         : undefined,
+      operation: isSet(object.operation) ? editOperationFromJSON(object.operation) : undefined,
+      inputImages: isSet(object.inputImages)
+        ? globalThis.Number(object.inputImages)
+        : isSet(object.input_images)
+        ? globalThis.Number(object.input_images)
+        : undefined,
     };
   },
 
@@ -4989,6 +5049,12 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
     if (message.providerParams !== undefined) {
       obj.providerParams = message.providerParams;
     }
+    if (message.operation !== undefined) {
+      obj.operation = editOperationToJSON(message.operation);
+    }
+    if (message.inputImages !== undefined) {
+      obj.inputImages = Math.round(message.inputImages);
+    }
     return obj;
   },
 
@@ -5003,12 +5069,14 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
     message.quality = object.quality ?? "";
     message.style = object.style ?? "";
     message.providerParams = object.providerParams ?? undefined;
+    message.operation = object.operation ?? undefined;
+    message.inputImages = object.inputImages ?? undefined;
     return message;
   },
 };
 
 function createBaseEstimateCostResponse(): EstimateCostResponse {
-  return { cost: "", currency: "", basis: "", perImageCost: "", modelId: "", provider: "", n: 0 };
+  return { cost: "", currency: "", basis: "", perImageCost: "", modelId: "", provider: "", n: 0, operation: "" };
 }
 
 export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
@@ -5033,6 +5101,9 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
     }
     if (message.n !== 0) {
       writer.uint32(56).int32(message.n);
+    }
+    if (message.operation !== "") {
+      writer.uint32(66).string(message.operation);
     }
     return writer;
   },
@@ -5106,6 +5177,14 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
             message.n = reader.int32();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5135,6 +5214,7 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
         : "",
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       n: isSet(object.n) ? globalThis.Number(object.n) : 0,
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
     };
   },
 
@@ -5161,6 +5241,9 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
     if (message.n !== 0) {
       obj.n = Math.round(message.n);
     }
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
     return obj;
   },
 
@@ -5176,6 +5259,7 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
     message.modelId = object.modelId ?? "";
     message.provider = object.provider ?? "";
     message.n = object.n ?? 0;
+    message.operation = object.operation ?? "";
     return message;
   },
 };
