@@ -311,7 +311,7 @@ class ImageGenClient:
     def query_spend(
         self, group_by: str, *, since: float | None = None, timeout: float | None = 30.0
     ) -> list[pb.SpendGroup]:
-        """Spend totals by "key", "model", "user" or "tag" since a Unix time."""
+        """Spend totals by "key", "model", "user", "tag" or "operation" since a Unix time."""
         response = self._unary(self._stub.QuerySpend, spend_request(group_by, since), timeout)
         return list(response.groups)
 
@@ -542,7 +542,7 @@ class AsyncImageGenClient:
     async def query_spend(
         self, group_by: str, *, since: float | None = None, timeout: float | None = 30.0
     ) -> list[pb.SpendGroup]:
-        """Spend totals by "key", "model", "user" or "tag" since a Unix time."""
+        """Spend totals by "key", "model", "user", "tag" or "operation" since a Unix time."""
         request = spend_request(group_by, since)
         return list((await self._unary(self._stub.QuerySpend, request, timeout)).groups)
 

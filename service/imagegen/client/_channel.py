@@ -74,9 +74,10 @@ def spend_request(group_by: str, since: float | None) -> pb.QuerySpendRequest:
         "model": pb.SPEND_GROUP_BY_MODEL,
         "user": pb.SPEND_GROUP_BY_USER,
         "tag": pb.SPEND_GROUP_BY_TAG,
+        "operation": pb.SPEND_GROUP_BY_OPERATION,
     }
     if group_by not in values:
-        raise ValueError("group_by must be key, model, user or tag")
+        raise ValueError("group_by must be key, model, user, tag or operation")
     request = pb.QuerySpendRequest(group_by=values[group_by])
     if since is not None:
         request.since.FromNanoseconds(int(since * 1e9))

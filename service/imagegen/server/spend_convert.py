@@ -22,6 +22,7 @@ _GROUP_BY: dict[pb.SpendGroupBy.ValueType, GroupBy] = {
     pb.SPEND_GROUP_BY_MODEL: "model",
     pb.SPEND_GROUP_BY_USER: "user",
     pb.SPEND_GROUP_BY_TAG: "tag",
+    pb.SPEND_GROUP_BY_OPERATION: "operation",
 }
 _PERIODS: dict[kpb.BudgetPeriod.ValueType, BudgetPeriod | None] = {
     kpb.BUDGET_PERIOD_UNSPECIFIED: None,
@@ -81,7 +82,7 @@ def quote_to_proto(quote: Quote) -> pb.EstimateCostResponse:
 def group_by_from(value: pb.SpendGroupBy.ValueType) -> GroupBy:
     group_by = _GROUP_BY.get(value)
     if group_by is None:
-        raise invalid_field("group_by", "group_by must be KEY, MODEL, USER or TAG")
+        raise invalid_field("group_by", "group_by must be KEY, MODEL, USER, TAG or OPERATION")
     return group_by
 
 
@@ -95,6 +96,8 @@ def groups_to_proto(groups: list[SpendGroup]) -> pb.QuerySpendResponse:
                 images=g.images,
                 cost=str(g.cost),
                 unknown_cost_count=g.unknown_cost_count,
+                input_images=g.input_images,
+                input_bytes=g.input_bytes,
             )
             for g in groups
         ]

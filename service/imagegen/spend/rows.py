@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-GroupBy = Literal["key", "model", "user", "tag"]
-GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "user", "tag")
+GroupBy = Literal["key", "model", "user", "tag", "operation"]
+GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "user", "tag", "operation")
+#: The operation column of a generation (an edit's is its operation's name, "inpaint"...).
+GENERATE = "generate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,12 @@ class SpendRow:
     latency_ms: float
     attempts: int
     prompt: str | None = None
+    operation: str = GENERATE
+    """"generate", or the edit's operation ("edit", "inpaint", "vectorize"...)."""
+    input_images: int = 0
+    """How many input images the edit carried (0 for a generation)."""
+    input_bytes: int = 0
+    """Their total encoded size, mask included: a size, never the images or their digests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +62,5 @@ class SpendGroup:
     images: int
     cost: Decimal
     unknown_cost_count: int
+    input_images: int = 0
+    input_bytes: int = 0

@@ -33,7 +33,9 @@ _SCHEMA = (
     door TEXT NOT NULL, n INTEGER NOT NULL, images INTEGER NOT NULL, size TEXT NOT NULL,
     quality TEXT NOT NULL, status TEXT NOT NULL, cost NUMERIC, charged NUMERIC NOT NULL,
     input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
-    latency_ms DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL, prompt TEXT)""",
+    latency_ms DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL, prompt TEXT,
+    operation TEXT NOT NULL DEFAULT 'generate', input_images INTEGER NOT NULL DEFAULT 0,
+    input_bytes BIGINT NOT NULL DEFAULT 0)""",
     "CREATE INDEX IF NOT EXISTS imagegen_spend_key_time ON imagegen_spend (key_id, time)",
     "CREATE INDEX IF NOT EXISTS imagegen_spend_time ON imagegen_spend (time)",
     """CREATE TABLE IF NOT EXISTS imagegen_keys (
@@ -45,6 +47,15 @@ _SCHEMA = (
     *(
         f"ALTER TABLE imagegen_keys ADD COLUMN IF NOT EXISTS {name} {kind}"
         for name, kind in ADDED_KEY_COLUMNS
+    ),
+    # A spend table made before these columns gets them (schema.ADDED_SPEND_COLUMN_NAMES).
+    *(
+        f"ALTER TABLE imagegen_spend ADD COLUMN IF NOT EXISTS {name} {kind}"
+        for name, kind in (
+            ("operation", "TEXT NOT NULL DEFAULT 'generate'"),
+            ("input_images", "INTEGER NOT NULL DEFAULT 0"),
+            ("input_bytes", "BIGINT NOT NULL DEFAULT 0"),
+        )
     ),
 )
 
@@ -125,7 +136,8 @@ class PostgresStore:
         sql = (
             f"SELECT {group}, COUNT(*), COUNT(*) FILTER (WHERE status <> 'OK'), "
             "COALESCE(SUM(images), 0), COALESCE(SUM(cost), 0), "
-            "COUNT(*) FILTER (WHERE cost IS NULL) "
+            "COUNT(*) FILTER (WHERE cost IS NULL), "
+            "COALESCE(SUM(input_images), 0), COALESCE(SUM(input_bytes), 0) "
             f"FROM {source} WHERE {' AND '.join(where)} GROUP BY {group}"
         )
         async with self._lock:
@@ -134,8 +146,17 @@ class PostgresStore:
                 cursor = await self._db().execute(sql, params)
                 fetched = await cursor.fetchall()
         groups = [
-            SpendGroup(str(g), int(str(r)), int(str(e)), int(str(i)), Decimal(str(c)), int(str(u)))
-            for g, r, e, i, c, u in fetched
+            SpendGroup(
+                str(g),
+                int(str(r)),
+                int(str(e)),
+                int(str(i)),
+                Decimal(str(c)),
+                int(str(u)),
+                int(str(n)),
+                int(str(b)),
+            )
+            for g, r, e, i, c, u, n, b in fetched
         ]
         return sorted(groups, key=lambda g: (-g.cost, g.group))
 

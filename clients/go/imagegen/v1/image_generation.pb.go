@@ -103,6 +103,9 @@ const (
 	SpendGroupBy_SPEND_GROUP_BY_USER SpendGroupBy = 3
 	// By tag (request tags and the key's tags); untagged calls are left out.
 	SpendGroupBy_SPEND_GROUP_BY_TAG SpendGroupBy = 4
+	// By what the call did: "generate", or the edit operation ("edit",
+	// "inpaint", "vectorize"...).
+	SpendGroupBy_SPEND_GROUP_BY_OPERATION SpendGroupBy = 5
 )
 
 // Enum value maps for SpendGroupBy.
@@ -113,6 +116,7 @@ var (
 		2: "SPEND_GROUP_BY_MODEL",
 		3: "SPEND_GROUP_BY_USER",
 		4: "SPEND_GROUP_BY_TAG",
+		5: "SPEND_GROUP_BY_OPERATION",
 	}
 	SpendGroupBy_value = map[string]int32{
 		"SPEND_GROUP_BY_UNSPECIFIED": 0,
@@ -120,6 +124,7 @@ var (
 		"SPEND_GROUP_BY_MODEL":       2,
 		"SPEND_GROUP_BY_USER":        3,
 		"SPEND_GROUP_BY_TAG":         4,
+		"SPEND_GROUP_BY_OPERATION":   5,
 	}
 )
 
@@ -2684,7 +2689,7 @@ func (x *QuerySpendResponse) GetGroups() []*SpendGroup {
 // The totals of one group of spend rows.
 type SpendGroup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The key alias, model name, user or tag.
+	// The key alias, model name, user, tag or operation.
 	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	// How many requests.
 	Requests int64 `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
@@ -2696,8 +2701,12 @@ type SpendGroup struct {
 	Cost string `protobuf:"bytes,5,opt,name=cost,proto3" json:"cost,omitempty"`
 	// How many requests have an unknown cost (not included in cost).
 	UnknownCostCount int64 `protobuf:"varint,6,opt,name=unknown_cost_count,json=unknownCostCount,proto3" json:"unknown_cost_count,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How many input images the group's edits carried (0 for generations).
+	InputImages int64 `protobuf:"varint,7,opt,name=input_images,json=inputImages,proto3" json:"input_images,omitempty"`
+	// The total encoded size of those inputs (masks included), in bytes.
+	InputBytes    int64 `protobuf:"varint,8,opt,name=input_bytes,json=inputBytes,proto3" json:"input_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SpendGroup) Reset() {
@@ -2768,6 +2777,20 @@ func (x *SpendGroup) GetCost() string {
 func (x *SpendGroup) GetUnknownCostCount() int64 {
 	if x != nil {
 		return x.UnknownCostCount
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetInputImages() int64 {
+	if x != nil {
+		return x.InputImages
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetInputBytes() int64 {
+	if x != nil {
+		return x.InputBytes
 	}
 	return 0
 }
@@ -3861,7 +3884,7 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\bgroup_by\x18\x01 \x01(\x0e2\x19.imagegen.v1.SpendGroupByB\x04\xe2A\x01\x02R\agroupBy\x126\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x01R\x05since\"E\n" +
 	"\x12QuerySpendResponse\x12/\n" +
-	"\x06groups\x18\x01 \x03(\v2\x17.imagegen.v1.SpendGroupR\x06groups\"\xb0\x01\n" +
+	"\x06groups\x18\x01 \x03(\v2\x17.imagegen.v1.SpendGroupR\x06groups\"\xf4\x01\n" +
 	"\n" +
 	"SpendGroup\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1a\n" +
@@ -3869,7 +3892,10 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x06errors\x18\x03 \x01(\x03R\x06errors\x12\x16\n" +
 	"\x06images\x18\x04 \x01(\x03R\x06images\x12\x12\n" +
 	"\x04cost\x18\x05 \x01(\tR\x04cost\x12,\n" +
-	"\x12unknown_cost_count\x18\x06 \x01(\x03R\x10unknownCostCount\"\x7f\n" +
+	"\x12unknown_cost_count\x18\x06 \x01(\x03R\x10unknownCostCount\x12!\n" +
+	"\finput_images\x18\a \x01(\x03R\vinputImages\x12\x1f\n" +
+	"\vinput_bytes\x18\b \x01(\x03R\n" +
+	"inputBytes\"\x7f\n" +
 	"\x11OutpaintExtension\x12\x18\n" +
 	"\x04left\x18\x01 \x01(\x05B\x04\xe2A\x01\x01R\x04left\x12\x16\n" +
 	"\x03top\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\x03top\x12\x1a\n" +
@@ -3956,13 +3982,14 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x0eResponseFormat\x12\x1f\n" +
 	"\x1bRESPONSE_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RESPONSE_FORMAT_URL\x10\x01\x12\x1c\n" +
-	"\x18RESPONSE_FORMAT_B64_JSON\x10\x02*\x91\x01\n" +
+	"\x18RESPONSE_FORMAT_B64_JSON\x10\x02*\xaf\x01\n" +
 	"\fSpendGroupBy\x12\x1e\n" +
 	"\x1aSPEND_GROUP_BY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SPEND_GROUP_BY_KEY\x10\x01\x12\x18\n" +
 	"\x14SPEND_GROUP_BY_MODEL\x10\x02\x12\x17\n" +
 	"\x13SPEND_GROUP_BY_USER\x10\x03\x12\x16\n" +
-	"\x12SPEND_GROUP_BY_TAG\x10\x04*\xc0\x02\n" +
+	"\x12SPEND_GROUP_BY_TAG\x10\x04\x12\x1c\n" +
+	"\x18SPEND_GROUP_BY_OPERATION\x10\x05*\xc0\x02\n" +
 	"\rEditOperation\x12\x1e\n" +
 	"\x1aEDIT_OPERATION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13EDIT_OPERATION_EDIT\x10\x01\x12\x1a\n" +

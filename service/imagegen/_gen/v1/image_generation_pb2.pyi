@@ -75,6 +75,10 @@ class _SpendGroupByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SpendGro
     """By the request's user field ("" when unset)."""
     SPEND_GROUP_BY_TAG: _SpendGroupBy.ValueType  # 4
     """By tag (request tags and the key's tags); untagged calls are left out."""
+    SPEND_GROUP_BY_OPERATION: _SpendGroupBy.ValueType  # 5
+    """By what the call did: "generate", or the edit operation ("edit",
+    "inpaint", "vectorize"...).
+    """
 
 class SpendGroupBy(_SpendGroupBy, metaclass=_SpendGroupByEnumTypeWrapper):
     """How QuerySpend groups the spend log."""
@@ -89,6 +93,10 @@ SPEND_GROUP_BY_USER: SpendGroupBy.ValueType  # 3
 """By the request's user field ("" when unset)."""
 SPEND_GROUP_BY_TAG: SpendGroupBy.ValueType  # 4
 """By tag (request tags and the key's tags); untagged calls are left out."""
+SPEND_GROUP_BY_OPERATION: SpendGroupBy.ValueType  # 5
+"""By what the call did: "generate", or the edit operation ("edit",
+"inpaint", "vectorize"...).
+"""
 Global___SpendGroupBy: _TypeAlias = SpendGroupBy  # noqa: Y015
 
 class _EditOperation:
@@ -1457,8 +1465,10 @@ class SpendGroup(_message.Message):
     IMAGES_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
     UNKNOWN_COST_COUNT_FIELD_NUMBER: _builtins.int
+    INPUT_IMAGES_FIELD_NUMBER: _builtins.int
+    INPUT_BYTES_FIELD_NUMBER: _builtins.int
     group: _builtins.str
-    """The key alias, model name, user or tag."""
+    """The key alias, model name, user, tag or operation."""
     requests: _builtins.int
     """How many requests."""
     errors: _builtins.int
@@ -1469,6 +1479,10 @@ class SpendGroup(_message.Message):
     """The summed known cost in USD as a decimal string."""
     unknown_cost_count: _builtins.int
     """How many requests have an unknown cost (not included in cost)."""
+    input_images: _builtins.int
+    """How many input images the group's edits carried (0 for generations)."""
+    input_bytes: _builtins.int
+    """The total encoded size of those inputs (masks included), in bytes."""
     def __init__(
         self,
         *,
@@ -1478,10 +1492,12 @@ class SpendGroup(_message.Message):
         images: _builtins.int = ...,
         cost: _builtins.str = ...,
         unknown_cost_count: _builtins.int = ...,
+        input_images: _builtins.int = ...,
+        input_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "errors", b"errors", "group", b"group", "images", b"images", "requests", b"requests", "unknown_cost_count", b"unknown_cost_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "errors", b"errors", "group", b"group", "images", b"images", "input_bytes", b"input_bytes", "input_images", b"input_images", "requests", b"requests", "unknown_cost_count", b"unknown_cost_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

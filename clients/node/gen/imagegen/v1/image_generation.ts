@@ -98,6 +98,11 @@ export enum SpendGroupBy {
   SPEND_GROUP_BY_USER = 3,
   /** SPEND_GROUP_BY_TAG - By tag (request tags and the key's tags); untagged calls are left out. */
   SPEND_GROUP_BY_TAG = 4,
+  /**
+   * SPEND_GROUP_BY_OPERATION - By what the call did: "generate", or the edit operation ("edit",
+   * "inpaint", "vectorize"...).
+   */
+  SPEND_GROUP_BY_OPERATION = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -118,6 +123,9 @@ export function spendGroupByFromJSON(object: any): SpendGroupBy {
     case 4:
     case "SPEND_GROUP_BY_TAG":
       return SpendGroupBy.SPEND_GROUP_BY_TAG;
+    case 5:
+    case "SPEND_GROUP_BY_OPERATION":
+      return SpendGroupBy.SPEND_GROUP_BY_OPERATION;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -137,6 +145,8 @@ export function spendGroupByToJSON(object: SpendGroupBy): string {
       return "SPEND_GROUP_BY_USER";
     case SpendGroupBy.SPEND_GROUP_BY_TAG:
       return "SPEND_GROUP_BY_TAG";
+    case SpendGroupBy.SPEND_GROUP_BY_OPERATION:
+      return "SPEND_GROUP_BY_OPERATION";
     case SpendGroupBy.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -883,7 +893,7 @@ export interface QuerySpendResponse {
 
 /** The totals of one group of spend rows. */
 export interface SpendGroup {
-  /** The key alias, model name, user or tag. */
+  /** The key alias, model name, user, tag or operation. */
   group: string;
   /** How many requests. */
   requests: number;
@@ -895,6 +905,10 @@ export interface SpendGroup {
   cost: string;
   /** How many requests have an unknown cost (not included in cost). */
   unknownCostCount: number;
+  /** How many input images the group's edits carried (0 for generations). */
+  inputImages: number;
+  /** The total encoded size of those inputs (masks included), in bytes. */
+  inputBytes: number;
 }
 
 /**
@@ -5423,7 +5437,7 @@ export const QuerySpendResponse: MessageFns<QuerySpendResponse> = {
 };
 
 function createBaseSpendGroup(): SpendGroup {
-  return { group: "", requests: 0, errors: 0, images: 0, cost: "", unknownCostCount: 0 };
+  return { group: "", requests: 0, errors: 0, images: 0, cost: "", unknownCostCount: 0, inputImages: 0, inputBytes: 0 };
 }
 
 export const SpendGroup: MessageFns<SpendGroup> = {
@@ -5445,6 +5459,12 @@ export const SpendGroup: MessageFns<SpendGroup> = {
     }
     if (message.unknownCostCount !== 0) {
       writer.uint32(48).int64(message.unknownCostCount);
+    }
+    if (message.inputImages !== 0) {
+      writer.uint32(56).int64(message.inputImages);
+    }
+    if (message.inputBytes !== 0) {
+      writer.uint32(64).int64(message.inputBytes);
     }
     return writer;
   },
@@ -5510,6 +5530,22 @@ export const SpendGroup: MessageFns<SpendGroup> = {
             message.unknownCostCount = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.inputImages = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.inputBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5534,6 +5570,16 @@ export const SpendGroup: MessageFns<SpendGroup> = {
         : isSet(object.unknown_cost_count)
         ? globalThis.Number(object.unknown_cost_count)
         : 0,
+      inputImages: isSet(object.inputImages)
+        ? globalThis.Number(object.inputImages)
+        : isSet(object.input_images)
+        ? globalThis.Number(object.input_images)
+        : 0,
+      inputBytes: isSet(object.inputBytes)
+        ? globalThis.Number(object.inputBytes)
+        : isSet(object.input_bytes)
+        ? globalThis.Number(object.input_bytes)
+        : 0,
     };
   },
 
@@ -5557,6 +5603,12 @@ export const SpendGroup: MessageFns<SpendGroup> = {
     if (message.unknownCostCount !== 0) {
       obj.unknownCostCount = Math.round(message.unknownCostCount);
     }
+    if (message.inputImages !== 0) {
+      obj.inputImages = Math.round(message.inputImages);
+    }
+    if (message.inputBytes !== 0) {
+      obj.inputBytes = Math.round(message.inputBytes);
+    }
     return obj;
   },
 
@@ -5571,6 +5623,8 @@ export const SpendGroup: MessageFns<SpendGroup> = {
     message.images = object.images ?? 0;
     message.cost = object.cost ?? "";
     message.unknownCostCount = object.unknownCostCount ?? 0;
+    message.inputImages = object.inputImages ?? 0;
+    message.inputBytes = object.inputBytes ?? 0;
     return message;
   },
 };
