@@ -167,11 +167,13 @@ const (
 	EditOperation_EDIT_OPERATION_UNSPECIFIED EditOperation = 0
 	// Change the images as the prompt says; several images are references to
 	// combine. With a mask, only the masked area of the first image changes.
-	// Offered by GPT image models, Gemini image models and the placeholder.
+	// Offered by GPT image models, Gemini image models, Recraft (image to
+	// image: provider_params.strength required), Xinference and the placeholder.
 	EditOperation_EDIT_OPERATION_EDIT EditOperation = 1
 	// Regenerate the masked area of the first image from the prompt. Needs a
-	// mask. Offered by GPT image models (as an edit with a mask), Recraft,
-	// Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+	// mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+	// Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+	// placeholder.
 	EditOperation_EDIT_OPERATION_INPAINT EditOperation = 2
 	// Extend the canvas of the first image by the sides given in outpaint and
 	// fill the new area. Offered by Bedrock Titan/Nova and Stability, Vertex

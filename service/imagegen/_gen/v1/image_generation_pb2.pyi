@@ -110,12 +110,14 @@ class _EditOperationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EditOpe
     EDIT_OPERATION_EDIT: _EditOperation.ValueType  # 1
     """Change the images as the prompt says; several images are references to
     combine. With a mask, only the masked area of the first image changes.
-    Offered by GPT image models, Gemini image models and the placeholder.
+    Offered by GPT image models, Gemini image models, Recraft (image to
+    image: provider_params.strength required), Xinference and the placeholder.
     """
     EDIT_OPERATION_INPAINT: _EditOperation.ValueType  # 2
     """Regenerate the masked area of the first image from the prompt. Needs a
-    mask. Offered by GPT image models (as an edit with a mask), Recraft,
-    Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+    mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+    Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+    placeholder.
     """
     EDIT_OPERATION_OUTPAINT: _EditOperation.ValueType  # 3
     """Extend the canvas of the first image by the sides given in outpaint and
@@ -158,12 +160,14 @@ EDIT_OPERATION_UNSPECIFIED: EditOperation.ValueType  # 0
 EDIT_OPERATION_EDIT: EditOperation.ValueType  # 1
 """Change the images as the prompt says; several images are references to
 combine. With a mask, only the masked area of the first image changes.
-Offered by GPT image models, Gemini image models and the placeholder.
+Offered by GPT image models, Gemini image models, Recraft (image to
+image: provider_params.strength required), Xinference and the placeholder.
 """
 EDIT_OPERATION_INPAINT: EditOperation.ValueType  # 2
 """Regenerate the masked area of the first image from the prompt. Needs a
-mask. Offered by GPT image models (as an edit with a mask), Recraft,
-Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+placeholder.
 """
 EDIT_OPERATION_OUTPAINT: EditOperation.ValueType  # 3
 """Extend the canvas of the first image by the sides given in outpaint and
