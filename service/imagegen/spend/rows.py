@@ -10,6 +10,10 @@ GroupBy = Literal["key", "model", "user", "tag", "operation"]
 GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "user", "tag", "operation")
 #: The operation column of a generation (an edit's is its operation's name, "inpaint"...).
 GENERATE = "generate"
+# What the stores can group by: the public groupings, and the deployment that served a row
+# (the console's per-deployment error rates).
+Grouping = GroupBy | Literal["deployment"]
+RowOrder = Literal["cost", "time"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +68,17 @@ class SpendGroup:
     unknown_cost_count: int
     input_images: int = 0
     input_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpendBucket:
+    """Totals of one group's rows in one time bucket (the spend query, over time)."""
+
+    start: float
+    """Unix time the bucket starts (a multiple of the bucket's length)."""
+    group: str
+    requests: int
+    errors: int
+    images: int
+    cost: Decimal
+    unknown_cost_count: int

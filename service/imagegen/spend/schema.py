@@ -64,6 +64,7 @@ GROUP_COLUMNS = {
     "model": "model_group",
     "user": "user_id",
     "operation": "operation",
+    "deployment": "deployment",
 }
 
 
@@ -95,6 +96,41 @@ def spend_values(row: SpendRow, decimal: type[Any] = str) -> tuple[Any, ...]:
         row.operation,
         row.input_images,
         row.input_bytes,
+    )
+
+
+def spend_row_from(values: Sequence[Any]) -> SpendRow:
+    """A row read back (columns in SPEND_COLUMNS order); decimals from text or NUMERIC."""
+    record = dict(zip(SPEND_COLUMNS, values, strict=True))
+    tags = record["tags"]
+    cost = record["cost"]
+    return SpendRow(
+        time=float(record["time"]),
+        request_id=record["request_id"],
+        key_id=record["key_id"],
+        key_alias=record["key_alias"],
+        user=record["user_id"],
+        # SQLite keeps the JSON text; PostgreSQL's JSONB comes back decoded.
+        tags=tuple(json.loads(tags) if isinstance(tags, str) else tags),
+        model_group=record["model_group"],
+        deployment=record["deployment"],
+        provider=record["provider"],
+        door=record["door"],
+        n=int(record["n"]),
+        images=int(record["images"]),
+        size=record["size"],
+        quality=record["quality"],
+        status=record["status"],
+        cost=None if cost is None else Decimal(str(cost)),
+        charged=Decimal(str(record["charged"])),
+        input_tokens=int(record["input_tokens"]),
+        output_tokens=int(record["output_tokens"]),
+        latency_ms=float(record["latency_ms"]),
+        attempts=int(record["attempts"]),
+        prompt=record["prompt"],
+        operation=str(record["operation"]),
+        input_images=int(record["input_images"]),
+        input_bytes=int(record["input_bytes"]),
     )
 
 
