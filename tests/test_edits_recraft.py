@@ -451,3 +451,21 @@ async def test_a_stored_svg_is_served_as_svg_and_may_run_nothing(serve: ServeFac
         assert got.headers["Content-Type"] == "image/svg+xml"
         assert "sandbox" in got.headers["Content-Security-Policy"]
         assert (await got.read()).startswith(b"<svg")
+
+
+async def test_list_models_says_which_operations_each_recraft_model_serves(
+    serve: ServeFactory, fake: RecraftFake
+) -> None:
+    served = await serve(config(fake))
+    listed = await served.stub.ListModels(pb.ListModelsRequest())
+    models = {m.name: m for m in listed.models}
+    assert set(models["recraftv3"].edit_operations) == {
+        pb.EDIT_OPERATION_EDIT,
+        pb.EDIT_OPERATION_INPAINT,
+        pb.EDIT_OPERATION_REPLACE_BACKGROUND,
+    }
+    assert list(models["recraftv4_1"].edit_operations) == [pb.EDIT_OPERATION_EDIT]
+    assert list(models["vectorize"].edit_operations) == [pb.EDIT_OPERATION_VECTORIZE]
+    assert list(models["crisp-upscale"].edit_operations) == [pb.EDIT_OPERATION_UPSCALE]
+    assert models["recraftv3"].max_input_images == 1
+    assert models["vectorize"].price_basis == "per_image"
