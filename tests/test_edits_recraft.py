@@ -174,6 +174,7 @@ async def test_inpaint_mask_is_white_exactly_where_the_caller_made_it_transparen
     with Image.open(io.BytesIO(edit.files["mask"])) as mask:
         assert mask.mode == "L"
         pixels = mask.load()
+        assert pixels is not None
         white = {(x, y) for y in range(260) for x in range(300) if pixels[x, y] == 255}
         others = {pixels[x, y] for y in range(260) for x in range(300)} - {0, 255}
     # Exactly the transparent box: the half-transparent rim is kept (black), no grey survives.

@@ -135,6 +135,7 @@ async def test_inpainting_sends_the_mask_white_exactly_where_the_caller_made_it_
     assert files[0][1] == image
     with Image.open(io.BytesIO(files[1][1])) as mask:
         pixels = mask.convert("L").load()
+        assert pixels is not None
         white = {(x, y) for y in range(72) for x in range(80) if pixels[x, y] == 255}
         values = {pixels[x, y] for y in range(72) for x in range(80)}
     # Alpha 1 (almost transparent) is kept: only fully transparent pixels are repainted.

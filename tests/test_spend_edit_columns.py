@@ -222,7 +222,7 @@ async def test_a_postgres_spend_log_from_before_the_columns_gets_them_at_open(
 ) -> None:
     with psycopg.connect(pg_database, autocommit=True) as db:
         db.execute(OLD_POSTGRES_SPEND)
-        values = list(OLD_ROW)
+        values: list[object] = list(OLD_ROW)
         values[16] = Decimal(0)
         values[15] = Decimal(0)
         db.execute(
