@@ -8,6 +8,7 @@ them; Recraft's `credits` are the cost (tests/test_edits_recraft.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -31,7 +32,15 @@ from tests.fakes.recraft import RecraftFake
 RECRAFT_KEY = "recraft-test-key"
 MASTER = "sk-master-key-for-tests-0123456789"
 TEAM_KEY = "ig-team-key-for-tests-0123456789"
-RECRAFT_MODELS = ("recraftv3", "recraftv3_vector", "recraftv4_1", "vectorize", "crisp-upscale")
+RECRAFT_MODELS = (
+    "recraftv3",
+    "recraftv3_vector",
+    "recraftv4_1",
+    "vectorize",
+    "crisp-upscale",
+    "erase-region",
+    "remove-background",
+)
 
 
 @pytest.fixture
@@ -272,3 +281,26 @@ async def test_a_budget_reserves_an_edit_by_its_edit_quote(
         )
     assert unpriced.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert len(recraft.requests) == 1
+
+
+async def test_the_python_client_quotes_an_edit_by_operation_name(
+    serve: ServeFactory, recraft: RecraftFake
+) -> None:
+    from imagegen.client import AsyncImageGenClient, ImageGenClient
+    from imagegen.errors import InvalidRequestError
+
+    served = await serve(config(recraft))
+    async with AsyncImageGenClient(served.address) as client:
+        quote = await client.estimate_cost("erase-region", operation="erase", input_images=1)
+        generation = await client.estimate_cost("recraftv4_1")
+    assert (quote.cost, quote.operation) == ("0.002", "erase")
+    assert (generation.cost, generation.operation) == ("0.035", "")
+
+    def blocking() -> str:
+        with ImageGenClient(served.address) as sync:
+            return sync.estimate_cost("remove-background", operation="remove_background").cost
+
+    assert await asyncio.to_thread(blocking) == "0.010"
+    with pytest.raises(InvalidRequestError):
+        async with AsyncImageGenClient(served.address) as client:
+            await client.estimate_cost("vectorize", operation="sharpen")

@@ -301,10 +301,13 @@ class ImageGenClient:
         size: str | None = None,
         quality: str | None = None,
         style: str | None = None,
+        operation: str | None = None,
+        input_images: int | None = None,
         timeout: float | None = 30.0,
     ) -> pb.EstimateCostResponse:
-        """The gateway's pre-flight price of such a request (nothing is generated)."""
-        request = estimate_request(model, n, size, quality, style)
+        """The gateway's pre-flight price of such a request (nothing is generated); with
+        `operation` ("edit", "inpaint", "vectorize"...) and `input_images`, of such an edit."""
+        request = estimate_request(model, n, size, quality, style, operation, input_images)
         response: pb.EstimateCostResponse = self._unary(self._stub.EstimateCost, request, timeout)
         return response
 
@@ -530,10 +533,13 @@ class AsyncImageGenClient:
         size: str | None = None,
         quality: str | None = None,
         style: str | None = None,
+        operation: str | None = None,
+        input_images: int | None = None,
         timeout: float | None = 30.0,
     ) -> pb.EstimateCostResponse:
-        """The gateway's pre-flight price of such a request (nothing is generated)."""
-        request = estimate_request(model, n, size, quality, style)
+        """The gateway's pre-flight price of such a request (nothing is generated); with
+        `operation` ("edit", "inpaint", "vectorize"...) and `input_images`, of such an edit."""
+        request = estimate_request(model, n, size, quality, style, operation, input_images)
         response: pb.EstimateCostResponse = await self._unary(
             self._stub.EstimateCost, request, timeout
         )

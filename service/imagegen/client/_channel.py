@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen.client._convert import operation_value
 
 PemSource = bytes | str | Path
 
@@ -59,12 +60,19 @@ def estimate_request(
     size: str | None,
     quality: str | None,
     style: str | None,
+    operation: str | None = None,
+    input_images: int | None = None,
 ) -> pb.EstimateCostRequest:
+    """The EstimateCostRequest; with `operation` ("edit", "inpaint"...) it prices an edit."""
     request = pb.EstimateCostRequest(
         model=model or "", size=size or "", quality=quality or "", style=style or ""
     )
     if n is not None:
         request.n = n
+    if operation is not None:
+        request.operation = operation_value(operation)
+    if input_images is not None:
+        request.input_images = input_images
     return request
 
 
