@@ -470,3 +470,26 @@ async def test_list_models_says_which_operations_each_recraft_model_serves(
     assert list(models["crisp-upscale"].edit_operations) == [pb.EDIT_OPERATION_UPSCALE]
     assert models["recraftv3"].max_input_images == 1
     assert models["vectorize"].price_basis == "per_image"
+
+
+async def test_a_streamed_vectorize_ends_with_the_svg_and_its_credits(
+    serve: ServeFactory, fake: RecraftFake
+) -> None:
+    served = await serve(config(fake))
+    events = [
+        message
+        async for message in served.stub.StreamEditImages(
+            pb.StreamEditImagesRequest(
+                model="vectorize",
+                images=[png_bytes(256, 256, 8)],
+                operation=pb.EDIT_OPERATION_VECTORIZE,
+                response_format=pb.RESPONSE_FORMAT_B64_JSON,
+            )
+        )
+    ]
+    kinds = [m.WhichOneof("event") for m in events]
+    assert kinds[0] == "accepted" and kinds[-1] == "summary"
+    (image,) = [m.image for m in events if m.WhichOneof("event") == "image"]
+    assert image.mime_type == "image/svg+xml"
+    assert image.data.lstrip().startswith(b"<?xml")
+    assert events[-1].summary.cost.response_cost == "0.01"
