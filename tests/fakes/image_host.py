@@ -73,4 +73,5 @@ class ImageHost:
 
 
 def _head(status: str, headers: str) -> bytes:
-    return f"HTTP/1.1 {status}\r\ncontent-type: image/png\r\n{headers}connection: close\r\n\r\n".encode()
+    head = f"HTTP/1.1 {status}\r\ncontent-type: image/png\r\n{headers}connection: close\r\n\r\n"
+    return head.encode()

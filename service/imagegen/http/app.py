@@ -225,8 +225,9 @@ class HttpDoor:
             self.app.router.add_get(f"{prefix}/models", self._models)
         # Azure OpenAI's deployment routes, as LiteLLM's proxy serves them (AzureOpenAI SDK
         # clients, `api-version` in the query): the deployment name is the model. The name may
-        # hold slashes, as model_list names may.
-        azure = "/openai/deployments/{deployment:.+}/images"
+        # hold slashes, as model_list names may; any other name is the handler's 404 (with the
+        # facts headers), not the router's.
+        azure = r"/openai/deployments/{deployment:[\s\S]+}/images"
         self.app.router.add_post(f"{azure}/generations", self._azure_generations)
         self.app.router.add_post(f"{azure}/edits", self._azure_edits)
         # LiteLLM's key-admin routes, for operators' scripts written against its proxy.

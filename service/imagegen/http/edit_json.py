@@ -27,11 +27,13 @@ from imagegen.errors import InvalidRequestError, invalid_field
 from imagegen.http.convert import generations_call, parse_json_object
 from imagegen.http.edits import EditsCall
 from imagegen.http.image_fetch import ImageFetcher
+from imagegen.images.operations import EditOperation
 
 # More references than any model takes only makes the gateway fetch more: refused up front.
 MAX_IMAGE_REFERENCES = 16
 _DATA_URL = re.compile(r"data:(?P<type>[^,;]*)(?P<params>(;[^,;]*)*),", re.ASCII)
 _EDIT_FIELDS = ("images", "mask", "operation")
+_OPERATION_NAMES = frozenset(op.value for op in EditOperation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +72,10 @@ async def json_edits_call(
     if len(images_value) > MAX_IMAGE_REFERENCES:
         raise invalid_field("images", f"at most {MAX_IMAGE_REFERENCES} images")
     operation_value = document.get("operation")
-    if operation_value is not None and not isinstance(operation_value, str):
-        raise invalid_field("operation", "operation must be a string")
+    if operation_value is not None and operation_value not in _OPERATION_NAMES:
+        # Exactly as the schema spells them: a JSON body is typed strictly, unlike a form.
+        known = ", ".join(sorted(_OPERATION_NAMES))
+        raise invalid_field("operation", f"operation must be one of: {known}")
     operation = operation_named(operation_value)
     references = [
         _reference(item, f"images[{index}]", fetcher) for index, item in enumerate(images_value)
