@@ -289,18 +289,21 @@ class HttpDoor:
         """Stop listening, give in-flight requests `grace` seconds, then cancel the rest."""
         self.ready = False
         runner, self._runner = self._runner, None
-        await self._fetcher.aclose()
-        if runner is None:
-            return
-        for site in list(runner.sites):
-            await site.stop()
-        if self._in_flight:
-            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=_CANCEL_WAIT_SECONDS)
-        await runner.cleanup()
+        try:
+            if runner is None:
+                return
+            for site in list(runner.sites):
+                await site.stop()
+            if self._in_flight:
+                _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=_CANCEL_WAIT_SECONDS)
+            await runner.cleanup()
+        finally:
+            # Last: requests finishing in the grace period may still be fetching an image.
+            await self._fetcher.aclose()
 
     # ------------------------------------------------------------------ middleware
 
