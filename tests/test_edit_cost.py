@@ -304,3 +304,26 @@ async def test_the_python_client_quotes_an_edit_by_operation_name(
     with pytest.raises(InvalidRequestError):
         async with AsyncImageGenClient(served.address) as client:
             await client.estimate_cost("vectorize", operation="sharpen")
+
+
+async def test_a_groups_edit_quote_leaves_out_deployments_that_cannot_take_the_edit(
+    serve: ServeFactory, recraft: RecraftFake
+) -> None:
+    def deployment(model: str) -> dict[str, Any]:
+        return {
+            "model_name": "mixed",
+            "litellm_params": {
+                "model": f"recraft/{model}",
+                "api_base": f"{recraft.base_url}/v1",
+                "api_key": RECRAFT_KEY,
+            },
+        }
+
+    # The router never sends an inpaint to the V2 deployment: its price is not in the quote.
+    served = await serve(
+        yaml.safe_dump({"model_list": [deployment("recraftv3_vector"), deployment("recraftv2")]})
+    )
+    quote = await served.stub.EstimateCost(
+        pb.EstimateCostRequest(model="mixed", operation=pb.EDIT_OPERATION_INPAINT)
+    )
+    assert (quote.cost, quote.operation) == ("0.080", "inpaint")

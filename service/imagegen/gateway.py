@@ -26,6 +26,7 @@ from imagegen.deployment import Deployment
 from imagegen.errors import (
     ConfigError,
     ContentPolicyViolationError,
+    FailedPreconditionError,
     FieldViolation,
     ImageGenError,
     InternalError,
@@ -639,13 +640,19 @@ class Gateway:
                     f"model {name!r} takes at most {capability.limits.max_images} input images",
                 )
         quotes = []
+        unfit: FailedPreconditionError | None = None
         for deployment in group:
             resolved = self.resolve(deployment)
             spec = resolved.spec
             if edit is not None:
-                # An edit is checked as EditImages checks it on this deployment: a model that
-                # does not serve the operation, or takes fewer inputs, refuses the quote too.
-                spec = spec_for_edit(spec, edit, deployment.model_name)
+                # An edit is checked as EditImages checks it on this deployment. One whose
+                # model cannot take it (the operation, the input count) is never picked by
+                # the router, so its price does not enter the quote either.
+                try:
+                    spec = spec_for_edit(spec, edit, deployment.model_name)
+                except FailedPreconditionError as error:
+                    unfit = unfit or error
+                    continue
             params = self._params(spec, deployment, request)
             quotes.append(
                 quote_for(
@@ -658,6 +665,9 @@ class Gateway:
                     operation=None if edit is None else edit.operation.value,
                 )
             )
+        if not quotes:
+            assert unfit is not None
+            raise unfit
         unknown = [q for q in quotes if q.cost is None]
         if unknown:
             return unknown[0]

@@ -69,6 +69,15 @@ def spec_for_edit(spec: ModelSpec, payload: EditPayload | EditShape, model: str)
             f"model {model!r} takes at most {capability.limits.max_images} input images",
             metadata={"model": model, "operation": shape.operation.value},
         )
+    if (
+        isinstance(payload, EditPayload)
+        and payload.inputs.mask is not None
+        and not capability.takes_mask
+    ):
+        raise FailedPreconditionError(
+            f"model {model!r} takes no mask",
+            metadata={"model": model, "operation": shape.operation.value},
+        )
     if capability.provider_params is not None:
         spec = replace(spec, provider_params=capability.provider_params)
     if capability.params is not None:
