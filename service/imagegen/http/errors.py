@@ -38,6 +38,7 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.QuotaError: "rate_limit_error",
     e.BudgetExceededError: "insufficient_quota",
     e.KeyRateLimitedError: "rate_limit_error",
+    e.LoadShedError: "rate_limit_error",
     e.CostUnknownError: "invalid_request_error",
     e.AlreadyExistsError: "conflict_error",
     e.NotFoundError: "invalid_request_error",

@@ -23,6 +23,7 @@ import aiohttp
 import yarl
 from aiohttp.helpers import ProxyInfo, proxies_from_env
 
+from imagegen import memory
 from imagegen.deadline import Deadline
 from imagegen.errors import (
     DeadlineExceededError,
@@ -80,11 +81,38 @@ def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
     return headers
 
 
+async def _read_body(response: aiohttp.ClientResponse, deadline: Deadline) -> bytes:
+    """The whole body, read only within the call's memory lease (see imagegen.memory).
+
+    With a Content-Length the bytes are taken before the first is read; without one, each
+    piece is taken before the next is read. Until then the body waits in the socket, and
+    TCP flow control holds the provider back."""
+    factor = _decode_factor(response)
+    length = response.content_length
+    if length is not None or memory.current() is None:
+        await memory.take((length or 0) * factor, deadline)
+        return await response.read()
+    chunks: list[bytes] = []
+    async for chunk in response.content.iter_any():
+        chunks.append(chunk)
+        await memory.take(len(chunk) * factor, deadline)
+    return b"".join(chunks)
+
+
+def _decode_factor(response: aiohttp.ClientResponse) -> int:
+    # An image body is the image; anything else (JSON, SSE) carries base64 to be decoded.
+    if response.content_type.startswith("image/"):
+        return 1
+    return memory.JSON_DECODE_FACTOR
+
+
 class StreamingResponse:
     """A provider's answer whose body is read as it arrives (server-sent events)."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, deadline: Deadline) -> None:
         self._response = response
+        self._deadline = deadline
+        self._factor = _decode_factor(response)
         self.status = response.status
         self.headers: Mapping[str, str] = _headers(response)
 
@@ -96,6 +124,8 @@ class StreamingResponse:
         """
         pending = b""
         async for chunk in self._response.content.iter_any():
+            # Each piece is counted before the next is read (streams respect the budget).
+            await memory.take(len(chunk) * self._factor, self._deadline)
             pending += chunk
             *complete, pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
             for line in complete:
@@ -105,7 +135,7 @@ class StreamingResponse:
 
     async def read(self) -> HttpResponse:
         """The whole body (for error answers, which are not streamed)."""
-        content = await self._response.read()
+        content = await _read_body(self._response, self._deadline)
         return HttpResponse(self.status, self.headers, content[:MAX_RESPONSE_BYTES])
 
     async def read_at_most(self, limit: int) -> bytes | None:
@@ -117,6 +147,7 @@ class StreamingResponse:
         chunks: list[bytes] = []
         size = 0
         async for chunk in self._response.content.iter_any():
+            await memory.take(len(chunk) * self._factor, self._deadline)
             size += len(chunk)
             if size > limit:
                 return None
@@ -170,7 +201,7 @@ class HttpTransport:
                     raise ProviderBadResponseError(
                         "the provider's response is too large", provider=provider
                     )
-                content = await response.read()
+                content = await _read_body(response, deadline)
                 status, response_headers = response.status, _headers(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_transport_error(exc, provider=provider, deadline=deadline) from None
@@ -207,7 +238,7 @@ class HttpTransport:
             ) as response:
                 _refuse_redirect(response.status, provider)
                 try:
-                    yield StreamingResponse(response)
+                    yield StreamingResponse(response, deadline)
                 except BaseException:
                     # Not back to the pool half-read: the upstream must see the abort.
                     response.close()
