@@ -44,6 +44,11 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 # Image generation responses carry several MB of base64; refuse absurd bodies rather than
 # letting one misbehaving upstream take the process's memory.
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# aiohttp's read-ahead per connection: an answer waiting for the memory budget holds about
+# this much (x2, its pause threshold) in the process, the rest stays in the socket. With
+# aiohttp's default (64 KiB) an unread 2 MB answer held ~700 KB; with 16 KiB, ~130 KB
+# (bench/RESULTS.md, scenario e), for ~0.1 ms more CPU per 2 MB answer read.
+READ_BUFFER_BYTES = 16 * 1024
 # Hosts whose proxy decision is remembered; callers' own api_base values could be many.
 MAX_REMEMBERED_HOSTS = 1024
 
@@ -175,7 +180,10 @@ class HttpTransport:
             # worker thread for every request (two thread hops, a fifth of the gateway's
             # CPU under load: bench/NOTES.md). Proxies are chosen by EnvironmentProxies.
             self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=False, auto_decompress=True
+                connector=connector,
+                trust_env=False,
+                auto_decompress=True,
+                read_bufsize=READ_BUFFER_BYTES,
             )
         return self._session
 

@@ -135,10 +135,6 @@ class RouteContext:
             self.decide("skip", "skip", f"{deployment.model_name}/{deployment.model_id}: {reason}")
 
 
-class _AllBusy(NoDeploymentAvailableError):
-    """Every deployment left is at its max_parallel_requests: a slot will free."""
-
-
 class _Untried(Exception):
     """No deployment of a group accepts the request (its size, n...): the first reason."""
 
@@ -334,7 +330,10 @@ class RequestRouter:
         while True:
             try:
                 return await self._pick(route, ctx, model, group, failed, n)
-            except _AllBusy:
+            except NoDeploymentAvailableError as error:
+                # Only when every deployment left is busy will a slot free for this call.
+                if error.metadata.get("limit") != "max_parallel_requests":
+                    raise
                 ids = [d.model_id for d in group]
                 latencies = await self.store.latencies(ids, ctx.size)
                 caller = ctx.state.caller
@@ -424,9 +423,10 @@ class RequestRouter:
             )
         busy = all(reason == "max_parallel_requests" for reason in limited)
         retry_after = BUSY_RETRY_AFTER if busy else seconds_to_next_window()
-        raise (_AllBusy if busy and limited else NoDeploymentAvailableError)(
+        busy_limit = {"limit": "max_parallel_requests"} if busy and limited else {}
+        raise NoDeploymentAvailableError(
             f"every deployment of {model} is at its limits; retry in {retry_after:.1f}s",
-            metadata={"model": model, "skipped": _listed(ctx, ids)},
+            metadata={"model": model, "skipped": _listed(ctx, ids), **busy_limit},
             retry_after=retry_after,
         )
 
