@@ -177,11 +177,14 @@ def has_retry_info(error: grpc.aio.AioRpcError) -> bool:
     return any(d.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for d in status.details)
 
 
-def burst(bench: Bench, calls: int, budget_mb: int | None) -> BurstRun:
+def burst(
+    bench: Bench, calls: int, budget_mb: int | None, delay_ms: int = UPSTREAM_DELAY_MS
+) -> BurstRun:
+    """One burst of `calls` against a fresh gateway; the upstream answers after `delay_ms`."""
     run = BurstRun(calls=calls, budget_mb=budget_mb)
     label = f"burst-{calls}-{budget_mb or 'none'}"
     config = bench.workdir / f"{label}.yaml"
-    write_config(config, upstream_base(bench, UPSTREAM_DELAY_MS), budget_mb)
+    write_config(config, upstream_base(bench, delay_ms), budget_mb)
     grpc_port, _, proc = start_gateway(bench, label, config)
     try:
         time.sleep(0.5)

@@ -67,9 +67,13 @@ class MemoryBudget:
         """Requests for bytes queued now."""
         return len(self._waiters)
 
-    def lease(self, priority: int = 0) -> CallMemory:
-        """A new call's lease; waiters of higher `priority` are granted first."""
-        return CallMemory(self, priority)
+    def lease(self, priority: int = 0, answer_factor: int = 0) -> CallMemory:
+        """A new call's lease; waiters of higher `priority` are granted first.
+
+        `answer_factor`: what the door holds per image byte while it sends the answer on
+        (GRPC_ENCODE_FACTOR, HTTP_ENCODE_FACTOR); taken with the provider's body, so that a
+        call waits for memory once, and never holds some while it waits for more."""
+        return CallMemory(self, priority, answer_factor)
 
     async def _acquire(self, lease: CallMemory, size: int, deadline: Deadline | None) -> None:
         if self.limit is None or size <= 0:
@@ -161,13 +165,32 @@ class _Waiter:
 class CallMemory:
     """One call's share of the budget: what it took so far, all released by `close`."""
 
-    __slots__ = ("_budget", "closed", "held", "priority")
+    __slots__ = ("_budget", "answer_factor", "closed", "held", "prepaid", "priority")
 
-    def __init__(self, budget: MemoryBudget, priority: int) -> None:
+    def __init__(self, budget: MemoryBudget, priority: int, answer_factor: int = 0) -> None:
         self._budget = budget
         self.priority = priority
+        self.answer_factor = answer_factor
         self.held = 0
+        self.prepaid = 0
+        """Of `held`, what was taken ahead for the door's encoding of the answer."""
         self.closed = False
+
+    async def take_body(self, size: int, *, image: bool, deadline: Deadline | None) -> None:
+        """Take `size` bytes of a provider's body, what decoding it needs, and the door's
+        share for the images in it (an image body is the image; base64 is 4/3 of one)."""
+        images = size if image else size * 3 // 4
+        ahead = images * self.answer_factor
+        await self.take(size * (1 if image else JSON_DECODE_FACTOR) + ahead, deadline)
+        self.prepaid += ahead
+
+    async def take_answer(self, size: int, factor: int, deadline: Deadline | None) -> None:
+        """Take what the door needs to encode `size` bytes of images, less what was taken
+        ahead with the provider's body."""
+        need = size * factor
+        covered = min(self.prepaid, need)
+        self.prepaid -= covered
+        await self.take(need - covered, deadline)
 
     async def take(self, size: int, deadline: Deadline | None = None) -> None:
         """Wait until `size` more bytes may be held for this call (until `deadline`)."""
@@ -205,6 +228,20 @@ async def take(size: int, deadline: Deadline | None = None) -> None:
     lease = _current.get()
     if lease is not None:
         await lease.take(size, deadline)
+
+
+async def take_body(size: int, *, image: bool, deadline: Deadline | None) -> None:
+    """CallMemory.take_body for the current call (nothing without a lease)."""
+    lease = _current.get()
+    if lease is not None:
+        await lease.take_body(size, image=image, deadline=deadline)
+
+
+async def take_answer(size: int, factor: int, deadline: Deadline | None) -> None:
+    """CallMemory.take_answer for the current call (nothing without a lease)."""
+    lease = _current.get()
+    if lease is not None:
+        await lease.take_answer(size, factor, deadline)
 
 
 def images_bytes(images: Iterable[GeneratedImage]) -> int:

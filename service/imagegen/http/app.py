@@ -284,7 +284,7 @@ class HttpDoor:
         if task is not None:
             self._in_flight.add(task)
         # The call's share of the memory budget, released once its answer is written.
-        lease = self.gateway.memory.lease()
+        lease = self.gateway.memory.lease(answer_factor=memory.HTTP_ENCODE_FACTOR)
         try:
             with memory.serving(lease):
                 response = await handler(request)
@@ -449,9 +449,9 @@ class HttpDoor:
 
     async def _hold_answer(self, images: Sequence[GeneratedImage], state: RequestState) -> None:
         # The base64 text and the JSON around it, taken before they are made.
-        size = memory.HTTP_ENCODE_FACTOR * memory.images_bytes(images)
+        size = memory.images_bytes(images)
         timeout = state.request.timeout or self.gateway.settings.request_timeout
-        await memory.take(size, Deadline.after(timeout))
+        await memory.take_answer(size, memory.HTTP_ENCODE_FACTOR, Deadline.after(timeout))
 
     def _stream_error(self, exc: Exception, state: RequestState) -> dict[str, Any]:
         error = exc if isinstance(exc, ImageGenError) else InternalError("internal error")

@@ -108,6 +108,9 @@ def error_headers(error: ImageGenError) -> dict[str, str]:
         headers["retry-after-ms"] = str(round(seconds * 1000))
     # OpenAI's SDKs retry every 429 and 5xx unless told otherwise. The gRPC code already says
     # when a retry cannot help: an exhausted quota, a setup only an operator can fix.
-    if error.code in (Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION):
+    # A call shed under load is the exception: it is worth sending again after Retry-After.
+    if error.code in (Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION) and not isinstance(
+        error, e.LoadShedError
+    ):
         headers["x-should-retry"] = "false"
     return headers

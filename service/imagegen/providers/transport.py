@@ -92,23 +92,21 @@ async def _read_body(response: aiohttp.ClientResponse, deadline: Deadline) -> by
     With a Content-Length the bytes are taken before the first is read; without one, each
     piece is taken before the next is read. Until then the body waits in the socket, and
     TCP flow control holds the provider back."""
-    factor = _decode_factor(response)
+    image = _is_image(response)
     length = response.content_length
     if length is not None or memory.current() is None:
-        await memory.take((length or 0) * factor, deadline)
+        await memory.take_body(length or 0, image=image, deadline=deadline)
         return await response.read()
     chunks: list[bytes] = []
     async for chunk in response.content.iter_any():
         chunks.append(chunk)
-        await memory.take(len(chunk) * factor, deadline)
+        await memory.take_body(len(chunk), image=image, deadline=deadline)
     return b"".join(chunks)
 
 
-def _decode_factor(response: aiohttp.ClientResponse) -> int:
+def _is_image(response: aiohttp.ClientResponse) -> bool:
     # An image body is the image; anything else (JSON, SSE) carries base64 to be decoded.
-    if response.content_type.startswith("image/"):
-        return 1
-    return memory.JSON_DECODE_FACTOR
+    return response.content_type.startswith("image/")
 
 
 class StreamingResponse:
@@ -117,7 +115,7 @@ class StreamingResponse:
     def __init__(self, response: aiohttp.ClientResponse, deadline: Deadline) -> None:
         self._response = response
         self._deadline = deadline
-        self._factor = _decode_factor(response)
+        self._image = _is_image(response)
         self.status = response.status
         self.headers: Mapping[str, str] = _headers(response)
 
@@ -130,7 +128,7 @@ class StreamingResponse:
         pending = b""
         async for chunk in self._response.content.iter_any():
             # Each piece is counted before the next is read (streams respect the budget).
-            await memory.take(len(chunk) * self._factor, self._deadline)
+            await memory.take_body(len(chunk), image=self._image, deadline=self._deadline)
             pending += chunk
             *complete, pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
             for line in complete:
@@ -152,7 +150,7 @@ class StreamingResponse:
         chunks: list[bytes] = []
         size = 0
         async for chunk in self._response.content.iter_any():
-            await memory.take(len(chunk) * self._factor, self._deadline)
+            await memory.take_body(len(chunk), image=self._image, deadline=self._deadline)
             size += len(chunk)
             if size > limit:
                 return None

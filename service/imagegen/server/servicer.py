@@ -203,7 +203,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         """The call's share of the memory budget, released when the RPC is over: grpc
         finishes a call only once its answer went out (HTTP/2 flow control: the caller read
         it), so a slow reader holds its own answer and nothing else."""
-        lease = self.gateway.memory.lease()
+        lease = self.gateway.memory.lease(answer_factor=memory.GRPC_ENCODE_FACTOR)
         # The stubs type the callback as a class of their own; any callable is taken.
         context.add_done_callback(cast(Any, lambda _: lease.close()))
         return lease
@@ -259,13 +259,13 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
 async def _hold_answer(lease: memory.CallMemory, generation: Generation, context: Context) -> None:
     # The response message and grpc's serialized copy of it, taken before they are made.
     size = memory.images_bytes(generation.result.images)
-    await lease.take(memory.GRPC_ENCODE_FACTOR * size, _deadline(context))
+    await lease.take_answer(size, memory.GRPC_ENCODE_FACTOR, _deadline(context))
 
 
 async def _hold_event(lease: memory.CallMemory, event: object, context: Context) -> None:
     if isinstance(event, ImageReady):
-        size = memory.GRPC_ENCODE_FACTOR * event.image.content_bytes
-        await lease.take(size, _deadline(context))
+        size = event.image.content_bytes
+        await lease.take_answer(size, memory.GRPC_ENCODE_FACTOR, _deadline(context))
 
 
 def _metadata_value(context: Context, key: str) -> str | None:
