@@ -21,6 +21,7 @@ def load_burst() -> ModuleType:
     spec = importlib.util.spec_from_file_location("burst", BENCH / "burst.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["burst"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -32,6 +33,7 @@ def test_a_burst_within_a_small_budget_loses_nothing_and_bounds_rss(tmp_path: Pa
         run = burst.burst(bench, CALLS, BUDGET_MB, delay_ms=1500)
     assert (run.ok, run.shed, run.errors) == (CALLS, 0, {}), run.error_details
     above_idle = run.peak_rss_mb - run.idle_rss_mb
-    # The budget, the read-ahead of each waiting answer (~130 KB) and the allocator's slack.
-    assert above_idle < ANSWERS_MB / 3, (run.idle_rss_mb, run.peak_rss_mb)
+    # The budget, the read-ahead of each waiting answer (~130 KB) and the allocator's slack;
+    # without the budget this burst holds ~200 MB above idle (every answer at once).
+    assert above_idle < ANSWERS_MB / 6, (run.idle_rss_mb, run.peak_rss_mb)
     assert len(run.rss) > 20  # sampled throughout

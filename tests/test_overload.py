@@ -51,6 +51,8 @@ def upstream() -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def config(port: int, delay_ms: int, **server: Any) -> str:
