@@ -213,3 +213,22 @@ async def test_the_admission_queue_sheds_when_full_or_when_the_wait_outlasts_the
         task.cancel()
     await asyncio.gather(*ahead, return_exceptions=True)
     assert queue.waiting == 0
+
+
+async def test_a_call_waiting_twice_at_once_is_still_seen_as_stuck() -> None:
+    # Fan-out: two sub-calls of one call wait for more at the same time.
+    budget = MemoryBudget(10 * MB)
+    fanned, other = budget.lease(), budget.lease()
+    await fanned.take(5 * MB)
+    await other.take(5 * MB)
+    waits = [
+        asyncio.ensure_future(fanned.take(3 * MB)),
+        asyncio.ensure_future(fanned.take(3 * MB)),
+        asyncio.ensure_future(other.take(3 * MB)),
+    ]
+    done, _ = await asyncio.wait(waits, timeout=1, return_when=asyncio.FIRST_COMPLETED)
+    assert waits[0] in done  # nobody could release: the first holder's request went through
+    fanned.close()
+    other.close()
+    await asyncio.wait_for(asyncio.gather(*waits), 1)
+    assert budget.used == 0 and budget.waiting == 0

@@ -60,7 +60,7 @@ class MemoryBudget:
         self._holders = 0
         """Leases holding bytes."""
         self._waiting_holders = 0
-        """Of those, how many are waiting for more."""
+        """Of those, how many have a request queued."""
 
     @property
     def waiting(self) -> int:
@@ -91,8 +91,7 @@ class MemoryBudget:
             loop.create_future(),
         )
         heapq.heappush(self._waiters, waiter)
-        if lease.held:
-            self._waiting_holders += 1
+        self._change(lease, waits=1)
         self._pump()
         try:
             timeout = None if deadline is None else max(deadline.remaining(), 0.0)
@@ -113,8 +112,7 @@ class MemoryBudget:
         waiter.granted.cancel()
         self._waiters.remove(waiter)
         heapq.heapify(self._waiters)
-        if waiter.lease.held:
-            self._waiting_holders -= 1
+        self._change(waiter.lease, waits=-1)
         # The front may have been this waiter, holding back ones that fit.
         self._pump()
 
@@ -132,26 +130,31 @@ class MemoryBudget:
             if not (self._fits(front.size) or self.used == 0 or self._stuck()):
                 return
             heapq.heappop(self._waiters)
-            if front.lease.held:
-                self._waiting_holders -= 1
+            self._change(front.lease, waits=-1)
             self._grant(front.lease, front.size)
             front.granted.set_result(None)
 
     def _grant(self, lease: CallMemory, size: int) -> None:
         if lease.closed:
             return
-        if not lease.held and size:
-            self._holders += 1
-        lease.held += size
+        self._change(lease, held=size)
         self.used += size
         self.peak = max(self.peak, self.used)
 
     def _release(self, lease: CallMemory) -> None:
-        if lease.held:
-            self._holders -= 1
-            self.used -= lease.held
-            lease.held = 0
+        self.used -= lease.held
+        self._change(lease, held=-lease.held)
         self._pump()
+
+    def _change(self, lease: CallMemory, *, held: int = 0, waits: int = 0) -> None:
+        """Change a lease's bytes or pending requests, keeping the counts of holders and
+        of holders waiting right (several tasks of one call may wait at once: fan-out)."""
+        was_holder, was_waiting = lease.held > 0, lease.held > 0 and lease.waits > 0
+        lease.held += held
+        lease.waits += waits
+        is_holder, is_waiting = lease.held > 0, lease.held > 0 and lease.waits > 0
+        self._holders += is_holder - was_holder
+        self._waiting_holders += is_waiting - was_waiting
 
 
 @dataclass(order=True, slots=True)
@@ -165,13 +168,15 @@ class _Waiter:
 class CallMemory:
     """One call's share of the budget: what it took so far, all released by `close`."""
 
-    __slots__ = ("_budget", "answer_factor", "closed", "held", "prepaid", "priority")
+    __slots__ = ("_budget", "answer_factor", "closed", "held", "prepaid", "priority", "waits")
 
     def __init__(self, budget: MemoryBudget, priority: int, answer_factor: int = 0) -> None:
         self._budget = budget
         self.priority = priority
         self.answer_factor = answer_factor
         self.held = 0
+        self.waits = 0
+        """Requests of this call queued now (fan-out sub-calls may each have one)."""
         self.prepaid = 0
         """Of `held`, what was taken ahead for the door's encoding of the answer."""
         self.closed = False
