@@ -10,15 +10,19 @@ UV := $(UV_DIR)/bin/uv
 # The interpreter uv builds .venv with; never one uv would download.
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
-# Redis, PostgreSQL and nginx: the servers tests start. `make run` needs none unless CONFIG names one.
-SYSTEM_DEPS ?= redis-server postgresql nginx
+# Redis, PostgreSQL and nginx: the servers tests start; chromium: the browser the console's tests
+# drive (Playwright, never a downloaded browser). `make run` needs none unless CONFIG names one.
+SYSTEM_DEPS ?= redis-server postgresql nginx chromium
 NODE_STAMP := node_modules/.installed
+# LiteLLM in a venv of its own (see litellm-venv): the bench's rival and a test peer.
+LITELLM_VENV := bench/.venv-litellm
+LITELLM_STAMP := $(LITELLM_VENV)/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
 # Empty: the config's server_settings.http_port (4000 by default).
 HTTP_PORT ?=
 
-.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench bench-burst
+.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench litellm-venv bench-burst
 
 ## setup: create .venv from uv.lock (hash-checked) with the imagegen command and dev tools,
 ## the system servers the tests start, and buf / ts-proto from npm
@@ -53,7 +57,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## system-deps: the servers the tests start for real (redis-server, PostgreSQL); apt-get as root
+## system-deps: the servers the tests start for real (redis-server, PostgreSQL, nginx) and chromium; apt-get as root
 system-deps:
 	@scripts/system_deps.sh $(SYSTEM_DEPS)
 
@@ -63,7 +67,7 @@ run: $(VENV_STAMP)
 	$(VENV)/bin/imagegen serve --port $(PORT) $(if $(HTTP_PORT),--http-port $(HTTP_PORT)) $(if $(CONFIG),--config $(CONFIG))
 
 ## test: the test suite (real gRPC server and fake providers on loopback; no keys, no network)
-test: $(VENV_STAMP) system-deps
+test: $(VENV_STAMP) $(LITELLM_STAMP) system-deps
 	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
@@ -72,7 +76,7 @@ test: $(VENV_STAMP) system-deps
 soak: $(VENV_STAMP)
 	$(PY) scripts/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
-## lint: lock check, buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts
+## lint: lock check, buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts, tsc on the console's JS
 lint: setup lock-check
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
@@ -80,6 +84,7 @@ lint: setup lock-check
 	$(VENV)/bin/ruff format --check service tests scripts clients/python bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	npx --no-install tsc -p service/imagegen/http/console/tsconfig.json
 
 ## breaking: the contract must stay wire- and source-compatible with the previous commit (buf FILE rules)
 breaking: $(NODE_STAMP)
@@ -111,8 +116,6 @@ check-gen: proto
 ci: setup lint breaking check-gen test clients-test
 
 ## bench: gateway vs direct vs LiteLLM 1.80.0 on loopback; writes bench/RESULTS.md and bench/plot.png
-LITELLM_VENV := bench/.venv-litellm
-LITELLM_STAMP := $(LITELLM_VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_BUDGET ?= 840
 
@@ -126,6 +129,9 @@ $(LITELLM_STAMP): bench/litellm-requirements.txt $(UV)
 	$(UV) venv --quiet --allow-existing $(LITELLM_VENV)
 	VIRTUAL_ENV=$(LITELLM_VENV) $(UV) pip sync --quiet --require-hashes bench/litellm-requirements.txt
 	touch $@
+
+## litellm-venv: LiteLLM's locked venv (bench/.venv-litellm): the bench's rival, and the SDK the tests call the HTTP door with
+litellm-venv: $(LITELLM_STAMP)
 
 ## bench-burst: scenario (e), 1,000 and 2,000 answers landing at once, with and without the memory budget
 bench-burst: $(BENCH_STAMP)

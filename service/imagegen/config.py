@@ -48,12 +48,14 @@ from imagegen.litellm_config import (
     Aliases,
     aliases_of,
     apply_environment_variables,
+    check_model_info,
     fold_litellm_settings,
     refuse_deployment_keys,
+    refuse_foreign_options,
     refuse_unknown,
 )
 from imagegen.memory import DEFAULT_BUDGET_MB
-from imagegen.pricing.table import price_from_model_info
+from imagegen.pricing.table import MODEL_INFO_PRICE_KEYS, price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
@@ -120,6 +122,8 @@ class ServerSettings(BaseModel):
     """The HTTP door's listen address (None: the same as `host`)."""
     http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
     """The HTTP door's port: None turns the door off, 0 picks a free port."""
+    console: bool = True
+    """The web console at /ui on the HTTP door (docs/console.md); false turns it off."""
     grace_period_seconds: float = Field(default=30.0, ge=0)
     """How long in-flight calls may finish after SIGTERM."""
     drain_seconds: float = Field(default=0.0, ge=0, le=300)
@@ -265,6 +269,12 @@ class _File(BaseModel):
     keys: list[KeyEntry] = Field(default_factory=list)
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     storage_settings: StorageSettings | None = None
+
+
+# What the code acts on, for the LiteLLM key table (imagegen.litellm_keys_table).
+KNOWN_SECTIONS = _KNOWN_TOP_LEVEL
+ROUTING_KEYS = _ROUTING_KEYS
+PARAMS_FIELDS = tuple(_Params.model_fields)
 
 
 def resolve_env_refs(value: Any, where: str) -> Any:
@@ -482,8 +492,10 @@ def _deployment(entry: _Entry, where: str, providers: Providers) -> Deployment:
         {k: extras.pop(k) for k in list(extras) if k in STANDARD_PARAMS}, where_params
     )
     refuse_deployment_keys(router_options, where_params)
+    refuse_foreign_options(options, provider_name, providers, where_params)
     info = entry.model_info
     info_extra = dict(info.model_extra or {}) if info else {}
+    check_model_info(info_extra, MODEL_INFO_PRICE_KEYS, f"{where}.model_info")
     price = price_from_model_info(info_extra, f"{where}.model_info")
     provider = providers[provider_name]
     endpoint = endpoint_from_env(

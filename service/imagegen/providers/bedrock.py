@@ -1,4 +1,7 @@
-"""AWS Bedrock Runtime adapter (`bedrock/<model id>`): InvokeModel for text-to-image models.
+"""AWS Bedrock Runtime adapter (`bedrock/<model id>`): InvokeModel for image models.
+
+Edits ride on the same InvokeModel call with another body: Titan / Nova Canvas edit tasks
+(bedrock_edits.py) and the Stability image services (bedrock_stability_edits.py).
 
 Wire format: ../shared/reference/providers.md §5 (5.1 transport and auth, 5.2 errors, 5.3-5.6
 the model families, which live in bedrock_models.py, 5.7 prices) and §9.5.
