@@ -171,7 +171,7 @@ async def fire(address: str, calls: int, run: BurstRun) -> None:
 
 
 def has_retry_info(error: grpc.aio.AioRpcError) -> bool:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     if status is None:
         return False
     return any(d.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for d in status.details)

@@ -24,6 +24,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.memory import MIB
 from tests.conftest import Served, ServeFactory
 
@@ -182,14 +183,13 @@ async def test_a_grpc_stream_that_is_not_read_stalls_no_other_call(
     budget = served.running.gateway.memory
     options = [("grpc.max_receive_message_length", 64 * MIB)]
     async with grpc.aio.insecure_channel(served.address, options=options) as channel:
-        from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
-
         idle_stub = pb_grpc.ImageGenerationStub(channel)
         stream = idle_stub.StreamGenerateImages(
             pb.StreamGenerateImagesRequest(model="burst", prompt="unread", size="1024x1024"),
             timeout=30,
         )
         first = await stream.read()  # accepted; the image follows and is never read
+        assert isinstance(first, pb.StreamGenerateImagesResponse)
         assert first.WhichOneof("event") == "accepted"
         await asyncio.sleep(0.8)
         started = time.monotonic()
@@ -210,7 +210,7 @@ async def test_a_grpc_stream_that_is_not_read_stalls_no_other_call(
 def shed_details(error: grpc.aio.AioRpcError) -> tuple[str, str, float]:
     """(ErrorInfo reason, QuotaFailure subject, RetryInfo seconds) of a shed call."""
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None
     reason, subject, retry = "", "", -1.0
     for detail in status.details:
