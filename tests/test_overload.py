@@ -271,3 +271,31 @@ async def test_a_wait_that_would_outlast_the_deadline_is_shed_at_once(
     assert (reason, subject) == ("LOAD_SHED", "model:burst:max_parallel_requests")
     assert 0.3 < retry < 2.0
     await busy
+
+
+async def test_a_higher_priority_key_is_admitted_before_a_lower_one_that_waited_longer(
+    serve: ServeFactory, upstream: int, tmp_path: Path
+) -> None:
+    document = yaml.safe_load(config(upstream, 400, litellm_params={"max_parallel_requests": 1}))
+    document["general_settings"] = {"spend_log_path": str(tmp_path / "spend.sqlite3")}
+    low_key, high_key = "ig-low-key-for-tests-0123456789", "ig-high-key-for-tests-0123456789"
+    document["keys"] = [
+        {"alias": "batch", "key": low_key},
+        {"alias": "interactive", "key": high_key, "tags": ["priority:10"]},
+    ]
+    served = await serve(yaml.safe_dump(document))
+    finished: list[str] = []
+
+    async def call(name: str, key: str) -> None:
+        await served.stub.GenerateImages(
+            request(), timeout=20, metadata=(("authorization", f"Bearer {key}"),)
+        )
+        finished.append(name)
+
+    holding = asyncio.ensure_future(call("first", low_key))
+    await asyncio.sleep(0.1)  # the slot is taken
+    waiting_low = asyncio.ensure_future(call("low", low_key))
+    await asyncio.sleep(0.1)  # the low-priority call waits first
+    waiting_high = asyncio.ensure_future(call("high", high_key))
+    await asyncio.gather(holding, waiting_low, waiting_high)
+    assert finished == ["first", "high", "low"]

@@ -6,7 +6,7 @@ for it (highest key priority, then first come). A call is refused at once, befor
 provider call, with LoadShedError (RESOURCE_EXHAUSTED, RetryInfo, QuotaFailure naming the
 limit) when the queue is full, or when the wait it can expect — calls ahead of it, by the
 group's parallel slots, times the deployments' moving-average latency — would leave it no
-time to be served before its deadline. A waiter also re-checks every `POLL_SECONDS` (a slot
+time to be served before its deadline. A waiter also looks again every so often (a slot
 another replica freed makes no sound here) and gives up when its deadline would pass.
 Never a call that waits forever.
 """
@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from imagegen.deadline import Deadline
 from imagegen.errors import LoadShedError
 
-# How often a waiter looks again without being woken (slots freed by other replicas).
-POLL_SECONDS = 0.25
+# How often a waiter looks again without being woken: with shared router state (Redis)
+# a slot another replica freed makes no sound here; in one process every release wakes a
+# waiter, and the look is only a safety net.
+POLL_SHARED_SECONDS = 0.25
+POLL_LOCAL_SECONDS = 1.0
 # What a shed caller is told when no latency is known yet to say better.
 DEFAULT_RETRY_AFTER = 1.0
 
@@ -56,11 +59,13 @@ class AdmissionQueue:
         deadline: Deadline,
         slots: int,
         latency: float | None,
+        poll: float = POLL_SHARED_SECONDS,
     ) -> None:
         """Wait until a slot of one of `ids` may have freed (then try again), or shed.
 
         `slots` is the group's parallel capacity and `latency` its calls' expected
-        duration (None: not known yet)."""
+        duration (None: not known yet); `poll` how long to wait before looking again
+        without being woken."""
         subject = f"model:{model}:max_parallel_requests"
         if len(self._waiters) >= self.capacity:
             raise _shed(
@@ -98,9 +103,9 @@ class AdmissionQueue:
         self._waiters.append(waiter)
         self._waiters.sort()
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.woken), min(give_up, POLL_SECONDS))
+            await asyncio.wait_for(asyncio.shield(waiter.woken), min(give_up, poll))
         except TimeoutError:
-            if give_up <= POLL_SECONDS:
+            if give_up <= poll:
                 raise _shed(
                     f"every deployment of {model} stayed at max_parallel_requests until "
                     "the deadline would pass",

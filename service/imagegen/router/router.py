@@ -31,7 +31,7 @@ from imagegen.errors import (
 )
 from imagegen.events import Decision, ImageReady, RequestState
 from imagegen.providers.base import PreviewEvent, ProviderCall
-from imagegen.router.admission import AdmissionQueue
+from imagegen.router.admission import POLL_LOCAL_SECONDS, POLL_SHARED_SECONDS, AdmissionQueue
 from imagegen.router.fallbacks import content_policy_fallbacks, general_fallbacks
 from imagegen.router.fanout import FanOutFailed, fan_out
 from imagegen.router.retry import Failure, backoff, classify, retries_for
@@ -344,6 +344,9 @@ class RequestRouter:
                     deadline=ctx.deadline,
                     slots=sum(d.max_parallel_requests or 0 for d in group),
                     latency=min(latencies.values()) if latencies else None,
+                    poll=POLL_LOCAL_SECONDS
+                    if isinstance(self.store, MemoryStore)
+                    else POLL_SHARED_SECONDS,
                 )
 
     async def _pick(
