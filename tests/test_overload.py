@@ -27,6 +27,7 @@ from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.memory import MIB
 from tests.conftest import Served, ServeFactory
+from tests.fakes.images import png_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_BYTES = 1_500_000
@@ -299,3 +300,31 @@ async def test_a_higher_priority_key_is_admitted_before_a_lower_one_that_waited_
     waiting_high = asyncio.ensure_future(call("high", high_key))
     await asyncio.gather(holding, waiting_low, waiting_high)
     assert finished == ["first", "high", "low"]
+
+
+async def test_an_edits_input_images_and_its_answer_count_against_the_budget(
+    serve: ServeFactory,
+) -> None:
+    served = await serve(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {"model_name": "placeholder", "litellm_params": {"model": "local/placeholder"}}
+                ],
+                "server_settings": {"memory_budget_mb": 16},
+            }
+        )
+    )
+    budget = served.running.gateway.memory
+    photo = png_bytes(64, 48)
+    response = await served.stub.EditImages(
+        pb.EditImagesRequest(
+            model="placeholder", images=[photo, photo], operation=pb.EDIT_OPERATION_UPSCALE
+        )
+    )
+    answer = sum(len(image.data) for image in response.images)
+    # The inputs twice (held, and in the provider request) and the answer twice (the
+    # message and its serialized copy); all of it given back once the call is over.
+    assert budget.peak == 2 * 2 * len(photo) + 2 * answer
+    await asyncio.sleep(0.05)
+    assert budget.used == 0
