@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -282,9 +283,18 @@ def main() -> int:
     parser.add_argument("--plot", type=Path, default=BENCH / "burst.png")
     parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     parser.add_argument("--no-report", action="store_true", help="print only; write no files")
+    parser.add_argument(
+        "--from-raw", action="store_true", help="redraw the plot and the section from --out"
+    )
     args = parser.parse_args()
+    if args.from_raw:
+        raw = json.loads(args.out.read_text())
+        runs = [BurstRun(**{**r, "rss": [tuple(x) for x in r["rss"]]}) for r in raw]
+        plot(runs, args.plot)
+        report(runs, args.results, os.cpu_count() or 0)
+        return 0
     raise_file_limit()
-    runs: list[BurstRun] = []
+    runs = []
     with tempfile.TemporaryDirectory(prefix="imagegen-burst-") as tmp, running(Path(tmp)) as bench:
         start_upstream(bench)
         for calls in args.sizes:
@@ -301,8 +311,6 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps([asdict(r) for r in runs], indent=1))
         plot(runs, args.plot)
-        import os
-
         report(runs, args.results, os.cpu_count() or 0)
     median_ok = statistics.median(r.ok for r in runs) if runs else 0
     return 0 if median_ok > 0 else 1

@@ -4,9 +4,11 @@ Each call served by a door holds a `CallMemory` lease on the process's `MemoryBu
 Before the provider transport reads an answer's body it takes the body's size from the
 lease (the whole Content-Length at once, else chunk by chunk as the body arrives); while
 the budget is spent the body stays unread, so TCP flow control holds the provider back
-instead of this process's heap. The doors take what their own encoding needs (the gRPC
-message, the HTTP door's base64 JSON), and release the whole lease when the caller has
-the answer: the end of the RPC, of the HTTP response write, of the stream.
+instead of this process's heap. With the body it takes what the door will need to send
+the images in it on (the gRPC message, the HTTP door's base64 JSON: the lease's
+`answer_factor`), so that a call waits once; the door takes only what that did not cover.
+The door releases the whole lease when the caller has the answer: the end of the RPC, of
+the HTTP response write, of the stream.
 
 Never a deadlock: a request larger than the whole budget is granted when nothing else is
 held (it is served alone), and when every call holding bytes is itself waiting for more
@@ -54,7 +56,8 @@ class MemoryBudget:
         self.used = 0
         """Bytes granted to leases and not yet released."""
         self.peak = 0
-        """The most ever granted at once (above `limit` only by a served-alone request)."""
+        """The most ever granted at once (above `limit` only by a request served alone, or
+        one let through because every holder was waiting)."""
         self._waiters: list[_Waiter] = []
         self._order = itertools.count()
         self._holders = 0
