@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 
+from imagegen.client import AsyncImageGenClient
 from imagegen.config import settings_from_mapping
-from imagegen.errors import ConfigError
+from imagegen.errors import Code, ConfigError, DeploymentLimitError, NoDeploymentAvailableError
 from imagegen.router.state import Limits, seconds_to_next_window
 from imagegen.router.state_memory import MemoryStore
 from imagegen.router.state_redis import RedisStore
@@ -93,7 +95,28 @@ async def test_tokens_reported_by_calls_move_traffic_then_exhaust_the_group(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await generate(served)
     assert_every_deployment_over(caught.value)
-    # The refusal came before any provider call.
+    # The client SDK rebuilds the same error, every limit named.
+    async with AsyncImageGenClient(served.address) as sdk:
+        with pytest.raises(DeploymentLimitError) as rebuilt:
+            await sdk.generate_images("an otter", model="img", size="1024x1024", quality="low")
+    assert isinstance(rebuilt.value, NoDeploymentAvailableError)
+    assert rebuilt.value.code is Code.RESOURCE_EXHAUSTED
+    assert {rebuilt.value.subject, *rebuilt.value.other_subjects} == {
+        "deployment:a:tpm",
+        "deployment:b:tpm",
+    }
+    # The HTTP door: OpenAI's 429 envelope, with Retry-After (worth retrying then).
+    async with httpx.AsyncClient(base_url=served.http_base_url, timeout=30) as http:
+        answer = await http.post(
+            "/v1/images/generations",
+            json={"model": "img", "prompt": "an otter", "size": "1024x1024", "quality": "low"},
+        )
+    assert answer.status_code == 429
+    assert answer.json()["error"]["type"] == "rate_limit_error"
+    assert answer.json()["error"]["code"] == "deployment_limit_reached"
+    assert 0 < int(answer.headers["retry-after"]) <= 60
+    assert "x-should-retry" not in answer.headers
+    # The refusals came before any provider call.
     assert (len(openai_fake.requests), len(fake_b.requests)) == (A_CALLS, 1)
 
 
@@ -203,7 +226,9 @@ def test_a_tpm_on_a_model_that_reports_no_tokens_is_refused(
 def test_a_tpm_on_a_model_that_reports_tokens_is_honoured(
     model: str, params: dict[str, Any]
 ) -> None:
-    settings = settings_from_mapping({"model_list": [entry(model, tpm=1000, **params)]}, source="c.yaml")
+    settings = settings_from_mapping(
+        {"model_list": [entry(model, tpm=1000, **params)]}, source="c.yaml"
+    )
     assert settings.deployments[0].tpm == 1000
     assert "tpm" not in settings.deployments[0].router_options
 
@@ -215,4 +240,6 @@ def test_tpm_elsewhere_than_litellm_params_is_refused_with_where_to_put_it() -> 
     with pytest.raises(ConfigError, match=r"router_settings\.tpm: .*litellm_params\.tpm"):
         settings_from_mapping({"model_list": [gpt], "router_settings": {"tpm": 1000}})
     with pytest.raises(ConfigError, match=r"litellm_params\.tpm: must be a non-negative integer"):
-        settings_from_mapping({"model_list": [entry("openai/gpt-image-1", api_key="k", tpm="lots")]})
+        settings_from_mapping(
+            {"model_list": [entry("openai/gpt-image-1", api_key="k", tpm="lots")]}
+        )
