@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
+import yaml
 
+from imagegen.cli import main
 from imagegen.client import AsyncImageGenClient
 from imagegen.config import settings_from_mapping
 from imagegen.errors import Code, ConfigError, DeploymentLimitError, NoDeploymentAvailableError
@@ -243,3 +246,23 @@ def test_tpm_elsewhere_than_litellm_params_is_refused_with_where_to_put_it() -> 
         settings_from_mapping(
             {"model_list": [entry("openai/gpt-image-1", api_key="k", tpm="lots")]}
         )
+
+
+def test_check_config_serves_a_tpm_that_binds_and_names_one_that_could_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = {
+        "model_list": [
+            entry("openai/gpt-image-1", api_key="sk-test", tpm=100_000),
+            entry("openai/dall-e-3", api_key="sk-test", tpm=100_000),
+        ]
+    }
+    path = tmp_path / "litellm.yaml"
+    path.write_text(yaml.safe_dump(document))
+    assert main(["check-config", str(path)]) == 1
+    out = capsys.readouterr().out
+    (served,) = [line.strip() for line in out.splitlines() if " model_list[0] img:" in line]
+    assert served.startswith("served")
+    (refused,) = [line.strip() for line in out.splitlines() if " model_list[1] img:" in line]
+    assert refused.startswith("not served") and "model_list[1].litellm_params.tpm" in refused
+    assert "openai/dall-e-3 reports no tokens" in refused and "use rpm or ipm" in refused
