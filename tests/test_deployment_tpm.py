@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.cli import main
 from imagegen.client import AsyncImageGenClient
 from imagegen.config import settings_from_mapping
@@ -25,10 +26,11 @@ from imagegen.router.state import Limits, seconds_to_next_window
 from imagegen.router.state_memory import MemoryStore
 from imagegen.router.state_redis import RedisStore
 from tests.conftest import Served, ServeFactory
+from tests.fakes.gemini import GeminiFake
 from tests.fakes.openai import OpenAIFake
 from tests.test_grpc_errors import failure_of
 from tests.test_router_redis import redis_url
-from tests.test_router_server import config, deployment, generate
+from tests.test_router_server import config, deployment, flash_image, generate
 
 __all__ = ["redis_url"]  # a fixture, imported to be used here
 
@@ -266,3 +268,27 @@ def test_check_config_serves_a_tpm_that_binds_and_names_one_that_could_not(
     (refused,) = [line.strip() for line in out.splitlines() if " model_list[1] img:" in line]
     assert refused.startswith("not served") and "model_list[1].litellm_params.tpm" in refused
     assert "openai/dall-e-3 reports no tokens" in refused and "use rpm or ipm" in refused
+
+
+def with_params(entry: dict[str, Any], **params: Any) -> dict[str, Any]:
+    return {**entry, "litellm_params": {**entry["litellm_params"], **params}}
+
+
+async def test_gemini_usage_counts_per_fan_out_sub_call(serve: ServeFactory) -> None:
+    # gemini-2.5-flash-image makes one image per call: n=3 is three routed sub-calls, each
+    # counted with the tokens its own answer reports (1290 image tokens and the prompt's).
+    async with GeminiFake() as a, GeminiFake() as b:
+        served = await serve(
+            config(
+                with_params(flash_image(a, "a"), order=1, tpm=2000),
+                with_params(flash_image(b, "b"), order=2),
+                fan_out_concurrency=1,
+            )
+        )
+        call = served.stub.GenerateImages(pb.GenerateImagesRequest(prompt="owls", model="img", n=3))
+        response = await call
+    assert len(response.images) == 3
+    # a took calls at 0 and ~1,300 tokens, then was over 2,000: the third went to b.
+    assert [attempt.model_id for attempt in response.attempts] == ["a", "a", "b"]
+    assert (len(a.requests), len(b.requests)) == (2, 1)
+    assert response.usage.output_tokens >= 3 * 1290
