@@ -77,6 +77,7 @@ async def test_a_silent_redis_holds_up_settle_release_and_shutdown_only_for_a_bo
     finally:
         # The other hold's refresher is still waiting on Redis when the server goes away.
         assert await timed(quota.aclose()) < STOP + 0.5
+    assert not quota._live  # every refresher has ended
     assert "refreshing a budget hold failed (TimeoutError)" in caplog.text
 
 

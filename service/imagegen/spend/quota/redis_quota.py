@@ -91,11 +91,16 @@ class RedisQuota:
         self._lease_release = self.redis.register_script(scripts.LEASE_RELEASE)
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: set[asyncio.Task[None]] = set()
+        # Refreshers end on this flag, not only on cancellation: on Python 3.11 a
+        # cancellation that lands while asyncio.wait_for is timing out can be lost, and the
+        # refresher would then go on refreshing (and aclose waiting) for ever.
+        self._closing = False
 
     async def start(self) -> None:
         return None
 
     async def aclose(self) -> None:
+        self._closing = True
         # Settles in progress wait for their spend rows; give them a moment to finish.
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=10)
@@ -160,7 +165,7 @@ class RedisQuota:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lease.stopping.wait(), self.refresh_seconds)
-            if lease.stopping.is_set():
+            if lease.stopping.is_set() or self._closing:
                 return
             try:
                 await self._lease_refresh(keys=sets, args=[lease.lease_id, self.hold_ms])
@@ -266,7 +271,7 @@ class RedisQuota:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(hold.stopping.wait(), self.refresh_seconds)
-            if hold.stopping.is_set():
+            if hold.stopping.is_set() or self._closing:
                 return
             value = f"{hold.micros}:{hold.state}"
             try:
