@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from imagegen.errors import ImageGenError
 from imagegen.pricing.table import Price, PriceTable, load_price_table, parse_price_table
-from imagegen.providers.base import ModelSpec, ParamSpec, Provider
+from imagegen.providers.base import Endpoint, ModelSpec, ParamSpec, Provider
 from imagegen.providers.edit_support import capability_of
 from imagegen.providers.registry import Providers
 from scripts.docgen import markdown
@@ -75,13 +75,14 @@ def model_names(adapter: Provider, table: PriceTable) -> list[str]:
 
 
 def _sizes(spec: ModelSpec) -> str:
+    parts = []
     if spec.sizes:
-        return ", ".join(spec.sizes)
+        parts.append(", ".join(spec.sizes))
     if spec.aspect_ratios:
-        return "ratios " + ", ".join(spec.aspect_ratios)
+        parts.append("ratios " + ", ".join(spec.aspect_ratios))
     if spec.size_rule:
-        return spec.size_rule.describe()
-    return "not checked"
+        parts.append("free-form: " + spec.size_rule.describe())
+    return "; or ".join(parts) or "not checked"
 
 
 def _n(spec: ModelSpec) -> str:
@@ -154,9 +155,42 @@ def price_text(price: Price | None) -> str:
     )
 
 
+def _default_base(adapter: Provider) -> str | None:
+    try:
+        base = adapter.api_base(Endpoint())
+    except (ImageGenError, ValueError):
+        return None
+    return base if "://" in base else None
+
+
+def _facts(adapter: Provider) -> str:
+    """What the adapter declares about its endpoint: variables, options, default base."""
+
+    def names(values: Iterable[str]) -> str:
+        return ", ".join(f"`{v}`" for v in values)
+
+    rows = [["model strings", f"`{adapter.name}/<model>`"]]
+    if adapter.bare_models:
+        rows.append(["bare model names", names(adapter.bare_models)])
+    if adapter.env_api_key:
+        rows.append(["API key from", names(adapter.env_api_key) + " (or `api_key`)"])
+    if adapter.env_api_base:
+        rows.append(["base URL from", names(adapter.env_api_base) + " (or `api_base`)"])
+    if adapter.env_api_version:
+        rows.append(["API version from", names(adapter.env_api_version) + " (or `api_version`)"])
+    base = _default_base(adapter)
+    if base:
+        rows.append(["default base URL", f"`{base}`"])
+    if adapter.endpoint_options:
+        rows.append(["deployment options", names(adapter.endpoint_options)])
+    if adapter.credential_options:
+        rows.append(["of which credentials", names(adapter.credential_options)])
+    return markdown.table(["", ""], rows)
+
+
 def render_provider(adapter: Provider, table: PriceTable) -> str:
     names = model_names(adapter, table)
-    out = [GENERATED_NOTE.format(source="providerref.py")]
+    out = [GENERATED_NOTE.format(source="providerref.py"), _facts(adapter)]
     if not names:
         out.append(
             "The adapter checks no model by name: any model string is passed to the "
