@@ -32,15 +32,13 @@ def test_relative_links_resolve(path: Path) -> None:
         if not _relative(target):
             continue
         parts = urlsplit(target)
-        destination = (
-            path if not parts.path else (path.parent / unquote(parts.path)).resolve()
-        )
+        destination = path if not parts.path else (path.parent / unquote(parts.path)).resolve()
         if not destination.is_relative_to(ROOT) or not destination.exists():
             broken.append(f"{target}: no such file")
             continue
-        if parts.fragment and destination.suffix == ".md":
-            if parts.fragment not in anchors(destination):
-                broken.append(f"{target}: no heading #{parts.fragment}")
+        fragment = parts.fragment
+        if fragment and destination.suffix == ".md" and fragment not in anchors(destination):
+            broken.append(f"{target}: no heading #{fragment}")
     assert not broken, f"{path.relative_to(ROOT)}: " + "; ".join(broken)
 
 

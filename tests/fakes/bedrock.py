@@ -1,6 +1,6 @@
 """Fake AWS Bedrock Runtime InvokeModel for image models, ``POST /model/{modelId}/invoke``.
 
-Imitates providers.md section 5 and the Bedrock part of the section 9 checklist:
+Imitates the Bedrock Runtime API reference (see docs/providers/bedrock.md):
 
 * **path**: the model id is one percent-encoded segment; ``%3A`` and a raw ``:`` are both
   accepted (ARNs arrive with ``%2F``). Inference-profile ids (``us.amazon.nova-canvas-v1:0``) and
@@ -48,7 +48,7 @@ Trigger words in the prompt (whole words, case-insensitive):
   400 ServiceQuotaExceededException;
 * ``hang`` → the handler sleeps for an hour.
 
-Simplifications ([U] in providers.md): a wrong Bedrock API key gets the
+Simplifications (unconfirmed by the docs): a wrong Bedrock API key gets the
 UnrecognizedClientException answer; Titan's 200-with-``error`` output filtering is modelled on
 Nova's; a Stability output-filter answer carries a blank image; Stable Image Ultra makes the
 same pixel sizes as SD3; only the TEXT_IMAGE task is implemented for Titan/Nova; the exact
@@ -374,7 +374,7 @@ def _amazon_config_fields(model: FakeModel) -> dict[str, Field]:
 
 
 def nova_size_problem(width: int, height: int) -> str | None:
-    """Nova Canvas's size rule (awslabs' Nova Canvas MCP server, providers.md 5.6)."""
+    """Nova Canvas's size rule (awslabs' Nova Canvas MCP server)."""
     if not (320 <= width <= 4096 and 320 <= height <= 4096):
         return "width and height must be between 320 and 4096 pixels"
     if width % 16 or height % 16:
