@@ -46,9 +46,15 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     guardrail: str = Field(min_length=1)
+    """The kind: blocklist, pii, prompt_length, moderation (or openai_moderation), image_check, or
+    python:package.module:Class."""
     mode: str | None = None
+    """block or mask, for the kinds that support it (LiteLLM's pre_call / post_call mean the
+    kind's default)."""
     default_on: bool = False
+    """Run on every request; false: only for model groups that list it in model_info.guardrails."""
     on_error: OnError = OnError.BLOCK
+    """When the guardrail cannot decide: block (fail closed) or allow."""
 
 
 class GuardrailEntry(BaseModel):
@@ -57,8 +63,12 @@ class GuardrailEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     guardrail_name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@+=\-]+$")
+    """The guardrail's name, as model_info.guardrails lists it and as errors and telemetry report
+    it."""
     litellm_params: _Params | None = None
+    """What to run and how; the kind's own options go here too."""
     params: _Params | None = None
+    """Another name for litellm_params."""
     guardrail_info: dict[str, Any] | None = None
     """LiteLLM's free-form description; accepted and ignored."""
 

@@ -40,17 +40,30 @@ class GeneralSection(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     master_key: str | None = Field(default=None, min_length=16)
+    """The admin key: manages virtual keys and sees all spend (at least 16 characters)."""
     database_url: str | None = None
+    """PostgreSQL for the spend log and keys (absent: SQLite at spend_log_path)."""
     spend_log_path: str | None = None
+    """The SQLite spend log (absent: spend.sqlite3 in the data directory)."""
     spend_batch_size: int = Field(default=200, ge=1, le=10_000)
+    """Spend rows per transaction at most."""
     spend_batch_interval_ms: int = Field(default=50, ge=1, le=60_000)
+    """How long a spend row waits for others to share its commit."""
     log_prompts: bool = False
+    """Store prompts in the spend log (off: never)."""
     allow_unpriced_models: bool = False
+    """Let budgeted keys call models with no pre-flight price (nothing is held before the call)."""
     # Fleet mode (imagegen.spend.quota): budgets and key limits shared through Redis.
     quota_redis_url: str | None = None
+    """Fleet mode: share key rate limits, budgets and parallel limits through this Redis (absent:
+    router_settings.redis_url; both absent: per process)."""
     quota_redis_namespace: str = Field(default="imagegen:quota", min_length=1)
+    """Key prefix in Redis: replicas with the same namespace share quotas."""
     quota_fail_open: bool = False
+    """Redis unreachable: serve under per-process limits (true) or refuse with
+    QUOTA_STATE_UNAVAILABLE (false)."""
     quota_hold_seconds: float = Field(default=10.0, ge=1, le=300)
+    """A crashed replica's budget holds and parallel leases expire after this long."""
 
 
 class KeyEntry(BaseModel):
@@ -59,17 +72,29 @@ class KeyEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alias: str = Field(min_length=1, max_length=128)
+    """The key's name in spend rows, logs and admin calls."""
     key: str | None = Field(default=None, min_length=16)
+    """The secret (os.environ/NAME); stored only as its SHA-256 hash."""
     key_hash: str | None = None
+    """The SHA-256 hex of the secret, instead of key."""
     models: list[str] = Field(default_factory=list)
+    """The model names the key may call (empty: every served model)."""
     rpm: int | None = Field(default=None, ge=1)
+    """Requests per minute."""
     ipm: int | None = Field(default=None, ge=1)
+    """Images per minute (n counts)."""
     max_parallel_requests: int | None = Field(default=None, ge=1)
+    """Calls in flight at once, streams included."""
     max_parallel_streams: int | None = Field(default=None, ge=1)
+    """Streams open at once."""
     max_budget: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """USD the key may spend per budget_period (or in its lifetime)."""
     budget_period: Literal["daily", "monthly"] | None = None
+    """daily or monthly; absent: the budget is for the key's lifetime."""
     tags: list[str] = Field(default_factory=list)
+    """Added to every spend row of the key."""
     allow_request_credentials: bool = False
+    """Let the key's callers send api_key / api_base / api_version."""
 
 
 @dataclass(frozen=True, slots=True)
