@@ -33,7 +33,9 @@ class Example:
 
     @property
     def id(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        """`docs/page.md:12`, with `-grpcurl` for examples that need it (`pytest -k grpcurl`)."""
+        where = f"{self.path.relative_to(ROOT)}:{self.line}"
+        return f"{where}-{self.needs}" if self.needs else where
 
 
 def examples(path: Path) -> list[Example]:
