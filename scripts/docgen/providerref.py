@@ -225,14 +225,18 @@ def render_provider(adapter: Provider, table: PriceTable) -> str:
                 "n",
                 "quality",
                 "style",
-                "response_format",
+                "Provider answers",
                 "Provider params",
                 "Edit operations",
             ],
             model_rows,
         )
     )
-    out.append("")
+    out.append(
+        "*Provider answers*: what the provider sends back (`b64_json`: bytes, `url`: a link); "
+        "with a result store on, `response_format: url` works for every model (Images as URLs, "
+        "and the cache).\n"
+    )
     out.append(markdown.table(["Model", "Price (USD)", "Source (read on)"], price_rows))
     return "\n".join(out)
 
