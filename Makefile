@@ -10,8 +10,9 @@ UV := $(UV_DIR)/bin/uv
 # The interpreter uv builds .venv with; never one uv would download.
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
-# Redis, PostgreSQL and nginx: the servers tests start. `make run` needs none unless CONFIG names one.
-SYSTEM_DEPS ?= redis-server postgresql nginx
+# Redis, PostgreSQL and nginx: the servers tests start; chromium: the browser the console's tests
+# drive (Playwright, never a downloaded browser). `make run` needs none unless CONFIG names one.
+SYSTEM_DEPS ?= redis-server postgresql nginx chromium
 NODE_STAMP := node_modules/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
@@ -53,7 +54,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## system-deps: the servers the tests start for real (redis-server, PostgreSQL); apt-get as root
+## system-deps: the servers the tests start for real (redis-server, PostgreSQL, nginx) and chromium; apt-get as root
 system-deps:
 	@scripts/system_deps.sh $(SYSTEM_DEPS)
 
@@ -72,7 +73,7 @@ test: $(VENV_STAMP) system-deps
 soak: $(VENV_STAMP)
 	$(PY) scripts/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
-## lint: lock check, buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts
+## lint: lock check, buf lint (STANDARD + COMMENTS, SERVICE_SUFFIX excepted), ruff, mypy --strict, the layer contracts, tsc on the console's JS
 lint: setup lock-check
 	$(BUF) lint
 	$(BUF) format --diff --exit-code --path protos/imagegen
@@ -80,6 +81,7 @@ lint: setup lock-check
 	$(VENV)/bin/ruff format --check service tests scripts clients/python bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	npx --no-install tsc -p service/imagegen/http/console/tsconfig.json
 
 ## breaking: the contract must stay wire- and source-compatible with the previous commit (buf FILE rules)
 breaking: $(NODE_STAMP)

@@ -11,6 +11,8 @@ installed() {
     postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 ;;
     # Debian installs nginx in /usr/sbin, which a non-root PATH may lack.
     nginx) command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] ;;
+    # The web console's browser tests drive Debian's chromium through Playwright.
+    chromium) command -v chromium >/dev/null 2>&1 ;;
     *) echo "system_deps.sh: no check for package '$1'" >&2; return 2 ;;
   esac
 }
@@ -33,7 +35,8 @@ fi
 
 cat >&2 <<MESSAGE
 imagegen needs these system packages, which are not installed: ${missing[*]}
-(the tests start a real redis-server, PostgreSQL and nginx on loopback ports; nothing is skipped).
+(the tests start a real redis-server, PostgreSQL and nginx on loopback ports and drive a real
+chromium; nothing is skipped).
 Install them, then run the command again:
     sudo apt-get install -y ${missing[*]}
 MESSAGE

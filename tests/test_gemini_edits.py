@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import grpc
 import pytest
@@ -27,7 +28,11 @@ async def gemini_fake() -> AsyncIterator[GeminiFake]:
 
 
 def config(fake: GeminiFake) -> str:
-    models = {"flash-image": "gemini-2.5-flash-image", "imagen-4": "imagen-4.0-generate-001"}
+    models = {
+        "flash-image": "gemini-2.5-flash-image",
+        "pro-image": "gemini-3-pro-image-preview",
+        "imagen-4": "imagen-4.0-generate-001",
+    }
     return yaml.safe_dump(
         {
             "model_list": [
@@ -76,6 +81,29 @@ async def test_every_input_image_goes_inline_in_order(
     assert response.usage.input_tokens_details.image_tokens == 3 * INPUT_IMAGE_TOKENS
     # The price table has no input-image rate for Gemini yet: unknown, never a silent 0.
     assert response.cost.response_cost == "unknown"
+
+
+async def test_gemini_3_pro_image_prices_its_input_images_at_the_input_rate(
+    serve: ServeFactory, gemini_fake: GeminiFake
+) -> None:
+    served = await serve(config(gemini_fake))
+    images = [png_bytes(32, 32, 1), jpeg_bytes(32, 32, 2)]
+
+    response = await served.stub.EditImages(
+        pb.EditImagesRequest(prompt="blend them", model="pro-image", images=images)
+    )
+
+    usage = response.usage
+    assert usage.input_tokens_details.image_tokens == 2 * INPUT_IMAGE_TOKENS
+    # $2/1M text and image input, $120/1M image output, $12/1M thinking (text output).
+    million = Decimal(1_000_000)
+    expected = (
+        Decimal(usage.input_tokens_details.text_tokens) * 2
+        + Decimal(2 * INPUT_IMAGE_TOKENS) * 2
+        + Decimal(usage.output_tokens_details.image_tokens) * 120
+        + Decimal(usage.output_tokens_details.text_tokens) * 12
+    ) / million
+    assert Decimal(response.cost.response_cost) == expected
 
 
 async def test_gemini_takes_no_mask_and_imagen_does_not_edit(

@@ -121,6 +121,8 @@ class ServerSettings(BaseModel):
     """The HTTP door's listen address (None: the same as `host`)."""
     http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
     """The HTTP door's port: None turns the door off, 0 picks a free port."""
+    console: bool = True
+    """The web console at /ui on the HTTP door (docs/console.md); false turns it off."""
     grace_period_seconds: float = Field(default=30.0, ge=0)
     """How long in-flight calls may finish after SIGTERM."""
     drain_seconds: float = Field(default=0.0, ge=0, le=300)

@@ -48,11 +48,22 @@ Trigger words in the prompt (whole words, case-insensitive):
   400 ServiceQuotaExceededException;
 * ``hang`` → the handler sleeps for an hour.
 
+Edits: Titan v1/v2 and Nova Canvas take the INPAINTING, OUTPAINTING, IMAGE_VARIATION and (Titan
+v2, Nova) BACKGROUND_REMOVAL tasks, each with its own parameter object, checked like the
+generation bodies: exactly one of ``maskImage`` / ``maskPrompt``, masks of the image's size and of
+pure black and white only, input images PNG or JPEG without transparent pixels within the
+model's size bounds, 1-5 variation images, no ``imageGenerationConfig`` with background removal
+(``fake.amazon_edits``). The Stability image services (``stability.stable-image-inpaint-v1:0``
+and the others) take Stability's v2beta fields with base64 images and answer like any Stability
+model (``fake.service_edits``); outpaint answers the grown size, fast upscale 4x.
+
 Simplifications (unconfirmed by the docs): a wrong Bedrock API key gets the
 UnrecognizedClientException answer; Titan's 200-with-``error`` output filtering is modelled on
 Nova's; a Stability output-filter answer carries a blank image; Stable Image Ultra makes the
-same pixel sizes as SD3; only the TEXT_IMAGE task is implemented for Titan/Nova; the exact
-wording of size errors is invented; nothing is throttled unless a trigger word asks for it.
+same pixel sizes as SD3; COLOR_GUIDED_GENERATION and VIRTUAL_TRY_ON are not implemented; the
+conservative and creative upscalers double the size; a variation without a size answers at the
+first input's size; INPAINTING/OUTPAINTING refuse width/height; the exact wording of size errors
+is invented; nothing is throttled unless a trigger word asks for it.
 """
 
 from __future__ import annotations
@@ -61,6 +72,7 @@ import asyncio
 import base64
 import datetime as dt
 import hmac
+import io
 import json
 import random
 import re
@@ -75,6 +87,7 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from PIL import Image
 
 from .base import HANG_SECONDS, FakeProvider, has_word
 from .images import image_bytes
@@ -168,6 +181,7 @@ class FakeModel:
     cfg_scale: bool = False  # SD3.5 / SD3 Large take cfg_scale
     image_to_image: bool = True  # every Stability 3.x model but Core takes mode/image/strength
     titan_v2: bool = False
+    service: str | None = None  # a Stability image service ("inpaint", "fast-upscale", ...)
 
 
 MODELS: dict[str, FakeModel] = {
@@ -181,6 +195,21 @@ MODELS: dict[str, FakeModel] = {
     "amazon.titan-image-generator-v1": FakeModel("titan"),
     "amazon.titan-image-generator-v2:0": FakeModel("titan", titan_v2=True),
     "amazon.nova-canvas-v1:0": FakeModel("nova"),
+    # Stability AI Image Services (AWS's sample notebook lists the ids).
+    "stability.stable-image-inpaint-v1:0": FakeModel("service", service="inpaint"),
+    "stability.stable-outpaint-v1:0": FakeModel("service", service="outpaint"),
+    "stability.stable-image-search-replace-v1:0": FakeModel("service", service="search-replace"),
+    "stability.stable-image-search-recolor-v1:0": FakeModel("service", service="search-recolor"),
+    "stability.stable-image-erase-object-v1:0": FakeModel("service", service="erase-object"),
+    "stability.stable-image-remove-background-v1:0": FakeModel(
+        "service", service="remove-background"
+    ),
+    "stability.stable-conservative-upscale-v1:0": FakeModel(
+        "service", service="conservative-upscale"
+    ),
+    "stability.stable-creative-upscale-v1:0": FakeModel("service", service="creative-upscale"),
+    "stability.stable-fast-upscale-v1:0": FakeModel("service", service="fast-upscale"),
+    "stability.stable-style-transfer-v1:0": FakeModel("service", service="style-transfer"),
 }
 
 
@@ -373,6 +402,184 @@ def _amazon_config_fields(model: FakeModel) -> dict[str, Field]:
     }
 
 
+_SERVICE_OUTPUT = Field("string", enum=("png", "jpeg", "webp"))
+_SERVICE_SEED = Field("integer", minimum=0, maximum=4_294_967_294)
+_SERVICE_PROMPT = Field("string", required=True, min_length=1, max_length=10_000)
+_SERVICE_TEXT = Field("string", max_length=10_000)
+_SERVICE_STYLE = Field("string", enum=SDXL_STYLES)
+_SERVICE_IMAGE = Field("string", required=True)
+# Stability's v2beta fields per tool, as Bedrock takes them (images as base64 strings).
+SERVICE_FIELDS: dict[str, dict[str, Field]] = {
+    "inpaint": {
+        "image": _SERVICE_IMAGE,
+        "mask": Field("string"),
+        "prompt": _SERVICE_PROMPT,
+        "negative_prompt": _SERVICE_TEXT,
+        "seed": _SERVICE_SEED,
+        "output_format": _SERVICE_OUTPUT,
+        "style_preset": _SERVICE_STYLE,
+        "grow_mask": Field("integer", minimum=0, maximum=100),
+    },
+    "outpaint": {
+        "image": _SERVICE_IMAGE,
+        "left": Field("integer", minimum=0, maximum=2000),
+        "right": Field("integer", minimum=0, maximum=2000),
+        "up": Field("integer", minimum=0, maximum=2000),
+        "down": Field("integer", minimum=0, maximum=2000),
+        "prompt": _SERVICE_TEXT,
+        "creativity": Field("number", minimum=0, maximum=1),
+        "seed": _SERVICE_SEED,
+        "output_format": _SERVICE_OUTPUT,
+        "style_preset": _SERVICE_STYLE,
+    },
+    "search-replace": {
+        "image": _SERVICE_IMAGE,
+        "prompt": _SERVICE_PROMPT,
+        "search_prompt": Field("string", required=True, min_length=1, max_length=10_000),
+        "negative_prompt": _SERVICE_TEXT,
+        "seed": _SERVICE_SEED,
+        "output_format": _SERVICE_OUTPUT,
+        "grow_mask": Field("integer", minimum=0, maximum=20),
+        "style_preset": _SERVICE_STYLE,
+    },
+    "search-recolor": {
+        "image": _SERVICE_IMAGE,
+        "prompt": _SERVICE_PROMPT,
+        "select_prompt": Field("string", required=True, min_length=1, max_length=10_000),
+        "negative_prompt": _SERVICE_TEXT,
+        "seed": _SERVICE_SEED,
+        "output_format": _SERVICE_OUTPUT,
+        "grow_mask": Field("integer", minimum=0, maximum=20),
+        "style_preset": _SERVICE_STYLE,
+    },
+    "erase-object": {
+        "image": _SERVICE_IMAGE,
+        "mask": Field("string"),
+        "seed": _SERVICE_SEED,
+        "output_format": _SERVICE_OUTPUT,
+        "grow_mask": Field("integer", minimum=0, maximum=20),
+    },
+    "remove-background": {"image": _SERVICE_IMAGE, "output_format": _SERVICE_OUTPUT},
+    "conservative-upscale": {
+        "image": _SERVICE_IMAGE,
+        "prompt": _SERVICE_PROMPT,
+        "negative_prompt": _SERVICE_TEXT,
+        "seed": _SERVICE_SEED,
+        "creativity": Field("number", minimum=0.2, maximum=0.5),
+        "output_format": _SERVICE_OUTPUT,
+    },
+    "creative-upscale": {
+        "image": _SERVICE_IMAGE,
+        "prompt": _SERVICE_PROMPT,
+        "negative_prompt": _SERVICE_TEXT,
+        "seed": _SERVICE_SEED,
+        "creativity": Field("number", minimum=0.1, maximum=0.5),
+        "output_format": _SERVICE_OUTPUT,
+        "style_preset": _SERVICE_STYLE,
+    },
+    "fast-upscale": {"image": _SERVICE_IMAGE, "output_format": _SERVICE_OUTPUT},
+    "style-transfer": {
+        "init_image": _SERVICE_IMAGE,
+        "style_image": _SERVICE_IMAGE,
+        "prompt": _SERVICE_TEXT,
+        "negative_prompt": _SERVICE_TEXT,
+        "seed": _SERVICE_SEED,
+        "output_format": _SERVICE_OUTPUT,
+        "style_strength": Field("number", minimum=0, maximum=1),
+        "composition_fidelity": Field("number", minimum=0, maximum=1),
+        "change_strength": Field("number", minimum=0.1, maximum=1),
+    },
+}
+# [U] How much each upscaler enlarges: fast is 4x (Stability's docs); the fake doubles for the
+# conservative and creative tools, whose real output size depends on the input.
+UPSCALE_FACTORS = {"fast-upscale": 4, "conservative-upscale": 2, "creative-upscale": 2}
+# The image fields of each tool whose pixels must satisfy Stability's bounds.
+SERVICE_IMAGE_FIELDS = ("image", "init_image", "style_image")
+
+# Titan and Nova edit tasks: the task's parameter object and its fields.
+EDIT_TASKS = {
+    "INPAINTING": "inPaintingParams",
+    "OUTPAINTING": "outPaintingParams",
+    "IMAGE_VARIATION": "imageVariationParams",
+    "BACKGROUND_REMOVAL": "backgroundRemovalParams",
+}
+
+
+def _edit_task_fields(model: FakeModel, task: str) -> dict[str, Field]:
+    limit = 1024 if model.shape == "nova" else 512
+    text = Field("string", min_length=1, max_length=limit)
+    if task == "BACKGROUND_REMOVAL":
+        return {"image": Field("string", required=True)}
+    if task == "IMAGE_VARIATION":
+        return {
+            "images": Field("array", required=True),
+            "text": text,
+            "negativeText": text,
+            "similarityStrength": Field("number", minimum=0.2, maximum=1.0),
+        }
+    fields = {
+        "image": Field("string", required=True),
+        "text": Field("string", required=task == "OUTPAINTING", min_length=1, max_length=limit),
+        "negativeText": text,
+        "maskPrompt": Field("string", min_length=1, max_length=limit),
+        "maskImage": Field("string"),
+    }
+    if task == "OUTPAINTING":
+        fields["outPaintingMode"] = Field("string", enum=("DEFAULT", "PRECISE"))
+    return fields
+
+
+@dataclass(frozen=True)
+class ServiceEdit:
+    """One Stability image-service call as the fake decoded it."""
+
+    model_id: str
+    fields: dict[str, Any]  # the body's non-image fields
+    images: dict[str, bytes]  # image, init_image, style_image: the decoded bytes
+    mask: Image.Image | None  # the mask, grayscale ("L")
+
+
+@dataclass(frozen=True)
+class AmazonEdit:
+    """One Titan / Nova Canvas edit task as the fake decoded it."""
+
+    model_id: str
+    task_type: str
+    params: dict[str, Any]  # the task's fields, images and mask left out
+    images: list[bytes]
+    mask: Image.Image | None
+    config: dict[str, Any] | None
+
+
+def decode_image(value: Any, where: str) -> Image.Image:
+    """A base64 field as a loaded image, or Bedrock's validation error."""
+    try:
+        data = base64.b64decode(value, validate=True)
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (ValueError, OSError):
+        raise AwsError(
+            400, "ValidationException", f"{where}: the image could not be decoded."
+        ) from None
+    if image.format not in ("PNG", "JPEG", "WEBP"):
+        raise AwsError(400, "ValidationException", f"{where}: unsupported image format.")
+    return image
+
+
+def nova_input_problem(width: int, height: int) -> str | None:
+    """Nova Canvas input images: sides of 320-4096 pixels, at most 4,194,304 pixels."""
+    if not (320 <= width <= 4096 and 320 <= height <= 4096):
+        return "width and height must be between 320 and 4096 pixels"
+    if width * height > 4_194_304:
+        return "the image must have at most 4194304 pixels"
+    return None
+
+
+def titan_input_problem(width: int, height: int) -> str | None:
+    """Titan input images: the longer side at most 1,408 pixels."""
+    return "the longer side must be at most 1408 pixels" if max(width, height) > 1408 else None
+
+
 def nova_size_problem(width: int, height: int) -> str | None:
     """Nova Canvas's size rule (awslabs' Nova Canvas MCP server)."""
     if not (320 <= width <= 4096 and 320 <= height <= 4096):
@@ -418,6 +625,9 @@ class BedrockFake(FakeProvider):
         self.application_profiles: dict[str, str] = {}
         #: Calls that passed authentication, in order.
         self.invocations: list[Invocation] = []
+        #: Stability image-service calls and Titan / Nova edit tasks, decoded.
+        self.service_edits: list[ServiceEdit] = []
+        self.amazon_edits: list[AmazonEdit] = []
         #: The server's clock, for signature-expiry tests.
         self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         super().__init__()
@@ -462,8 +672,12 @@ class BedrockFake(FakeProvider):
         self._trigger_errors(prompt)
         if model.shape == "stability":
             return self._stability(model, body)
+        if model.shape == "service":
+            return self._service(model, model_id, body)
         if model.shape == "sdxl":
             return self._sdxl(body)
+        if isinstance(body, dict) and body.get("taskType") in EDIT_TASKS:
+            return self._amazon_edit(model, model_id, body)
         return self._amazon(model, body)
 
     # ----------------------------------------------------------------- auth
@@ -728,6 +942,157 @@ class BedrockFake(FakeProvider):
             artifact = {"seed": seed, "base64": _b64(data), "finishReason": "SUCCESS"}
         return web.json_response({"result": "success", "artifacts": [artifact]})
 
+    def _service(self, model: FakeModel, model_id: str, raw: Any) -> web.Response:
+        assert model.service is not None
+        body = check_object(raw, SERVICE_FIELDS[model.service])
+        images: dict[str, bytes] = {}
+        decoded: dict[str, Image.Image] = {}
+        for name in SERVICE_IMAGE_FIELDS:
+            if name in body:
+                picture = decode_image(body[name], f"#/{name}")
+                width, height = picture.size
+                if min(width, height) < 64 and model.service != "fast-upscale":
+                    raise malformed(f"#/{name}: every side must be at least 64 pixels")
+                decoded[name] = picture
+                images[name] = base64.b64decode(body[name])
+        mask = None
+        if "mask" in body:
+            raw_mask = decode_image(body["mask"], "#/mask")
+            if raw_mask.size != decoded["image"].size:
+                raise malformed("#/mask: the mask must have the image's dimensions")
+            mask = raw_mask.convert("L")
+        elif model.service in ("inpaint", "erase-object") and decoded["image"].mode not in (
+            "RGBA",
+            "LA",
+        ):
+            # Without a mask the tool reads the image's alpha channel; there is none here.
+            raise malformed("#: required key [mask] not found")
+        width, height = decoded["init_image" if "init_image" in decoded else "image"].size
+        if model.service == "outpaint":
+            sides = [body.get(key, 0) for key in ("left", "right", "up", "down")]
+            if not any(sides):
+                raise malformed("#: at least one of left, right, up or down must be non-zero")
+            width += sides[0] + sides[1]
+            height += sides[2] + sides[3]
+        factor = UPSCALE_FACTORS.get(model.service, 1)
+        width, height = width * factor, height * factor
+        fields = {k: v for k, v in body.items() if k not in (*SERVICE_IMAGE_FIELDS, "mask")}
+        self.service_edits.append(ServiceEdit(model_id, fields, images, mask))
+        prompt = str(body.get("prompt", ""))
+        if has_word(prompt, "forbidden"):
+            return web.json_response({"finish_reasons": ["Filter reason: prompt"]})
+        fmt = str(body.get("output_format", "png"))
+        data = image_bytes(
+            fmt,
+            width,
+            height,
+            _picture_seed(prompt, 7),
+            transparent=model.service == "remove-background",
+        )
+        seed = body.get("seed") or random.randint(1, 4_294_967_294)
+        return web.json_response(
+            {"seeds": [seed], "finish_reasons": [None], "images": [_b64(data)]}
+        )
+
+    def _amazon_edit(self, model: FakeModel, model_id: str, raw: dict[str, Any]) -> web.Response:
+        task = raw["taskType"]
+        params_key = EDIT_TASKS[task]
+        if task == "BACKGROUND_REMOVAL" and not (model.shape == "nova" or model.titan_v2):
+            raise malformed(f"#/taskType: {task} is not a valid enum value")
+        top = {
+            "taskType": Field("string", required=True),
+            params_key: Field("object", required=True),
+        }
+        if task != "BACKGROUND_REMOVAL":
+            # Background removal takes no imageGenerationConfig at all.
+            top["imageGenerationConfig"] = Field("object")
+        body = check_object(raw, top)
+        params = check_object(body[params_key], _edit_task_fields(model, task), f"#/{params_key}")
+        config = None
+        if "imageGenerationConfig" in body:
+            config = check_object(
+                body["imageGenerationConfig"],
+                _amazon_config_fields(model),
+                "#/imageGenerationConfig",
+            )
+            if task in ("INPAINTING", "OUTPAINTING") and ("width" in config or "height" in config):
+                # [U] The fake's choice: these tasks answer at the input's size.
+                raise malformed(
+                    "#/imageGenerationConfig: width and height do not apply to this task"
+                )
+        if task == "IMAGE_VARIATION":
+            raw_images = params["images"]
+            if not 1 <= len(raw_images) <= 5:
+                raise malformed("#/imageVariationParams/images: expected 1 to 5 items")
+            pictures = [
+                decode_image(item, f"#/imageVariationParams/images/{i}")
+                for i, item in enumerate(raw_images)
+            ]
+            encoded = list(raw_images)
+        else:
+            pictures = [decode_image(params["image"], f"#/{params_key}/image")]
+            encoded = [params["image"]]
+        for index, picture in enumerate(pictures):
+            where = f"#/{params_key}/image{'s/' + str(index) if task == 'IMAGE_VARIATION' else ''}"
+            if picture.format not in ("PNG", "JPEG"):
+                raise AwsError(400, "ValidationException", f"{where}: PNG or JPEG only.")
+            _check_opaque(picture, where)
+            width, height = picture.size
+            problem = (
+                nova_input_problem(width, height)
+                if model.shape == "nova"
+                else titan_input_problem(width, height)
+            )
+            if problem is not None:
+                raise AwsError(400, "ValidationException", f"{where}: {problem}.")
+        mask = None
+        if task in ("INPAINTING", "OUTPAINTING"):
+            if ("maskImage" in params) == ("maskPrompt" in params):
+                raise malformed(
+                    f"#/{params_key}: exactly one of maskImage or maskPrompt is required"
+                )
+            if "maskImage" in params:
+                mask = _black_and_white(
+                    decode_image(params["maskImage"], f"#/{params_key}/maskImage"),
+                    pictures[0].size,
+                    f"#/{params_key}/maskImage",
+                )
+        kept = {k: v for k, v in params.items() if k not in ("image", "images", "maskImage")}
+        self.amazon_edits.append(
+            AmazonEdit(
+                model_id,
+                task,
+                kept,
+                [base64.b64decode(item) for item in encoded],
+                mask,
+                config,
+            )
+        )
+        prompt = str(params.get("text", ""))
+        if has_word(prompt, "forbidden"):
+            raise AwsError(400, "ValidationException", INPUT_BLOCKED)
+        width, height = pictures[0].size
+        count = 1
+        if config is not None:
+            count = config.get("numberOfImages", 1)
+            if task == "IMAGE_VARIATION":
+                # [U] Variations default to the first input's size when none is asked for.
+                width, height = config.get("width", width), config.get("height", height)
+        seed = config.get("seed", 0) if config else 0
+        images = [
+            _b64(
+                image_bytes(
+                    "png",
+                    width,
+                    height,
+                    _picture_seed(prompt, seed) + index,
+                    transparent=task == "BACKGROUND_REMOVAL",
+                )
+            )
+            for index in range(count)
+        ]
+        return web.json_response({"images": images, "error": None})
+
     def _amazon(self, model: FakeModel, raw: Any) -> web.Response:
         if not isinstance(raw, dict):
             raise malformed(f"#: expected type: JSONObject, found: {_json_type(raw)}")
@@ -780,6 +1145,29 @@ class BedrockFake(FakeProvider):
         return web.json_response({"images": images, "error": error})
 
 
+def _check_opaque(image: Image.Image, where: str) -> None:
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        lowest = image.convert("RGBA").getchannel("A").getextrema()[0]
+        if isinstance(lowest, int | float) and lowest < 255:
+            raise AwsError(
+                400,
+                "ValidationException",
+                f"{where}: the image must not contain transparent or semi-transparent pixels.",
+            )
+
+
+def _black_and_white(mask: Image.Image, size: tuple[int, int], where: str) -> Image.Image:
+    if mask.size != size:
+        raise AwsError(400, "ValidationException", f"{where}: the mask must match the image size.")
+    gray = mask.convert("RGB")
+    values = {pixel for pixel in gray.get_flattened_data()}
+    if not values <= {(0, 0, 0), (255, 255, 255)}:
+        raise AwsError(
+            400, "ValidationException", f"{where}: the mask must be pure black and white only."
+        )
+    return mask.convert("L")
+
+
 def _prompt_of(body: Any) -> str:
     """Every prompt text of any family's body, for the trigger words."""
     if not isinstance(body, dict):
@@ -790,9 +1178,10 @@ def _prompt_of(body: Any) -> str:
     for item in body.get("text_prompts") or []:
         if isinstance(item, dict) and isinstance(item.get("text"), str) and _positive(item):
             parts.append(item["text"])
-    params = body.get("textToImageParams")
-    if isinstance(params, dict) and isinstance(params.get("text"), str):
-        parts.append(params["text"])
+    for key in ("textToImageParams", *EDIT_TASKS.values()):
+        params = body.get(key)
+        if isinstance(params, dict) and isinstance(params.get("text"), str):
+            parts.append(params["text"])
     return " ".join(parts)
 
 

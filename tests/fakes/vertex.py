@@ -32,6 +32,13 @@ with a ``BadRequest`` field violation, as proto-JSON parsing does). Images are r
 of the model's pixel size for the ratio and tier; with ``storageUri`` they come back as
 ``gcsUri`` entries instead of bytes.
 
+Edits: Gemini models read inline image parts beside the text (``fake.input_images``, billed
+``INPUT_IMAGE_TOKENS`` each as IMAGE prompt tokens); ``imagen-3.0-capability-001`` on
+``:predict`` takes ``referenceImages`` (one RAW, an optional MASK with ``maskImageConfig``) and an
+``editMode``, checks them (mask and image of one size, a mask image exactly with
+MASK_MODE_USER_PROVIDED, unknown fields refused) and answers images of the RAW image's size
+(``fake.edits``).
+
 Trigger words in the prompt (whole words, case-insensitive):
 
 * ``forbidden``    → Imagen: 400 INVALID_ARGUMENT "... Responsible AI practices ... Support
@@ -59,6 +66,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import secrets
 import time
@@ -73,6 +81,7 @@ from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from PIL import Image, UnidentifiedImageError
 
 from .base import FakeProvider, RecordedRequest, ScriptedResponse, has_word
 from .images import image_bytes
@@ -128,6 +137,78 @@ GEMINI_1K: dict[str, tuple[int, int]] = {
     "8:1": (3072, 384),
 }
 TIER_SCALE = {"0.5K": 0.5, "1K": 1.0, "2K": 2.0, "4K": 4.0}
+# Input images of Gemini edits: the MIME types read inline, and what the fake bills per image
+# (its own flat choice, whatever the image's size).
+INPUT_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+INPUT_IMAGE_TOKENS = 560
+
+
+# Imagen capability editing (Vertex "Edit images" reference): `:predict` with referenceImages.
+CAPABILITY_MODELS = frozenset({"imagen-3.0-capability-001"})
+EDIT_MODES = (
+    "EDIT_MODE_DEFAULT",
+    "EDIT_MODE_INPAINT_REMOVAL",
+    "EDIT_MODE_INPAINT_INSERTION",
+    "EDIT_MODE_OUTPAINT",
+    "EDIT_MODE_CONTROLLED_EDITING",
+    "EDIT_MODE_STYLE",
+    "EDIT_MODE_BGSWAP",
+    "EDIT_MODE_PRODUCT_IMAGE",
+)
+# The modes that edit where a mask says.
+MASKED_EDIT_MODES = frozenset(
+    {
+        "EDIT_MODE_INPAINT_INSERTION",
+        "EDIT_MODE_INPAINT_REMOVAL",
+        "EDIT_MODE_OUTPAINT",
+        "EDIT_MODE_BGSWAP",
+    }
+)
+MASK_MODES = (
+    "MASK_MODE_DEFAULT",
+    "MASK_MODE_USER_PROVIDED",
+    "MASK_MODE_BACKGROUND",
+    "MASK_MODE_FOREGROUND",
+    "MASK_MODE_SEMANTIC",
+)
+REFERENCE_TYPES = (
+    "REFERENCE_TYPE_RAW",
+    "REFERENCE_TYPE_MASK",
+    "REFERENCE_TYPE_CONTROL",
+    "REFERENCE_TYPE_STYLE",
+    "REFERENCE_TYPE_SUBJECT",
+)
+_CAPABILITY_PARAMETERS = frozenset(
+    {
+        "sampleCount",
+        "editMode",
+        "editConfig",
+        "negativePrompt",
+        "seed",
+        "guidanceScale",
+        "addWatermark",
+        "includeRaiReason",
+        "includeSafetyAttributes",
+        "language",
+        "outputOptions",
+        "personGeneration",
+        "safetySetting",
+        "storageUri",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CapabilityEdit:
+    """One capability edit as the fake decoded it."""
+
+    edit_mode: str
+    prompt: str
+    raw: bytes
+    mask: Image.Image | None  # the mask as sent, grayscale ("L")
+    mask_mode: str | None
+    dilation: float | None
+    parameters: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -295,6 +376,10 @@ class VertexFake(FakeProvider):
         self.token_gate: asyncio.Event | None = None
         #: Model ids answered with 404 NOT_FOUND, as after a shutdown.
         self.retired: set[str] = set()
+        #: The inline input images of each :generateContent request, as (mime type, bytes).
+        self.input_images: list[list[tuple[str, bytes]]] = []
+        #: Each capability edit as the fake decoded it (editMode, raw image, mask, mask mode).
+        self.edits: list[CapabilityEdit] = []
         self.accounts: dict[str, ServiceAccount] = {}
         self.tokens: dict[str, IssuedToken] = {}
         self._token_script: deque[ScriptedResponse] = deque()
@@ -529,7 +614,8 @@ class VertexFake(FakeProvider):
     async def _dispatch(
         self, request: web.Request, model: str, method: str, resource: str
     ) -> web.StreamResponse:
-        if model in self.retired or (model not in IMAGEN_MODELS and model not in GEMINI_MODELS):
+        known = model in IMAGEN_MODELS or model in GEMINI_MODELS or model in CAPABILITY_MODELS
+        if model in self.retired or not known:
             raise VertexError(
                 google_error(
                     404,
@@ -550,7 +636,7 @@ class VertexFake(FakeProvider):
                     "quickstarts/quickstart-multimodal for Gemini usage.",
                 )
             )
-        if method == "generateContent" and model in IMAGEN_MODELS:
+        if method == "generateContent" and (model in IMAGEN_MODELS or model in CAPABILITY_MODELS):
             raise VertexError(
                 google_error(
                     400,
@@ -561,6 +647,8 @@ class VertexFake(FakeProvider):
         body = self.recorded(request).json
         if not isinstance(body, dict):
             raise invalid("Invalid JSON payload received. Expected an object.")
+        if method == "predict" and model in CAPABILITY_MODELS:
+            return self._capability_edit(body)
         if method == "predict":
             return self._predict(body, model, IMAGEN_MODELS[model])
         return self._generate_content(body, model, GEMINI_MODELS[model])
@@ -709,6 +797,136 @@ class VertexFake(FakeProvider):
             }
         return web.json_response(payload)
 
+    # ----------------------------------------------------------------- Imagen capability
+
+    def _capability_edit(self, body: dict[str, Any]) -> web.Response:
+        instances = body.get("instances")
+        if not isinstance(instances, list) or len(instances) != 1:
+            raise invalid("instances must hold exactly one instance.")
+        instance = instances[0]
+        if not isinstance(instance, dict):
+            raise invalid("An instance must be an object.")
+        for key in instance:
+            if key not in ("prompt", "referenceImages"):
+                raise invalid(f'Invalid JSON payload received. Unknown name "{key}".', key)
+        prompt = instance.get("prompt", "")
+        if not isinstance(prompt, str):
+            raise invalid("prompt must be a string.")
+        params = body.get("parameters", {})
+        if not isinstance(params, dict):
+            raise invalid("parameters must be an object.")
+        for key in params:
+            if key not in _CAPABILITY_PARAMETERS:
+                raise invalid(f'Invalid JSON payload received. Unknown name "{key}".', key)
+        count = self._int(params, "sampleCount", 1, 4, default=4)
+        mode = params.get("editMode", "EDIT_MODE_DEFAULT")
+        if mode not in EDIT_MODES:
+            raise invalid(f"editMode must be one of {', '.join(EDIT_MODES)}, got {mode!r}.")
+        config = params.get("editConfig", {})
+        if not isinstance(config, dict) or any(k != "baseSteps" for k in config):
+            raise invalid("editConfig takes baseSteps only.", "editConfig")
+        if "baseSteps" in config:
+            self._int(config, "baseSteps", 1, 100, default=35)
+        if mode in ("EDIT_MODE_INPAINT_INSERTION", "EDIT_MODE_BGSWAP") and not prompt.strip():
+            raise invalid(f"The prompt is empty or missing; {mode} needs one.")
+        raw, mask, mask_mode, dilation = self._references(instance.get("referenceImages"))
+        if mode in MASKED_EDIT_MODES and mask_mode is None:
+            raise invalid(f"{mode} needs a REFERENCE_TYPE_MASK reference image.")
+        fmt = self._mime_format(params.get("outputOptions", {}).get("mimeType", "image/png"))
+        self._trigger_errors(prompt)
+        with Image.open(io.BytesIO(raw)) as picture:
+            width, height = picture.size
+        self.edits.append(
+            CapabilityEdit(mode, prompt, raw, mask, mask_mode, dilation, dict(params))
+        )
+        predictions = [
+            {
+                "bytesBase64Encoded": base64.b64encode(
+                    image_bytes(fmt, width, height, seed=index + len(prompt))
+                ).decode(),
+                "mimeType": f"image/{fmt}",
+            }
+            for index in range(count)
+        ]
+        return web.json_response({"predictions": predictions})
+
+    def _references(
+        self, references: Any
+    ) -> tuple[bytes, Image.Image | None, str | None, float | None]:
+        """(raw image, mask or None, mask mode or None, dilation), checked as Vertex does."""
+        if not isinstance(references, list) or not references:
+            raise invalid("referenceImages must list at least one image.", "referenceImages")
+        raw: bytes | None = None
+        mask: Image.Image | None = None
+        mask_mode: str | None = None
+        dilation: float | None = None
+        ids: set[int] = set()
+        for index, ref in enumerate(references):
+            where = f"referenceImages[{index}]"
+            if not isinstance(ref, dict):
+                raise invalid(f"{where} must be an object.", where)
+            kind = ref.get("referenceType")
+            if kind not in REFERENCE_TYPES:
+                raise invalid(f"{where}.referenceType {kind!r} is not valid.", where)
+            ref_id = ref.get("referenceId")
+            if isinstance(ref_id, bool) or not isinstance(ref_id, int) or ref_id in ids:
+                raise invalid(f"{where}.referenceId must be a unique integer.", where)
+            ids.add(ref_id)
+            data = self._reference_bytes(ref.get("referenceImage"), where)
+            if kind == "REFERENCE_TYPE_RAW":
+                if raw is not None or data is None:
+                    raise invalid("Exactly one REFERENCE_TYPE_RAW image is needed.", where)
+                raw = data
+            elif kind == "REFERENCE_TYPE_MASK":
+                config = ref.get("maskImageConfig")
+                if not isinstance(config, dict) or config.get("maskMode") not in MASK_MODES:
+                    raise invalid(f"{where}.maskImageConfig.maskMode is missing or invalid.", where)
+                mask_mode = config["maskMode"]
+                if "dilation" in config:
+                    value = config["dilation"]
+                    if not isinstance(value, int | float) or not 0 <= value <= 1:
+                        raise invalid(f"{where}.maskImageConfig.dilation must be in [0, 1].")
+                    dilation = float(value)
+                if (mask_mode == "MASK_MODE_USER_PROVIDED") != (data is not None):
+                    raise invalid(
+                        f"{where}: a referenceImage is given exactly with MASK_MODE_USER_PROVIDED.",
+                        where,
+                    )
+                if data is not None:
+                    with Image.open(io.BytesIO(data)) as picture:
+                        mask = picture.convert("L")
+            else:
+                raise invalid(f"{kind} references are not supported by this fake.", where)
+        if raw is None:
+            raise invalid("Exactly one REFERENCE_TYPE_RAW image is needed.", "referenceImages")
+        if mask is not None:
+            with Image.open(io.BytesIO(raw)) as picture:
+                if picture.size != mask.size:
+                    raise invalid("The mask must have the raw image's dimensions.")
+        return raw, mask, mask_mode, dilation
+
+    @staticmethod
+    def _reference_bytes(image: Any, where: str) -> bytes | None:
+        if image is None:
+            return None
+        if not isinstance(image, dict) or not isinstance(image.get("bytesBase64Encoded"), str):
+            raise invalid(f"{where}.referenceImage needs bytesBase64Encoded.", where)
+        unknown = set(image) - {"bytesBase64Encoded", "mimeType", "gcsUri"}
+        if unknown:
+            raise invalid(f'Invalid JSON payload received. Unknown name "{unknown.pop()}".', where)
+        try:
+            data = base64.b64decode(image["bytesBase64Encoded"], validate=True)
+            with Image.open(io.BytesIO(data)) as picture:
+                found = picture.format
+        except (ValueError, UnidentifiedImageError):
+            raise invalid(f"{where}.referenceImage is not a readable image.", where) from None
+        if found not in ("PNG", "JPEG"):
+            raise invalid(f"{where}: only PNG and JPEG images are supported.", where)
+        declared = image.get("mimeType")
+        if declared is not None and declared != f"image/{found.lower()}":
+            raise invalid(f"{where}.referenceImage.mimeType {declared!r} is not the image's type.")
+        return data
+
     # ----------------------------------------------------------------- Gemini
 
     def _generate_content(
@@ -764,16 +982,24 @@ class VertexFake(FakeProvider):
             raise invalid("image_output_options must be an object.")
         fmt = self._mime_format(options.get("mimeType", options.get("mime_type", "image/png")))
 
+        inputs = self._inline_images(body["contents"])
         self._trigger_errors(prompt)
-        words = max(len(prompt.split()), 1)
+        self.input_images.append(inputs)
+        text_tokens = max(len(prompt.split()), 1)
+        image_in = INPUT_IMAGE_TOKENS * len(inputs)
+        # Prompt tokens: the text and every input image (the name `words` is kept below).
+        words = text_tokens + image_in
         envelope: dict[str, Any] = {
             "modelVersion": name,
             "createTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             "responseId": secrets.token_urlsafe(12),
         }
+        prompt_details = [{"modality": "TEXT", "tokenCount": text_tokens}]
+        if image_in:
+            prompt_details.append({"modality": "IMAGE", "tokenCount": image_in})
         usage: dict[str, Any] = {
             "promptTokenCount": words,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": words}],
+            "promptTokensDetails": prompt_details,
             "trafficType": "ON_DEMAND",
         }
         if has_word(prompt, "forbidden"):
@@ -876,6 +1102,35 @@ class VertexFake(FakeProvider):
         if not texts:
             raise invalid("The prompt has no text part.", "contents.parts")
         return " ".join(texts)
+
+    @staticmethod
+    def _inline_images(contents: list[Any]) -> list[tuple[str, bytes]]:
+        """The inline input images of the request's parts, in order, checked as Vertex does."""
+        found: list[tuple[str, bytes]] = []
+        for c, content in enumerate(contents):
+            for p, part in enumerate(content.get("parts") or []):
+                inline = (
+                    part.get("inlineData", part.get("inline_data"))
+                    if isinstance(part, dict)
+                    else None
+                )
+                if inline is None:
+                    continue
+                where = f"contents[{c}].parts[{p}].inline_data"
+                if not isinstance(inline, dict):
+                    raise invalid(f"{where} must be an object.", where)
+                mime = inline.get("mimeType", inline.get("mime_type"))
+                if mime not in INPUT_MIME_TYPES:
+                    raise invalid(f"Unsupported MIME type: {mime}", f"{where}.mime_type")
+                try:
+                    data = base64.b64decode(str(inline.get("data", "")), validate=True)
+                except ValueError:
+                    raise invalid(
+                        f"Invalid value at '{where}.data' (TYPE_BYTES), Base64 decoding failed",
+                        f"{where}.data",
+                    ) from None
+                found.append((mime, data))
+        return found
 
     @staticmethod
     def _known_fields(given: dict[str, Any], names: dict[str, str], where: str) -> dict[str, Any]:

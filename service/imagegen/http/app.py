@@ -28,6 +28,7 @@ from imagegen.edits import prepare_edit
 from imagegen.errors import ImageGenError, InternalError
 from imagegen.events import Generation, ImageReady, Progress, RequestState
 from imagegen.gateway import Gateway
+from imagegen.http.console import add_console_routes
 from imagegen.http.convert import (
     COMPLETED_EVENT,
     PARTIAL_EVENT,
@@ -215,6 +216,8 @@ class HttpDoor:
         self.app.router.add_get("/health/readiness", self._readiness)
         self.app.router.add_get("/openapi.json", self._openapi_document)
         add_file_routes(self.app, gateway)
+        if gateway.settings.server.console:
+            add_console_routes(self.app, gateway)  # the web console at /ui (docs/console.md)
 
     async def start(
         self,

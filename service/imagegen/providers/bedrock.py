@@ -1,4 +1,7 @@
-"""AWS Bedrock Runtime adapter (`bedrock/<model id>`): InvokeModel for text-to-image models.
+"""AWS Bedrock Runtime adapter (`bedrock/<model id>`): InvokeModel for image models.
+
+Edits ride on the same InvokeModel call with another body: Titan / Nova Canvas edit tasks
+(bedrock_edits.py) and the Stability image services (bedrock_stability_edits.py).
 
 Wire format: the Bedrock Runtime API reference (InvokeModel, SigV4, errors) and each model
 family's parameter page (the families live in bedrock_models.py); what a user sees is in

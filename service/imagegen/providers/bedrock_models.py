@@ -1,4 +1,8 @@
-"""The text-to-image model families on AWS Bedrock: their rules, request bodies and answers.
+"""The image model families on AWS Bedrock: their rules, request bodies and answers.
+
+Titan and Nova Canvas also edit (their tasks in bedrock_edits.py); the Stability image services
+are edit-only families of their own (`Shape.STABILITY_EDIT`, bedrock_stability_edits.py) whose
+answers are read like any Stability model's.
 
 Facts from the AWS Bedrock model parameter pages (see docs/providers/bedrock.md), with the
 Titan size list from the AWS Titan Image Generator parameter page and the Nova Canvas size
@@ -34,6 +38,14 @@ from pydantic import JsonValue
 from imagegen.errors import ProviderBadResponseError
 from imagegen.imagefmt import image_dimensions, sniff_mime
 from imagegen.providers.base import ModelSpec, ParamSpec, ProviderCall
+from imagegen.providers.bedrock_edits import (
+    NOVA_EDIT_LIMITS,
+    TITAN_EDIT_LIMITS,
+    amazon_edit_body,
+    amazon_edits,
+)
+from imagegen.providers.bedrock_stability_edits import SERVICES, service_body
+from imagegen.providers.edit_support import capability_of
 from imagegen.providers.http_errors import content_policy_error
 from imagegen.sizes import FreeFormRule, parse_aspect_ratio, parse_size
 from imagegen.types import (
@@ -54,6 +66,8 @@ class Shape(StrEnum):
     SDXL = "sdxl"
     TITAN = "titan"
     NOVA = "nova"
+    #: Stability AI Image Services (edits only; bedrock_stability_edits.py).
+    STABILITY_EDIT = "stability_edit"
 
 
 _UINT32_MAX = 4_294_967_295
@@ -197,6 +211,12 @@ _AMAZON_IMAGES_PER_CALL = 5
 
 
 def _titan(family: str) -> ModelSpec:
+    # Background removal is Titan v2's (the Titan parameter page: "V2 only").
+    edit = amazon_edits(
+        limits=TITAN_EDIT_LIMITS,
+        seed_max=2_147_483_646,
+        removes_background=family.endswith("-v2"),
+    )
     return ModelSpec(
         family=family,
         params=_COMMON_PARAMS | {"quality"},
@@ -214,6 +234,7 @@ def _titan(family: str) -> ModelSpec:
         },
         default_quality="standard",
         default_size="1024x1024",
+        edit=edit,
     )
 
 
@@ -248,6 +269,7 @@ NOVA_CANVAS = ModelSpec(
     },
     default_quality="standard",
     default_size="1024x1024",
+    edit=amazon_edits(limits=NOVA_EDIT_LIMITS, seed_max=858_993_459, removes_background=True),
 )
 
 
@@ -270,6 +292,7 @@ FAMILIES: Mapping[str, Family] = {
         Family(_titan("amazon.titan-image-generator-v1"), Shape.TITAN),
         Family(_titan("amazon.titan-image-generator-v2"), Shape.TITAN),
         Family(NOVA_CANVAS, Shape.NOVA),
+        *(Family(service.spec(), Shape.STABILITY_EDIT) for service in SERVICES.values()),
     )
 }
 # The prefix of a cross-region inference profile id ("us.amazon.nova-canvas-v1:0").
@@ -337,10 +360,15 @@ def family_for(model: str) -> Family | None:
 
 def request_body(shape: Shape, call: ProviderCall) -> dict[str, JsonValue]:
     """The InvokeModel body for `call` in the model's own format."""
+    if shape is Shape.STABILITY_EDIT:
+        return service_body(SERVICES[call.spec.family], call)
     if shape is Shape.STABILITY:
         return _stability_body(call)
     if shape is Shape.SDXL:
         return _sdxl_body(call)
+    capability = capability_of(call.spec)
+    if call.edit is not None and capability is not None:
+        return amazon_edit_body(call, call.edit, capability.limits)
     return _amazon_body(call, nova=shape is Shape.NOVA)
 
 
@@ -410,7 +438,7 @@ def parse_images(shape: Shape, call: ProviderCall, payload: object, status: int)
     """Images, filtered counts and refusals from a 200 answer."""
     if not isinstance(payload, dict):
         raise ProviderBadResponseError("the model's answer is not a JSON object", provider=PROVIDER)
-    if shape is Shape.STABILITY:
+    if shape in (Shape.STABILITY, Shape.STABILITY_EDIT):
         return _stability_result(call, payload, status)
     if shape is Shape.SDXL:
         return _sdxl_result(call, payload, status)
@@ -513,7 +541,8 @@ def _amazon_result(call: ProviderCall, payload: dict[str, object], status: int) 
     error = payload.get("error")
     message = error if isinstance(error, str) and error else None
     blocked = message is not None and "content filter" in message.lower()
-    width, height = _sized(call)
+    # An edit answers at its input's (or canvas's) size: read from the images themselves.
+    width, height = (None, None) if call.edit is not None else _sized(call)
     images = [_image(item, width, height) for item in raw_images or []]
     if not images:
         if blocked:
@@ -524,4 +553,6 @@ def _amazon_result(call: ProviderCall, payload: dict[str, object], status: int) 
     # blocked" note, means the output filter withheld the rest.
     filtered = max(call.params.n - len(images), 1 if blocked else 0)
     quality = call.params.quality or call.spec.default_quality
-    return _result(images, filtered=filtered, size=f"{width}x{height}", quality=quality)
+    # Priced by the first image's size: the price rows are keyed by output size.
+    size = f"{images[0].width}x{images[0].height}"
+    return _result(images, filtered=filtered, size=size, quality=quality)

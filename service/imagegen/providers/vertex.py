@@ -31,6 +31,9 @@ module holds what is Vertex's own:
 - Gemini: one image per call, n by parallel calls; `imageConfig` also takes the Vertex-only
   personGeneration / imageOutputOptions, and generationConfig a `seed`.
 
+Edits (vertex_edits.py): Gemini image models take every input image as an inline part beside
+the text; `imagen-3.0-capability-001` edits with RAW/MASK reference images and an edit mode.
+
 Safety: a prompt refused before generation is a 400 INVALID_ARGUMENT ("... Responsible AI
 practices ... Support codes: N", or "... usage guidelines ...") → CONTENT_POLICY_VIOLATION.
 Errors: 401 UNAUTHENTICATED → PROVIDER_AUTHENTICATION_FAILED (the operator's credentials); 403
@@ -44,7 +47,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 from urllib.parse import quote
 
@@ -63,6 +66,7 @@ from imagegen.providers.base import (
     ParamSpec,
     ProviderCall,
 )
+from imagegen.providers.gemini_edits import with_edits, with_input_images
 from imagegen.providers.google_auth import CredentialSource, GoogleTokenSource
 from imagegen.providers.google_common import (
     IMAGEN_2,
@@ -81,6 +85,12 @@ from imagegen.providers.google_common import (
     status_error,
 )
 from imagegen.providers.transport import HttpResponse, HttpTransport
+from imagegen.providers.vertex_edits import (
+    capability_body,
+    capability_model,
+    is_capability_model,
+    without_edit_params,
+)
 from imagegen.types import ProviderResult, ResponseFormat
 
 GLOBAL_HOST = "https://aiplatform.googleapis.com"
@@ -152,6 +162,10 @@ _MODELS = ModelTable(
     is_imagen=lambda model_id: "gemini" not in model_id,
 )
 
+# Imagen capability editing (vertex_edits.py): edits only, priced by no table row.
+_CAPABILITY = capability_model(_IMAGEN_EXTRAS)
+
+# The generation models with a price row (the capability model, edits only, has none).
 VERTEX_MODELS = (
     "imagen-4.0-generate-001",
     "imagen-4.0-ultra-generate-001",
@@ -167,8 +181,20 @@ VERTEX_MODELS = (
 
 
 def vertex_model(model: str) -> GoogleImageModel:
-    """The family of a Vertex model id (snapshots, `@version` and -preview ids included)."""
-    return _MODELS.lookup(model)
+    """The family of a Vertex model id (snapshots, `@version` and -preview ids included);
+    Gemini image models carry their edit capability."""
+    if is_capability_model(model):
+        return _CAPABILITY
+    family = _MODELS.lookup(model)
+    spec = with_edits(family.spec, family.route is Route.GENERATE_CONTENT)
+    return replace(family, spec=spec)
+
+
+def _model_for(call: ProviderCall) -> GoogleImageModel:
+    """The model whose spec `call` was checked against."""
+    if call.spec.family == _CAPABILITY.spec.family:
+        return _CAPABILITY
+    return _MODELS.for_call(call)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +344,7 @@ class VertexProvider(HttpProvider):
         return self._request(call, target, target.project)
 
     def _request(self, call: ProviderCall, target: _Target, project: str | None) -> HttpRequest:
-        model = _MODELS.for_call(call)
+        model = _model_for(call)
         model_id = quote(call.provider_model, safe="-._~@")
         method = f"publishers/google/models/{model_id}:{model.route.value}"
         if target.express_key:
@@ -335,13 +361,19 @@ class VertexProvider(HttpProvider):
                 f"{target.host}/{target.version}/projects/{quote(project, safe='.:-')}"
                 f"/locations/{target.location}/{method}"
             )
-        body = request_body(call, model, _DIALECT)
+        if model is _CAPABILITY:
+            generic = request_body(without_edit_params(call), model, _DIALECT)
+            body = capability_body(call, generic, call.edit)
+        else:
+            body = request_body(call, model, _DIALECT)
+            if call.edit is not None and model.route is Route.GENERATE_CONTENT:
+                body = with_input_images(body, call.edit)
         if model.route is Route.PREDICT:
             _check_storage(call)
         return HttpRequest(method="POST", url=url, headers={}, json=body)
 
     def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
-        return parse_result(self.name, call, response, _MODELS.for_call(call), _DIALECT)
+        return parse_result(self.name, call, response, _model_for(call), _DIALECT)
 
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:
         return status_error(self.name, call, response, _DIALECT)

@@ -168,6 +168,8 @@ async def start_server(
     )
     if door is not None:
         log.info("imagegen serving the OpenAI-compatible HTTP door on port %d", door.port)
+        if settings.server.console:
+            log.info("imagegen web console at /ui on port %d (docs/console.md)", door.port)
     return RunningServer(server, health_servicer, gateway, bound, door)
 
 

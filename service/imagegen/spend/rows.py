@@ -8,6 +8,10 @@ from typing import Literal
 
 GroupBy = Literal["key", "model", "user", "tag"]
 GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "user", "tag")
+# What the stores can group by: the public groupings, and the deployment that served a row
+# (the console's per-deployment error rates).
+Grouping = GroupBy | Literal["deployment"]
+RowOrder = Literal["cost", "time"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,20 @@ class SpendRow:
 class SpendGroup:
     """Totals of the rows of one key, model, user or tag."""
 
+    group: str
+    requests: int
+    errors: int
+    images: int
+    cost: Decimal
+    unknown_cost_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpendBucket:
+    """Totals of one group's rows in one time bucket (the spend query, over time)."""
+
+    start: float
+    """Unix time the bucket starts (a multiple of the bucket's length)."""
     group: str
     requests: int
     errors: int

@@ -52,7 +52,12 @@ KEY_COLUMNS = (
 # Columns added after the first release: a database created before them gets them at open.
 ADDED_KEY_COLUMNS = (("max_parallel_requests", "INTEGER"), ("max_parallel_streams", "INTEGER"))
 # The SQL expression each grouping reads (tags are unnested by each store its own way).
-GROUP_COLUMNS = {"key": "key_alias", "model": "model_group", "user": "user_id"}
+GROUP_COLUMNS = {
+    "key": "key_alias",
+    "model": "model_group",
+    "user": "user_id",
+    "deployment": "deployment",
+}
 
 
 def spend_values(row: SpendRow, decimal: type[Any] = str) -> tuple[Any, ...]:
@@ -80,6 +85,38 @@ def spend_values(row: SpendRow, decimal: type[Any] = str) -> tuple[Any, ...]:
         row.latency_ms,
         row.attempts,
         row.prompt,
+    )
+
+
+def spend_row_from(values: Sequence[Any]) -> SpendRow:
+    """A row read back (columns in SPEND_COLUMNS order); decimals from text or NUMERIC."""
+    record = dict(zip(SPEND_COLUMNS, values, strict=True))
+    tags = record["tags"]
+    cost = record["cost"]
+    return SpendRow(
+        time=float(record["time"]),
+        request_id=record["request_id"],
+        key_id=record["key_id"],
+        key_alias=record["key_alias"],
+        user=record["user_id"],
+        # SQLite keeps the JSON text; PostgreSQL's JSONB comes back decoded.
+        tags=tuple(json.loads(tags) if isinstance(tags, str) else tags),
+        model_group=record["model_group"],
+        deployment=record["deployment"],
+        provider=record["provider"],
+        door=record["door"],
+        n=int(record["n"]),
+        images=int(record["images"]),
+        size=record["size"],
+        quality=record["quality"],
+        status=record["status"],
+        cost=None if cost is None else Decimal(str(cost)),
+        charged=Decimal(str(record["charged"])),
+        input_tokens=int(record["input_tokens"]),
+        output_tokens=int(record["output_tokens"]),
+        latency_ms=float(record["latency_ms"]),
+        attempts=int(record["attempts"]),
+        prompt=record["prompt"],
     )
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from imagegen.keys.store import KeyStore
-from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
+from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 
 
 class Store(KeyStore, Protocol):
@@ -25,9 +25,21 @@ class Store(KeyStore, Protocol):
         """What the key's budget was charged by rows at or after `since`."""
 
     async def summary(
-        self, group_by: GroupBy, since: float | None, key_id: str | None
+        self, group_by: Grouping, since: float | None, key_id: str | None
     ) -> list[SpendGroup]:
         """Totals per group, largest cost first (only `key_id`'s rows when given)."""
+
+    async def timeline(
+        self, group_by: Grouping, since: float | None, key_id: str | None, bucket_seconds: int
+    ) -> list[SpendBucket]:
+        """The summary's totals per group and per time bucket of `bucket_seconds`, oldest
+        bucket first (only `key_id`'s rows when given)."""
+
+    async def requests(
+        self, since: float | None, key_id: str | None, order: RowOrder, limit: int
+    ) -> list[SpendRow]:
+        """Up to `limit` rows: the most expensive first ("cost", unknown costs last) or the
+        newest first ("time"); only `key_id`'s rows when given."""
 
 
 def open_store(database_url: str | None, sqlite_path: str) -> Store:

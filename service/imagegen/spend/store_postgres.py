@@ -14,7 +14,7 @@ import psycopg
 
 from imagegen.errors import AlreadyExistsError
 from imagegen.keys.model import KeySpec
-from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
+from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 from imagegen.spend.schema import (
     ADDED_KEY_COLUMNS,
     GROUP_COLUMNS,
@@ -22,6 +22,7 @@ from imagegen.spend.schema import (
     SPEND_COLUMNS,
     key_from,
     key_values,
+    spend_row_from,
     spend_values,
 )
 
@@ -110,34 +111,50 @@ class PostgresStore:
         return Decimal(str(row[0]))
 
     async def summary(
-        self, group_by: GroupBy, since: float | None, key_id: str | None
+        self, group_by: Grouping, since: float | None, key_id: str | None
     ) -> list[SpendGroup]:
-        if group_by == "tag":
-            source = "imagegen_spend, jsonb_array_elements_text(imagegen_spend.tags) AS t(tag)"
-            group = "t.tag"
-        else:
-            source, group = "imagegen_spend", GROUP_COLUMNS[group_by]
-        where = ["time >= %s"]
-        params: list[object] = [since or 0.0]
-        if key_id is not None:
-            where.append("key_id = %s")
-            params.append(key_id)
+        sql, params = _totals_sql(group_by, since, key_id, None)
+        groups = [
+            SpendGroup(str(g), int(str(r)), int(str(e)), int(str(i)), Decimal(str(c)), int(str(u)))
+            for g, r, e, i, c, u in await self._fetch(sql, params)
+        ]
+        return sorted(groups, key=lambda g: (-g.cost, g.group))
+
+    async def timeline(
+        self, group_by: Grouping, since: float | None, key_id: str | None, bucket_seconds: int
+    ) -> list[SpendBucket]:
+        sql, params = _totals_sql(group_by, since, key_id, bucket_seconds)
+        buckets = [
+            SpendBucket(
+                float(str(b)),
+                str(g),
+                int(str(r)),
+                int(str(e)),
+                int(str(i)),
+                Decimal(str(c)),
+                int(str(u)),
+            )
+            for b, g, r, e, i, c, u in await self._fetch(sql, params)
+        ]
+        return sorted(buckets, key=lambda b: (b.start, b.group))
+
+    async def requests(
+        self, since: float | None, key_id: str | None, order: RowOrder, limit: int
+    ) -> list[SpendRow]:
+        where, params = _where(since, key_id)
+        ordering = "cost DESC NULLS LAST, time DESC" if order == "cost" else "time DESC"
         sql = (
-            f"SELECT {group}, COUNT(*), COUNT(*) FILTER (WHERE status <> 'OK'), "
-            "COALESCE(SUM(images), 0), COALESCE(SUM(cost), 0), "
-            "COUNT(*) FILTER (WHERE cost IS NULL) "
-            f"FROM {source} WHERE {' AND '.join(where)} GROUP BY {group}"
+            f"SELECT {', '.join(SPEND_COLUMNS)} FROM imagegen_spend "
+            f"WHERE {where} ORDER BY {ordering} LIMIT %s"
         )
+        return [spend_row_from(v) for v in await self._fetch(sql, [*params, limit])]
+
+    async def _fetch(self, sql: str, params: list[object]) -> list[tuple[object, ...]]:
         async with self._lock:
             await self._reconnect_if_broken()
             async with self._db().transaction():
                 cursor = await self._db().execute(sql, params)
-                fetched = await cursor.fetchall()
-        groups = [
-            SpendGroup(str(g), int(str(r)), int(str(e)), int(str(i)), Decimal(str(c)), int(str(u)))
-            for g, r, e, i, c, u in fetched
-        ]
-        return sorted(groups, key=lambda g: (-g.cost, g.group))
+                return await cursor.fetchall()
 
     async def load_keys(self) -> list[KeySpec]:
         sql = f"SELECT {', '.join(KEY_COLUMNS)} FROM imagegen_keys ORDER BY created_at"
@@ -172,3 +189,36 @@ class PostgresStore:
                     "UPDATE imagegen_keys SET revoked = 1 WHERE alias = %s", (alias,)
                 )
                 return cursor.rowcount > 0
+
+
+def _where(since: float | None, key_id: str | None) -> tuple[str, list[object]]:
+    where = ["time >= %s"]
+    params: list[object] = [since or 0.0]
+    if key_id is not None:
+        where.append("key_id = %s")
+        params.append(key_id)
+    return " AND ".join(where), params
+
+
+def _totals_sql(
+    group_by: Grouping, since: float | None, key_id: str | None, bucket_seconds: int | None
+) -> tuple[str, list[object]]:
+    """The spend query (QuerySpend's totals per group), per time bucket when one is given."""
+    if group_by == "tag":
+        source = "imagegen_spend, jsonb_array_elements_text(imagegen_spend.tags) AS t(tag)"
+        group = "t.tag"
+    else:
+        source, group = "imagegen_spend", GROUP_COLUMNS[group_by]
+    where, params = _where(since, key_id)
+    keys, head = group, ""
+    if bucket_seconds is not None:
+        # Buckets aligned on multiples of their length, as the SQLite store makes them.
+        head = f"floor(time / {int(bucket_seconds)}) * {int(bucket_seconds)}, "
+        keys = f"1, {group}"
+    sql = (
+        f"SELECT {head}{group}, COUNT(*), COUNT(*) FILTER (WHERE status <> 'OK'), "
+        "COALESCE(SUM(images), 0), COALESCE(SUM(cost), 0), "
+        "COUNT(*) FILTER (WHERE cost IS NULL) "
+        f"FROM {source} WHERE {where} GROUP BY {keys}"
+    )
+    return sql, params

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from imagegen.errors import AlreadyExistsError
 from imagegen.keys.model import KeySpec
-from imagegen.spend.rows import GroupBy, SpendGroup, SpendRow
+from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 from imagegen.spend.schema import (
     ADDED_KEY_COLUMNS,
     GROUP_COLUMNS,
@@ -26,6 +26,7 @@ from imagegen.spend.schema import (
     SPEND_COLUMNS,
     key_from,
     key_values,
+    spend_row_from,
     spend_values,
 )
 
@@ -135,22 +136,9 @@ class SqliteStore:
         return await self._run(read)
 
     async def summary(
-        self, group_by: GroupBy, since: float | None, key_id: str | None
+        self, group_by: Grouping, since: float | None, key_id: str | None
     ) -> list[SpendGroup]:
-        if group_by == "tag":
-            source = "imagegen_spend, json_each(imagegen_spend.tags) AS t"
-            group = "t.value"
-        else:
-            source, group = "imagegen_spend", GROUP_COLUMNS[group_by]
-        where = ["time >= ?"]
-        params: list[object] = [since or 0.0]
-        if key_id is not None:
-            where.append("key_id = ?")
-            params.append(key_id)
-        sql = (
-            f"SELECT {group}, COUNT(*), SUM(status != 'OK'), SUM(images), decsum(cost), "
-            f"SUM(cost IS NULL) FROM {source} WHERE {' AND '.join(where)} GROUP BY {group}"
-        )
+        sql, params = _totals_sql(group_by, since, key_id, None)
 
         def read(db: sqlite3.Connection) -> list[SpendGroup]:
             return [
@@ -160,6 +148,38 @@ class SqliteStore:
 
         groups = await self._run(read)
         return sorted(groups, key=lambda g: (-g.cost, g.group))
+
+    async def timeline(
+        self, group_by: Grouping, since: float | None, key_id: str | None, bucket_seconds: int
+    ) -> list[SpendBucket]:
+        sql, params = _totals_sql(group_by, since, key_id, bucket_seconds)
+
+        def read(db: sqlite3.Connection) -> list[SpendBucket]:
+            return [
+                SpendBucket(float(b), str(g), int(r), int(e), int(i), Decimal(c or 0), int(u))
+                for b, g, r, e, i, c, u in db.execute(sql, params).fetchall()
+            ]
+
+        buckets = await self._run(read)
+        return sorted(buckets, key=lambda b: (b.start, b.group))
+
+    async def requests(
+        self, since: float | None, key_id: str | None, order: RowOrder, limit: int
+    ) -> list[SpendRow]:
+        where, params = _where(since, key_id)
+        # Costs are decimal text: order by their value, unknown costs after every known one.
+        ordering = (
+            "cost IS NULL, CAST(cost AS REAL) DESC, time DESC" if order == "cost" else "time DESC"
+        )
+        sql = (
+            f"SELECT {', '.join(SPEND_COLUMNS)} FROM imagegen_spend "
+            f"WHERE {where} ORDER BY {ordering} LIMIT ?"
+        )
+
+        def read(db: sqlite3.Connection) -> list[SpendRow]:
+            return [spend_row_from(v) for v in db.execute(sql, [*params, limit]).fetchall()]
+
+        return await self._run(read)
 
     async def load_keys(self) -> list[KeySpec]:
         sql = f"SELECT {', '.join(KEY_COLUMNS)} FROM imagegen_keys ORDER BY created_at"
@@ -192,3 +212,34 @@ class SqliteStore:
             return cursor.rowcount > 0
 
         return await self._run(write)
+
+
+def _where(since: float | None, key_id: str | None) -> tuple[str, list[object]]:
+    where = ["time >= ?"]
+    params: list[object] = [since or 0.0]
+    if key_id is not None:
+        where.append("key_id = ?")
+        params.append(key_id)
+    return " AND ".join(where), params
+
+
+def _totals_sql(
+    group_by: Grouping, since: float | None, key_id: str | None, bucket_seconds: int | None
+) -> tuple[str, list[object]]:
+    """The spend query (QuerySpend's totals per group), per time bucket when one is given."""
+    if group_by == "tag":
+        source = "imagegen_spend, json_each(imagegen_spend.tags) AS t"
+        group = "t.value"
+    else:
+        source, group = "imagegen_spend", GROUP_COLUMNS[group_by]
+    where, params = _where(since, key_id)
+    keys, head = group, ""
+    if bucket_seconds is not None:
+        # Integer division of the start time: buckets aligned on multiples of their length.
+        head = f"CAST(time / {int(bucket_seconds)} AS INTEGER) * {int(bucket_seconds)}, "
+        keys = f"1, {group}"
+    sql = (
+        f"SELECT {head}{group}, COUNT(*), SUM(status != 'OK'), SUM(images), decsum(cost), "
+        f"SUM(cost IS NULL) FROM {source} WHERE {where} GROUP BY {keys}"
+    )
+    return sql, params
