@@ -11,6 +11,7 @@ import ast
 import enum
 import inspect
 import itertools
+import os
 import textwrap
 import types
 import typing
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
+from unittest import mock
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -211,6 +213,12 @@ def _section_text(section: Section, links: dict[type[BaseModel], str]) -> str:
 
 
 def render() -> str:
+    # Defaults come from the schema, not from this machine's environment.
+    with mock.patch.dict(os.environ, clear=True):
+        return _render()
+
+
+def _render() -> str:
     found = sections()
     links = {s.model: anchor(s.path or "top-level") for s in found}
     parts = [

@@ -9,8 +9,10 @@ The fragments are included into the provider pages (docs/providers/) by pymdownx
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from unittest import mock
 
 from imagegen.errors import ImageGenError
 from imagegen.pricing.table import Price, PriceTable, load_price_table, parse_price_table
@@ -242,9 +244,12 @@ def render_provider(adapter: Provider, table: PriceTable) -> str:
 
 
 def render_all() -> dict[str, str]:
-    """Fragment text by provider name."""
-    providers = Providers.discover()
-    price_table = prices(providers)
-    return {
-        name: render_provider(adapter, price_table) for name, adapter in sorted(providers.items())
-    }
+    """Fragment text by provider name, the same whatever this machine's environment says
+    (adapters read AWS_REGION and the like for their default endpoints)."""
+    with mock.patch.dict(os.environ, clear=True):
+        providers = Providers.discover()
+        price_table = prices(providers)
+        return {
+            name: render_provider(adapter, price_table)
+            for name, adapter in sorted(providers.items())
+        }
