@@ -14,12 +14,15 @@ export UV_PYTHON_DOWNLOADS := never
 # drive (Playwright, never a downloaded browser). `make run` needs none unless CONFIG names one.
 SYSTEM_DEPS ?= redis-server postgresql nginx chromium
 NODE_STAMP := node_modules/.installed
+# LiteLLM in a venv of its own (see litellm-venv): the bench's rival and a test peer.
+LITELLM_VENV := bench/.venv-litellm
+LITELLM_STAMP := $(LITELLM_VENV)/.installed
 BUF := npx --no-install buf
 PORT ?= 50051
 # Empty: the config's server_settings.http_port (4000 by default).
 HTTP_PORT ?=
 
-.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench docs docs-gen docs-check
+.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench litellm-venv docs docs-gen docs-check
 
 ## setup: create .venv from uv.lock (hash-checked) with the imagegen command and dev tools,
 ## the system servers the tests start, and buf / ts-proto from npm
@@ -64,7 +67,7 @@ run: $(VENV_STAMP)
 	$(VENV)/bin/imagegen serve --port $(PORT) $(if $(HTTP_PORT),--http-port $(HTTP_PORT)) $(if $(CONFIG),--config $(CONFIG))
 
 ## test: the test suite (real gRPC server and fake providers on loopback; no keys, no network)
-test: $(VENV_STAMP) system-deps
+test: $(VENV_STAMP) $(LITELLM_STAMP) system-deps
 	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
@@ -127,8 +130,6 @@ docs: $(VENV_STAMP)
 ci: setup lint breaking check-gen docs-check docs test clients-test
 
 ## bench: gateway vs direct vs LiteLLM 1.80.0 on loopback; writes bench/RESULTS.md and bench/plot.png
-LITELLM_VENV := bench/.venv-litellm
-LITELLM_STAMP := $(LITELLM_VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_BUDGET ?= 840
 
@@ -142,6 +143,9 @@ $(LITELLM_STAMP): bench/litellm-requirements.txt $(UV)
 	$(UV) venv --quiet --allow-existing $(LITELLM_VENV)
 	VIRTUAL_ENV=$(LITELLM_VENV) $(UV) pip sync --quiet --require-hashes bench/litellm-requirements.txt
 	touch $@
+
+## litellm-venv: LiteLLM's locked venv (bench/.venv-litellm): the bench's rival, and the SDK the tests call the HTTP door with
+litellm-venv: $(LITELLM_STAMP)
 
 bench: $(BENCH_STAMP) $(LITELLM_STAMP)
 	timeout --signal=TERM --kill-after=30 $(BENCH_BUDGET) $(PY) bench/run_all.py --workers

@@ -22,12 +22,28 @@ if TYPE_CHECKING:
 # `imagegen generate` and the admin commands are gRPC calls: they work with the client-only
 # install. `imagegen serve` imports the gateway, which needs the `server` extra.
 SERVER_EXTRA_HINT = "pip install 'imagegen[server]'"
+log = logging.getLogger("imagegen.cli")
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        from imagegen.config_check import check_config_file
+    except ModuleNotFoundError as exc:
+        print(
+            f"imagegen: checking a config needs the server's dependencies ({exc.name} is "
+            f"missing): {SERVER_EXTRA_HINT}",
+            file=sys.stderr,
+        )
+        return 2
+    report = check_config_file(args.config)
+    print(report.render())
+    return 0 if report.ok else 1
 
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        from imagegen.config import embedded_settings, load_settings
-        from imagegen.errors import ConfigError
+        from imagegen.config import embedded_settings
+        from imagegen.config_check import check_config_file
         from imagegen.server.app import serve
     except ModuleNotFoundError as exc:
         print(
@@ -40,11 +56,23 @@ def _serve(args: argparse.Namespace) -> int:
     if args.data_dir:
         # Through the environment so that worker processes resolve the same directory.
         os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
-    try:
-        settings = load_settings(args.config) if args.config else embedded_settings()
-    except ConfigError as exc:
-        print(f"imagegen: config error: {exc}", file=sys.stderr)
-        return 2
+    if args.config:
+        # The checks `imagegen check-config` prints: a model that cannot be served, a
+        # refused key or a credential that cannot work stops the start, with the report.
+        report = check_config_file(args.config)
+        if report.settings is None or not report.ok:
+            first = report.error or next(
+                f"{report.source}: {f.where}: {f.detail}" for f in report.failures()
+            )
+            print(f"imagegen: config error: {first}", file=sys.stderr)
+            print(report.render(), file=sys.stderr)
+            return 2
+        for finding in report.findings:
+            if finding.status == "note":
+                log.warning("config: %s: %s", finding.where, finding.detail)
+        settings = report.settings
+    else:
+        settings = embedded_settings()
     if args.no_http:
         settings = dataclasses.replace(
             settings, server=settings.server.model_copy(update={"http_port": None})
@@ -242,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
         "else $XDG_STATE_HOME/imagegen, else ~/.local/state/imagegen)",
     )
     serve.set_defaults(run=_serve)
+
+    check = commands.add_parser(
+        "check-config",
+        help="what a config will serve, what it refuses and why, and credentials that cannot "
+        "be resolved (calls no provider; exit 1 when something cannot be served)",
+    )
+    check.add_argument("config", help="config.yaml (LiteLLM's shape)")
+    check.set_defaults(run=_check_config)
 
     generate = commands.add_parser("generate", help="generate images through a running gateway")
     generate.add_argument("prompt")

@@ -48,11 +48,13 @@ from imagegen.litellm_config import (
     Aliases,
     aliases_of,
     apply_environment_variables,
+    check_model_info,
     fold_litellm_settings,
     refuse_deployment_keys,
+    refuse_foreign_options,
     refuse_unknown,
 )
-from imagegen.pricing.table import price_from_model_info
+from imagegen.pricing.table import MODEL_INFO_PRICE_KEYS, price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
 from imagegen.providers.openai_models import OPENAI_MODELS
@@ -298,6 +300,12 @@ class _File(BaseModel):
     """Where images answered as URLs are stored (default: local, when the HTTP door is on)."""
 
 
+# What the code acts on, for the LiteLLM key table (imagegen.litellm_keys_table).
+KNOWN_SECTIONS = _KNOWN_TOP_LEVEL
+ROUTING_KEYS = _ROUTING_KEYS
+PARAMS_FIELDS = tuple(_Params.model_fields)
+
+
 def resolve_env_refs(value: Any, where: str) -> Any:
     """Replace every "os.environ/NAME" string in `value` with the variable's value."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
@@ -513,8 +521,10 @@ def _deployment(entry: _Entry, where: str, providers: Providers) -> Deployment:
         {k: extras.pop(k) for k in list(extras) if k in STANDARD_PARAMS}, where_params
     )
     refuse_deployment_keys(router_options, where_params)
+    refuse_foreign_options(options, provider_name, providers, where_params)
     info = entry.model_info
     info_extra = dict(info.model_extra or {}) if info else {}
+    check_model_info(info_extra, MODEL_INFO_PRICE_KEYS, f"{where}.model_info")
     price = price_from_model_info(info_extra, f"{where}.model_info")
     provider = providers[provider_name]
     endpoint = endpoint_from_env(

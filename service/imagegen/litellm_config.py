@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from imagegen.errors import ConfigError
 
@@ -30,12 +30,12 @@ CALLBACK_KEYS = ("callbacks", "success_callback", "failure_callback")
 # workload identity) on azure/ deployments without a key; per deployment in imagegen.
 AZURE_TOKEN_REFRESH = "enable_azure_ad_token_refresh"
 # Keys accepted only with the value that is imagegen's behaviour anyway.
-_SAME_AS_IMAGEGEN: Mapping[str, object] = {
+SAME_AS_IMAGEGEN: Mapping[str, object] = {
     "set_verbose": False,
     "telemetry": False,  # LiteLLM's usage reporting to its makers; imagegen sends none
 }
 # Keys imagegen has no equivalent for, with what to use instead.
-_REFUSED: Mapping[str, str] = {
+LITELLM_SETTINGS_REFUSED: Mapping[str, str] = {
     "context_window_fallbacks": "not for images (image models have no context window)",
     "set_verbose": "set the log level of the `imagegen` logger instead",
     "json_logs": "use telemetry_settings.log_format: json",
@@ -120,10 +120,12 @@ def fold_litellm_settings(raw: dict[str, Any], source: str) -> dict[str, Any]:
                 raise ConfigError(f"{where}: must be true or false")
             if value:
                 raw["model_list"] = _with_azure_token_refresh(raw.get("model_list"))
-        elif key in _SAME_AS_IMAGEGEN and value == _SAME_AS_IMAGEGEN[key]:
+        elif key in SAME_AS_IMAGEGEN and value == SAME_AS_IMAGEGEN[key]:
             continue
-        elif key in _REFUSED:
-            raise ConfigError(f"{where}: not supported by imagegen: {_REFUSED[key]}")
+        elif key in LITELLM_SETTINGS_REFUSED:
+            raise ConfigError(
+                f"{where}: not supported by imagegen: {LITELLM_SETTINGS_REFUSED[key]}"
+            )
         else:
             raise ConfigError(
                 f"{where}: not supported by imagegen (it would change nothing here, and a "
@@ -258,13 +260,99 @@ DEPLOYMENT_REFUSED: Mapping[str, str] = {
 }
 
 
+# model_info keys imagegen acts on besides the price keys (pricing.table.MODEL_INFO_PRICE_KEYS).
+MODEL_INFO_USED: Mapping[str, str] = {
+    "id": "the deployment's id (x-imagegen-model-id, x-litellm-model-id, spend rows)",
+    "base_model": "the model whose price and parameter rules apply (e.g. an Azure deployment)",
+    "guardrails": "guardrails this model group adds to the default_on ones",
+}
+# model_info keys that would change who may call a model or what it costs, with no
+# equivalent here.
+MODEL_INFO_REFUSED: Mapping[str, str] = {
+    "input_cost_per_image": (
+        "LiteLLM charges it for images in chat prompts, not for generated images; use "
+        "output_cost_per_image or input_cost_per_pixel"
+    ),
+    "output_cost_per_pixel": "use input_cost_per_pixel (LiteLLM's image price per pixel)",
+    "access_groups": "give keys the model names themselves (keys[].models)",
+    "team_id": "imagegen has no teams; give keys the model names (keys[].models)",
+}
+
+
+def check_model_info(keys: Iterable[str], price_keys: Iterable[str], where: str) -> list[str]:
+    """The model_info keys that are descriptive only (LiteLLM's `mode`, `supports_*`, ...).
+
+    Raises ConfigError for a refused key, and for any other cost key: a price imagegen
+    does not read must not be believed to apply.
+    """
+    priced = set(price_keys)
+    ignored = []
+    for key in sorted(keys):
+        if key in MODEL_INFO_USED or key in priced:
+            continue
+        if key in MODEL_INFO_REFUSED:
+            raise ConfigError(
+                f"{where}.{key}: not supported by imagegen: {MODEL_INFO_REFUSED[key]}"
+            )
+        if "cost" in key:
+            raise ConfigError(
+                f"{where}.{key}: not a price imagegen reads (it reads "
+                f"{', '.join(sorted(priced))}); remove it"
+            )
+        ignored.append(key)
+    return ignored
+
+
+# LiteLLM keys of imagegen's sections that imagegen refuses with a pointer of its own (any
+# other unknown key is refused too, with a general message).
+SECTION_REFUSED: Mapping[str, Mapping[str, str]] = {
+    "router_settings": {
+        "context_window_fallbacks": LITELLM_SETTINGS_REFUSED["context_window_fallbacks"],
+        "enable_pre_call_checks": "LiteLLM's pre-call checks are context-window checks; "
+        "image requests have none",
+        "timeout": "use litellm_settings.request_timeout, or a deployment's timeout",
+        "tpm": "image models are not limited by tokens; use a deployment's rpm or ipm",
+    },
+    "general_settings": {
+        "store_prompts_in_spend_logs": "use general_settings.log_prompts",
+        "alerting": "use telemetry_settings.callbacks (a webhook)",
+        "max_parallel_requests": "give it per key (keys[].max_parallel_requests) or "
+        "server_settings.max_in_flight_requests",
+    },
+}
+
+
 def refuse_unknown(section: str, keys: Iterable[str], source: str) -> None:
     """A ConfigError naming the first key of `section` that imagegen does not act on."""
     for key in sorted(keys):
+        instead = SECTION_REFUSED.get(section, {}).get(key)
+        if instead is not None:
+            raise ConfigError(f"{source}: {section}.{key}: not supported by imagegen: {instead}")
         raise ConfigError(
             f"{source}: {section}.{key}: not supported by imagegen; remove it (a setting that "
             "silently does nothing would change behaviour unseen)"
         )
+
+
+class _Adapters(Protocol):
+    def items(self) -> Iterable[tuple[str, Any]]: ...
+
+
+def refuse_foreign_options(
+    options: Iterable[str], provider: str, adapters: _Adapters, where: str
+) -> None:
+    """A ConfigError for an endpoint option of another provider (LiteLLM drops `aws_*` keys on
+    a deployment that is not Bedrock without a word; here a misplaced credential is loud)."""
+    owners: dict[str, list[str]] = {}
+    for name, adapter in adapters.items():
+        for option in adapter.endpoint_options:
+            owners.setdefault(option, []).append(name)
+    for key in sorted(options):
+        if provider not in owners.get(key, [provider]):
+            raise ConfigError(
+                f"{where}.{key}: an option of {' and '.join(owners[key])} deployments; "
+                f"this one is {provider}: remove it"
+            )
 
 
 def refuse_deployment_keys(keys: Iterable[str], where: str) -> None:

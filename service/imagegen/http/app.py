@@ -50,6 +50,7 @@ from imagegen.http.errors import error_body, error_headers
 from imagegen.http.files import add_file_routes
 from imagegen.http.litellm_headers import litellm_headers
 from imagegen.http.litellm_keys import add_litellm_key_routes
+from imagegen.http.litellm_spend import add_litellm_spend_routes
 from imagegen.http.tracing import server_span_middleware
 from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
@@ -211,6 +212,7 @@ class HttpDoor:
             self.app.router.add_get(f"{prefix}/models", self._models)
         # LiteLLM's key-admin routes, for operators' scripts written against its proxy.
         add_litellm_key_routes(self.app, access_of(gateway.hooks))
+        add_litellm_spend_routes(self.app, access_of(gateway.hooks))
         self.app.router.add_get("/health/liveliness", self._liveliness)
         self.app.router.add_get("/health/liveness", self._liveliness)
         self.app.router.add_get("/health/readiness", self._readiness)

@@ -1,5 +1,5 @@
-"""LiteLLM's key-management routes (/key/generate, /key/info, /key/list, /key/delete),
-in LiteLLM's request and response shapes, on imagegen's key store.
+"""LiteLLM's key-management routes (/key/generate, /key/info, /key/list, /key/update,
+/key/delete), in LiteLLM's request and response shapes, on imagegen's key store.
 
 An operator's scripts written for a LiteLLM proxy keep working: the master key in
 `Authorization: Bearer` (or LiteLLM's `x-litellm-api-key`), the same JSON fields. A
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -57,6 +58,9 @@ _GENERATE_FIELDS = frozenset(
 )
 # Fields LiteLLM callers often send empty: accepted only when they ask for nothing.
 _EMPTY_OK = frozenset({"duration", "tpm_limit", "team_id", "user_id", "aliases"})
+# /key/update: the key to change, and the generate fields it may change. As in LiteLLM, a
+# field sent as null is left as it is.
+_UPDATE_FIELDS = (_GENERATE_FIELDS - {"metadata"}) | {"key", "blocked"}
 _MAX_PAGE_SIZE = 100
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -68,7 +72,16 @@ def add_litellm_key_routes(app: web.Application, access: AccessHook | None) -> N
     app.router.add_post("/key/generate", routes.guard(routes.generate))
     app.router.add_get("/key/info", routes.guard(routes.info))
     app.router.add_get("/key/list", routes.guard(routes.list_keys))
+    app.router.add_post("/key/update", routes.guard(routes.update))
     app.router.add_post("/key/delete", routes.guard(routes.delete))
+
+
+def master_key_route(
+    access: AccessHook | None,
+    handler: Callable[[web.Request, AccessHook], Awaitable[Any]],
+) -> Handler:
+    """`handler` behind the master-key check and the JSON error boundary of these routes."""
+    return _KeyRoutes(access).guard(handler)
 
 
 class _KeyRoutes:
@@ -138,6 +151,16 @@ class _KeyRoutes:
             "total_pages": max(1, math.ceil(len(keys) / size)),
         }
 
+    async def update(self, request: web.Request, access: AccessHook) -> dict[str, Any]:
+        body = await _body(request)
+        wanted = body.get("key")
+        if not isinstance(wanted, str) or not wanted:
+            raise invalid_field("key", "give key: the key to update (its secret or token)")
+        key = _find(access, wanted)
+        updated = await access.registry.update(_updated(key, body))
+        log.info("updated key alias=%s key_id=%s (LiteLLM route)", updated.alias, updated.key_id)
+        return {"key": wanted, **await _info(access, updated)}
+
     async def delete(self, request: web.Request, access: AccessHook) -> dict[str, Any]:
         body = await _body(request)
         unknown = set(body) - {"keys", "key_aliases"}
@@ -153,6 +176,57 @@ class _KeyRoutes:
             await access.registry.revoke(key.alias)
             log.info("revoked key alias=%s key_id=%s (LiteLLM route)", key.alias, key.key_id)
         return {"deleted_keys": keys + aliases}
+
+
+def _updated(key: KeySpec, body: dict[str, Any]) -> KeySpec:
+    """`key` with the fields `body` sets (LiteLLM's /key/update body)."""
+    for field, value in body.items():
+        if field in _UPDATE_FIELDS or value is None:
+            continue
+        if field in _EMPTY_OK | {"metadata"} and value in ("", [], {}):
+            continue
+        raise invalid_field(
+            field,
+            f"{field} is not supported by imagegen's keys (updatable: "
+            f"{', '.join(sorted(_UPDATE_FIELDS - {'key'}))})",
+        )
+    if body.get("blocked") is True:
+        raise invalid_field(
+            "blocked",
+            "blocked: true is not supported (imagegen revokes keys for good): use /key/delete",
+        )
+    if body.get("blocked") not in (None, False):
+        raise invalid_field("blocked", "blocked must be true or false")
+    changes: dict[str, Any] = {}
+    alias = body.get("key_alias")
+    if alias is not None:
+        if not isinstance(alias, str) or not alias.strip() or len(alias) > 128:
+            raise invalid_field("key_alias", "key_alias must be a string of 1 to 128 characters")
+        changes["alias"] = alias.strip()
+    if body.get("models") is not None:
+        changes["models"] = tuple(_strings(body, "models"))
+    if body.get("tags") is not None:
+        changes["tags"] = tuple(_strings(body, "tags"))
+    if body.get("rpm_limit") is not None:
+        changes["rpm"] = _limit(body["rpm_limit"], "rpm_limit")
+    if body.get("max_parallel_requests") is not None:
+        changes["max_parallel_requests"] = _limit(
+            body["max_parallel_requests"], "max_parallel_requests"
+        )
+    if body.get("max_budget") is not None:
+        changes["max_budget"] = _budget(body["max_budget"])
+    duration = body.get("budget_duration")
+    if duration is not None:
+        if duration not in _PERIODS:
+            raise invalid_field(
+                "budget_duration",
+                "budget_duration must be 1d (daily) or 1mo (monthly): imagegen's budget "
+                "periods are calendar days and months",
+            )
+        if changes.get("max_budget", key.max_budget) is None:
+            raise invalid_field("budget_duration", "a budget_duration needs a max_budget")
+        changes["budget_period"] = _PERIODS[duration]
+    return replace(key, **changes)
 
 
 def _template(body: dict[str, Any]) -> KeySpec:

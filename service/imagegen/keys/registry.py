@@ -91,3 +91,26 @@ class KeyRegistry:
         self._by_hash[key.key_hash] = revoked
         await self._changed()
         return revoked
+
+    async def update(self, updated: KeySpec) -> KeySpec:
+        """Store `updated` in place of the database key with its hash; the stored key."""
+        current = self._by_hash.get(updated.key_hash)
+        if current is None or current.revoked:
+            raise NotFoundError("no such key", metadata={"key": "unknown"})
+        if current.source == "config":
+            raise FailedPreconditionError(
+                f"key {current.alias!r} is defined in the config file: change it there",
+                metadata={"alias": current.alias},
+            )
+        other = self.by_alias(updated.alias)
+        if other is not None and other.key_hash != updated.key_hash:
+            raise AlreadyExistsError(
+                f"a key with alias {updated.alias!r} exists already",
+                metadata={"alias": updated.alias},
+            )
+        stored = replace(updated, source="database", created_at=current.created_at)
+        if not await self.store.update_key(stored):
+            raise NotFoundError("no such key", metadata={"key": "unknown"})
+        self._by_hash[stored.key_hash] = stored
+        await self._changed()
+        return stored

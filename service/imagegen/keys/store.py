@@ -18,3 +18,7 @@ class KeyStore(Protocol):
 
     async def revoke_key(self, alias: str) -> bool:
         """Mark the key revoked; False when no stored key has that alias."""
+
+    async def update_key(self, key: KeySpec) -> bool:
+        """Replace the stored key of `key.key_hash` by `key`; False when none is stored.
+        AlreadyExistsError when its new alias is another key's."""

@@ -76,4 +76,8 @@ def image_price(price: Price, quality: str | None, size: str | None) -> Decimal 
     for key in candidates:
         if key in price.per_image:
             return price.per_image[key]
+    if price.per_pixel is not None and size:
+        width, sep, height = size.partition("x")
+        if sep and width.isdigit() and height.isdigit():
+            return price.per_pixel * int(width) * int(height)
     return None

@@ -26,6 +26,9 @@ class Price:
     image_output: Decimal | None = None
     text_output: Decimal | None = None
     per_image: Mapping[str, Decimal] = field(default_factory=dict)
+    per_pixel: Decimal | None = None
+    """USD per pixel of an image (LiteLLM's input_cost_per_pixel): a per_image price for
+    sizes `per_image` does not list, as width x height x this."""
     source: str = ""
     retrieved: str = ""
 
@@ -109,12 +112,28 @@ _PER_TOKEN_KEYS = {
 }
 
 
+# LiteLLM's per-image keys: one price per generated image, or per pixel of it (LiteLLM's
+# default image cost is input_cost_per_pixel x width x height x n).
+PER_IMAGE_KEYS = ("output_cost_per_image", "input_cost_per_pixel")
+MODEL_INFO_PRICE_KEYS = (*PER_IMAGE_KEYS, *_PER_TOKEN_KEYS)
+
+
 def price_from_model_info(model_info: Mapping[str, Any], where: str) -> Price | None:
     """A deployment's own price from LiteLLM-style model_info keys, if it sets any."""
+    given = [key for key in MODEL_INFO_PRICE_KEYS if key in model_info]
+    if len(given) > 1 and any(key in PER_IMAGE_KEYS for key in given):
+        raise ConfigError(
+            f"{where}: {' and '.join(given)} are different prices of one model: give one"
+        )
     if "output_cost_per_image" in model_info:
         amount = _decimal(model_info["output_cost_per_image"], f"{where}.output_cost_per_image")
         return Price(
             basis="per_image", per_image={"*": amount}, source=f"config {where}", retrieved="config"
+        )
+    if "input_cost_per_pixel" in model_info:
+        rate = _decimal(model_info["input_cost_per_pixel"], f"{where}.input_cost_per_pixel")
+        return Price(
+            basis="per_image", per_pixel=rate, source=f"config {where}", retrieved="config"
         )
     rates = {
         ours: _decimal(model_info[theirs], f"{where}.{theirs}") * _MILLION

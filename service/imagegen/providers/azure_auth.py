@@ -6,7 +6,7 @@ The credentials LiteLLM configures for an `azure/` deployment:
 - `litellm_settings.enable_azure_ad_token_refresh: true` with no key: azure-identity's
   DefaultAzureCredential, which covers managed identity, AKS workload identity
   (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE) and the environment's
-  service principal.
+  service principal; with `client_id` alone, that user-assigned managed identity.
 
 Scope: `azure_scope`, by default Cognitive Services'. The authority host is azure-identity's
 (AZURE_AUTHORITY_HOST, e.g. a sovereign cloud); a host of one's own skips MSAL's instance
@@ -81,6 +81,8 @@ class EntraSource:
             return (
                 f"the service principal {self.client_id[:64]!r} of tenant {self.tenant_id[:64]!r}"
             )
+        if self.client_id:
+            return f"the managed identity {self.client_id[:64]!r} (DefaultAzureCredential)"
         return "the default Azure credential (managed or workload identity, or the environment)"
 
 
@@ -88,6 +90,9 @@ def entra_source(options: Any) -> EntraSource | None:
     """The Entra credential a deployment's options name, if any (LiteLLM's option names)."""
     scope = options.get("azure_scope") or DEFAULT_SCOPE
     ids = [options.get(name) for name in ("tenant_id", "client_id", "client_secret")]
+    if options.get("enable_azure_ad_token_refresh") and ids[1] and not ids[0] and not ids[2]:
+        # client_id alone beside the default credential: a user-assigned managed identity.
+        return EntraSource("default", str(scope), client_id=str(ids[1]))
     if any(ids):
         tenant, client, secret = (str(v) if v else "" for v in ids)
         return EntraSource("client_secret", str(scope), tenant, client, secret)
@@ -117,6 +122,10 @@ def _make_credential(source: EntraSource) -> _Credential:
     if source.kind == "client_secret":
         return ClientSecretCredential(
             source.tenant_id, source.client_id, source.client_secret, **_authority_kwargs()
+        )
+    if source.client_id:
+        return DefaultAzureCredential(
+            managed_identity_client_id=source.client_id, **_authority_kwargs()
         )
     return DefaultAzureCredential(**_authority_kwargs())
 

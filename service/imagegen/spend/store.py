@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from imagegen.keys.store import KeyStore
+from imagegen.spend.logs import LoggedRow, LogQuery
 from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 
 
@@ -40,6 +41,9 @@ class Store(KeyStore, Protocol):
     ) -> list[SpendRow]:
         """Up to `limit` rows: the most expensive first ("cost", unknown costs last) or the
         newest first ("time"); only `key_id`'s rows when given."""
+
+    async def logs(self, query: LogQuery) -> list[LoggedRow]:
+        """The rows `query` selects, newest first."""
 
 
 def open_store(database_url: str | None, sqlite_path: str) -> Store:

@@ -14,6 +14,7 @@ import psycopg
 
 from imagegen.errors import AlreadyExistsError
 from imagegen.keys.model import KeySpec
+from imagegen.spend.logs import LoggedRow, LogQuery, log_sql, logged_row
 from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 from imagegen.spend.schema import (
     ADDED_KEY_COLUMNS,
@@ -189,6 +190,36 @@ class PostgresStore:
                     "UPDATE imagegen_keys SET revoked = 1 WHERE alias = %s", (alias,)
                 )
                 return cursor.rowcount > 0
+
+    async def update_key(self, key: KeySpec) -> bool:
+        columns = [c for c in KEY_COLUMNS if c != "key_hash"]
+        sql = (
+            f"UPDATE imagegen_keys SET {', '.join(f'{c} = %s' for c in columns)} "
+            "WHERE key_hash = %s"
+        )
+        values = dict(zip(KEY_COLUMNS, key_values(key), strict=True))
+        async with self._lock:
+            await self._reconnect_if_broken()
+            try:
+                async with self._db().transaction():
+                    cursor = await self._db().execute(
+                        sql, [*(values[c] for c in columns), key.key_hash]
+                    )
+            except psycopg.errors.UniqueViolation:
+                raise AlreadyExistsError(
+                    f"a key with alias {key.alias!r} exists already",
+                    metadata={"alias": key.alias},
+                ) from None
+            return cursor.rowcount > 0
+
+    async def logs(self, query: LogQuery) -> list[LoggedRow]:
+        sql, params = log_sql(query, "%s")
+        async with self._lock:
+            await self._reconnect_if_broken()
+            async with self._db().transaction():
+                cursor = await self._db().execute(sql, params)
+                fetched = await cursor.fetchall()
+        return [logged_row(values) for values in fetched]
 
 
 def _where(since: float | None, key_id: str | None) -> tuple[str, list[object]]:

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from imagegen.errors import AlreadyExistsError
 from imagegen.keys.model import KeySpec
+from imagegen.spend.logs import LoggedRow, LogQuery, log_sql, logged_row
 from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 from imagegen.spend.schema import (
     ADDED_KEY_COLUMNS,
@@ -212,6 +213,33 @@ class SqliteStore:
             return cursor.rowcount > 0
 
         return await self._run(write)
+
+    async def update_key(self, key: KeySpec) -> bool:
+        columns = [c for c in KEY_COLUMNS if c != "key_hash"]
+        sql = (
+            f"UPDATE imagegen_keys SET {', '.join(f'{c} = ?' for c in columns)} WHERE key_hash = ?"
+        )
+        values = dict(zip(KEY_COLUMNS, key_values(key), strict=True))
+
+        def write(db: sqlite3.Connection) -> bool:
+            try:
+                cursor = db.execute(sql, [*(values[c] for c in columns), key.key_hash])
+            except sqlite3.IntegrityError:
+                raise AlreadyExistsError(
+                    f"a key with alias {key.alias!r} exists already",
+                    metadata={"alias": key.alias},
+                ) from None
+            return cursor.rowcount > 0
+
+        return await self._run(write)
+
+    async def logs(self, query: LogQuery) -> list[LoggedRow]:
+        sql, params = log_sql(query, "?")
+
+        def read(db: sqlite3.Connection) -> list[LoggedRow]:
+            return [logged_row(values) for values in db.execute(sql, params).fetchall()]
+
+        return await self._run(read)
 
 
 def _where(since: float | None, key_id: str | None) -> tuple[str, list[object]]:
