@@ -13,7 +13,7 @@ from imagegen._gen.v1 import image_generation_pb2, key_admin_pb2
 from imagegen.pricing.table import load_price_table
 from imagegen.providers.registry import Providers
 from scripts.docgen import __main__ as docgen
-from scripts.docgen import configref, protoref, providerref
+from scripts.docgen import configref, layersref, protoref, providerref
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,11 @@ def test_protoc_reads_the_comments_not_the_text() -> None:
     files = protoref.descriptor_set(["imagegen/v1/key_admin.proto"]).file
     own = [f for f in files if f.name == "imagegen/v1/key_admin.proto"]
     assert own and own[0].source_code_info.location
+
+
+def test_the_layer_diagram_is_the_import_linter_contract(made: dict[str, str]) -> None:
+    diagram = made["docs/reference/layers.md"]
+    found = layersref.layers()
+    assert found[0] == "cli" and found[-1] == "errors"
+    for index, layer in enumerate(found):
+        assert f'L{index}["{layer}"]' in diagram

@@ -56,7 +56,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     named = _named(nav)
     extra = []
     for page in sorted(f.src_uri for f in files.documentation_pages()):
-        if page in named or page.startswith("reference/models/"):
+        if page in named or page.startswith("reference/models/") or page == "reference/layers.md":
             continue
         place = PLACES.get(page)
         section = _section(nav, place[0]) if place else None
