@@ -90,6 +90,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
     data_dir = tmp_path_factory.mktemp("docs-data")
     env = _clean_env(data_dir)
     grpc_port, http_port = _free_port(), _free_port()
+    # The server's log goes to a file: a pipe nobody reads would block it once full.
+    log = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -105,10 +107,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
-        _wait_ready(process, http_port)
+        try:
+            _wait_ready(process, http_port)
+        except RuntimeError as exc:
+            log.flush()
+            tail = (data_dir / "server.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{exc}; its log ends:\n{tail}") from None
         yield LiveGateway(grpc_port, http_port, env)
     finally:
         process.terminate()
@@ -117,8 +124,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        log.close()
 
 
 def test_the_docs_have_runnable_examples_for_each_door() -> None:
