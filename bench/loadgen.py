@@ -7,9 +7,11 @@ lines on stdin, answering each with one JSON line of results on stdout:
      "model": "gpt-image-1", "concurrency": 32, "duration": 5, "warmup": 1}
 
 kinds: `http` (POST an OpenAI images/generations body, aiohttp client), `grpc`
-(GenerateImages over grpc.aio) and `grpc_stream` (StreamGenerateImages: also times the first
-image event). With `requests` set, each of `concurrency` workers sends requests until that
-many have been sent (`ramp` spreads the workers' first requests over that many seconds).
+(GenerateImages over grpc.aio), `grpc_stream` (StreamGenerateImages: also times the first
+image event), and for edits (`image_bytes`, `images`: the inputs) `http_edit` (OpenAI's
+multipart POST /v1/images/edits) and `grpc_edit` (EditImages). With `requests` set, each of
+`concurrency` workers sends requests until that many have been sent (`ramp` spreads the
+workers' first requests over that many seconds).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+from upstream import make_png  # bench/ is this script's directory
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
@@ -163,11 +166,68 @@ class GrpcTarget(Target):
         return received
 
 
+EDIT_PROMPT = "put the two subjects side by side"
+
+
+def edit_inputs(job: dict[str, Any]) -> list[bytes]:
+    """The edit's input images: `images` distinct PNGs of noise, `image_bytes` each."""
+    return [make_png(int(job["image_bytes"])) for _ in range(int(job.get("images", 2)))]
+
+
+class HttpEditTarget(HttpTarget):
+    """OpenAI's POST /v1/images/edits: a multipart form with the images as `image[]` files,
+    built once (every request sends the same bytes)."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        super().__init__(job)
+        boundary = "imagegen-bench-boundary"
+        parts = [
+            _form_field(boundary, "model", job["model"].encode()),
+            _form_field(boundary, "prompt", EDIT_PROMPT.encode()),
+        ]
+        for index, image in enumerate(edit_inputs(job)):
+            parts.append(_form_field(boundary, "image[]", image, f"input-{index}.png"))
+        self.body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        self.headers = {
+            "content-type": f"multipart/form-data; boundary={boundary}",
+            "authorization": "Bearer sk-bench",
+        }
+
+
+def _form_field(boundary: str, name: str, value: bytes, filename: str | None = None) -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    kind = "content-type: image/png\r\n" if filename else ""
+    head = f"--{boundary}\r\ncontent-disposition: {disposition}\r\n{kind}\r\n"
+    return head.encode() + value + b"\r\n"
+
+
+class GrpcEditTarget(GrpcTarget):
+    """EditImages: the input images as raw bytes fields (no base64 on this leg)."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        super().__init__(job)
+        self.request = pb.EditImagesRequest(
+            model=self.model, prompt=EDIT_PROMPT, images=edit_inputs(job)
+        )
+
+    async def call(self, tally: Tally) -> int:
+        stub = self.stubs[self.next % len(self.stubs)]
+        self.next += 1
+        response = await stub.EditImages(self.request, timeout=self.timeout)
+        if not response.images or not response.images[0].data:
+            raise RuntimeError("no_image")
+        return len(response.images[0].data)
+
+
 def make_target(job: dict[str, Any]) -> Target:
     if job["kind"] == "http":
         return HttpTarget(job)
+    if job["kind"] == "http_edit":
+        return HttpEditTarget(job)
     if job["kind"] in ("grpc", "grpc_stream"):
         return GrpcTarget(job)
+    if job["kind"] == "grpc_edit":
+        return GrpcEditTarget(job)
     raise ValueError(f"unknown kind {job['kind']!r}")
 
 

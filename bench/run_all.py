@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edit_bench import check_raw, edits_section, grpc_leg_bytes, splice_section, validation_ms
+from upstream import make_png
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PY = sys.executable
@@ -42,6 +45,8 @@ LAT_A = 250
 LAT_B = 0
 LAT_C = 10_000
 LAT_D = 1_000
+LAT_F = LAT_A
+EDITS_TITLE = "(f) Edits — two 1.5 MB input images, added latency and throughput"
 
 
 def model_for(latency_ms: int) -> str:
@@ -536,6 +541,48 @@ def scenario_d(bench: Bench, gateways: list[Gateway], args: argparse.Namespace) 
 # -- the report -----------------------------------------------------------------------------
 
 
+def scenario_f(bench: Bench, gateways: list[Gateway], args: argparse.Namespace) -> dict[str, Any]:
+    """Edits with two 1.5 MB inputs: direct (multipart to the upstream) vs imagegen gRPC."""
+    print("(f) edits, two 1.5 MB input images, upstream", LAT_F, "ms", flush=True)
+    load, when = os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M")
+    gateway = gateways[0]
+    assert gateway.grpc_port is not None
+    model = model_for(LAT_F)
+    inputs = [make_png(IMAGE_BYTES) for _ in range(2)]
+    wire = grpc_leg_bytes(gateway.grpc_port, model, inputs)
+    check_raw(wire)  # the run fails here if the images ever cross as base64
+    common = {"model": model, "image_bytes": IMAGE_BYTES, "images": 2}
+    targets: Targets = {
+        "direct": {
+            "kind": "http_edit",
+            "url": upstream_base(bench, LAT_F) + "/images/edits",
+            **common,
+        },
+        "imagegen gRPC": {
+            "kind": "grpc_edit",
+            "address": f"127.0.0.1:{gateway.grpc_port}",
+            **common,
+        },
+    }
+    settings = [
+        {"concurrency": c, "duration": args.duration * (2 if c == 1 else 1), "warmup": 1.0}
+        for c in (1, 32)
+    ]
+    cells = interleaved(bench, targets, settings, args.rounds, setting_key="concurrency")
+    return {
+        "targets": list(targets),
+        "cells": cells,
+        "levels": [1, 32],
+        "wire": wire,
+        "validation_ms": validation_ms(inputs),
+        "measured": f"{when}, {os.cpu_count()} CPUs, 1-minute load average {load:.1f} at start",
+    }
+
+
+def edits_text(bench: Bench, f: dict[str, Any]) -> str:
+    return edits_section(f, latency_ms=LAT_F, image_mb=bench.png_bytes / 1e6, fmt=fmt, ratio=ratio)
+
+
 def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -786,7 +833,7 @@ def main() -> int:
     parser.add_argument("--stream-requests", type=int, default=8)
     parser.add_argument("--workers", action="store_true", help="also measure 2 worker processes")
     parser.add_argument("--no-litellm", action="store_true")
-    parser.add_argument("--only", default="abcd", help="scenarios to run (for quick checks)")
+    parser.add_argument("--only", default="abcdf", help="scenarios to run (for quick checks)")
     parser.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     parser.add_argument("--plot", default=str(BENCH / "plot.png"))
     parser.add_argument("--raw", default=str(BENCH / "out" / "raw.json"))
@@ -805,10 +852,13 @@ def main() -> int:
         a = scenario_a(bench, gateways, args) if "a" in args.only else empty
         b = scenario_b(bench, gateways, args) if "b" in args.only else empty
         d = scenario_d(bench, gateways, args) if "d" in args.only else empty
+        f = scenario_f(bench, gateways, args) if "f" in args.only else empty
         # Last: an overloaded target can leave the upstream busy for a while after it.
         c = scenario_c(bench, gateways, args) if "c" in args.only else {}
         extra: dict[str, Any] = {}
         raw_extra: dict[str, Any] = {}
+        if "f" in args.only:
+            extra[EDITS_TITLE] = edits_text(bench, f)
         if args.workers and "b" in args.only:
             for gw in gateways:
                 bench.stop(gw.proc)
@@ -824,9 +874,14 @@ def main() -> int:
             Path(args.out).write_text(text)
             plot(a, b, Path(args.plot))
             print(f"wrote {args.out} and {args.plot}")
+        elif "f" in args.only:
+            # Scenario (f) alone updates its own section of the results in place. ((e) is
+            # bench/polling.py's section, which it prints for pasting.)
+            splice_section(Path(args.out), EDITS_TITLE, extra[EDITS_TITLE])
+            print(f"wrote section (f) of {args.out}")
         raw = Path(args.raw)
         raw.parent.mkdir(parents=True, exist_ok=True)
-        raw.write_text(json.dumps(_raw(a, b, c, d, raw_extra), indent=1, default=str))
+        raw.write_text(json.dumps(_raw(a, b, c, d, f, raw_extra), indent=1, default=str))
         print(f"raw results in {raw}; logs in {workdir}")
     shutil.rmtree(workdir, ignore_errors=True) if args.out == "-" else None
     return 0

@@ -1,7 +1,8 @@
 """A fast fake OpenAI Images upstream for the benchmark.
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length or chunked request bodies) on a raw
-asyncio protocol to answer `POST .../images/generations` with one pre-encoded response, so the
+asyncio protocol to answer `POST .../images/generations` (and `.../images/edits`) with one
+pre-encoded response, so the
 upstream costs almost nothing next to whatever sits in front of it. The latency is part of the
 path: `/lat/<ms>/v1/images/generations` answers after <ms> milliseconds, `/v1/...` at once, so
 one process serves every scenario and every client is pointed at it with a plain `api_base`.
@@ -116,7 +117,9 @@ class _Connection(asyncio.Protocol):
             ms, _, rest = path[5:].partition("/")
             delay = int(ms) / 1000
             path = "/" + rest
-        if path.endswith("/images/generations"):
+        if path.endswith(("/images/generations", "/images/edits")):
+            # An edit's multipart body (its input images) has been read whole above; the
+            # answer is the same image.
             answer = self._answer
         elif path == "/health":
             answer = http_response("200 OK", b"ok", "text/plain")

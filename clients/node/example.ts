@@ -1,15 +1,19 @@
-// Calls a running imagegen gateway three times:
+// Calls a running imagegen gateway four times:
 //
 //  1. GenerateImages with the offline "placeholder" model: writes the PNG and
 //     prints the x-imagegen-response-cost trailer;
 //  2. StreamGenerateImages: prints every event until the summary, reassembling
 //     images that arrive as chunks, and writes each image;
-//  3. a bad request (empty prompt): prints the google.rpc.ErrorInfo reason
+//  3. EditImages: inpaints the unary image, with the second streamed image as a
+//     reference, under a mask (transparent = edit) read from MASK_PNG; writes
+//     the edited PNG and prints the cost trailer;
+//  4. a bad request (empty prompt): prints the google.rpc.ErrorInfo reason
 //     carried in the error's google.rpc.Status.
 //
-// Usage: npm run build && node dist/example.js HOST:PORT [OUT_DIR]
+// Usage: npm run build && node dist/example.js HOST:PORT [OUT_DIR [MASK_PNG]]
+// MASK_PNG defaults to clients/testdata/edit-mask.png (from the repository root).
 
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   ClientUnaryCall,
@@ -22,6 +26,9 @@ import {
 import { ErrorInfo } from "./gen/google/rpc/error_details";
 import { Status } from "./gen/google/rpc/status";
 import {
+  EditImagesRequest,
+  EditImagesResponse,
+  EditOperation,
   GenerateImagesRequest,
   GenerateImagesResponse,
   ImageGenerationClient,
@@ -164,6 +171,38 @@ async function stream(client: ImageGenerationClient, outDir: string): Promise<vo
   console.log(`stream: trailer ${COST_TRAILER}=${trailer((await ended).metadata, COST_TRAILER)}`);
 }
 
+// Two input images (raw bytes, in order: the one to edit first) and a mask the
+// size of the first, whose transparent pixels mark the area to repaint.
+async function edit(client: ImageGenerationClient, outDir: string, maskPath: string): Promise<void> {
+  const images = ["node-unary.png", "node-stream-1.png"].map((name) => readFileSync(join(outDir, name)));
+  const request = EditImagesRequest.fromPartial({
+    prompt: "a red hat",
+    model: "placeholder",
+    images,
+    mask: readFileSync(maskPath),
+    operation: EditOperation.EDIT_OPERATION_INPAINT,
+  });
+  let call!: ClientUnaryCall;
+  const reply = new Promise<EditImagesResponse>((resolve, reject) => {
+    call = client.editImages(request, new Metadata(), { deadline: deadline() }, (error, response) =>
+      error ? reject(error) : resolve(response),
+    );
+  });
+  const ended = new Promise<StatusObject>((resolve) => call.on("status", resolve));
+  const response = await reply;
+  const trailers = (await ended).metadata;
+  const image = response.images[0];
+  if (image?.content?.$case !== "data") {
+    throw new Error("the response has no image bytes");
+  }
+  const path = join(outDir, "node-edit.png");
+  writeFileSync(path, image.content.data);
+  console.log(
+    `edit: wrote ${path} (${image.content.data.length} bytes, ${image.mimeType}, ${image.width}x${image.height}) from ${images.length} images and a mask`,
+  );
+  console.log(`edit: trailer ${COST_TRAILER}=${trailer(trailers, COST_TRAILER)}`);
+}
+
 async function badRequest(client: ImageGenerationClient): Promise<void> {
   const error = await new Promise<ServiceError | null>((resolve) =>
     client.generateImages(
@@ -194,17 +233,19 @@ async function badRequest(client: ImageGenerationClient): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  if (argv.length < 1 || argv.length > 2) {
-    console.error("usage: node dist/example.js HOST:PORT [OUT_DIR]");
+  if (argv.length < 1 || argv.length > 3) {
+    console.error("usage: node dist/example.js HOST:PORT [OUT_DIR [MASK_PNG]]");
     process.exit(2);
   }
   const outDir = argv[1] ?? ".";
+  const maskPath = argv[2] ?? join("clients", "testdata", "edit-mask.png");
   const client = new ImageGenerationClient(argv[0], credentials.createInsecure(), {
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
   });
   try {
     await unary(client, outDir);
     await stream(client, outDir);
+    await edit(client, outDir, maskPath);
     await badRequest(client);
   } finally {
     client.close();

@@ -118,14 +118,19 @@ run_example() {
   expect "$name" "$out" "^stream: image index=1 wrote .*/$name-stream-1\.png \([0-9]+ bytes, image/png, [2-9] message\(s\)\)$"
   expect "$name" "$out" "^stream: summary image_count=2 cost=0 attempts=1$"
   expect "$name" "$out" "^stream: trailer x-imagegen-response-cost=0$"
+  expect "$name" "$out" "^edit: wrote .*/$name-edit\.png \([0-9]+ bytes, image/png, 1024x1024\) from 2 images and a mask$"
+  expect "$name" "$out" "^edit: trailer x-imagegen-response-cost=0$"
   expect "$name" "$out" "^error: code=INVALID_ARGUMENT reason=INVALID_PARAMETER domain=imagegen "
-  for image in unary stream-0 stream-1; do
+  for image in unary stream-0 stream-1 edit; do
     is_png "$dir/$name-$image.png" || fail "$name: $name-$image.png is not a PNG"
   done
   # The placeholder image depends only on prompt, seed and index: the reassembled
   # stream image 0 must be byte for byte the unary image.
   cmp -s "$dir/$name-unary.png" "$dir/$name-stream-0.png" ||
     fail "$name: the reassembled streamed image differs from the unary one"
+  # The edit repainted the masked area: it is not its input.
+  ! cmp -s "$dir/$name-unary.png" "$dir/$name-edit.png" ||
+    fail "$name: the edited image is its input unchanged"
 }
 
 run_example go "$work/go-example"
@@ -136,6 +141,9 @@ run_example python "$PYTHON" clients/python/example.py
 for name in node java python; do
   cmp -s "$work/go/go-unary.png" "$work/$name/$name-unary.png" ||
     fail "$name: its unary image differs from the Go example's"
+  # Same inputs, mask and prompt: the placeholder's edit is the same bytes in every language.
+  cmp -s "$work/go/go-edit.png" "$work/$name/$name-edit.png" ||
+    fail "$name: its edited image differs from the Go example's"
 done
 
 step "grpcurl (server reflection, no proto files)"
@@ -162,13 +170,22 @@ expect "grpcurl stream" "$work/stream.json" '^  "accepted": \{$'
 # grpcurl prints proto field names (image_chunk), not JSON ones (imageChunk).
 expect "grpcurl stream" "$work/stream.json" '^  "image_chunk": \{$'
 expect "grpcurl stream" "$work/stream.json" '^  "summary": \{$'
+# EditImages from reflection alone: two images (base64 in grpcurl's JSON) and a mask.
+b64() { "$PYTHON" -c 'import base64, sys; print(base64.b64encode(open(sys.argv[1], "rb").read()).decode())' "$1"; }
+printf '{"prompt": "a red hat", "model": "placeholder", "operation": "EDIT_OPERATION_INPAINT", "images": ["%s", "%s"], "mask": "%s"}' \
+  "$(b64 "$work/go/go-unary.png")" "$(b64 "$work/go/go-stream-1.png")" "$(b64 clients/testdata/edit-mask.png)" >"$work/edit-request.json"
+grpcurl -d @ "$address" imagegen.v1.ImageGeneration/EditImages <"$work/edit-request.json" >"$work/edit.json"
+"$PYTHON" -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["images"][0]["data"]))' \
+  <"$work/edit.json" >"$work/grpcurl-edit.png"
+cmp -s "$work/go/go-edit.png" "$work/grpcurl-edit.png" ||
+  fail "grpcurl: its edited image differs from the Go example's"
 if grpcurl -d '{"prompt": "", "model": "placeholder"}' \
   "$address" imagegen.v1.ImageGeneration/GenerateImages >"$work/error.out" 2>&1; then
   fail "grpcurl: an empty prompt was accepted"
 fi
 expect "grpcurl error" "$work/error.out" "^  Code: InvalidArgument$"
 expect "grpcurl error" "$work/error.out" '"reason": "INVALID_PARAMETER"'
-echo "grpcurl: list, describe, unary (image and trailers), streaming and error details checked"
+echo "grpcurl: list, describe, unary (image and trailers), streaming, an edit (two images and a mask) and error details checked"
 
 step "docs: the grpcurl examples of README.md and docs/ (skipped by make test without grpcurl)"
 IMAGEGEN_DOCS_REQUIRE_GRPCURL=1 timeout 300 "$PYTHON" -m pytest -q -p no:cacheprovider \

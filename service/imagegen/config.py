@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from imagegen.cache.settings import CacheParams, CacheSettings, build_cache_settings
 from imagegen.deadline import DEFAULT_TIMEOUT_SECONDS
@@ -44,6 +44,7 @@ from imagegen.guardrails.settings import (
     GuardrailSettings,
     build_guardrail_settings,
 )
+from imagegen.images.url_allowlist import HostAllowlist
 from imagegen.litellm_config import (
     Aliases,
     aliases_of,
@@ -159,6 +160,21 @@ class ServerSettings(BaseModel):
     """A bound on n tighter than the built-in 10."""
     workers: int = Field(default=1, ge=1, le=64)
     """Serving processes sharing the ports (SO_REUSEPORT), each with its own event loop."""
+    image_url_allowlist: tuple[str, ...] = ()
+    """Hosts whose http(s) image URLs the HTTP door fetches for an edit (`host`, `host:port`,
+    `*.domain`); empty: image URLs are refused, only uploads and data URLs are read."""
+    image_url_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """How long fetching one input image URL may take, redirects included."""
+
+    @field_validator("image_url_allowlist")
+    @classmethod
+    def _check_allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        HostAllowlist.parse(value)  # a bad entry is refused at start, named
+        return value
+
+    @property
+    def image_urls(self) -> HostAllowlist:
+        return HostAllowlist.parse(self.image_url_allowlist)
 
     @property
     def max_message_bytes(self) -> int:

@@ -15,7 +15,8 @@ from imagegen.gateway import Gateway
 from imagegen.images.operations import EditOperation, Outpaint
 from imagegen.images.payload import EditPayload
 from imagegen.images.validate import validate_edit_inputs
-from imagegen.providers.edit_support import require_operation
+from imagegen.providers.base import ModelSpec
+from imagegen.providers.edit_support import capability_of, require_operation
 from imagegen.types import ImageRequest
 
 
@@ -40,6 +41,11 @@ def edit_prompt(operation: EditOperation, prompt: str | None) -> str:
     if operation.needs_prompt:
         raise invalid_field("prompt", f"the {operation.value} operation needs a prompt")
     return operation.value
+
+
+def _serves(spec: ModelSpec, operation: EditOperation) -> bool:
+    capability = capability_of(spec)
+    return capability is not None and operation in capability.operations
 
 
 def check_outpaint(outpaint: Outpaint | None) -> Outpaint:
@@ -71,7 +77,10 @@ async def prepare_edit(
     model = request.model or gateway.settings.default_model
     if not model:
         raise invalid_field("model", "model is required (no default model is configured)")
-    spec = gateway.resolve(gateway.resolve_group(model)[0]).spec
+    specs = [gateway.resolve(deployment).spec for deployment in gateway.resolve_group(model)]
+    # A load-balanced group may mix models: the inputs are checked against the first one
+    # serving the operation (the router never picks one that does not).
+    spec = next((s for s in specs if _serves(s, operation)), specs[0])
     capability = require_operation(spec, operation, model)
     if mask and not capability.takes_mask:
         raise invalid_field("mask", f"model {model!r} edits by instruction only: it takes no mask")

@@ -40,14 +40,18 @@ from imagegen.http.convert import (
     parse_json_object,
     partial_event,
 )
+from imagegen.http.edit_json import json_edits_call, read_json_body
 from imagegen.http.edits import (
     COMPLETED_EDIT_EVENT,
     PARTIAL_EDIT_EVENT,
+    EditsCall,
     edits_call,
     read_edit_form,
+    variations_call,
 )
 from imagegen.http.errors import error_body, error_headers
 from imagegen.http.files import add_file_routes
+from imagegen.http.image_fetch import ImageFetcher
 from imagegen.http.litellm_headers import litellm_headers
 from imagegen.http.litellm_keys import add_litellm_key_routes
 from imagegen.http.litellm_spend import add_litellm_spend_routes
@@ -175,6 +179,14 @@ class _StreamWriter:
             )
 
 
+def _credentials(request: web.Request) -> str | None:
+    """The caller's key: `Authorization: Bearer`, or Azure OpenAI's `api-key` header (what
+    AzureOpenAI SDK clients send, also on the deployment routes)."""
+    return bearer_token(request.headers.get("Authorization")) or (
+        request.headers.get("api-key") or None
+    )
+
+
 def _fact_headers(facts: CallFacts) -> dict[str, str]:
     headers = dict(trailers(facts))
     if facts.request_id:
@@ -190,6 +202,8 @@ class HttpDoor:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        server = gateway.settings.server
+        self._fetcher = ImageFetcher(server.image_urls, server.image_url_timeout_seconds)
         self.ready = False
         self.port = 0
         self._created = int(time.time())
@@ -209,7 +223,15 @@ class HttpDoor:
             # /v1 (OpenAI's) or not (LiteLLM proxy users commonly point at the bare host).
             self.app.router.add_post(f"{prefix}/images/generations", self._generations)
             self.app.router.add_post(f"{prefix}/images/edits", self._edits)
+            self.app.router.add_post(f"{prefix}/images/variations", self._variations)
             self.app.router.add_get(f"{prefix}/models", self._models)
+        # Azure OpenAI's deployment routes, as LiteLLM's proxy serves them (AzureOpenAI SDK
+        # clients, `api-version` in the query): the deployment name is the model. The name may
+        # hold slashes, as model_list names may; any other name is the handler's 404 (with the
+        # facts headers), not the router's.
+        azure = r"/openai/deployments/{deployment:[\s\S]+}/images"
+        self.app.router.add_post(f"{azure}/generations", self._azure_generations)
+        self.app.router.add_post(f"{azure}/edits", self._azure_edits)
         # LiteLLM's key-admin routes, for operators' scripts written against its proxy.
         add_litellm_key_routes(self.app, access_of(gateway.hooks))
         add_litellm_spend_routes(self.app, access_of(gateway.hooks))
@@ -267,17 +289,21 @@ class HttpDoor:
         """Stop listening, give in-flight requests `grace` seconds, then cancel the rest."""
         self.ready = False
         runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        for site in list(runner.sites):
-            await site.stop()
-        if self._in_flight:
-            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=_CANCEL_WAIT_SECONDS)
-        await runner.cleanup()
+        try:
+            if runner is None:
+                return
+            for site in list(runner.sites):
+                await site.stop()
+            if self._in_flight:
+                _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=_CANCEL_WAIT_SECONDS)
+            await runner.cleanup()
+        finally:
+            # Last: requests finishing in the grace period may still be fetching an image.
+            await self._fetcher.aclose()
 
     # ------------------------------------------------------------------ middleware
 
@@ -315,19 +341,27 @@ class HttpDoor:
     # ------------------------------------------------------------------ routes
 
     async def _generations(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve_generations(request, model=None)
+
+    async def _azure_generations(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve_generations(request, model=request.match_info["deployment"])
+
+    async def _serve_generations(
+        self, request: web.Request, *, model: str | None
+    ) -> web.StreamResponse:
+        """A generations body; `model` (a deployment route's name) replaces the body's."""
         started = time.monotonic()
         state: RequestState | None = None
         request_id: str | None = None
         try:
             document = parse_json_object(await request.read())
+            if model is not None:
+                document["model"] = model
             given = document.get("request_id")
             request_id = given if isinstance(given, str) else None
             call = generations_call(document)
             state = self.gateway.new_state(
-                call.request,
-                started=started,
-                door="http",
-                credentials=bearer_token(request.headers.get("Authorization")),
+                call.request, started=started, door="http", credentials=_credentials(request)
             )
             if call.stream:
                 return await self._stream(request, call, state)
@@ -341,19 +375,46 @@ class HttpDoor:
             return self._failure(exc, state, request_id, started)
 
     async def _edits(self, request: web.Request) -> web.StreamResponse:
-        """OpenAI's image edits: the generations answer shapes, `image_edit.*` stream events."""
+        return await self._serve_edit(request, model=None)
+
+    async def _azure_edits(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve_edit(request, model=request.match_info["deployment"])
+
+    async def _variations(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve_edit(request, model=None, variation=True)
+
+    async def _read_edit(
+        self, request: web.Request, *, model: str | None, variation: bool
+    ) -> EditsCall:
+        """The edit a request carries: a multipart form, or (edits only) a JSON body."""
+        # The same bound as a gRPC message: an edit is as large on either door.
+        limit = self.gateway.settings.server.max_message_bytes
+        if request.content_type == "application/json" and not variation:
+            document, size = await read_json_body(request, limit)
+            if model is not None:
+                document["model"] = model
+            return await json_edits_call(document, self._fetcher, limit - size)
+        form = await read_edit_form(request, limit)
+        if model is not None:
+            form.fields["model"] = model
+        return variations_call(form) if variation else edits_call(form)
+
+    async def _serve_edit(
+        self, request: web.Request, *, model: str | None, variation: bool = False
+    ) -> web.StreamResponse:
+        """OpenAI's image edits and variations: the generations answer shapes, `image_edit.*`
+        stream events; `model` (a deployment route's name) replaces the body's."""
         started = time.monotonic()
         state: RequestState | None = None
         request_id: str | None = None
-        credentials = bearer_token(request.headers.get("Authorization"))
+        credentials = _credentials(request)
         try:
             access = access_of(self.gateway.hooks)
             if access is not None:
-                # Reading and decoding images is real work: not for a caller without a key.
+                # Reading, fetching and decoding images is real work: not for a caller
+                # without a key.
                 access.authenticate(credentials)
-            # The same bound as a gRPC message: an edit is as large on either door.
-            limit = self.gateway.settings.server.max_message_bytes
-            parsed = edits_call(await read_edit_form(request, limit))
+            parsed = await self._read_edit(request, model=model, variation=variation)
             request_id = parsed.call.request.request_id
             edit = await prepare_edit(
                 self.gateway,

@@ -26,6 +26,7 @@ from imagegen.types import ResponseFormat
 PARTIAL_EDIT_EVENT = "image_edit.partial_image"
 COMPLETED_EDIT_EVENT = "image_edit.completed"
 IMAGE_FIELDS = frozenset({"image", "image[]"})
+MASK_FIELDS = frozenset({"mask", "mask[]"})
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
 # The gateway's own fields; every other text field is a provider parameter.
 _GATEWAY_FIELDS = frozenset(
@@ -68,7 +69,8 @@ async def read_edit_form(request: web.Request, max_bytes: int) -> EditForm:
     """Every part of the form, at most `max_bytes` in all (413 beyond)."""
     if request.content_type != "multipart/form-data":
         raise InvalidRequestError(
-            "POST /v1/images/edits takes multipart/form-data (image, image[], mask, prompt...)",
+            f"POST {request.path} takes multipart/form-data (image, image[], mask, prompt...)"
+            + (" or application/json (images: [{image_url}])" if _takes_json(request) else ""),
             metadata={"field": "body"},
         )
     form = EditForm()
@@ -96,10 +98,16 @@ async def read_edit_form(request: web.Request, max_bytes: int) -> EditForm:
     return form
 
 
+def _takes_json(request: web.Request) -> bool:
+    return request.path.endswith("/images/edits")
+
+
 def _keep(form: EditForm, name: str, data: bytes) -> None:
     if name in IMAGE_FIELDS:
         form.images.append(data)
-    elif name == "mask":
+    elif name in MASK_FIELDS:
+        if form.mask is not None:
+            raise invalid_field("mask", "one mask at most (it applies to the first image)")
         form.mask = data
     else:
         form.fields[name] = data.decode("utf-8")
@@ -171,3 +179,20 @@ def edits_call(form: EditForm) -> EditsCall:
         images=form.images,
         mask=form.mask,
     )
+
+
+def variations_call(form: EditForm) -> EditsCall:
+    """`POST /v1/images/variations` (OpenAI's form: `image`, `n`, `size`, `response_format`,
+    `model`, `user`) as the variation operation. A mask, another operation or a stream have
+    no meaning for a variation: refused, named, rather than ignored."""
+    if form.mask is not None:
+        raise invalid_field("mask", "a variation takes no mask")
+    given = form.fields.get("operation")
+    if given and operation_named(given) is not EditOperation.VARIATION:
+        raise invalid_field(
+            "operation", "this route makes variations: send other operations to /v1/images/edits"
+        )
+    if form.fields.get("stream", "false") != "false":
+        raise invalid_field("stream", "variations are answered whole, not streamed")
+    form.fields["operation"] = EditOperation.VARIATION.value
+    return edits_call(form)

@@ -65,6 +65,11 @@ def spec_for_edit(spec: ModelSpec, payload: EditPayload, model: str) -> ModelSpe
             f"model {model!r} takes at most {capability.limits.max_images} input images",
             metadata={"model": model, "operation": payload.operation.value},
         )
+    if payload.inputs.mask is not None and not capability.takes_mask:
+        raise FailedPreconditionError(
+            f"model {model!r} takes no mask",
+            metadata={"model": model, "operation": payload.operation.value},
+        )
     if capability.provider_params is None:
         return spec
     return replace(spec, provider_params=capability.provider_params)

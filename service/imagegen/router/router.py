@@ -23,6 +23,7 @@ from imagegen.deadline import Deadline
 from imagegen.deployment import Deployment
 from imagegen.errors import (
     DeadlineExceededError,
+    FailedPreconditionError,
     ImageGenError,
     InvalidRequestError,
     NoDeploymentAvailableError,
@@ -177,6 +178,9 @@ class RequestRouter:
         queue = [ctx.model, *general_fallbacks(ctx.model, ctx.request, self.settings)]
         index = 0
         last: ImageGenError | None = None
+        # Fallbacks passed over as unable to take the request (an edit their models cannot
+        # serve), and the others reached: when only unfit ones were, that is the answer.
+        unfit_fallbacks = other_fallbacks = 0
         while index < len(queue):
             model = queue[index]
             index += 1
@@ -187,14 +191,18 @@ class RequestRouter:
                     yield event
                 return
             except _Untried as untried:
+                unfit = isinstance(untried.error, FailedPreconditionError)
                 if model == ctx.model:
-                    raise untried.error from None
+                    raise (self._unfit(ctx) if unfit else untried.error) from None
                 ctx.decide("fallback", "skip", f"{model}: {untried.error.message}")
+                unfit_fallbacks += unfit
+                other_fallbacks += not unfit
                 last = last or untried.error
                 continue
             except ImageGenError as error:
                 if ctx.delivered:
                     raise
+                other_fallbacks += model != ctx.model
                 kind = classify(error, deadline_expired=ctx.deadline.expired)
                 if kind is Failure.CONTENT_POLICY:
                     targets = [
@@ -210,6 +218,8 @@ class RequestRouter:
                     raise self._annotated(error, ctx) from None
                 last = error
         assert last is not None  # the queue holds at least the requested model
+        if unfit_fallbacks and not other_fallbacks:
+            raise self._unfit(ctx)
         raise self._annotated(last, ctx)
 
     async def sub_call(self, route: Route, ctx: RouteContext, model: str, n: int) -> ProviderResult:
@@ -370,6 +380,12 @@ class RequestRouter:
                 ctx.skip(deployment, f"constraint ({error.message[:120]})")
                 constraint = constraint or error
                 continue
+            except FailedPreconditionError as error:
+                # Its model cannot take this request at all (an edit operation it does not
+                # serve, more input images than it takes, a mask): never picked.
+                ctx.skip(deployment, f"unfit ({error.message[:120]})")
+                constraint = constraint or error
+                continue
             if plan.fan_out:
                 return plan, False
             limits = Limits(deployment.rpm, deployment.ipm, deployment.max_parallel_requests)
@@ -452,6 +468,21 @@ class RequestRouter:
                 yield outcome
         except FanOutFailed as broken:
             raise broken.error from None
+
+    def _unfit(self, ctx: RouteContext) -> FailedPreconditionError:
+        """FAILED_PRECONDITION naming every deployment passed over and why (and what failed
+        before): no deployment left to try can take the request."""
+        skipped = "; ".join(f"{i}: {why}" for i, why in ctx.skipped.items())
+        tried = ", ".join(ctx.tried)
+        before = f"{ctx.model} failed ({tried}); " if tried else ""
+        return FailedPreconditionError(
+            f"{before}no deployment left can take this request (skipped: {skipped})"[:1000],
+            metadata={
+                "model": ctx.model,
+                "skipped": skipped[:1000],
+                **({"tried": tried[:1000]} if tried else {}),
+            },
+        )
 
     def _annotated(self, error: ImageGenError, ctx: RouteContext) -> ImageGenError:
         """`error`, wrapped with what was tried when more than one thing was (the

@@ -4,12 +4,17 @@
 //     prints the x-imagegen-response-cost trailer;
 //  2. StreamGenerateImages: prints every event until the summary, reassembling
 //     images that arrive as chunks, and writes each image;
-//  3. a bad request (empty prompt): prints the google.rpc.ErrorInfo reason
+//  3. EditImages: inpaints the unary image, with the second streamed image as a
+//     reference, under a mask (transparent = edit) read from MASK_PNG; writes
+//     the edited PNG and prints the cost trailer;
+//  4. a bad request (empty prompt): prints the google.rpc.ErrorInfo reason
 //     carried in the error's google.rpc.Status.
 //
 // Usage:
 //
-//	go run ./cmd/example HOST:PORT [OUT_DIR]
+//	go run ./cmd/example HOST:PORT [OUT_DIR [MASK_PNG]]
+//
+// MASK_PNG defaults to clients/testdata/edit-mask.png (from the repository root).
 package main
 
 import (
@@ -39,21 +44,25 @@ const maxMessageBytes = 64 << 20
 const costTrailer = "x-imagegen-response-cost"
 
 func main() {
-	if len(os.Args) < 2 || len(os.Args) > 3 {
-		fmt.Fprintln(os.Stderr, "usage: example HOST:PORT [OUT_DIR]")
+	if len(os.Args) < 2 || len(os.Args) > 4 {
+		fmt.Fprintln(os.Stderr, "usage: example HOST:PORT [OUT_DIR [MASK_PNG]]")
 		os.Exit(2)
 	}
 	outDir := "."
-	if len(os.Args) == 3 {
+	if len(os.Args) >= 3 {
 		outDir = os.Args[2]
 	}
-	if err := run(os.Args[1], outDir); err != nil {
+	maskPath := filepath.Join("clients", "testdata", "edit-mask.png")
+	if len(os.Args) == 4 {
+		maskPath = os.Args[3]
+	}
+	if err := run(os.Args[1], outDir, maskPath); err != nil {
 		fmt.Fprintln(os.Stderr, "example:", err)
 		os.Exit(1)
 	}
 }
 
-func run(target, outDir string) error {
+func run(target, outDir, maskPath string) error {
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes)),
@@ -73,6 +82,9 @@ func run(target, outDir string) error {
 	}
 	if err := stream(ctx, client, outDir); err != nil {
 		return fmt.Errorf("StreamGenerateImages: %w", err)
+	}
+	if err := edit(ctx, client, outDir, maskPath); err != nil {
+		return fmt.Errorf("EditImages: %w", err)
 	}
 	return badRequest(ctx, client)
 }
@@ -184,6 +196,46 @@ func saveStreamed(outDir string, index int32, data []byte, mimeType string, piec
 	}
 	fmt.Printf("stream: image index=%d wrote %s (%d bytes, %s, %d message(s))\n",
 		index, path, len(data), mimeType, pieces)
+	return nil
+}
+
+// edit sends two input images (raw bytes, in order: the one to edit first) and a
+// mask the size of the first, whose transparent pixels mark the area to repaint.
+func edit(ctx context.Context, client imagegenv1.ImageGenerationClient, outDir, maskPath string) error {
+	var inputs [][]byte
+	for _, name := range []string{"go-unary.png", "go-stream-1.png"} {
+		data, err := os.ReadFile(filepath.Join(outDir, name))
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, data)
+	}
+	mask, err := os.ReadFile(maskPath)
+	if err != nil {
+		return err
+	}
+	var trailer metadata.MD
+	resp, err := client.EditImages(ctx, &imagegenv1.EditImagesRequest{
+		Prompt:    "a red hat",
+		Model:     "placeholder",
+		Images:    inputs,
+		Mask:      mask,
+		Operation: imagegenv1.EditOperation_EDIT_OPERATION_INPAINT,
+	}, grpc.Trailer(&trailer))
+	if err != nil {
+		return err
+	}
+	if len(resp.GetImages()) == 0 {
+		return errors.New("the response has no image")
+	}
+	image := resp.GetImages()[0]
+	path := filepath.Join(outDir, "go-edit.png")
+	if err := os.WriteFile(path, image.GetData(), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("edit: wrote %s (%d bytes, %s, %dx%d) from %d images and a mask\n",
+		path, len(image.GetData()), image.GetMimeType(), image.GetWidth(), image.GetHeight(), len(inputs))
+	fmt.Printf("edit: trailer %s=%s\n", costTrailer, first(trailer.Get(costTrailer)))
 	return nil
 }
 

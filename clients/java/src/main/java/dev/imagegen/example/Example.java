@@ -4,6 +4,9 @@ import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.rpc.ErrorInfo;
+import dev.imagegen.v1.EditImagesRequest;
+import dev.imagegen.v1.EditImagesResponse;
+import dev.imagegen.v1.EditOperation;
 import dev.imagegen.v1.GenerateImagesRequest;
 import dev.imagegen.v1.GenerateImagesResponse;
 import dev.imagegen.v1.GenerationSummary;
@@ -26,23 +29,28 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Calls a running imagegen gateway three times:
+ * Calls a running imagegen gateway four times:
  *
  * <ol>
  *   <li>GenerateImages with the offline "placeholder" model: writes the PNG and prints the
  *       x-imagegen-response-cost trailer;
  *   <li>StreamGenerateImages: prints every event until the summary, reassembling images that arrive
  *       as chunks, and writes each image;
+ *   <li>EditImages: inpaints the unary image, with the second streamed image as a reference, under a
+ *       mask (transparent = edit) read from MASK_PNG; writes the edited PNG and prints the cost
+ *       trailer;
  *   <li>a bad request (empty prompt): prints the google.rpc.ErrorInfo reason carried in the error's
  *       google.rpc.Status.
  * </ol>
  *
- * <p>Usage: {@code java -jar target/imagegen-example.jar HOST:PORT [OUT_DIR]}
+ * <p>Usage: {@code java -jar target/imagegen-example.jar HOST:PORT [OUT_DIR [MASK_PNG]]}; MASK_PNG
+ * defaults to clients/testdata/edit-mask.png (from the repository root).
  */
 public final class Example {
   /**
@@ -59,11 +67,13 @@ public final class Example {
   private Example() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length < 1 || args.length > 2) {
-      System.err.println("usage: Example HOST:PORT [OUT_DIR]");
+    if (args.length < 1 || args.length > 3) {
+      System.err.println("usage: Example HOST:PORT [OUT_DIR [MASK_PNG]]");
       System.exit(2);
     }
-    Path outDir = Path.of(args.length == 2 ? args[1] : ".");
+    Path outDir = Path.of(args.length >= 2 ? args[1] : ".");
+    Path maskPath =
+        args.length == 3 ? Path.of(args[2]) : Path.of("clients", "testdata", "edit-mask.png");
     ManagedChannel channel =
         Grpc.newChannelBuilder(args[0], InsecureChannelCredentials.create())
             .maxInboundMessageSize(MAX_MESSAGE_BYTES)
@@ -72,6 +82,7 @@ public final class Example {
       ImageGenerationBlockingStub stub = ImageGenerationGrpc.newBlockingStub(channel);
       unary(stub, outDir);
       stream(stub, outDir);
+      edit(stub, outDir, maskPath);
       badRequest(stub);
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -108,6 +119,45 @@ public final class Example {
         response.getCost().getProvider());
     System.out.printf(
         "unary: trailer %s=%s%n", COST_TRAILER.name(), trailers.get().get(COST_TRAILER));
+  }
+
+  /**
+   * Two input images (raw bytes, in order: the one to edit first) and a mask the size of the first,
+   * whose transparent pixels mark the area to repaint.
+   */
+  private static void edit(ImageGenerationBlockingStub stub, Path outDir, Path maskPath)
+      throws IOException {
+    EditImagesRequest.Builder request =
+        EditImagesRequest.newBuilder()
+            .setPrompt("a red hat")
+            .setModel("placeholder")
+            .setMask(ByteString.copyFrom(Files.readAllBytes(maskPath)))
+            .setOperation(EditOperation.EDIT_OPERATION_INPAINT);
+    for (String name : List.of("java-unary.png", "java-stream-1.png")) {
+      request.addImages(ByteString.copyFrom(Files.readAllBytes(outDir.resolve(name))));
+    }
+    AtomicReference<Metadata> trailers = new AtomicReference<>();
+    EditImagesResponse response =
+        stub.withDeadlineAfter(60, TimeUnit.SECONDS)
+            .withInterceptors(
+                MetadataUtils.newCaptureMetadataInterceptor(new AtomicReference<>(), trailers))
+            .editImages(request.build());
+    if (response.getImagesCount() == 0) {
+      throw new IllegalStateException("the response has no image");
+    }
+    Image image = response.getImages(0);
+    Path path = outDir.resolve("java-edit.png");
+    Files.write(path, image.getData().toByteArray());
+    System.out.printf(
+        "edit: wrote %s (%d bytes, %s, %dx%d) from %d images and a mask%n",
+        path,
+        image.getData().size(),
+        image.getMimeType(),
+        image.getWidth(),
+        image.getHeight(),
+        request.getImagesCount());
+    System.out.printf(
+        "edit: trailer %s=%s%n", COST_TRAILER.name(), trailers.get().get(COST_TRAILER));
   }
 
   /** The pieces of one image that arrives as ImageChunk messages. */
