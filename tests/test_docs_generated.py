@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from imagegen import errors
 from imagegen._gen.v1 import image_generation_pb2, key_admin_pb2
 from imagegen.pricing.table import load_price_table
 from imagegen.providers.registry import Providers
 from scripts.docgen import __main__ as docgen
-from scripts.docgen import configref, layersref, protoref, providerref
+from scripts.docgen import configref, errorsref, layersref, protoref, providerref
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +87,13 @@ def test_the_layer_diagram_is_the_import_linter_contract(made: dict[str, str]) -
     assert found[0] == "cli" and found[-1] == "errors"
     for index, layer in enumerate(found):
         assert f'L{index}["{layer}"]' in diagram
+
+
+def test_the_error_page_lists_every_reason(made: dict[str, str]) -> None:
+    page = made["docs/reference/errors.md"]
+    classes = errorsref.error_classes()
+    assert errors.ImageGenError not in classes
+    for cls in classes:
+        assert f"| `{cls.reason}` | {cls.code.name} | {cls.http_status} |" in page
+    reasons = {cls.reason for cls in classes}
+    assert {"UNSUPPORTED_PARAMETER", "PROVIDER_RATE_LIMITED", "BUDGET_EXCEEDED"} <= reasons

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.docgen import configref, layersref, protoref, providerref
+from scripts.docgen import configref, errorsref, layersref, protoref, providerref
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "reference"
@@ -23,6 +23,7 @@ def pages() -> dict[Path, str]:
         REFERENCE / "grpc-api.md": protoref.render(),
         REFERENCE / "configuration.md": configref.render(),
         REFERENCE / "layers.md": layersref.render(),
+        REFERENCE / "errors.md": errorsref.render(),
     }
     for provider, text in providerref.render_all().items():
         made[MODELS / f"{provider}.md"] = text
