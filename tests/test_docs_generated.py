@@ -67,6 +67,12 @@ def test_every_provider_has_a_model_page_with_its_prices(made: dict[str, str]) -
     assert price is not None
     assert f"({price.retrieved})" in openai
     assert "| `dall-e-3` |" in openai
+    # An edit operation billed otherwise than the model's generations has a row of its own.
+    recraft = made["docs/reference/models/recraft.md"]
+    assert "| `recraftv3` | generation |" in recraft
+    edit = table.lookup("recraft", "recraftv3", "inpaint")
+    assert edit is not None and edit is not table.lookup("recraft", "recraftv3")
+    assert "| `recraftv3` | inpaint |" in recraft
 
 
 def test_a_model_without_a_price_says_unknown() -> None:

@@ -15,7 +15,8 @@ from decimal import Decimal
 from unittest import mock
 
 from imagegen.errors import ImageGenError
-from imagegen.pricing.table import Price, PriceTable, load_price_table, parse_price_table
+from imagegen.gateway import _with_adapter_prices
+from imagegen.pricing.table import Price, PriceTable, load_price_table
 from imagegen.providers.base import Endpoint, ModelSpec, ParamSpec, Provider
 from imagegen.providers.edit_support import capability_of
 from imagegen.providers.registry import Providers
@@ -50,12 +51,8 @@ def _table_names(reference: str) -> list[str]:
 
 
 def prices(providers: Providers) -> PriceTable:
-    """The shipped table plus every adapter's own rows, as the gateway merges them."""
-    rows = dict(load_price_table().rows)
-    for adapter in providers.values():
-        if adapter.price_rows:
-            rows.update(parse_price_table(adapter.price_rows, adapter.name).rows)
-    return PriceTable(rows)
+    """The shipped table plus every adapter's own rows, merged as the gateway merges them."""
+    return _with_adapter_prices(load_price_table(), providers)
 
 
 def model_names(adapter: Provider, table: PriceTable) -> list[str]:
@@ -190,6 +187,11 @@ def _facts(adapter: Provider) -> str:
     return markdown.table(["", ""], rows)
 
 
+def _price_cells(price: Price | None) -> list[str]:
+    source = f"{price.source} ({price.retrieved})" if price else "—"
+    return [cell(price_text(price)), cell(source)]
+
+
 def render_provider(adapter: Provider, table: PriceTable) -> str:
     names = model_names(adapter, table)
     out = [GENERATED_NOTE.format(source="providerref.py"), _facts(adapter)]
@@ -216,9 +218,16 @@ def render_provider(adapter: Provider, table: PriceTable) -> str:
                 cell(_edits(spec)),
             ]
         )
-        price = table.lookup(adapter.name, name)
-        source = f"{price.source} ({price.retrieved})" if price else "—"
-        price_rows.append([code(name), cell(price_text(price)), cell(source)])
+        # As the gateway prices a call: by the model's family (snapshots share a row), and an
+        # edit by its operation's row where one differs from the model's own.
+        key = spec.family if spec.known else name
+        price = table.lookup(adapter.name, key)
+        price_rows.append([code(name), "generation", *_price_cells(price)])
+        capability = capability_of(spec)
+        for operation in sorted(capability.operations if capability else ()):
+            edit_price = table.lookup(adapter.name, key, operation.value)
+            if edit_price is not price:
+                price_rows.append([code(name), operation.value, *_price_cells(edit_price)])
     out.append(
         markdown.table(
             [
@@ -239,7 +248,7 @@ def render_provider(adapter: Provider, table: PriceTable) -> str:
         "with a result store on, `response_format: url` works for every model (Images as URLs, "
         "and the cache).\n"
     )
-    out.append(markdown.table(["Model", "Price (USD)", "Source (read on)"], price_rows))
+    out.append(markdown.table(["Model", "Call", "Price (USD)", "Source (read on)"], price_rows))
     return "\n".join(out)
 
 

@@ -490,8 +490,8 @@ SERVICE_FIELDS: dict[str, dict[str, Field]] = {
         "change_strength": Field("number", minimum=0.1, maximum=1),
     },
 }
-# [U] How much each upscaler enlarges: fast is 4x (Stability's docs); the fake doubles for the
-# conservative and creative tools, whose real output size depends on the input.
+# How much each upscaler enlarges (unconfirmed): fast is 4x (Stability's docs); the fake doubles
+# for the conservative and creative tools, whose real output size depends on the input.
 UPSCALE_FACTORS = {"fast-upscale": 4, "conservative-upscale": 2, "creative-upscale": 2}
 # The image fields of each tool whose pixels must satisfy Stability's bounds.
 SERVICE_IMAGE_FIELDS = ("image", "init_image", "style_image")
@@ -1016,7 +1016,7 @@ class BedrockFake(FakeProvider):
                 "#/imageGenerationConfig",
             )
             if task in ("INPAINTING", "OUTPAINTING") and ("width" in config or "height" in config):
-                # [U] The fake's choice: these tasks answer at the input's size.
+                # Unconfirmed, the fake's choice: these tasks answer at the input's size.
                 raise malformed(
                     "#/imageGenerationConfig: width and height do not apply to this task"
                 )
@@ -1076,7 +1076,7 @@ class BedrockFake(FakeProvider):
         if config is not None:
             count = config.get("numberOfImages", 1)
             if task == "IMAGE_VARIATION":
-                # [U] Variations default to the first input's size when none is asked for.
+                # Unconfirmed: variations default to the first input's size when none is asked for.
                 width, height = config.get("width", width), config.get("height", height)
         seed = config.get("seed", 0) if config else 0
         images = [
