@@ -60,7 +60,7 @@ def test_every_provider_has_a_model_page_with_its_prices(made: dict[str, str]) -
     for name in providers:
         assert f"docs/reference/models/{name}.md" in made
     local = made["docs/reference/models/local.md"]
-    assert "| `placeholder` | $0 (free) |" in local
+    assert "| `placeholder` | generation | $0 (free) |" in local
     table = providerref.prices(providers)
     openai = made["docs/reference/models/openai.md"]
     price = table.lookup("openai", "gpt-image-1")
