@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from imagegen.litellm_keys_table import markdown_table
+from scripts import litellm_key_table
 from scripts.docgen import configref, errorsref, layersref, protoref, providerref
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +21,7 @@ MODELS = REFERENCE / "models"
 
 def pages() -> dict[Path, str]:
     """Every generated page: its path and the text the generators make now."""
-    made = {
+    made: dict[Path, str] = {
         REFERENCE / "grpc-api.md": protoref.render(),
         REFERENCE / "configuration.md": configref.render(),
         REFERENCE / "layers.md": layersref.render(),
@@ -27,6 +29,9 @@ def pages() -> dict[Path, str]:
     }
     for provider, text in providerref.render_all().items():
         made[MODELS / f"{provider}.md"] = text
+    # The LiteLLM key table of the migration page (scripts/litellm_key_table.py), in place.
+    migration = litellm_key_table.PAGE
+    made[migration] = litellm_key_table.with_table(migration.read_text("utf-8"), markdown_table())
     return made
 
 
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             path.unlink()
     for path, text in made.items():
         path.write_text(text, "utf-8")
-    print(f"docs-gen: wrote {len(made)} pages under {REFERENCE.relative_to(ROOT)}")
+    print(f"docs-gen: wrote {len(made)} generated pages under docs/")
     return 0
 
 
