@@ -184,7 +184,7 @@ def _facts(adapter: Provider) -> str:
         rows.append(["deployment options", names(adapter.endpoint_options)])
     if adapter.credential_options:
         rows.append(["of which credentials", names(adapter.credential_options)])
-    return markdown.table(["", ""], rows)
+    return markdown.table(["The adapter declares", ""], rows)
 
 
 def _price_cells(price: Price | None) -> list[str]:
@@ -202,6 +202,7 @@ def render_provider(adapter: Provider, table: PriceTable) -> str:
         )
         return "\n".join(out)
     model_rows = []
+    param_rows = []
     price_rows = []
     for name in names:
         spec = adapter.spec_for(name)
@@ -214,10 +215,10 @@ def render_provider(adapter: Provider, table: PriceTable) -> str:
                 cell(_choices(spec.qualities, "quality", spec)),
                 cell(_choices(spec.styles, "style", spec)),
                 formats,
-                cell(_provider_params(spec)),
                 cell(_edits(spec)),
             ]
         )
+        param_rows.append([code(name), cell(_provider_params(spec))])
         # As the gateway prices a call: by the model's family (snapshots share a row), and an
         # edit by its operation's row where one differs from the model's own.
         key = spec.family if spec.known else name
@@ -237,12 +238,12 @@ def render_provider(adapter: Provider, table: PriceTable) -> str:
                 "quality",
                 "style",
                 "Provider answers",
-                "Provider params",
                 "Edit operations",
             ],
             model_rows,
         )
     )
+    out.append(markdown.table(["Model", "Provider params (`provider_params`)"], param_rows))
     out.append(
         "*Provider answers*: what the provider sends back (`b64_json`: bytes, `url`: a link); "
         "with a result store on, `response_format: url` works for every model (Images as URLs, "
