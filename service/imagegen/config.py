@@ -28,7 +28,6 @@ import hashlib
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,7 @@ from imagegen.router.settings import (
     check_router_settings,
     deployment_limit,
 )
-from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
+from imagegen.spend.settings import AccessSettings, KeyEntry, with_keys
 from imagegen.storage.settings import StorageSettings, check_storage
 from imagegen.telemetry.settings import TelemetrySettings
 from imagegen.types import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS, ImageRequest
@@ -185,29 +184,31 @@ class ServerSettings(BaseModel):
         return self.stream_chunk_kb * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the gateway needs, validated."""
+class Settings(BaseModel):
+    """Everything the gateway needs, validated: each section as its feature uses it."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     deployments: tuple[Deployment, ...] = ()
+    """model_list, each entry resolved to its provider, endpoint and price."""
     default_model: str | None = None
     drop_params: bool = False
     request_timeout: float = DEFAULT_TIMEOUT_SECONDS
     serve_unlisted_models: bool = False
     """Serve any "provider/model" string, not just model_list names (the in-process SDK does)."""
-    server: ServerSettings = field(default_factory=ServerSettings)
-    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
-    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     """Traces, metrics, the request log line and logging callbacks."""
-    access: AccessSettings = field(default_factory=AccessSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     """Virtual keys, budgets and the spend log (general_settings, keys)."""
     source: str = "<built-in>"
-    router: RouterSettings = field(default_factory=RouterSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
     storage: StorageSettings | None = None
     """Where images answered as URLs are kept (None: no store, only provider URLs)."""
     cache: CacheSettings | None = None
     """The image cache (litellm_settings.cache); None: off."""
-    aliases: Aliases = field(default_factory=Aliases)
+    aliases: Aliases = Field(default_factory=Aliases)
     """router_settings.model_group_alias: names served as another model group."""
 
     def served_name(self, model_name: str) -> str:
@@ -306,7 +307,7 @@ class _File(BaseModel):
     """Prompt and image checks, in LiteLLM's shape (guardrail_name + litellm_params)."""
     telemetry_settings: TelemetrySettings = Field(default_factory=TelemetrySettings)
     """Traces, metrics, the request log line and logging callbacks."""
-    general_settings: GeneralSection = Field(default_factory=GeneralSection)
+    general_settings: AccessSettings = Field(default_factory=AccessSettings)
     """The master key, the spend log and fleet quotas (LiteLLM's section and names)."""
     keys: list[KeyEntry] = Field(default_factory=list)
     """Virtual keys defined in the config (more can live in the database)."""
@@ -346,7 +347,7 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
             continue
         sections: dict[str, type[BaseModel]] = {
             "litellm_settings": _LitellmSettings,
-            "general_settings": GeneralSection,
+            "general_settings": AccessSettings,
             "router_settings": RouterSettings,
             "storage_settings": StorageSettings,
         }
@@ -410,6 +411,10 @@ def settings_from_mapping(raw: Mapping[str, Any], *, source: str = "<config>") -
         raw["router_settings"] = alias_section
     else:
         alias_value = None
+    general = raw.get("general_settings")
+    if isinstance(general, dict) and "keys" in general:
+        # AccessSettings.keys comes from the top-level `keys:` section, never from here.
+        refuse_unknown("general_settings", ["keys"], source)
     try:
         resolved = _resolve_used(raw)
     except ConfigError as exc:
@@ -466,7 +471,7 @@ def _build(document: _File, source: str, alias_value: Any = None) -> Settings:
             document.guardrails, _model_guardrails(document.model_list), source
         ),
         telemetry=document.telemetry_settings,
-        access=build_access(document.general_settings, document.keys, source),
+        access=with_keys(document.general_settings, document.keys, source),
         source=source,
         router=router,
         storage=_storage(document.storage_settings, server, source),

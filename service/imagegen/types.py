@@ -327,6 +327,8 @@ class Attempt:
     """The provider's token usage for this call, when it reported one."""
     images_returned: int = 0
     """Images this call produced (0 until it succeeded)."""
+    provider_model: str = ""
+    """The provider's own model name the call went to."""
 
     def finish(self, outcome: str, cost: Decimal | None = Decimal(0)) -> None:
         self.duration_ms = (time.monotonic() - self.started) * 1000

@@ -465,7 +465,9 @@ class HttpDoor:
             # ordinary error answer with its status, as OpenAI gives it.
             await anext(events)
             first = await anext(events)
-            facts = state.facts
+            # Only what is known at the first byte: where the request is going; the cost
+            # and the rest follow on the last event.
+            facts = state.facts_so_far()
             routing = {
                 name: value
                 for name, value in _fact_headers(facts).items()
