@@ -54,6 +54,7 @@ from imagegen.litellm_config import (
     refuse_foreign_options,
     refuse_unknown,
 )
+from imagegen.memory import DEFAULT_BUDGET_MB
 from imagegen.pricing.table import MODEL_INFO_PRICE_KEYS, price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
@@ -145,6 +146,13 @@ class ServerSettings(BaseModel):
     exceeds a client's default 4 MiB receive limit."""
     max_in_flight_requests: int | None = Field(default=None, ge=1)
     """Requests this process serves at once (both doors); more are RESOURCE_EXHAUSTED."""
+    memory_budget_mb: int | None = Field(default=DEFAULT_BUDGET_MB, ge=16, le=1024 * 1024)
+    """Image data this process holds for calls in flight at most, in MiB (provider answers
+    being read and decoded, answers on their way to callers, edits' inputs); more waits,
+    the provider held back by TCP flow control. None: no bound. Per process (per worker)."""
+    max_queued_requests: int = Field(default=1000, ge=0, le=1_000_000)
+    """Calls this process lets wait for a deployment at its max_parallel_requests; past it,
+    or when the wait would outlast the caller's deadline, RESOURCE_EXHAUSTED at once."""
     max_streams_per_key: int | None = Field(default=None, ge=1)
     """Streams open at once per virtual key (per anonymous caller without keys)."""
     tls_cert_file: str | None = None

@@ -40,6 +40,18 @@ class Caller:
     alias: str
     tags: tuple[str, ...] = ()
 
+    @property
+    def priority(self) -> int:
+        """The key's place when calls queue for memory or a deployment slot: its tag
+        `priority:<integer>` (higher goes first; 0 without one, the last such tag wins)."""
+        found = 0
+        for tag in self.tags:
+            name, _, value = tag.partition(":")
+            if name == "priority":
+                with contextlib.suppress(ValueError):
+                    found = int(value)
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from imagegen import memory
 from imagegen.cache import ImageCache
 from imagegen.config import Settings
 from imagegen.deadline import Deadline
@@ -68,6 +69,7 @@ from imagegen.providers.base import (
 from imagegen.providers.edit_support import require_operation, spec_for_edit
 from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.providers.transport import HttpTransport
+from imagegen.router.admission import AdmissionQueue
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
 from imagegen.storage import ResultStore, store_from_settings
 from imagegen.storage.deliver import UrlDelivery
@@ -114,8 +116,13 @@ class Gateway:
         self.rehost = rehoster_from_settings(settings.storage)
         # This gateway's own adapter instances (their token and credential caches with them).
         self.providers = providers or Providers.discover()
-        self.router = router or RequestRouter(settings.router)
+        self.router = router or RequestRouter(
+            settings.router, admission=AdmissionQueue(settings.server.max_queued_requests)
+        )
         self.transport = transport or HttpTransport()
+        # Image data in flight, bounded per process (see imagegen.memory); the doors open
+        # one lease per call on it.
+        self.memory = memory.MemoryBudget(_budget_bytes(settings))
         self.prices = _with_adapter_prices(prices or load_price_table(), self.providers)
         self.request_credentials = request_credentials
         self.hooks: tuple[RequestHook, ...] = tuple(hooks)
@@ -234,6 +241,7 @@ class Gateway:
             self._check_fallbacks(request)
             if deadline is None:
                 deadline = Deadline.after(request.timeout or self._group_timeout(model))
+            await _hold_inputs(state, request, deadline)
             ctx = RouteContext(request=request, model=model, state=state, deadline=deadline)
             route = _GatewayRoute(self, ctx, partial_images)
             delivery = self._delivery(request)
@@ -764,6 +772,23 @@ def _with_adapter_prices(table: PriceTable, providers: Providers) -> PriceTable:
                 raise ConfigError(f"{origin}: {operation} on {provider}/{model} is priced twice")
             operation_rows[(provider, model, operation)] = price
     return PriceTable(rows, operation_rows)
+
+
+def _budget_bytes(settings: Settings) -> int | None:
+    megabytes = settings.server.memory_budget_mb
+    return None if megabytes is None else megabytes * memory.MIB
+
+
+async def _hold_inputs(state: RequestState, request: ImageRequest, deadline: Deadline) -> None:
+    """Rank the call's memory lease by its key, and count an edit's input images (held
+    from the request's arrival, and once more in the provider request built from them)."""
+    lease = memory.current()
+    if lease is None:
+        return
+    if state.caller is not None:
+        lease.priority = state.caller.priority
+    if request.edit is not None:
+        await lease.take(2 * request.edit.inputs.total_bytes, deadline)
 
 
 def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None:

@@ -195,6 +195,13 @@ class GeneratedImage:
         """Whether the image bytes are here (rather than only a URL)."""
         return self._data is not None or self._b64 is not None
 
+    @property
+    def content_bytes(self) -> int:
+        """The image file's size, without decoding it (0 for a URL-only image)."""
+        if self._data is not None:
+            return len(self._data)
+        return len(self._b64) * 3 // 4 if self._b64 is not None else 0
+
     def data(self) -> bytes:
         """The encoded image file."""
         if self._data is None:
