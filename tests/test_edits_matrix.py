@@ -131,7 +131,7 @@ async def openai_target(stack: AsyncExitStack, _: Path) -> Target:
 
 
 async def azure_target(stack: AsyncExitStack, _: Path) -> Target:
-    fake = await stack.enter_async_context(AzureFake(api_key="azure-key"))
+    fake = await stack.enter_async_context(AzureFake(api_key="azure-test-key"))
 
     def seen() -> Seen:
         calls = fake.edit_requests
@@ -146,14 +146,14 @@ async def azure_target(stack: AsyncExitStack, _: Path) -> Target:
         "azure",
         {"gpt-image-1": "gpt-image-1"},
         api_base=fake.base_url,
-        api_key="azure-key",
+        api_key="azure-test-key",
         api_version="2025-04-01-preview",
     )
     return Target(config, seen, fake)
 
 
 async def gemini_target(stack: AsyncExitStack, _: Path) -> Target:
-    fake = await stack.enter_async_context(GeminiFake(api_key="gemini-key"))
+    fake = await stack.enter_async_context(GeminiFake(api_key="gemini-test-key"))
 
     def seen() -> Seen:
         calls = fake.input_images
@@ -163,7 +163,7 @@ async def gemini_target(stack: AsyncExitStack, _: Path) -> Target:
         "gemini",
         {"flash-image": "gemini-2.5-flash-image"},
         api_base=fake.base_url,
-        api_key="gemini-key",
+        api_key="gemini-test-key",
     )
     return Target(config, seen, fake)
 
@@ -215,7 +215,7 @@ async def bedrock_target(stack: AsyncExitStack, _: Path) -> Target:
 
 
 async def bfl_target(stack: AsyncExitStack, _: Path) -> Target:
-    fake = await stack.enter_async_context(BflFake(api_key="bfl-key", pending_polls=0))
+    fake = await stack.enter_async_context(BflFake(api_key="bfl-test-key", pending_polls=0))
 
     def seen() -> Seen:
         calls = fake.input_images
@@ -226,13 +226,13 @@ async def bfl_target(stack: AsyncExitStack, _: Path) -> Target:
         "black_forest_labs",
         {"kontext": "flux-kontext-pro", "fill": "flux-pro-1.0-fill"},
         api_base=fake.base_url,
-        api_key="bfl-key",
+        api_key="bfl-test-key",
     )
     return Target(config, seen, fake)
 
 
 async def stability_target(stack: AsyncExitStack, _: Path) -> Target:
-    fake = await stack.enter_async_context(StabilityFake(api_key="stability-key"))
+    fake = await stack.enter_async_context(StabilityFake(api_key="sk-stability-test"))
 
     def seen() -> Seen:
         calls = fake.edits
@@ -242,14 +242,14 @@ async def stability_target(stack: AsyncExitStack, _: Path) -> Target:
         return Seen(len(calls), [image], mask)
 
     config = entries(
-        "stability", {"inpaint": "inpaint"}, api_base=fake.base_url, api_key="stability-key"
+        "stability", {"inpaint": "inpaint"}, api_base=fake.base_url, api_key="sk-stability-test"
     )
     return Target(config, seen, fake)
 
 
 async def fal_target(stack: AsyncExitStack, _: Path) -> Target:
     fake = await stack.enter_async_context(
-        FalFake(api_key="fal-key", queue_polls=0, progress_polls=0)
+        FalFake(api_key="fal-test-key", queue_polls=0, progress_polls=0)
     )
 
     def seen() -> Seen:
@@ -260,7 +260,7 @@ async def fal_target(stack: AsyncExitStack, _: Path) -> Target:
         "fal_ai",
         {"fal-kontext": "fal-ai/flux-pro/kontext"},
         api_base=fake.base_url,
-        api_key="fal-key",
+        api_key="fal-test-key",
         poll_interval=0.02,
     )
     return Target(config, seen, fake)
