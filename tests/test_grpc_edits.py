@@ -26,7 +26,7 @@ from imagegen.config import embedded_settings
 from tests.conftest import TRAILER_KEYS, ServeFactory
 from tests.fakes.images import jpeg_bytes, png_bytes
 from tests.fakes.openai import OpenAIFake
-from tests.fakes.xinference import XinferenceFake
+from tests.fakes.recraft import RecraftFake
 from tests.spend_helpers import MASTER, TEAM_KEY, access_config
 
 W, H = 48, 32
@@ -374,36 +374,39 @@ async def test_a_caller_without_a_key_is_refused_before_its_images_are_decoded(
 
 
 async def test_a_fallback_to_a_model_that_cannot_edit_is_refused_with_the_reason(
-    serve: ServeFactory, openai_fake: OpenAIFake, xinference_fake: XinferenceFake
+    serve: ServeFactory, openai_fake: OpenAIFake
 ) -> None:
-    config = yaml.safe_load(openai_config(openai_fake))
-    config["model_list"].append(
-        {
-            "model_name": "sd3",
-            "litellm_params": {
-                "model": "xinference/sd3-medium",
-                "api_base": xinference_fake.base_url,
-            },
-        }
-    )
-    config["router_settings"] = {"num_retries": 0}
-    served = await serve(yaml.safe_dump(config))
-    openai_fake.fail_next(
-        500, {"error": {"message": "down", "type": "server_error", "param": None, "code": None}}
-    )
+    async with RecraftFake() as recraft:
+        config = yaml.safe_load(openai_config(openai_fake))
+        # Recraft V2 edits nothing (Recraft's edits run on V3, V4 and V4.1).
+        config["model_list"].append(
+            {
+                "model_name": "v2",
+                "litellm_params": {
+                    "model": "recraft/recraftv2",
+                    "api_base": f"{recraft.base_url}/v1",
+                    "api_key": recraft.api_key,
+                },
+            }
+        )
+        config["router_settings"] = {"num_retries": 0}
+        served = await serve(yaml.safe_dump(config))
+        openai_fake.fail_next(
+            500, {"error": {"message": "down", "type": "server_error", "param": None, "code": None}}
+        )
 
-    error = await refused(
-        served.stub.EditImages(
-            pb.EditImagesRequest(
-                prompt="edit", model="gpt-image-1", images=[photo()], fallbacks=["sd3"]
+        error = await refused(
+            served.stub.EditImages(
+                pb.EditImagesRequest(
+                    prompt="edit", model="gpt-image-1", images=[photo()], fallbacks=["v2"]
+                )
             )
         )
-    )
 
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "'sd3' does not serve the edit operation" in (error.details() or "")
-    assert xinference_fake.requests == []
-    assert len(openai_fake.requests) == 1
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "'v2' does not serve the edit operation" in (error.details() or "")
+        assert recraft.requests == []
+        assert len(openai_fake.requests) == 1
 
 
 # ----------------------------------------------------------------------------- reflection

@@ -118,6 +118,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _spend(args: argparse.Namespace) -> int:
     with _client(args, args.api_key or _master(args)) as client:
         groups = client.query_spend(args.by, since=args.since)
+    headers = [args.by, "requests", "errors", "images", "cost_usd", "unknown_cost"]
     rows = [
         [
             g.group or "-",
@@ -129,7 +130,12 @@ def _spend(args: argparse.Namespace) -> int:
         ]
         for g in groups
     ]
-    print(table([args.by, "requests", "errors", "images", "cost_usd", "unknown_cost"], rows))
+    # What edits took in (input images and their total size), when there were edits.
+    if args.by == "operation" or any(g.input_images for g in groups):
+        headers += ["input_images", "input_bytes"]
+        for row, g in zip(rows, groups, strict=True):
+            row += [str(g.input_images), str(g.input_bytes)]
+    print(table(headers, rows))
     return 0
 
 
@@ -183,7 +189,7 @@ def add_commands(commands: Any) -> None:
     revoke.set_defaults(run=_guarded(_keys_revoke))
 
     spend = commands.add_parser("spend", help="spend totals of a running gateway, as a table")
-    spend.add_argument("--by", choices=["key", "model", "user", "tag"], default="key")
+    spend.add_argument("--by", choices=["key", "model", "user", "tag", "operation"], default="key")
     spend.add_argument("--since", type=parse_since, default=None, help="e.g. 7d, 12h, 30m")
     spend.add_argument("--api-key", default=None, help="a virtual key: only its own spend")
     _connection(spend)

@@ -26,6 +26,7 @@ from imagegen.deployment import Deployment
 from imagegen.errors import (
     ConfigError,
     ContentPolicyViolationError,
+    FailedPreconditionError,
     FieldViolation,
     ImageGenError,
     InternalError,
@@ -46,6 +47,7 @@ from imagegen.events import (
 )
 from imagegen.events import RequestCredentials as RequestCredentials
 from imagegen.hooks import RequestHook
+from imagegen.images.operations import EditOperation, EditShape
 from imagegen.pricing import Price, PriceTable, compute_cost, load_price_table
 from imagegen.pricing.calculator import image_price
 from imagegen.pricing.quote import Quote, quote_for
@@ -61,7 +63,7 @@ from imagegen.providers.base import (
     StreamingProvider,
     check_params,
 )
-from imagegen.providers.edit_support import spec_for_edit
+from imagegen.providers.edit_support import require_operation, spec_for_edit
 from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.providers.transport import HttpTransport
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
@@ -421,7 +423,9 @@ class Gateway:
             deadline=deadline,
             edit=request.edit,
         )
-        return _Call(provider=provider, spec=spec, call=call, price=resolved.price)
+        return _Call(
+            provider=provider, spec=spec, call=call, price=self.price_of(deployment, request)
+        )
 
     def _with_partials(
         self,
@@ -455,7 +459,7 @@ class Gateway:
                 elif isinstance(event, ImageEvent):
                     yield ImageReady(index=event.index, image=event.image)
                 else:
-                    cost = compute_cost(call.price, event.result)
+                    cost = compute_cost(call.price, event.result, edit=call.call.edit is not None)
                     self._attempt_finished(state, attempt, None, cost, event.result)
                     yield event.result
         except BaseException as exc:
@@ -473,7 +477,7 @@ class Gateway:
         except BaseException as exc:
             self._attempt_finished(state, attempt, exc)
             raise
-        cost = compute_cost(call.price, result)
+        cost = compute_cost(call.price, result, edit=call.call.edit is not None)
         self._attempt_finished(state, attempt, None, cost, result)
         return result
 
@@ -556,10 +560,27 @@ class Gateway:
             self._resolved[key] = resolved
         return resolved
 
-    def _price(self, deployment: Deployment, spec: ModelSpec) -> Price | None:
-        # A configured price wins; else the table, by model family (snapshots share a row).
+    def _price(
+        self, deployment: Deployment, spec: ModelSpec, operation: EditOperation | None = None
+    ) -> Price | None:
+        # A configured price wins; else the table, by model family (snapshots share a row),
+        # and for an edit by its operation (pricing/table.py says which row applies).
         model = spec.family if spec.known else deployment.provider_model
-        return deployment.price or self.prices.lookup(deployment.provider, model)
+        return deployment.price or self.prices.lookup(
+            deployment.provider, model, None if operation is None else operation.value
+        )
+
+    def price_of(
+        self, deployment: Deployment, request: ImageRequest, edit: EditShape | None = None
+    ) -> Price | None:
+        """The price row `request` is billed by on `deployment`: the model's, or for an
+        edit its operation's."""
+        resolved = self.resolve(deployment)
+        if edit is None and request.edit is not None:
+            edit = request.edit.shape
+        if edit is None:
+            return resolved.price
+        return self._price(deployment, resolved.spec, edit.operation)
 
     def resolve_group(self, name: str) -> tuple[Deployment, ...]:
         """The deployments serving `name` (raises ModelNotFoundError)."""
@@ -597,26 +618,56 @@ class Gateway:
         quality = request.quality or spec.default_quality
         return image_price(price, quality, request.size or spec.default_size)
 
-    def quote(self, request: ImageRequest) -> Quote:
-        """The pre-flight price of `request`, checked as a generation would check it.
+    def quote(self, request: ImageRequest, edit: EditShape | None = None) -> Quote:
+        """The pre-flight price of `request`, checked as a generation (or, for an edit, as
+        EditImages) would check it. `edit` describes an edit whose inputs are not at hand
+        (EstimateCost); an edit request's own inputs are used otherwise.
 
         For a group of several deployments, the dearest one's: a budget hold must cover
         whichever deployment the router picks. Unknown if any deployment's price is.
         """
+        if edit is None and request.edit is not None:
+            edit = request.edit.shape
+        name = self._model_name(request)
+        group = self.resolve_group(name)
+        if edit is not None:
+            # As EditImages refuses it: the operation (or the input count) the model as named
+            # does not take is the caller's field, not a precondition of some deployment.
+            capability = require_operation(self.resolve(group[0]).spec, edit.operation, name)
+            if edit.images > capability.limits.max_images:
+                raise invalid_field(
+                    "input_images",
+                    f"model {name!r} takes at most {capability.limits.max_images} input images",
+                )
         quotes = []
-        for deployment in self.resolve_group(self._model_name(request)):
+        unfit: FailedPreconditionError | None = None
+        for deployment in group:
             resolved = self.resolve(deployment)
-            params = self._params(resolved.spec, deployment, request)
+            spec = resolved.spec
+            if edit is not None:
+                # An edit is checked as EditImages checks it on this deployment. One whose
+                # model cannot take it (the operation, the input count) is never picked by
+                # the router, so its price does not enter the quote either.
+                try:
+                    spec = spec_for_edit(spec, edit, deployment.model_name)
+                except FailedPreconditionError as error:
+                    unfit = unfit or error
+                    continue
+            params = self._params(spec, deployment, request)
             quotes.append(
                 quote_for(
-                    resolved.price,
-                    resolved.spec,
+                    self.price_of(deployment, request, edit),
+                    spec,
                     params,
                     model_id=deployment.model_id,
                     provider=deployment.provider,
                     model_name=deployment.model_name,
+                    operation=None if edit is None else edit.operation.value,
                 )
             )
+        if not quotes:
+            assert unfit is not None
+            raise unfit
         unknown = [q for q in quotes if q.cost is None]
         if unknown:
             return unknown[0]
@@ -700,21 +751,28 @@ class Gateway:
 def _with_adapter_prices(table: PriceTable, providers: Providers) -> PriceTable:
     """`table` plus the rows adapters bring for their own models (a plug-in's prices)."""
     rows = dict(table.rows)
+    operation_rows = dict(table.operation_rows)
     for adapter in providers.values():
         if not adapter.price_rows:
             continue
         origin = f"the {adapter.name} adapter's price_rows"
         try:
-            table_rows = parse_price_table(adapter.price_rows, origin).rows
+            adapter_table = parse_price_table(adapter.price_rows, origin)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{origin}: not valid TOML ({exc})") from None
-        for (provider, model), price in table_rows.items():
+        for (provider, model), price in adapter_table.rows.items():
             if provider != adapter.name:
                 raise ConfigError(f"{origin}: prices {provider}/{model}, not its own model")
             if (provider, model) in rows:
                 raise ConfigError(f"{origin}: {provider}/{model} is priced twice")
             rows[(provider, model)] = price
-    return PriceTable(rows)
+        for (provider, model, operation), price in adapter_table.operation_rows.items():
+            if provider != adapter.name:
+                raise ConfigError(f"{origin}: prices {provider}/{model}, not its own model")
+            if (provider, model, operation) in operation_rows:
+                raise ConfigError(f"{origin}: {operation} on {provider}/{model} is priced twice")
+            operation_rows[(provider, model, operation)] = price
+    return PriceTable(rows, operation_rows)
 
 
 def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None:

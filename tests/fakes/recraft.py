@@ -1,4 +1,5 @@
-"""Fake Recraft API, ``POST /v1/images/generations`` (and its ``/raster`` and ``/vector`` variants).
+"""Fake Recraft API, ``POST /v1/images/generations`` (and its ``/raster`` and ``/vector`` variants),
+and the image endpoints of edits (``recraft_edits``).
 
 Imitates providers.md section 6 (6.1 endpoint and auth, 6.2 request, 6.3 response, 6.4 errors)
 and the Recraft part of the section 9 checklist, with per-model rules from Recraft's docs
@@ -51,6 +52,7 @@ from aiohttp import web
 
 from .base import FakeProvider, has_word
 from .images import png_bytes, webp_bytes
+from .recraft_edits import EditCall, add_edit_routes
 
 GENERATIONS_PATH = "/v1/images/generations"
 IMAGE_ORIGIN = "https://img.recraft.ai"
@@ -261,6 +263,8 @@ class RecraftFake(FakeProvider):
         self.images: dict[str, tuple[bytes, str]] = {}
         #: API units charged so far.
         self.credits_charged = 0
+        #: Accepted calls of the image endpoints (``recraft_edits``), in order.
+        self.edits: list[EditCall] = []
         super().__init__()
 
     # ----------------------------------------------------------------- base hooks
@@ -270,6 +274,7 @@ class RecraftFake(FakeProvider):
         router.add_post(f"{GENERATIONS_PATH}/raster", self.raster_generations)
         router.add_post(f"{GENERATIONS_PATH}/vector", self.vector_generations)
         router.add_get("/img/{image_id}", self.download, name=IMAGE_ROUTE_NAME)
+        add_edit_routes(self, router)
 
     def http_error(self, request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
         if exc.status == 405:
@@ -308,6 +313,16 @@ class RecraftFake(FakeProvider):
             return error_json(400, bad.code, bad.message)
 
         prompt = generation.prompt
+        triggered = self.triggered(prompt)
+        if triggered is not None:
+            return triggered
+        count = generation.n
+        if has_word(prompt, "nsfwimage"):
+            count -= 1
+        return self._answer(generation, count)
+
+    def triggered(self, prompt: str) -> web.Response | None:
+        """The scripted error a trigger word in `prompt` asks for, if any."""
         if has_word(prompt, "forbidden"):
             return error_json(
                 400,
@@ -334,10 +349,7 @@ class RecraftFake(FakeProvider):
                 "reset reason: overflow",
                 content_type="text/plain",
             )
-        count = generation.n
-        if has_word(prompt, "nsfwimage"):
-            count -= 1
-        return self._answer(generation, count)
+        return None
 
     # ----------------------------------------------------------------- validation
 
@@ -465,6 +477,9 @@ class RecraftFake(FakeProvider):
         credits = units * len(data)
         self.credits_charged += credits
         return web.json_response({"created": int(time.time()), "credits": credits, "data": data})
+
+    def image_url(self, image_id: str, ext: str) -> str:
+        return self._url(image_id, ext)
 
     def _url(self, image_id: str, ext: str) -> str:
         if self.self_hosted_urls:

@@ -1,4 +1,5 @@
-"""Fake Xinference (self-hosted) text-to-image endpoint, ``POST /v1/images/generations``.
+"""Fake Xinference (self-hosted) text-to-image endpoint, ``POST /v1/images/generations``, and its
+image-to-image (``/v1/images/variations``) and inpainting (``/v1/images/inpainting``) routes.
 
 Imitates providers.md section 7 and the Xinference part of the section 9 checklist, checked
 against ``xinference/api/restful_api.py::create_images`` and ``api/schemas/requests.py``:
@@ -30,6 +31,12 @@ Trigger words in the prompt (whole words, case-insensitive):
 * ``cancelled``   → 409 ``The request has been cancelled: <kwargs.request_id>``;
 * ``hang``        → the handler sleeps for an hour (handled in ``base``).
 
+The edit routes (``create_variations``, ``create_inpainting``) take multipart forms: ``model``
+(required: FastAPI's 422 when absent), ``prompt``, ``negative_prompt``, ``n``,
+``response_format``, ``size`` (default: the input's own), ``kwargs``; the inputs as file parts
+all named ``image`` (inpainting: one, plus ``mask_image`` of its size). Accepted calls are kept
+in ``fake.edit_calls``. Answers are the generation's shape.
+
 Simplifications: no per-pipeline size rules (diffusers' divisible-by-8/16 checks); sizes above
 ``MAX_EDGE`` answer 500 to keep the fake's memory bounded; ``url`` files are kept in
 ``fake.files`` instead of on disk.
@@ -38,6 +45,7 @@ Simplifications: no per-pipeline size rules (diffusers' divisible-by-8/16 checks
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -48,9 +56,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from aiohttp import web
+from PIL import Image
 
 from .base import FakeProvider, has_word
 from .images import jpeg_bytes
+from .multipart import MultipartError, parse_multipart
 
 MAX_EDGE = 4096
 _MISSING = object()
@@ -184,12 +194,16 @@ class XinferenceFake(FakeProvider):
         self.kwargs_log: list[dict[str, Any]] = []
         #: Images "written" for ``response_format=url``: host path → JPEG bytes.
         self.files: dict[str, bytes] = {}
+        #: Accepted edit calls: (route, text fields, file parts as (name, bytes) in order).
+        self.edit_calls: list[tuple[str, dict[str, str], list[tuple[str, bytes]]]] = []
         # Shown in error details the way xoscar prefixes actor errors.
         self._actor_address = f"[address=127.0.0.1:{34000 + os.getpid() % 1000}, pid={os.getpid()}]"
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/images/generations", self.generations)
+        router.add_post("/v1/images/variations", self.variations)
+        router.add_post("/v1/images/inpainting", self.inpainting)
 
     def common_headers(self, request: web.Request, response: web.StreamResponse) -> dict[str, str]:
         return {"Server": "uvicorn"}
@@ -252,6 +266,61 @@ class XinferenceFake(FakeProvider):
         if has_word(prompt, "cancelled"):
             return _detail(409, f"The request has been cancelled: {request_id}")
         return self._images(parsed)
+
+    # ----------------------------------------------------------------- edit handlers
+
+    async def variations(self, request: web.Request) -> web.StreamResponse:
+        return await self._edit(request, "variations")
+
+    async def inpainting(self, request: web.Request) -> web.StreamResponse:
+        return await self._edit(request, "inpainting")
+
+    async def _edit(self, request: web.Request, route: str) -> web.StreamResponse:
+        """``create_variations`` / ``create_inpainting``: FastAPI ``Form``/``File`` parameters
+        (a missing required one is FastAPI's own 422), then the model's pipeline."""
+        denied = self._check_auth(request)
+        if denied is not None:
+            return denied
+        try:
+            parts = parse_multipart(
+                request.headers.get("Content-Type", ""), self.recorded(request).body
+            )
+        except MultipartError:
+            return _missing(["model", "image"])
+        fields = {p.name: p.text() for p in parts if not p.is_file}
+        files = [(p.name, p.data) for p in parts if p.is_file]
+        required = ["model", "image"] + (["mask_image"] if route == "inpainting" else [])
+        present = set(fields) | {name for name, _ in files}
+        missing = [name for name in required if name not in present]
+        if missing:
+            return _missing(missing)
+        model = fields["model"]
+        if model not in self.models:
+            return _detail(
+                400, f"{self._actor_address} Model not found in the model list, uid: {model}"
+            )
+        prompt = fields.get("prompt", "")
+        if has_word(prompt, "servererror"):
+            return _detail(500, f"{self._actor_address} CUDA error: out of memory")
+        try:
+            kwargs = json.loads(fields["kwargs"]) if "kwargs" in fields else {}
+            n = int(fields.get("n", "1"))
+            images = [_pil(data) for name, data in files if name == "image"]
+            mask = next((_pil(data) for name, data in files if name == "mask_image"), None)
+        except (ValueError, OSError) as exc:
+            return _detail(500, f"{self._actor_address} {exc}")
+        if route == "inpainting" and len(images) != 1:
+            return _detail(500, f"{self._actor_address} inpainting takes one image")
+        if mask is not None and mask.size != images[0].size:
+            return _detail(500, f"{self._actor_address} mask_image must match the image's size")
+        self.last_kwargs = kwargs
+        self.kwargs_log.append(kwargs)
+        self.edit_calls.append((route, fields, files))
+        width, height = images[0].size
+        size = fields.get("size") or f"{width}*{height}"
+        return self._images(
+            TextToImage(model, [prompt], n, fields.get("response_format", "url"), size, None)
+        )
 
     # ----------------------------------------------------------------- pieces
 
@@ -331,6 +400,21 @@ class XinferenceFake(FakeProvider):
         for issue in issues:
             lines.append(f"{issue.field}\n  {issue.v1_msg} (type={issue.v1_type})")
         return _internal_error("\n".join(lines))
+
+
+def _pil(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _missing(fields: list[str]) -> web.Response:
+    """FastAPI's own 422 for required Form/File parameters that are absent."""
+    detail = [
+        {"type": "missing", "loc": ["body", name], "msg": "Field required", "input": None}
+        for name in fields
+    ]
+    return web.json_response({"detail": detail}, status=422)
 
 
 def _detail(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -301,17 +301,20 @@ class ImageGenClient:
         size: str | None = None,
         quality: str | None = None,
         style: str | None = None,
+        operation: str | None = None,
+        input_images: int | None = None,
         timeout: float | None = 30.0,
     ) -> pb.EstimateCostResponse:
-        """The gateway's pre-flight price of such a request (nothing is generated)."""
-        request = estimate_request(model, n, size, quality, style)
+        """The gateway's pre-flight price of such a request (nothing is generated); with
+        `operation` ("edit", "inpaint", "vectorize"...) and `input_images`, of such an edit."""
+        request = estimate_request(model, n, size, quality, style, operation, input_images)
         response: pb.EstimateCostResponse = self._unary(self._stub.EstimateCost, request, timeout)
         return response
 
     def query_spend(
         self, group_by: str, *, since: float | None = None, timeout: float | None = 30.0
     ) -> list[pb.SpendGroup]:
-        """Spend totals by "key", "model", "user" or "tag" since a Unix time."""
+        """Spend totals by "key", "model", "user", "tag" or "operation" since a Unix time."""
         response = self._unary(self._stub.QuerySpend, spend_request(group_by, since), timeout)
         return list(response.groups)
 
@@ -530,10 +533,13 @@ class AsyncImageGenClient:
         size: str | None = None,
         quality: str | None = None,
         style: str | None = None,
+        operation: str | None = None,
+        input_images: int | None = None,
         timeout: float | None = 30.0,
     ) -> pb.EstimateCostResponse:
-        """The gateway's pre-flight price of such a request (nothing is generated)."""
-        request = estimate_request(model, n, size, quality, style)
+        """The gateway's pre-flight price of such a request (nothing is generated); with
+        `operation` ("edit", "inpaint", "vectorize"...) and `input_images`, of such an edit."""
+        request = estimate_request(model, n, size, quality, style, operation, input_images)
         response: pb.EstimateCostResponse = await self._unary(
             self._stub.EstimateCost, request, timeout
         )
@@ -542,7 +548,7 @@ class AsyncImageGenClient:
     async def query_spend(
         self, group_by: str, *, since: float | None = None, timeout: float | None = 30.0
     ) -> list[pb.SpendGroup]:
-        """Spend totals by "key", "model", "user" or "tag" since a Unix time."""
+        """Spend totals by "key", "model", "user", "tag" or "operation" since a Unix time."""
         request = spend_request(group_by, since)
         return list((await self._unary(self._stub.QuerySpend, request, timeout)).groups)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
+from imagegen.client._convert import operation_value
 
 PemSource = bytes | str | Path
 
@@ -59,12 +60,19 @@ def estimate_request(
     size: str | None,
     quality: str | None,
     style: str | None,
+    operation: str | None = None,
+    input_images: int | None = None,
 ) -> pb.EstimateCostRequest:
+    """The EstimateCostRequest; with `operation` ("edit", "inpaint"...) it prices an edit."""
     request = pb.EstimateCostRequest(
         model=model or "", size=size or "", quality=quality or "", style=style or ""
     )
     if n is not None:
         request.n = n
+    if operation is not None:
+        request.operation = operation_value(operation)
+    if input_images is not None:
+        request.input_images = input_images
     return request
 
 
@@ -74,9 +82,10 @@ def spend_request(group_by: str, since: float | None) -> pb.QuerySpendRequest:
         "model": pb.SPEND_GROUP_BY_MODEL,
         "user": pb.SPEND_GROUP_BY_USER,
         "tag": pb.SPEND_GROUP_BY_TAG,
+        "operation": pb.SPEND_GROUP_BY_OPERATION,
     }
     if group_by not in values:
-        raise ValueError("group_by must be key, model, user or tag")
+        raise ValueError("group_by must be key, model, user, tag or operation")
     request = pb.QuerySpendRequest(group_by=values[group_by])
     if since is not None:
         request.since.FromNanoseconds(int(since * 1e9))

@@ -107,6 +107,18 @@ def build_request(
     return request
 
 
+def operation_value(operation: str) -> pb.EditOperation.ValueType:
+    """The EditOperation named `operation` ("inpaint", "remove_background"...)."""
+    try:
+        return pb.EditOperation.Value(f"EDIT_OPERATION_{operation.upper()}")
+    except ValueError:
+        raise InvalidRequestError(
+            f"unknown operation {operation[:64]!r}",
+            field_violations=[FieldViolation("operation", "unknown operation")],
+            metadata={"field": "operation"},
+        ) from None
+
+
 def edit_request(
     request: pb.GenerateImagesRequest,
     images: Sequence[bytes],
@@ -121,14 +133,7 @@ def edit_request(
     if mask is not None:
         edit.mask = mask
     if operation:
-        try:
-            edit.operation = pb.EditOperation.Value(f"EDIT_OPERATION_{operation.upper()}")
-        except ValueError:
-            raise InvalidRequestError(
-                f"unknown operation {operation[:64]!r}",
-                field_violations=[FieldViolation("operation", "unknown operation")],
-                metadata={"field": "operation"},
-            ) from None
+        edit.operation = operation_value(operation)
     if outpaint:
         edit.outpaint.CopyFrom(pb.OutpaintExtension(**outpaint))
     return edit

@@ -32,7 +32,14 @@ from imagegen.types import (
 
 COMPLETED_EVENT = "image_generation.completed"
 PARTIAL_EVENT = "image_generation.partial_image"
-_OUTPUT_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+# SVG (Recraft's vectorize and vector models, the placeholder's vectorize) is named as what
+# it is: a png/jpeg/webp label on SVG bytes would send a client's decoder the wrong way.
+_OUTPUT_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/webp": "webp",
+    "image/svg+xml": "svg",
+}
 _BACKGROUNDS = ("transparent", "opaque", "auto")
 
 

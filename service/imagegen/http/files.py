@@ -44,6 +44,9 @@ def add_file_routes(app: web.Application, gateway: Gateway) -> None:
                 # The URL carries its own expiry; the bytes behind a name never change.
                 "Cache-Control": "private, max-age=3600, immutable",
                 "X-Content-Type-Options": "nosniff",
+                # An SVG is a document that may carry script: opened from the gateway's own
+                # origin it must not run (nor load anything).
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
             },
         )
         return response

@@ -39,6 +39,15 @@ _PROMPTED = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class EditShape:
+    """What pricing and routing need to know of an edit, without its pixels: the operation
+    and how many input images it carries (EstimateCost quotes an edit from these alone)."""
+
+    operation: EditOperation
+    images: int
+
+
+@dataclass(frozen=True, slots=True)
 class Outpaint:
     """Pixels to add on each side of the first image's canvas."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imagegen.images.operations import EditOperation, Outpaint
+from imagegen.images.operations import EditOperation, EditShape, Outpaint
 from imagegen.images.validate import EditInputs
 
 
@@ -18,6 +18,10 @@ class EditPayload:
     operation: EditOperation
     inputs: EditInputs
     outpaint: Outpaint | None = None
+
+    @property
+    def shape(self) -> EditShape:
+        return EditShape(self.operation, len(self.inputs.images))
 
     def __repr__(self) -> str:
         return (

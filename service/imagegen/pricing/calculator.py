@@ -10,11 +10,15 @@ from imagegen.types import ProviderResult, Usage
 _MILLION = Decimal(1_000_000)
 
 
-def compute_cost(price: Price | None, result: ProviderResult) -> Decimal | None:
+def compute_cost(
+    price: Price | None, result: ProviderResult, *, edit: bool = False
+) -> Decimal | None:
     """USD cost of `result`, or None when it cannot be known.
 
     Never guesses: a token-priced model without usage in the answer, or a per-image
-    price with no row for the generated quality and size, is unknown, not $0.
+    price with no row for the generated quality and size, is unknown, not $0. An edit's
+    input holds image tokens (the input images) beside text tokens, each at its own rate:
+    an edit whose usage does not split them is unknown unless the two rates are equal.
     """
     if result.billed_usd is not None:
         # The provider's own statement of what it charged beats any table.
@@ -24,16 +28,20 @@ def compute_cost(price: Price | None, result: ProviderResult) -> Decimal | None:
     if price.basis == "free":
         return Decimal(0)
     if price.basis == "per_token":
-        return _token_cost(price, result.usage)
+        return _token_cost(price, result.usage, edit=edit)
     return _image_cost(price, result)
 
 
-def _token_cost(price: Price, usage: Usage | None) -> Decimal | None:
+def _token_cost(price: Price, usage: Usage | None, *, edit: bool = False) -> Decimal | None:
     if usage is None:
         return None
     if usage.input_tokens_details is not None:
         input_text = usage.input_tokens_details.text_tokens
         input_image = usage.input_tokens_details.image_tokens
+    elif edit and usage.input_tokens and price.image_input != price.text_input:
+        # The input mixes the prompt and the input images, and the answer does not say how
+        # many of each: pricing it all as text (or all as image) would be a guess.
+        return None
     else:
         input_text, input_image = usage.input_tokens, 0
     if usage.output_tokens_details is not None:

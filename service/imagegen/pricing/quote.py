@@ -29,6 +29,8 @@ class Quote:
     model_id: str
     provider: str
     model_name: str
+    operation: str | None = None
+    """The edit operation priced (None: a generation)."""
 
 
 def quote_for(
@@ -39,6 +41,7 @@ def quote_for(
     model_id: str,
     provider: str,
     model_name: str,
+    operation: str | None = None,
 ) -> Quote:
     """Price `params` the way `compute_cost` will price the answer.
 
@@ -56,7 +59,9 @@ def quote_for(
     else:
         basis = "per_image"
         quality = params.quality or spec.default_quality
-        size = params.size or spec.default_size
+        # A model that takes no size (an edit endpoint answering at its input's size) reports
+        # none, so its default does not price it either.
+        size = params.size or (spec.default_size if "size" in spec.params else None)
         per_image = image_price(price, quality, size)
     cost = None if per_image is None else per_image * params.n
     return Quote(
@@ -67,6 +72,7 @@ def quote_for(
         model_id=model_id,
         provider=provider,
         model_name=model_name,
+        operation=operation,
     )
 
 

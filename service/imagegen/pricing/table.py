@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from imagegen.errors import ConfigError
+from imagegen.images.operations import EditOperation
 
 Basis = Literal["free", "per_token", "per_image"]
 _MILLION = Decimal(1_000_000)
@@ -31,15 +32,31 @@ class Price:
     sizes `per_image` does not list, as width x height x this."""
     source: str = ""
     retrieved: str = ""
+    generation_only: bool = False
+    """The row prices generations only: an edit on the model has no price unless a row
+    for its operation gives one (`operations`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class PriceTable:
-    """Prices by (provider, model)."""
+    """Prices by (provider, model), and by (provider, model, edit operation) where an edit
+    operation is billed otherwise than the model's generations."""
 
     rows: Mapping[tuple[str, str], Price]
+    operation_rows: Mapping[tuple[str, str, str], Price] = field(default_factory=dict)
 
-    def lookup(self, provider: str, model: str) -> Price | None:
+    def lookup(self, provider: str, model: str, operation: str | None = None) -> Price | None:
+        """The price of a generation (`operation` None) or of an edit operation.
+
+        An edit takes its operation's row; without one, the model's own row, unless that row
+        is marked `generation_only` (then the edit's price is unknown).
+        """
+        if operation is not None:
+            specific = self.operation_rows.get((provider, model, operation))
+            if specific is not None:
+                return specific
+            general = self.rows.get((provider, model))
+            return None if general is None or general.generation_only else general
         return self.rows.get((provider, model))
 
 
@@ -72,28 +89,57 @@ def _row(raw: Mapping[str, Any], where: str) -> Price:
         raise ConfigError(f"{where}: a per_token price needs at least image_output")
     if basis == "per_image" and not per_image:
         raise ConfigError(f"{where}: a per_image price needs per_image amounts")
+    generation_only = raw.get("generation_only", False)
+    if not isinstance(generation_only, bool):
+        raise ConfigError(f"{where}: generation_only must be true or false")
     return Price(
         basis=basis,
         per_image=per_image,
         source=str(raw["source"]),
         retrieved=str(raw["retrieved"]),
+        generation_only=generation_only,
         **rates,
     )
+
+
+def _operations(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The edit operations a row prices (empty: the row prices the model's generations)."""
+    listed = raw.get("operations", [])
+    if not isinstance(listed, list) or not all(isinstance(op, str) for op in listed):
+        raise ConfigError(f"{where}: operations must be a list of edit operation names")
+    known = {op.value for op in EditOperation}
+    unknown = sorted(set(listed) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown operation {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
+    if listed and raw.get("generation_only"):
+        raise ConfigError(f"{where}: a row for edit operations cannot be generation_only")
+    return tuple(listed)
 
 
 def parse_price_table(text: str, origin: str = "prices.toml") -> PriceTable:
     """Parse a prices TOML document."""
     document = tomllib.loads(text)
     rows: dict[tuple[str, str], Price] = {}
+    operation_rows: dict[tuple[str, str, str], Price] = {}
     for index, raw in enumerate(document.get("price", [])):
         where = f"{origin}: price[{index}]"
         price = _row(raw, where)
+        operations = _operations(raw, where)
         for provider in raw.get("providers", []):
             for model in raw.get("models", []):
-                if (provider, model) in rows:
-                    raise ConfigError(f"{where}: {provider}/{model} is priced twice")
-                rows[(provider, model)] = price
-    return PriceTable(rows)
+                if not operations:
+                    if (provider, model) in rows:
+                        raise ConfigError(f"{where}: {provider}/{model} is priced twice")
+                    rows[(provider, model)] = price
+                for operation in operations:
+                    if (provider, model, operation) in operation_rows:
+                        raise ConfigError(
+                            f"{where}: {operation} on {provider}/{model} is priced twice"
+                        )
+                    operation_rows[(provider, model, operation)] = price
+    return PriceTable(rows, operation_rows)
 
 
 @cache

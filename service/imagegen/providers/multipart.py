@@ -7,7 +7,7 @@ value or file content can forge one (a 128-bit token colliding with image bytes 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -21,9 +21,11 @@ class FilePart:
 
 
 def encode_form(
-    fields: Mapping[str, str], files: Mapping[str, FilePart] | None = None
+    fields: Mapping[str, str],
+    files: Mapping[str, FilePart] | Sequence[tuple[str, FilePart]] | None = None,
 ) -> tuple[bytes, str]:
-    """The body and its Content-Type header value."""
+    """The body and its Content-Type header value. `files` as a sequence of (name, part)
+    pairs may repeat a name (several `image` parts, in order)."""
     boundary = f"imagegen-{secrets.token_hex(16)}"
     parts: list[bytes] = []
     for name, value in fields.items():
@@ -33,7 +35,8 @@ def encode_form(
             + value.encode()
             + b"\r\n"
         )
-    for name, part in (files or {}).items():
+    pairs = list(files.items()) if isinstance(files, Mapping) else list(files or ())
+    for name, part in pairs:
         # File names and types are the adapter's own too ("image.png"), never a caller's.
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '

@@ -35,6 +35,10 @@ model pages and pricing), read 2026-11-24.
 - Safety is not documented [U]: an error whose code or message speaks of NSFW or a content
   policy is CONTENT_POLICY_VIOLATION; a 200 answer with fewer images than `n` reports the
   rest as filtered, and one with none at all is CONTENT_POLICY_VIOLATION.
+
+Edits (image to image, inpainting, background replacement on the model ids; vectorize,
+background removal, upscaling and region erasing as tool models) go to Recraft's image
+endpoints as multipart forms: see recraft_edits.py. Their answers' `credits` are their cost.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ from imagegen.errors import (
     invalid_field,
     redact_secrets,
 )
-from imagegen.imagefmt import sniff_mime
+from imagegen.imagefmt import image_dimensions, sniff_mime
+from imagegen.images.operations import EditOperation
 from imagegen.providers.base import (
     Endpoint,
     HttpProvider,
@@ -68,7 +73,19 @@ from imagegen.providers.base import (
     ProviderCall,
 )
 from imagegen.providers.http_errors import content_policy_error, error_for_status
+from imagegen.providers.multipart import encode_form
 from imagegen.providers.openai_shape import created_of, image_entries
+from imagegen.providers.recraft_edits import (
+    STRENGTH,
+    TOOL_ENDPOINTS,
+    RecraftEndpoint,
+    credits_usd,
+    edit_files,
+    endpoint_for,
+    form_value,
+    tool_spec,
+    with_edits,
+)
 from imagegen.providers.transport import HttpResponse
 from imagegen.sizes import parse_aspect_ratio, parse_size
 from imagegen.types import (
@@ -246,6 +263,8 @@ class RecraftModel:
     output: OutputKind
     # V2/V3 raster ids make a vector image for a vector style.
     style_decides_output: bool = False
+    #: Set for the tool models (vectorize, upscales...): the one endpoint they call.
+    tool: RecraftEndpoint | None = None
 
 
 def _model(
@@ -272,7 +291,9 @@ def _model(
         provider_params=provider_params,
         default_size=sizes[0] if sizes is not None else None,
     )
-    return RecraftModel(spec, output, style_decides_output=output == RASTER and bool(styles))
+    return RecraftModel(
+        with_edits(spec), output, style_decides_output=output == RASTER and bool(styles)
+    )
 
 
 def _v4(family: str, *, output: OutputKind, pro: bool) -> RecraftModel:
@@ -325,6 +346,11 @@ def _build_models() -> dict[str, RecraftModel]:
             name = f"{base}_pro" if pro else base
             models[name] = _v4(name, output=RASTER, pro=pro)
             models[f"{name}_vector"] = _v4(f"{name}_vector", output=VECTOR, pro=pro)
+    for tool, endpoint in TOOL_ENDPOINTS.items():
+        vectorizes = endpoint.path == "vectorize"
+        models[tool] = RecraftModel(
+            tool_spec(tool, endpoint), VECTOR if vectorizes else RASTER, tool=endpoint
+        )
     return models
 
 
@@ -463,6 +489,20 @@ class RecraftProvider(HttpProvider):
             )
 
     def build_request(self, call: ProviderCall) -> HttpRequest:
+        model = recraft_model(call.provider_model)
+        if call.edit is not None:
+            return self._edit_request(call, model)
+        if model.tool is not None:
+            description = (
+                f"recraft/{call.provider_model} is an image tool: it edits an input image "
+                "(EditImages), it does not generate from a prompt"
+            )
+            raise InvalidRequestError(
+                description,
+                field_violations=[FieldViolation("model", description)],
+                metadata={"field": "model", "model": call.provider_model},
+                request_sent=False,
+            )
         params = call.params
         if params.style is not None and "style_id" in params.extra:
             # Recraft takes a built-in style or a custom one, never both (OpenAPI).
@@ -494,10 +534,80 @@ class RecraftProvider(HttpProvider):
             json=body,
         )
 
-    def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
-        payload, entries = image_entries(response.json(), provider=self.name)
+    def _edit_request(self, call: ProviderCall, model: RecraftModel) -> HttpRequest:
+        assert call.edit is not None
+        endpoint = endpoint_for(model.tool, call.edit)
         params = call.params
-        pixel_size = params.size or call.spec.default_size
+        fields: dict[str, str] = {}
+        if endpoint.takes_model:
+            fields = {"prompt": call.prompt, "model": call.provider_model, "n": str(params.n)}
+            if params.style is not None:
+                fields["style"] = params.style
+            if params.style is not None and "style_id" in params.extra:
+                description = "style_id and style are exclusive: send one of them"
+                raise InvalidRequestError(
+                    description,
+                    field_violations=[FieldViolation("provider_params.style_id", description)],
+                    metadata={"field": "provider_params.style_id"},
+                    request_sent=False,
+                )
+        if endpoint.operation is EditOperation.EDIT and STRENGTH not in params.extra:
+            # Required by imageToImage: how far the result may move from the input. No
+            # default is guessed for the caller.
+            description = (
+                "recraft image to image needs provider_params.strength, 0..1 "
+                "(0 keeps the input, 1 barely follows it)"
+            )
+            raise InvalidRequestError(
+                description,
+                field_violations=[FieldViolation(f"provider_params.{STRENGTH}", description)],
+                metadata={"field": f"provider_params.{STRENGTH}"},
+                request_sent=False,
+            )
+        if params.response_format is not None:
+            fields["response_format"] = params.response_format.value
+        for name, value in params.extra.items():
+            fields[name] = form_value(value)
+        body, content_type = encode_form(fields, edit_files(call.edit))
+        return HttpRequest(
+            method="POST",
+            url=f"{self.api_base(call.endpoint)}/images/{endpoint.path}",
+            headers={
+                "authorization": f"Bearer {call.endpoint.api_key}",
+                "content-type": content_type,
+            },
+            json={},
+            body=body,
+        )
+
+    def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
+        if call.edit is not None:
+            return self._parse_edit(call, response)
+        return self._parse_generation(call, response)
+
+    def _parse_edit(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
+        """An edit's answer: a generation's shape (model endpoints) or one `image` (tools);
+        either way `credits` is what Recraft charged."""
+        payload = response.json()
+        model = recraft_model(call.provider_model)
+        if model.tool is not None and isinstance(payload, dict):
+            one = payload.get("image")
+            # The tools answer one image: read it as a one-image list.
+            payload = {**payload, "data": [one] if one is not None else []}
+        result = self._parse_generation(call, response, payload)
+        billed = credits_usd(payload.get("credits")) if isinstance(payload, dict) else None
+        result.billed_usd = billed
+        return result
+
+    def _parse_generation(
+        self, call: ProviderCall, response: HttpResponse, answer: object = None
+    ) -> ProviderResult:
+        payload, entries = image_entries(
+            response.json() if answer is None else answer, provider=self.name
+        )
+        params = call.params
+        # An edit answers at its input's size: no size of the request's own to report.
+        pixel_size = None if call.edit is not None else params.size or call.spec.default_size
         width, height = (None, None)
         if pixel_size is not None and call.spec.aspect_ratios is None:
             parsed = parse_size(pixel_size)
@@ -511,6 +621,8 @@ class RecraftProvider(HttpProvider):
                 svg = _is_svg(data)
                 seen.add(VECTOR if svg else RASTER)
                 mime = "image/svg+xml" if svg else sniff_mime(data)
+                if call.edit is not None and not svg:
+                    width, height = image_dimensions(data)
                 image = GeneratedImage(
                     data=data,
                     mime_type=mime,

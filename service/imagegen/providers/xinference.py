@@ -9,6 +9,9 @@ Wire format: ../shared/reference/providers.md §7. OpenAI-shaped, with quirks:
   remote caller, so the adapter always asks for b64_json and `url` is unsupported;
 - images are JPEG unless they have transparency (PNG): the mime type is sniffed;
 - errors are FastAPI's `{"detail": ...}`; an unknown model is a 400.
+
+Edits (image to image and inpainting) go to `/v1/images/variations` and
+`/v1/images/inpainting` as multipart forms: see xinference_edits.py.
 """
 
 from __future__ import annotations
@@ -19,23 +22,28 @@ from typing import ClassVar
 from pydantic import JsonValue
 
 from imagegen.errors import ImageGenError, ProviderModelNotFoundError, ProviderNotConfiguredError
-from imagegen.imagefmt import sniff_mime
+from imagegen.imagefmt import image_dimensions, sniff_mime
+from imagegen.images.payload import EditPayload
 from imagegen.providers.base import Endpoint, HttpProvider, HttpRequest, ModelSpec, ProviderCall
 from imagegen.providers.http_errors import error_for_status
+from imagegen.providers.multipart import encode_form
 from imagegen.providers.openai import parse_openai_images
 from imagegen.providers.transport import HttpResponse
+from imagegen.providers.xinference_edits import edit_fields, edit_files, edit_route, with_edits
 from imagegen.sizes import FreeFormRule
 from imagegen.types import MAX_PROMPT_CHARS, ProviderResult, ResponseFormat
 
-XINFERENCE_SPEC = ModelSpec(
-    family="xinference",
-    params=frozenset({"n", "size", "response_format"}),
-    max_prompt_chars=MAX_PROMPT_CHARS,
-    size_rule=FreeFormRule(min_edge=64, max_edge=4096),
-    response_formats=(ResponseFormat.B64_JSON,),
-    send_response_format=False,
-    provider_params=None,
-    known=False,
+XINFERENCE_SPEC = with_edits(
+    ModelSpec(
+        family="xinference",
+        params=frozenset({"n", "size", "response_format"}),
+        max_prompt_chars=MAX_PROMPT_CHARS,
+        size_rule=FreeFormRule(min_edge=64, max_edge=4096),
+        response_formats=(ResponseFormat.B64_JSON,),
+        send_response_format=False,
+        provider_params=None,
+        known=False,
+    )
 )
 
 
@@ -64,6 +72,8 @@ class XinferenceProvider(HttpProvider):
             )
 
     def build_request(self, call: ProviderCall) -> HttpRequest:
+        if call.edit is not None:
+            return self._edit_request(call, call.edit)
         params = call.params
         body: dict[str, JsonValue] = {
             "model": call.provider_model,
@@ -82,11 +92,28 @@ class XinferenceProvider(HttpProvider):
             "POST", f"{self.api_base(call.endpoint)}/images/generations", headers, body
         )
 
+    def _edit_request(self, call: ProviderCall, payload: EditPayload) -> HttpRequest:
+        params = call.params
+        fields = edit_fields(
+            call.provider_model, call.prompt, params.n, params.size, dict(params.extra)
+        )
+        body, content_type = encode_form(fields, edit_files(payload))
+        headers = {"content-type": content_type}
+        if call.endpoint.api_key:
+            headers["authorization"] = f"Bearer {call.endpoint.api_key}"
+        url = f"{self.api_base(call.endpoint)}/images/{edit_route(payload)}"
+        return HttpRequest("POST", url, headers, {}, body=body)
+
     def parse_response(self, call: ProviderCall, response: HttpResponse) -> ProviderResult:
         result = parse_openai_images(call, response, provider=self.name)
         for image in result.images:
             if image.has_content:
-                image.mime_type = sniff_mime(image.data()) or image.mime_type
+                data = image.data()
+                image.mime_type = sniff_mime(data) or image.mime_type
+                if image.width is None or image.height is None:
+                    # An edit without a size answers at the pipeline's own (the input's):
+                    # read it from the file rather than leave it unsaid.
+                    image.width, image.height = image_dimensions(data)
         return result
 
     def parse_error(self, call: ProviderCall, response: HttpResponse) -> ImageGenError:

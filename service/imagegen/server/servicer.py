@@ -31,6 +31,7 @@ from imagegen.server.convert import (
 )
 from imagegen.server.edits import edit_event, edit_request_from_proto, edit_response
 from imagegen.server.spend_convert import (
+    estimate_edit,
     estimate_request,
     group_by_from,
     groups_to_proto,
@@ -160,7 +161,9 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             access = access_of(self.gateway.hooks)
             if access is not None:
                 access.authenticate(_bearer(context))
-            return quote_to_proto(self.gateway.quote(estimate_request(request)))
+            return quote_to_proto(
+                self.gateway.quote(estimate_request(request), edit=estimate_edit(request))
+            )
         except Exception as exc:
             await self._abort(context, exc, None, "", None)
             raise

@@ -9,9 +9,11 @@ from google.protobuf import json_format
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import key_admin_pb2 as kpb
 from imagegen.errors import invalid_field
+from imagegen.images.operations import EditShape
 from imagegen.keys.model import BudgetPeriod, KeySpec
 from imagegen.pricing.quote import Quote
 from imagegen.server.convert import _integral
+from imagegen.server.edits import OPERATIONS
 from imagegen.spend.rows import GroupBy, SpendGroup
 from imagegen.types import ImageRequest
 
@@ -20,6 +22,7 @@ _GROUP_BY: dict[pb.SpendGroupBy.ValueType, GroupBy] = {
     pb.SPEND_GROUP_BY_MODEL: "model",
     pb.SPEND_GROUP_BY_USER: "user",
     pb.SPEND_GROUP_BY_TAG: "tag",
+    pb.SPEND_GROUP_BY_OPERATION: "operation",
 }
 _PERIODS: dict[kpb.BudgetPeriod.ValueType, BudgetPeriod | None] = {
     kpb.BUDGET_PERIOD_UNSPECIFIED: None,
@@ -27,6 +30,21 @@ _PERIODS: dict[kpb.BudgetPeriod.ValueType, BudgetPeriod | None] = {
     kpb.BUDGET_PERIOD_MONTHLY: "monthly",
 }
 _PERIOD_ENUM = {value: key for key, value in _PERIODS.items()}
+
+
+def estimate_edit(message: pb.EstimateCostRequest) -> EditShape | None:
+    """The edit to price (None: a generation): its operation and how many inputs it takes."""
+    if not message.HasField("operation"):
+        if message.HasField("input_images"):
+            raise invalid_field("input_images", "input_images prices an edit: set operation too")
+        return None
+    operation = OPERATIONS.get(message.operation)
+    if operation is None:
+        raise invalid_field("operation", f"unknown operation {message.operation}")
+    images = message.input_images if message.HasField("input_images") else 1
+    if images < 1:
+        raise invalid_field("input_images", "an edit takes at least one input image")
+    return EditShape(operation, images)
 
 
 def estimate_request(message: pb.EstimateCostRequest) -> ImageRequest:
@@ -57,13 +75,14 @@ def quote_to_proto(quote: Quote) -> pb.EstimateCostResponse:
         model_id=quote.model_id,
         provider=quote.provider,
         n=quote.n,
+        operation=quote.operation or "",
     )
 
 
 def group_by_from(value: pb.SpendGroupBy.ValueType) -> GroupBy:
     group_by = _GROUP_BY.get(value)
     if group_by is None:
-        raise invalid_field("group_by", "group_by must be KEY, MODEL, USER or TAG")
+        raise invalid_field("group_by", "group_by must be KEY, MODEL, USER, TAG or OPERATION")
     return group_by
 
 
@@ -77,6 +96,8 @@ def groups_to_proto(groups: list[SpendGroup]) -> pb.QuerySpendResponse:
                 images=g.images,
                 cost=str(g.cost),
                 unknown_cost_count=g.unknown_cost_count,
+                input_images=g.input_images,
+                input_bytes=g.input_bytes,
             )
             for g in groups
         ]

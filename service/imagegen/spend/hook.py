@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from imagegen.errors import (
     CostUnknownError,
@@ -31,11 +32,11 @@ from imagegen.pricing.quote import Quoter
 from imagegen.spend.budgets import Hold
 from imagegen.spend.quota.build import build_quota
 from imagegen.spend.quota.parallel import Lease
-from imagegen.spend.rows import SpendRow
+from imagegen.spend.rows import GENERATE, SpendRow
 from imagegen.spend.settings import AccessSettings
 from imagegen.spend.store import Store, open_store
 from imagegen.spend.writer import SpendWriter
-from imagegen.types import CallFacts, ProviderResult
+from imagegen.types import CallFacts, ImageRequest, ProviderResult
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,21 @@ class AccessHook(RequestHook):
             latency_ms=(time.monotonic() - state.started) * 1000,
             attempts=max(facts.attempts, len(facts.attempt_log)),
             prompt=request.prompt if self.access.log_prompts else None,
+            **_edit_columns(request),
         )
+
+
+def _edit_columns(request: ImageRequest) -> dict[str, Any]:
+    """What a spend row says of an edit: its operation, how many inputs, their total size.
+    Sizes only: never the images, and not even their digests."""
+    edit = request.edit
+    if edit is None:
+        return {"operation": GENERATE}
+    return {
+        "operation": edit.operation.value,
+        "input_images": len(edit.inputs.images),
+        "input_bytes": edit.inputs.total_bytes,
+    }
 
 
 def access_of(hooks: Iterable[RequestHook]) -> AccessHook | None:

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-GroupBy = Literal["key", "model", "user", "tag"]
-GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "user", "tag")
+GroupBy = Literal["key", "model", "user", "tag", "operation"]
+GROUP_BY: tuple[GroupBy, ...] = ("key", "model", "user", "tag", "operation")
+#: The operation column of a generation (an edit's is its operation's name, "inpaint"...).
+GENERATE = "generate"
 # What the stores can group by: the public groupings, and the deployment that served a row
 # (the console's per-deployment error rates).
 Grouping = GroupBy | Literal["deployment"]
@@ -46,6 +48,12 @@ class SpendRow:
     latency_ms: float
     attempts: int
     prompt: str | None = None
+    operation: str = GENERATE
+    """"generate", or the edit's operation ("edit", "inpaint", "vectorize"...)."""
+    input_images: int = 0
+    """How many input images the edit carried (0 for a generation)."""
+    input_bytes: int = 0
+    """Their total encoded size, mask included: a size, never the images or their digests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,8 @@ class SpendGroup:
     images: int
     cost: Decimal
     unknown_cost_count: int
+    input_images: int = 0
+    input_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

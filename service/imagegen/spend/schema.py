@@ -33,6 +33,9 @@ SPEND_COLUMNS = (
     "latency_ms",
     "attempts",
     "prompt",
+    "operation",
+    "input_images",
+    "input_bytes",
 )
 KEY_COLUMNS = (
     "key_hash",
@@ -51,11 +54,16 @@ KEY_COLUMNS = (
 )
 # Columns added after the first release: a database created before them gets them at open.
 ADDED_KEY_COLUMNS = (("max_parallel_requests", "INTEGER"), ("max_parallel_streams", "INTEGER"))
+# Spend columns added after the first release (what an edit took in): a database created
+# before them gets them at open, its old rows reading as generations without inputs. Each
+# store spells the types its own way (see ADDED_SPEND_COLUMNS there).
+ADDED_SPEND_COLUMN_NAMES = ("operation", "input_images", "input_bytes")
 # The SQL expression each grouping reads (tags are unnested by each store its own way).
 GROUP_COLUMNS = {
     "key": "key_alias",
     "model": "model_group",
     "user": "user_id",
+    "operation": "operation",
     "deployment": "deployment",
 }
 
@@ -85,6 +93,9 @@ def spend_values(row: SpendRow, decimal: type[Any] = str) -> tuple[Any, ...]:
         row.latency_ms,
         row.attempts,
         row.prompt,
+        row.operation,
+        row.input_images,
+        row.input_bytes,
     )
 
 
@@ -117,6 +128,9 @@ def spend_row_from(values: Sequence[Any]) -> SpendRow:
         latency_ms=float(record["latency_ms"]),
         attempts=int(record["attempts"]),
         prompt=record["prompt"],
+        operation=str(record["operation"]),
+        input_images=int(record["input_images"]),
+        input_bytes=int(record["input_bytes"]),
     )
 
 

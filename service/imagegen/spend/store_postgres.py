@@ -35,7 +35,9 @@ _SCHEMA = (
     door TEXT NOT NULL, n INTEGER NOT NULL, images INTEGER NOT NULL, size TEXT NOT NULL,
     quality TEXT NOT NULL, status TEXT NOT NULL, cost NUMERIC, charged NUMERIC NOT NULL,
     input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
-    latency_ms DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL, prompt TEXT)""",
+    latency_ms DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL, prompt TEXT,
+    operation TEXT NOT NULL DEFAULT 'generate', input_images INTEGER NOT NULL DEFAULT 0,
+    input_bytes BIGINT NOT NULL DEFAULT 0)""",
     "CREATE INDEX IF NOT EXISTS imagegen_spend_key_time ON imagegen_spend (key_id, time)",
     "CREATE INDEX IF NOT EXISTS imagegen_spend_time ON imagegen_spend (time)",
     """CREATE TABLE IF NOT EXISTS imagegen_keys (
@@ -47,6 +49,15 @@ _SCHEMA = (
     *(
         f"ALTER TABLE imagegen_keys ADD COLUMN IF NOT EXISTS {name} {kind}"
         for name, kind in ADDED_KEY_COLUMNS
+    ),
+    # A spend table made before these columns gets them (schema.ADDED_SPEND_COLUMN_NAMES).
+    *(
+        f"ALTER TABLE imagegen_spend ADD COLUMN IF NOT EXISTS {name} {kind}"
+        for name, kind in (
+            ("operation", "TEXT NOT NULL DEFAULT 'generate'"),
+            ("input_images", "INTEGER NOT NULL DEFAULT 0"),
+            ("input_bytes", "BIGINT NOT NULL DEFAULT 0"),
+        )
     ),
 )
 
@@ -116,8 +127,17 @@ class PostgresStore:
     ) -> list[SpendGroup]:
         sql, params = _totals_sql(group_by, since, key_id, None)
         groups = [
-            SpendGroup(str(g), int(str(r)), int(str(e)), int(str(i)), Decimal(str(c)), int(str(u)))
-            for g, r, e, i, c, u in await self._fetch(sql, params)
+            SpendGroup(
+                str(g),
+                int(str(r)),
+                int(str(e)),
+                int(str(i)),
+                Decimal(str(c)),
+                int(str(u)),
+                int(str(n)),
+                int(str(nb)),
+            )
+            for g, r, e, i, c, u, n, nb in await self._fetch(sql, params)
         ]
         return sorted(groups, key=lambda g: (-g.cost, g.group))
 
@@ -135,7 +155,7 @@ class PostgresStore:
                 Decimal(str(c)),
                 int(str(u)),
             )
-            for b, g, r, e, i, c, u in await self._fetch(sql, params)
+            for b, g, r, e, i, c, u, *_inputs in await self._fetch(sql, params)
         ]
         return sorted(buckets, key=lambda b: (b.start, b.group))
 
@@ -249,7 +269,8 @@ def _totals_sql(
     sql = (
         f"SELECT {head}{group}, COUNT(*), COUNT(*) FILTER (WHERE status <> 'OK'), "
         "COALESCE(SUM(images), 0), COALESCE(SUM(cost), 0), "
-        "COUNT(*) FILTER (WHERE cost IS NULL) "
+        "COUNT(*) FILTER (WHERE cost IS NULL), "
+        "COALESCE(SUM(input_images), 0), COALESCE(SUM(input_bytes), 0) "
         f"FROM {source} WHERE {where} GROUP BY {keys}"
     )
     return sql, params

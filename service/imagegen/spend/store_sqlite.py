@@ -33,6 +33,13 @@ from imagegen.spend.schema import (
 
 T = TypeVar("T")
 
+# The columns a spend table made before them gets at open (schema.ADDED_SPEND_COLUMN_NAMES).
+ADDED_SPEND_COLUMNS = (
+    ("operation", "TEXT NOT NULL DEFAULT 'generate'"),
+    ("input_images", "INTEGER NOT NULL DEFAULT 0"),
+    ("input_bytes", "INTEGER NOT NULL DEFAULT 0"),
+)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS imagegen_spend (
     time REAL NOT NULL, request_id TEXT NOT NULL, key_id TEXT NOT NULL,
@@ -41,7 +48,8 @@ CREATE TABLE IF NOT EXISTS imagegen_spend (
     door TEXT NOT NULL, n INTEGER NOT NULL, images INTEGER NOT NULL, size TEXT NOT NULL,
     quality TEXT NOT NULL, status TEXT NOT NULL, cost TEXT, charged TEXT NOT NULL,
     input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, latency_ms REAL NOT NULL,
-    attempts INTEGER NOT NULL, prompt TEXT
+    attempts INTEGER NOT NULL, prompt TEXT, operation TEXT NOT NULL DEFAULT 'generate',
+    input_images INTEGER NOT NULL DEFAULT 0, input_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS imagegen_spend_key_time ON imagegen_spend (key_id, time);
 CREATE INDEX IF NOT EXISTS imagegen_spend_time ON imagegen_spend (time);
@@ -95,6 +103,10 @@ class SqliteStore:
             for name, kind in ADDED_KEY_COLUMNS:
                 if name not in have:
                     db.execute(f"ALTER TABLE imagegen_keys ADD COLUMN {name} {kind}")
+            have = {row[1] for row in db.execute("PRAGMA table_info(imagegen_spend)")}
+            for name, kind in ADDED_SPEND_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE imagegen_spend ADD COLUMN {name} {kind}")
             self._db = db
 
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
@@ -143,8 +155,8 @@ class SqliteStore:
 
         def read(db: sqlite3.Connection) -> list[SpendGroup]:
             return [
-                SpendGroup(str(g), int(r), int(e), int(i), Decimal(c or 0), int(u))
-                for g, r, e, i, c, u in db.execute(sql, params).fetchall()
+                SpendGroup(str(g), int(r), int(e), int(i), Decimal(c or 0), int(u), int(n), int(b))
+                for g, r, e, i, c, u, n, b in db.execute(sql, params).fetchall()
             ]
 
         groups = await self._run(read)
@@ -158,7 +170,7 @@ class SqliteStore:
         def read(db: sqlite3.Connection) -> list[SpendBucket]:
             return [
                 SpendBucket(float(b), str(g), int(r), int(e), int(i), Decimal(c or 0), int(u))
-                for b, g, r, e, i, c, u in db.execute(sql, params).fetchall()
+                for b, g, r, e, i, c, u, *_inputs in db.execute(sql, params).fetchall()
             ]
 
         buckets = await self._run(read)
@@ -268,6 +280,7 @@ def _totals_sql(
         keys = f"1, {group}"
     sql = (
         f"SELECT {head}{group}, COUNT(*), SUM(status != 'OK'), SUM(images), decsum(cost), "
-        f"SUM(cost IS NULL) FROM {source} WHERE {where} GROUP BY {keys}"
+        "SUM(cost IS NULL), SUM(input_images), SUM(input_bytes) "
+        f"FROM {source} WHERE {where} GROUP BY {keys}"
     )
     return sql, params

@@ -25,7 +25,14 @@ log = logging.getLogger(__name__)
 
 # The HTTP door's route for stored images.
 FILES_PATH = "/v1/files"
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "image/gif": "gif"}
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    # Vectorize answers SVG documents: stored and served as what they are.
+    "image/svg+xml": "svg",
+}
 MIME_TYPES = {ext: mime for mime, ext in _EXTENSIONS.items()} | {"bin": "application/octet-stream"}
 
 
@@ -37,7 +44,7 @@ def extension_for(mime_type: str | None) -> str:
 SWEEP_SECONDS = 3600.0
 # A URL is refused after its expiry; its file goes a minute later (clock steps, slow readers).
 _SWEEP_MARGIN = 60.0
-_KEY = re.compile(r"^[0-9a-f]{64}\.(png|jpeg|webp|gif|bin)$")
+_KEY = re.compile(r"^[0-9a-f]{64}\.(png|jpeg|webp|gif|svg|bin)$")
 
 
 class LocalStore:

@@ -103,6 +103,9 @@ const (
 	SpendGroupBy_SPEND_GROUP_BY_USER SpendGroupBy = 3
 	// By tag (request tags and the key's tags); untagged calls are left out.
 	SpendGroupBy_SPEND_GROUP_BY_TAG SpendGroupBy = 4
+	// By what the call did: "generate", or the edit operation ("edit",
+	// "inpaint", "vectorize"...).
+	SpendGroupBy_SPEND_GROUP_BY_OPERATION SpendGroupBy = 5
 )
 
 // Enum value maps for SpendGroupBy.
@@ -113,6 +116,7 @@ var (
 		2: "SPEND_GROUP_BY_MODEL",
 		3: "SPEND_GROUP_BY_USER",
 		4: "SPEND_GROUP_BY_TAG",
+		5: "SPEND_GROUP_BY_OPERATION",
 	}
 	SpendGroupBy_value = map[string]int32{
 		"SPEND_GROUP_BY_UNSPECIFIED": 0,
@@ -120,6 +124,7 @@ var (
 		"SPEND_GROUP_BY_MODEL":       2,
 		"SPEND_GROUP_BY_USER":        3,
 		"SPEND_GROUP_BY_TAG":         4,
+		"SPEND_GROUP_BY_OPERATION":   5,
 	}
 )
 
@@ -162,11 +167,13 @@ const (
 	EditOperation_EDIT_OPERATION_UNSPECIFIED EditOperation = 0
 	// Change the images as the prompt says; several images are references to
 	// combine. With a mask, only the masked area of the first image changes.
-	// Offered by GPT image models, Gemini image models and the placeholder.
+	// Offered by GPT image models, Gemini image models, Recraft (image to
+	// image: provider_params.strength required), Xinference and the placeholder.
 	EditOperation_EDIT_OPERATION_EDIT EditOperation = 1
 	// Regenerate the masked area of the first image from the prompt. Needs a
-	// mask. Offered by GPT image models (as an edit with a mask), Recraft,
-	// Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+	// mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+	// Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+	// placeholder.
 	EditOperation_EDIT_OPERATION_INPAINT EditOperation = 2
 	// Extend the canvas of the first image by the sides given in outpaint and
 	// fill the new area. Offered by Bedrock Titan/Nova and Stability, Vertex
@@ -2368,8 +2375,18 @@ type EstimateCostRequest struct {
 	Style string `protobuf:"bytes,5,opt,name=style,proto3" json:"style,omitempty"`
 	// Provider-specific parameters, checked as GenerateImages checks them.
 	ProviderParams *structpb.Struct `protobuf:"bytes,6,opt,name=provider_params,json=providerParams,proto3" json:"provider_params,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Price an edit (EditImages) of this operation instead of a generation.
+	// Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+	// EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+	// checks it: the model must serve the operation and take input_images
+	// inputs. An edit may be priced otherwise than the model's generations (its
+	// operation's price row).
+	Operation *EditOperation `protobuf:"varint,7,opt,name=operation,proto3,enum=imagegen.v1.EditOperation,oneof" json:"operation,omitempty"`
+	// How many input images the edit carries (EditImages images). Unset means 1.
+	// Only with operation.
+	InputImages   *int32 `protobuf:"varint,8,opt,name=input_images,json=inputImages,proto3,oneof" json:"input_images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EstimateCostRequest) Reset() {
@@ -2444,6 +2461,20 @@ func (x *EstimateCostRequest) GetProviderParams() *structpb.Struct {
 	return nil
 }
 
+func (x *EstimateCostRequest) GetOperation() EditOperation {
+	if x != nil && x.Operation != nil {
+		return *x.Operation
+	}
+	return EditOperation_EDIT_OPERATION_UNSPECIFIED
+}
+
+func (x *EstimateCostRequest) GetInputImages() int32 {
+	if x != nil && x.InputImages != nil {
+		return *x.InputImages
+	}
+	return 0
+}
+
 // The pre-flight price of a request.
 type EstimateCostResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2462,7 +2493,10 @@ type EstimateCostResponse struct {
 	// The provider that would serve it.
 	Provider string `protobuf:"bytes,6,opt,name=provider,proto3" json:"provider,omitempty"`
 	// How many images were priced.
-	N             int32 `protobuf:"varint,7,opt,name=n,proto3" json:"n,omitempty"`
+	N int32 `protobuf:"varint,7,opt,name=n,proto3" json:"n,omitempty"`
+	// The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+	// a generation.
+	Operation     string `protobuf:"bytes,8,opt,name=operation,proto3" json:"operation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2544,6 +2578,13 @@ func (x *EstimateCostResponse) GetN() int32 {
 		return x.N
 	}
 	return 0
+}
+
+func (x *EstimateCostResponse) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
 }
 
 // Asks for spend totals.
@@ -2650,7 +2691,7 @@ func (x *QuerySpendResponse) GetGroups() []*SpendGroup {
 // The totals of one group of spend rows.
 type SpendGroup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The key alias, model name, user or tag.
+	// The key alias, model name, user, tag or operation.
 	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	// How many requests.
 	Requests int64 `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
@@ -2662,8 +2703,12 @@ type SpendGroup struct {
 	Cost string `protobuf:"bytes,5,opt,name=cost,proto3" json:"cost,omitempty"`
 	// How many requests have an unknown cost (not included in cost).
 	UnknownCostCount int64 `protobuf:"varint,6,opt,name=unknown_cost_count,json=unknownCostCount,proto3" json:"unknown_cost_count,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How many input images the group's edits carried (0 for generations).
+	InputImages int64 `protobuf:"varint,7,opt,name=input_images,json=inputImages,proto3" json:"input_images,omitempty"`
+	// The total encoded size of those inputs (masks included), in bytes.
+	InputBytes    int64 `protobuf:"varint,8,opt,name=input_bytes,json=inputBytes,proto3" json:"input_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SpendGroup) Reset() {
@@ -2734,6 +2779,20 @@ func (x *SpendGroup) GetCost() string {
 func (x *SpendGroup) GetUnknownCostCount() int64 {
 	if x != nil {
 		return x.UnknownCostCount
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetInputImages() int64 {
+	if x != nil {
+		return x.InputImages
+	}
+	return 0
+}
+
+func (x *SpendGroup) GetInputBytes() int64 {
+	if x != nil {
+		return x.InputBytes
 	}
 	return 0
 }
@@ -3800,15 +3859,20 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x05max_n\x18\r \x01(\x05R\x04maxN\x12\x17\n" +
 	"\afan_out\x18\x0e \x01(\bR\x06fanOut\x12C\n" +
 	"\x0fedit_operations\x18\x0f \x03(\x0e2\x1a.imagegen.v1.EditOperationR\x0eeditOperations\x12(\n" +
-	"\x10max_input_images\x18\x10 \x01(\x05R\x0emaxInputImages\"\xee\x01\n" +
+	"\x10max_input_images\x18\x10 \x01(\x05R\x0emaxInputImages\"\x80\x03\n" +
 	"\x13EstimateCostRequest\x12\x1a\n" +
 	"\x05model\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12\x17\n" +
 	"\x01n\x18\x02 \x01(\x05B\x04\xe2A\x01\x01H\x00R\x01n\x88\x01\x01\x12\x18\n" +
 	"\x04size\x18\x03 \x01(\tB\x04\xe2A\x01\x01R\x04size\x12\x1e\n" +
 	"\aquality\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\aquality\x12\x1a\n" +
 	"\x05style\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\x05style\x12F\n" +
-	"\x0fprovider_params\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\x0eproviderParamsB\x04\n" +
-	"\x02_n\"\xc7\x01\n" +
+	"\x0fprovider_params\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\x0eproviderParams\x12C\n" +
+	"\toperation\x18\a \x01(\x0e2\x1a.imagegen.v1.EditOperationB\x04\xe2A\x01\x01H\x01R\toperation\x88\x01\x01\x12,\n" +
+	"\finput_images\x18\b \x01(\x05B\x04\xe2A\x01\x01H\x02R\vinputImages\x88\x01\x01B\x04\n" +
+	"\x02_nB\f\n" +
+	"\n" +
+	"_operationB\x0f\n" +
+	"\r_input_images\"\xe5\x01\n" +
 	"\x14EstimateCostResponse\x12\x12\n" +
 	"\x04cost\x18\x01 \x01(\tR\x04cost\x12\x1a\n" +
 	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12\x14\n" +
@@ -3816,12 +3880,13 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x0eper_image_cost\x18\x04 \x01(\tR\fperImageCost\x12\x19\n" +
 	"\bmodel_id\x18\x05 \x01(\tR\amodelId\x12\x1a\n" +
 	"\bprovider\x18\x06 \x01(\tR\bprovider\x12\f\n" +
-	"\x01n\x18\a \x01(\x05R\x01n\"\x87\x01\n" +
+	"\x01n\x18\a \x01(\x05R\x01n\x12\x1c\n" +
+	"\toperation\x18\b \x01(\tR\toperation\"\x87\x01\n" +
 	"\x11QuerySpendRequest\x12:\n" +
 	"\bgroup_by\x18\x01 \x01(\x0e2\x19.imagegen.v1.SpendGroupByB\x04\xe2A\x01\x02R\agroupBy\x126\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x01R\x05since\"E\n" +
 	"\x12QuerySpendResponse\x12/\n" +
-	"\x06groups\x18\x01 \x03(\v2\x17.imagegen.v1.SpendGroupR\x06groups\"\xb0\x01\n" +
+	"\x06groups\x18\x01 \x03(\v2\x17.imagegen.v1.SpendGroupR\x06groups\"\xf4\x01\n" +
 	"\n" +
 	"SpendGroup\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1a\n" +
@@ -3829,7 +3894,10 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x06errors\x18\x03 \x01(\x03R\x06errors\x12\x16\n" +
 	"\x06images\x18\x04 \x01(\x03R\x06images\x12\x12\n" +
 	"\x04cost\x18\x05 \x01(\tR\x04cost\x12,\n" +
-	"\x12unknown_cost_count\x18\x06 \x01(\x03R\x10unknownCostCount\"\x7f\n" +
+	"\x12unknown_cost_count\x18\x06 \x01(\x03R\x10unknownCostCount\x12!\n" +
+	"\finput_images\x18\a \x01(\x03R\vinputImages\x12\x1f\n" +
+	"\vinput_bytes\x18\b \x01(\x03R\n" +
+	"inputBytes\"\x7f\n" +
 	"\x11OutpaintExtension\x12\x18\n" +
 	"\x04left\x18\x01 \x01(\x05B\x04\xe2A\x01\x01R\x04left\x12\x16\n" +
 	"\x03top\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\x03top\x12\x1a\n" +
@@ -3916,13 +3984,14 @@ const file_imagegen_v1_image_generation_proto_rawDesc = "" +
 	"\x0eResponseFormat\x12\x1f\n" +
 	"\x1bRESPONSE_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RESPONSE_FORMAT_URL\x10\x01\x12\x1c\n" +
-	"\x18RESPONSE_FORMAT_B64_JSON\x10\x02*\x91\x01\n" +
+	"\x18RESPONSE_FORMAT_B64_JSON\x10\x02*\xaf\x01\n" +
 	"\fSpendGroupBy\x12\x1e\n" +
 	"\x1aSPEND_GROUP_BY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SPEND_GROUP_BY_KEY\x10\x01\x12\x18\n" +
 	"\x14SPEND_GROUP_BY_MODEL\x10\x02\x12\x17\n" +
 	"\x13SPEND_GROUP_BY_USER\x10\x03\x12\x16\n" +
-	"\x12SPEND_GROUP_BY_TAG\x10\x04*\xc0\x02\n" +
+	"\x12SPEND_GROUP_BY_TAG\x10\x04\x12\x1c\n" +
+	"\x18SPEND_GROUP_BY_OPERATION\x10\x05*\xc0\x02\n" +
 	"\rEditOperation\x12\x1e\n" +
 	"\x1aEDIT_OPERATION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13EDIT_OPERATION_EDIT\x10\x01\x12\x1a\n" +
@@ -4030,51 +4099,52 @@ var file_imagegen_v1_image_generation_proto_depIdxs = []int32{
 	21, // 28: imagegen.v1.ListModelsResponse.models:type_name -> imagegen.v1.ModelInfo
 	2,  // 29: imagegen.v1.ModelInfo.edit_operations:type_name -> imagegen.v1.EditOperation
 	33, // 30: imagegen.v1.EstimateCostRequest.provider_params:type_name -> google.protobuf.Struct
-	1,  // 31: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
-	34, // 32: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
-	26, // 33: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
-	0,  // 34: imagegen.v1.EditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	32, // 35: imagegen.v1.EditImagesRequest.timeout:type_name -> google.protobuf.Duration
-	33, // 36: imagegen.v1.EditImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	2,  // 37: imagegen.v1.EditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
-	27, // 38: imagegen.v1.EditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
-	6,  // 39: imagegen.v1.EditImagesRequest.cache:type_name -> imagegen.v1.CacheControl
-	15, // 40: imagegen.v1.EditImagesResponse.images:type_name -> imagegen.v1.Image
-	16, // 41: imagegen.v1.EditImagesResponse.usage:type_name -> imagegen.v1.Usage
-	18, // 42: imagegen.v1.EditImagesResponse.cost:type_name -> imagegen.v1.CostRecord
-	14, // 43: imagegen.v1.EditImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
-	13, // 44: imagegen.v1.EditImagesResponse.attempts:type_name -> imagegen.v1.Attempt
-	0,  // 45: imagegen.v1.StreamEditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
-	32, // 46: imagegen.v1.StreamEditImagesRequest.timeout:type_name -> google.protobuf.Duration
-	33, // 47: imagegen.v1.StreamEditImagesRequest.provider_params:type_name -> google.protobuf.Struct
-	2,  // 48: imagegen.v1.StreamEditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
-	27, // 49: imagegen.v1.StreamEditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
-	6,  // 50: imagegen.v1.StreamEditImagesRequest.cache:type_name -> imagegen.v1.CacheControl
-	15, // 51: imagegen.v1.StreamEditImagesResponse.image:type_name -> imagegen.v1.Image
-	12, // 52: imagegen.v1.StreamEditImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
-	8,  // 53: imagegen.v1.StreamEditImagesResponse.accepted:type_name -> imagegen.v1.Accepted
-	9,  // 54: imagegen.v1.StreamEditImagesResponse.progress:type_name -> imagegen.v1.Progress
-	10, // 55: imagegen.v1.StreamEditImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
-	11, // 56: imagegen.v1.StreamEditImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
-	3,  // 57: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
-	5,  // 58: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
-	28, // 59: imagegen.v1.ImageGeneration.EditImages:input_type -> imagegen.v1.EditImagesRequest
-	30, // 60: imagegen.v1.ImageGeneration.StreamEditImages:input_type -> imagegen.v1.StreamEditImagesRequest
-	19, // 61: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
-	22, // 62: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
-	24, // 63: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
-	4,  // 64: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
-	7,  // 65: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
-	29, // 66: imagegen.v1.ImageGeneration.EditImages:output_type -> imagegen.v1.EditImagesResponse
-	31, // 67: imagegen.v1.ImageGeneration.StreamEditImages:output_type -> imagegen.v1.StreamEditImagesResponse
-	20, // 68: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
-	23, // 69: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
-	25, // 70: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
-	64, // [64:71] is the sub-list for method output_type
-	57, // [57:64] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	2,  // 31: imagegen.v1.EstimateCostRequest.operation:type_name -> imagegen.v1.EditOperation
+	1,  // 32: imagegen.v1.QuerySpendRequest.group_by:type_name -> imagegen.v1.SpendGroupBy
+	34, // 33: imagegen.v1.QuerySpendRequest.since:type_name -> google.protobuf.Timestamp
+	26, // 34: imagegen.v1.QuerySpendResponse.groups:type_name -> imagegen.v1.SpendGroup
+	0,  // 35: imagegen.v1.EditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	32, // 36: imagegen.v1.EditImagesRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 37: imagegen.v1.EditImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	2,  // 38: imagegen.v1.EditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
+	27, // 39: imagegen.v1.EditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
+	6,  // 40: imagegen.v1.EditImagesRequest.cache:type_name -> imagegen.v1.CacheControl
+	15, // 41: imagegen.v1.EditImagesResponse.images:type_name -> imagegen.v1.Image
+	16, // 42: imagegen.v1.EditImagesResponse.usage:type_name -> imagegen.v1.Usage
+	18, // 43: imagegen.v1.EditImagesResponse.cost:type_name -> imagegen.v1.CostRecord
+	14, // 44: imagegen.v1.EditImagesResponse.size_coercion:type_name -> imagegen.v1.SizeCoercion
+	13, // 45: imagegen.v1.EditImagesResponse.attempts:type_name -> imagegen.v1.Attempt
+	0,  // 46: imagegen.v1.StreamEditImagesRequest.response_format:type_name -> imagegen.v1.ResponseFormat
+	32, // 47: imagegen.v1.StreamEditImagesRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 48: imagegen.v1.StreamEditImagesRequest.provider_params:type_name -> google.protobuf.Struct
+	2,  // 49: imagegen.v1.StreamEditImagesRequest.operation:type_name -> imagegen.v1.EditOperation
+	27, // 50: imagegen.v1.StreamEditImagesRequest.outpaint:type_name -> imagegen.v1.OutpaintExtension
+	6,  // 51: imagegen.v1.StreamEditImagesRequest.cache:type_name -> imagegen.v1.CacheControl
+	15, // 52: imagegen.v1.StreamEditImagesResponse.image:type_name -> imagegen.v1.Image
+	12, // 53: imagegen.v1.StreamEditImagesResponse.summary:type_name -> imagegen.v1.GenerationSummary
+	8,  // 54: imagegen.v1.StreamEditImagesResponse.accepted:type_name -> imagegen.v1.Accepted
+	9,  // 55: imagegen.v1.StreamEditImagesResponse.progress:type_name -> imagegen.v1.Progress
+	10, // 56: imagegen.v1.StreamEditImagesResponse.partial_image:type_name -> imagegen.v1.PartialImage
+	11, // 57: imagegen.v1.StreamEditImagesResponse.image_chunk:type_name -> imagegen.v1.ImageChunk
+	3,  // 58: imagegen.v1.ImageGeneration.GenerateImages:input_type -> imagegen.v1.GenerateImagesRequest
+	5,  // 59: imagegen.v1.ImageGeneration.StreamGenerateImages:input_type -> imagegen.v1.StreamGenerateImagesRequest
+	28, // 60: imagegen.v1.ImageGeneration.EditImages:input_type -> imagegen.v1.EditImagesRequest
+	30, // 61: imagegen.v1.ImageGeneration.StreamEditImages:input_type -> imagegen.v1.StreamEditImagesRequest
+	19, // 62: imagegen.v1.ImageGeneration.ListModels:input_type -> imagegen.v1.ListModelsRequest
+	22, // 63: imagegen.v1.ImageGeneration.EstimateCost:input_type -> imagegen.v1.EstimateCostRequest
+	24, // 64: imagegen.v1.ImageGeneration.QuerySpend:input_type -> imagegen.v1.QuerySpendRequest
+	4,  // 65: imagegen.v1.ImageGeneration.GenerateImages:output_type -> imagegen.v1.GenerateImagesResponse
+	7,  // 66: imagegen.v1.ImageGeneration.StreamGenerateImages:output_type -> imagegen.v1.StreamGenerateImagesResponse
+	29, // 67: imagegen.v1.ImageGeneration.EditImages:output_type -> imagegen.v1.EditImagesResponse
+	31, // 68: imagegen.v1.ImageGeneration.StreamEditImages:output_type -> imagegen.v1.StreamEditImagesResponse
+	20, // 69: imagegen.v1.ImageGeneration.ListModels:output_type -> imagegen.v1.ListModelsResponse
+	23, // 70: imagegen.v1.ImageGeneration.EstimateCost:output_type -> imagegen.v1.EstimateCostResponse
+	25, // 71: imagegen.v1.ImageGeneration.QuerySpend:output_type -> imagegen.v1.QuerySpendResponse
+	65, // [65:72] is the sub-list for method output_type
+	58, // [58:65] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_imagegen_v1_image_generation_proto_init() }

@@ -75,6 +75,10 @@ class _SpendGroupByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SpendGro
     """By the request's user field ("" when unset)."""
     SPEND_GROUP_BY_TAG: _SpendGroupBy.ValueType  # 4
     """By tag (request tags and the key's tags); untagged calls are left out."""
+    SPEND_GROUP_BY_OPERATION: _SpendGroupBy.ValueType  # 5
+    """By what the call did: "generate", or the edit operation ("edit",
+    "inpaint", "vectorize"...).
+    """
 
 class SpendGroupBy(_SpendGroupBy, metaclass=_SpendGroupByEnumTypeWrapper):
     """How QuerySpend groups the spend log."""
@@ -89,6 +93,10 @@ SPEND_GROUP_BY_USER: SpendGroupBy.ValueType  # 3
 """By the request's user field ("" when unset)."""
 SPEND_GROUP_BY_TAG: SpendGroupBy.ValueType  # 4
 """By tag (request tags and the key's tags); untagged calls are left out."""
+SPEND_GROUP_BY_OPERATION: SpendGroupBy.ValueType  # 5
+"""By what the call did: "generate", or the edit operation ("edit",
+"inpaint", "vectorize"...).
+"""
 Global___SpendGroupBy: _TypeAlias = SpendGroupBy  # noqa: Y015
 
 class _EditOperation:
@@ -102,12 +110,14 @@ class _EditOperationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EditOpe
     EDIT_OPERATION_EDIT: _EditOperation.ValueType  # 1
     """Change the images as the prompt says; several images are references to
     combine. With a mask, only the masked area of the first image changes.
-    Offered by GPT image models, Gemini image models and the placeholder.
+    Offered by GPT image models, Gemini image models, Recraft (image to
+    image: provider_params.strength required), Xinference and the placeholder.
     """
     EDIT_OPERATION_INPAINT: _EditOperation.ValueType  # 2
     """Regenerate the masked area of the first image from the prompt. Needs a
-    mask. Offered by GPT image models (as an edit with a mask), Recraft,
-    Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+    mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+    Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+    placeholder.
     """
     EDIT_OPERATION_OUTPAINT: _EditOperation.ValueType  # 3
     """Extend the canvas of the first image by the sides given in outpaint and
@@ -150,12 +160,14 @@ EDIT_OPERATION_UNSPECIFIED: EditOperation.ValueType  # 0
 EDIT_OPERATION_EDIT: EditOperation.ValueType  # 1
 """Change the images as the prompt says; several images are references to
 combine. With a mask, only the masked area of the first image changes.
-Offered by GPT image models, Gemini image models and the placeholder.
+Offered by GPT image models, Gemini image models, Recraft (image to
+image: provider_params.strength required), Xinference and the placeholder.
 """
 EDIT_OPERATION_INPAINT: EditOperation.ValueType  # 2
 """Regenerate the masked area of the first image from the prompt. Needs a
-mask. Offered by GPT image models (as an edit with a mask), Recraft,
-Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+placeholder.
 """
 EDIT_OPERATION_OUTPAINT: EditOperation.ValueType  # 3
 """Extend the canvas of the first image by the sides given in outpaint and
@@ -1277,6 +1289,8 @@ class EstimateCostRequest(_message.Message):
     QUALITY_FIELD_NUMBER: _builtins.int
     STYLE_FIELD_NUMBER: _builtins.int
     PROVIDER_PARAMS_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    INPUT_IMAGES_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """A model name served by the gateway. Empty means the configured default
     model.
@@ -1289,6 +1303,18 @@ class EstimateCostRequest(_message.Message):
     """Quality as the model names it. Empty means the model's default."""
     style: _builtins.str
     """Style for models that take one."""
+    operation: Global___EditOperation.ValueType
+    """Price an edit (EditImages) of this operation instead of a generation.
+    Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+    EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+    checks it: the model must serve the operation and take input_images
+    inputs. An edit may be priced otherwise than the model's generations (its
+    operation's price row).
+    """
+    input_images: _builtins.int
+    """How many input images the edit carries (EditImages images). Unset means 1.
+    Only with operation.
+    """
     @_builtins.property
     def provider_params(self) -> _struct_pb2.Struct:
         """Provider-specific parameters, checked as GenerateImages checks them."""
@@ -1302,14 +1328,25 @@ class EstimateCostRequest(_message.Message):
         quality: _builtins.str = ...,
         style: _builtins.str = ...,
         provider_params: _struct_pb2.Struct | None = ...,
+        operation: Global___EditOperation.ValueType | None = ...,
+        input_images: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "n", b"n", "provider_params", b"provider_params"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_input_images", b"_input_images", "_n", b"_n", "_operation", b"_operation", "input_images", b"input_images", "n", b"n", "operation", b"operation", "provider_params", b"provider_params"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_n", b"_n", "model", b"model", "n", b"n", "provider_params", b"provider_params", "quality", b"quality", "size", b"size", "style", b"style"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_input_images", b"_input_images", "_n", b"_n", "_operation", b"_operation", "input_images", b"input_images", "model", b"model", "n", b"n", "operation", b"operation", "provider_params", b"provider_params", "quality", b"quality", "size", b"size", "style", b"style"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__input_images: _TypeAlias = _typing.Literal["input_images"]  # noqa: Y015
+    _WhichOneofArgType__input_images: _TypeAlias = _typing.Literal["_input_images", b"_input_images"]  # noqa: Y015
     _WhichOneofReturnType__n: _TypeAlias = _typing.Literal["n"]  # noqa: Y015
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
+    _WhichOneofReturnType__operation: _TypeAlias = _typing.Literal["operation"]  # noqa: Y015
+    _WhichOneofArgType__operation: _TypeAlias = _typing.Literal["_operation", b"_operation"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__input_images) -> _WhichOneofReturnType__input_images | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__n) -> _WhichOneofReturnType__n | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__operation) -> _WhichOneofReturnType__operation | None: ...
 
 Global___EstimateCostRequest: _TypeAlias = EstimateCostRequest  # noqa: Y015
 
@@ -1326,6 +1363,7 @@ class EstimateCostResponse(_message.Message):
     MODEL_ID_FIELD_NUMBER: _builtins.int
     PROVIDER_FIELD_NUMBER: _builtins.int
     N_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
     cost: _builtins.str
     """The total as a decimal string in USD (e.g. "0.080"), or "unknown" when
     the price table cannot price the request before it runs (token-priced
@@ -1343,6 +1381,10 @@ class EstimateCostResponse(_message.Message):
     """The provider that would serve it."""
     n: _builtins.int
     """How many images were priced."""
+    operation: _builtins.str
+    """The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+    a generation.
+    """
     def __init__(
         self,
         *,
@@ -1353,10 +1395,11 @@ class EstimateCostResponse(_message.Message):
         model_id: _builtins.str = ...,
         provider: _builtins.str = ...,
         n: _builtins.int = ...,
+        operation: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "cost", b"cost", "currency", b"currency", "model_id", b"model_id", "n", b"n", "per_image_cost", b"per_image_cost", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "cost", b"cost", "currency", b"currency", "model_id", b"model_id", "n", b"n", "operation", b"operation", "per_image_cost", b"per_image_cost", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1426,8 +1469,10 @@ class SpendGroup(_message.Message):
     IMAGES_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
     UNKNOWN_COST_COUNT_FIELD_NUMBER: _builtins.int
+    INPUT_IMAGES_FIELD_NUMBER: _builtins.int
+    INPUT_BYTES_FIELD_NUMBER: _builtins.int
     group: _builtins.str
-    """The key alias, model name, user or tag."""
+    """The key alias, model name, user, tag or operation."""
     requests: _builtins.int
     """How many requests."""
     errors: _builtins.int
@@ -1438,6 +1483,10 @@ class SpendGroup(_message.Message):
     """The summed known cost in USD as a decimal string."""
     unknown_cost_count: _builtins.int
     """How many requests have an unknown cost (not included in cost)."""
+    input_images: _builtins.int
+    """How many input images the group's edits carried (0 for generations)."""
+    input_bytes: _builtins.int
+    """The total encoded size of those inputs (masks included), in bytes."""
     def __init__(
         self,
         *,
@@ -1447,10 +1496,12 @@ class SpendGroup(_message.Message):
         images: _builtins.int = ...,
         cost: _builtins.str = ...,
         unknown_cost_count: _builtins.int = ...,
+        input_images: _builtins.int = ...,
+        input_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "errors", b"errors", "group", b"group", "images", b"images", "requests", b"requests", "unknown_cost_count", b"unknown_cost_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "errors", b"errors", "group", b"group", "images", b"images", "input_bytes", b"input_bytes", "input_images", b"input_images", "requests", b"requests", "unknown_cost_count", b"unknown_cost_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -98,6 +98,11 @@ export enum SpendGroupBy {
   SPEND_GROUP_BY_USER = 3,
   /** SPEND_GROUP_BY_TAG - By tag (request tags and the key's tags); untagged calls are left out. */
   SPEND_GROUP_BY_TAG = 4,
+  /**
+   * SPEND_GROUP_BY_OPERATION - By what the call did: "generate", or the edit operation ("edit",
+   * "inpaint", "vectorize"...).
+   */
+  SPEND_GROUP_BY_OPERATION = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -118,6 +123,9 @@ export function spendGroupByFromJSON(object: any): SpendGroupBy {
     case 4:
     case "SPEND_GROUP_BY_TAG":
       return SpendGroupBy.SPEND_GROUP_BY_TAG;
+    case 5:
+    case "SPEND_GROUP_BY_OPERATION":
+      return SpendGroupBy.SPEND_GROUP_BY_OPERATION;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -137,6 +145,8 @@ export function spendGroupByToJSON(object: SpendGroupBy): string {
       return "SPEND_GROUP_BY_USER";
     case SpendGroupBy.SPEND_GROUP_BY_TAG:
       return "SPEND_GROUP_BY_TAG";
+    case SpendGroupBy.SPEND_GROUP_BY_OPERATION:
+      return "SPEND_GROUP_BY_OPERATION";
     case SpendGroupBy.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -156,13 +166,15 @@ export enum EditOperation {
   /**
    * EDIT_OPERATION_EDIT - Change the images as the prompt says; several images are references to
    * combine. With a mask, only the masked area of the first image changes.
-   * Offered by GPT image models, Gemini image models and the placeholder.
+   * Offered by GPT image models, Gemini image models, Recraft (image to
+   * image: provider_params.strength required), Xinference and the placeholder.
    */
   EDIT_OPERATION_EDIT = 1,
   /**
    * EDIT_OPERATION_INPAINT - Regenerate the masked area of the first image from the prompt. Needs a
-   * mask. Offered by GPT image models (as an edit with a mask), Recraft,
-   * Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+   * mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+   * Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+   * placeholder.
    */
   EDIT_OPERATION_INPAINT = 2,
   /**
@@ -819,7 +831,25 @@ export interface EstimateCostRequest {
   /** Style for models that take one. */
   style: string;
   /** Provider-specific parameters, checked as GenerateImages checks them. */
-  providerParams: { [key: string]: any } | undefined;
+  providerParams:
+    | { [key: string]: any }
+    | undefined;
+  /**
+   * Price an edit (EditImages) of this operation instead of a generation.
+   * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+   * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+   * checks it: the model must serve the operation and take input_images
+   * inputs. An edit may be priced otherwise than the model's generations (its
+   * operation's price row).
+   */
+  operation?:
+    | EditOperation
+    | undefined;
+  /**
+   * How many input images the edit carries (EditImages images). Unset means 1.
+   * Only with operation.
+   */
+  inputImages?: number | undefined;
 }
 
 /** The pre-flight price of a request. */
@@ -842,6 +872,11 @@ export interface EstimateCostResponse {
   provider: string;
   /** How many images were priced. */
   n: number;
+  /**
+   * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+   * a generation.
+   */
+  operation: string;
 }
 
 /** Asks for spend totals. */
@@ -860,7 +895,7 @@ export interface QuerySpendResponse {
 
 /** The totals of one group of spend rows. */
 export interface SpendGroup {
-  /** The key alias, model name, user or tag. */
+  /** The key alias, model name, user, tag or operation. */
   group: string;
   /** How many requests. */
   requests: number;
@@ -872,6 +907,10 @@ export interface SpendGroup {
   cost: string;
   /** How many requests have an unknown cost (not included in cost). */
   unknownCostCount: number;
+  /** How many input images the group's edits carried (0 for generations). */
+  inputImages: number;
+  /** The total encoded size of those inputs (masks included), in bytes. */
+  inputBytes: number;
 }
 
 /**
@@ -4855,7 +4894,16 @@ export const ModelInfo: MessageFns<ModelInfo> = {
 };
 
 function createBaseEstimateCostRequest(): EstimateCostRequest {
-  return { model: "", n: undefined, size: "", quality: "", style: "", providerParams: undefined };
+  return {
+    model: "",
+    n: undefined,
+    size: "",
+    quality: "",
+    style: "",
+    providerParams: undefined,
+    operation: undefined,
+    inputImages: undefined,
+  };
 }
 
 export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
@@ -4877,6 +4925,12 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
     }
     if (message.providerParams !== undefined) {
       Struct.encode(Struct.wrap(message.providerParams), writer.uint32(50).fork()).join();
+    }
+    if (message.operation !== undefined) {
+      writer.uint32(56).int32(message.operation);
+    }
+    if (message.inputImages !== undefined) {
+      writer.uint32(64).int32(message.inputImages);
     }
     return writer;
   },
@@ -4942,6 +4996,22 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
             message.providerParams = Struct.unwrap(Struct.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.operation = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.inputImages = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4966,6 +5036,12 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
         : isObject(object.provider_params)
         ? object.provider_params
         : undefined,
+      operation: isSet(object.operation) ? editOperationFromJSON(object.operation) : undefined,
+      inputImages: isSet(object.inputImages)
+        ? globalThis.Number(object.inputImages)
+        : isSet(object.input_images)
+        ? globalThis.Number(object.input_images)
+        : undefined,
     };
   },
 
@@ -4989,6 +5065,12 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
     if (message.providerParams !== undefined) {
       obj.providerParams = message.providerParams;
     }
+    if (message.operation !== undefined) {
+      obj.operation = editOperationToJSON(message.operation);
+    }
+    if (message.inputImages !== undefined) {
+      obj.inputImages = Math.round(message.inputImages);
+    }
     return obj;
   },
 
@@ -5003,12 +5085,14 @@ export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
     message.quality = object.quality ?? "";
     message.style = object.style ?? "";
     message.providerParams = object.providerParams ?? undefined;
+    message.operation = object.operation ?? undefined;
+    message.inputImages = object.inputImages ?? undefined;
     return message;
   },
 };
 
 function createBaseEstimateCostResponse(): EstimateCostResponse {
-  return { cost: "", currency: "", basis: "", perImageCost: "", modelId: "", provider: "", n: 0 };
+  return { cost: "", currency: "", basis: "", perImageCost: "", modelId: "", provider: "", n: 0, operation: "" };
 }
 
 export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
@@ -5033,6 +5117,9 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
     }
     if (message.n !== 0) {
       writer.uint32(56).int32(message.n);
+    }
+    if (message.operation !== "") {
+      writer.uint32(66).string(message.operation);
     }
     return writer;
   },
@@ -5106,6 +5193,14 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
             message.n = reader.int32();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5135,6 +5230,7 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
         : "",
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       n: isSet(object.n) ? globalThis.Number(object.n) : 0,
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
     };
   },
 
@@ -5161,6 +5257,9 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
     if (message.n !== 0) {
       obj.n = Math.round(message.n);
     }
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
     return obj;
   },
 
@@ -5176,6 +5275,7 @@ export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
     message.modelId = object.modelId ?? "";
     message.provider = object.provider ?? "";
     message.n = object.n ?? 0;
+    message.operation = object.operation ?? "";
     return message;
   },
 };
@@ -5339,7 +5439,7 @@ export const QuerySpendResponse: MessageFns<QuerySpendResponse> = {
 };
 
 function createBaseSpendGroup(): SpendGroup {
-  return { group: "", requests: 0, errors: 0, images: 0, cost: "", unknownCostCount: 0 };
+  return { group: "", requests: 0, errors: 0, images: 0, cost: "", unknownCostCount: 0, inputImages: 0, inputBytes: 0 };
 }
 
 export const SpendGroup: MessageFns<SpendGroup> = {
@@ -5361,6 +5461,12 @@ export const SpendGroup: MessageFns<SpendGroup> = {
     }
     if (message.unknownCostCount !== 0) {
       writer.uint32(48).int64(message.unknownCostCount);
+    }
+    if (message.inputImages !== 0) {
+      writer.uint32(56).int64(message.inputImages);
+    }
+    if (message.inputBytes !== 0) {
+      writer.uint32(64).int64(message.inputBytes);
     }
     return writer;
   },
@@ -5426,6 +5532,22 @@ export const SpendGroup: MessageFns<SpendGroup> = {
             message.unknownCostCount = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.inputImages = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.inputBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5450,6 +5572,16 @@ export const SpendGroup: MessageFns<SpendGroup> = {
         : isSet(object.unknown_cost_count)
         ? globalThis.Number(object.unknown_cost_count)
         : 0,
+      inputImages: isSet(object.inputImages)
+        ? globalThis.Number(object.inputImages)
+        : isSet(object.input_images)
+        ? globalThis.Number(object.input_images)
+        : 0,
+      inputBytes: isSet(object.inputBytes)
+        ? globalThis.Number(object.inputBytes)
+        : isSet(object.input_bytes)
+        ? globalThis.Number(object.input_bytes)
+        : 0,
     };
   },
 
@@ -5473,6 +5605,12 @@ export const SpendGroup: MessageFns<SpendGroup> = {
     if (message.unknownCostCount !== 0) {
       obj.unknownCostCount = Math.round(message.unknownCostCount);
     }
+    if (message.inputImages !== 0) {
+      obj.inputImages = Math.round(message.inputImages);
+    }
+    if (message.inputBytes !== 0) {
+      obj.inputBytes = Math.round(message.inputBytes);
+    }
     return obj;
   },
 
@@ -5487,6 +5625,8 @@ export const SpendGroup: MessageFns<SpendGroup> = {
     message.images = object.images ?? 0;
     message.cost = object.cost ?? "";
     message.unknownCostCount = object.unknownCostCount ?? 0;
+    message.inputImages = object.inputImages ?? 0;
+    message.inputBytes = object.inputBytes ?? 0;
     return message;
   },
 };

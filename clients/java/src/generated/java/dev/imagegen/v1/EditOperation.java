@@ -31,7 +31,8 @@ public enum EditOperation
    * <pre>
    * Change the images as the prompt says; several images are references to
    * combine. With a mask, only the masked area of the first image changes.
-   * Offered by GPT image models, Gemini image models and the placeholder.
+   * Offered by GPT image models, Gemini image models, Recraft (image to
+   * image: provider_params.strength required), Xinference and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_EDIT = 1;</code>
@@ -40,8 +41,9 @@ public enum EditOperation
   /**
    * <pre>
    * Regenerate the masked area of the first image from the prompt. Needs a
-   * mask. Offered by GPT image models (as an edit with a mask), Recraft,
-   * Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+   * mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+   * Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+   * placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_INPAINT = 2;</code>
@@ -134,7 +136,8 @@ public enum EditOperation
    * <pre>
    * Change the images as the prompt says; several images are references to
    * combine. With a mask, only the masked area of the first image changes.
-   * Offered by GPT image models, Gemini image models and the placeholder.
+   * Offered by GPT image models, Gemini image models, Recraft (image to
+   * image: provider_params.strength required), Xinference and the placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_EDIT = 1;</code>
@@ -143,8 +146,9 @@ public enum EditOperation
   /**
    * <pre>
    * Regenerate the masked area of the first image from the prompt. Needs a
-   * mask. Offered by GPT image models (as an edit with a mask), Recraft,
-   * Vertex Imagen, Bedrock Titan/Nova and Stability, and the placeholder.
+   * mask. Offered by GPT image models (as an edit with a mask), Recraft V3,
+   * Vertex Imagen, Bedrock Titan/Nova and Stability, Xinference and the
+   * placeholder.
    * </pre>
    *
    * <code>EDIT_OPERATION_INPAINT = 2;</code>

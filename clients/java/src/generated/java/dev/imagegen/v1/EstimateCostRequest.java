@@ -36,6 +36,7 @@ private static final long serialVersionUID = 0L;
     size_ = "";
     quality_ = "";
     style_ = "";
+    operation_ = 0;
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -312,6 +313,87 @@ private static final long serialVersionUID = 0L;
     return providerParams_ == null ? com.google.protobuf.Struct.getDefaultInstance() : providerParams_;
   }
 
+  public static final int OPERATION_FIELD_NUMBER = 7;
+  private int operation_ = 0;
+  /**
+   * <pre>
+   * Price an edit (EditImages) of this operation instead of a generation.
+   * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+   * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+   * checks it: the model must serve the operation and take input_images
+   * inputs. An edit may be priced otherwise than the model's generations (its
+   * operation's price row).
+   * </pre>
+   *
+   * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return Whether the operation field is set.
+   */
+  @java.lang.Override public boolean hasOperation() {
+    return ((bitField0_ & 0x00000004) != 0);
+  }
+  /**
+   * <pre>
+   * Price an edit (EditImages) of this operation instead of a generation.
+   * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+   * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+   * checks it: the model must serve the operation and take input_images
+   * inputs. An edit may be priced otherwise than the model's generations (its
+   * operation's price row).
+   * </pre>
+   *
+   * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The enum numeric value on the wire for operation.
+   */
+  @java.lang.Override public int getOperationValue() {
+    return operation_;
+  }
+  /**
+   * <pre>
+   * Price an edit (EditImages) of this operation instead of a generation.
+   * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+   * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+   * checks it: the model must serve the operation and take input_images
+   * inputs. An edit may be priced otherwise than the model's generations (its
+   * operation's price row).
+   * </pre>
+   *
+   * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The operation.
+   */
+  @java.lang.Override public dev.imagegen.v1.EditOperation getOperation() {
+    dev.imagegen.v1.EditOperation result = dev.imagegen.v1.EditOperation.forNumber(operation_);
+    return result == null ? dev.imagegen.v1.EditOperation.UNRECOGNIZED : result;
+  }
+
+  public static final int INPUT_IMAGES_FIELD_NUMBER = 8;
+  private int inputImages_ = 0;
+  /**
+   * <pre>
+   * How many input images the edit carries (EditImages images). Unset means 1.
+   * Only with operation.
+   * </pre>
+   *
+   * <code>optional int32 input_images = 8 [json_name = "inputImages", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return Whether the inputImages field is set.
+   */
+  @java.lang.Override
+  public boolean hasInputImages() {
+    return ((bitField0_ & 0x00000008) != 0);
+  }
+  /**
+   * <pre>
+   * How many input images the edit carries (EditImages images). Unset means 1.
+   * Only with operation.
+   * </pre>
+   *
+   * <code>optional int32 input_images = 8 [json_name = "inputImages", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The inputImages.
+   */
+  @java.lang.Override
+  public int getInputImages() {
+    return inputImages_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -344,6 +426,12 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000002) != 0)) {
       output.writeMessage(6, getProviderParams());
     }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      output.writeEnum(7, operation_);
+    }
+    if (((bitField0_ & 0x00000008) != 0)) {
+      output.writeInt32(8, inputImages_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -367,6 +455,14 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000002) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(6, getProviderParams());
+    }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(7, operation_);
+    }
+    if (((bitField0_ & 0x00000008) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(8, inputImages_);
     }
     return size;
   }
@@ -410,6 +506,15 @@ private static final long serialVersionUID = 0L;
       if (!getProviderParams()
           .equals(other.getProviderParams())) return false;
     }
+    if (hasOperation() != other.hasOperation()) return false;
+    if (hasOperation()) {
+      if (operation_ != other.operation_) return false;
+    }
+    if (hasInputImages() != other.hasInputImages()) return false;
+    if (hasInputImages()) {
+      if (getInputImages()
+          != other.getInputImages()) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -436,6 +541,14 @@ private static final long serialVersionUID = 0L;
     if (hasProviderParams()) {
       hash = (37 * hash) + PROVIDER_PARAMS_FIELD_NUMBER;
       hash = (53 * hash) + getProviderParams().hashCode();
+    }
+    if (hasOperation()) {
+      hash = (37 * hash) + OPERATION_FIELD_NUMBER;
+      hash = (53 * hash) + operation_;
+    }
+    if (hasInputImages()) {
+      hash = (37 * hash) + INPUT_IMAGES_FIELD_NUMBER;
+      hash = (53 * hash) + getInputImages();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -588,6 +701,8 @@ private static final long serialVersionUID = 0L;
         providerParamsBuilder_.dispose();
         providerParamsBuilder_ = null;
       }
+      operation_ = 0;
+      inputImages_ = 0;
       return this;
     }
 
@@ -644,6 +759,14 @@ private static final long serialVersionUID = 0L;
             : providerParamsBuilder_.build();
         to_bitField0_ |= 0x00000002;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.operation_ = operation_;
+        to_bitField0_ |= 0x00000004;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.inputImages_ = inputImages_;
+        to_bitField0_ |= 0x00000008;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -684,6 +807,12 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasProviderParams()) {
         mergeProviderParams(other.getProviderParams());
+      }
+      if (other.hasOperation()) {
+        setOperationValue(other.getOperationValue());
+      }
+      if (other.hasInputImages()) {
+        setInputImages(other.getInputImages());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -741,6 +870,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 50
+            case 56: {
+              operation_ = input.readEnum();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
+            case 64: {
+              inputImages_ = input.readInt32();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 64
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1340,6 +1479,179 @@ private static final long serialVersionUID = 0L;
         providerParams_ = null;
       }
       return providerParamsBuilder_;
+    }
+
+    private int operation_ = 0;
+    /**
+     * <pre>
+     * Price an edit (EditImages) of this operation instead of a generation.
+     * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+     * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+     * checks it: the model must serve the operation and take input_images
+     * inputs. An edit may be priced otherwise than the model's generations (its
+     * operation's price row).
+     * </pre>
+     *
+     * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return Whether the operation field is set.
+     */
+    @java.lang.Override public boolean hasOperation() {
+      return ((bitField0_ & 0x00000040) != 0);
+    }
+    /**
+     * <pre>
+     * Price an edit (EditImages) of this operation instead of a generation.
+     * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+     * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+     * checks it: the model must serve the operation and take input_images
+     * inputs. An edit may be priced otherwise than the model's generations (its
+     * operation's price row).
+     * </pre>
+     *
+     * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The enum numeric value on the wire for operation.
+     */
+    @java.lang.Override public int getOperationValue() {
+      return operation_;
+    }
+    /**
+     * <pre>
+     * Price an edit (EditImages) of this operation instead of a generation.
+     * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+     * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+     * checks it: the model must serve the operation and take input_images
+     * inputs. An edit may be priced otherwise than the model's generations (its
+     * operation's price row).
+     * </pre>
+     *
+     * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param value The enum numeric value on the wire for operation to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOperationValue(int value) {
+      operation_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Price an edit (EditImages) of this operation instead of a generation.
+     * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+     * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+     * checks it: the model must serve the operation and take input_images
+     * inputs. An edit may be priced otherwise than the model's generations (its
+     * operation's price row).
+     * </pre>
+     *
+     * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The operation.
+     */
+    @java.lang.Override
+    public dev.imagegen.v1.EditOperation getOperation() {
+      dev.imagegen.v1.EditOperation result = dev.imagegen.v1.EditOperation.forNumber(operation_);
+      return result == null ? dev.imagegen.v1.EditOperation.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * Price an edit (EditImages) of this operation instead of a generation.
+     * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+     * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+     * checks it: the model must serve the operation and take input_images
+     * inputs. An edit may be priced otherwise than the model's generations (its
+     * operation's price row).
+     * </pre>
+     *
+     * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param value The operation to set.
+     * @throws IllegalArgumentException if UNRECOGNIZED is provided.
+     * @return This builder for chaining.
+     */
+    public Builder setOperation(dev.imagegen.v1.EditOperation value) {
+      java.util.Objects.requireNonNull(value);
+      bitField0_ |= 0x00000040;
+      operation_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Price an edit (EditImages) of this operation instead of a generation.
+     * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+     * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+     * checks it: the model must serve the operation and take input_images
+     * inputs. An edit may be priced otherwise than the model's generations (its
+     * operation's price row).
+     * </pre>
+     *
+     * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearOperation() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      operation_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int inputImages_ ;
+    /**
+     * <pre>
+     * How many input images the edit carries (EditImages images). Unset means 1.
+     * Only with operation.
+     * </pre>
+     *
+     * <code>optional int32 input_images = 8 [json_name = "inputImages", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return Whether the inputImages field is set.
+     */
+    @java.lang.Override
+    public boolean hasInputImages() {
+      return ((bitField0_ & 0x00000080) != 0);
+    }
+    /**
+     * <pre>
+     * How many input images the edit carries (EditImages images). Unset means 1.
+     * Only with operation.
+     * </pre>
+     *
+     * <code>optional int32 input_images = 8 [json_name = "inputImages", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return The inputImages.
+     */
+    @java.lang.Override
+    public int getInputImages() {
+      return inputImages_;
+    }
+    /**
+     * <pre>
+     * How many input images the edit carries (EditImages images). Unset means 1.
+     * Only with operation.
+     * </pre>
+     *
+     * <code>optional int32 input_images = 8 [json_name = "inputImages", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @param value The inputImages to set.
+     * @return This builder for chaining.
+     */
+    public Builder setInputImages(int value) {
+
+      inputImages_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How many input images the edit carries (EditImages images). Unset means 1.
+     * Only with operation.
+     * </pre>
+     *
+     * <code>optional int32 input_images = 8 [json_name = "inputImages", (.google.api.field_behavior) = OPTIONAL];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearInputImages() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      inputImages_ = 0;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:imagegen.v1.EstimateCostRequest)

@@ -137,4 +137,68 @@ public interface EstimateCostRequestOrBuilder extends
    * <code>.google.protobuf.Struct provider_params = 6 [json_name = "providerParams", (.google.api.field_behavior) = OPTIONAL];</code>
    */
   com.google.protobuf.StructOrBuilder getProviderParamsOrBuilder();
+
+  /**
+   * <pre>
+   * Price an edit (EditImages) of this operation instead of a generation.
+   * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+   * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+   * checks it: the model must serve the operation and take input_images
+   * inputs. An edit may be priced otherwise than the model's generations (its
+   * operation's price row).
+   * </pre>
+   *
+   * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return Whether the operation field is set.
+   */
+  boolean hasOperation();
+  /**
+   * <pre>
+   * Price an edit (EditImages) of this operation instead of a generation.
+   * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+   * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+   * checks it: the model must serve the operation and take input_images
+   * inputs. An edit may be priced otherwise than the model's generations (its
+   * operation's price row).
+   * </pre>
+   *
+   * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The enum numeric value on the wire for operation.
+   */
+  int getOperationValue();
+  /**
+   * <pre>
+   * Price an edit (EditImages) of this operation instead of a generation.
+   * Unset: a generation. Set: an edit, EDIT_OPERATION_UNSPECIFIED meaning
+   * EDIT_OPERATION_EDIT as in EditImages. The request is checked as EditImages
+   * checks it: the model must serve the operation and take input_images
+   * inputs. An edit may be priced otherwise than the model's generations (its
+   * operation's price row).
+   * </pre>
+   *
+   * <code>optional .imagegen.v1.EditOperation operation = 7 [json_name = "operation", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The operation.
+   */
+  dev.imagegen.v1.EditOperation getOperation();
+
+  /**
+   * <pre>
+   * How many input images the edit carries (EditImages images). Unset means 1.
+   * Only with operation.
+   * </pre>
+   *
+   * <code>optional int32 input_images = 8 [json_name = "inputImages", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return Whether the inputImages field is set.
+   */
+  boolean hasInputImages();
+  /**
+   * <pre>
+   * How many input images the edit carries (EditImages images). Unset means 1.
+   * Only with operation.
+   * </pre>
+   *
+   * <code>optional int32 input_images = 8 [json_name = "inputImages", (.google.api.field_behavior) = OPTIONAL];</code>
+   * @return The inputImages.
+   */
+  int getInputImages();
 }

@@ -38,6 +38,7 @@ private static final long serialVersionUID = 0L;
     perImageCost_ = "";
     modelId_ = "";
     provider_ = "";
+    operation_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -359,6 +360,55 @@ private static final long serialVersionUID = 0L;
     return n_;
   }
 
+  public static final int OPERATION_FIELD_NUMBER = 8;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object operation_ = "";
+  /**
+   * <pre>
+   * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+   * a generation.
+   * </pre>
+   *
+   * <code>string operation = 8 [json_name = "operation"];</code>
+   * @return The operation.
+   */
+  @java.lang.Override
+  public java.lang.String getOperation() {
+    java.lang.Object ref = operation_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      operation_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+   * a generation.
+   * </pre>
+   *
+   * <code>string operation = 8 [json_name = "operation"];</code>
+   * @return The bytes for operation.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getOperationBytes() {
+    java.lang.Object ref = operation_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      operation_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -394,6 +444,9 @@ private static final long serialVersionUID = 0L;
     if (n_ != 0) {
       output.writeInt32(7, n_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(operation_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 8, operation_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -419,6 +472,9 @@ private static final long serialVersionUID = 0L;
     if (n_ != 0) {
       size += com.google.protobuf.CodedOutputStream
         .computeInt32Size(7, n_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(operation_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(8, operation_);
     }
     return size;
   }
@@ -458,6 +514,8 @@ private static final long serialVersionUID = 0L;
         .equals(other.getProvider())) return false;
     if (getN()
         != other.getN()) return false;
+    if (!getOperation()
+        .equals(other.getOperation())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -483,6 +541,8 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getProvider().hashCode();
     hash = (37 * hash) + N_FIELD_NUMBER;
     hash = (53 * hash) + getN();
+    hash = (37 * hash) + OPERATION_FIELD_NUMBER;
+    hash = (53 * hash) + getOperation().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -625,6 +685,7 @@ private static final long serialVersionUID = 0L;
       modelId_ = "";
       provider_ = "";
       n_ = 0;
+      operation_ = "";
       return this;
     }
 
@@ -679,6 +740,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000040) != 0)) {
         result.n_ = n_;
       }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.operation_ = operation_;
+      }
     }
 
     @java.lang.Override
@@ -725,6 +789,11 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getN() != 0) {
         setN(other.getN());
+      }
+      if (!other.getOperation().isEmpty()) {
+        operation_ = other.operation_;
+        bitField0_ |= 0x00000080;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -785,6 +854,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000040;
               break;
             } // case 56
+            case 66: {
+              operation_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 66
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1404,6 +1478,103 @@ private static final long serialVersionUID = 0L;
     public Builder clearN() {
       bitField0_ = (bitField0_ & ~0x00000040);
       n_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object operation_ = "";
+    /**
+     * <pre>
+     * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+     * a generation.
+     * </pre>
+     *
+     * <code>string operation = 8 [json_name = "operation"];</code>
+     * @return The operation.
+     */
+    public java.lang.String getOperation() {
+      java.lang.Object ref = operation_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        operation_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+     * a generation.
+     * </pre>
+     *
+     * <code>string operation = 8 [json_name = "operation"];</code>
+     * @return The bytes for operation.
+     */
+    public com.google.protobuf.ByteString
+        getOperationBytes() {
+      java.lang.Object ref = operation_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        operation_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+     * a generation.
+     * </pre>
+     *
+     * <code>string operation = 8 [json_name = "operation"];</code>
+     * @param value The operation to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOperation(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      operation_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+     * a generation.
+     * </pre>
+     *
+     * <code>string operation = 8 [json_name = "operation"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearOperation() {
+      operation_ = getDefaultInstance().getOperation();
+      bitField0_ = (bitField0_ & ~0x00000080);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+     * a generation.
+     * </pre>
+     *
+     * <code>string operation = 8 [json_name = "operation"];</code>
+     * @param value The bytes for operation to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOperationBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      operation_ = value;
+      bitField0_ |= 0x00000080;
       onChanged();
       return this;
     }

@@ -143,4 +143,26 @@ public interface EstimateCostResponseOrBuilder extends
    * @return The n.
    */
   int getN();
+
+  /**
+   * <pre>
+   * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+   * a generation.
+   * </pre>
+   *
+   * <code>string operation = 8 [json_name = "operation"];</code>
+   * @return The operation.
+   */
+  java.lang.String getOperation();
+  /**
+   * <pre>
+   * The edit operation priced, by name ("inpaint", "vectorize"...); empty for
+   * a generation.
+   * </pre>
+   *
+   * <code>string operation = 8 [json_name = "operation"];</code>
+   * @return The bytes for operation.
+   */
+  com.google.protobuf.ByteString
+      getOperationBytes();
 }

@@ -323,133 +323,140 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
       "_out\030\016 \001(\010R\006fanOut\022C\n\017edit_operations\030\017 " +
       "\003(\0162\032.imagegen.v1.EditOperationR\016editOpe" +
       "rations\022(\n\020max_input_images\030\020 \001(\005R\016maxIn" +
-      "putImages\"\356\001\n\023EstimateCostRequest\022\032\n\005mod" +
+      "putImages\"\200\003\n\023EstimateCostRequest\022\032\n\005mod" +
       "el\030\001 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\002 \001(\005B\004\342A\001\001H\000" +
       "R\001n\210\001\001\022\030\n\004size\030\003 \001(\tB\004\342A\001\001R\004size\022\036\n\007qual" +
       "ity\030\004 \001(\tB\004\342A\001\001R\007quality\022\032\n\005style\030\005 \001(\tB" +
       "\004\342A\001\001R\005style\022F\n\017provider_params\030\006 \001(\0132\027." +
       "google.protobuf.StructB\004\342A\001\001R\016providerPa" +
-      "ramsB\004\n\002_n\"\307\001\n\024EstimateCostResponse\022\022\n\004c" +
-      "ost\030\001 \001(\tR\004cost\022\032\n\010currency\030\002 \001(\tR\010curre" +
-      "ncy\022\024\n\005basis\030\003 \001(\tR\005basis\022$\n\016per_image_c" +
-      "ost\030\004 \001(\tR\014perImageCost\022\031\n\010model_id\030\005 \001(" +
-      "\tR\007modelId\022\032\n\010provider\030\006 \001(\tR\010provider\022\014" +
-      "\n\001n\030\007 \001(\005R\001n\"\207\001\n\021QuerySpendRequest\022:\n\010gr" +
-      "oup_by\030\001 \001(\0162\031.imagegen.v1.SpendGroupByB" +
-      "\004\342A\001\002R\007groupBy\0226\n\005since\030\002 \001(\0132\032.google.p" +
-      "rotobuf.TimestampB\004\342A\001\001R\005since\"E\n\022QueryS" +
-      "pendResponse\022/\n\006groups\030\001 \003(\0132\027.imagegen." +
-      "v1.SpendGroupR\006groups\"\260\001\n\nSpendGroup\022\024\n\005" +
-      "group\030\001 \001(\tR\005group\022\032\n\010requests\030\002 \001(\003R\010re" +
-      "quests\022\026\n\006errors\030\003 \001(\003R\006errors\022\026\n\006images" +
-      "\030\004 \001(\003R\006images\022\022\n\004cost\030\005 \001(\tR\004cost\022,\n\022un" +
-      "known_cost_count\030\006 \001(\003R\020unknownCostCount" +
-      "\"\177\n\021OutpaintExtension\022\030\n\004left\030\001 \001(\005B\004\342A\001" +
-      "\001R\004left\022\026\n\003top\030\002 \001(\005B\004\342A\001\001R\003top\022\032\n\005right" +
-      "\030\003 \001(\005B\004\342A\001\001R\005right\022\034\n\006bottom\030\004 \001(\005B\004\342A\001" +
-      "\001R\006bottom\"\306\007\n\021EditImagesRequest\022\034\n\006promp" +
-      "t\030\001 \001(\tB\004\342A\001\001R\006prompt\022\032\n\005model\030\002 \001(\tB\004\342A" +
-      "\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007qu" +
-      "ality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017response_f" +
-      "ormat\030\005 \001(\0162\033.imagegen.v1.ResponseFormat" +
-      "B\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006 \001(\tB\004\342A" +
-      "\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005style\022\030\n\004" +
-      "user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeout\030\t \001(\0132" +
-      "\031.google.protobuf.DurationB\004\342A\001\001R\007timeou" +
-      "t\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010api_" +
-      "base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api_version" +
-      "\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017provider_par" +
-      "ams\030\r \001(\0132\027.google.protobuf.StructB\004\342A\001\001" +
-      "R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001R\004ta" +
-      "gs\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\ndropParam" +
-      "s\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\trequestId\022\"" +
-      "\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfallbacks\0221\n\021di" +
-      "sable_fallbacks\030\023 \001(\010B\004\342A\001\001R\020disableFall" +
-      "backs\022\034\n\006images\030\024 \003(\014B\004\342A\001\002R\006images\022\030\n\004m" +
-      "ask\030\025 \001(\014B\004\342A\001\001R\004mask\022>\n\toperation\030\026 \001(\016" +
-      "2\032.imagegen.v1.EditOperationB\004\342A\001\001R\toper" +
-      "ation\022@\n\010outpaint\030\027 \001(\0132\036.imagegen.v1.Ou" +
-      "tpaintExtensionB\004\342A\001\001R\010outpaint\0225\n\005cache" +
-      "\030\036 \001(\0132\031.imagegen.v1.CacheControlB\004\342A\001\001R" +
-      "\005cacheB\004\n\002_nJ\004\010\021\020\022\"\224\003\n\022EditImagesRespons" +
-      "e\022\030\n\007created\030\001 \001(\003R\007created\022*\n\006images\030\002 " +
-      "\003(\0132\022.imagegen.v1.ImageR\006images\022(\n\005usage" +
-      "\030\003 \001(\0132\022.imagegen.v1.UsageR\005usage\022+\n\004cos" +
-      "t\030\004 \001(\0132\027.imagegen.v1.CostRecordR\004cost\022>" +
-      "\n\rsize_coercion\030\005 \001(\0132\031.imagegen.v1.Size" +
-      "CoercionR\014sizeCoercion\022%\n\016filtered_count" +
-      "\030\006 \001(\005R\rfilteredCount\0220\n\010attempts\030\007 \003(\0132" +
-      "\024.imagegen.v1.AttemptR\010attempts\022%\n\016fallb" +
-      "ack_model\030\010 \001(\tR\rfallbackModel\022!\n\014failed" +
-      "_count\030\t \001(\005R\013failedCount\"\363\007\n\027StreamEdit" +
-      "ImagesRequest\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\001R\006pro" +
-      "mpt\022\032\n\005model\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n\030\003 \001" +
-      "(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342A\001\001R" +
-      "\007quality\022J\n\017response_format\030\005 \001(\0162\033.imag" +
-      "egen.v1.ResponseFormatB\004\342A\001\001R\016responseFo" +
-      "rmat\022\030\n\004size\030\006 \001(\tB\004\342A\001\001R\004size\022\032\n\005style\030" +
-      "\007 \001(\tB\004\342A\001\001R\005style\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004" +
-      "user\0229\n\007timeout\030\t \001(\0132\031.google.protobuf." +
-      "DurationB\004\342A\001\001R\007timeout\022\035\n\007api_key\030\n \001(\t" +
-      "B\004\342A\001\001R\006apiKey\022\037\n\010api_base\030\013 \001(\tB\004\342A\001\001R\007" +
-      "apiBase\022%\n\013api_version\030\014 \001(\tB\004\342A\001\001R\napiV" +
-      "ersion\022F\n\017provider_params\030\r \001(\0132\027.google" +
-      ".protobuf.StructB\004\342A\001\001R\016providerParams\022\030" +
-      "\n\004tags\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013drop_params\030" +
-      "\017 \001(\010B\004\342A\001\001R\ndropParams\022#\n\nrequest_id\030\020 " +
-      "\001(\tB\004\342A\001\001R\trequestId\022+\n\016partial_images\030\021" +
-      " \001(\005B\004\342A\001\001R\rpartialImages\022\"\n\tfallbacks\030\022" +
-      " \003(\tB\004\342A\001\001R\tfallbacks\0221\n\021disable_fallbac" +
-      "ks\030\023 \001(\010B\004\342A\001\001R\020disableFallbacks\022\034\n\006imag" +
-      "es\030\024 \003(\014B\004\342A\001\002R\006images\022\030\n\004mask\030\025 \001(\014B\004\342A" +
-      "\001\001R\004mask\022>\n\toperation\030\026 \001(\0162\032.imagegen.v" +
-      "1.EditOperationB\004\342A\001\001R\toperation\022@\n\010outp" +
-      "aint\030\027 \001(\0132\036.imagegen.v1.OutpaintExtensi" +
-      "onB\004\342A\001\001R\010outpaint\0225\n\005cache\030\036 \001(\0132\031.imag" +
-      "egen.v1.CacheControlB\004\342A\001\001R\005cacheB\004\n\002_n\"" +
-      "\363\002\n\030StreamEditImagesResponse\022*\n\005image\030\001 " +
-      "\001(\0132\022.imagegen.v1.ImageH\000R\005image\022:\n\007summ" +
-      "ary\030\002 \001(\0132\036.imagegen.v1.GenerationSummar" +
-      "yH\000R\007summary\0223\n\010accepted\030\003 \001(\0132\025.imagege" +
-      "n.v1.AcceptedH\000R\010accepted\0223\n\010progress\030\004 " +
-      "\001(\0132\025.imagegen.v1.ProgressH\000R\010progress\022@" +
-      "\n\rpartial_image\030\005 \001(\0132\031.imagegen.v1.Part" +
-      "ialImageH\000R\014partialImage\022:\n\013image_chunk\030" +
-      "\006 \001(\0132\027.imagegen.v1.ImageChunkH\000R\nimageC" +
-      "hunkB\007\n\005event*h\n\016ResponseFormat\022\037\n\033RESPO" +
-      "NSE_FORMAT_UNSPECIFIED\020\000\022\027\n\023RESPONSE_FOR" +
-      "MAT_URL\020\001\022\034\n\030RESPONSE_FORMAT_B64_JSON\020\002*" +
-      "\221\001\n\014SpendGroupBy\022\036\n\032SPEND_GROUP_BY_UNSPE" +
-      "CIFIED\020\000\022\026\n\022SPEND_GROUP_BY_KEY\020\001\022\030\n\024SPEN" +
-      "D_GROUP_BY_MODEL\020\002\022\027\n\023SPEND_GROUP_BY_USE" +
-      "R\020\003\022\026\n\022SPEND_GROUP_BY_TAG\020\004*\300\002\n\rEditOper" +
-      "ation\022\036\n\032EDIT_OPERATION_UNSPECIFIED\020\000\022\027\n" +
-      "\023EDIT_OPERATION_EDIT\020\001\022\032\n\026EDIT_OPERATION" +
-      "_INPAINT\020\002\022\033\n\027EDIT_OPERATION_OUTPAINT\020\003\022" +
-      "\034\n\030EDIT_OPERATION_VARIATION\020\004\022$\n EDIT_OP" +
-      "ERATION_REMOVE_BACKGROUND\020\005\022%\n!EDIT_OPER" +
-      "ATION_REPLACE_BACKGROUND\020\006\022\032\n\026EDIT_OPERA" +
-      "TION_UPSCALE\020\007\022\034\n\030EDIT_OPERATION_VECTORI" +
-      "ZE\020\010\022\030\n\024EDIT_OPERATION_ERASE\020\t2\200\005\n\017Image" +
-      "Generation\022Y\n\016GenerateImages\022\".imagegen." +
-      "v1.GenerateImagesRequest\032#.imagegen.v1.G" +
-      "enerateImagesResponse\022m\n\024StreamGenerateI" +
-      "mages\022(.imagegen.v1.StreamGenerateImages" +
-      "Request\032).imagegen.v1.StreamGenerateImag" +
-      "esResponse0\001\022M\n\nEditImages\022\036.imagegen.v1" +
-      ".EditImagesRequest\032\037.imagegen.v1.EditIma" +
-      "gesResponse\022a\n\020StreamEditImages\022$.imageg" +
-      "en.v1.StreamEditImagesRequest\032%.imagegen" +
-      ".v1.StreamEditImagesResponse0\001\022M\n\nListMo" +
-      "dels\022\036.imagegen.v1.ListModelsRequest\032\037.i" +
-      "magegen.v1.ListModelsResponse\022S\n\014Estimat" +
-      "eCost\022 .imagegen.v1.EstimateCostRequest\032" +
-      "!.imagegen.v1.EstimateCostResponse\022M\n\nQu" +
-      "erySpend\022\036.imagegen.v1.QuerySpendRequest" +
-      "\032\037.imagegen.v1.QuerySpendResponseBi\n\017dev" +
-      ".imagegen.v1B\024ImageGenerationProtoP\001Z>gi" +
-      "thub.com/imagegen/imagegen/clients/go/im" +
-      "agegen/v1;imagegenv1b\006proto3"
+      "rams\022C\n\toperation\030\007 \001(\0162\032.imagegen.v1.Ed" +
+      "itOperationB\004\342A\001\001H\001R\toperation\210\001\001\022,\n\014inp" +
+      "ut_images\030\010 \001(\005B\004\342A\001\001H\002R\013inputImages\210\001\001B" +
+      "\004\n\002_nB\014\n\n_operationB\017\n\r_input_images\"\345\001\n" +
+      "\024EstimateCostResponse\022\022\n\004cost\030\001 \001(\tR\004cos" +
+      "t\022\032\n\010currency\030\002 \001(\tR\010currency\022\024\n\005basis\030\003" +
+      " \001(\tR\005basis\022$\n\016per_image_cost\030\004 \001(\tR\014per" +
+      "ImageCost\022\031\n\010model_id\030\005 \001(\tR\007modelId\022\032\n\010" +
+      "provider\030\006 \001(\tR\010provider\022\014\n\001n\030\007 \001(\005R\001n\022\034" +
+      "\n\toperation\030\010 \001(\tR\toperation\"\207\001\n\021QuerySp" +
+      "endRequest\022:\n\010group_by\030\001 \001(\0162\031.imagegen." +
+      "v1.SpendGroupByB\004\342A\001\002R\007groupBy\0226\n\005since\030" +
+      "\002 \001(\0132\032.google.protobuf.TimestampB\004\342A\001\001R" +
+      "\005since\"E\n\022QuerySpendResponse\022/\n\006groups\030\001" +
+      " \003(\0132\027.imagegen.v1.SpendGroupR\006groups\"\364\001" +
+      "\n\nSpendGroup\022\024\n\005group\030\001 \001(\tR\005group\022\032\n\010re" +
+      "quests\030\002 \001(\003R\010requests\022\026\n\006errors\030\003 \001(\003R\006" +
+      "errors\022\026\n\006images\030\004 \001(\003R\006images\022\022\n\004cost\030\005" +
+      " \001(\tR\004cost\022,\n\022unknown_cost_count\030\006 \001(\003R\020" +
+      "unknownCostCount\022!\n\014input_images\030\007 \001(\003R\013" +
+      "inputImages\022\037\n\013input_bytes\030\010 \001(\003R\ninputB" +
+      "ytes\"\177\n\021OutpaintExtension\022\030\n\004left\030\001 \001(\005B" +
+      "\004\342A\001\001R\004left\022\026\n\003top\030\002 \001(\005B\004\342A\001\001R\003top\022\032\n\005r" +
+      "ight\030\003 \001(\005B\004\342A\001\001R\005right\022\034\n\006bottom\030\004 \001(\005B" +
+      "\004\342A\001\001R\006bottom\"\306\007\n\021EditImagesRequest\022\034\n\006p" +
+      "rompt\030\001 \001(\tB\004\342A\001\001R\006prompt\022\032\n\005model\030\002 \001(\t" +
+      "B\004\342A\001\001R\005model\022\027\n\001n\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036" +
+      "\n\007quality\030\004 \001(\tB\004\342A\001\001R\007quality\022J\n\017respon" +
+      "se_format\030\005 \001(\0162\033.imagegen.v1.ResponseFo" +
+      "rmatB\004\342A\001\001R\016responseFormat\022\030\n\004size\030\006 \001(\t" +
+      "B\004\342A\001\001R\004size\022\032\n\005style\030\007 \001(\tB\004\342A\001\001R\005style" +
+      "\022\030\n\004user\030\010 \001(\tB\004\342A\001\001R\004user\0229\n\007timeout\030\t " +
+      "\001(\0132\031.google.protobuf.DurationB\004\342A\001\001R\007ti" +
+      "meout\022\035\n\007api_key\030\n \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010" +
+      "api_base\030\013 \001(\tB\004\342A\001\001R\007apiBase\022%\n\013api_ver" +
+      "sion\030\014 \001(\tB\004\342A\001\001R\napiVersion\022F\n\017provider" +
+      "_params\030\r \001(\0132\027.google.protobuf.StructB\004" +
+      "\342A\001\001R\016providerParams\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001" +
+      "R\004tags\022%\n\013drop_params\030\017 \001(\010B\004\342A\001\001R\ndropP" +
+      "arams\022#\n\nrequest_id\030\020 \001(\tB\004\342A\001\001R\trequest" +
+      "Id\022\"\n\tfallbacks\030\022 \003(\tB\004\342A\001\001R\tfallbacks\0221" +
+      "\n\021disable_fallbacks\030\023 \001(\010B\004\342A\001\001R\020disable" +
+      "Fallbacks\022\034\n\006images\030\024 \003(\014B\004\342A\001\002R\006images\022" +
+      "\030\n\004mask\030\025 \001(\014B\004\342A\001\001R\004mask\022>\n\toperation\030\026" +
+      " \001(\0162\032.imagegen.v1.EditOperationB\004\342A\001\001R\t" +
+      "operation\022@\n\010outpaint\030\027 \001(\0132\036.imagegen.v" +
+      "1.OutpaintExtensionB\004\342A\001\001R\010outpaint\0225\n\005c" +
+      "ache\030\036 \001(\0132\031.imagegen.v1.CacheControlB\004\342" +
+      "A\001\001R\005cacheB\004\n\002_nJ\004\010\021\020\022\"\224\003\n\022EditImagesRes" +
+      "ponse\022\030\n\007created\030\001 \001(\003R\007created\022*\n\006image" +
+      "s\030\002 \003(\0132\022.imagegen.v1.ImageR\006images\022(\n\005u" +
+      "sage\030\003 \001(\0132\022.imagegen.v1.UsageR\005usage\022+\n" +
+      "\004cost\030\004 \001(\0132\027.imagegen.v1.CostRecordR\004co" +
+      "st\022>\n\rsize_coercion\030\005 \001(\0132\031.imagegen.v1." +
+      "SizeCoercionR\014sizeCoercion\022%\n\016filtered_c" +
+      "ount\030\006 \001(\005R\rfilteredCount\0220\n\010attempts\030\007 " +
+      "\003(\0132\024.imagegen.v1.AttemptR\010attempts\022%\n\016f" +
+      "allback_model\030\010 \001(\tR\rfallbackModel\022!\n\014fa" +
+      "iled_count\030\t \001(\005R\013failedCount\"\363\007\n\027Stream" +
+      "EditImagesRequest\022\034\n\006prompt\030\001 \001(\tB\004\342A\001\001R" +
+      "\006prompt\022\032\n\005model\030\002 \001(\tB\004\342A\001\001R\005model\022\027\n\001n" +
+      "\030\003 \001(\005B\004\342A\001\001H\000R\001n\210\001\001\022\036\n\007quality\030\004 \001(\tB\004\342" +
+      "A\001\001R\007quality\022J\n\017response_format\030\005 \001(\0162\033." +
+      "imagegen.v1.ResponseFormatB\004\342A\001\001R\016respon" +
+      "seFormat\022\030\n\004size\030\006 \001(\tB\004\342A\001\001R\004size\022\032\n\005st" +
+      "yle\030\007 \001(\tB\004\342A\001\001R\005style\022\030\n\004user\030\010 \001(\tB\004\342A" +
+      "\001\001R\004user\0229\n\007timeout\030\t \001(\0132\031.google.proto" +
+      "buf.DurationB\004\342A\001\001R\007timeout\022\035\n\007api_key\030\n" +
+      " \001(\tB\004\342A\001\001R\006apiKey\022\037\n\010api_base\030\013 \001(\tB\004\342A" +
+      "\001\001R\007apiBase\022%\n\013api_version\030\014 \001(\tB\004\342A\001\001R\n" +
+      "apiVersion\022F\n\017provider_params\030\r \001(\0132\027.go" +
+      "ogle.protobuf.StructB\004\342A\001\001R\016providerPara" +
+      "ms\022\030\n\004tags\030\016 \003(\tB\004\342A\001\001R\004tags\022%\n\013drop_par" +
+      "ams\030\017 \001(\010B\004\342A\001\001R\ndropParams\022#\n\nrequest_i" +
+      "d\030\020 \001(\tB\004\342A\001\001R\trequestId\022+\n\016partial_imag" +
+      "es\030\021 \001(\005B\004\342A\001\001R\rpartialImages\022\"\n\tfallbac" +
+      "ks\030\022 \003(\tB\004\342A\001\001R\tfallbacks\0221\n\021disable_fal" +
+      "lbacks\030\023 \001(\010B\004\342A\001\001R\020disableFallbacks\022\034\n\006" +
+      "images\030\024 \003(\014B\004\342A\001\002R\006images\022\030\n\004mask\030\025 \001(\014" +
+      "B\004\342A\001\001R\004mask\022>\n\toperation\030\026 \001(\0162\032.imageg" +
+      "en.v1.EditOperationB\004\342A\001\001R\toperation\022@\n\010" +
+      "outpaint\030\027 \001(\0132\036.imagegen.v1.OutpaintExt" +
+      "ensionB\004\342A\001\001R\010outpaint\0225\n\005cache\030\036 \001(\0132\031." +
+      "imagegen.v1.CacheControlB\004\342A\001\001R\005cacheB\004\n" +
+      "\002_n\"\363\002\n\030StreamEditImagesResponse\022*\n\005imag" +
+      "e\030\001 \001(\0132\022.imagegen.v1.ImageH\000R\005image\022:\n\007" +
+      "summary\030\002 \001(\0132\036.imagegen.v1.GenerationSu" +
+      "mmaryH\000R\007summary\0223\n\010accepted\030\003 \001(\0132\025.ima" +
+      "gegen.v1.AcceptedH\000R\010accepted\0223\n\010progres" +
+      "s\030\004 \001(\0132\025.imagegen.v1.ProgressH\000R\010progre" +
+      "ss\022@\n\rpartial_image\030\005 \001(\0132\031.imagegen.v1." +
+      "PartialImageH\000R\014partialImage\022:\n\013image_ch" +
+      "unk\030\006 \001(\0132\027.imagegen.v1.ImageChunkH\000R\nim" +
+      "ageChunkB\007\n\005event*h\n\016ResponseFormat\022\037\n\033R" +
+      "ESPONSE_FORMAT_UNSPECIFIED\020\000\022\027\n\023RESPONSE" +
+      "_FORMAT_URL\020\001\022\034\n\030RESPONSE_FORMAT_B64_JSO" +
+      "N\020\002*\257\001\n\014SpendGroupBy\022\036\n\032SPEND_GROUP_BY_U" +
+      "NSPECIFIED\020\000\022\026\n\022SPEND_GROUP_BY_KEY\020\001\022\030\n\024" +
+      "SPEND_GROUP_BY_MODEL\020\002\022\027\n\023SPEND_GROUP_BY" +
+      "_USER\020\003\022\026\n\022SPEND_GROUP_BY_TAG\020\004\022\034\n\030SPEND" +
+      "_GROUP_BY_OPERATION\020\005*\300\002\n\rEditOperation\022" +
+      "\036\n\032EDIT_OPERATION_UNSPECIFIED\020\000\022\027\n\023EDIT_" +
+      "OPERATION_EDIT\020\001\022\032\n\026EDIT_OPERATION_INPAI" +
+      "NT\020\002\022\033\n\027EDIT_OPERATION_OUTPAINT\020\003\022\034\n\030EDI" +
+      "T_OPERATION_VARIATION\020\004\022$\n EDIT_OPERATIO" +
+      "N_REMOVE_BACKGROUND\020\005\022%\n!EDIT_OPERATION_" +
+      "REPLACE_BACKGROUND\020\006\022\032\n\026EDIT_OPERATION_U" +
+      "PSCALE\020\007\022\034\n\030EDIT_OPERATION_VECTORIZE\020\010\022\030" +
+      "\n\024EDIT_OPERATION_ERASE\020\t2\200\005\n\017ImageGenera" +
+      "tion\022Y\n\016GenerateImages\022\".imagegen.v1.Gen" +
+      "erateImagesRequest\032#.imagegen.v1.Generat" +
+      "eImagesResponse\022m\n\024StreamGenerateImages\022" +
+      "(.imagegen.v1.StreamGenerateImagesReques" +
+      "t\032).imagegen.v1.StreamGenerateImagesResp" +
+      "onse0\001\022M\n\nEditImages\022\036.imagegen.v1.EditI" +
+      "magesRequest\032\037.imagegen.v1.EditImagesRes" +
+      "ponse\022a\n\020StreamEditImages\022$.imagegen.v1." +
+      "StreamEditImagesRequest\032%.imagegen.v1.St" +
+      "reamEditImagesResponse0\001\022M\n\nListModels\022\036" +
+      ".imagegen.v1.ListModelsRequest\032\037.imagege" +
+      "n.v1.ListModelsResponse\022S\n\014EstimateCost\022" +
+      " .imagegen.v1.EstimateCostRequest\032!.imag" +
+      "egen.v1.EstimateCostResponse\022M\n\nQuerySpe" +
+      "nd\022\036.imagegen.v1.QuerySpendRequest\032\037.ima" +
+      "gegen.v1.QuerySpendResponseBi\n\017dev.image" +
+      "gen.v1B\024ImageGenerationProtoP\001Z>github.c" +
+      "om/imagegen/imagegen/clients/go/imagegen" +
+      "/v1;imagegenv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -578,13 +585,13 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_EstimateCostRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EstimateCostRequest_descriptor,
-        new java.lang.String[] { "Model", "N", "Size", "Quality", "Style", "ProviderParams", });
+        new java.lang.String[] { "Model", "N", "Size", "Quality", "Style", "ProviderParams", "Operation", "InputImages", });
     internal_static_imagegen_v1_EstimateCostResponse_descriptor =
       getDescriptor().getMessageType(20);
     internal_static_imagegen_v1_EstimateCostResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_EstimateCostResponse_descriptor,
-        new java.lang.String[] { "Cost", "Currency", "Basis", "PerImageCost", "ModelId", "Provider", "N", });
+        new java.lang.String[] { "Cost", "Currency", "Basis", "PerImageCost", "ModelId", "Provider", "N", "Operation", });
     internal_static_imagegen_v1_QuerySpendRequest_descriptor =
       getDescriptor().getMessageType(21);
     internal_static_imagegen_v1_QuerySpendRequest_fieldAccessorTable = new
@@ -602,7 +609,7 @@ public final class ImageGenerationProto extends com.google.protobuf.GeneratedFil
     internal_static_imagegen_v1_SpendGroup_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_imagegen_v1_SpendGroup_descriptor,
-        new java.lang.String[] { "Group", "Requests", "Errors", "Images", "Cost", "UnknownCostCount", });
+        new java.lang.String[] { "Group", "Requests", "Errors", "Images", "Cost", "UnknownCostCount", "InputImages", "InputBytes", });
     internal_static_imagegen_v1_OutpaintExtension_descriptor =
       getDescriptor().getMessageType(24);
     internal_static_imagegen_v1_OutpaintExtension_fieldAccessorTable = new

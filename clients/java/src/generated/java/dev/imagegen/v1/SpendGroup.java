@@ -59,7 +59,7 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object group_ = "";
   /**
    * <pre>
-   * The key alias, model name, user or tag.
+   * The key alias, model name, user, tag or operation.
    * </pre>
    *
    * <code>string group = 1 [json_name = "group"];</code>
@@ -80,7 +80,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The key alias, model name, user or tag.
+   * The key alias, model name, user, tag or operation.
    * </pre>
    *
    * <code>string group = 1 [json_name = "group"];</code>
@@ -208,6 +208,36 @@ private static final long serialVersionUID = 0L;
     return unknownCostCount_;
   }
 
+  public static final int INPUT_IMAGES_FIELD_NUMBER = 7;
+  private long inputImages_ = 0L;
+  /**
+   * <pre>
+   * How many input images the group's edits carried (0 for generations).
+   * </pre>
+   *
+   * <code>int64 input_images = 7 [json_name = "inputImages"];</code>
+   * @return The inputImages.
+   */
+  @java.lang.Override
+  public long getInputImages() {
+    return inputImages_;
+  }
+
+  public static final int INPUT_BYTES_FIELD_NUMBER = 8;
+  private long inputBytes_ = 0L;
+  /**
+   * <pre>
+   * The total encoded size of those inputs (masks included), in bytes.
+   * </pre>
+   *
+   * <code>int64 input_bytes = 8 [json_name = "inputBytes"];</code>
+   * @return The inputBytes.
+   */
+  @java.lang.Override
+  public long getInputBytes() {
+    return inputBytes_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -240,6 +270,12 @@ private static final long serialVersionUID = 0L;
     if (unknownCostCount_ != 0L) {
       output.writeInt64(6, unknownCostCount_);
     }
+    if (inputImages_ != 0L) {
+      output.writeInt64(7, inputImages_);
+    }
+    if (inputBytes_ != 0L) {
+      output.writeInt64(8, inputBytes_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -265,6 +301,14 @@ private static final long serialVersionUID = 0L;
     if (unknownCostCount_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
         .computeInt64Size(6, unknownCostCount_);
+    }
+    if (inputImages_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt64Size(7, inputImages_);
+    }
+    if (inputBytes_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt64Size(8, inputBytes_);
     }
     return size;
   }
@@ -302,6 +346,10 @@ private static final long serialVersionUID = 0L;
         .equals(other.getCost())) return false;
     if (getUnknownCostCount()
         != other.getUnknownCostCount()) return false;
+    if (getInputImages()
+        != other.getInputImages()) return false;
+    if (getInputBytes()
+        != other.getInputBytes()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -329,6 +377,12 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + UNKNOWN_COST_COUNT_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getUnknownCostCount());
+    hash = (37 * hash) + INPUT_IMAGES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getInputImages());
+    hash = (37 * hash) + INPUT_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getInputBytes());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -470,6 +524,8 @@ private static final long serialVersionUID = 0L;
       images_ = 0L;
       cost_ = "";
       unknownCostCount_ = 0L;
+      inputImages_ = 0L;
+      inputBytes_ = 0L;
       return this;
     }
 
@@ -521,6 +577,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.unknownCostCount_ = unknownCostCount_;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.inputImages_ = inputImages_;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.inputBytes_ = inputBytes_;
+      }
     }
 
     @java.lang.Override
@@ -556,6 +618,12 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getUnknownCostCount() != 0L) {
         setUnknownCostCount(other.getUnknownCostCount());
+      }
+      if (other.getInputImages() != 0L) {
+        setInputImages(other.getInputImages());
+      }
+      if (other.getInputBytes() != 0L) {
+        setInputBytes(other.getInputBytes());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -611,6 +679,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 48
+            case 56: {
+              inputImages_ = input.readInt64();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
+            case 64: {
+              inputBytes_ = input.readInt64();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 64
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -631,7 +709,7 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object group_ = "";
     /**
      * <pre>
-     * The key alias, model name, user or tag.
+     * The key alias, model name, user, tag or operation.
      * </pre>
      *
      * <code>string group = 1 [json_name = "group"];</code>
@@ -651,7 +729,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The key alias, model name, user or tag.
+     * The key alias, model name, user, tag or operation.
      * </pre>
      *
      * <code>string group = 1 [json_name = "group"];</code>
@@ -672,7 +750,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The key alias, model name, user or tag.
+     * The key alias, model name, user, tag or operation.
      * </pre>
      *
      * <code>string group = 1 [json_name = "group"];</code>
@@ -689,7 +767,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The key alias, model name, user or tag.
+     * The key alias, model name, user, tag or operation.
      * </pre>
      *
      * <code>string group = 1 [json_name = "group"];</code>
@@ -703,7 +781,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The key alias, model name, user or tag.
+     * The key alias, model name, user, tag or operation.
      * </pre>
      *
      * <code>string group = 1 [json_name = "group"];</code>
@@ -984,6 +1062,94 @@ private static final long serialVersionUID = 0L;
     public Builder clearUnknownCostCount() {
       bitField0_ = (bitField0_ & ~0x00000020);
       unknownCostCount_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long inputImages_ ;
+    /**
+     * <pre>
+     * How many input images the group's edits carried (0 for generations).
+     * </pre>
+     *
+     * <code>int64 input_images = 7 [json_name = "inputImages"];</code>
+     * @return The inputImages.
+     */
+    @java.lang.Override
+    public long getInputImages() {
+      return inputImages_;
+    }
+    /**
+     * <pre>
+     * How many input images the group's edits carried (0 for generations).
+     * </pre>
+     *
+     * <code>int64 input_images = 7 [json_name = "inputImages"];</code>
+     * @param value The inputImages to set.
+     * @return This builder for chaining.
+     */
+    public Builder setInputImages(long value) {
+
+      inputImages_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How many input images the group's edits carried (0 for generations).
+     * </pre>
+     *
+     * <code>int64 input_images = 7 [json_name = "inputImages"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearInputImages() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      inputImages_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long inputBytes_ ;
+    /**
+     * <pre>
+     * The total encoded size of those inputs (masks included), in bytes.
+     * </pre>
+     *
+     * <code>int64 input_bytes = 8 [json_name = "inputBytes"];</code>
+     * @return The inputBytes.
+     */
+    @java.lang.Override
+    public long getInputBytes() {
+      return inputBytes_;
+    }
+    /**
+     * <pre>
+     * The total encoded size of those inputs (masks included), in bytes.
+     * </pre>
+     *
+     * <code>int64 input_bytes = 8 [json_name = "inputBytes"];</code>
+     * @param value The inputBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setInputBytes(long value) {
+
+      inputBytes_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The total encoded size of those inputs (masks included), in bytes.
+     * </pre>
+     *
+     * <code>int64 input_bytes = 8 [json_name = "inputBytes"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearInputBytes() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      inputBytes_ = 0L;
       onChanged();
       return this;
     }

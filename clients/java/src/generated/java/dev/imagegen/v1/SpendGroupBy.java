@@ -55,6 +55,15 @@ public enum SpendGroupBy
    * <code>SPEND_GROUP_BY_TAG = 4;</code>
    */
   SPEND_GROUP_BY_TAG(4),
+  /**
+   * <pre>
+   * By what the call did: "generate", or the edit operation ("edit",
+   * "inpaint", "vectorize"...).
+   * </pre>
+   *
+   * <code>SPEND_GROUP_BY_OPERATION = 5;</code>
+   */
+  SPEND_GROUP_BY_OPERATION(5),
   UNRECOGNIZED(-1),
   ;
 
@@ -107,6 +116,15 @@ public enum SpendGroupBy
    * <code>SPEND_GROUP_BY_TAG = 4;</code>
    */
   public static final int SPEND_GROUP_BY_TAG_VALUE = 4;
+  /**
+   * <pre>
+   * By what the call did: "generate", or the edit operation ("edit",
+   * "inpaint", "vectorize"...).
+   * </pre>
+   *
+   * <code>SPEND_GROUP_BY_OPERATION = 5;</code>
+   */
+  public static final int SPEND_GROUP_BY_OPERATION_VALUE = 5;
 
 
   public final int getNumber() {
@@ -138,6 +156,7 @@ public enum SpendGroupBy
       case 2: return SPEND_GROUP_BY_MODEL;
       case 3: return SPEND_GROUP_BY_USER;
       case 4: return SPEND_GROUP_BY_TAG;
+      case 5: return SPEND_GROUP_BY_OPERATION;
       default: return null;
     }
   }

@@ -12,7 +12,7 @@ public interface SpendGroupOrBuilder extends
 
   /**
    * <pre>
-   * The key alias, model name, user or tag.
+   * The key alias, model name, user, tag or operation.
    * </pre>
    *
    * <code>string group = 1 [json_name = "group"];</code>
@@ -21,7 +21,7 @@ public interface SpendGroupOrBuilder extends
   java.lang.String getGroup();
   /**
    * <pre>
-   * The key alias, model name, user or tag.
+   * The key alias, model name, user, tag or operation.
    * </pre>
    *
    * <code>string group = 1 [json_name = "group"];</code>
@@ -89,4 +89,24 @@ public interface SpendGroupOrBuilder extends
    * @return The unknownCostCount.
    */
   long getUnknownCostCount();
+
+  /**
+   * <pre>
+   * How many input images the group's edits carried (0 for generations).
+   * </pre>
+   *
+   * <code>int64 input_images = 7 [json_name = "inputImages"];</code>
+   * @return The inputImages.
+   */
+  long getInputImages();
+
+  /**
+   * <pre>
+   * The total encoded size of those inputs (masks included), in bytes.
+   * </pre>
+   *
+   * <code>int64 input_bytes = 8 [json_name = "inputBytes"];</code>
+   * @return The inputBytes.
+   */
+  long getInputBytes();
 }
