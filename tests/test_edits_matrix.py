@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import openai
 import pytest
@@ -40,8 +41,10 @@ from tests.fakes.fal import FalFake
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.images import png_bytes
 from tests.fakes.openai import OpenAIFake
+from tests.fakes.recraft import RecraftFake
 from tests.fakes.stability import StabilityFake
 from tests.fakes.vertex import VertexFake
+from tests.fakes.xinference import XinferenceFake
 from tests.test_provider_bedrock import AWS_ENV
 from tests.test_provider_vertex import EMAIL, KEY_ID, PROJECT, key_info, rsa_key
 
@@ -266,6 +269,42 @@ async def fal_target(stack: AsyncExitStack, _: Path) -> Target:
     return Target(config, seen, fake)
 
 
+async def recraft_target(stack: AsyncExitStack, _: Path) -> Target:
+    fake = await stack.enter_async_context(RecraftFake(self_hosted_urls=True))
+
+    def seen() -> Seen:
+        if not fake.edits:
+            return Seen(0, [], None)
+        files = fake.edits[-1].files
+        mask = files.get("mask")
+        return Seen(len(fake.edits), [files["image"]], None if mask is None else as_grey(mask))
+
+    config = entries(
+        "recraft", {"recraftv3": "recraftv3"}, api_base=f"{fake.base_url}/v1", api_key=fake.api_key
+    )
+    return Target(config, seen, fake)
+
+
+async def xinference_target(stack: AsyncExitStack, _: Path) -> Target:
+    fake = await stack.enter_async_context(XinferenceFake())
+
+    def seen() -> Seen:
+        if not fake.edit_calls:
+            return Seen(0, [], None)
+        _, _, files = fake.edit_calls[-1]
+        masks = [as_grey(data) for name, data in files if name == "mask_image"]
+        images = [data for name, data in files if name == "image"]
+        return Seen(len(fake.edit_calls), images, masks[0] if masks else None)
+
+    config = entries("xinference", {"sd": "sd3-medium"}, api_base=f"{fake.base_url}/v1")
+    return Target(config, seen, fake)
+
+
+def as_grey(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as mask:
+        return mask.convert("L")
+
+
 async def placeholder_target(stack: AsyncExitStack, _: Path) -> Target:
     # No provider: the placeholder's answer itself shows that it honoured the mask.
     return Target(entries("local", {"placeholder": "placeholder"}), lambda: Seen(0, [], None))
@@ -280,6 +319,8 @@ TARGETS = {
     "bfl": bfl_target,
     "stability": stability_target,
     "fal": fal_target,
+    "recraft": recraft_target,
+    "xinference": xinference_target,
     "placeholder": placeholder_target,
 }
 
@@ -338,6 +379,13 @@ ROWS = [
     Row("fal", "fal-kontext", 2, True, refused="mask"),
     Row("fal", "fal-kontext", 2, False, refused="images"),
     Row("fal", "fal-kontext", 1, False),
+    # Recraft: one image, white = edit; Xinference (diffusers): white = edit.
+    Row("recraft", "recraftv3", 2, True, "inpaint", refused="images"),
+    Row("recraft", "recraftv3", 1, True, "inpaint", mask_as=WHITE),
+    Row("xinference", "sd", 2, True, refused="mask"),  # image to image has no mask field
+    Row("xinference", "sd", 2, True, "inpaint", refused="images"),
+    Row("xinference", "sd", 1, True, "inpaint", mask_as=WHITE),
+    Row("xinference", "sd", 2, False),
     Row("placeholder", "placeholder", 2, True, "inpaint", mask_as=HONOURED),
 ]
 
@@ -391,8 +439,10 @@ async def by_sdk(served: Served, row: Row) -> Answer:
             assert body["type"] == "invalid_request_error"
             return Answer(field=body["param"], status=str(refused.status_code))
     (item,) = response.data or []
-    assert item.b64_json
-    return Answer(image=base64.b64decode(item.b64_json))
+    if item.b64_json:
+        return Answer(image=base64.b64decode(item.b64_json))
+    assert item.url, item
+    return Answer(image=await fetched(item.url))
 
 
 async def by_grpc(served: Served, row: Row) -> Answer:
@@ -416,7 +466,14 @@ async def by_grpc(served: Served, row: Row) -> Answer:
         assert len(fields) >= 1, "a refusal names the field in a BadRequest"
         return Answer(field=fields[0], status=refused.code().name)
     (image,) = response.images
-    return Answer(image=image.data)
+    return Answer(image=image.data or await fetched(image.url))
+
+
+async def fetched(url: str) -> bytes:
+    """An answer given as a URL (Recraft's default), read from the fake that serves it."""
+    async with aiohttp.ClientSession() as http, http.get(url) as answer:
+        assert answer.status == 200, url
+        return await answer.read()
 
 
 @pytest.mark.parametrize("door", ["http", "grpc"])
