@@ -72,6 +72,9 @@ async def test_edits_hold_their_quote_and_settle_at_the_actual_cost(
     ok = [r for r in rows if r["status"] == "OK"]
     assert [(r["cost"], r["charged"]) for r in ok] == [(KONTEXT_EDIT, KONTEXT_EDIT)] * 2
     assert [r["status"] for r in rows if r not in ok] == ["BUDGET_EXCEEDED"]
+    # Every row, the refused one too, says what was asked: an edit of two inputs, by size.
+    described = {(r["operation"], r["input_images"], r["input_bytes"]) for r in rows}
+    assert described == {("edit", 2, sum(len(i) for i in images))}
     # Spend rows describe inputs at most by size: never the prompt, the bytes or their base64.
     cells = [str(value) for row in rows for value in row.values()]
     for data in images:
