@@ -7,7 +7,9 @@ comes back and the provider's fake received every input image, in order, and the
 provider's own convention, pixel for pixel. Where it cannot (a second image, a mask), the caller
 gets a 400 in OpenAI's envelope / INVALID_ARGUMENT with a BadRequest naming the field, and the
 fake saw no request at all. Rows for the subset a model does take (one image, no mask) show the
-refusal is about the field named, not the provider.
+refusal is about the field named, not the provider. Bad inputs (a GIF called a PNG, a mask of
+the wrong size, an operation the model does not serve) are refused the same way for every
+provider, before any call.
 """
 
 from __future__ import annotations
@@ -56,8 +58,12 @@ INSIDE, OUTSIDE = (10, 10), (200, 200)
 
 
 def encode(image: Image.Image) -> bytes:
+    return encode_as(image, "PNG")
+
+
+def encode_as(image: Image.Image, fmt: str) -> bytes:
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format=fmt)
     return out.getvalue()
 
 
@@ -342,6 +348,19 @@ class Row:
     operation: str | None = None  # None: the SDK's default (an instruction edit)
     refused: str | None = None  # the field a refusal names
     mask_as: str | None = None  # how the provider receives the mask, when served
+    # Bad-input rows: what is sent instead of IMAGES[:images] and MASK.
+    inputs: tuple[bytes, ...] | None = None
+    mask_data: bytes | None = None
+
+    @property
+    def sent_images(self) -> list[bytes]:
+        return list(self.inputs if self.inputs is not None else IMAGES[: self.images])
+
+    @property
+    def sent_mask(self) -> bytes | None:
+        if not self.mask:
+            return None
+        return self.mask_data if self.mask_data is not None else MASK
 
     @property
     def id(self) -> str:
@@ -419,9 +438,10 @@ class Answer:
 
 
 async def by_sdk(served: Served, row: Row) -> Answer:
-    files = [(f"in{i}.png", IMAGES[i], "image/png") for i in range(row.images)]
+    files = [(f"in{i}.png", data, "image/png") for i, data in enumerate(row.sent_images)]
     extra: dict[str, Any] = {"operation": row.operation} if row.operation else {}
-    optional: dict[str, Any] = {"mask": ("mask.png", MASK, "image/png")} if row.mask else {}
+    mask = row.sent_mask
+    optional: dict[str, Any] = {"mask": ("mask.png", mask, "image/png")} if mask else {}
     async with openai.AsyncOpenAI(
         api_key="unused", base_url=f"{served.http_base_url}/v1", max_retries=0
     ) as client:
@@ -449,8 +469,8 @@ async def by_grpc(served: Served, row: Row) -> Answer:
     request = pb.EditImagesRequest(
         prompt="a red hat",
         model=row.model,
-        images=list(IMAGES[: row.images]),
-        mask=MASK if row.mask else b"",
+        images=row.sent_images,
+        mask=row.sent_mask or b"",
         operation=pb.EditOperation.Value(f"EDIT_OPERATION_{(row.operation or 'edit').upper()}"),
     )
     try:
@@ -519,3 +539,52 @@ async def test_two_images_and_a_mask(
             edited, first = out.convert("RGB"), original.convert("RGB")
         assert edited.getpixel(INSIDE) != first.getpixel(INSIDE)
         assert edited.getpixel(OUTSIDE) == first.getpixel(OUTSIDE)
+
+
+# ------------------------------------------------------------------ bad inputs, every provider
+
+GIF = encode_as(Image.new("RGB", (SIDE, SIDE), (9, 9, 9)), "GIF")
+HALF_MASK = encode_as(Image.new("RGBA", (SIDE // 2, SIDE), (0, 0, 0, 0)), "PNG")
+
+# Per target: a model, and the operation of it that takes a mask (None: it takes none).
+MASKED = {
+    "openai": ("gpt-image-1", "inpaint"),
+    "azure": ("gpt-image-1", "inpaint"),
+    "gemini": ("flash-image", None),
+    "vertex": ("capability", "inpaint"),
+    "bedrock": ("titan", "inpaint"),
+    "bfl": ("fill", "inpaint"),
+    "stability": ("inpaint", "inpaint"),
+    "fal": ("fal-kontext", None),
+    "recraft": ("recraftv3", "inpaint"),
+    "xinference": ("sd", "inpaint"),
+    "placeholder": ("placeholder", "inpaint"),
+}
+
+
+def bad_rows(target: str) -> list[Row]:
+    """A GIF called a PNG, a mask of the wrong size, an operation the model does not serve."""
+    model, masked = MASKED[target]
+    rows = [
+        Row(target, model, 1, masked is not None, masked, refused="images[0]", inputs=(GIF,)),
+        Row(target, model, 1, True, masked, refused="mask", mask_data=HALF_MASK),
+    ]
+    if target != "placeholder":  # it serves every operation
+        rows.append(Row(target, model, 1, False, "vectorize", refused="operation"))
+    return rows
+
+
+@pytest.mark.parametrize("door", ["http", "grpc"])
+@pytest.mark.parametrize("target", list(MASKED))
+async def test_bad_inputs_are_refused_before_any_provider_call(
+    target: str, door: str, serve: ServeFactory, stack: AsyncExitStack, tmp_path: Path
+) -> None:
+    built = await TARGETS[target](stack, tmp_path)
+    served = await serve(built.config)
+
+    for row in bad_rows(target):
+        answer = await (by_sdk if door == "http" else by_grpc)(served, row)
+        expected_status = "400" if door == "http" else "INVALID_ARGUMENT"
+        assert (answer.field, answer.status) == (row.refused, expected_status), row
+    assert built.seen().calls == 0
+    assert built.fake is None or built.fake.requests == []
