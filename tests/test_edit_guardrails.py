@@ -150,3 +150,22 @@ async def test_image_check_judges_the_answer_not_the_callers_inputs(
 
     assert len(response.images) == 1
     assert len(openai_fake.edit_requests) == 1
+
+
+async def test_a_streamed_edit_is_refused_the_same_way_before_any_event(
+    serve: ServeFactory, openai_fake: OpenAIFake
+) -> None:
+    served = await serve(config(openai_fake, NO_TINY))
+
+    events = served.stub.StreamEditImages(
+        pb.StreamEditImagesRequest(prompt="combine", model="gpt-image-1", images=[WIDE, TINY])
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in events:
+            raise AssertionError("no event before the refusal")
+
+    failure = failure_of(caught.value)
+    assert failure.info.reason == "GUARDRAIL_BLOCKED"
+    assert failure.bad_request is not None
+    assert [v.field for v in failure.bad_request.field_violations] == ["images[1]"]
+    assert openai_fake.requests == []
