@@ -22,7 +22,7 @@ PORT ?= 50051
 # Empty: the config's server_settings.http_port (4000 by default).
 HTTP_PORT ?=
 
-.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench litellm-venv
+.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench litellm-venv bench-burst
 
 ## setup: create .venv from uv.lock (hash-checked) with the imagegen command and dev tools,
 ## the system servers the tests start, and buf / ts-proto from npm
@@ -132,6 +132,10 @@ $(LITELLM_STAMP): bench/litellm-requirements.txt $(UV)
 
 ## litellm-venv: LiteLLM's locked venv (bench/.venv-litellm): the bench's rival, and the SDK the tests call the HTTP door with
 litellm-venv: $(LITELLM_STAMP)
+
+## bench-burst: scenario (e), 1,000 and 2,000 answers landing at once, with and without the memory budget
+bench-burst: $(BENCH_STAMP)
+	timeout --signal=TERM --kill-after=30 1500 $(PY) bench/burst.py
 
 bench: $(BENCH_STAMP) $(LITELLM_STAMP)
 	timeout --signal=TERM --kill-after=30 $(BENCH_BUDGET) $(PY) bench/run_all.py --workers

@@ -9,6 +9,13 @@ exactly one row per request after the server's graceful stop.
 
     python scripts/soak.py --seconds 600          # the full soak (make soak)
     python scripts/soak.py --seconds 20           # the shortened form the test suite runs
+    python scripts/soak.py --seconds 60 --bursts 200   # plus a burst every few seconds
+
+With `--bursts N`, every `--burst-every` seconds N more calls start together on a second
+model whose upstream (bench/upstream.py) answers each with a 1.5 MB image after a second,
+all at once, within the server's memory budget (`--budget-mb`). Every burst call must
+succeed, and RSS must stay flat: the highest reading of the run's second half may not
+exceed that of its first half (after the first burst) by more than the slack.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import random
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from tests.fakes.openai import OpenAIFake
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Which outcome each kind of call must end with: anything else is a soak failure.
 EXPECTED = {
@@ -53,6 +63,12 @@ PROMPTS = {
 }
 # Growth allowed between warm-up and the end: allocator noise, not a leak.
 RSS_SLACK_BYTES = 24 * 1024 * 1024
+# Bursts: each answer a 1.5 MB image, a second after the burst starts.
+BURST_IMAGE_BYTES = 1_500_000
+BURST_DELAY_MS = 1000
+# Peak-to-peak growth allowed between the halves of a bursty run (each burst's peak varies
+# with how its answers interleave).
+BURST_RSS_SLACK_BYTES = 48 * 1024 * 1024
 FD_SLACK = 8
 
 
@@ -76,6 +92,10 @@ class Report:
     fds_end: int
     requests_per_second: float
     spend_rows: int = 0
+    burst_calls: int = 0
+    burst_failures: dict[str, int] = field(default_factory=dict)
+    rss_peak_first_half_mb: float = 0.0
+    rss_peak_second_half_mb: float = 0.0
     passed: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -110,55 +130,127 @@ async def call(stub: pb_grpc.ImageGenerationAsyncStub, kind: str) -> str:
         return error.code().name
 
 
-async def soak(seconds: float, max_requests: int, concurrency: int) -> Report:
-    async with OpenAIFake() as fake:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = Path(tmp) / "soak.yaml"
-            config.write_text(
-                "model_list:\n"
-                "  - model_name: gpt-image-1\n"
-                "    litellm_params:\n"
-                "      model: openai/gpt-image-1\n"
-                f"      api_base: {fake.base_url}/v1\n"
-                f"      api_key: {fake.api_key}\n"
-                "general_settings:\n"
-                f"  spend_log_path: {Path(tmp) / 'spend.sqlite3'}\n"
-            )
-            port = free_port()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "imagegen.cli",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--http-port",
-                "0",
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            try:
-                report = await drive(process.pid, port, seconds, max_requests, concurrency, fake)
-            finally:
-                process.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(process.wait(), timeout=60)
-            # A graceful stop flushes the spend log: one row per request, none lost.
-            with sqlite3.connect(Path(tmp) / "spend.sqlite3") as db:
-                (report.spend_rows,) = db.execute("SELECT COUNT(*) FROM imagegen_spend").fetchone()
-            if report.spend_rows != report.requests:
-                report.problems.append(
-                    f"{report.spend_rows} spend rows for {report.requests} requests"
+@dataclass(frozen=True)
+class Bursts:
+    """Bursts of calls with large answers, on top of the steady load (size 0: none)."""
+
+    size: int = 0
+    every: float = 3.0
+    budget_mb: int = 64
+
+
+def start_burst_upstream() -> tuple[subprocess.Popen[str], int]:
+    """bench/upstream.py: answers every call with one 1.5 MB image, after a delay."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "upstream.py"),
+            *("--port", "0", "--image-bytes", str(BURST_IMAGE_BYTES)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("PORT "):
+        process.kill()
+        process.wait(10)
+        process.stdout.close()
+        raise RuntimeError("the burst upstream did not start")
+    return process, int(line.split()[1])
+
+
+async def soak(
+    seconds: float, max_requests: int, concurrency: int, bursts: Bursts | None = None
+) -> Report:
+    bursts = bursts or Bursts()
+    upstream: subprocess.Popen[str] | None = None
+    extra = ""
+    if bursts.size:
+        upstream, port = start_burst_upstream()
+        extra = (
+            "  - model_name: burst\n"
+            "    litellm_params:\n"
+            "      model: openai/gpt-image-1\n"
+            f"      api_base: http://127.0.0.1:{port}/lat/{BURST_DELAY_MS}/v1\n"
+            "      api_key: sk-soak\n"
+            "server_settings:\n"
+            f"  memory_budget_mb: {bursts.budget_mb}\n"
+        )
+    try:
+        async with OpenAIFake() as fake:
+            with tempfile.TemporaryDirectory() as tmp:
+                config = Path(tmp) / "soak.yaml"
+                config.write_text(
+                    "model_list:\n"
+                    "  - model_name: gpt-image-1\n"
+                    "    litellm_params:\n"
+                    "      model: openai/gpt-image-1\n"
+                    f"      api_base: {fake.base_url}/v1\n"
+                    f"      api_key: {fake.api_key}\n" + extra + "general_settings:\n"
+                    f"  spend_log_path: {Path(tmp) / 'spend.sqlite3'}\n"
                 )
-                report.passed = False
-            return report
+                return await serve_and_drive(
+                    config, Path(tmp), seconds, max_requests, concurrency, fake, bursts
+                )
+    finally:
+        if upstream is not None:
+            upstream.terminate()
+            upstream.wait(10)
+            if upstream.stdout is not None:
+                upstream.stdout.close()
+
+
+async def serve_and_drive(
+    config: Path,
+    tmp: Path,
+    seconds: float,
+    max_requests: int,
+    concurrency: int,
+    fake: OpenAIFake,
+    bursts: Bursts,
+) -> Report:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "imagegen.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http-port",
+        "0",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        report = await drive(process.pid, port, seconds, max_requests, concurrency, fake, bursts)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), timeout=60)
+    # A graceful stop flushes the spend log: one row per request, none lost.
+    with sqlite3.connect(tmp / "spend.sqlite3") as db:
+        (report.spend_rows,) = db.execute("SELECT COUNT(*) FROM imagegen_spend").fetchone()
+    if report.spend_rows != report.requests + report.burst_calls:
+        report.problems.append(
+            f"{report.spend_rows} spend rows for {report.requests + report.burst_calls} requests"
+        )
+        report.passed = False
+    return report
 
 
 async def drive(
-    pid: int, port: int, seconds: float, max_requests: int, concurrency: int, fake: OpenAIFake
+    pid: int,
+    port: int,
+    seconds: float,
+    max_requests: int,
+    concurrency: int,
+    fake: OpenAIFake,
+    bursts: Bursts,
 ) -> Report:
     options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
@@ -182,11 +274,29 @@ async def drive(
                     unexpected.append(f"{kind}: {outcome}")
 
         async def sampler() -> None:
+            period = 0.1 if bursts.size else min(1.0, seconds / 20)
             while time.monotonic() < stop_at and budget[0] > 0:
-                await asyncio.sleep(min(1.0, seconds / 20))
+                await asyncio.sleep(period)
                 samples.append(sample(pid))
 
-        await asyncio.gather(sampler(), *(caller() for _ in range(concurrency)))
+        burst_outcomes: Counter[str] = Counter()
+
+        async def burster() -> None:
+            while bursts.size and time.monotonic() + bursts.every < stop_at:
+                await asyncio.sleep(bursts.every)
+                request = pb.GenerateImagesRequest(
+                    model="burst", prompt="a burst", size="1024x1024"
+                )
+                calls = [stub.GenerateImages(request, timeout=60) for _ in range(bursts.size)]
+                for outcome in await asyncio.gather(*calls, return_exceptions=True):
+                    if isinstance(outcome, grpc.aio.AioRpcError):
+                        burst_outcomes[outcome.code().name] += 1
+                    elif isinstance(outcome, BaseException):
+                        burst_outcomes[type(outcome).__name__] += 1
+                    else:
+                        burst_outcomes["OK"] += 1
+
+        await asyncio.gather(sampler(), burster(), *(caller() for _ in range(concurrency)))
         elapsed = time.monotonic() - started
         # Let the server settle (streams closing, pools idling) before the final reading.
         await asyncio.sleep(0.5)
@@ -209,14 +319,46 @@ async def drive(
     )
     if unexpected:
         report.problems.append(f"{len(unexpected)}+ calls ended unexpectedly")
-    if end.rss_bytes > warm.rss_bytes + RSS_SLACK_BYTES:
+    base_rss, base_fds = warm.rss_bytes, warm.open_fds
+    if bursts.size:
+        # A burst fills the provider pool and the budget: the baseline is the first half's
+        # highest reading, after the first burst, not the quiet moment before it.
+        first = [s for s in samples if s.at < (started + stop_at) / 2] or samples
+        base_rss = max(s.rss_bytes for s in first)
+        base_fds = max(s.open_fds for s in first)
+    if end.rss_bytes > base_rss + RSS_SLACK_BYTES:
         report.problems.append("RSS grew beyond the allowed slack")
-    if end.open_fds > warm.open_fds + FD_SLACK:
+    if end.open_fds > base_fds + FD_SLACK:
         report.problems.append("open file descriptors grew")
     if requests == 0:
         report.problems.append("no request was made")
+    if bursts.size:
+        burst_check(report, samples, started, stop_at, burst_outcomes)
     report.passed = not report.problems
     return report
+
+
+def burst_check(
+    report: Report,
+    samples: list[Sample],
+    started: float,
+    stop_at: float,
+    outcomes: Counter[str],
+) -> None:
+    """Every burst call served; RSS as high after the run's middle as before it, no higher."""
+    report.burst_calls = sum(outcomes.values())
+    report.burst_failures = {code: n for code, n in outcomes.items() if code != "OK"}
+    middle = (started + stop_at) / 2
+    first = [s.rss_bytes for s in samples if s.at < middle]
+    second = [s.rss_bytes for s in samples if s.at >= middle]
+    report.rss_peak_first_half_mb = round(max(first, default=0) / 2**20, 1)
+    report.rss_peak_second_half_mb = round(max(second, default=0) / 2**20, 1)
+    if report.burst_failures:
+        report.problems.append(f"burst calls failed: {report.burst_failures}")
+    if report.burst_calls == 0:
+        report.problems.append("no burst was made")
+    if max(second, default=0) > max(first, default=0) + BURST_RSS_SLACK_BYTES:
+        report.problems.append("RSS peaks grew from one half of the bursty run to the other")
 
 
 def main() -> int:
@@ -224,8 +366,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--max-requests", type=int, default=1_000_000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--bursts", type=int, default=0, help="calls per burst (0: none)")
+    parser.add_argument("--burst-every", type=float, default=3.0)
+    parser.add_argument("--budget-mb", type=int, default=64)
     args = parser.parse_args()
-    report = asyncio.run(soak(args.seconds, args.max_requests, args.concurrency))
+    bursts = Bursts(args.bursts, args.burst_every, args.budget_mb)
+    report = asyncio.run(soak(args.seconds, args.max_requests, args.concurrency, bursts))
     print(json.dumps(asdict(report), indent=2))
     return 0 if report.passed else 1
 

@@ -18,13 +18,11 @@ from typing import Any
 import grpc
 import pytest
 import yaml
-from google.protobuf import struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.pricing import load_price_table
 from tests.conftest import ServeFactory
+from tests.edit_helpers import params, violations
 from tests.fakes.images import png_bytes
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.recraft import RecraftFake
@@ -84,23 +82,6 @@ def config(
     if keys is not None:
         document["keys"] = keys
     return yaml.safe_dump(document)
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: list[str] = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found += [v.field for v in bad.field_violations]
-    return found
-
-
-def params(**values: Any) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
 
 
 @pytest.mark.parametrize(

@@ -22,12 +22,11 @@ from typing import Any
 import grpc
 import pytest
 import yaml
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import Served, ServeFactory
+from tests.edit_helpers import violations
 from tests.fakes.bedrock import (
     ACCESS_KEY_ID,
     API_KEY,
@@ -86,17 +85,6 @@ def config(fake: BedrockFake, **params: Any) -> str:
 async def served(fake: BedrockFake, serve: ServeFactory) -> Served:
     # A Bedrock API key: the calls go to the fake as `Authorization: Bearer`.
     return await serve(config(fake, api_key=API_KEY))
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: list[str] = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found += [v.field for v in bad.field_violations]
-    return found
 
 
 def api_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:

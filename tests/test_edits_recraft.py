@@ -10,20 +10,17 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import grpc
 import pytest
 import yaml
-from google.protobuf import struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen.config import embedded_settings
 from tests.conftest import ServeFactory
+from tests.edit_helpers import params, violations
 from tests.fakes.images import png_bytes, webp_bytes
 from tests.fakes.recraft import RecraftFake
 
@@ -64,12 +61,6 @@ def config(fake: RecraftFake) -> str:
     )
 
 
-def params(**values: Any) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
-
-
 def api_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
     """A caller's mask: opaque black, with `box` fully transparent (the area to edit), and a
     half-transparent rim around it that must be kept (only alpha 0 means edit)."""
@@ -80,17 +71,6 @@ def api_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
     out = io.BytesIO()
     mask.save(out, format="PNG")
     return out.getvalue()
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: list[str] = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found += [v.field for v in bad.field_violations]
-    return found
 
 
 def size_of(data: bytes) -> tuple[int, int]:

@@ -17,12 +17,11 @@ from typing import Any
 import grpc
 import pytest
 import yaml
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import Served, ServeFactory
+from tests.edit_helpers import violations
 from tests.fakes.images import image_bytes, jpeg_bytes, png_bytes, webp_bytes
 from tests.fakes.vertex import INPUT_IMAGE_TOKENS, VertexFake
 from tests.test_provider_vertex import EMAIL, KEY_ID, PROJECT, key_info, rsa_key
@@ -70,17 +69,6 @@ async def served(fake: VertexFake, tmp_path: Path, serve: ServeFactory) -> Serve
         for name, model in MODELS.items()
     ]
     return await serve(yaml.safe_dump({"model_list": entries}))
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: list[str] = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found += [v.field for v in bad.field_violations]
-    return found
 
 
 def api_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
 
 import grpc
 import pytest
 import yaml
-from google.protobuf import struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import ServeFactory
+from tests.edit_helpers import params, violations
 from tests.fakes.images import jpeg_bytes, png_bytes
 from tests.fakes.xinference import XinferenceFake
 
@@ -49,23 +46,6 @@ def api_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
     out = io.BytesIO()
     mask.save(out, format="PNG")
     return out.getvalue()
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: list[str] = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found += [v.field for v in bad.field_violations]
-    return found
-
-
-def params(**values: Any) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
 
 
 async def test_image_to_image_sends_every_input_in_order_with_kwargs(

@@ -10,6 +10,7 @@ from imagegen.errors import (
     Code,
     FieldViolation,
     ImageGenError,
+    LoadShedError,
     ProviderError,
     ProviderQuotaExceededError,
     ProviderRateLimitedError,
@@ -97,5 +98,8 @@ def test_retry_headers_follow_the_grpc_semantics() -> None:
     assert quota == {"x-should-retry": "false"}
     for cls in CLASSES:
         headers = error_headers(instance_of(cls))
+        # A call shed under load is worth retrying after Retry-After; other exhausted quotas
+        # and preconditions are not.
         refuses = cls.code in (Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION)
+        refuses = refuses and cls is not LoadShedError
         assert ("x-should-retry" in headers) == refuses, cls

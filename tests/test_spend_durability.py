@@ -8,11 +8,13 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from imagegen.client import AsyncImageGenClient
+from imagegen.errors import GatewayUnavailableError
 from imagegen.spend.hook import access_of
 from tests.conftest import ServeFactory
 from tests.fakes.openai import OpenAIFake
@@ -52,11 +54,17 @@ async def test_acknowledged_rows_survive_sigkill(openai_fake: OpenAIFake, tmp_pa
     )
     try:
         async with AsyncImageGenClient(f"127.0.0.1:{port}", api_key=TEAM_KEY) as team:
-            for _ in range(100):
+            # A server process imports the whole gateway before it listens: under a loaded
+            # machine that takes well over ten seconds, so wait on a deadline, not a count.
+            ready_by = time.monotonic() + 60
+            while True:
+                assert process.returncode is None, "the server process exited at start"
                 try:
                     await team.list_models(timeout=1)
                     break
-                except Exception:
+                except GatewayUnavailableError:
+                    if time.monotonic() > ready_by:
+                        raise
                     await asyncio.sleep(0.1)
             for index in range(5):
                 await team.generate_images("a cat", model="dall-e-2", request_id=f"r{index}")

@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import yaml
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import ServeFactory
+from tests.edit_helpers import violations
 from tests.fakes.images import jpeg_bytes, png_bytes
 from tests.fakes.stability import StabilityFake
 
@@ -47,17 +46,6 @@ def config(fake: StabilityFake) -> str:
             ]
         }
     )
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: list[str] = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found += [v.field for v in bad.field_violations]
-    return found
 
 
 def api_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:

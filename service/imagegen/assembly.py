@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from imagegen.config import Settings
 from imagegen.guardrails.hook import GuardrailHook
 from imagegen.hooks import RequestHook
@@ -32,9 +30,8 @@ def hooks_for(settings: Settings) -> list[RequestHook]:
     if settings.access.spend_log:
         # One Redis, one fleet: without a quota_redis_url of their own, quotas are shared
         # through the router's Redis.
-        access = replace(
-            settings.access,
-            quota_redis_url=settings.access.quota_redis_url or settings.router.redis_url,
+        access = settings.access.model_copy(
+            update={"quota_redis_url": settings.access.quota_redis_url or settings.router.redis_url}
         )
         hooks.append(AccessHook(access, default_model=settings.default_model))
     if settings.guardrails.active:

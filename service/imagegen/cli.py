@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import sys
@@ -74,8 +73,8 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         settings = embedded_settings()
     if args.no_http:
-        settings = dataclasses.replace(
-            settings, server=settings.server.model_copy(update={"http_port": None})
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update={"http_port": None})}
         )
     if settings.server.workers > 1:
         return _serve_workers(settings, args)

@@ -28,7 +28,6 @@ import hashlib
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,7 @@ from imagegen.litellm_config import (
     refuse_foreign_options,
     refuse_unknown,
 )
+from imagegen.memory import DEFAULT_BUDGET_MB
 from imagegen.pricing.table import MODEL_INFO_PRICE_KEYS, price_from_model_info
 from imagegen.providers.base import STANDARD_PARAMS, Endpoint
 from imagegen.providers.local import PLACEHOLDER_MODEL
@@ -66,7 +66,7 @@ from imagegen.router.settings import (
     check_router_settings,
     deployment_limit,
 )
-from imagegen.spend.settings import AccessSettings, GeneralSection, KeyEntry, build_access
+from imagegen.spend.settings import AccessSettings, KeyEntry, with_keys
 from imagegen.storage.settings import StorageSettings, check_storage
 from imagegen.telemetry.settings import TelemetrySettings
 from imagegen.types import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS, ImageRequest
@@ -144,6 +144,13 @@ class ServerSettings(BaseModel):
     exceeds a client's default 4 MiB receive limit."""
     max_in_flight_requests: int | None = Field(default=None, ge=1)
     """Requests this process serves at once (both doors); more are RESOURCE_EXHAUSTED."""
+    memory_budget_mb: int | None = Field(default=DEFAULT_BUDGET_MB, ge=16, le=1024 * 1024)
+    """Image data this process holds for calls in flight at most, in MiB (provider answers
+    being read and decoded, answers on their way to callers, edits' inputs); more waits,
+    the provider held back by TCP flow control. None: no bound. Per process (per worker)."""
+    max_queued_requests: int = Field(default=1000, ge=0, le=1_000_000)
+    """Calls this process lets wait for a deployment at its max_parallel_requests; past it,
+    or when the wait would outlast the caller's deadline, RESOURCE_EXHAUSTED at once."""
     max_streams_per_key: int | None = Field(default=None, ge=1)
     """Streams open at once per virtual key (per anonymous caller without keys)."""
     tls_cert_file: str | None = None
@@ -182,29 +189,31 @@ class ServerSettings(BaseModel):
         return self.stream_chunk_kb * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the gateway needs, validated."""
+class Settings(BaseModel):
+    """Everything the gateway needs, validated: each section as its feature uses it."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     deployments: tuple[Deployment, ...] = ()
+    """model_list, each entry resolved to its provider, endpoint and price."""
     default_model: str | None = None
     drop_params: bool = False
     request_timeout: float = DEFAULT_TIMEOUT_SECONDS
     serve_unlisted_models: bool = False
     """Serve any "provider/model" string, not just model_list names (the in-process SDK does)."""
-    server: ServerSettings = field(default_factory=ServerSettings)
-    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
-    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     """Traces, metrics, the request log line and logging callbacks."""
-    access: AccessSettings = field(default_factory=AccessSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     """Virtual keys, budgets and the spend log (general_settings, keys)."""
     source: str = "<built-in>"
-    router: RouterSettings = field(default_factory=RouterSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
     storage: StorageSettings | None = None
     """Where images answered as URLs are kept (None: no store, only provider URLs)."""
     cache: CacheSettings | None = None
     """The image cache (litellm_settings.cache); None: off."""
-    aliases: Aliases = field(default_factory=Aliases)
+    aliases: Aliases = Field(default_factory=Aliases)
     """router_settings.model_group_alias: names served as another model group."""
 
     def served_name(self, model_name: str) -> str:
@@ -273,7 +282,7 @@ class _File(BaseModel):
     server_settings: ServerSettings = Field(default_factory=ServerSettings)
     guardrails: list[GuardrailEntry] = Field(default_factory=list)
     telemetry_settings: TelemetrySettings = Field(default_factory=TelemetrySettings)
-    general_settings: GeneralSection = Field(default_factory=GeneralSection)
+    general_settings: AccessSettings = Field(default_factory=AccessSettings)
     keys: list[KeyEntry] = Field(default_factory=list)
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     storage_settings: StorageSettings | None = None
@@ -309,7 +318,7 @@ def _resolve_used(raw: dict[str, Any]) -> dict[str, Any]:
             continue
         sections: dict[str, type[BaseModel]] = {
             "litellm_settings": _LitellmSettings,
-            "general_settings": GeneralSection,
+            "general_settings": AccessSettings,
             "router_settings": RouterSettings,
             "storage_settings": StorageSettings,
         }
@@ -373,6 +382,10 @@ def settings_from_mapping(raw: Mapping[str, Any], *, source: str = "<config>") -
         raw["router_settings"] = alias_section
     else:
         alias_value = None
+    general = raw.get("general_settings")
+    if isinstance(general, dict) and "keys" in general:
+        # AccessSettings.keys comes from the top-level `keys:` section, never from here.
+        refuse_unknown("general_settings", ["keys"], source)
     try:
         resolved = _resolve_used(raw)
     except ConfigError as exc:
@@ -429,7 +442,7 @@ def _build(document: _File, source: str, alias_value: Any = None) -> Settings:
             document.guardrails, _model_guardrails(document.model_list), source
         ),
         telemetry=document.telemetry_settings,
-        access=build_access(document.general_settings, document.keys, source),
+        access=with_keys(document.general_settings, document.keys, source),
         source=source,
         router=router,
         storage=_storage(document.storage_settings, server, source),

@@ -19,7 +19,8 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     │   └── KeyMissingError                 UNAUTHENTICATED    KEY_MISSING
     ├── QuotaError                          RESOURCE_EXHAUSTED (QuotaFailure + RetryInfo)
     │   ├── BudgetExceededError             RESOURCE_EXHAUSTED BUDGET_EXCEEDED
-    │   └── KeyRateLimitedError             RESOURCE_EXHAUSTED KEY_RATE_LIMITED
+    │   ├── KeyRateLimitedError             RESOURCE_EXHAUSTED KEY_RATE_LIMITED
+    │   └── LoadShedError                   RESOURCE_EXHAUSTED LOAD_SHED
     ├── CostUnknownError                    FAILED_PRECONDITION COST_UNKNOWN
     ├── AlreadyExistsError                  ALREADY_EXISTS     ALREADY_EXISTS
     ├── NotFoundError                       NOT_FOUND          NOT_FOUND
@@ -309,6 +310,14 @@ class KeyRateLimitedError(QuotaError):
     reason = "KEY_RATE_LIMITED"
 
 
+class LoadShedError(QuotaError):
+    """Refused before any provider call because the gateway is full: every deployment of
+    the model is at its max_parallel_requests and the wait queue is full, or the wait would
+    outlast the caller's deadline. `subject` names the limit; `retry_after` says when."""
+
+    reason = "LOAD_SHED"
+
+
 class CostUnknownError(ImageGenError):
     """A budgeted key asked for a model the gateway cannot price before the call."""
 
@@ -593,6 +602,7 @@ __all__ = [
     "InvalidRequestError",
     "KeyMissingError",
     "KeyRateLimitedError",
+    "LoadShedError",
     "MasterKeyRequiredError",
     "ModelNotAllowedError",
     "ModelNotFoundError",

@@ -12,11 +12,12 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 
 from imagegen.providers.base import PreviewEvent
 from imagegen.providers.progress import JobProgress, progress_sink
-from imagegen.types import CallFacts, GeneratedImage, ImageRequest, ProviderResult
+from imagegen.types import Attempt, CallFacts, GeneratedImage, ImageRequest, ProviderResult
 
 
 class RequestCredentials(Enum):
@@ -39,6 +40,18 @@ class Caller:
     alias: str
     tags: tuple[str, ...] = ()
 
+    @property
+    def priority(self) -> int:
+        """The key's place when calls queue for memory or a deployment slot: its tag
+        `priority:<integer>` (higher goes first; 0 without one, the last such tag wins)."""
+        found = 0
+        for tag in self.tags:
+            name, _, value = tag.partition(":")
+            if name == "priority":
+                with contextlib.suppress(ValueError):
+                    found = int(value)
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -55,16 +68,39 @@ class Decision:
     at: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one prepared call goes: what the caller is told about it before the end.
+
+    Made once per prepared call, from the deployment, the endpoint and the checked
+    parameters (never changed afterwards)."""
+
+    model_name: str
+    model_id: str
+    provider: str
+    provider_model: str
+    api_base: str
+    size_requested: str | None = None
+    """Set when the size was coerced: what the caller asked for."""
+    size_actual: str | None = None
+    """...and what the model was asked for instead."""
+    dropped_params: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class RequestState:
-    """Per-request state, carried through the layers in one place."""
+    """Per-request state, carried through the layers in one place.
+
+    While the request runs, each layer records what it did in its own field (the gateway
+    the target and the attempt log, the cache its outcome, guardrails what they withheld);
+    `facts`, the record the doors report, is derived from them once, at the end."""
 
     request: ImageRequest
     request_id: str
     started: float
     facts: CallFacts
+    """Empty until the gateway settles the request (success or failure)."""
     provider_seconds: float = 0.0
-    dropped_params: tuple[str, ...] = ()
     streaming: bool = False
     """A StreamGenerateImages call (or a streamed HTTP answer)."""
     door: str = "sdk"
@@ -79,10 +115,46 @@ class RequestState:
     """Guardrail and router decisions, in order (telemetry reports them)."""
     extensions: dict[str, object] = field(default_factory=dict)
     """Per-request data of the hooks, each under its own hook's name."""
+    target: Target | None = None
+    """The call picked last (before any pick: the one prepared last); set by the gateway."""
+    attempts: list[Attempt] = field(default_factory=list)
+    """Every provider call made for this request, in the order they started (the gateway's)."""
+    cache: str = ""
+    """The cache's outcome: "hit", "miss", or "" when the request was not cacheable."""
+    cache_saved: Decimal | None = None
+    """What a cache hit would have cost from the provider."""
+    withheld: list[str] = field(default_factory=list)
+    """Why guardrails withheld images, one "guardrail: reason" per image (never prompt text)."""
+
+    @property
+    def dropped_params(self) -> tuple[str, ...]:
+        """Parameters the target's model does not take that drop_params let through."""
+        return self.target.dropped_params if self.target is not None else ()
 
     def overhead_ms(self) -> float:
         """Time spent in the gateway so far, excluding provider calls."""
         return max(0.0, (time.monotonic() - self.started - self.provider_seconds) * 1000)
+
+    def facts_so_far(self) -> CallFacts:
+        """The routing facts known now (before the end: where the request is going)."""
+        return routed_facts(self.request_id, self.target, self.attempts)
+
+
+def routed_facts(request_id: str, target: Target | None, attempts: list[Attempt]) -> CallFacts:
+    """The facts of where a request went: `target`, and the attempts made."""
+    if target is None:
+        return CallFacts(request_id=request_id, attempts=len(attempts), attempt_log=list(attempts))
+    return CallFacts(
+        request_id=request_id,
+        model_id=target.model_id,
+        provider=target.provider,
+        provider_model=target.provider_model,
+        api_base=target.api_base,
+        attempts=len(attempts),
+        size_requested=target.size_requested,
+        size_actual=target.size_actual,
+        attempt_log=list(attempts),
+    )
 
 
 @dataclass(slots=True)

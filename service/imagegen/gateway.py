@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from imagegen import memory
 from imagegen.cache import ImageCache
 from imagegen.config import Settings
 from imagegen.deadline import Deadline
@@ -43,6 +44,8 @@ from imagegen.events import (
     ImageReady,
     RequestState,
     StreamEvent,
+    Target,
+    routed_facts,
     with_keepalive,
 )
 from imagegen.events import RequestCredentials as RequestCredentials
@@ -66,6 +69,7 @@ from imagegen.providers.base import (
 from imagegen.providers.edit_support import require_operation, spec_for_edit
 from imagegen.providers.registry import Providers, endpoint_from_env
 from imagegen.providers.transport import HttpTransport
+from imagegen.router.admission import AdmissionQueue
 from imagegen.router.router import Picked, Plan, RequestRouter, RouteContext, Served
 from imagegen.storage import ResultStore, store_from_settings
 from imagegen.storage.deliver import UrlDelivery
@@ -112,8 +116,13 @@ class Gateway:
         self.rehost = rehoster_from_settings(settings.storage)
         # This gateway's own adapter instances (their token and credential caches with them).
         self.providers = providers or Providers.discover()
-        self.router = router or RequestRouter(settings.router)
+        self.router = router or RequestRouter(
+            settings.router, admission=AdmissionQueue(settings.server.max_queued_requests)
+        )
         self.transport = transport or HttpTransport()
+        # Image data in flight, bounded per process (see imagegen.memory); the doors open
+        # one lease per call on it.
+        self.memory = memory.MemoryBudget(_budget_bytes(settings))
         self.prices = _with_adapter_prices(prices or load_price_table(), self.providers)
         self.request_credentials = request_credentials
         self.hooks: tuple[RequestHook, ...] = tuple(hooks)
@@ -216,7 +225,6 @@ class Gateway:
         partial_images: int,
     ) -> AsyncGenerator[StreamEvent, None]:
         state = state or self.new_state(request)
-        facts = state.facts
         ended: ImageGenError | None = None
         try:
             for hook in self.hooks:
@@ -233,6 +241,7 @@ class Gateway:
             self._check_fallbacks(request)
             if deadline is None:
                 deadline = Deadline.after(request.timeout or self._group_timeout(model))
+            await _hold_inputs(state, request, deadline)
             ctx = RouteContext(request=request, model=model, state=state, deadline=deadline)
             route = _GatewayRoute(self, ctx, partial_images)
             delivery = self._delivery(request)
@@ -250,9 +259,11 @@ class Gateway:
                     if isinstance(event, Picked):
                         first = not accepted
                         accepted = True
-                        self._picked(state, event.plan)
+                        state.target = _call_of(event.plan).target
                         if first:
-                            yield Accepted(facts=facts, model=model, n=event.plan.images)
+                            yield Accepted(
+                                facts=state.facts_so_far(), model=model, n=event.plan.images
+                            )
                     elif isinstance(event, Served):
                         served = event
                     elif isinstance(event, ImageReady) and self._image_checks:
@@ -270,19 +281,23 @@ class Gateway:
             finally:
                 state.provider_seconds += time.monotonic() - began
             assert served is not None  # the router ends with Served or raises
-            self._picked(state, served.plan)
+            state.target = _call_of(served.plan).target
             result = served.result
             for hook in self.hooks:
                 result = await hook.after_call(state, result)
-            facts.filtered = result.filtered
-            facts.failed = result.failed
+            stored = (0, 0)
             if delivery is not None:
                 result = replace(result, images=await delivery.images_of(result.images))
-                facts.stored_images, facts.stored_bytes = delivery.images, delivery.bytes
-            if served.plan.deployment.model_name != model:
-                facts.fallback_model = served.plan.deployment.model_name
-            # Sub-calls refused for safety became filtered images, as before the router.
-            facts.response_cost = _attempts_cost(facts, skip_refused=True)
+                stored = (delivery.images, delivery.bytes)
+            serving_group = served.plan.deployment.model_name
+            facts = _settle(
+                state,
+                # Sub-calls refused for safety became filtered images, as before the router.
+                _attempts_cost(state.attempts, skip_refused=True),
+                result=result,
+                stored=stored,
+                fallback_model=serving_group if serving_group != model else "",
+            )
             if facts.response_cost is None and facts.model_id not in self._warned_unpriced:
                 self._warned_unpriced.add(facts.model_id)
                 log.warning(
@@ -292,22 +307,18 @@ class Gateway:
                 )
         except ImageGenError as error:
             # Every attempt's own cost: what the provider billed before the failure.
-            facts.response_cost = _attempts_cost(facts)
-            facts.overhead_ms = state.overhead_ms()
-            error.facts = facts
+            error.facts = _settle(state, _attempts_cost(state.attempts))
             await self._finished(state, error)
             raise
         except BaseException as exc:
             # A bug, or the caller went away: once the provider was called it may have billed.
-            facts.response_cost = None if facts.attempt_log else Decimal(0)
-            facts.overhead_ms = state.overhead_ms()
+            _settle(state, None if state.attempts else Decimal(0))
             if isinstance(exc, GeneratorExit | asyncio.CancelledError):
                 ended = RequestCancelledError("the caller cancelled the request")
             else:
                 ended = InternalError("internal error")
             await self._finished(state, ended)
             raise
-        facts.overhead_ms = state.overhead_ms()
         await self._finished(state, None)
         yield Generation(result=result, state=state)
 
@@ -336,23 +347,6 @@ class Gateway:
                 log.exception(
                     "hook %s failed at the end of request %s", hook.name, state.request_id
                 )
-
-    def _picked(self, state: RequestState, plan: Plan) -> None:
-        """The facts name the deployment of the latest attempt (in the end: the one that served)."""
-        call: _Call = plan.payload
-        facts = state.facts
-        deployment = plan.deployment
-        facts.model_id = deployment.model_id
-        facts.provider = deployment.provider
-        facts.provider_model = deployment.provider_model
-        facts.api_base = call.provider.api_base(call.call.endpoint)
-        state.dropped_params = call.call.params.dropped
-        params = call.call.params
-        if params.size_coerced_from is not None:
-            facts.size_requested = params.size_coerced_from
-            facts.size_actual = params.aspect_ratio or params.size
-        else:
-            facts.size_requested = facts.size_actual = None
 
     def _model_name(self, request: ImageRequest) -> str:
         name = request.model or self.settings.default_model
@@ -389,22 +383,28 @@ class Gateway:
         request: ImageRequest,
         deadline: Deadline,
         partial_images: int,
-        facts_before_first_call: CallFacts | None = None,
+        state: RequestState | None = None,
         policy: RequestCredentials | None = None,
     ) -> _Call:
         """Check the request against `deployment`'s model rules; the call to make."""
         resolved = self.resolve(deployment)
         provider, spec = resolved.provider, resolved.spec
-        facts = facts_before_first_call
-        if facts is not None and not facts.attempt_log:
-            # Until a call is made, the facts name the deployment being prepared, so that a
-            # request refused by its rules still reports where it would have gone.
-            facts.model_id = deployment.model_id
-            facts.provider = deployment.provider
-            facts.provider_model = deployment.provider_model
+        # Until a call is made, the request's target is the deployment being prepared, so
+        # that a request refused by its rules still reports where it would have gone.
+        before_first_call = state is not None and not state.attempts
+        target = Target(
+            model_name=deployment.model_name,
+            model_id=deployment.model_id,
+            provider=deployment.provider,
+            provider_model=deployment.provider_model,
+            api_base="",
+        )
+        if state is not None and before_first_call:
+            state.target = target
         endpoint = self._endpoint(deployment, request, policy or self.request_credentials)
-        if facts is not None and not facts.attempt_log:
-            facts.api_base = provider.api_base(endpoint)
+        target = replace(target, api_base=provider.api_base(endpoint))
+        if state is not None and before_first_call:
+            state.target = target
         if request.edit is not None:
             spec = spec_for_edit(spec, request.edit, deployment.model_name)
         params = self._params(spec, deployment, request)
@@ -423,9 +423,15 @@ class Gateway:
             deadline=deadline,
             edit=request.edit,
         )
-        return _Call(
-            provider=provider, spec=spec, call=call, price=self.price_of(deployment, request)
-        )
+        if params.size_coerced_from is not None:
+            target = replace(
+                target,
+                size_requested=params.size_coerced_from,
+                size_actual=params.aspect_ratio or params.size,
+            )
+        target = replace(target, dropped_params=params.dropped)
+        price = self.price_of(deployment, request)
+        return _Call(provider=provider, spec=spec, call=call, price=price, target=target)
 
     def _with_partials(
         self,
@@ -445,58 +451,51 @@ class Gateway:
             metadata={"field": "partial_images", "model": spec.family},
         )
 
-    async def _stream_attempt(
+    async def _provider_call(
         self, state: RequestState, deployment: Deployment, call: _Call
     ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
-        """One streaming provider call: previews and images as they come, then the result."""
+        """The one provider call of an attempt, recorded as an Attempt: previews and images
+        as they come (a streaming call) or at once, then the result, priced."""
         provider = call.provider
-        assert isinstance(provider, StreamingProvider)
-        attempt = self._attempt_started(state, deployment, call.call)
+        attempt = self._attempt_started(state, deployment, call)
         try:
-            async for event in provider.stream_events(call.call, self.transport):
-                if isinstance(event, PreviewEvent):
-                    yield event
-                elif isinstance(event, ImageEvent):
-                    yield ImageReady(index=event.index, image=event.image)
-                else:
-                    cost = compute_cost(call.price, event.result, edit=call.call.edit is not None)
-                    self._attempt_finished(state, attempt, None, cost, event.result)
-                    yield event.result
+            edit = call.call.edit is not None
+            if call.call.params.partial_images and isinstance(provider, StreamingProvider):
+                async for event in provider.stream_events(call.call, self.transport):
+                    if isinstance(event, PreviewEvent):
+                        yield event
+                    elif isinstance(event, ImageEvent):
+                        yield ImageReady(index=event.index, image=event.image)
+                    else:
+                        cost = compute_cost(call.price, event.result, edit=edit)
+                        self._attempt_finished(state, attempt, None, cost, event.result)
+                        yield event.result
+                return
+            result = await provider.generate(call.call, self.transport)
+            # Finished before the images go up: the attempt's time is the provider's alone.
+            cost = compute_cost(call.price, result, edit=edit)
+            self._attempt_finished(state, attempt, None, cost, result)
+            for index, image in enumerate(result.images):
+                yield ImageReady(index=index, image=image)
+            yield result
         except BaseException as exc:
             if not attempt.outcome:
                 self._attempt_finished(state, attempt, exc)
             raise
 
-    async def _single_attempt(
-        self, state: RequestState, deployment: Deployment, call: _Call
-    ) -> ProviderResult:
-        """One provider call, recorded as an attempt."""
-        attempt = self._attempt_started(state, deployment, call.call)
-        try:
-            result = await call.provider.generate(call.call, self.transport)
-        except BaseException as exc:
-            self._attempt_finished(state, attempt, exc)
-            raise
-        cost = compute_cost(call.price, result, edit=call.call.edit is not None)
-        self._attempt_finished(state, attempt, None, cost, result)
-        return result
-
-    def _attempt_started(
-        self, state: RequestState, deployment: Deployment, call: ProviderCall
-    ) -> Attempt:
-        facts = state.facts
-        facts.attempts += 1
+    def _attempt_started(self, state: RequestState, deployment: Deployment, call: _Call) -> Attempt:
         attempt = Attempt(
-            number=facts.attempts,
+            number=len(state.attempts) + 1,
             model_name=deployment.model_name,
             model_id=deployment.model_id,
             provider=deployment.provider,
-            api_base=facts.api_base,
-            images=call.params.n,
+            api_base=call.target.api_base,
+            images=call.call.params.n,
             started_at=time.time(),
             started=time.monotonic(),
+            provider_model=deployment.provider_model,
         )
-        facts.attempt_log.append(attempt)
+        state.attempts.append(attempt)
         for hook in self.hooks:
             hook.attempt_started(state, attempt)
         return attempt
@@ -775,6 +774,23 @@ def _with_adapter_prices(table: PriceTable, providers: Providers) -> PriceTable:
     return PriceTable(rows, operation_rows)
 
 
+def _budget_bytes(settings: Settings) -> int | None:
+    megabytes = settings.server.memory_budget_mb
+    return None if megabytes is None else megabytes * memory.MIB
+
+
+async def _hold_inputs(state: RequestState, request: ImageRequest, deadline: Deadline) -> None:
+    """Rank the call's memory lease by its key, and count an edit's input images (held
+    from the request's arrival, and once more in the provider request built from them)."""
+    lease = memory.current()
+    if lease is None:
+        return
+    if state.caller is not None:
+        lease.priority = state.caller.priority
+    if request.edit is not None:
+        await lease.take(2 * request.edit.inputs.total_bytes, deadline)
+
+
 def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None:
     """What a failed call cost.
 
@@ -791,16 +807,43 @@ def _failure_cost(error: ImageGenError, called_provider: bool) -> Decimal | None
     return None
 
 
-def _attempts_cost(facts: CallFacts, *, skip_refused: bool = False) -> Decimal | None:
+def _attempts_cost(attempts: Sequence[Attempt], *, skip_refused: bool = False) -> Decimal | None:
     """What the request cost: the sum of its attempts' costs (None if any is unknown)."""
     total = Decimal(0)
-    for attempt in facts.attempt_log:
+    for attempt in attempts:
         if skip_refused and attempt.outcome == ContentPolicyViolationError.reason:
             continue
         if attempt.cost is None:
             return None
         total += attempt.cost
     return total
+
+
+def _settle(
+    state: RequestState,
+    cost: Decimal | None,
+    *,
+    result: ProviderResult | None = None,
+    stored: tuple[int, int] = (0, 0),
+    fallback_model: str = "",
+) -> CallFacts:
+    """The request's facts, derived once at its end from what each layer recorded (the
+    target, the attempt log, the cache's and guardrails' outcomes) and the result."""
+    facts = replace(
+        routed_facts(state.request_id, state.target, state.attempts),
+        response_cost=cost,
+        overhead_ms=state.overhead_ms(),
+        filtered=result.filtered if result is not None else 0,
+        failed=result.failed if result is not None else 0,
+        withheld=list(state.withheld),
+        fallback_model=fallback_model,
+        cache=state.cache,
+        cache_saved=state.cache_saved,
+        stored_images=stored[0],
+        stored_bytes=stored[1],
+    )
+    state.facts = facts
+    return facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -826,6 +869,13 @@ class _Call:
     spec: ModelSpec
     call: ProviderCall
     price: Price | None
+    target: Target
+    """Where this call goes, as the caller is told."""
+
+
+def _call_of(plan: Plan) -> _Call:
+    call: _Call = plan.payload
+    return call
 
 
 class _GatewayRoute:
@@ -851,7 +901,7 @@ class _GatewayRoute:
             request,
             deadline,
             self.partial_images if n is None else 0,
-            self.ctx.state.facts,
+            self.ctx.state,
             self.ctx.state.request_credentials,
         )
         params = call.call.params
@@ -873,13 +923,6 @@ class _GatewayRoute:
         self, plan: Plan
     ) -> AsyncIterator[PreviewEvent | ImageReady | ProviderResult]:
         """One provider call (the router splits fan-out plans into sub-calls first)."""
-        gateway, state = self.gateway, self.ctx.state
         call: _Call = plan.payload
-        if call.call.params.partial_images and isinstance(call.provider, StreamingProvider):
-            async for event in gateway._stream_attempt(state, plan.deployment, call):
-                yield event
-            return
-        result = await gateway._single_attempt(state, plan.deployment, call)
-        for index, image in enumerate(result.images):
-            yield ImageReady(index=index, image=image)
-        yield result
+        async for event in self.gateway._provider_call(self.ctx.state, plan.deployment, call):
+            yield event

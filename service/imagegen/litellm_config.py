@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from imagegen.errors import ConfigError
 
@@ -50,11 +51,12 @@ _LITELLM_OTEL_ENDPOINT = "OTEL_ENDPOINT"
 _OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
-@dataclass(frozen=True, slots=True)
-class Aliases:
+class Aliases(BaseModel):
     """router_settings.model_group_alias: names served as another model group."""
 
-    targets: Mapping[str, str] = field(default_factory=dict)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    targets: Mapping[str, str] = Field(default_factory=dict)
     """alias → the model_name it is served as."""
     hidden: frozenset[str] = frozenset()
     """Aliases that are served but not listed (LiteLLM's `hidden: true`)."""

@@ -30,7 +30,7 @@ from imagegen.pricing.table import MODEL_INFO_PRICE_KEYS
 from imagegen.providers.base import STANDARD_PARAMS
 from imagegen.providers.registry import Providers
 from imagegen.router.settings import RouterSettings
-from imagegen.spend.settings import GeneralSection
+from imagegen.spend.settings import GENERAL_SETTINGS_KEYS
 
 Verdict = Literal["honoured", "refused", "accepted"]
 """honoured: same meaning as LiteLLM's; refused: the start stops, naming what to use instead;
@@ -188,7 +188,7 @@ def key_rules() -> tuple[KeyRule, ...]:
     )
     rows.append(_any_other("router_settings"))
 
-    rows += _rows("general_settings", list(GeneralSection.model_fields), "honoured", _GENERAL)
+    rows += _rows("general_settings", list(GENERAL_SETTINGS_KEYS), "honoured", _GENERAL)
     rows += _rows(
         "general_settings",
         sorted(SECTION_REFUSED["general_settings"]),

@@ -195,6 +195,13 @@ class GeneratedImage:
         """Whether the image bytes are here (rather than only a URL)."""
         return self._data is not None or self._b64 is not None
 
+    @property
+    def content_bytes(self) -> int:
+        """The image file's size, without decoding it (0 for a URL-only image)."""
+        if self._data is not None:
+            return len(self._data)
+        return len(self._b64) * 3 // 4 if self._b64 is not None else 0
+
     def data(self) -> bytes:
         """The encoded image file."""
         if self._data is None:
@@ -327,6 +334,8 @@ class Attempt:
     """The provider's token usage for this call, when it reported one."""
     images_returned: int = 0
     """Images this call produced (0 until it succeeded)."""
+    provider_model: str = ""
+    """The provider's own model name the call went to."""
 
     def finish(self, outcome: str, cost: Decimal | None = Decimal(0)) -> None:
         self.duration_ms = (time.monotonic() - self.started) * 1000

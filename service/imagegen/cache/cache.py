@@ -40,7 +40,7 @@ from imagegen.errors import DeadlineExceededError, ImageGenError
 from imagegen.events import Decision, ImageReady
 from imagegen.paths import data_dir
 from imagegen.router.router import Picked, Route, RouteContext, RouteEvent, Served
-from imagegen.types import CacheControl, CallFacts
+from imagegen.types import Attempt, CacheControl
 
 log = logging.getLogger(__name__)
 
@@ -207,9 +207,8 @@ class ImageCache:
             plan = route.prepare(deployment, None, ctx.deadline)
         except ImageGenError:
             return None
-        facts = ctx.state.facts
-        facts.cache = "hit"
-        facts.cache_saved = entry.cost
+        ctx.state.cache = "hit"
+        ctx.state.cache_saved = entry.cost
         self._decide(ctx, "coalesced" if coalesced else "hit")
         result = entry.result
         events: list[RouteEvent] = [Picked(plan)]
@@ -220,8 +219,7 @@ class ImageCache:
     async def _lead(
         self, router: Runner, route: Route, ctx: RouteContext, lookup: _Lookup, claim: str | None
     ) -> AsyncIterator[RouteEvent]:
-        facts = ctx.state.facts
-        facts.cache = "miss"
+        ctx.state.cache = "miss"
         self._decide(ctx, "miss")
         flight: asyncio.Future[bytes | None] | None = None
         if lookup.key not in self._flights:
@@ -266,7 +264,7 @@ class ImageCache:
             model_name=deployment.model_name,
             model_id=deployment.model_id,
             result=result,
-            cost=_cost(ctx.state.facts),
+            cost=_cost(ctx.state.attempts),
             stored_at=time.time(),
         )
 
@@ -295,9 +293,9 @@ class ImageCache:
         )
 
 
-def _cost(facts: CallFacts) -> Decimal | None:
+def _cost(attempts: list[Attempt]) -> Decimal | None:
     total = Decimal(0)
-    for attempt in facts.attempt_log:
+    for attempt in attempts:
         if attempt.cost is None:
             return None
         total += attempt.cost

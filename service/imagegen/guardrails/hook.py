@@ -221,7 +221,7 @@ class GuardrailHook(RequestHook):
                 continue
             first_withheld = first_withheld or withheld_by
             # Told to the caller (trailer / header), as the reason for filtered_count.
-            state.facts.withheld.append(f"{withheld_by}: {reason}")
+            state.withheld.append(f"{withheld_by}: {reason}")
         if first_withheld is None:
             return result
         if not kept:
@@ -240,7 +240,7 @@ class GuardrailHook(RequestHook):
             return seen[1], seen[2]
         number = len(per_request.verdicts) + 1
         request = state.request
-        size = state.facts.size_actual or request.size
+        size = (state.target.size_actual if state.target else None) or request.size
         outcome: tuple[str | None, str] = (None, "")
         for bound in per_request.images:
             guardrail = bound.guardrail

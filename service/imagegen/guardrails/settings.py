@@ -20,7 +20,6 @@ Every entry is built once here, so a bad option fails at start with the entry's 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,51 +41,86 @@ _MASKING_BY_DEFAULT = frozenset({"pii"})
 _STAGES = {"pre_call": PromptGuardrail, "post_call": ImageGuardrail}
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+class GuardrailParams(BaseModel):
+    """An entry's `litellm_params` (or `params`): the kind, its action and its own options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
 
     guardrail: str = Field(min_length=1)
+    """The kind: a built-in name or "python:module:Class"."""
     mode: str | None = None
+    """block | mask, or LiteLLM's stage word pre_call / post_call (the kind's default action)."""
     default_on: bool = False
+    """Every request; else only the model groups that list it."""
     on_error: OnError = OnError.BLOCK
+    """When the guardrail cannot decide: block, or allow."""
 
 
 class GuardrailEntry(BaseModel):
     """One item of the top-level `guardrails:` list."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     guardrail_name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@+=\-]+$")
-    litellm_params: _Params | None = None
-    params: _Params | None = None
+    litellm_params: GuardrailParams | None = None
+    params: GuardrailParams | None = None
+    """imagegen's shorter name for litellm_params (one of the two)."""
     guardrail_info: dict[str, Any] | None = None
     """LiteLLM's free-form description; accepted and ignored."""
 
+    @property
+    def given(self) -> GuardrailParams:
+        """The entry's params, whichever key holds them (checked at load)."""
+        params = self.litellm_params or self.params
+        assert params is not None  # build_guardrail_settings refuses an entry without
+        return params
 
-@dataclass(frozen=True, slots=True)
-class GuardrailSpec:
-    """A validated guardrail entry: what to build, and where it applies."""
 
-    kind: str
+class GuardrailSpec(BaseModel):
+    """A checked entry, used as written, with what its kind name and mode resolve to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entry: GuardrailEntry
     cls: type[Guardrail]
-    config: GuardrailConfig
-    default_on: bool
-    on_error: OnError
+    """The guardrail class the entry's `guardrail` names."""
+    mode: Mode
+    """The entry's mode, or its kind's default when it names none (or only a stage)."""
 
     @property
     def name(self) -> str:
-        return self.config.name
+        return self.entry.guardrail_name
+
+    @property
+    def kind(self) -> str:
+        return self.entry.given.guardrail
+
+    @property
+    def default_on(self) -> bool:
+        return self.entry.given.default_on
+
+    @property
+    def on_error(self) -> OnError:
+        return self.entry.given.on_error
+
+    @property
+    def config(self) -> GuardrailConfig:
+        """What the guardrail's constructor receives."""
+        options = dict(self.entry.given.model_extra or {})
+        return GuardrailConfig(name=self.name, mode=self.mode, options=options)
 
     def build(self) -> Guardrail:
         return self.cls(self.config)
 
 
-@dataclass(frozen=True, slots=True)
-class GuardrailSettings:
+class GuardrailSettings(BaseModel):
     """Every configured guardrail in config order, and the model groups' own lists."""
 
+    model_config = ConfigDict(frozen=True)
+
     specs: tuple[GuardrailSpec, ...] = ()
-    by_model: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    by_model: Mapping[str, tuple[str, ...]] = Field(default_factory=dict)
+    """model_info.guardrails: model group → the guardrails it adds to the default_on ones."""
 
     @property
     def active(self) -> bool:
@@ -148,11 +182,9 @@ def _spec(entry: GuardrailEntry, where: str) -> GuardrailSpec:
     except GuardrailOptionError as exc:
         raise ConfigError(f"{where}.{exc}") from None
     mode = _mode(params, cls, where)
-    config = GuardrailConfig(
-        name=entry.guardrail_name, mode=mode, options=dict(params.model_extra or {})
-    )
+    spec = GuardrailSpec(entry=entry, cls=cls, mode=mode)
     try:
-        cls(config)  # validates the options now, not at the first request
+        spec.build()  # validates the options now, not at the first request
     except GuardrailOptionError as exc:
         raise ConfigError(f"{where}.{exc}") from None
     except Exception as exc:  # a custom class validating its own way
@@ -161,16 +193,10 @@ def _spec(entry: GuardrailEntry, where: str) -> GuardrailSpec:
             f"{where}: {params.guardrail} rejected its options ({type(exc).__name__}: "
             f"{first_line[:200]})"
         ) from None
-    return GuardrailSpec(
-        kind=params.guardrail,
-        cls=cls,
-        config=config,
-        default_on=params.default_on,
-        on_error=params.on_error,
-    )
+    return spec
 
 
-def _mode(params: _Params, cls: type[Guardrail], where: str) -> Mode:
+def _mode(params: GuardrailParams, cls: type[Guardrail], where: str) -> Mode:
     default = Mode.MASK if params.guardrail in _MASKING_BY_DEFAULT else Mode.BLOCK
     if params.mode is None:
         return default

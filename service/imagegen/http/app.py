@@ -16,7 +16,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from importlib import resources
 from typing import Any
@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from imagegen import memory
+from imagegen.deadline import Deadline
 from imagegen.edits import prepare_edit
 from imagegen.errors import ImageGenError, InternalError
 from imagegen.events import Generation, ImageReady, Progress, RequestState
@@ -60,7 +62,7 @@ from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.providers.base import PreviewEvent
 from imagegen.spend.hook import access_of
 from imagegen.telemetry.hook import telemetry_hook
-from imagegen.types import CallFacts
+from imagegen.types import CallFacts, GeneratedImage
 
 log = logging.getLogger(__name__)
 
@@ -312,8 +314,17 @@ class HttpDoor:
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
+        # The call's share of the memory budget, released once its answer is written.
+        lease = self.gateway.memory.lease(answer_factor=memory.HTTP_ENCODE_FACTOR)
         try:
-            return await handler(request)
+            with memory.serving(lease):
+                response = await handler(request)
+            if not response.prepared:
+                # Written here rather than by aiohttp after the middleware returns, so the
+                # lease ends when the answer went out (a slow reader holds only its own).
+                await response.prepare(request)
+                await response.write_eof()
+            return response
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -335,6 +346,7 @@ class HttpDoor:
             }
             return _json(body, status=exc.status, headers=headers)
         finally:
+            lease.close()
             if task is not None:
                 self._in_flight.discard(task)
 
@@ -366,6 +378,7 @@ class HttpDoor:
             if call.stream:
                 return await self._stream(request, call, state)
             generation = await self.gateway.generate(call.request, state=state)
+            await self._hold_answer(generation.result.images, state)
             body = images_response(generation)
             self._finish(state)
             return _json(body, headers=_fact_headers(state.facts))
@@ -430,6 +443,7 @@ class HttpDoor:
             if call.stream:
                 return await self._stream(request, call, state, _EDIT_EVENTS)
             generation = await self.gateway.generate(edit, state=state)
+            await self._hold_answer(generation.result.images, state)
             body = images_response(generation)
             self._finish(state)
             return _json(body, headers=_fact_headers(state.facts))
@@ -465,7 +479,9 @@ class HttpDoor:
             # ordinary error answer with its status, as OpenAI gives it.
             await anext(events)
             first = await anext(events)
-            facts = state.facts
+            # Only what is known at the first byte: where the request is going; the cost
+            # and the rest follow on the last event.
+            facts = state.facts_so_far()
             routing = {
                 name: value
                 for name, value in _fact_headers(facts).items()
@@ -485,6 +501,8 @@ class HttpDoor:
                 async for event in events:
                     if isinstance(event, Generation):
                         self._finish(state)
+                    elif isinstance(event, ImageReady):
+                        await self._hold_answer((event.image,), state)
                     await writer.write(event, state)
                 await response.write_eof()
             except ConnectionResetError:
@@ -496,6 +514,12 @@ class HttpDoor:
                     await response.write(_sse(None, self._stream_error(exc, state)))
                     await response.write_eof()
             return response
+
+    async def _hold_answer(self, images: Sequence[GeneratedImage], state: RequestState) -> None:
+        # The base64 text and the JSON around it, taken before they are made.
+        size = memory.images_bytes(images)
+        timeout = state.request.timeout or self.gateway.settings.request_timeout
+        await memory.take_answer(size, memory.HTTP_ENCODE_FACTOR, Deadline.after(timeout))
 
     def _stream_error(self, exc: Exception, state: RequestState) -> dict[str, Any]:
         error = exc if isinstance(exc, ImageGenError) else InternalError("internal error")

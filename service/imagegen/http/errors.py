@@ -38,6 +38,7 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.QuotaError: "rate_limit_error",
     e.BudgetExceededError: "insufficient_quota",
     e.KeyRateLimitedError: "rate_limit_error",
+    e.LoadShedError: "rate_limit_error",
     e.CostUnknownError: "invalid_request_error",
     e.AlreadyExistsError: "conflict_error",
     e.NotFoundError: "invalid_request_error",
@@ -107,6 +108,9 @@ def error_headers(error: ImageGenError) -> dict[str, str]:
         headers["retry-after-ms"] = str(round(seconds * 1000))
     # OpenAI's SDKs retry every 429 and 5xx unless told otherwise. The gRPC code already says
     # when a retry cannot help: an exhausted quota, a setup only an operator can fix.
-    if error.code in (Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION):
+    # A call shed under load is the exception: it is worth sending again after Retry-After.
+    if error.code in (Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION) and not isinstance(
+        error, e.LoadShedError
+    ):
         headers["x-should-retry"] = "false"
     return headers

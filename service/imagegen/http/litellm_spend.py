@@ -25,7 +25,8 @@ from imagegen.errors import invalid_field
 from imagegen.http.litellm_keys import master_key_route
 from imagegen.keys.model import hash_key
 from imagegen.spend.hook import AccessHook
-from imagegen.spend.logs import LoggedRow, LogQuery
+from imagegen.spend.logs import LogQuery
+from imagegen.spend.rows import SpendRow
 
 MAX_ROWS = 10_000
 _TOKEN = re.compile(r"[0-9a-f]{64}")
@@ -74,7 +75,7 @@ async def _spend_logs(request: web.Request, access: AccessHook) -> Any:
     return [_row(row, tokens) for row in rows]
 
 
-def _row(row: LoggedRow, tokens: dict[str, str]) -> dict[str, Any]:
+def _row(row: SpendRow, tokens: dict[str, str]) -> dict[str, Any]:
     start = datetime.fromtimestamp(row.time, UTC)
     token = tokens.get(row.key_id, row.key_id)
     metadata: dict[str, Any] = {
@@ -112,7 +113,7 @@ def _row(row: LoggedRow, tokens: dict[str, str]) -> dict[str, Any]:
 
 
 def _per_day(
-    rows: list[LoggedRow], tokens: dict[str, str], start: date, end: date
+    rows: list[SpendRow], tokens: dict[str, str], start: date, end: date
 ) -> list[dict[str, Any]]:
     days: dict[date, dict[str, Any]] = {}
     day = start

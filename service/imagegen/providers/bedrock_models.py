@@ -47,6 +47,7 @@ from imagegen.providers.bedrock_edits import (
 from imagegen.providers.bedrock_stability_edits import SERVICES, service_body
 from imagegen.providers.edit_support import capability_of
 from imagegen.providers.http_errors import content_policy_error
+from imagegen.providers.stability_styles import STYLE_PRESETS
 from imagegen.sizes import FreeFormRule, parse_aspect_ratio, parse_size
 from imagegen.types import (
     MAX_IMAGES_PER_REQUEST,
@@ -137,25 +138,6 @@ SDXL_SAMPLERS = (
     "K_LMS",
 )
 SDXL_CLIP_GUIDANCE = ("FAST_BLUE", "FAST_GREEN", "NONE", "SIMPLE", "SLOW", "SLOWER", "SLOWEST")
-SDXL_STYLE_PRESETS = (
-    "3d-model",
-    "analog-film",
-    "anime",
-    "cinematic",
-    "comic-book",
-    "digital-art",
-    "enhance",
-    "fantasy-art",
-    "isometric",
-    "line-art",
-    "low-poly",
-    "modeling-compound",
-    "neon-punk",
-    "origami",
-    "photographic",
-    "pixel-art",
-    "tile-texture",
-)
 SDXL = ModelSpec(
     family="stability.stable-diffusion-xl-v1",
     params=_COMMON_PARAMS,
@@ -173,7 +155,7 @@ SDXL = ModelSpec(
         "seed": ParamSpec(int, minimum=0, maximum=_UINT32_MAX),
         "sampler": ParamSpec(str, choices=SDXL_SAMPLERS),
         "clip_guidance_preset": ParamSpec(str, choices=SDXL_CLIP_GUIDANCE),
-        "style_preset": ParamSpec(str, choices=SDXL_STYLE_PRESETS),
+        "style_preset": ParamSpec(str, choices=STYLE_PRESETS),
     },
     default_size="1024x1024",
 )

@@ -42,28 +42,10 @@ from imagegen.images.operations import EditOperation
 from imagegen.providers.base import ModelSpec, ParamSpec, ProviderCall
 from imagegen.providers.edit_prompt import written_prompt
 from imagegen.providers.edit_support import EditCapability
+from imagegen.providers.stability_styles import STYLE_PRESETS
 from imagegen.types import MAX_IMAGES_PER_REQUEST, ResponseFormat
 
 _FORMATS = frozenset({ImageFormat.PNG, ImageFormat.JPEG, ImageFormat.WEBP})
-STYLE_PRESETS = (
-    "3d-model",
-    "analog-film",
-    "anime",
-    "cinematic",
-    "comic-book",
-    "digital-art",
-    "enhance",
-    "fantasy-art",
-    "isometric",
-    "line-art",
-    "low-poly",
-    "modeling-compound",
-    "neon-punk",
-    "origami",
-    "photographic",
-    "pixel-art",
-    "tile-texture",
-)
 #: Stability's outpaint extends each side by 0-2000 pixels.
 MAX_OUTPAINT_SIDE = 2000
 _SEED = ParamSpec(int, minimum=0, maximum=4_294_967_294)

@@ -53,6 +53,7 @@ from imagegen.providers.stability_edits import (
     edit_files,
     outpaint_fields,
 )
+from imagegen.providers.stability_styles import STYLE_PRESETS
 from imagegen.providers.transport import HttpResponse
 from imagegen.types import (
     MAX_IMAGES_PER_REQUEST,
@@ -64,11 +65,6 @@ from imagegen.types import (
 
 STABILITY_API_BASE = "https://api.stability.ai"
 ASPECT_RATIOS = ("21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:21")
-STYLE_PRESETS = (
-    "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance",
-    "fantasy-art", "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk",
-    "origami", "photographic", "pixel-art", "tile-texture",
-)  # fmt: skip
 
 _COMMON: dict[str, ParamSpec] = {
     "negative_prompt": ParamSpec(str),

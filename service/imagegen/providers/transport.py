@@ -23,6 +23,7 @@ import aiohttp
 import yarl
 from aiohttp.helpers import ProxyInfo, proxies_from_env
 
+from imagegen import memory
 from imagegen.deadline import Deadline
 from imagegen.errors import (
     DeadlineExceededError,
@@ -43,6 +44,11 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 # Image generation responses carry several MB of base64; refuse absurd bodies rather than
 # letting one misbehaving upstream take the process's memory.
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# aiohttp's read-ahead per connection: an answer waiting for the memory budget holds about
+# this much (x2, its pause threshold) in the process, the rest stays in the socket. With
+# aiohttp's default (64 KiB) an unread 2 MB answer held ~700 KB; with 16 KiB, ~130 KB
+# (bench/RESULTS.md, scenario e), for ~0.1 ms more CPU per 2 MB answer read.
+READ_BUFFER_BYTES = 16 * 1024
 # Hosts whose proxy decision is remembered; callers' own api_base values could be many.
 MAX_REMEMBERED_HOSTS = 1024
 
@@ -80,11 +86,36 @@ def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
     return headers
 
 
+async def _read_body(response: aiohttp.ClientResponse, deadline: Deadline) -> bytes:
+    """The whole body, read only within the call's memory lease (see imagegen.memory).
+
+    With a Content-Length the bytes are taken before the first is read; without one, each
+    piece is taken before the next is read. Until then the body waits in the socket, and
+    TCP flow control holds the provider back."""
+    image = _is_image(response)
+    length = response.content_length
+    if length is not None or memory.current() is None:
+        await memory.take_body(length or 0, image=image, deadline=deadline)
+        return await response.read()
+    chunks: list[bytes] = []
+    async for chunk in response.content.iter_any():
+        chunks.append(chunk)
+        await memory.take_body(len(chunk), image=image, deadline=deadline)
+    return b"".join(chunks)
+
+
+def _is_image(response: aiohttp.ClientResponse) -> bool:
+    # An image body is the image; anything else (JSON, SSE) carries base64 to be decoded.
+    return response.content_type.startswith("image/")
+
+
 class StreamingResponse:
     """A provider's answer whose body is read as it arrives (server-sent events)."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, deadline: Deadline) -> None:
         self._response = response
+        self._deadline = deadline
+        self._image = _is_image(response)
         self.status = response.status
         self.headers: Mapping[str, str] = _headers(response)
 
@@ -96,6 +127,8 @@ class StreamingResponse:
         """
         pending = b""
         async for chunk in self._response.content.iter_any():
+            # Each piece is counted before the next is read (streams respect the budget).
+            await memory.take_body(len(chunk), image=self._image, deadline=self._deadline)
             pending += chunk
             *complete, pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
             for line in complete:
@@ -105,7 +138,7 @@ class StreamingResponse:
 
     async def read(self) -> HttpResponse:
         """The whole body (for error answers, which are not streamed)."""
-        content = await self._response.read()
+        content = await _read_body(self._response, self._deadline)
         return HttpResponse(self.status, self.headers, content[:MAX_RESPONSE_BYTES])
 
     async def read_at_most(self, limit: int) -> bytes | None:
@@ -117,6 +150,7 @@ class StreamingResponse:
         chunks: list[bytes] = []
         size = 0
         async for chunk in self._response.content.iter_any():
+            await memory.take_body(len(chunk), image=self._image, deadline=self._deadline)
             size += len(chunk)
             if size > limit:
                 return None
@@ -144,7 +178,10 @@ class HttpTransport:
             # worker thread for every request (two thread hops, a fifth of the gateway's
             # CPU under load: bench/NOTES.md). Proxies are chosen by EnvironmentProxies.
             self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=False, auto_decompress=True
+                connector=connector,
+                trust_env=False,
+                auto_decompress=True,
+                read_bufsize=READ_BUFFER_BYTES,
             )
         return self._session
 
@@ -170,7 +207,7 @@ class HttpTransport:
                     raise ProviderBadResponseError(
                         "the provider's response is too large", provider=provider
                     )
-                content = await response.read()
+                content = await _read_body(response, deadline)
                 status, response_headers = response.status, _headers(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_transport_error(exc, provider=provider, deadline=deadline) from None
@@ -207,7 +244,7 @@ class HttpTransport:
             ) as response:
                 _refuse_redirect(response.status, provider)
                 try:
-                    yield StreamingResponse(response)
+                    yield StreamingResponse(response, deadline)
                 except BaseException:
                     # Not back to the pool half-read: the upstream must see the abort.
                     response.close()

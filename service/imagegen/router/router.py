@@ -33,6 +33,7 @@ from imagegen.errors import (
 )
 from imagegen.events import Decision, ImageReady, RequestState
 from imagegen.providers.base import PreviewEvent, ProviderCall
+from imagegen.router.admission import POLL_LOCAL_SECONDS, POLL_SHARED_SECONDS, AdmissionQueue
 from imagegen.router.fallbacks import content_policy_fallbacks, general_fallbacks
 from imagegen.router.fanout import FanOutFailed, fan_out
 from imagegen.router.retry import Failure, backoff, classify, retries_for
@@ -45,6 +46,8 @@ from imagegen.types import ImageRequest, ProviderResult
 
 # How long a caller is told to wait when every deployment is at max_parallel_requests.
 BUSY_RETRY_AFTER = 1.0
+# Calls that may wait for a deployment slot, unless the gateway says otherwise.
+DEFAULT_QUEUE_CAPACITY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +154,10 @@ class RequestRouter:
         *,
         store: RouterStore | None = None,
         rng: random.Random | None = None,
+        admission: AdmissionQueue | None = None,
     ) -> None:
         self.settings = settings
+        self.admission = admission or AdmissionQueue(DEFAULT_QUEUE_CAPACITY)
         if store is None:
             if settings.redis_url:
                 store = RedisStore(settings.redis_url, settings.redis_namespace)
@@ -241,7 +246,7 @@ class RequestRouter:
         sub_call = n is not None
         allow_retries = not sub_call or self.settings.fan_out_on_failure == "retry"
         while True:
-            plan, acquired = await self._pick(route, ctx, model, group, failed, n)
+            plan, acquired = await self._admitted(route, ctx, model, group, failed, n)
             yield Picked(plan)
             try:
                 async for event in self._attempt(route, ctx, plan, acquired, stream=stream):
@@ -322,6 +327,38 @@ class RequestRouter:
             return
         await self.store.cool_down(deployment.model_id, time.time() + seconds)
         ctx.decide("cooldown", "cooldown", f"{deployment.model_id} for {seconds:.1f}s: {why}")
+
+    async def _admitted(
+        self,
+        route: Route,
+        ctx: RouteContext,
+        model: str,
+        group: Sequence[Deployment],
+        failed: dict[str, str],
+        n: int | None,
+    ) -> tuple[Plan, bool]:
+        """`_pick`, waiting in the admission queue while every deployment is busy."""
+        while True:
+            try:
+                return await self._pick(route, ctx, model, group, failed, n)
+            except NoDeploymentAvailableError as error:
+                # Only when every deployment left is busy will a slot free for this call.
+                if error.metadata.get("limit") != "max_parallel_requests":
+                    raise
+                ids = [d.model_id for d in group]
+                latencies = await self.store.latencies(ids, ctx.size)
+                caller = ctx.state.caller
+                await self.admission.wait(
+                    ids,
+                    model=model,
+                    priority=caller.priority if caller is not None else 0,
+                    deadline=ctx.deadline,
+                    slots=sum(d.max_parallel_requests or 0 for d in group),
+                    latency=min(latencies.values()) if latencies else None,
+                    poll=POLL_LOCAL_SECONDS
+                    if isinstance(self.store, MemoryStore)
+                    else POLL_SHARED_SECONDS,
+                )
 
     async def _pick(
         self,
@@ -406,9 +443,10 @@ class RequestRouter:
             )
         busy = all(reason == "max_parallel_requests" for reason in limited)
         retry_after = BUSY_RETRY_AFTER if busy else seconds_to_next_window()
+        busy_limit = {"limit": "max_parallel_requests"} if busy and limited else {}
         raise NoDeploymentAvailableError(
             f"every deployment of {model} is at its limits; retry in {retry_after:.1f}s",
-            metadata={"model": model, "skipped": _listed(ctx, ids)},
+            metadata={"model": model, "skipped": _listed(ctx, ids), **busy_limit},
             retry_after=retry_after,
         )
 
@@ -430,6 +468,7 @@ class RequestRouter:
         finally:
             if acquired:
                 await self.store.release(deployment.model_id)
+                self.admission.released(deployment.model_id)
         assert result is not None  # execute ends with the result or raises
         if not plan.fan_out:
             await self.store.record_latency(

@@ -65,6 +65,10 @@ class RunningServer:
         await self.gateway.aclose()
 
 
+# Calls grpc holds for the gateway to take during a burst (see server_options).
+MAX_PENDING_CALLS = 20_000
+
+
 def server_options(settings: Settings) -> list[tuple[str, int]]:
     limit = settings.server.max_message_bytes
     return [
@@ -76,6 +80,12 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # grpc sheds calls received faster than grpc.aio takes them, past 1,000 waiting by
+        # default: CANCELLED, without RetryInfo (~10 % of a burst of 2,000, bench/RESULTS.md
+        # scenario e). Such a call costs a few KB until taken; the gateway's own admission
+        # and memory budget decide what to refuse, with RetryInfo.
+        ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+        ("grpc.server.max_pending_requests_hard_limit", 2 * MAX_PENDING_CALLS),
         # Worker processes (server_settings.workers) share the port; the kernel spreads
         # connections among them.
         ("grpc.so_reuseport", 1 if settings.server.workers > 1 else 0),

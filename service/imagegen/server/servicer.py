@@ -11,15 +11,16 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
+from imagegen import memory
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from imagegen._gen.v1 import image_generation_pb2_grpc as pb_grpc
 from imagegen.deadline import Deadline
 from imagegen.errors import FailedPreconditionError, ImageGenError, InternalError
-from imagegen.events import Generation, RequestState
+from imagegen.events import Generation, ImageReady, RequestState
 from imagegen.gateway import Gateway
 from imagegen.metadata import bearer_token, failure_facts, trailers
 from imagegen.server.convert import (
@@ -62,9 +63,11 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         started = time.monotonic()
         state: RequestState | None = None
         try:
-            state = self._start(request, started, context)
-            generation = await self._generate(state, context)
-            response = generation_to_proto(generation)
+            with memory.serving(self._lease(context)) as lease:
+                state = self._start(request, started, context)
+                generation = await self._generate(state, context)
+                await _hold_answer(lease, generation, context)
+                response = generation_to_proto(generation)
             self._finish(context, state)
             return response
         except Exception as exc:
@@ -77,23 +80,26 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         started = time.monotonic()
         state: RequestState | None = None
         server = self.gateway.settings.server
+        lease = self._lease(context)
         try:
-            state = self._start(request, started, context)
-            events = self.gateway.stream(
-                state.request,
-                deadline=_deadline(context),
-                state=state,
-                partial_images=request.partial_images,
-                keepalive_seconds=server.stream_keepalive_seconds,
-            )
-            # aclosing: when the caller cancels, the gateway's provider calls end now,
-            # not whenever the generator is collected.
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    if isinstance(event, Generation):
-                        event.facts.overhead_ms = state.overhead_ms()
-                    for message in stream_messages(event, server.stream_chunk_bytes):
-                        yield message
+            with memory.serving(lease):
+                state = self._start(request, started, context)
+                events = self.gateway.stream(
+                    state.request,
+                    deadline=_deadline(context),
+                    state=state,
+                    partial_images=request.partial_images,
+                    keepalive_seconds=server.stream_keepalive_seconds,
+                )
+                # aclosing: when the caller cancels, the gateway's provider calls end now,
+                # not whenever the generator is collected.
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        if isinstance(event, Generation):
+                            event.facts.overhead_ms = state.overhead_ms()
+                        await _hold_event(lease, event, context)
+                        for message in stream_messages(event, server.stream_chunk_bytes):
+                            yield message
             self._finish(context, state)
         except Exception as exc:
             await self._abort(context, exc, state, request.request_id, started)
@@ -105,11 +111,13 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         state: RequestState | None = None
         try:
             self._authenticate_before_decoding(context)
-            # Validated before the state exists: a refused input never reaches the gateway.
-            edit = await edit_request_from_proto(request, self.gateway)
-            state = self._new_state(edit, started, context)
-            generation = await self._generate(state, context)
-            response = edit_response(generation_to_proto(generation))
+            with memory.serving(self._lease(context)) as lease:
+                # Validated before the state exists: a refused input never reaches the gateway.
+                edit = await edit_request_from_proto(request, self.gateway)
+                state = self._new_state(edit, started, context)
+                generation = await self._generate(state, context)
+                await _hold_answer(lease, generation, context)
+                response = edit_response(generation_to_proto(generation))
             self._finish(context, state)
             return response
         except Exception as exc:
@@ -122,23 +130,26 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         started = time.monotonic()
         state: RequestState | None = None
         server = self.gateway.settings.server
+        lease = self._lease(context)
         try:
             self._authenticate_before_decoding(context)
-            edit = await edit_request_from_proto(request, self.gateway)
-            state = self._new_state(edit, started, context)
-            events = self.gateway.stream(
-                state.request,
-                deadline=_deadline(context),
-                state=state,
-                partial_images=request.partial_images,
-                keepalive_seconds=server.stream_keepalive_seconds,
-            )
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    if isinstance(event, Generation):
-                        event.facts.overhead_ms = state.overhead_ms()
-                    for message in stream_messages(event, server.stream_chunk_bytes):
-                        yield edit_event(message)
+            with memory.serving(lease):
+                edit = await edit_request_from_proto(request, self.gateway)
+                state = self._new_state(edit, started, context)
+                events = self.gateway.stream(
+                    state.request,
+                    deadline=_deadline(context),
+                    state=state,
+                    partial_images=request.partial_images,
+                    keepalive_seconds=server.stream_keepalive_seconds,
+                )
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        if isinstance(event, Generation):
+                            event.facts.overhead_ms = state.overhead_ms()
+                        await _hold_event(lease, event, context)
+                        for message in stream_messages(event, server.stream_chunk_bytes):
+                            yield edit_event(message)
             self._finish(context, state)
         except Exception as exc:
             await self._abort(context, exc, state, request.request_id, started)
@@ -191,6 +202,15 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             await self._abort(context, exc, None, "", None)
             raise
 
+    def _lease(self, context: Context) -> memory.CallMemory:
+        """The call's share of the memory budget, released when the RPC is over: grpc
+        finishes a call only once its answer went out (HTTP/2 flow control: the caller read
+        it), so a slow reader holds its own answer and nothing else."""
+        lease = self.gateway.memory.lease(answer_factor=memory.GRPC_ENCODE_FACTOR)
+        # The stubs type the callback as a class of their own; any callable is taken.
+        context.add_done_callback(cast(Any, lambda _: lease.close()))
+        return lease
+
     def _start(self, message: RequestMessage, started: float, context: Context) -> RequestState:
         # The state exists before the gateway runs, so that even a failure the gateway did
         # not expect reports the request id in its trailers.
@@ -237,6 +257,18 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         status = to_rpc_status(error)
         metadata = (*trailers(facts), (STATUS_DETAILS_KEY, status.SerializeToString()))
         await context.abort(grpc_code(error), status.message, trailing_metadata=metadata)
+
+
+async def _hold_answer(lease: memory.CallMemory, generation: Generation, context: Context) -> None:
+    # The response message and grpc's serialized copy of it, taken before they are made.
+    size = memory.images_bytes(generation.result.images)
+    await lease.take_answer(size, memory.GRPC_ENCODE_FACTOR, _deadline(context))
+
+
+async def _hold_event(lease: memory.CallMemory, event: object, context: Context) -> None:
+    if isinstance(event, ImageReady):
+        size = event.image.content_bytes
+        await lease.take_answer(size, memory.GRPC_ENCODE_FACTOR, _deadline(context))
 
 
 def _metadata_value(context: Context, key: str) -> str | None:

@@ -71,7 +71,7 @@ class AccessHook(RequestHook):
         # Budgets and rate limits: this process's own, or the fleet's (imagegen.spend.quota).
         self.ledger = build_quota(access, self.store)
         self.writer = SpendWriter(
-            self.store, batch_size=self.access.batch_size, interval=self.access.batch_interval
+            self.store, batch_size=self.access.spend_batch_size, interval=self.access.batch_interval
         )
         self._quote: Quoter | None = None
 

@@ -20,7 +20,6 @@ keys:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -34,23 +33,54 @@ from imagegen.paths import default_spend_log_path
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class GeneralSection(BaseModel):
-    """general_settings: LiteLLM's keys that imagegen uses, plus its spend log options."""
+class AccessSettings(BaseModel):
+    """`general_settings` (LiteLLM's keys that imagegen uses, plus its spend log options),
+    validated and used as is by the access hook; `keys` holds the `keys:` section's entries.
+    Everything is off by default."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
 
     master_key: str | None = Field(default=None, min_length=16)
+    """Manages keys and reads all spend."""
     database_url: str | None = None
+    """PostgreSQL for keys and spend (absent: SQLite at spend_log_path)."""
     spend_log_path: str | None = None
+    """The SQLite spend log (absent: spend.sqlite3 in the data directory)."""
     spend_batch_size: int = Field(default=200, ge=1, le=10_000)
+    """Spend rows written in one transaction at most."""
     spend_batch_interval_ms: int = Field(default=50, ge=1, le=60_000)
+    """How long a spend row may wait for others to share its write."""
     log_prompts: bool = False
     allow_unpriced_models: bool = False
-    # Fleet mode (imagegen.spend.quota): budgets and key limits shared through Redis.
+    """Let budgeted keys call models that cannot be priced before the call."""
     quota_redis_url: str | None = None
+    """Share key limits, budgets and key changes through this Redis (else router's redis_url)."""
     quota_redis_namespace: str = Field(default="imagegen:quota", min_length=1)
     quota_fail_open: bool = False
+    """Redis unreachable: serve under this replica's own limits instead of refusing."""
     quota_hold_seconds: float = Field(default=10.0, ge=1, le=300)
+    """How long a budget hold outlives the last sign of life of the replica that made it."""
+    keys: tuple[KeySpec, ...] = ()
+    """The `keys:` section, checked by `with_keys` (a file's general_settings has no `keys`)."""
+
+    @property
+    def batch_interval(self) -> float:
+        """spend_batch_interval_ms in seconds."""
+        return self.spend_batch_interval_ms / 1000
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether every call needs a key (keys in the config, or a key store with a master)."""
+        return bool(self.keys) or self.master_key is not None
+
+    @property
+    def spend_log(self) -> bool:
+        """Whether a spend log is kept: with keys, or wherever a database is named."""
+        return self.keys_required or bool(self.database_url) or bool(self.spend_log_path)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.spend_log_path) if self.spend_log_path else default_spend_log_path()
 
 
 class KeyEntry(BaseModel):
@@ -72,44 +102,9 @@ class KeyEntry(BaseModel):
     allow_request_credentials: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class AccessSettings:
-    """Keys, the master key and where spend goes; everything off by default."""
-
-    master_key: str | None = None
-    database_url: str | None = None
-    spend_log_path: str | None = None
-    batch_size: int = 200
-    batch_interval: float = 0.05
-    log_prompts: bool = False
-    allow_unpriced_models: bool = False
-    """Let budgeted keys call models that cannot be priced before the call."""
-    keys: tuple[KeySpec, ...] = ()
-    quota_redis_url: str | None = None
-    """Share key limits, budgets and key changes through this Redis (else router's redis_url)."""
-    quota_redis_namespace: str = "imagegen:quota"
-    quota_fail_open: bool = False
-    """Redis unreachable: serve under this replica's own limits instead of refusing."""
-    quota_hold_seconds: float = 10.0
-    """How long a budget hold outlives the last sign of life of the replica that made it."""
-
-    @property
-    def keys_required(self) -> bool:
-        """Whether every call needs a key (keys in the config, or a key store with a master)."""
-        return bool(self.keys) or self.master_key is not None
-
-    @property
-    def spend_log(self) -> bool:
-        """Whether a spend log is kept: with keys, or wherever a database is named."""
-        return self.keys_required or bool(self.database_url) or bool(self.spend_log_path)
-
-    @property
-    def sqlite_path(self) -> Path:
-        return Path(self.spend_log_path) if self.spend_log_path else default_spend_log_path()
-
-
-def build_access(general: GeneralSection, entries: list[KeyEntry], source: str) -> AccessSettings:
-    """Validate the sections together; ConfigError names the file and key."""
+def with_keys(general: AccessSettings, entries: list[KeyEntry], source: str) -> AccessSettings:
+    """`general` with the `keys:` section, validated together; ConfigError names the file
+    and key."""
     keys: list[KeySpec] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -123,6 +118,8 @@ def build_access(general: GeneralSection, entries: list[KeyEntry], source: str) 
         if entry.budget_period is not None and entry.max_budget is None:
             raise ConfigError(f"{where}.budget_period: needs a max_budget")
         seen.add(entry.alias)
+        # A KeySpec is the key record every source shares (this file, the key store's
+        # database rows, the admin API), not a copy of this section.
         keys.append(
             KeySpec(
                 key_hash=entry.key_hash or hash_key(entry.key or ""),
@@ -138,17 +135,8 @@ def build_access(general: GeneralSection, entries: list[KeyEntry], source: str) 
                 allow_request_credentials=entry.allow_request_credentials,
             )
         )
-    return AccessSettings(
-        master_key=general.master_key,
-        database_url=general.database_url,
-        spend_log_path=general.spend_log_path,
-        batch_size=general.spend_batch_size,
-        batch_interval=general.spend_batch_interval_ms / 1000,
-        log_prompts=general.log_prompts,
-        allow_unpriced_models=general.allow_unpriced_models,
-        keys=tuple(keys),
-        quota_redis_url=general.quota_redis_url,
-        quota_redis_namespace=general.quota_redis_namespace,
-        quota_fail_open=general.quota_fail_open,
-        quota_hold_seconds=general.quota_hold_seconds,
-    )
+    return general.model_copy(update={"keys": tuple(keys)})
+
+
+# The keys a file's general_settings may hold (`keys` is a section of its own).
+GENERAL_SETTINGS_KEYS = tuple(name for name in AccessSettings.model_fields if name != "keys")

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from imagegen.keys.store import KeyStore
-from imagegen.spend.logs import LoggedRow, LogQuery
+from imagegen.spend.logs import LogQuery
 from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 
 
@@ -42,7 +42,7 @@ class Store(KeyStore, Protocol):
         """Up to `limit` rows: the most expensive first ("cost", unknown costs last) or the
         newest first ("time"); only `key_id`'s rows when given."""
 
-    async def logs(self, query: LogQuery) -> list[LoggedRow]:
+    async def logs(self, query: LogQuery) -> list[SpendRow]:
         """The rows `query` selects, newest first."""
 
 

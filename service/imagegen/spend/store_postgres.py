@@ -14,7 +14,7 @@ import psycopg
 
 from imagegen.errors import AlreadyExistsError
 from imagegen.keys.model import KeySpec
-from imagegen.spend.logs import LoggedRow, LogQuery, log_sql, logged_row
+from imagegen.spend.logs import LogQuery, log_sql
 from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 from imagegen.spend.schema import (
     ADDED_KEY_COLUMNS,
@@ -232,14 +232,14 @@ class PostgresStore:
                 ) from None
             return cursor.rowcount > 0
 
-    async def logs(self, query: LogQuery) -> list[LoggedRow]:
+    async def logs(self, query: LogQuery) -> list[SpendRow]:
         sql, params = log_sql(query, "%s")
         async with self._lock:
             await self._reconnect_if_broken()
             async with self._db().transaction():
                 cursor = await self._db().execute(sql, params)
                 fetched = await cursor.fetchall()
-        return [logged_row(values) for values in fetched]
+        return [spend_row_from(values) for values in fetched]
 
 
 def _where(since: float | None, key_id: str | None) -> tuple[str, list[object]]:

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from imagegen.errors import AlreadyExistsError
 from imagegen.keys.model import KeySpec
-from imagegen.spend.logs import LoggedRow, LogQuery, log_sql, logged_row
+from imagegen.spend.logs import LogQuery, log_sql
 from imagegen.spend.rows import Grouping, RowOrder, SpendBucket, SpendGroup, SpendRow
 from imagegen.spend.schema import (
     ADDED_KEY_COLUMNS,
@@ -245,11 +245,11 @@ class SqliteStore:
 
         return await self._run(write)
 
-    async def logs(self, query: LogQuery) -> list[LoggedRow]:
+    async def logs(self, query: LogQuery) -> list[SpendRow]:
         sql, params = log_sql(query, "?")
 
-        def read(db: sqlite3.Connection) -> list[LoggedRow]:
-            return [logged_row(values) for values in db.execute(sql, params).fetchall()]
+        def read(db: sqlite3.Connection) -> list[SpendRow]:
+            return [spend_row_from(values) for values in db.execute(sql, params).fetchall()]
 
         return await self._run(read)
 

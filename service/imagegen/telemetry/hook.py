@@ -108,7 +108,7 @@ class TelemetryHook(RequestHook):
         semconv: dict[str, Any] = {
             n.GEN_AI_OPERATION_NAME: n.OPERATION_GENERATE,
             n.GEN_AI_PROVIDER_NAME: attempt.provider,
-            n.GEN_AI_REQUEST_MODEL: state.facts.provider_model,
+            n.GEN_AI_REQUEST_MODEL: attempt.provider_model,
         }
         if attempt.outcome != "ok":
             semconv[n.ERROR_TYPE] = attempt.outcome

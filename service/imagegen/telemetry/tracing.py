@@ -44,9 +44,8 @@ def operation_attributes(request: ImageRequest) -> dict[str, AttributeValue]:
 
 def start_attempt_span(tracer: Tracer, state: RequestState, attempt: Attempt) -> Span:
     """A CLIENT span for one provider call, a child of the current (server) span."""
-    facts = state.facts
     request = state.request
-    provider_model = facts.provider_model or attempt.model_name
+    provider_model = attempt.provider_model or attempt.model_name
     attributes: dict[str, AttributeValue] = {
         n.GEN_AI_OPERATION_NAME: n.OPERATION_GENERATE,
         n.GEN_AI_PROVIDER_NAME: attempt.provider,
@@ -57,7 +56,7 @@ def start_attempt_span(tracer: Tracer, state: RequestState, attempt: Attempt) ->
         n.ATTR_MODEL: attempt.model_name,
         n.ATTR_DEPLOYMENT: attempt.model_id,
         n.ATTR_ATTEMPT: attempt.number,
-        n.ATTR_REQUEST_ID: facts.request_id,
+        n.ATTR_REQUEST_ID: state.request_id,
         **operation_attributes(request),
     }
     host = _host(attempt.api_base)
@@ -81,7 +80,7 @@ def end_attempt_span(span: Span, state: RequestState, attempt: Attempt) -> None:
         span.set_attribute(n.ATTR_OUTCOME, attempt.outcome)
         span.set_attribute(n.ATTR_COST_USD, format_usd(attempt.cost))
         if attempt.outcome == "ok":
-            span.set_attribute(n.GEN_AI_RESPONSE_MODEL, state.facts.provider_model)
+            span.set_attribute(n.GEN_AI_RESPONSE_MODEL, attempt.provider_model)
             span.set_attribute(n.ATTR_IMAGE_COUNT, attempt.images_returned)
             if attempt.usage is not None:
                 span.set_attribute(n.GEN_AI_USAGE_INPUT_TOKENS, attempt.usage.input_tokens)
