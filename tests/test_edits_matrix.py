@@ -28,12 +28,11 @@ import grpc
 import openai
 import pytest
 import yaml
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
 from tests.conftest import Served, ServeFactory
+from tests.edit_helpers import violations
 from tests.fakes.azure import AzureFake
 from tests.fakes.base import FakeProvider
 from tests.fakes.bedrock import API_KEY as BEDROCK_KEY
@@ -476,13 +475,7 @@ async def by_grpc(served: Served, row: Row) -> Answer:
     try:
         response = await served.stub.EditImages(request)
     except grpc.aio.AioRpcError as refused:
-        status = rpc_status.from_call(refused)
-        assert status is not None, "a refusal carries google.rpc.Status details"
-        fields = []
-        for detail in status.details:
-            bad = error_details_pb2.BadRequest()
-            if detail.Unpack(bad):
-                fields += [v.field for v in bad.field_violations]
+        fields = violations(refused)
         assert len(fields) >= 1, "a refusal names the field in a BadRequest"
         return Answer(field=fields[0], status=refused.code().name)
     (image,) = response.images
