@@ -427,10 +427,7 @@ def test_router_keys_become_deployment_fields(caplog: pytest.LogCaptureFixture) 
     assert caplog.records == []
 
 
-@pytest.mark.parametrize(
-    ("key", "hint"),
-    [("tpm", "use rpm or ipm"), ("num_retries", "router_settings.num_retries")],
-)
+@pytest.mark.parametrize(("key", "hint"), [("num_retries", "router_settings.num_retries")])
 def test_per_deployment_router_keys_without_an_equivalent_are_refused(key: str, hint: str) -> None:
     message = config_error(
         f"model_list:\n  - model_name: dev\n    litellm_params:\n"

@@ -8,6 +8,7 @@ from google.rpc import error_details_pb2
 
 from imagegen.errors import (
     Code,
+    DeploymentLimitError,
     FieldViolation,
     ImageGenError,
     LoadShedError,
@@ -98,8 +99,8 @@ def test_retry_headers_follow_the_grpc_semantics() -> None:
     assert quota == {"x-should-retry": "false"}
     for cls in CLASSES:
         headers = error_headers(instance_of(cls))
-        # A call shed under load is worth retrying after Retry-After; other exhausted quotas
-        # and preconditions are not.
+        # A call shed under load, or refused until a deployment's minute ends, is worth
+        # retrying after Retry-After; other exhausted quotas and preconditions are not.
         refuses = cls.code in (Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION)
-        refuses = refuses and cls is not LoadShedError
+        refuses = refuses and cls not in (LoadShedError, DeploymentLimitError)
         assert ("x-should-retry" in headers) == refuses, cls

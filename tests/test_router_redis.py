@@ -176,8 +176,8 @@ async def test_two_server_processes_share_cooldowns_and_rpm_limits(
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
                     await stub.GenerateImages(request("limited"))
                 failure = failure_of(caught.value)
-                assert failure.code == grpc.StatusCode.UNAVAILABLE
-                assert failure.info.reason == "NO_HEALTHY_DEPLOYMENT"
+                assert failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert failure.info.reason == "DEPLOYMENT_LIMIT_REACHED"
                 assert "rpm limit reached" in failure.details
         finally:
             for channel in channels:

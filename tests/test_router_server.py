@@ -350,10 +350,15 @@ async def test_rpm_limits_spread_then_refuse(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await generate(served)
     failure = failure_of(caught.value)
-    assert failure.code == grpc.StatusCode.UNAVAILABLE
-    assert failure.info.reason == "NO_HEALTHY_DEPLOYMENT"
+    assert failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert failure.info.reason == "DEPLOYMENT_LIMIT_REACHED"
     assert "rpm limit reached" in failure.details
     assert failure.retry_seconds is not None and 0 < failure.retry_seconds <= 60
+    assert failure.quota is not None
+    assert sorted(v.subject for v in failure.quota.violations) == [
+        "deployment:a:rpm",
+        "deployment:b:rpm",
+    ]
 
 
 async def test_a_deployment_too_slow_for_the_deadline_is_skipped(

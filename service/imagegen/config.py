@@ -81,11 +81,10 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_STREAM_CHUNK_BYTES = 2 * 1024 * 1024
 
 # Per-deployment router keys the router acts on (typed fields of Deployment).
-_ROUTING_KEYS = frozenset({"rpm", "ipm", "weight", "order", "max_parallel_requests"})
+_ROUTING_KEYS = frozenset({"rpm", "ipm", "tpm", "weight", "order", "max_parallel_requests"})
 # Other LiteLLM router keys: accepted so existing configs load, with no effect on image models.
 _ROUTER_KEYS = frozenset(
     {
-        "tpm",
         "num_retries",
         "max_retries",
         "cooldown_time",
@@ -534,6 +533,12 @@ def _deployment(entry: _Entry, where: str, providers: Providers) -> Deployment:
     except ImageGenError as exc:  # the provider's own words say what is missing
         raise ConfigError(f"{where}: {exc}") from None
     model_id = (info.id if info else None) or _derived_id(entry.model_name, params)
+    tpm = deployment_limit(routing.get("tpm"), "tpm", where_params)
+    if tpm is not None and not provider.spec_for(base_model or provider_model).reports_tokens:
+        raise ConfigError(
+            f"{where_params}.tpm: {params.model} reports no tokens, so a tokens-per-minute "
+            "limit could never be reached; use rpm or ipm (requests or images per minute)"
+        )
     return Deployment(
         model_name=entry.model_name,
         model_id=model_id,
@@ -553,6 +558,7 @@ def _deployment(entry: _Entry, where: str, providers: Providers) -> Deployment:
         ),
         rpm=deployment_limit(routing.get("rpm"), "rpm", where_params),
         ipm=deployment_limit(routing.get("ipm"), "ipm", where_params),
+        tpm=tpm,
         max_parallel_requests=deployment_limit(
             routing.get("max_parallel_requests"), "max_parallel_requests", where_params
         ),

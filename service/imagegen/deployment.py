@@ -43,13 +43,17 @@ class Deployment:
     request_defaults: Mapping[str, Any] = field(default_factory=dict)
     """Standard parameters (quality, size, n...) used when a request leaves them unset."""
     router_options: Mapping[str, Any] = field(default_factory=dict)
-    """LiteLLM router keys with no effect here (tpm, stream_timeout...), kept as given."""
+    """LiteLLM router keys with no effect here (stream_timeout...), kept as given."""
     weight: float = 1.0
     """Share of the group's traffic under weighted random routing."""
     rpm: int | None = None
     """Requests per minute this deployment may receive (None: no limit)."""
     ipm: int | None = None
     """Images per minute this deployment may be asked for (None: no limit)."""
+    tpm: int | None = None
+    """Tokens per minute (input + output, as its model reports them) this deployment may use:
+    once the current minute's calls have reported that many, it takes no more calls until the
+    next minute (None: no limit). Only for models that report tokens."""
     max_parallel_requests: int | None = None
     """Provider calls in flight at once at most (None: no limit)."""
     order: int | None = None

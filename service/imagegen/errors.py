@@ -31,6 +31,7 @@ and nowhere else. The core never imports grpc: codes are google.rpc.Code values.
     ├── GuardrailUnavailableError           UNAVAILABLE        GUARDRAIL_UNAVAILABLE
     ├── ServerLimitError                    RESOURCE_EXHAUSTED SERVER_LIMIT_REACHED
     ├── NoDeploymentAvailableError          UNAVAILABLE        NO_HEALTHY_DEPLOYMENT
+    │   └── DeploymentLimitError            RESOURCE_EXHAUSTED DEPLOYMENT_LIMIT_REACHED
     ├── RouterStateUnavailableError         UNAVAILABLE        ROUTER_STATE_UNAVAILABLE
     ├── QuotaStateUnavailableError          UNAVAILABLE        QUOTA_STATE_UNAVAILABLE
     ├── InternalError                       INTERNAL           INTERNAL
@@ -291,11 +292,14 @@ class QuotaError(ImageGenError):
         metadata: Mapping[str, str] | None = None,
         field_violations: Sequence[FieldViolation] = (),
         retry_after: float | None = None,
+        other_subjects: Sequence[str] = (),
     ) -> None:
         super().__init__(
             message, metadata=metadata, field_violations=field_violations, retry_after=retry_after
         )
         self.subject = subject
+        self.other_subjects = tuple(other_subjects)
+        """Further limits reached at once (each a QuotaFailure violation of its own)."""
 
 
 class BudgetExceededError(QuotaError):
@@ -380,6 +384,17 @@ class NoDeploymentAvailableError(ImageGenError):
     code = Code.UNAVAILABLE
     http_status = 503
     reason = "NO_HEALTHY_DEPLOYMENT"
+
+
+class DeploymentLimitError(NoDeploymentAvailableError, QuotaError):
+    """Every deployment left in the model group has used its allowance of the current
+    minute (its rpm, ipm or tpm): RESOURCE_EXHAUSTED, `retry_after` the end of the window,
+    and one QuotaFailure violation per limit ("deployment:<id>:tpm"). Still a
+    NoDeploymentAvailableError (the model group's fallbacks are tried first) and a QuotaError."""
+
+    code = Code.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "DEPLOYMENT_LIMIT_REACHED"
 
 
 class RouterStateUnavailableError(ImageGenError):
@@ -552,6 +567,8 @@ def all_error_classes() -> list[type[ImageGenError]]:
     pending: list[type[ImageGenError]] = [ImageGenError]
     while pending:
         cls = pending.pop()
+        if cls in found:  # a class with two bases in the tree is met twice
+            continue
         found.append(cls)
         pending.extend(cls.__subclasses__())
     return found

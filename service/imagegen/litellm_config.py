@@ -252,7 +252,6 @@ def aliases_of(value: Any, served: set[str], source: str) -> Aliases:
 
 # Per-deployment LiteLLM router keys imagegen has no per-deployment equivalent for.
 DEPLOYMENT_REFUSED: Mapping[str, str] = {
-    "tpm": "image models are not limited by tokens; use rpm or ipm (images per minute)",
     "num_retries": "retries are the router's: router_settings.num_retries",
     "max_retries": "retries are the router's: router_settings.num_retries",
     "cooldown_time": "cooldowns are the router's: router_settings.cooldown_time",
@@ -278,6 +277,8 @@ MODEL_INFO_REFUSED: Mapping[str, str] = {
     "output_cost_per_pixel": "use input_cost_per_pixel (LiteLLM's image price per pixel)",
     "access_groups": "give keys the model names themselves (keys[].models)",
     "team_id": "imagegen has no teams; give keys the model names (keys[].models)",
+    "rpm": "give it in litellm_params (litellm_params.rpm), where imagegen enforces it",
+    "tpm": "give it in litellm_params (litellm_params.tpm), where imagegen enforces it",
 }
 
 
@@ -313,7 +314,7 @@ SECTION_REFUSED: Mapping[str, Mapping[str, str]] = {
         "enable_pre_call_checks": "LiteLLM's pre-call checks are context-window checks; "
         "image requests have none",
         "timeout": "use litellm_settings.request_timeout, or a deployment's timeout",
-        "tpm": "image models are not limited by tokens; use a deployment's rpm or ipm",
+        "tpm": "give tpm per deployment (litellm_params.tpm), as rpm and ipm",
     },
     "general_settings": {
         "store_prompts_in_spend_logs": "use general_settings.log_prompts",

@@ -85,6 +85,8 @@ _PARAMS: Mapping[str, str] = {
     "base_model": "the model whose prices and parameter rules apply",
     "rpm": "requests per minute of this deployment",
     "ipm": "imagegen's own: images per minute of this deployment",
+    "tpm": "tokens per minute of this deployment (input + output, as its answers report them); "
+    "refused for models that report no tokens (dall-e, Imagen, Bedrock...)",
     "weight": "share of traffic under simple-shuffle",
     "order": "priority: lower orders are tried first",
     "max_parallel_requests": "calls in flight at once on this deployment",

@@ -302,7 +302,7 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
         info = error_details_pb2.ErrorInfo()
         violations: list[FieldViolation] = []
         retry_after = None
-        subject = ""
+        subjects: list[str] = []
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 detail.Unpack(info)
@@ -317,7 +317,7 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
             elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
                 quota = error_details_pb2.QuotaFailure()
                 detail.Unpack(quota)
-                subject = quota.violations[0].subject if quota.violations else ""
+                subjects = [v.subject for v in quota.violations]
         cls = error_class_for_reason(info.reason) if info.domain == ERROR_DOMAIN else ImageGenError
         error = ImageGenError.__new__(cls)
         upstream = info.metadata.get("upstream_status", "")
@@ -333,7 +333,8 @@ def error_from(exc: grpc.RpcError, trailers: dict[str, str]) -> ImageGenError:
         if isinstance(error, ProviderError):
             error.provider = info.metadata.get("provider", "")
         if isinstance(error, QuotaError):
-            error.subject = subject
+            error.subject = subjects[0] if subjects else ""
+            error.other_subjects = tuple(subjects[1:])
     error.facts = facts_from(None, trailers)
     return error
 

@@ -47,6 +47,7 @@ OPENAI_ERROR_TYPES: dict[type[ImageGenError], str] = {
     e.DeadlineExceededError: "timeout_error",
     e.GatewayUnavailableError: "server_error",
     e.NoDeploymentAvailableError: "server_error",
+    e.DeploymentLimitError: "rate_limit_error",
     e.RouterStateUnavailableError: "server_error",
     e.QuotaStateUnavailableError: "server_error",
     e.InternalError: "server_error",
@@ -108,9 +109,10 @@ def error_headers(error: ImageGenError) -> dict[str, str]:
         headers["retry-after-ms"] = str(round(seconds * 1000))
     # OpenAI's SDKs retry every 429 and 5xx unless told otherwise. The gRPC code already says
     # when a retry cannot help: an exhausted quota, a setup only an operator can fix.
-    # A call shed under load is the exception: it is worth sending again after Retry-After.
+    # A call shed under load, or refused until a deployment's minute window ends, is the
+    # exception: it is worth sending again after Retry-After.
     if error.code in (Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION) and not isinstance(
-        error, e.LoadShedError
+        error, e.LoadShedError | e.DeploymentLimitError
     ):
         headers["x-should-retry"] = "false"
     return headers

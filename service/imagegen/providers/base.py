@@ -109,6 +109,9 @@ class ModelSpec:
     default_quality: str | None = None
     default_size: str | None = None
     known: bool = True
+    # Whether every answer carries the call's token usage (GPT image models, Gemini): what a
+    # deployment's tpm counts. A limit on a model that never reports tokens could never bind.
+    reports_tokens: bool = False
     # The edit operations the model serves and the inputs it takes (None: generation only).
     edit: EditCapability | None = None
 

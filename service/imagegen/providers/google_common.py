@@ -290,6 +290,8 @@ class ModelTable:
                 _provider_params(self._extras[family.route], family.tiers) if known else None
             ),
             known=known,
+            # generateContent answers carry usageMetadata; Imagen's predict answers none.
+            reports_tokens=not imagen,
         )
         return GoogleImageModel(
             spec, family.route, family.tiers, len(family.tiers) > 1 or not known

@@ -50,6 +50,8 @@ GPT_IMAGE_1 = ModelSpec(
     default_quality="auto",
     default_size="auto",
     streams_partials=True,
+    # Every answer has `usage` (input and output tokens): what the price is counted from.
+    reports_tokens=True,
     edit=_GPT_IMAGE_EDITS,
 )
 # gpt-image-1-mini does not take input_fidelity (image_edit_params.py).

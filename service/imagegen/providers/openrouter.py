@@ -77,6 +77,8 @@ class OpenRouterProvider(HttpProvider):
             response_formats=(ResponseFormat.B64_JSON,),
             send_response_format=False,
             provider_params=None,
+            # Chat completions answer with `usage` (prompt and completion tokens).
+            reports_tokens=True,
         )
 
     def api_base(self, endpoint: Endpoint) -> str:

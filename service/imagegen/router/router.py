@@ -23,6 +23,7 @@ from imagegen.deadline import Deadline
 from imagegen.deployment import Deployment
 from imagegen.errors import (
     DeadlineExceededError,
+    DeploymentLimitError,
     FailedPreconditionError,
     ImageGenError,
     InvalidRequestError,
@@ -48,6 +49,8 @@ from imagegen.types import ImageRequest, ProviderResult
 BUSY_RETRY_AFTER = 1.0
 # Calls that may wait for a deployment slot, unless the gateway says otherwise.
 DEFAULT_QUEUE_CAPACITY = 1000
+# A deployment's allowances of the current minute: refused until the next window.
+PER_MINUTE_LIMITS = frozenset({"rpm", "ipm", "tpm"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +403,8 @@ class RequestRouter:
         for tier in by_order([c for c in candidates if c.deployment not in fresh]):
             ordered += self.strategy(tier, self.rng)
         constraint: ImageGenError | None = None
-        limited: list[str] = []
+        limited: list[tuple[str, str]] = []
+        """(deployment id, the limit that refused it)"""
         too_slow = 0
         for candidate in ordered:
             deployment = candidate.deployment
@@ -426,11 +430,13 @@ class RequestRouter:
                 continue
             if plan.fan_out:
                 return plan, False
-            limits = Limits(deployment.rpm, deployment.ipm, deployment.max_parallel_requests)
+            limits = Limits(
+                deployment.rpm, deployment.ipm, deployment.max_parallel_requests, deployment.tpm
+            )
             refused = await self.store.try_acquire(deployment.model_id, limits, plan.images)
             if refused is not None:
                 ctx.skip(deployment, f"{refused} limit reached")
-                limited.append(refused)
+                limited.append((deployment.model_id, refused))
                 continue
             return plan, True
         if constraint is not None and not limited and not too_slow:
@@ -441,7 +447,9 @@ class RequestRouter:
                 f"{max(ctx.deadline.remaining(), 0):.1f}s left ({_listed(ctx, ids)})",
                 metadata={"model": model, "skipped": _listed(ctx, ids)},
             )
-        busy = all(reason == "max_parallel_requests" for reason in limited)
+        if limited and not cooling and all(r in PER_MINUTE_LIMITS for _, r in limited):
+            raise _window_spent(model, limited, _listed(ctx, ids))
+        busy = all(reason == "max_parallel_requests" for _, reason in limited)
         retry_after = BUSY_RETRY_AFTER if busy else seconds_to_next_window()
         busy_limit = {"limit": "max_parallel_requests"} if busy and limited else {}
         raise NoDeploymentAvailableError(
@@ -470,6 +478,10 @@ class RequestRouter:
                 await self.store.release(deployment.model_id)
                 self.admission.released(deployment.model_id)
         assert result is not None  # execute ends with the result or raises
+        if not plan.fan_out and deployment.tpm is not None:
+            tokens = _tokens(result)
+            if tokens:
+                await self.store.record_tokens(deployment.model_id, tokens)
         if not plan.fan_out:
             await self.store.record_latency(
                 deployment.model_id,
@@ -547,6 +559,36 @@ class RequestRouter:
         told = f"tried: {tried}" + (f"; skipped: {skipped}" if skipped else "")
         # A sub-call's error already tells, in its message, what was tried.
         return error.annotated(None if "(tried:" in error.message else told, metadata)
+
+
+def _tokens(result: ProviderResult) -> int:
+    """A call's tokens as its provider reported them (LiteLLM's tpm counts input + output)."""
+    usage = result.usage
+    if usage is None:
+        return 0
+    return usage.input_tokens + usage.output_tokens or usage.total_tokens
+
+
+def _window_spent(
+    model: str, limited: Sequence[tuple[str, str]], skipped: str
+) -> DeploymentLimitError:
+    """Every deployment tried is out of its allowance of this minute: RESOURCE_EXHAUSTED until
+    the next window, naming each deployment's limit."""
+    retry_after = seconds_to_next_window()
+    subjects = [f"deployment:{model_id}:{limit}" for model_id, limit in limited]
+    reached = ", ".join(f"{model_id}: {limit}" for model_id, limit in limited)
+    return DeploymentLimitError(
+        f"every deployment of {model} has used this minute's allowance ({reached}); "
+        f"retry in {retry_after:.1f}s"[:1000],
+        subject=subjects[0],
+        other_subjects=subjects[1:],
+        metadata={
+            "model": model,
+            "skipped": skipped,
+            "limit": ",".join(sorted({limit for _, limit in limited})),
+        },
+        retry_after=retry_after,
+    )
 
 
 def _listed(ctx: RouteContext, ids: Sequence[str]) -> str:

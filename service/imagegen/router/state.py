@@ -20,15 +20,20 @@ class Limits:
     rpm: int | None = None
     ipm: int | None = None
     max_parallel: int | None = None
+    tpm: int | None = None
+    """Tokens per minute: a deployment whose window has reached it takes no more calls
+    (its calls' tokens are known only after them, so the window may end a call over)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Load:
-    """A deployment's current load: calls in flight, and this minute's requests and images."""
+    """A deployment's current load: calls in flight, and this minute's requests, images and
+    tokens."""
 
     in_flight: int = 0
     requests: int = 0
     images: int = 0
+    tokens: int = 0
 
 
 class RouterStore(Protocol):
@@ -40,6 +45,10 @@ class RouterStore(Protocol):
 
     async def release(self, model_id: str) -> None:
         """A call counted by try_acquire ended."""
+        ...
+
+    async def record_tokens(self, model_id: str, tokens: int) -> None:
+        """Add a finished call's tokens (input + output) to the current minute's count."""
         ...
 
     async def loads(self, model_ids: Sequence[str]) -> dict[str, Load]: ...

@@ -15,6 +15,7 @@ class MemoryStore:
         self._in_flight: dict[str, int] = {}
         self._requests: dict[tuple[str, int], int] = {}
         self._images: dict[tuple[str, int], int] = {}
+        self._tokens: dict[tuple[str, int], int] = {}
         self._failures: dict[tuple[str, int], int] = {}
         self._cooldowns: dict[str, float] = {}
         self._latency: dict[tuple[str, str], float] = {}
@@ -31,6 +32,8 @@ class MemoryStore:
             return "rpm"
         if limits.ipm is not None and used_images + images > limits.ipm:
             return "ipm"
+        if limits.tpm is not None and self._tokens.get((model_id, window), 0) >= limits.tpm:
+            return "tpm"
         self._in_flight[model_id] = in_flight + 1
         self._requests[(model_id, window)] = requests + 1
         self._images[(model_id, window)] = used_images + images
@@ -39,6 +42,10 @@ class MemoryStore:
     async def release(self, model_id: str) -> None:
         self._in_flight[model_id] = max(0, self._in_flight.get(model_id, 0) - 1)
 
+    async def record_tokens(self, model_id: str, tokens: int) -> None:
+        key = (model_id, minute_window())
+        self._tokens[key] = self._tokens.get(key, 0) + tokens
+
     async def loads(self, model_ids: Sequence[str]) -> dict[str, Load]:
         window = minute_window()
         return {
@@ -46,6 +53,7 @@ class MemoryStore:
                 in_flight=self._in_flight.get(model_id, 0),
                 requests=self._requests.get((model_id, window), 0),
                 images=self._images.get((model_id, window), 0),
+                tokens=self._tokens.get((model_id, window), 0),
             )
             for model_id in model_ids
         }
@@ -79,6 +87,6 @@ class MemoryStore:
 
     def _forget_old(self, window: int) -> None:
         # Counters of past windows are never read again.
-        for table in (self._requests, self._images, self._failures):
+        for table in (self._requests, self._images, self._tokens, self._failures):
             for key in [k for k in table if k[1] < window]:
                 del table[key]

@@ -24,10 +24,12 @@ _ACQUIRE = """
 local in_flight = tonumber(redis.call('GET', KEYS[1]) or '0')
 local requests = tonumber(redis.call('GET', KEYS[2]) or '0')
 local images = tonumber(redis.call('GET', KEYS[3]) or '0')
+local tokens = tonumber(redis.call('GET', KEYS[4]) or '0')
 local wanted = tonumber(ARGV[4])
 if tonumber(ARGV[1]) >= 0 and in_flight >= tonumber(ARGV[1]) then return 'max_parallel_requests' end
 if tonumber(ARGV[2]) >= 0 and requests + 1 > tonumber(ARGV[2]) then return 'rpm' end
 if tonumber(ARGV[3]) >= 0 and images + wanted > tonumber(ARGV[3]) then return 'ipm' end
+if tonumber(ARGV[7]) >= 0 and tokens >= tonumber(ARGV[7]) then return 'tpm' end
 redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
 redis.call('INCR', KEYS[2])
@@ -87,6 +89,7 @@ class RedisStore:
             self._key("inflight", model_id),
             self._key("requests", model_id, window),
             self._key("images", model_id, window),
+            self._key("tokens", model_id, window),
         ]
         args = [
             _limit(limits.max_parallel),
@@ -95,12 +98,20 @@ class RedisStore:
             images,
             IN_FLIGHT_TTL,
             WINDOW_TTL,
+            _limit(limits.tpm),
         ]
         refused = await self._acquire(keys=keys, args=args)
         return str(refused) if refused else None
 
     async def release(self, model_id: str) -> None:
         await self._release(keys=[self._key("inflight", model_id)])
+
+    async def record_tokens(self, model_id: str, tokens: int) -> None:
+        key = self._key("tokens", model_id, minute_window())
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incrby(key, tokens)
+            pipe.expire(key, WINDOW_TTL)
+            await pipe.execute()
 
     async def loads(self, model_ids: Sequence[str]) -> dict[str, Load]:
         if not model_ids:
@@ -112,10 +123,16 @@ class RedisStore:
                 self._key("inflight", model_id),
                 self._key("requests", model_id, window),
                 self._key("images", model_id, window),
+                self._key("tokens", model_id, window),
             ]
         values = [int(v or 0) for v in await self._redis.mget(keys)]
         return {
-            model_id: Load(max(0, values[3 * i]), values[3 * i + 1], values[3 * i + 2])
+            model_id: Load(
+                in_flight=max(0, values[4 * i]),
+                requests=values[4 * i + 1],
+                images=values[4 * i + 2],
+                tokens=values[4 * i + 3],
+            )
             for i, model_id in enumerate(model_ids)
         }
 

@@ -74,8 +74,9 @@ def to_rpc_status(error: ImageGenError) -> status_pb2.Status:
             error_details_pb2.QuotaFailure(
                 violations=[
                     error_details_pb2.QuotaFailure.Violation(
-                        subject=error.subject, description=error.message
+                        subject=subject, description=error.message
                     )
+                    for subject in (error.subject, *error.other_subjects)
                 ]
             )
         )
