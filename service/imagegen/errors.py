@@ -608,6 +608,7 @@ __all__ = [
     "ContentPolicyViolationError",
     "CostUnknownError",
     "DeadlineExceededError",
+    "DeploymentLimitError",
     "FailedPreconditionError",
     "FieldViolation",
     "GatewayUnavailableError",
