@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from imagegen.litellm_keys_table import markdown_table
-from scripts import litellm_key_table
+from scripts import edit_operations_table, litellm_key_table
 from scripts.docgen import configref, errorsref, layersref, protoref, providerref
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,11 @@ def pages() -> dict[Path, str]:
     # The LiteLLM key table of the migration page (scripts/litellm_key_table.py), in place.
     migration = litellm_key_table.PAGE
     made[migration] = litellm_key_table.with_table(migration.read_text("utf-8"), markdown_table())
+    # The edit operations table of docs/edits.md (scripts/edit_operations_table.py), in place.
+    edits = edit_operations_table.PAGE
+    made[edits] = edit_operations_table.with_table(
+        edits.read_text("utf-8"), edit_operations_table.markdown_table()
+    )
     return made
 
 

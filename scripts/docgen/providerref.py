@@ -30,8 +30,14 @@ MODEL_TABLES: Mapping[str, tuple[str, ...]] = {
     "openai": ("imagegen.providers.openai_models:OPENAI_MODELS",),
     "azure": ("imagegen.providers.openai_models:OPENAI_MODELS",),
     "gemini": ("imagegen.providers.gemini:GEMINI_MODELS",),
-    "vertex_ai": ("imagegen.providers.vertex:VERTEX_MODELS",),
-    "bedrock": ("imagegen.providers.bedrock_models:FAMILIES",),
+    "vertex_ai": (
+        "imagegen.providers.vertex:VERTEX_MODELS",
+        "imagegen.providers.vertex_edits:CAPABILITY_FAMILY",
+    ),
+    "bedrock": (
+        "imagegen.providers.bedrock_models:FAMILIES",
+        "imagegen.providers.bedrock_stability_edits:SERVICES",
+    ),
     "black_forest_labs": ("imagegen.providers.bfl:BFL_MODELS",),
     "fal_ai": ("imagegen.providers.fal:FAL_APPS",),
     "recraft": ("imagegen.providers.recraft:RECRAFT_MODELS",),
@@ -47,6 +53,8 @@ MODEL_TABLES: Mapping[str, tuple[str, ...]] = {
 def _table_names(reference: str) -> list[str]:
     module, attribute = reference.split(":")
     value = getattr(importlib.import_module(module), attribute)
+    if isinstance(value, str):  # one model named by a constant
+        return [value]
     return [str(name) for name in value]
 
 

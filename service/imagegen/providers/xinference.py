@@ -30,7 +30,13 @@ from imagegen.providers.http_errors import error_for_status
 from imagegen.providers.multipart import encode_form
 from imagegen.providers.openai import parse_openai_images
 from imagegen.providers.transport import HttpResponse
-from imagegen.providers.xinference_edits import edit_fields, edit_files, edit_route, with_edits
+from imagegen.providers.xinference_edits import (
+    check_edit,
+    edit_fields,
+    edit_files,
+    edit_route,
+    with_edits,
+)
 from imagegen.sizes import FreeFormRule
 from imagegen.types import MAX_PROMPT_CHARS, ProviderResult, ResponseFormat
 
@@ -94,6 +100,7 @@ class XinferenceProvider(HttpProvider):
         )
 
     def _edit_request(self, call: ProviderCall, payload: EditPayload) -> HttpRequest:
+        check_edit(payload)
         params = call.params
         fields = edit_fields(
             call.provider_model, call.prompt, params.n, params.size, dict(params.extra)
