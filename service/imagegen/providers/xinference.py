@@ -1,6 +1,7 @@
 """Xinference adapter (`xinference/<model uid>`), for self-hosted diffusion models.
 
-Wire format: ../shared/reference/providers.md §7. OpenAI-shaped, with quirks:
+Wire format: Xinference's OpenAI-compatible images API (docs/providers/xinference.md says
+what a user sees). OpenAI-shaped, with quirks:
 
 - `model` is the UID of a launched model; `size` is written "W*H";
 - provider parameters travel as `kwargs`, a JSON-encoded *string* handed to the
