@@ -22,7 +22,7 @@ PORT ?= 50051
 # Empty: the config's server_settings.http_port (4000 by default).
 HTTP_PORT ?=
 
-.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench litellm-venv bench-burst
+.PHONY: setup lock lock-check system-deps run test lint breaking proto clients clients-test check-gen ci clean soak bench litellm-venv bench-burst docs docs-gen docs-check
 
 ## setup: create .venv from uv.lock (hash-checked) with the imagegen command and dev tools,
 ## the system servers the tests start, and buf / ts-proto from npm
@@ -112,8 +112,22 @@ check-gen: proto
 	@test -z "$$(git status --porcelain -- service/imagegen/_gen clients)" || \
 	  { echo "untracked generated files:"; git status --porcelain -- service/imagegen/_gen clients; exit 1; }
 
+## docs-gen: regenerate docs/reference/ (gRPC API from the protos, config keys, model tables)
+docs-gen: $(VENV_STAMP)
+	$(PY) -m scripts.docgen
+
+## docs-check: the generated reference pages must match what the generators make now
+docs-check: $(VENV_STAMP)
+	$(PY) -m scripts.docgen --check
+
+## docs: build the documentation site into site/ (strict: broken links, missing pages fail)
+# No --quiet: it silences the warnings that --strict turns into a failure.
+docs: $(VENV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --clean
+	@echo "docs: site/index.html"
+
 ## ci: everything CI runs
-ci: setup lint breaking check-gen test clients-test
+ci: setup lint breaking check-gen docs-check docs test clients-test
 
 ## bench: gateway vs direct vs LiteLLM 1.80.0 on loopback; writes bench/RESULTS.md and bench/plot.png
 BENCH_STAMP := $(VENV)/.bench-installed
@@ -142,4 +156,4 @@ bench: $(BENCH_STAMP) $(LITELLM_STAMP)
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .tools clients/node/node_modules \
-	  clients/node/dist clients/java/target
+	  clients/node/dist clients/java/target site

@@ -55,3 +55,25 @@ class Broken(PromptGuardrail):
 
     async def check_prompt(self, prompt: str, context: GuardrailContext) -> PromptVerdict:
         raise RuntimeError(f"bug while reading {prompt}")
+
+
+#: What SeenImages was shown, in order: (input field or None for a generated image, width,
+#: height). Tests clear it before use.
+SEEN_IMAGES: list[tuple[str | None, int | None, int | None]] = []
+
+
+class SeenImages(ImageGuardrail):
+    """Allows every image and records which it was shown."""
+
+    async def check_image(self, image: GeneratedImage, context: GuardrailContext) -> ImageVerdict:
+        SEEN_IMAGES.append((context.input_field, image.width, image.height))
+        return ImageVerdict.allow()
+
+
+class NoTinyImages(ImageGuardrail):
+    """Withholds images narrower than 32 pixels (reads the decoded width)."""
+
+    async def check_image(self, image: GeneratedImage, context: GuardrailContext) -> ImageVerdict:
+        if image.width is not None and image.width >= 32:
+            return ImageVerdict.allow()
+        return ImageVerdict.withhold(f"{image.width} pixels wide, under 32")

@@ -20,6 +20,9 @@ KNOWN_SECRETS = (
     "azure-test-key",
     "gemini-test-key",
     "recraft-test-key",
+    "bfl-test-key",
+    "sk-stability-test",
+    "fal-test-key",
     "vertex-express-key",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
@@ -32,6 +35,9 @@ LEAK_PATTERNS = (
     ("base64 image data", re.compile(r"iVBORw0KGgo|/9j/4|UklGR")),
     ("a long base64 run", re.compile(r"[A-Za-z0-9+/]{400,}={0,2}")),
     ("raw PNG bytes", re.compile(r"\\x89PNG|\x89PNG")),
+    # Edit inputs come as JPEG and WebP too: their bytes as a repr or as text.
+    ("raw JPEG bytes", re.compile(r"\\xff\\xd8\\xff|\xff\xd8\xff")),
+    ("raw WebP bytes", re.compile(r"RIFF.{4,16}WEBP", re.DOTALL)),
 )
 
 

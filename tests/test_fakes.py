@@ -1,4 +1,4 @@
-"""Checks that the fake providers speak the wire formats the gateway will meet (providers.md)."""
+"""Checks that the fake providers speak the wire formats the gateway will meet."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ async def test_openai_gpt_image_success(openai: tuple[OpenAIFake, httpx.AsyncCli
     assert payload["size"] == "1024x1536" and payload["quality"] == "low"
     assert payload["background"] == "opaque" and payload["output_format"] == "jpeg"
     usage = payload["usage"]
-    assert usage["output_tokens"] == 2 * 408  # providers.md 1.4 table
+    assert usage["output_tokens"] == 2 * 408  # OpenAI's output-token table
     assert usage["input_tokens_details"] == {"text_tokens": 5, "image_tokens": 0}
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     assert "output_tokens_details" not in usage

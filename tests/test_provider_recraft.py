@@ -1,6 +1,6 @@
 """The Recraft adapter through the in-process Gateway and the gRPC server, against the Recraft fake.
 
-Recraft (providers.md §6): Bearer auth, OpenAI-shaped body plus `style`/`substyle`/`controls`,
+Recraft (docs/providers/recraft.md): Bearer, OpenAI-shaped body plus `style`/`substyle`/`controls`,
 fixed pixel sizes per model family, aspect-ratio-only vector models, n ≤ 6 per call, a
 text/plain 401, and a price that depends on whether the image is raster or vector.
 """

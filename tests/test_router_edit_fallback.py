@@ -12,6 +12,8 @@ from typing import Any
 import grpc
 import pytest
 import yaml
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from PIL import Image
 
 from imagegen._gen.v1 import image_generation_pb2 as pb
@@ -179,3 +181,33 @@ async def test_a_load_balanced_group_picks_only_deployments_that_can_edit(
 
     assert served_by == {"editor-placeholder"}
     assert openai_fake.requests == []
+
+
+async def test_the_failed_precondition_details_name_each_deployment_passed_over(
+    serve: ServeFactory, openai_fake: OpenAIFake, fal_fake: FalFake
+) -> None:
+    served = await serve(config(openai_fake, fal_fake, fallbacks=["dall-e-3", "kontext"]))
+    openai_fake.fail_next(500, DOWN)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await served.stub.EditImages(edit_request())
+
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    failures = []
+    for detail in status.details:
+        failure = error_details_pb2.PreconditionFailure()
+        if detail.Unpack(failure):
+            failures += [(v.type, v.subject, v.description) for v in failure.violations]
+    assert failures == [
+        (
+            "DEPLOYMENT_SKIPPED",
+            "deployment:oai-dall-e-3",
+            "unfit (model 'dall-e-3' does not serve the edit operation)",
+        ),
+        (
+            "DEPLOYMENT_SKIPPED",
+            "deployment:fal-kontext",
+            "unfit (model 'kontext' takes at most 1 input images)",
+        ),
+    ]

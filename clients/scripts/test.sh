@@ -187,6 +187,12 @@ expect "grpcurl error" "$work/error.out" "^  Code: InvalidArgument$"
 expect "grpcurl error" "$work/error.out" '"reason": "INVALID_PARAMETER"'
 echo "grpcurl: list, describe, unary (image and trailers), streaming, an edit (two images and a mask) and error details checked"
 
+step "docs: the grpcurl examples of README.md and docs/ (skipped by make test without grpcurl)"
+IMAGEGEN_DOCS_REQUIRE_GRPCURL=1 timeout 300 "$PYTHON" -m pytest -q -p no:cacheprovider \
+  tests/test_docs_examples.py -k grpcurl >"$work/docs-grpcurl.out" 2>&1 ||
+  { cat "$work/docs-grpcurl.out" >&2; fail "docs: a grpcurl example failed"; }
+tail -n 1 "$work/docs-grpcurl.out"
+
 if ((failures > 0)); then
   echo "clients-test: $failures check(s) failed; the gateway's log:" >&2
   cat "$work/server.log" >&2

@@ -116,7 +116,9 @@ class ServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     host: str = "0.0.0.0"
+    """The listen address of both doors."""
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    """The gRPC port (0: a free port)."""
     http_host: str | None = None
     """The HTTP door's listen address (None: the same as `host`)."""
     http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535)
@@ -155,6 +157,7 @@ class ServerSettings(BaseModel):
     tls_cert_file: str | None = None
     """PEM certificate chain: with tls_key_file, both doors serve TLS."""
     tls_key_file: str | None = None
+    """The PEM private key of tls_cert_file."""
     tls_client_ca_file: str | None = None
     """PEM CA bundle: when set, gRPC callers must present a certificate it signed (mTLS)."""
     max_prompt_chars: int | None = Field(default=None, ge=1, le=MAX_PROMPT_CHARS)
@@ -239,52 +242,86 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     model: str = Field(min_length=1)
+    """"provider/model", e.g. "openai/gpt-image-1" or "azure/<deployment>"."""
     api_key: str | None = None
+    """The provider key (default: the provider's environment variable)."""
     api_base: str | None = None
+    """The provider's base URL (default: the provider's own, or its environment variable)."""
     api_version: str | None = None
+    """The provider API version, where it has one (Azure)."""
     timeout: float | None = Field(default=None, gt=0)
+    """Seconds each attempt on this deployment may take when the request sets no timeout."""
     drop_params: bool | None = None
+    """Drop parameters this deployment's model does not take instead of refusing them (default:
+    litellm_settings.drop_params)."""
     coerce_size: bool | None = None
+    """Serve an unmakeable size as the nearest one the model makes, reported in size_coercion
+    (default: refuse)."""
     base_model: str | None = None
+    """The model whose rules and price apply, when the model string does not say (Azure
+    deployments)."""
 
 
 class _ModelInfo(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str | None = None
+    """The deployment id (x-imagegen-model-id, attempts); default: a stable hash of the settings,
+    never of the key."""
     base_model: str | None = None
+    """The model whose rules and price apply (as litellm_params.base_model)."""
 
 
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_name: str = Field(min_length=1)
+    """The name callers send as `model`."""
     litellm_params: _Params | None = None
+    """The deployment: provider/model, credentials, endpoint, per-deployment router keys and
+    default provider parameters."""
     params: _Params | None = None
+    """Another name for litellm_params."""
     model_info: _ModelInfo | None = None
+    """Facts about the deployment: its id, the base model its rules and price come from, a price,
+    guardrails."""
 
 
 class _LitellmSettings(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     drop_params: bool = False
+    """Drop parameters a model does not take instead of refusing them with UNSUPPORTED_PARAMETER."""
     request_timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0)
+    """Seconds a call may take when the caller sets neither a deadline nor a timeout."""
     cache: bool = False
+    """Turn the image cache on (configured by cache_params)."""
     cache_params: CacheParams | None = None
+    """The image cache: where entries live and for how long."""
 
 
 class _File(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     model_list: list[_Entry] = Field(default_factory=list)
+    """The models served: one entry per deployment; entries sharing a model_name form a load-
+    balanced group."""
     litellm_settings: _LitellmSettings = Field(default_factory=_LitellmSettings)
+    """LiteLLM's global settings that imagegen acts on (drop_params, request_timeout, the cache)."""
     server_settings: ServerSettings = Field(default_factory=ServerSettings)
+    """imagegen's own section: ports, TLS, bounds, shutdown, workers."""
     guardrails: list[GuardrailEntry] = Field(default_factory=list)
+    """Prompt and image checks, in LiteLLM's shape (guardrail_name + litellm_params)."""
     telemetry_settings: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    """Traces, metrics, the request log line and logging callbacks."""
     general_settings: AccessSettings = Field(default_factory=AccessSettings)
+    """The master key, the spend log and fleet quotas (LiteLLM's section and names)."""
     keys: list[KeyEntry] = Field(default_factory=list)
+    """Virtual keys defined in the config (more can live in the database)."""
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
+    """How a deployment is picked within a group, retries, cooldowns and fallbacks."""
     storage_settings: StorageSettings | None = None
+    """Where images answered as URLs are stored (default: local, when the HTTP door is on)."""
 
 
 # What the code acts on, for the LiteLLM key table (imagegen.litellm_keys_table).

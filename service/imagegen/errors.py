@@ -102,6 +102,15 @@ class FieldViolation:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class PreconditionViolation:
+    """One unmet precondition: becomes a google.rpc.PreconditionFailure.Violation."""
+
+    type: str
+    subject: str
+    description: str
+
+
 _SECRET_PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_\-*.]{4,}"),
     re.compile(r"(?i)(bearer|api[-_ ]?key[\"':= ]+)\s*[A-Za-z0-9_\-.~+/]{8,}"),
@@ -140,11 +149,13 @@ class ImageGenError(Exception):
         retry_after: float | None = None,
         upstream_status: int | None = None,
         request_sent: bool | None = None,
+        preconditions: Sequence[PreconditionViolation] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.metadata: dict[str, str] = dict(metadata or {})
         self.field_violations: tuple[FieldViolation, ...] = tuple(field_violations)
+        self.preconditions: tuple[PreconditionViolation, ...] = tuple(preconditions)
         self.retry_after = retry_after
         self.upstream_status = upstream_status
         """The HTTP status the provider answered with; None when no answer came."""
@@ -597,6 +608,7 @@ __all__ = [
     "ContentPolicyViolationError",
     "CostUnknownError",
     "DeadlineExceededError",
+    "DeploymentLimitError",
     "FailedPreconditionError",
     "FieldViolation",
     "GatewayUnavailableError",
@@ -615,6 +627,7 @@ __all__ = [
     "NoDeploymentAvailableError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PreconditionViolation",
     "ProviderAuthenticationError",
     "ProviderBadResponseError",
     "ProviderConflictError",

@@ -1,8 +1,8 @@
 """Fake Azure OpenAI (Microsoft Foundry) image generation.
 
-Imitates providers.md section 2 (2.1 both URL shapes, 2.2 auth, 2.3 request differences,
-2.4 content-filter annotations, 2.5 error bodies and headers) and the Azure part of the
-section 9 checklist. Request validation and token accounting are the OpenAI rules from
+Imitates Azure OpenAI's REST reference (both URL shapes, auth, request differences,
+content-filter annotations, error bodies and headers); what the gateway makes of it is in
+docs/providers/azure.md. Request validation and token accounting are the OpenAI rules from
 ``openai_spec`` with the ``AZURE`` dialect (no 256/512 sizes, png/jpeg only).
 
 Routes:
@@ -23,7 +23,7 @@ Trigger words in the prompt (whole words, case-insensitive):
 * ``servererror`` → 500 ``server_error``;
 * ``hang``        → the handler sleeps for an hour (handled in ``base``).
 
-Deliberate simplifications and guesses ([U] in the doc):
+Deliberate simplifications and guesses (unconfirmed by the docs):
 
 * an ``api-version`` that is not date-shaped answers 404 ``Resource not found`` (what Azure
   does for unknown versions); any date-shaped version is accepted and every version accepts the

@@ -1,6 +1,6 @@
 """Fake AWS Bedrock Runtime InvokeModel for image models, ``POST /model/{modelId}/invoke``.
 
-Imitates providers.md section 5 and the Bedrock part of the section 9 checklist:
+Imitates the Bedrock Runtime API reference (see docs/providers/bedrock.md):
 
 * **path**: the model id is one percent-encoded segment; ``%3A`` and a raw ``:`` are both
   accepted (ARNs arrive with ``%2F``). Inference-profile ids (``us.amazon.nova-canvas-v1:0``) and
@@ -57,7 +57,7 @@ model's size bounds, 1-5 variation images, no ``imageGenerationConfig`` with bac
 and the others) take Stability's v2beta fields with base64 images and answer like any Stability
 model (``fake.service_edits``); outpaint answers the grown size, fast upscale 4x.
 
-Simplifications ([U] in providers.md): a wrong Bedrock API key gets the
+Simplifications (unconfirmed by the docs): a wrong Bedrock API key gets the
 UnrecognizedClientException answer; Titan's 200-with-``error`` output filtering is modelled on
 Nova's; a Stability output-filter answer carries a blank image; Stable Image Ultra makes the
 same pixel sizes as SD3; COLOR_GUIDED_GENERATION and VIRTUAL_TRY_ON are not implemented; the
@@ -490,8 +490,8 @@ SERVICE_FIELDS: dict[str, dict[str, Field]] = {
         "change_strength": Field("number", minimum=0.1, maximum=1),
     },
 }
-# [U] How much each upscaler enlarges: fast is 4x (Stability's docs); the fake doubles for the
-# conservative and creative tools, whose real output size depends on the input.
+# How much each upscaler enlarges (unconfirmed): fast is 4x (Stability's docs); the fake doubles
+# for the conservative and creative tools, whose real output size depends on the input.
 UPSCALE_FACTORS = {"fast-upscale": 4, "conservative-upscale": 2, "creative-upscale": 2}
 # The image fields of each tool whose pixels must satisfy Stability's bounds.
 SERVICE_IMAGE_FIELDS = ("image", "init_image", "style_image")
@@ -581,7 +581,7 @@ def titan_input_problem(width: int, height: int) -> str | None:
 
 
 def nova_size_problem(width: int, height: int) -> str | None:
-    """Nova Canvas's size rule (awslabs' Nova Canvas MCP server, providers.md 5.6)."""
+    """Nova Canvas's size rule (awslabs' Nova Canvas MCP server)."""
     if not (320 <= width <= 4096 and 320 <= height <= 4096):
         return "width and height must be between 320 and 4096 pixels"
     if width % 16 or height % 16:
@@ -1016,7 +1016,7 @@ class BedrockFake(FakeProvider):
                 "#/imageGenerationConfig",
             )
             if task in ("INPAINTING", "OUTPAINTING") and ("width" in config or "height" in config):
-                # [U] The fake's choice: these tasks answer at the input's size.
+                # Unconfirmed, the fake's choice: these tasks answer at the input's size.
                 raise malformed(
                     "#/imageGenerationConfig: width and height do not apply to this task"
                 )
@@ -1076,7 +1076,7 @@ class BedrockFake(FakeProvider):
         if config is not None:
             count = config.get("numberOfImages", 1)
             if task == "IMAGE_VARIATION":
-                # [U] Variations default to the first input's size when none is asked for.
+                # Unconfirmed: variations default to the first input's size when none is asked for.
                 width, height = config.get("width", width), config.get("height", height)
         seed = config.get("seed", 0) if config else 0
         images = [

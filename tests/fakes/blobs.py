@@ -2,7 +2,7 @@
 
 OpenAI (``oaidalleapiprodscus.blob.core.windows.net``) and Azure OpenAI
 (``dalleprodsec.blob.core.windows.net``) both hand out SAS-signed blob URLs that expire
-(providers.md 1.3: 60 minutes on OpenAI). The fakes publish each generated image here and build
+(60 minutes on OpenAI). The fakes publish each generated image here and build
 a URL that looks like the real one. By default the URL points at the real-looking public host,
 so it is only useful for asserting on its shape; with ``self_hosted=True`` it points at the fake
 itself and the image can actually be downloaded, expiry and signature included.

@@ -1,8 +1,8 @@
 """Fake Google AI Studio / Gemini Developer API image generation.
 
-Imitates providers.md section 3 (3.1 Imagen ``:predict``, 3.2 Gemini image models
-``:generateContent``, 3.3 google.rpc.Status errors) and the Gemini part of the section 9
-checklist.
+Imitates the Gemini API reference (Imagen ``:predict``, Gemini image models
+``:generateContent``, google.rpc.Status errors); what the gateway makes of it is in
+docs/providers/gemini.md.
 
 Routes: ``POST /v1beta/models/{model}:predict`` for Imagen models and
 ``POST /v1beta/models/{model}:generateContent`` for Gemini image models. A model called with the
@@ -13,7 +13,7 @@ were sent to ``:predict``. Unknown paths answer Google's HTML 404 page.
 
 Auth: ``x-goog-api-key: <api_key>`` or ``?key=<api_key>``. A wrong key is **400**
 ``INVALID_ARGUMENT`` with ErrorInfo ``API_KEY_INVALID`` (the 3.3 body); no key at all is 403
-``PERMISSION_DENIED`` [U].
+``PERMISSION_DENIED`` (unconfirmed).
 
 Bodies are validated: ``instances``/``parameters`` for ``:predict`` (``sampleCount`` 1..4, 1 for
 Imagen 4 Ultra; ``aspectRatio``; ``sampleImageSize`` or LiteLLM's ``imageSize``, only on models
@@ -53,8 +53,8 @@ Trigger words in the prompt (whole words, case-insensitive):
 
 Simplifications and guesses: the Imagen backend's own wording for bad parameters, the 403 for a
 missing key and the refusal of unknown ``parameters`` names (``parameters`` is a
-``google.protobuf.Value``, so the real API may ignore some) are [U]; token counts for
-gemini-3.1-flash(-lite)-image are [U]; real images are not thought about, only sized and
+``google.protobuf.Value``, so the real API may ignore some) are unconfirmed; token counts for
+gemini-3.1-flash(-lite)-image are unconfirmed; real images are not thought about, only sized and
 coloured; no ``:streamGenerateContent``.
 """
 
@@ -180,7 +180,7 @@ _PREDICT_PARAMETERS = frozenset(
         "language",
     }
 )
-# Vertex-only: refused on the Gemini API (providers.md 3.1).
+# Vertex-only: refused on the Gemini API (the Gemini API reference).
 _VERTEX_ONLY_PARAMETERS = frozenset(
     {"negativePrompt", "seed", "addWatermark", "enhancePrompt", "storageUri"}
 )

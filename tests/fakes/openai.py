@@ -1,8 +1,8 @@
 """Fake OpenAI Images API (``POST /v1/images/generations`` and ``POST /v1/images/edits``).
 
-Imitates providers.md section 1 (1.1 auth and headers, 1.2 models, 1.3 request validation,
-1.4 response bodies and token table, 1.6 SSE, 1.7 error envelope and bodies) and the OpenAI part
-of the section 9 checklist. Per-model rules live in ``openai_spec`` and are shared with the
+Imitates OpenAI's Images API reference (auth and headers, models, request validation,
+response bodies and token table, SSE, the error envelope and bodies); what the gateway makes of
+it is in docs/providers/openai.md. Per-model rules live in ``openai_spec`` and are shared with the
 Azure fake.
 
 Trigger words in the prompt (whole words, case-insensitive):
@@ -61,7 +61,7 @@ def mask_key(key: str) -> str:
 
 
 def safety_error(model: spec.ModelSpec, request_id: str) -> spec.ApiError:
-    """providers.md 1.7: the two safety refusal bodies."""
+    """OpenAI's two safety refusal bodies."""
     if model.family == "gpt-image":
         return spec.ApiError(
             400,

@@ -8,7 +8,7 @@ edit; ``input_fidelity`` not on gpt-image-1-mini; no ``transparent`` background 
 ``image_edit_partial_image_event.py`` / ``image_edit_completed_event.py``. The unsupported
 mimetype message is OpenAI's own, as users report it.
 
-Marked [U] (the fake's choices where nothing public pins the behaviour down):
+Unconfirmed (the fake's choices where nothing public pins the behaviour down):
 
 * wording and codes of the other refusals (too many images, bad file, mask mismatch);
 * input image tokens: per image, 85 + 170 per 512-pixel tile (rounded up), twice that with

@@ -1,10 +1,10 @@
 """OpenAI Images API rules shared by the OpenAI and Azure OpenAI fakes.
 
-Imitates providers.md section 1.3 (request fields and per-model limits), 1.4 (response body and
-the output-token table), 1.6 (SSE framing) and the 400-level bodies of 1.7. Azure (section 2.3)
+Imitates OpenAI's Images API reference: request fields and per-model limits, the response body
+and the output-token table, SSE framing and the 400-level bodies. Azure OpenAI
 speaks the same dialect with a narrower size/format list, which is expressed as a ``Dialect``.
 
-Things the doc leaves open, and what this module does about them (all marked [U] in the doc):
+Things the doc leaves open, and what this module does about them (unconfirmed by the docs):
 
 * exact wording of validation messages: modelled on OpenAI's usual
   ``Invalid value: 'x'. Supported values are: ...`` / ``Invalid 'n': integer above maximum value``
@@ -75,7 +75,7 @@ FREE_SIZE_MAX_PIXELS = 3840 * 2160
 FREE_SIZE_MIN_PIXELS = 655_360
 FREE_SIZE_MAX_RATIO = 3.0
 
-# providers.md 1.4: output tokens per image for the gpt-image-1 / 1.5 / mini family.
+# OpenAI's docs: output tokens per image for the gpt-image-1 / 1.5 / mini family.
 GPT1_OUTPUT_TOKENS: dict[tuple[str, str], int] = {
     ("low", "1024x1024"): 272,
     ("low", "1024x1536"): 408,
@@ -87,7 +87,7 @@ GPT1_OUTPUT_TOKENS: dict[tuple[str, str], int] = {
     ("high", "1024x1536"): 6240,
     ("high", "1536x1024"): 6208,
 }
-# gpt-image-2: per-image price / ($30 per 1M tokens) for the standard sizes (providers.md 1.5).
+# gpt-image-2: per-image price / ($30 per 1M tokens) for the standard sizes (OpenAI's pricing page).
 GPT2_SQUARE_TOKENS = {"low": 200, "medium": 1767, "high": 7024}
 GPT2_NON_SQUARE_TOKENS = {"low": 167, "medium": 1367, "high": 5500}
 
@@ -194,7 +194,7 @@ class Dialect:
 
 
 OPENAI = Dialect("openai", None, ("png", "jpeg", "webp"))
-# providers.md 2.3: no 256/512 sizes, no webp.
+# Azure OpenAI: no 256/512 sizes, no webp.
 AZURE = Dialect(
     "azure",
     frozenset({"auto", "1792x1024", "1024x1792", "1024x1024", "1024x1536", "1536x1024"}),
@@ -312,7 +312,7 @@ def resolve_model(body: dict[str, Any], *, retired: frozenset[str] = frozenset()
     """Pick the model spec for an OpenAI request (``model`` omitted → SDK default rules)."""
     name = body.get("model")
     if name is None:
-        # providers.md 1.2: dall-e-2 "unless a parameter specific to the GPT image models is used".
+        # OpenAI: dall-e-2 "unless a parameter specific to the GPT image models is used".
         gpt_params = any(body.get(p) is not None for p in GPT_ONLY_PARAMS)
         name = "gpt-image-1" if gpt_params else "dall-e-2"
     if not isinstance(name, str):
@@ -574,7 +574,7 @@ def gpt_image_body(
     details: bool,
     input_image_tokens: int = 0,
 ) -> dict[str, Any]:
-    """A non-streamed response for a GPT image model (providers.md 1.4)."""
+    """A non-streamed response for a GPT image model (OpenAI's reference)."""
     return {
         "created": created,
         "background": req.background,
@@ -603,7 +603,7 @@ async def stream_images(
     event_prefix: str = "image_generation",
     input_image_tokens: int = 0,
 ) -> web.StreamResponse:
-    """Answer with SSE as in providers.md 1.6: ``event:`` + ``data:`` lines, no ``[DONE]``.
+    """Answer with SSE as OpenAI streams images: ``event:`` + ``data:`` lines, no ``[DONE]``.
 
     ``error_after_partials`` emits a mid-stream ``{"error": ...}`` event after the partial
     images of the first image, then ends the stream (what a late moderation block looks like).

@@ -1,8 +1,8 @@
 """Fake Recraft API, ``POST /v1/images/generations`` (and its ``/raster`` and ``/vector`` variants),
 and the image endpoints of edits (``recraft_edits``).
 
-Imitates providers.md section 6 (6.1 endpoint and auth, 6.2 request, 6.3 response, 6.4 errors)
-and the Recraft part of the section 9 checklist, with per-model rules from Recraft's docs
+Imitates Recraft's API reference (endpoint and auth, request, response, errors), with
+per-model rules from Recraft's docs
 (api-reference appendix: sizes and prompt limits per model; styles; model pages and pricing):
 
 * ``Authorization: Bearer <key>``; a missing or wrong token is **401 text/plain**
@@ -22,16 +22,16 @@ and the Recraft part of the section 9 checklist, with per-model rules from Recra
 
 Trigger words in the prompt (whole words, case-insensitive):
 
-* ``forbidden``   → 400 JSON ``{"code": "inappropriate_content", "message": ...}`` (safety, [U]);
-* ``nsfwimage``   → 200 with one image fewer than asked, none when ``n`` is 1 ([U]: what
+* ``forbidden``   → 400 JSON ``{"code": "inappropriate_content", "message": ...}`` (unconfirmed);
+* ``nsfwimage``   → 200 with one image fewer than asked, none when ``n`` is 1 (unconfirmed: what
   ``block_nsfw`` is assumed to do);
 * ``ratelimit``   → 429 JSON ``too_many_requests`` with ``Retry-After: 7``;
-* ``nocredits``   → 402 JSON ``not_enough_credits`` (an empty API-unit balance, [U]);
+* ``nocredits``   → 402 JSON ``not_enough_credits`` (an empty API-unit balance, unconfirmed);
 * ``servererror`` → 500 JSON ``internal_error``;
 * ``unavailable`` → 503 **text/plain** from the load balancer in front of the API;
 * ``hang``        → the handler sleeps for an hour (handled in ``base``).
 
-The JSON error shape ``{"code", "message"}`` is not documented (6.4 [U]); the fake uses it for
+The JSON error shape ``{"code", "message"}`` is not documented (unconfirmed); the fake uses it for
 every error that is not one of the two documented plain-text ones. Unknown body fields are
 ignored, as a Go JSON decoder does. Simplifications: ``substyle`` values are not checked
 against the style; ``style_id`` must be a UUID registered in ``fake.custom_styles``; image URLs
@@ -129,7 +129,7 @@ def _catalogue() -> dict[str, Model]:
             Model(base, "v4", False, V4_SIZES, none, 35),
             Model(f"{base}_vector", "v4", True, None, none, 80),
             Model(f"{base}_pro", "v4", False, V4_PRO_SIZES, none, 210),
-            # [U] not in the price pages read; charged like V4 Pro Vector.
+            # Unconfirmed: not in the price pages read; charged like V4 Pro Vector.
             Model(f"{base}_pro_vector", "v4", True, None, none, 300),
         ]
     catalogue = {m.name: m for m in models}

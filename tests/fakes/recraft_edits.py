@@ -21,7 +21,7 @@ GenerateImageResponse and ProcessImageResponse) and the tool pages (inputs and m
 
 Each accepted call is kept in ``fake.edits`` (endpoint, text fields, file bytes by name).
 The prompt trigger words of the generation endpoint apply to the prompted endpoints.
-[U]: V4/V4.1 image to image is charged at the model's generation units (its price was not
+Unconfirmed: V4/V4.1 image to image is charged at the model's generation units (its price was not
 published where read).
 """
 

@@ -1,8 +1,8 @@
 """Fake Vertex AI image generation, with its own Google OAuth2 token endpoint.
 
-Imitates providers.md section 4 (4.1 URL and auth, 4.2/4.3 Imagen `:predict`, 4.4 Gemini image
-models on `:generateContent`), the section 3 response shapes and google.rpc.Status errors, and
-the Vertex part of the section 9 checklist.
+Imitates Vertex AI's documented wire format (URL and auth, Imagen `:predict`, Gemini image
+models on `:generateContent`), the Gemini API's response shapes and google.rpc.Status errors;
+what the gateway makes of it is in docs/providers/vertex_ai.md.
 
 Routes:
 
@@ -52,7 +52,7 @@ Trigger words in the prompt (whole words, case-insensitive):
 * ``servererror``  → 500 INTERNAL; ``unavailable`` → 503 UNAVAILABLE;
 * ``hang``         → the handler sleeps for an hour (``base``).
 
-Deliberate simplifications and guesses ([U] in the doc):
+Deliberate simplifications and guesses (unconfirmed by the docs):
 
 * pixel sizes per ratio/tier, image token counts per tier, the Gemini 3 thought part and the
   thinking token count are plausible values, not measured ones;
@@ -102,7 +102,7 @@ IMAGEN_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 GEMINI_31_RATIOS = (*GEMINI_RATIOS, "1:4", "4:1", "1:8", "8:1")
 
-# [U] Imagen output sizes per tier and ratio.
+# Unconfirmed: Imagen output sizes per tier and ratio.
 IMAGEN_SIZES: dict[str, dict[str, tuple[int, int]]] = {
     "1K": {
         "1:1": (1024, 1024),
@@ -119,7 +119,7 @@ IMAGEN_SIZES: dict[str, dict[str, tuple[int, int]]] = {
         "16:9": (2816, 1536),
     },
 }
-# [U] Gemini image sizes at 1K; other tiers scale them.
+# Unconfirmed: Gemini image sizes at 1K; other tiers scale them.
 GEMINI_1K: dict[str, tuple[int, int]] = {
     "1:1": (1024, 1024),
     "2:3": (832, 1248),

@@ -1,7 +1,7 @@
 """Fake Xinference (self-hosted) text-to-image endpoint, ``POST /v1/images/generations``, and its
 image-to-image (``/v1/images/variations``) and inpainting (``/v1/images/inpainting``) routes.
 
-Imitates providers.md section 7 and the Xinference part of the section 9 checklist, checked
+Imitates Xinference's images API (see docs/providers/xinference.md), checked
 against ``xinference/api/restful_api.py::create_images`` and ``api/schemas/requests.py``:
 
 * the body is parsed with a pydantic **v1** model (``TextToImageRequest.parse_obj``) inside the

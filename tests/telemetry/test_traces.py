@@ -105,6 +105,7 @@ async def test_unary_call_continues_the_callers_trace_with_one_attempt_span(
         "imagegen.request_id": trailers["x-imagegen-request-id"],
         "imagegen.size": "1024x1024",
         "imagegen.quality": "low",
+        "imagegen.operation": "generate",
         "imagegen.outcome": "ok",
         "imagegen.image_count": 1,
         # One attempt: its cost is the call's.

@@ -35,27 +35,39 @@ class CacheParams(BaseModel):
     ttl: float = Field(default=DEFAULT_TTL_SECONDS, gt=0)
     """How long an entry is kept, in seconds (a request's `cache.ttl` may shorten it)."""
     default_in_redis_ttl: float | None = Field(default=None, gt=0)
+    """type redis: the entries' lifetime in seconds, instead of ttl."""
     namespace: str | None = None
     """A prefix of every key (replicas with the same namespace share entries)."""
     mode: Literal["default_on", "default_off"] = "default_on"
     """default_off: only requests that send `cache: {"use-cache": true}` are cached."""
     host: str | None = None
+    """type redis: the server's host (or give redis_url)."""
     port: int | None = Field(default=None, ge=1, le=65535)
+    """type redis: the server's port."""
     password: str | None = None
+    """type redis: the server's password."""
     redis_url: str | None = None
+    """type redis: redis://[:password@]host:port/db."""
     disk_cache_dir: str | None = None
+    """type disk: the directory entries are kept in."""
     s3_bucket_name: str | None = None
     """type s3: the bucket entries are kept in (required)."""
     s3_region_name: str | None = None
+    """type s3: the bucket's region."""
     s3_api_version: str | None = None
+    """type s3: passed to botocore as the client's api_version."""
     s3_use_ssl: bool = True
+    """type s3: https to the S3 server (false: http)."""
     s3_verify: bool | str | None = None
     """False: no TLS verification; a path: a CA bundle."""
     s3_endpoint_url: str | None = None
     """An S3-compatible server (MinIO, Ceph, ...); unset: AWS."""
     s3_aws_access_key_id: str | None = None
+    """type s3: credentials (default: the standard AWS credential chain)."""
     s3_aws_secret_access_key: str | None = None
+    """type s3: the secret of s3_aws_access_key_id."""
     s3_aws_session_token: str | None = None
+    """type s3: the session token of temporary credentials."""
     s3_path: str | None = None
     """A folder in the bucket the entries go under."""
     max_size_mb: int = Field(default=256, ge=1, le=1024 * 1024)

@@ -59,6 +59,9 @@ class GuardrailContext:
     size: str | None
     """The size the images should have: the request's, or the size the gateway coerced it to
     (None when the request named none)."""
+    input_field: str | None = None
+    """For an edit's input image, the request field it came from ("images[0]"...); None for
+    an image the provider generated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +129,12 @@ class PromptGuardrail(Guardrail):
 
 
 class ImageGuardrail(Guardrail):
-    """Checks each generated image before it reaches the caller."""
+    """Checks each generated image before it reaches the caller and, on an edit, each input
+    image before any provider is called (`context.input_field` names which one)."""
+
+    #: Whether the caller's input images are checked too. A content check wants to see what
+    #: the provider will be sent; a check of the answer's form (ImageCheck) does not.
+    checks_inputs: bool = True
 
     async def check_image(self, image: GeneratedImage, context: GuardrailContext) -> ImageVerdict:
         raise NotImplementedError

@@ -1,4 +1,5 @@
-"""Running the guardrails on every request: prompts before the call, images after it.
+"""Running the guardrails on every request: prompts and an edit's input images before the
+call, generated images after it.
 
 Which guardrails a request gets: every `default_on` one, plus those its model group
 lists in `model_info.guardrails`, in the order of the `guardrails:` section. Prompt
@@ -6,6 +7,8 @@ guardrails run one after the other, each on the prompt the previous one let thro
 (possibly masked); the first block refuses the request before any provider is called.
 Image guardrails look at each image once: as it becomes ready (so a stream never sends
 an image that would be withheld) or, for images not seen that way, in `after_call`.
+On an edit, image guardrails that check inputs also look at each input image after the
+prompt guardrails; one they refuse refuses the request, naming `images[i]`.
 
 Every outcome becomes a `Decision(kind="guardrail", ...)` on the request state, which
 telemetry reports; details never hold prompt text.
@@ -16,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from imagegen.errors import GuardrailBlockedError, GuardrailUnavailableError
+from imagegen.errors import FieldViolation, GuardrailBlockedError, GuardrailUnavailableError
 from imagegen.events import Decision, RequestState
 from imagegen.guardrails.base import (
     Guardrail,
@@ -100,8 +103,6 @@ class GuardrailHook(RequestHook):
         prompts, images = self._per_model.get(model, self._global)
         if images:
             state.extensions[self.name] = _PerRequest(images)
-        if not prompts:
-            return
         context = GuardrailContext(
             guardrail="",
             model=model,
@@ -127,6 +128,9 @@ class GuardrailHook(RequestHook):
                     f"the prompt was blocked by guardrail {bound.name!r}",
                     metadata={"guardrail": bound.name},
                 )
+        if images and state.request.edit is not None:
+            # After the prompt: a refused prompt costs no image check.
+            await self._check_inputs(state, images, context)
 
     async def _prompt_verdict(
         self,
@@ -147,6 +151,53 @@ class GuardrailHook(RequestHook):
                 f"guardrail {bound.name!r} could not check the prompt; it fails closed",
                 metadata={"guardrail": bound.name},
             ) from None
+
+    # ------------------------------------------------------------------ input images
+
+    async def _check_inputs(
+        self, state: RequestState, bound_images: tuple[_Bound, ...], context: GuardrailContext
+    ) -> None:
+        """Each of an edit's input images through the image guardrails that check inputs;
+        the first refusal refuses the request, naming the image, before any provider call."""
+        edit = state.request.edit
+        assert edit is not None
+        checking = [b for b in bound_images if _checks_inputs(b)]
+        for given in edit.inputs.images if checking else ():
+            image = GeneratedImage(
+                data=given.data,
+                mime_type=given.format.mime_type,
+                width=given.width,
+                height=given.height,
+            )
+            for bound in checking:
+                guardrail = bound.guardrail
+                assert isinstance(guardrail, ImageGuardrail)
+                asked = replace(context, guardrail=bound.name, input_field=given.field)
+                try:
+                    verdict = await guardrail.check_image(image, asked)
+                except Exception as exc:
+                    detail = f"{given.field}: {_failure(bound, exc)}"
+                    if bound.on_error is OnError.ALLOW:
+                        _decide(state, bound.name, "allow", f"{detail}; on_error allow")
+                        continue
+                    _decide(state, bound.name, "block", f"{detail}; fails closed")
+                    raise GuardrailUnavailableError(
+                        f"guardrail {bound.name!r} could not check {given.field}; it fails closed",
+                        metadata={"guardrail": bound.name, "field": given.field},
+                    ) from None
+                if verdict.action == "allow":
+                    _decide(state, bound.name, "allow", given.field)
+                    continue
+                _decide(state, bound.name, "block", f"{given.field}: {verdict.reason}")
+                description = (
+                    f"input image {given.field} was refused by guardrail {bound.name!r}: "
+                    f"{verdict.reason}"
+                )
+                raise GuardrailBlockedError(
+                    description,
+                    field_violations=[FieldViolation(given.field, description)],
+                    metadata={"guardrail": bound.name, "field": given.field},
+                )
 
     # ------------------------------------------------------------------ images
 
@@ -220,6 +271,11 @@ class GuardrailHook(RequestHook):
 
 def _bind(spec: GuardrailSpec) -> _Bound:
     return _Bound(spec.build(), spec.on_error)
+
+
+def _checks_inputs(bound: _Bound) -> bool:
+    guardrail = bound.guardrail
+    return isinstance(guardrail, ImageGuardrail) and guardrail.checks_inputs
 
 
 def _decide(state: RequestState, name: str, action: str, detail: str = "") -> None:

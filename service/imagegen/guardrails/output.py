@@ -50,6 +50,10 @@ class _Options(BaseModel):
 class ImageCheck(ImageGuardrail):
     """Withholds images that do not decode, have the wrong size or are too large."""
 
+    # What it checks describes the answer: an edit's inputs are decoded and bounded by the
+    # model's input limits before guardrails run, and their size is the caller's to choose.
+    checks_inputs = False
+
     def __init__(self, config: GuardrailConfig) -> None:
         super().__init__(config)
         self.options = parse_options(_Options, config.options)

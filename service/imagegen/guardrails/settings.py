@@ -62,7 +62,10 @@ class GuardrailEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     guardrail_name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@+=\-]+$")
+    """The guardrail's name, as model_info.guardrails lists it and as errors and telemetry report
+    it."""
     litellm_params: GuardrailParams | None = None
+    """What to run and how; the kind's own options go here too."""
     params: GuardrailParams | None = None
     """imagegen's shorter name for litellm_params (one of the two)."""
     guardrail_info: dict[str, Any] | None = None

@@ -166,7 +166,7 @@ def images_response(generation: Generation) -> dict[str, Any]:
 
 
 def partial_event(preview: PreviewEvent, request: ImageRequest, created: int) -> dict[str, Any]:
-    """An `image_generation.partial_image` event (providers.md §1.6)."""
+    """An `image_generation.partial_image` event (OpenAI's image streaming events)."""
     return {
         "type": PARTIAL_EVENT,
         "b64_json": base64.b64encode(preview.data).decode("ascii"),

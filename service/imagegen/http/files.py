@@ -6,6 +6,8 @@ image is answered 403, the same for each case: a caller learns nothing about whi
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from imagegen.gateway import Gateway
@@ -35,10 +37,17 @@ def add_file_routes(app: web.Application, gateway: Gateway) -> None:
         path = store.open(key, request.query.get("expires", ""), request.query.get("sig", ""))
         if path is None:
             return web.json_response(_FORBIDDEN, status=403)
+        # Read whole, in a thread, rather than with FileResponse: its file handle is closed in
+        # a background job that can outlive the response (an unclosed file when the server
+        # stops). A stored image is one answer's image, already bounded by the provider.
+        try:
+            body = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:  # swept since it was looked up: as expired
+            return web.json_response(_FORBIDDEN, status=403)
         if served_bytes is not None:
-            served_bytes.add(path.stat().st_size)
-        response = web.FileResponse(
-            path,
+            served_bytes.add(len(body))
+        return web.Response(
+            body=body,
             headers={
                 "Content-Type": MIME_TYPES[key.rsplit(".", 1)[1]],
                 # The URL carries its own expiry; the bytes behind a name never change.
@@ -49,6 +58,5 @@ def add_file_routes(app: web.Application, gateway: Gateway) -> None:
                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
             },
         )
-        return response
 
     app.router.add_get(f"{FILES_PATH}/{{key}}", serve_file)

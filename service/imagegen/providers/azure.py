@@ -1,6 +1,7 @@
 """Azure OpenAI adapter (`azure/<deployment>`).
 
-Wire format: ../shared/reference/providers.md §2. Two routes:
+Wire format: Azure OpenAI's REST reference; what a user sees is in docs/providers/azure.md.
+Two routes:
 
 - deployment route: `POST {api_base}/openai/deployments/{deployment}/images/generations
   ?api-version={api_version}`; the body carries no `model` (sending the deployment name

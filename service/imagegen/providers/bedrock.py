@@ -3,8 +3,9 @@
 Edits ride on the same InvokeModel call with another body: Titan / Nova Canvas edit tasks
 (bedrock_edits.py) and the Stability image services (bedrock_stability_edits.py).
 
-Wire format: ../shared/reference/providers.md §5 (5.1 transport and auth, 5.2 errors, 5.3-5.6
-the model families, which live in bedrock_models.py, 5.7 prices) and §9.5.
+Wire format: the Bedrock Runtime API reference (InvokeModel, SigV4, errors) and each model
+family's parameter page (the families live in bedrock_models.py); what a user sees is in
+docs/providers/bedrock.md.
 `POST https://bedrock-runtime.{region}.amazonaws.com/model/{modelId}/invoke`; `api_base`
 replaces the scheme and host (a VPC endpoint, a test server). Quirks handled:
 

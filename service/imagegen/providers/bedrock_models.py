@@ -4,7 +4,7 @@ Titan and Nova Canvas also edit (their tasks in bedrock_edits.py); the Stability
 are edit-only families of their own (`Shape.STABILITY_EDIT`, bedrock_stability_edits.py) whose
 answers are read like any Stability model's.
 
-Facts from ../shared/reference/providers.md §5.3-5.6 (AWS model parameter pages), with the
+Facts from the AWS Bedrock model parameter pages (see docs/providers/bedrock.md), with the
 Titan size list from the AWS Titan Image Generator parameter page and the Nova Canvas size
 rule from awslabs' Nova Canvas MCP server (320-4096 px, multiples of 16, at most 4:1, at most
 4,194,304 pixels). Four wire shapes:

@@ -199,7 +199,7 @@ def _credits_usd(value: JsonValue) -> Decimal | None:
 
 
 def _percent(value: JsonValue) -> float | None:
-    # BFL reports `progress` as a fraction on some answers and a percentage on others [U].
+    # BFL reports `progress` as a fraction on some answers and a percentage on others (unconfirmed).
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = float(value)

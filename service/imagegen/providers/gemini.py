@@ -1,9 +1,9 @@
 """Google AI Studio / Gemini Developer API adapter (`gemini/<model>`).
 
-Wire format: ../shared/reference/providers.md §3 (§3.1 Imagen, §3.2 Gemini image models,
-§3.3 errors, §3.4 prices). The bodies, tiers, safety outcomes, usage and google.rpc.Status
-errors are the ones Vertex AI speaks too (`google_common.py`); this module holds what is the
-Gemini API's own:
+Wire format: the Gemini API reference (Imagen, Gemini image models, errors) and its pricing
+page; what a user sees is in docs/providers/gemini.md. The bodies, tiers, safety outcomes,
+usage and google.rpc.Status errors are the ones Vertex AI speaks too (`google_common.py`); this
+module holds what is the Gemini API's own:
 
 - Base `https://generativelanguage.googleapis.com/v1beta`, auth `x-goog-api-key` (an AI
   Studio key: GEMINI_API_KEY or GOOGLE_API_KEY). `POST {base}/models/{m}:predict` for Imagen

@@ -1,9 +1,11 @@
 """The wire format Google's image models speak on both the Gemini API and Vertex AI.
 
-Wire format: ../shared/reference/providers.md §3 (§3.1 Imagen, §3.2 Gemini image models, §3.3
-errors) and §4.2-§4.4 (what Vertex adds). `gemini.py` and `vertex.py` differ in URL, auth,
-their model tables and the parameters they offer; everything else lives here, and what the
-two platforms say differently within it is one `Dialect` per adapter.
+Wire format: Google's Gemini API reference (Imagen `:predict`, Gemini image models
+`:generateContent`, errors as google.rpc.Status) and Vertex AI's (what Vertex adds); what a
+user sees is in docs/providers/gemini.md and docs/providers/vertex_ai.md. `gemini.py` and
+`vertex.py` differ in URL, auth, their model tables and the parameters they offer; everything
+else lives here, and what the two platforms say differently within it is one `Dialect` per
+adapter.
 
 - Two model families, two routes, never mixed up: Imagen (`:predict`, `instances[0].prompt` +
   `parameters`, the wire names of the last google-genai mapping, which also calls the image-size
@@ -202,8 +204,8 @@ def _gemini(name: str, ratios: tuple[str, ...], tiers: tuple[str, ...]) -> Famil
 
 
 IMAGEN_4 = _imagen("imagen-4.0-generate", ("1K", "2K"))
-# "Imagen 4 Ultra ... can generate only one image at a time" (Gemini API Imagen guide) [U]; on
-# Vertex too, since fan-out is always safe where a refused 4 is not.
+# "Imagen 4 Ultra ... can generate only one image at a time" (Gemini API Imagen guide,
+# unconfirmed); on Vertex too, since fan-out is always safe where a refused 4 is not.
 IMAGEN_4_ULTRA = _imagen("imagen-4.0-ultra-generate", ("1K", "2K"), per_call=1)
 IMAGEN_4_FAST = _imagen("imagen-4.0-fast-generate", ("1K",))
 IMAGEN_3 = _imagen("imagen-3.0-generate", ("1K",))

@@ -1,6 +1,7 @@
 """OpenAI Images API adapter (`openai/<model>`).
 
-Wire format: ../shared/reference/providers.md §1. `POST {api_base}/images/generations`
+Wire format: OpenAI's Images API reference (docs/providers/openai.md says what a user sees).
+`POST {api_base}/images/generations`
 with `Authorization: Bearer`; errors are `{"error": {message, type, param, code}}`.
 The body builder and the parsers are shared with the Azure and Xinference adapters,
 which speak dialects of the same API.
@@ -212,7 +213,7 @@ def _str_or(value: object, default: str | None) -> str | None:
 async def stream_openai_events(
     adapter: HttpProvider, call: ProviderCall, transport: HttpTransport
 ) -> AsyncIterator[ProviderEvent]:
-    """Relay an OpenAI-shaped image stream (providers.md §1.6): `stream: true` with
+    """Relay an OpenAI-shaped image stream (OpenAI's image streaming events): `stream: true` with
     `partial_images`, answered with `image_generation.partial_image` events and one
     `image_generation.completed` event per image. Shared by OpenAI and Azure."""
     request = await adapter.prepare(call)

@@ -1,7 +1,8 @@
 """The rules of OpenAI's image models, shared by the OpenAI and Azure adapters.
 
-Facts from ../shared/reference/providers.md §1.3 (openai-python
-`image_generate_params.py`, HEAD 2026-08-21) and §2.3 for Azure's narrower enums.
+Facts from OpenAI's API reference and openai-python's `image_generate_params.py` (HEAD
+2026-08-21), and Azure OpenAI's reference for its narrower enums. User-facing: the generated
+tables of docs/providers/openai.md and docs/providers/azure.md.
 """
 
 from __future__ import annotations

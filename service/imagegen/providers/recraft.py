@@ -1,7 +1,7 @@
 """Recraft adapter (`recraft/<model>`).
 
-Wire format: ../shared/reference/providers.md §6 (6.1 endpoint/auth, 6.2 request, 6.3
-response, 6.4 errors, 6.5 prices) and the §9.6 fake checklist. Per-model details come from
+Wire format: Recraft's API reference (endpoint and auth, request, response, errors,
+pricing); what a user sees is in docs/providers/recraft.md. Per-model details come from
 Recraft's own docs (api-reference appendix: sizes and prompt limits per model; styles page;
 model pages and pricing), read 2026-11-24.
 
@@ -32,7 +32,7 @@ model pages and pricing), read 2026-11-24.
   parsed as JSON only when Content-Type says so. JSON bodies are read leniently
   (`{"code","message"}`, `{"error": ...}`, `{"detail": ...}`: the shape is not documented).
   402 or a credits code means the API-unit balance is empty: PROVIDER_QUOTA_EXCEEDED.
-- Safety is not documented [U]: an error whose code or message speaks of NSFW or a content
+- Safety is not documented: an error whose code or message speaks of NSFW or a content
   policy is CONTENT_POLICY_VIOLATION; a 200 answer with fewer images than `n` reports the
   rest as filtered, and one with none at all is CONTENT_POLICY_VIOLATION.
 
@@ -392,7 +392,7 @@ _RATIO_SPELLING = {
     if (ratio := parse_aspect_ratio(text)) is not None
 }
 
-# Safety refusals are undocumented [U]: recognise them by code or wording.
+# Safety refusals are undocumented: recognise them by code or wording.
 _SAFETY_CODES = frozenset(
     {
         "nsfw",

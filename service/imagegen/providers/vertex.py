@@ -1,9 +1,9 @@
 """Vertex AI adapter (`vertex_ai/<model>`): Imagen and Gemini image models on Google Cloud.
 
-Wire format: ../shared/reference/providers.md §4 (§4.1 endpoint and auth, §4.2/§4.3 Imagen,
-§4.4 Gemini image models) and the fake checklist of §9.4. The bodies, tiers, safety outcomes,
-usage and google.rpc.Status errors are the ones the Gemini API speaks too (§3,
-`google_common.py`); this module holds what is Vertex's own:
+Wire format: Vertex AI's reference (endpoint and auth, Imagen, Gemini image models); what a
+user sees is in docs/providers/vertex_ai.md. The bodies, tiers, safety outcomes, usage and
+google.rpc.Status errors are the ones the Gemini API speaks too (`google_common.py`); this
+module holds what is Vertex's own:
 
 - URL: `POST {host}/{v1|v1beta1}/projects/{project}/locations/{location}/publishers/google/
   models/{model}:predict` for Imagen (`imagen-*`, `imagegeneration@*`) and `:generateContent`
@@ -111,7 +111,7 @@ _CREDENTIAL_OPTIONS = ("vertex_credentials", "vertex_ai_credentials")
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9.:-]{0,99}$")
 _LOCATION_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
-# Imagen on Vertex: the Gemini API set plus the Vertex-only fields (§4.2).
+# Imagen on Vertex: the Gemini API set plus the Vertex-only fields.
 _IMAGEN_EXTRAS: Mapping[str, ParamSpec] = {
     "negative_prompt": ParamSpec(str),
     "seed": ParamSpec(int, minimum=0, maximum=2**32 - 1),
@@ -125,7 +125,7 @@ _IMAGEN_EXTRAS: Mapping[str, ParamSpec] = {
     ),
     **IMAGEN_COMMON_PARAMS,
 }
-# Gemini image models on Vertex: imageConfig's Vertex-only fields (§4.4) and the seed.
+# Gemini image models on Vertex: imageConfig's Vertex-only fields and the seed.
 _GEMINI_EXTRAS: Mapping[str, ParamSpec] = {
     "person_generation": ParamSpec(str, choices=("ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE")),
     "output_mime_type": OUTPUT_MIME,

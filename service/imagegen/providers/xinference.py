@@ -1,6 +1,7 @@
 """Xinference adapter (`xinference/<model uid>`), for self-hosted diffusion models.
 
-Wire format: ../shared/reference/providers.md §7. OpenAI-shaped, with quirks:
+Wire format: Xinference's OpenAI-compatible images API (docs/providers/xinference.md says
+what a user sees). OpenAI-shaped, with quirks:
 
 - `model` is the UID of a launched model; `size` is written "W*H";
 - provider parameters travel as `kwargs`, a JSON-encoded *string* handed to the
@@ -29,7 +30,13 @@ from imagegen.providers.http_errors import error_for_status
 from imagegen.providers.multipart import encode_form
 from imagegen.providers.openai import parse_openai_images
 from imagegen.providers.transport import HttpResponse
-from imagegen.providers.xinference_edits import edit_fields, edit_files, edit_route, with_edits
+from imagegen.providers.xinference_edits import (
+    check_edit,
+    edit_fields,
+    edit_files,
+    edit_route,
+    with_edits,
+)
 from imagegen.sizes import FreeFormRule
 from imagegen.types import MAX_PROMPT_CHARS, ProviderResult, ResponseFormat
 
@@ -93,6 +100,7 @@ class XinferenceProvider(HttpProvider):
         )
 
     def _edit_request(self, call: ProviderCall, payload: EditPayload) -> HttpRequest:
+        check_edit(payload)
         params = call.params
         fields = edit_fields(
             call.provider_model, call.prompt, params.n, params.size, dict(params.extra)

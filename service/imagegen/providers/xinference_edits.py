@@ -10,7 +10,8 @@ Wire format (xorbitsai/inference `xinference/api/restful_api.py`, `create_variat
   itself, several as a list, for models that take references).
 - INPAINT → `POST /v1/images/inpainting`: the same fields, one `image` and a `mask_image`.
   The mask goes to a diffusers inpainting pipeline, which repaints white pixels and keeps
-  black ones; the caller's mask (transparent = edit) is converted pixel for pixel.
+  black ones; the caller's mask (transparent = edit) is converted pixel for pixel. Several
+  images, or a mask on the image-to-image route, are refused before the call.
 
 Both answer like `/v1/images/generations` (`{created, data: [{url | b64_json}]}`); the
 adapter asks for b64_json, as for generations (a `url` is a path on the Xinference host).
@@ -25,6 +26,7 @@ from dataclasses import replace
 
 from pydantic import JsonValue
 
+from imagegen.errors import FieldViolation, InvalidRequestError
 from imagegen.images.formats import ImageFormat
 from imagegen.images.limits import InputLimits
 from imagegen.images.masks import EditValue, to_grayscale_mask
@@ -51,6 +53,28 @@ _ROUTES = {EditOperation.EDIT: "variations", EditOperation.INPAINT: "inpainting"
 
 def with_edits(spec: ModelSpec) -> ModelSpec:
     return replace(spec, edit=XINFERENCE_EDITS)
+
+
+def check_edit(payload: EditPayload) -> None:
+    """INVALID_ARGUMENT, before any call, for inputs a route cannot take: the inpainting
+    route reads one image, and the image-to-image route has no mask field (a mask sent there
+    would be dropped, and the whole image repainted)."""
+    operation = payload.operation
+    if operation is EditOperation.INPAINT and len(payload.inputs.images) > 1:
+        raise _refuse("images", "the inpaint operation takes one input image")
+    if operation is EditOperation.EDIT and payload.inputs.mask is not None:
+        raise _refuse(
+            "mask", "image to image takes no mask: use the inpaint operation to edit under one"
+        )
+
+
+def _refuse(field: str, description: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        description,
+        field_violations=[FieldViolation(field, description)],
+        metadata={"field": field},
+        request_sent=False,
+    )
 
 
 def edit_route(payload: EditPayload) -> str:

@@ -28,6 +28,7 @@ from imagegen.errors import (
     ImageGenError,
     InvalidRequestError,
     NoDeploymentAvailableError,
+    PreconditionViolation,
     ProviderRateLimitedError,
     RouterStateUnavailableError,
 )
@@ -533,6 +534,12 @@ class RequestRouter:
                 "skipped": skipped[:1000],
                 **({"tried": tried[:1000]} if tried else {}),
             },
+            # One PreconditionFailure violation per deployment passed over, for callers
+            # that read the status details rather than parse the message.
+            preconditions=[
+                PreconditionViolation("DEPLOYMENT_SKIPPED", f"deployment:{i}", why)
+                for i, why in ctx.skipped.items()
+            ],
         )
 
     def _annotated(self, error: ImageGenError, ctx: RouteContext) -> ImageGenError:

@@ -52,6 +52,7 @@ class RouterSettings(BaseModel):
     retry_backoff_seconds: float = Field(default=0.5, ge=0)
     """First backoff; doubled per retry, with full jitter."""
     retry_backoff_max_seconds: float = Field(default=30.0, ge=0)
+    """The backoff ceiling."""
     max_retry_after_seconds: float = Field(default=60.0, ge=0)
     """A provider's Retry-After longer than this is not waited for (the attempt is not retried)."""
     allowed_fails: int = Field(default=3, ge=0)
@@ -64,11 +65,15 @@ class RouterSettings(BaseModel):
     content_policy_fallbacks: FallbackMap = Field(default_factory=dict)
     """Model group → the groups to try after a safety refusal."""
     default_fallbacks: tuple[str, ...] = ()
+    """Fallbacks for models without their own."""
     redis_url: str | None = Field(default=None, repr=False)
     """Shared router state; built from redis_host/redis_port/redis_password when not given."""
     redis_host: str | None = None
+    """Builds redis_url with redis_port and redis_password."""
     redis_port: int | None = Field(default=None, ge=1, le=65535)
+    """See redis_host."""
     redis_password: str | None = Field(default=None, repr=False)
+    """See redis_host."""
     redis_namespace: str = Field(default="imagegen:router", min_length=1)
     """Key prefix in Redis: replicas with the same prefix share state."""
     fan_out_on_failure: FanOutPolicy = "retry"

@@ -22,7 +22,8 @@ def grpc_code(error: ImageGenError) -> grpc.StatusCode:
 
 
 def to_rpc_status(error: ImageGenError) -> status_pb2.Status:
-    """The full status: ErrorInfo always, BadRequest / RetryInfo / QuotaFailure when they apply."""
+    """The full status: ErrorInfo always, BadRequest / PreconditionFailure / RetryInfo /
+    QuotaFailure when they apply."""
     status = status_pb2.Status(code=int(error.code), message=error.message)
     metadata = {key: value[:256] for key, value in error.metadata.items()}
     status.details.add().Pack(
@@ -36,6 +37,17 @@ def to_rpc_status(error: ImageGenError) -> status_pb2.Status:
                         field=v.field, description=v.description
                     )
                     for v in error.field_violations
+                ]
+            )
+        )
+    if error.preconditions:
+        status.details.add().Pack(
+            error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type=v.type, subject=v.subject[:256], description=v.description[:1000]
+                    )
+                    for v in error.preconditions
                 ]
             )
         )

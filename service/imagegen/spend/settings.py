@@ -51,11 +51,13 @@ class AccessSettings(BaseModel):
     spend_batch_interval_ms: int = Field(default=50, ge=1, le=60_000)
     """How long a spend row may wait for others to share its write."""
     log_prompts: bool = False
+    """Store prompts in the spend log (off: never)."""
     allow_unpriced_models: bool = False
     """Let budgeted keys call models that cannot be priced before the call."""
     quota_redis_url: str | None = None
     """Share key limits, budgets and key changes through this Redis (else router's redis_url)."""
     quota_redis_namespace: str = Field(default="imagegen:quota", min_length=1)
+    """Key prefix in Redis: replicas with the same namespace share quotas."""
     quota_fail_open: bool = False
     """Redis unreachable: serve under this replica's own limits instead of refusing."""
     quota_hold_seconds: float = Field(default=10.0, ge=1, le=300)
@@ -89,17 +91,29 @@ class KeyEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alias: str = Field(min_length=1, max_length=128)
+    """The key's name in spend rows, logs and admin calls."""
     key: str | None = Field(default=None, min_length=16)
+    """The secret (os.environ/NAME); stored only as its SHA-256 hash."""
     key_hash: str | None = None
+    """The SHA-256 hex of the secret, instead of key."""
     models: list[str] = Field(default_factory=list)
+    """The model names the key may call (empty: every served model)."""
     rpm: int | None = Field(default=None, ge=1)
+    """Requests per minute."""
     ipm: int | None = Field(default=None, ge=1)
+    """Images per minute (n counts)."""
     max_parallel_requests: int | None = Field(default=None, ge=1)
+    """Calls in flight at once, streams included."""
     max_parallel_streams: int | None = Field(default=None, ge=1)
+    """Streams open at once."""
     max_budget: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """USD the key may spend per budget_period (or in its lifetime)."""
     budget_period: Literal["daily", "monthly"] | None = None
+    """daily or monthly; absent: the budget is for the key's lifetime."""
     tags: list[str] = Field(default_factory=list)
+    """Added to every spend row of the key."""
     allow_request_credentials: bool = False
+    """Let the key's callers send api_key / api_base / api_version."""
 
 
 def with_keys(general: AccessSettings, entries: list[KeyEntry], source: str) -> AccessSettings:

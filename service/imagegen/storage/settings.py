@@ -41,12 +41,14 @@ class StorageSettings(BaseModel):
     prefix: str = "imagegen/"
     """s3, gcs, azure: the key layout: objects are `<prefix><sha256 of the bytes>.<ext>`."""
     region: str | None = None
+    """s3: the bucket's region."""
     endpoint_url: str | None = None
     """s3: an S3-compatible server other than AWS (MinIO, Ceph, SeaweedFS...); gcs: an
     emulator (spoken to unauthenticated, as under STORAGE_EMULATOR_HOST; URLs still signed)."""
     aws_access_key_id: str | None = None
     """s3: credentials (default: the standard AWS credential chain)."""
     aws_secret_access_key: str | None = None
+    """s3: the secret of aws_access_key_id."""
     gcs_credentials_file: str | None = None
     """gcs: a service-account JSON key file (default: Application Default Credentials, which
     must be able to sign unless public_base_url is set)."""
@@ -57,6 +59,7 @@ class StorageSettings(BaseModel):
     azure_account_url: str | None = None
     """azure: https://<account>.blob.core.windows.net (or an emulator's URL)."""
     azure_account_name: str | None = None
+    """azure: the storage account (with azure_account_key)."""
     azure_account_key: str | None = None
     """azure: the account key that signs the SAS URLs."""
     rehost_provider_urls: bool = False

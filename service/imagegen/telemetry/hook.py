@@ -25,6 +25,8 @@ from imagegen.telemetry.tracing import (
     add_decision_events,
     current_trace_id,
     end_attempt_span,
+    operation_attributes,
+    operation_of,
     start_attempt_span,
 )
 from imagegen.types import format_usd
@@ -148,7 +150,9 @@ class TelemetryHook(RequestHook):
             n.LABEL_STATUS: status,
         }
         metrics = self._metrics
-        metrics.requests.add(1, {**labels, n.LABEL_DOOR: state.door})
+        metrics.requests.add(
+            1, {**labels, n.LABEL_DOOR: state.door, n.LABEL_OPERATION: operation_of(request)}
+        )
         metrics.duration.record(latency, labels)
         cost_labels = {n.LABEL_MODEL: model, n.LABEL_PROVIDER: labels[n.LABEL_PROVIDER]}
         if error is None and live.images:
@@ -188,6 +192,7 @@ class TelemetryHook(RequestHook):
                     n.ATTR_COST_USD: format_usd(facts.response_cost),
                     n.ATTR_STATUS: status,
                     n.ATTR_IMAGE_COUNT: live.images,
+                    **operation_attributes(request),
                 }
             )
             if state.caller is not None:
@@ -218,7 +223,8 @@ class TelemetryHook(RequestHook):
             n.LABEL_PROVIDER: UNKNOWN,
             n.LABEL_STATUS: error.code.name,
         }
-        self._metrics.requests.add(1, {**labels, n.LABEL_DOOR: door})
+        # Refused before it parsed: what it would have done is not known.
+        self._metrics.requests.add(1, {**labels, n.LABEL_DOOR: door, n.LABEL_OPERATION: UNKNOWN})
         self._metrics.duration.record(latency, labels)
         span = trace.get_current_span()
         if span.is_recording():

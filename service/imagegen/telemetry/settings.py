@@ -53,25 +53,38 @@ class _Stdout(CallbackSettings):
 class _File(CallbackSettings):
     type: Literal["file"]
     path: str = Field(min_length=1)
+    """The JSON-lines file."""
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """Rotate the file at this size."""
     backup_count: int = Field(default=5, ge=0, le=1000)
+    """Rotated files to keep."""
 
 
 class _Webhook(CallbackSettings):
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
+    """Where JSON arrays of payloads are POSTed."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Headers sent with each POST (os.environ/ references work)."""
     batch_size: int = Field(default=50, ge=1, le=10_000)
+    """Payloads per POST at most."""
     flush_interval_seconds: float = Field(default=2.0, gt=0)
+    """How long a payload waits for others to share its POST."""
     max_retries: int = Field(default=3, ge=0, le=20)
+    """Retries of a POST that failed with 5xx, 408, 429 or a connection error."""
     retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    """The first retry's wait; doubled each retry."""
     timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long one POST may take."""
 
 
 class _Python(CallbackSettings):
     type: Literal["python"]
     class_: str = Field(alias="class", pattern=r"^[\w.]+:[\w.]+$")
+    """The callback class, "package.module:Class" (a subclass of
+    imagegen.telemetry.callbacks.Callback)."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments for the class's constructor."""
 
     @field_validator("class_")
     @classmethod
@@ -98,8 +111,10 @@ class TelemetrySettings(BaseModel):
     log_prompts: bool = False
     """Include the prompt text in the log line and callback payloads."""
     prometheus_host: str = "0.0.0.0"
+    """The listen address of the /metrics endpoint."""
     prometheus_port: int | None = Field(default=None, ge=0, le=65535)
     """Serve /metrics for Prometheus on this port (0: a free one); None: no endpoint."""
     otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
     """OTLP/HTTP base URL; overrides OTEL_EXPORTER_OTLP_ENDPOINT."""
     callbacks: tuple[_AnyCallback, ...] = ()
+    """Where each request's payload is also sent: stdout, a file, a webhook or a Python class."""

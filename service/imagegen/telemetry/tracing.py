@@ -23,7 +23,23 @@ if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
 
     from imagegen.events import Decision, RequestState
-    from imagegen.types import Attempt
+    from imagegen.types import Attempt, ImageRequest
+
+
+def operation_of(request: ImageRequest) -> str:
+    """What the request does: `generate`, or its edit operation."""
+    edit = request.edit
+    return n.OPERATION_TEXT_TO_IMAGE if edit is None else edit.operation.value
+
+
+def operation_attributes(request: ImageRequest) -> dict[str, AttributeValue]:
+    """The operation and, for an edit, its input count and bytes (sizes, never content)."""
+    attributes: dict[str, AttributeValue] = {n.ATTR_OPERATION: operation_of(request)}
+    edit = request.edit
+    if edit is not None:
+        attributes[n.ATTR_INPUT_IMAGES] = len(edit.inputs.images)
+        attributes[n.ATTR_INPUT_BYTES] = edit.inputs.total_bytes
+    return attributes
 
 
 def start_attempt_span(tracer: Tracer, state: RequestState, attempt: Attempt) -> Span:
@@ -41,6 +57,7 @@ def start_attempt_span(tracer: Tracer, state: RequestState, attempt: Attempt) ->
         n.ATTR_DEPLOYMENT: attempt.model_id,
         n.ATTR_ATTEMPT: attempt.number,
         n.ATTR_REQUEST_ID: state.request_id,
+        **operation_attributes(request),
     }
     host = _host(attempt.api_base)
     if host:
