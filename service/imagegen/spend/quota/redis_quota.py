@@ -38,6 +38,13 @@ _SEED_ATTEMPTS = 200
 _SEED_RETRY_SECONDS = 0.02
 # A budget slot outlives its period by a day (late settles still find it).
 _PERIOD_MARGIN_SECONDS = 86_400
+# Every Redis round trip is bounded by these (redis-py raises TimeoutError past them).
+_CONNECT_SECONDS = 1.0
+_COMMAND_SECONDS = 2.0
+# A refresher asked to stop ends after its current round trip; one that has not ended
+# after a whole round trip (plus a margin) is cancelled, so that no settle, release or
+# shutdown waits on it without a bound.
+_REFRESHER_STOP_SECONDS = _CONNECT_SECONDS + _COMMAND_SECONDS + 1.0
 
 
 @dataclass(slots=True)
@@ -59,7 +66,10 @@ class RedisQuota:
     ) -> None:
         try:
             self.redis: Any = aioredis.Redis.from_url(
-                url, decode_responses=True, socket_connect_timeout=1.0, socket_timeout=2.0
+                url,
+                decode_responses=True,
+                socket_connect_timeout=_CONNECT_SECONDS,
+                socket_timeout=_COMMAND_SECONDS,
             )
         except ValueError as exc:
             raise ConfigError(f"quota Redis URL: not a Redis URL ({exc})") from None
@@ -81,11 +91,16 @@ class RedisQuota:
         self._lease_release = self.redis.register_script(scripts.LEASE_RELEASE)
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: set[asyncio.Task[None]] = set()
+        # Refreshers end on this flag, not only on cancellation: on Python 3.11 a
+        # cancellation that lands while asyncio.wait_for is timing out can be lost, and the
+        # refresher would then go on refreshing (and aclose waiting) for ever.
+        self._closing = False
 
     async def start(self) -> None:
         return None
 
     async def aclose(self) -> None:
+        self._closing = True
         # Settles in progress wait for their spend rows; give them a moment to finish.
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=10)
@@ -94,7 +109,11 @@ class RedisQuota:
         # Holds of calls that never settled (the server is going away): left to expire.
         for task in list(self._live):
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._live, return_exceptions=True)
+        ending = {*self._tasks, *self._live}
+        if ending:
+            _, stuck = await asyncio.wait(ending, timeout=_REFRESHER_STOP_SECONDS)
+            if stuck:
+                log.warning("quota: %d task(s) did not end at shutdown; left behind", len(stuck))
         await self.redis.aclose()
 
     # ------------------------------------------------------------------ keys in Redis
@@ -146,7 +165,7 @@ class RedisQuota:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lease.stopping.wait(), self.refresh_seconds)
-            if lease.stopping.is_set():
+            if lease.stopping.is_set() or self._closing:
                 return
             try:
                 await self._lease_refresh(keys=sets, args=[lease.lease_id, self.hold_ms])
@@ -161,9 +180,8 @@ class RedisQuota:
         lease.released = True
         task, lease.refresher = lease.refresher, None
         lease.stopping.set()
-        if task is not None:
-            # wait, not await: a refresher cancelled by aclose must not raise into the call.
-            await asyncio.wait({task})
+        # A refresher cancelled by aclose must not raise into the call: _end waits, not awaits.
+        await _end(task, "lease")
         await self._lease_release(
             keys=self._lease_sets(lease.key_id, lease.stream), args=[lease.lease_id]
         )
@@ -253,7 +271,7 @@ class RedisQuota:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(hold.stopping.wait(), self.refresh_seconds)
-            if hold.stopping.is_set():
+            if hold.stopping.is_set() or self._closing:
                 return
             value = f"{hold.micros}:{hold.state}"
             try:
@@ -298,8 +316,7 @@ class RedisQuota:
         # finalize and bring the hold back. The loop ends after its current refresh.
         task, hold.refresher = hold.refresher, None
         hold.stopping.set()
-        if task is not None:
-            await task
+        await _end(task, "budget hold")
 
     async def _seed_slot(
         self, key_id: str, start: float, end: float | None, keys: list[str]
@@ -333,3 +350,23 @@ class RedisQuota:
             await self._seed_slot(key.key_id, start, end, keys)
             value = await self.redis.get(keys[0])
         return from_micros(int(value or 0))
+
+
+async def _end(refresher: asyncio.Task[None] | None, what: str) -> None:
+    """Wait for a refresher told to stop, within a bound; cancel it past the bound.
+
+    Cancelled mid-command, its refresh may still land in Redis and bring the hold (or
+    lease) back: it then expires by itself `hold_seconds` later, as a dead replica's does.
+    """
+    if refresher is None:
+        return
+    done, _ = await asyncio.wait({refresher}, timeout=_REFRESHER_STOP_SECONDS)
+    if done:
+        return
+    log.warning(
+        "quota: a %s refresher did not stop within %.0f s; cancelled (the entry expires)",
+        what,
+        _REFRESHER_STOP_SECONDS,
+    )
+    refresher.cancel()
+    await asyncio.wait({refresher}, timeout=_REFRESHER_STOP_SECONDS)
