@@ -379,11 +379,19 @@ class GatewayUnavailableError(ImageGenError):
 
 
 class NoDeploymentAvailableError(ImageGenError):
-    """Every deployment of the model is cooling down or at its limits; `retry_after` says when."""
+    """Every deployment of the model is cooling down or at its limits; `retry_after` says when.
+
+    `all_busy`: every deployment left is only at its `max_parallel_requests`, so a slot frees
+    when a call in flight ends (the router may queue the call instead of refusing it)."""
 
     code = Code.UNAVAILABLE
     http_status = 503
     reason = "NO_HEALTHY_DEPLOYMENT"
+
+    def __init__(self, message: str, *, all_busy: bool = False, **kwargs: Any) -> None:
+        # Cooperative: DeploymentLimitError's next base (QuotaError) takes more keywords.
+        super().__init__(message, **kwargs)
+        self.all_busy = all_busy
 
 
 class DeploymentLimitError(NoDeploymentAvailableError, QuotaError):

@@ -346,7 +346,7 @@ class RequestRouter:
                 return await self._pick(route, ctx, model, group, failed, n)
             except NoDeploymentAvailableError as error:
                 # Only when every deployment left is busy will a slot free for this call.
-                if error.metadata.get("limit") != "max_parallel_requests":
+                if not error.all_busy:
                     raise
                 ids = [d.model_id for d in group]
                 latencies = await self.store.latencies(ids, ctx.size)
@@ -451,11 +451,14 @@ class RequestRouter:
             raise _window_spent(model, limited, _listed(ctx, ids))
         busy = all(reason == "max_parallel_requests" for _, reason in limited)
         retry_after = BUSY_RETRY_AFTER if busy else seconds_to_next_window()
-        busy_limit = {"limit": "max_parallel_requests"} if busy and limited else {}
+        all_busy = busy and bool(limited)
+        # The limit is named for callers too (ErrorInfo metadata), not read back here.
+        busy_limit = {"limit": "max_parallel_requests"} if all_busy else {}
         raise NoDeploymentAvailableError(
             f"every deployment of {model} is at its limits; retry in {retry_after:.1f}s",
             metadata={"model": model, "skipped": _listed(ctx, ids), **busy_limit},
             retry_after=retry_after,
+            all_busy=all_busy,
         )
 
     async def _attempt(
