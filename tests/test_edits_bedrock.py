@@ -291,6 +291,25 @@ async def test_titan_variation_sends_every_image_in_order_and_no_stand_in_text(
     assert Decimal(response.cost.response_cost) == Decimal("0.024")
 
 
+async def test_titan_variation_sends_a_prompt_the_caller_wrote_even_if_it_names_the_operation(
+    served: Served, fake: BedrockFake
+) -> None:
+    # The stand-in for a missing prompt is marked on the request, not recognised by its text:
+    # a caller who writes "variation" is sent "variation".
+    await served.stub.EditImages(
+        edit_request(
+            model="titan2",
+            prompt="variation",
+            images=[png_bytes(512, 512, 1)],
+            operation=pb.EDIT_OPERATION_VARIATION,
+            size="512x512",
+        )
+    )
+
+    (sent,) = fake.requests
+    assert sent.json["imageVariationParams"]["text"] == "variation"
+
+
 async def test_background_removal_sends_the_image_alone_on_titan_v2_and_nova_only(
     served: Served, fake: BedrockFake
 ) -> None:

@@ -68,6 +68,7 @@ async def prepare_edit(
     images: Sequence[bytes],
     mask: bytes | None,
     outpaint: Outpaint | None = None,
+    prompt_written: bool,
 ) -> ImageRequest:
     """`request` as an edit, its inputs validated against the requested model's limits.
 
@@ -98,4 +99,5 @@ async def prepare_edit(
         capability.limits,
         mask_required=operation.needs_mask,
     )
-    return request.model_copy(update={"edit": EditPayload(operation, inputs, sides)})
+    payload = EditPayload(operation, inputs, sides, prompt_written=prompt_written)
+    return request.model_copy(update={"edit": payload})

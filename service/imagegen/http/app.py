@@ -435,6 +435,7 @@ class HttpDoor:
                 operation=parsed.operation,
                 images=parsed.images,
                 mask=parsed.mask,
+                prompt_written=parsed.prompt_written,
             )
             call = replace(parsed.call, request=edit)
             state = self.gateway.new_state(

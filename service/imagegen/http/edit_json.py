@@ -96,7 +96,13 @@ async def json_edits_call(
             budget -= len(data)
         images.append(data)
     mask_bytes = None if mask is None else await _bytes_of(mask, fetcher, budget)
-    return EditsCall(call=call, operation=operation, images=images, mask=mask_bytes)
+    return EditsCall(
+        call=call,
+        operation=operation,
+        images=images,
+        mask=mask_bytes,
+        prompt_written=isinstance(prompt, str) and bool(prompt),
+    )
 
 
 def _reference(value: object, field: str, fetcher: ImageFetcher) -> _Reference:

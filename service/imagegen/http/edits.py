@@ -63,6 +63,8 @@ class EditsCall:
     operation: EditOperation
     images: list[bytes]
     mask: bytes | None
+    #: Whether the caller sent a prompt (see EditPayload.prompt_written).
+    prompt_written: bool
 
 
 async def read_edit_form(request: web.Request, max_bytes: int) -> EditForm:
@@ -178,6 +180,7 @@ def edits_call(form: EditForm) -> EditsCall:
         operation=operation,
         images=form.images,
         mask=form.mask,
+        prompt_written=bool(fields.get("prompt")),
     )
 
 

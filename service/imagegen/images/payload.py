@@ -18,6 +18,10 @@ class EditPayload:
     operation: EditOperation
     inputs: EditInputs
     outpaint: Outpaint | None = None
+    #: False when the caller sent no prompt and the request carries the operation's name in
+    #: its place (guardrails and logs always read one); providers that read any text as
+    #: guidance must not be sent that stand-in.
+    prompt_written: bool = True
 
     @property
     def shape(self) -> EditShape:

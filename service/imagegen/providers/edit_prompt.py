@@ -2,8 +2,9 @@
 
 For operations that need no prompt (erase, variation, remove background, upscale) the gateway
 carries the operation's name as the prompt, so that guardrails and logs always read one
-(imagegen/edits.py). A provider that reads any text it is sent as guidance (Titan variations,
-Imagen object removal) must not receive that stand-in as if the caller had written it.
+(imagegen/edits.py), and marks the payload `prompt_written=False`. A provider that reads any
+text it is sent as guidance (Titan variations, Imagen object removal) must not receive that
+stand-in as if the caller had written it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,4 @@ from imagegen.images.payload import EditPayload
 
 def written_prompt(prompt: str, payload: EditPayload) -> str | None:
     """`prompt`, or None when it is only the gateway's stand-in for a prompt-less operation."""
-    operation = payload.operation
-    if not operation.needs_prompt and prompt == operation.value:
-        return None
-    return prompt or None
+    return prompt if payload.prompt_written and prompt else None

@@ -174,7 +174,13 @@ async def aimage_edit(
     )
     gateway = _gateway()
     edit = await prepare_edit(
-        gateway, request, operation=operation, images=images, mask=mask_bytes, outpaint=outpaint
+        gateway,
+        request,
+        operation=operation,
+        images=images,
+        mask=mask_bytes,
+        outpaint=outpaint,
+        prompt_written=bool(prompt),
     )
     return image_response_from(await gateway.generate(edit))
 

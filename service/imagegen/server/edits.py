@@ -69,6 +69,7 @@ async def edit_request_from_proto(message: EditMessage, gateway: Gateway) -> Ima
     if operation is None:
         raise invalid_field("operation", f"unknown operation {message.operation}")
     view = generation_view(message)
+    prompt_written = bool(view.prompt)
     view.prompt = edit_prompt(operation, view.prompt)
     sides = message.outpaint
     return await prepare_edit(
@@ -78,6 +79,7 @@ async def edit_request_from_proto(message: EditMessage, gateway: Gateway) -> Ima
         images=message.images,
         mask=message.mask,
         outpaint=Outpaint(left=sides.left, top=sides.top, right=sides.right, bottom=sides.bottom),
+        prompt_written=prompt_written,
     )
 
 
