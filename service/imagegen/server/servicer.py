@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
 import grpc
@@ -79,30 +79,43 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     ) -> AsyncIterator[pb.StreamGenerateImagesResponse]:
         started = time.monotonic()
         state: RequestState | None = None
-        server = self.gateway.settings.server
         lease = self._lease(context)
         try:
             with memory.serving(lease):
                 state = self._start(request, started, context)
-                events = self.gateway.stream(
-                    state.request,
-                    deadline=_deadline(context),
-                    state=state,
-                    partial_images=request.partial_images,
-                    keepalive_seconds=server.stream_keepalive_seconds,
-                )
-                # aclosing: when the caller cancels, the gateway's provider calls end now,
-                # not whenever the generator is collected.
-                async with contextlib.aclosing(events):
-                    async for event in events:
-                        if isinstance(event, Generation):
-                            event.facts.overhead_ms = state.overhead_ms()
-                        await _hold_event(lease, event, context)
-                        for message in stream_messages(event, server.stream_chunk_bytes):
-                            yield message
+                messages = self._stream(state, lease, context, request.partial_images)
+                async with contextlib.aclosing(messages):
+                    async for message in messages:
+                        yield message
             self._finish(context, state)
         except Exception as exc:
             await self._abort(context, exc, state, request.request_id, started)
+
+    async def _stream(
+        self,
+        state: RequestState,
+        lease: memory.CallMemory,
+        context: Context,
+        partial_images: int,
+    ) -> AsyncGenerator[pb.StreamGenerateImagesResponse, None]:
+        """The gateway's events for a streamed call as messages, each held against the
+        call's memory lease until sent. Closed by the caller with aclosing: when the caller
+        cancels, the gateway's provider calls end now, not whenever this is collected."""
+        server = self.gateway.settings.server
+        events = self.gateway.stream(
+            state.request,
+            deadline=_deadline(context),
+            state=state,
+            partial_images=partial_images,
+            keepalive_seconds=server.stream_keepalive_seconds,
+        )
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, Generation):
+                    event.facts.overhead_ms = state.overhead_ms()
+                await _hold_event(lease, event, context)
+                for message in stream_messages(event, server.stream_chunk_bytes):
+                    yield message
 
     async def EditImages(
         self, request: pb.EditImagesRequest, context: Context
@@ -129,27 +142,16 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     ) -> AsyncIterator[pb.StreamEditImagesResponse]:
         started = time.monotonic()
         state: RequestState | None = None
-        server = self.gateway.settings.server
         lease = self._lease(context)
         try:
             self._authenticate_before_decoding(context)
             with memory.serving(lease):
                 edit = await edit_request_from_proto(request, self.gateway)
                 state = self._new_state(edit, started, context)
-                events = self.gateway.stream(
-                    state.request,
-                    deadline=_deadline(context),
-                    state=state,
-                    partial_images=request.partial_images,
-                    keepalive_seconds=server.stream_keepalive_seconds,
-                )
-                async with contextlib.aclosing(events):
-                    async for event in events:
-                        if isinstance(event, Generation):
-                            event.facts.overhead_ms = state.overhead_ms()
-                        await _hold_event(lease, event, context)
-                        for message in stream_messages(event, server.stream_chunk_bytes):
-                            yield edit_event(message)
+                messages = self._stream(state, lease, context, request.partial_images)
+                async with contextlib.aclosing(messages):
+                    async for message in messages:
+                        yield edit_event(message)
             self._finish(context, state)
         except Exception as exc:
             await self._abort(context, exc, state, request.request_id, started)
