@@ -9,12 +9,15 @@ the grpc side the same way). A test asserts that every class of the tree has a r
 
 from __future__ import annotations
 
+import logging
 import math
 
 from pydantic import JsonValue
 
 from imagegen import errors as e
-from imagegen.errors import Code, ImageGenError
+from imagegen.errors import Code, ImageGenError, InternalError
+
+log = logging.getLogger(__name__)
 
 # OpenAI's own words where OpenAI has one for the case (a DALL·E safety refusal and an
 # unknown model are `invalid_request_error`, an account out of credit is `insufficient_quota`,
@@ -98,6 +101,17 @@ def error_body(error: ImageGenError) -> dict[str, JsonValue]:
             "code": error.reason.lower(),
         }
     }
+
+
+def admin_error(exc: Exception, path: str) -> tuple[dict[str, JsonValue], int]:
+    """The envelope and status for a JSON admin route's failure (the key and spend routes,
+    the console's API): an ImageGenError as it is, anything else logged and answered as an
+    internal error, its text never sent."""
+    if isinstance(exc, ImageGenError):
+        return error_body(exc), exc.http_status
+    log.exception("unexpected error in %s", path)
+    error = InternalError("internal error")
+    return error_body(error), error.http_status
 
 
 def error_headers(error: ImageGenError) -> dict[str, str]:

@@ -24,12 +24,10 @@ from aiohttp import web
 
 from imagegen.errors import (
     FailedPreconditionError,
-    ImageGenError,
-    InternalError,
     NotFoundError,
     invalid_field,
 )
-from imagegen.http.errors import error_body
+from imagegen.http.errors import admin_error
 from imagegen.keys.model import BudgetPeriod, KeySpec, hash_key, new_key
 from imagegen.metadata import bearer_token
 from imagegen.spend.hook import AccessHook
@@ -95,12 +93,9 @@ class _KeyRoutes:
             try:
                 access = self._admin(request)
                 return _json(await handler(request, access))
-            except ImageGenError as exc:
-                return _json(error_body(exc), status=exc.http_status)
-            except Exception:
-                log.exception("unexpected error in %s", request.path)
-                error = InternalError("internal error")
-                return _json(error_body(error), status=error.http_status)
+            except Exception as exc:
+                body, status = admin_error(exc, request.path)
+                return _json(body, status=status)
 
         return guarded
 

@@ -7,7 +7,6 @@ are managed through the LiteLLM-compatible /key/* routes, which require the mast
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,8 +17,6 @@ from redis.exceptions import RedisError
 
 from imagegen.errors import (
     FailedPreconditionError,
-    ImageGenError,
-    InternalError,
     RouterStateUnavailableError,
     invalid_field,
 )
@@ -34,12 +31,10 @@ from imagegen.http.console.payloads import (
     row_payload,
 )
 from imagegen.http.console.viewer import Viewer, viewer_of
-from imagegen.http.errors import error_body
+from imagegen.http.errors import admin_error
 from imagegen.metadata import bearer_token
 from imagegen.spend.hook import AccessHook, access_of
 from imagegen.spend.rows import GROUP_BY, GroupBy
-
-log = logging.getLogger(__name__)
 
 # The spend view's windows: hourly buckets up to two days, daily ones beyond.
 _MAX_DAYS = 366
@@ -73,12 +68,9 @@ class ConsoleApi:
                     # Not an error for the page: it asks who is signed in, and shows the form.
                     return _json({"role": None, "keys_required": True})
                 return _json(await route(request, viewer_of(self.access, token)))
-            except ImageGenError as exc:
-                return _json(error_body(exc), status=exc.http_status)
-            except Exception:
-                log.exception("unexpected error in %s", request.path)
-                error = InternalError("internal error")
-                return _json(error_body(error), status=error.http_status)
+            except Exception as exc:
+                body, status = admin_error(exc, request.path)
+                return _json(body, status=status)
 
         return guarded
 
